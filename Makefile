@@ -1,0 +1,97 @@
+# Souq: `make` builds bin/souq; `make run` serves on http://127.0.0.1:8080; `make test` runs every test.
+# Both README commands install missing Debian packages first when run as root (scripts/deps.sh).
+
+PKGS      := libh2o-evloop libpq jansson libjwt lua5.4 libargon2 openssl
+CC        ?= cc
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. -Ibuild/gen $(PKG_CFLAGS) -Wall -Wextra -Werror \
+              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
+RELEASE_CFLAGS = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DSQ_DEBUG_ASSERTS
+LDFLAGS_RELEASE = -Wl,-z,relro,-z,now
+LIBS = $(PKG_LIBS) -lpthread
+
+CORE_SRC := $(wildcard core/base/*.c core/db/*.c core/*.c)
+API_SRC  := $(filter-out api/main.c,$(wildcard api/*.c api/handlers/*.c))
+GEN_SRC  := build/gen/embedded.c
+EMBEDDED := $(wildcard migrations/*.sql) openapi/openapi.json
+
+REL_OBJ  := $(patsubst %.c,build/release/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/release/gen/embedded.o
+ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/asan/gen/embedded.o
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+# unit tests link every module but main.c and the server (they need no network and no database)
+UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
+
+.PHONY: all deps run stop test unit api-test bench fmt clean asan
+
+all: bin/souq
+
+deps:
+	@scripts/deps.sh build
+
+build/gen/embedded.c: $(EMBEDDED) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $@
+
+build/release/gen/embedded.o: build/gen/embedded.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) -c $< -o $@
+
+build/asan/gen/embedded.o: build/gen/embedded.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+build/release/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+bin/souq: $(REL_OBJ)
+	@mkdir -p bin
+	$(CC) $(RELEASE_CFLAGS) $(LDFLAGS_RELEASE) -o $@ $^ $(LIBS)
+
+# the sanitizer build the API tests run
+bin/souq-asan: $(ASAN_OBJ)
+	@mkdir -p bin
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
+
+asan: bin/souq-asan
+
+build/tests/%: tests/unit/%.c tests/unit/check.h $(UNIT_LINK)
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -o $@ $< $(UNIT_LINK) $(LIBS)
+
+run:
+	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory bin/souq
+	@scripts/run.sh
+
+stop:
+	@scripts/pg.sh stop var/pg
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory bin/souq bin/souq-asan $(UNIT_BIN)
+	@tests/run.sh
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory bin/souq
+	@bench/run.sh
+
+fmt:
+	clang-format -i $(CORE_SRC) $(API_SRC) api/main.c $(wildcard core/*.h core/*/*.h api/*.h api/*/*.h tests/unit/*.[ch])
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,379 @@
+/* config.c: defaults -> file -> environment, then one validation pass that names the bad key. */
+#include "api/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/base/util.h"
+
+typedef enum { T_STR, T_INT, T_BOOL } type_t;
+
+typedef struct {
+    const char *key;
+    type_t type;
+    size_t off;
+    const char *def;
+    long min, max;            /* T_INT range */
+    const char *const *oneof; /* T_STR allowed values */
+    bool secret;
+    bool restart; /* a change needs a restart (SIGHUP warns and keeps the old value in effect) */
+    const char *help;
+} spec_t;
+
+static const char *const algs[] = {"HS256", "RS256", "ES256", NULL};
+static const char *const durability[] = {"refuse", "warn", NULL};
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const onoff[] = {"on", "off", NULL};
+
+#define F(f) offsetof(sq_config_t, f)
+static const spec_t specs[] = {
+    {"database_url", T_STR, F(database_url), "postgresql:///souq", 0, 0, NULL, true, true, "libpq connection URL or keywords"},
+    {"listen", T_STR, F(listen), "127.0.0.1:8080", 0, 0, NULL, false, true, "host:port to serve HTTP on"},
+    {"threads", T_INT, F(threads), "0", 0, 256, NULL, false, true, "event-loop threads (0 = one per CPU)"},
+    {"pool_threads", T_INT, F(pool_threads), "2", 1, 64, NULL, false, true, "threads for CPU-heavy work (password hashing)"},
+    {"jwt_alg", T_STR, F(jwt_alg), "HS256", 0, 0, algs, false, false, "access-token algorithm: HS256, RS256 or ES256"},
+    {"jwt_secret", T_STR, F(jwt_secret), "", 0, 0, NULL, true, false, "HS256 key, at least 32 bytes"},
+    {"jwt_kid", T_STR, F(jwt_kid), "k1", 0, 0, NULL, false, false, "key id written into new tokens"},
+    {"jwt_private_key_file", T_STR, F(jwt_private_key_file), "", 0, 0, NULL, false, false, "RS256/ES256 private key (PEM)"},
+    {"jwt_public_key_file", T_STR, F(jwt_public_key_file), "", 0, 0, NULL, false, false, "RS256/ES256 public key (PEM)"},
+    {"jwt_previous_kid", T_STR, F(jwt_previous_kid), "", 0, 0, NULL, false, false, "key id of the previous key (rotation)"},
+    {"jwt_previous_secret", T_STR, F(jwt_previous_secret), "", 0, 0, NULL, true, false, "previous HS256 key, still accepted"},
+    {"jwt_previous_public_key_file", T_STR, F(jwt_previous_public_key_file), "", 0, 0, NULL, false, false,
+     "previous RS256/ES256 public key, still accepted"},
+    {"jwt_issuer", T_STR, F(jwt_issuer), "souq", 0, 0, NULL, false, false, "iss claim of access tokens"},
+    {"access_token_ttl", T_INT, F(access_token_ttl), "900", 60, 900, NULL, false, false, "access-token lifetime, seconds"},
+    {"refresh_token_ttl", T_INT, F(refresh_token_ttl), "2592000", 300, 31536000, NULL, false, false,
+     "refresh-token lifetime (sliding), seconds"},
+    {"session_ttl", T_INT, F(session_ttl), "7776000", 300, 63072000, NULL, false, false, "absolute session lifetime, seconds"},
+    {"cors_origins", T_STR, F(cors_origins), "", 0, 0, NULL, false, false, "storefront origins allowed by CORS, comma-separated"},
+    {"request_timeout_ms", T_INT, F(request_timeout_ms), "10000", 100, 600000, NULL, false, true, "per-request deadline"},
+    {"statement_timeout_ms", T_INT, F(statement_timeout_ms), "5000", 100, 600000, NULL, false, true, "PostgreSQL statement_timeout"},
+    {"lock_timeout_ms", T_INT, F(lock_timeout_ms), "3000", 10, 600000, NULL, false, true, "PostgreSQL lock_timeout"},
+    {"max_body_bytes", T_INT, F(max_body_bytes), "1048576", 1024, 67108864, NULL, false, true, "request body limit"},
+    {"max_auth_body_bytes", T_INT, F(max_auth_body_bytes), "16384", 1024, 1048576, NULL, false, false,
+     "request body limit of auth endpoints"},
+    {"durability_check", T_STR, F(durability_check), "refuse", 0, 0, durability, false, false,
+     "refuse or warn when PostgreSQL runs with fsync=off or synchronous_commit=off"},
+    {"log_level", T_STR, F(log_level), "info", 0, 0, levels, false, false, "debug, info, warn or error"},
+    {"access_log", T_BOOL, F(access_log), "on", 0, 0, NULL, false, false, "one JSON line per request on stderr"},
+    {"login_rate_account", T_INT, F(login_rate_account), "5", 1, 100000, NULL, false, false, "failed logins per account per minute"},
+    {"login_rate_ip", T_INT, F(login_rate_ip), "20", 1, 100000, NULL, false, false, "failed logins per client address per minute"},
+    {"reset_rate_account", T_INT, F(reset_rate_account), "3", 1, 100000, NULL, false, false, "password-reset requests per account per hour"},
+    {"reset_rate_ip", T_INT, F(reset_rate_ip), "10", 1, 100000, NULL, false, false, "password-reset requests per client address per hour"},
+    {"password_hash_memory_kib", T_INT, F(password_hash_memory_kib), "19456", 1024, 1048576, NULL, false, false,
+     "argon2id memory cost (OWASP minimum: 19456)"},
+    {"password_hash_iterations", T_INT, F(password_hash_iterations), "2", 1, 16, NULL, false, false, "argon2id time cost"},
+    {"shutdown_timeout_ms", T_INT, F(shutdown_timeout_ms), "10000", 0, 600000, NULL, false, false,
+     "how long SIGTERM waits for in-flight requests"},
+    {"metrics_token", T_STR, F(metrics_token), "", 0, 0, NULL, true, false, "if set, /metrics requires Authorization: Bearer <token>"},
+    {"problem_base_url", T_STR, F(problem_base_url), "https://docs.souq.dev/problems/", 0, 0, NULL, false, false,
+     "prefix of problem type URIs"},
+    {"trust_forwarded_for", T_STR, F(trust_forwarded_for), "off", 0, 0, onoff, false, false,
+     "on: client address from X-Forwarded-For (only behind a trusted proxy)"},
+};
+#undef F
+
+static void *field(sq_config_t *c, const spec_t *s)
+{
+    return (char *)c + s->off;
+}
+
+static int fail(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Sets one key from its text form; `where` names the source for the message. */
+static int set(sq_config_t *c, const spec_t *s, const char *val, const char *where, char *errbuf, size_t errlen)
+{
+    switch (s->type) {
+    case T_STR: {
+        if (s->oneof != NULL) {
+            bool ok = false;
+            for (const char *const *o = s->oneof; *o; o++)
+                ok |= strcmp(*o, val) == 0;
+            if (!ok) {
+                char allowed[128] = "";
+                for (const char *const *o = s->oneof; *o; o++)
+                    snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s%s", o == s->oneof ? "" : ", ", *o);
+                return fail(errbuf, errlen, "config %s (%s): must be one of %s", s->key, where, allowed);
+            }
+        }
+        char **p = field(c, s);
+        free(*p);
+        *p = sq_xstrdup(val);
+        return 0;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno != 0 || end == val || *end != '\0' || v < s->min || v > s->max)
+            return fail(errbuf, errlen, "config %s (%s): must be an integer from %ld to %ld, got \"%.40s\"", s->key, where,
+                        s->min, s->max, val);
+        *(int *)field(c, s) = (int)v;
+        return 0;
+    }
+    case T_BOOL:
+        if (strcmp(val, "on") == 0 || strcmp(val, "true") == 0 || strcmp(val, "1") == 0)
+            *(bool *)field(c, s) = true;
+        else if (strcmp(val, "off") == 0 || strcmp(val, "false") == 0 || strcmp(val, "0") == 0)
+            *(bool *)field(c, s) = false;
+        else
+            return fail(errbuf, errlen, "config %s (%s): must be on or off, got \"%.40s\"", s->key, where, val);
+        return 0;
+    }
+    return -1;
+}
+
+static const spec_t *find(const char *key, size_t len)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++)
+        if (strlen(specs[i].key) == len && strncmp(specs[i].key, key, len) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(sq_config_t *c, const char *path, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fail(errbuf, errlen, "config file %s: %s", path, strerror(errno));
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = fail(errbuf, errlen, "config file %s line %d: expected key = value", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        const spec_t *sp = find(key, strlen(key));
+        if (sp == NULL) {
+            rc = fail(errbuf, errlen, "config file %s line %d: unknown key \"%.60s\"", path, lineno, key);
+            break;
+        }
+        char where[300];
+        snprintf(where, sizeof(where), "%s line %d", path, lineno);
+        rc = set(c, sp, val, where, errbuf, errlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+static int load_env(sq_config_t *c, char *const *env, char *errbuf, size_t errlen)
+{
+    for (; env != NULL && *env != NULL; env++) {
+        const char *e = *env;
+        if (strncmp(e, "SOUQ_", 5) != 0)
+            continue;
+        const char *eq = strchr(e, '=');
+        if (eq == NULL)
+            continue;
+        char key[64];
+        size_t kl = (size_t)(eq - e - 5);
+        if (kl == 0 || kl >= sizeof(key))
+            continue;
+        for (size_t i = 0; i < kl; i++)
+            key[i] = (char)tolower((unsigned char)e[5 + i]);
+        key[kl] = '\0';
+        const spec_t *sp = find(key, kl);
+        if (sp == NULL)
+            continue; /* other SOUQ_* variables (SOUQ_OWNER_PASSWORD, ...) belong to commands, not to the server config */
+        char where[80];
+        snprintf(where, sizeof(where), "environment SOUQ_%.*s", (int)kl, e + 5);
+        if (set(c, sp, eq + 1, where, errbuf, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
+{
+    /* listen = host:port */
+    const char *colon = strrchr(c->listen, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == c->listen || (size_t)(colon - c->listen) >= sizeof(c->listen_host) || end == colon + 1 ||
+        *end != '\0' || port < 1 || port > 65535)
+        return fail(errbuf, errlen, "config listen: must be host:port with a port from 1 to 65535, got \"%.60s\"", c->listen);
+    snprintf(c->listen_host, sizeof(c->listen_host), "%.*s", (int)(colon - c->listen), c->listen);
+    c->listen_port = (int)port;
+    if (c->threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+    }
+    if (c->database_url[0] == '\0')
+        return fail(errbuf, errlen, "config database_url: must not be empty");
+    if (!serve) {
+        /* tools never mint or check tokens */
+    } else if (strcmp(c->jwt_alg, "HS256") == 0) {
+        if (strlen(c->jwt_secret) < 32)
+            return fail(errbuf, errlen,
+                        "config jwt_secret: HS256 needs a secret of at least 32 bytes (RFC 7518 3.2); set SOUQ_JWT_SECRET");
+        if (c->jwt_previous_secret[0] != '\0' && strlen(c->jwt_previous_secret) < 32)
+            return fail(errbuf, errlen, "config jwt_previous_secret: must be at least 32 bytes");
+    } else {
+        if (c->jwt_private_key_file[0] == '\0' || c->jwt_public_key_file[0] == '\0')
+            return fail(errbuf, errlen, "config jwt_private_key_file: %s needs jwt_private_key_file and jwt_public_key_file",
+                        c->jwt_alg);
+    }
+    if ((c->jwt_previous_secret[0] != '\0' || c->jwt_previous_public_key_file[0] != '\0') && c->jwt_previous_kid[0] == '\0')
+        return fail(errbuf, errlen, "config jwt_previous_kid: required when a previous key is configured");
+    if (c->jwt_previous_kid[0] != '\0' && strcmp(c->jwt_previous_kid, c->jwt_kid) == 0)
+        return fail(errbuf, errlen, "config jwt_previous_kid: must differ from jwt_kid");
+    for (const char *k = c->jwt_kid; *k; k++)
+        if (!isalnum((unsigned char)*k) && *k != '-' && *k != '_' && *k != '.')
+            return fail(errbuf, errlen, "config jwt_kid: only letters, digits, '-', '_' and '.'");
+    if (strlen(c->jwt_kid) == 0 || strlen(c->jwt_kid) > 60)
+        return fail(errbuf, errlen, "config jwt_kid: must be 1 to 60 characters");
+    if (c->session_ttl < c->access_token_ttl)
+        return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
+    if (c->max_auth_body_bytes > c->max_body_bytes)
+        return fail(errbuf, errlen, "config max_auth_body_bytes: must not exceed max_body_bytes");
+    /* origins: scheme://host[:port] each, or "*" */
+    char *copy = sq_xstrdup(c->cors_origins), *save = NULL;
+    int rc = 0;
+    for (char *o = strtok_r(copy, ",", &save); o != NULL && rc == 0; o = strtok_r(NULL, ",", &save)) {
+        o = trim(o);
+        if (strcmp(o, "*") == 0)
+            continue;
+        if ((strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0) || o[strlen(o) - 1] == '/' ||
+            strchr(strchr(o, ':') + 3, '/') != NULL)
+            rc = fail(errbuf, errlen, "config cors_origins: \"%.60s\" is not an origin like https://shop.example.com", o);
+    }
+    free(copy);
+    return rc;
+}
+
+static sq_config_t *load(const char *path, char *const *env, bool serve, char *errbuf, size_t errlen)
+{
+    sq_config_t *c = sq_xcalloc(1, sizeof(*c));
+    c->refs = 1;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++)
+        if (set(c, &specs[i], specs[i].def, "default", errbuf, errlen) != 0)
+            goto Error;
+    if (path != NULL && load_file(c, path, errbuf, errlen) != 0)
+        goto Error;
+    if (load_env(c, env, errbuf, errlen) != 0)
+        goto Error;
+    if (validate(c, serve, errbuf, errlen) != 0)
+        goto Error;
+    return c;
+Error:
+    sq_config_unref(c);
+    return NULL;
+}
+
+sq_config_t *sq_config_load(const char *path, char *const *env, char *errbuf, size_t errlen)
+{
+    return load(path, env, true, errbuf, errlen);
+}
+
+sq_config_t *sq_config_load_for_tools(const char *path, char *const *env, char *errbuf, size_t errlen)
+{
+    return load(path, env, false, errbuf, errlen);
+}
+
+void sq_config_ref(sq_config_t *c)
+{
+    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+void sq_config_unref(sq_config_t *c)
+{
+    if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++)
+        if (specs[i].type == T_STR)
+            free(*(char **)field(c, &specs[i]));
+    free(c);
+}
+
+void sq_config_print(const sq_config_t *c, void *file)
+{
+    FILE *f = file;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++) {
+        const spec_t *s = &specs[i];
+        const void *p = (const char *)c + s->off;
+        fprintf(f, "# %s\n", s->help);
+        switch (s->type) {
+        case T_STR:
+            fprintf(f, "%s = %s\n", s->key, s->secret && **(char *const *)p ? "<redacted>" : *(char *const *)p);
+            break;
+        case T_INT:
+            fprintf(f, "%s = %d\n", s->key, *(const int *)p);
+            break;
+        case T_BOOL:
+            fprintf(f, "%s = %s\n", s->key, *(const bool *)p ? "on" : "off");
+            break;
+        }
+    }
+}
+
+bool sq_config_cors_allowed(const sq_config_t *c, const char *origin, size_t len)
+{
+    const char *p = c->cors_origins;
+    while (*p) {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && isspace((unsigned char)t[-1]))
+            t--;
+        size_t n = (size_t)(t - p);
+        if ((n == 1 && *p == '*') || (n == len && memcmp(p, origin, len) == 0))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+void sq_config_restart_keys(const sq_config_t *a, const sq_config_t *b, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++) {
+        const spec_t *s = &specs[i];
+        if (!s->restart)
+            continue;
+        const void *pa = (const char *)a + s->off, *pb = (const char *)b + s->off;
+        bool differ = s->type == T_STR ? strcmp(*(char *const *)pa, *(char *const *)pb) != 0
+                                       : memcmp(pa, pb, s->type == T_INT ? sizeof(int) : sizeof(bool)) != 0;
+        if (differ)
+            snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "", s->key);
+    }
+}

@@ -1,0 +1,64 @@
+/* config.h: server configuration from a `key = value` file plus SOUQ_<KEY> environment overrides,
+ * validated as a whole before anything starts. */
+#ifndef SQ_CONFIG_H
+#define SQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sq_config {
+    int refs; /* shared read-only by threads; swapped whole on SIGHUP */
+    char *database_url;
+    char *listen; /* host:port */
+    char listen_host[64];
+    int listen_port;
+    int threads;
+    int pool_threads;
+    char *jwt_alg;
+    char *jwt_secret;
+    char *jwt_kid;
+    char *jwt_private_key_file;
+    char *jwt_public_key_file;
+    char *jwt_previous_kid;
+    char *jwt_previous_secret;
+    char *jwt_previous_public_key_file;
+    char *jwt_issuer;
+    int access_token_ttl;
+    int refresh_token_ttl;
+    int session_ttl;
+    char *cors_origins; /* comma-separated origins, or empty */
+    int request_timeout_ms;
+    int statement_timeout_ms;
+    int lock_timeout_ms;
+    int max_body_bytes;
+    int max_auth_body_bytes;
+    char *durability_check; /* refuse | warn */
+    char *log_level;
+    bool access_log;
+    int login_rate_account;
+    int login_rate_ip;
+    int reset_rate_account;
+    int reset_rate_ip;
+    int password_hash_memory_kib;
+    int password_hash_iterations;
+    int shutdown_timeout_ms;
+    char *metrics_token;
+    char *problem_base_url;
+    char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */
+} sq_config_t;
+
+/** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated
+ * "KEY=VALUE" strings, like environ). On failure returns NULL and writes a message naming the bad key. */
+sq_config_t *sq_config_load(const char *path, char *const *env, char *errbuf, size_t errlen);
+/** Like sq_config_load without the checks only `serve` needs (keys): for migrate, seed and admin commands. */
+sq_config_t *sq_config_load_for_tools(const char *path, char *const *env, char *errbuf, size_t errlen);
+void sq_config_ref(sq_config_t *c);
+void sq_config_unref(sq_config_t *c);
+/** Writes "key = value" lines for `souq config` (secrets redacted). */
+void sq_config_print(const sq_config_t *c, void *file);
+/** True if origin is in cors_origins (exact match, or "*"). */
+bool sq_config_cors_allowed(const sq_config_t *c, const char *origin, size_t len);
+/** Names of keys that differ and need a restart to take effect (comma-separated in buf). */
+void sq_config_restart_keys(const sq_config_t *a, const sq_config_t *b, char *buf, size_t len);
+
+#endif

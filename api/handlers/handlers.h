@@ -1,0 +1,47 @@
+/* handlers.h: every HTTP handler; each validates, issues one core call, and answers in its callback. */
+#ifndef SQ_HANDLERS_H
+#define SQ_HANDLERS_H
+
+#include "api/req.h"
+
+/* system.c */
+void sq_h_healthz(sq_req_t *req);
+void sq_h_readyz(sq_req_t *req);
+void sq_h_metrics(sq_req_t *req);
+void sq_h_openapi(sq_req_t *req);
+
+/* auth.c: login, refresh and logout for both audiences */
+void sq_h_store_token(sq_req_t *req);
+void sq_h_store_refresh(sq_req_t *req);
+void sq_h_store_logout(sq_req_t *req);
+void sq_h_admin_token(sq_req_t *req);
+void sq_h_admin_refresh(sq_req_t *req);
+void sq_h_admin_logout(sq_req_t *req);
+
+/* store_customers.c */
+void sq_h_store_register(sq_req_t *req);
+void sq_h_store_me_get(sq_req_t *req);
+void sq_h_store_me_update(sq_req_t *req);
+void sq_h_store_password_change(sq_req_t *req);
+void sq_h_store_reset_request(sq_req_t *req);
+void sq_h_store_reset_confirm(sq_req_t *req);
+void sq_h_store_address_list(sq_req_t *req);
+void sq_h_store_address_create(sq_req_t *req);
+void sq_h_store_address_get(sq_req_t *req);
+void sq_h_store_address_update(sq_req_t *req);
+void sq_h_store_address_delete(sq_req_t *req);
+
+/* admin.c */
+void sq_h_admin_me(sq_req_t *req);
+void sq_h_admin_user_list(sq_req_t *req);
+void sq_h_admin_user_create(sq_req_t *req);
+void sq_h_admin_user_get(sq_req_t *req);
+void sq_h_admin_user_update(sq_req_t *req);
+void sq_h_admin_key_list(sq_req_t *req);
+void sq_h_admin_key_create(sq_req_t *req);
+void sq_h_admin_key_get(sq_req_t *req);
+void sq_h_admin_key_revoke(sq_req_t *req);
+void sq_h_admin_customer_list(sq_req_t *req);
+void sq_h_admin_customer_get(sq_req_t *req);
+
+#endif

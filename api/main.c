@@ -1,0 +1,335 @@
+/* main.c: the `souq` command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/config.h"
+#include "api/routes.h"
+#include "api/server.h"
+#include "core/apikey.h"
+#include "core/auth.h"
+#include "core/base/log.h"
+#include "core/db/migrate.h"
+#include "core/db/syncloop.h"
+#include "core/seed.h"
+#include "core/staff.h"
+
+#define SOUQ_VERSION "0.1.0"
+
+extern char **environ;
+
+static const char usage[] =
+    "usage: souq <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve [--config FILE]            run the HTTP server (SIGTERM drains, SIGHUP reloads the config)\n"
+    "  migrate [--config FILE]          apply pending database migrations\n"
+    "  seed [--config FILE]             create currencies, the default sales channel and its publishable key,\n"
+    "                                   and an owner (SOUQ_OWNER_EMAIL, SOUQ_OWNER_PASSWORD or a printed one)\n"
+    "  admin create-user --email E --password P --role R [--first-name F] [--last-name L]\n"
+    "  admin create-api-key --type publishable|secret [--title T] [--channel SALES_CHANNEL_ID]\n"
+    "                       [--scopes a:read,b:write] [--json]\n"
+    "  config [--config FILE]           print the effective configuration (secrets redacted)\n"
+    "  routes                           print the route table as JSON\n"
+    "  version                          print the version\n"
+    "\n"
+    "Configuration: a `key = value` file and SOUQ_<KEY> environment variables (see README.md).\n";
+
+typedef struct {
+    const char *config, *email, *password, *role, *first_name, *last_name, *type, *title, *channel, *scopes;
+    bool json;
+} opts_t;
+
+static int parse_opts(int argc, char **argv, opts_t *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},   {"email", required_argument, NULL, 'e'},
+        {"password", required_argument, NULL, 'p'}, {"role", required_argument, NULL, 'r'},
+        {"first-name", required_argument, NULL, 'f'}, {"last-name", required_argument, NULL, 'l'},
+        {"type", required_argument, NULL, 't'},     {"title", required_argument, NULL, 'T'},
+        {"channel", required_argument, NULL, 'C'},  {"scopes", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'e':
+            o->email = optarg;
+            break;
+        case 'p':
+            o->password = optarg;
+            break;
+        case 'r':
+            o->role = optarg;
+            break;
+        case 'f':
+            o->first_name = optarg;
+            break;
+        case 'l':
+            o->last_name = optarg;
+            break;
+        case 't':
+            o->type = optarg;
+            break;
+        case 'T':
+            o->title = optarg;
+            break;
+        case 'C':
+            o->channel = optarg;
+            break;
+        case 's':
+            o->scopes = optarg;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "souq: unexpected argument \"%s\"\n%s", argv[optind], usage);
+        return -1;
+    }
+    return 0;
+}
+
+static sq_config_t *tools_config(const opts_t *o)
+{
+    char errbuf[512];
+    sq_config_t *c = sq_config_load_for_tools(o->config, environ, errbuf, sizeof(errbuf));
+    if (c == NULL)
+        fprintf(stderr, "souq: %s\n", errbuf);
+    else
+        sq_password_set_cost((uint32_t)c->password_hash_memory_kib, (uint32_t)c->password_hash_iterations);
+    return c;
+}
+
+/* ---- commands that run core operations on a blocking loop ----------------------------------------------- */
+
+typedef struct {
+    bool done;
+    int rc;
+    bool json;
+} wait_t;
+
+static void print_err(const sq_err_t *err)
+{
+    fprintf(stderr, "souq: %s\n", err->detail);
+    for (int i = 0; i < err->nfields; i++)
+        fprintf(stderr, "  %s: %s\n", err->fields[i].pointer, err->fields[i].detail);
+    if (err->internal[0])
+        fprintf(stderr, "  (%s)\n", err->internal);
+}
+
+static void on_json(const char *json, const sq_err_t *err, void *data)
+{
+    wait_t *w = data;
+    w->done = true;
+    if (err != NULL) {
+        print_err(err);
+        w->rc = 1;
+        return;
+    }
+    printf("%s\n", json);
+}
+
+static void on_key(const char *json, const sq_err_t *err, void *data)
+{
+    wait_t *w = data;
+    if (err != NULL || w->json) {
+        on_json(json, err, data);
+        return;
+    }
+    w->done = true;
+    const char *t = strstr(json, "\"token\": \"");
+    if (t == NULL)
+        t = strstr(json, "\"token\":\"");
+    if (t == NULL) {
+        fprintf(stderr, "souq: no token in the answer\n");
+        w->rc = 1;
+        return;
+    }
+    t = strchr(t + 8, '"') + 1;
+    printf("%.*s\n", (int)strcspn(t, "\""), t);
+}
+
+static void on_seed(const sq_seed_result_t *r, const sq_err_t *err, void *data)
+{
+    wait_t *w = data;
+    w->done = true;
+    if (err != NULL) {
+        print_err(err);
+        w->rc = 1;
+        return;
+    }
+    printf("default sales channel: %s\n", r->channel_id);
+    printf("publishable key:       %s\n", r->publishable_key ? r->publishable_key : "(none)");
+    if (r->owner_created && r->owner_password != NULL)
+        printf("owner account:         %s  password: %s  (shown once; change it)\n", r->owner_email, r->owner_password);
+    else if (r->owner_created)
+        printf("owner account:         %s  (password from SOUQ_OWNER_PASSWORD)\n", r->owner_email);
+}
+
+static int run_on_db(const sq_config_t *cfg, void (*start)(sq_ctx_t *cx, const opts_t *o, wait_t *w), const opts_t *o)
+{
+    sq_err_t err;
+    sq_err_clear(&err);
+    sq_syncdb_t *s = sq_syncdb_connect(cfg->database_url, 10000, &err);
+    if (s == NULL) {
+        print_err(&err);
+        return 1;
+    }
+    sq_ctx_t *cx = sq_syncdb_ctx(s);
+    wait_t w = {false, 0, o->json};
+    start(cx, o, &w);
+    if (sq_syncdb_wait(s, &w.done, 60000) != 0) {
+        fprintf(stderr, "souq: timed out\n");
+        w.rc = 1;
+    }
+    sq_syncdb_ctx_free(cx);
+    sq_syncdb_close(s);
+    return w.rc;
+}
+
+static void start_seed(sq_ctx_t *cx, const opts_t *o, wait_t *w)
+{
+    (void)o;
+    sq_seed_input_t in = {getenv("SOUQ_OWNER_EMAIL"), getenv("SOUQ_OWNER_PASSWORD")};
+    if (in.owner_email == NULL || in.owner_email[0] == '\0')
+        in.owner_email = "owner@souq.local";
+    if (in.owner_password != NULL && in.owner_password[0] == '\0')
+        in.owner_password = NULL;
+    sq_seed(cx, &in, on_seed, w);
+}
+
+/* Admin commands go through the same field rules as the API. */
+static void start_create_user(sq_ctx_t *cx, const opts_t *o, wait_t *w)
+{
+    json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "email", o->email, "password", o->password, "role", o->role,
+                          "first_name", o->first_name, "last_name", o->last_name);
+    sq_json_own(cx->arena, j);
+    sq_staff_create_t in = {0};
+    sq_err_t err;
+    sq_err_clear(&err);
+    if (sq_json_decode(cx->arena, j, sq_staff_create_fields, &in, NULL, &err) != 0) {
+        w->done = true;
+        w->rc = 2;
+        print_err(&err);
+        return;
+    }
+    sq_staff_create(cx, SQ_ROLE_OWNER, &in, on_json, w);
+}
+
+static void start_create_key(sq_ctx_t *cx, const opts_t *o, wait_t *w)
+{
+    json_t *scopes = json_array();
+    if (o->scopes != NULL) {
+        char *copy = sq_arena_strdup(cx->arena, o->scopes), *save = NULL;
+        for (char *t = strtok_r(copy, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save))
+            json_array_append_new(scopes, json_string(t));
+    }
+    const char *title = o->title ? o->title : (o->type && strcmp(o->type, "secret") == 0 ? "Integration" : "Storefront");
+    json_t *j = json_pack("{s:s?, s:s, s:s?, s:o}", "type", o->type, "title", title, "sales_channel_id", o->channel, "scopes",
+                          scopes);
+    sq_json_own(cx->arena, j);
+    sq_api_key_create_t in = {0};
+    sq_err_t err;
+    sq_err_clear(&err);
+    if (sq_json_decode(cx->arena, j, sq_api_key_create_fields, &in, NULL, &err) != 0 || sq_api_key_check(&in, &err) != 0) {
+        w->done = true;
+        w->rc = 2;
+        print_err(&err);
+        return;
+    }
+    sq_api_key_create(cx, &in, "cli", on_key, w);
+}
+
+static int cmd_routes(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < sq_routes_count; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:i}", "method", sq_routes[i].method, "path", sq_routes[i].path,
+                                           "permission", sq_routes[i].perm, "auth", (int)sq_routes[i].auth));
+    char *s = json_dumps(a, JSON_INDENT(2));
+    printf("%s\n", s);
+    free(s);
+    json_decref(a);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    opts_t o = {0};
+    if (strcmp(cmd, "version") == 0) {
+        printf("souq %s\n", SOUQ_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "routes") == 0)
+        return cmd_routes();
+    if (strcmp(cmd, "admin") == 0) {
+        if (argc < 3) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        const char *sub = argv[2];
+        if (parse_opts(argc - 2, argv + 2, &o) != 0)
+            return 2;
+        sq_config_t *cfg = tools_config(&o);
+        if (cfg == NULL)
+            return 2;
+        int rc;
+        if (strcmp(sub, "create-user") == 0) {
+            rc = run_on_db(cfg, start_create_user, &o);
+        } else if (strcmp(sub, "create-api-key") == 0) {
+            rc = run_on_db(cfg, start_create_key, &o);
+        } else {
+            fprintf(stderr, "souq: unknown admin command \"%s\"\n%s", sub, usage);
+            rc = 2;
+        }
+        sq_config_unref(cfg);
+        return rc;
+    }
+    if (parse_opts(argc - 1, argv + 1, &o) != 0)
+        return 2;
+    if (strcmp(cmd, "serve") == 0)
+        return sq_serve(o.config);
+    sq_config_t *cfg = tools_config(&o);
+    if (cfg == NULL)
+        return 2;
+    int rc = 0;
+    if (strcmp(cmd, "migrate") == 0) {
+        sq_err_t err;
+        sq_err_clear(&err);
+        if (sq_migrate(cfg->database_url, true, &err) != 0) {
+            fprintf(stderr, "souq: migrate: %s\n", err.detail);
+            rc = 1;
+        } else {
+            printf("database schema is current\n");
+        }
+    } else if (strcmp(cmd, "seed") == 0) {
+        rc = run_on_db(cfg, start_seed, &o);
+    } else if (strcmp(cmd, "config") == 0) {
+        sq_config_print(cfg, stdout);
+    } else {
+        fprintf(stderr, "souq: unknown command \"%s\"\n%s", cmd, usage);
+        rc = 2;
+    }
+    sq_config_unref(cfg);
+    return rc;
+}

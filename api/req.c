@@ -1,0 +1,880 @@
+/* req.c: the request pipeline (limits -> route -> negotiate -> authenticate -> handler) and responses. */
+#include "api/req.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/authn.h"
+#include "core/base/crypto.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
+
+#define MAX_URL 8192
+#define MAX_HEADERS 16384
+
+static h2o_generator_t generator = {NULL, NULL};
+
+/* ---- lifecycle ---------------------------------------------------------------------------------------- */
+
+static void finish_metrics(sq_req_t *req, int status)
+{
+    int64_t dur = sq_mono_us() - req->start_us;
+    int slot = req->route != NULL ? req->match.index + 1 : 0;
+    sq_metrics_record(&req->thr->metrics, slot, status, dur);
+    if (!req->rt->cfg->access_log)
+        return;
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof(line),
+                                "{\"level\":\"info\",\"component\":\"access\",\"request_id\":\"%s\",\"method\":\"", req->request_id);
+    if (req->h2o != NULL) {
+        n = sq_json_escape(line, n, 200, req->h2o->method.base, req->h2o->method.len);
+        memcpy(line + n, "\",\"path\":\"", 10);
+        n += 10;
+        n = sq_json_escape(line, n, 600, req->h2o->path_normalized.base, req->h2o->path_normalized.len);
+    } else {
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
+    }
+    n += (size_t)snprintf(line + n, sizeof(line) - n,
+                          "\",\"route\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"bytes\":%zu,\"ip\":\"%s\",\"principal\":\"%s\"}",
+                          req->route ? req->route->path : "", status, (double)dur / 1000.0, req->bytes, req->ip,
+                          req->principal.id ? req->principal.id : "");
+    sq_log_raw(line, n < sizeof(line) ? n : sizeof(line) - 1);
+}
+
+static void on_h2o_dispose(void *p)
+{
+    sq_req_t *req = *(sq_req_t **)p;
+    if (!req->responded) {
+        req->responded = true;
+        finish_metrics(req, 499); /* the client went away first */
+    }
+    req->h2o = NULL;
+    if (h2o_timeout_is_linked(&req->deadline))
+        h2o_timeout_unlink(&req->deadline);
+    req->thr->inflight--;
+    sq_rt_unref(req->rt);
+    sq_arena_unref(req->arena);
+}
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    sq_req_t *req = H2O_STRUCT_FROM_MEMBER(sq_req_t, deadline, entry);
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_err_set(&e, SQ_E_TIMEOUT, "The request took longer than the server allows; retry shortly.");
+    e.retry_after = 1;
+    sq_req_fail_with(req, &e);
+}
+
+/* ---- small helpers ------------------------------------------------------------------------------------ */
+
+const char *sq_req_header(sq_req_t *req, const char *name)
+{
+    if (req->h2o == NULL)
+        return NULL;
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    h2o_iovec_t v = req->h2o->headers.entries[i].value;
+    return sq_arena_strndup(req->arena, v.base, v.len);
+}
+
+const char *sq_req_param(sq_req_t *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < req->match.nparams; i++)
+        if (req->match.params[i].name_len == n && memcmp(req->match.params[i].name, name, n) == 0)
+            return sq_arena_strndup(req->arena, req->match.params[i].value, req->match.params[i].len);
+    return "";
+}
+
+const char *sq_req_query(sq_req_t *req, const char *name)
+{
+    for (int i = 0; i < req->nquery; i++)
+        if (strcmp(req->query[i].name, name) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes [s, s+len) into the arena; NULL on a bad escape or a NUL byte. */
+static char *url_decode(sq_arena_t *a, const char *s, size_t len)
+{
+    char *out = sq_arena_alloc(a, len + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+            if (h < 0 || l < 0 || (h == 0 && l == 0))
+                return NULL;
+            *o++ = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            *o++ = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int parse_query(sq_req_t *req)
+{
+    h2o_req_t *h = req->h2o;
+    if (h->query_at == SIZE_MAX)
+        return 0;
+    const char *q = h->path.base + h->query_at + 1, *end = h->path.base + h->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        if (amp == NULL)
+            amp = end;
+        if (amp > q) {
+            const char *eq = memchr(q, '=', (size_t)(amp - q));
+            const char *vstart = eq ? eq + 1 : amp;
+            char *name = url_decode(req->arena, q, (size_t)((eq ? eq : amp) - q));
+            char *value = url_decode(req->arena, vstart, (size_t)(amp - vstart));
+            if (name == NULL || value == NULL) {
+                sq_err_set(&req->err, SQ_E_INVALID_PARAMETER, "The query string has a malformed percent-escape.");
+                return -1;
+            }
+            bool allowed = false;
+            for (const char *const *a = req->route->query; a != NULL && *a != NULL; a++)
+                allowed |= strcmp(*a, name) == 0;
+            if (!allowed) {
+                sq_err_set(&req->err, SQ_E_INVALID_PARAMETER, "Unknown query parameter.");
+                req->err.param_errors = true;
+                sq_err_field(&req->err, name, "unknown_parameter", "%.60s is not a parameter of this endpoint", name);
+                return -1;
+            }
+            if (sq_req_query(req, name) != NULL || req->nquery == SQ_MAX_QUERY) {
+                sq_err_set(&req->err, SQ_E_INVALID_PARAMETER, "A query parameter is repeated.");
+                req->err.param_errors = true;
+                sq_err_field(&req->err, name, "repeated", "%.60s is given more than once", name);
+                return -1;
+            }
+            req->query[req->nquery].name = name;
+            req->query[req->nquery].value = value;
+            req->nquery++;
+        }
+        q = amp + 1;
+    }
+    return 0;
+}
+
+static int param_error(sq_req_t *req, const char *name, const char *code, const char *detail)
+{
+    sq_err_set(&req->err, SQ_E_INVALID_PARAMETER, "A query parameter is invalid.");
+    req->err.param_errors = true;
+    sq_err_field(&req->err, name, code, "%s %s", name, detail);
+    return -1;
+}
+
+/* Cursors are "<base64url key>.<base64url HMAC-SHA256(key)[:12]>": opaque to clients, unforgeable. */
+static char *cursor_encode(sq_req_t *req, const char *key)
+{
+    unsigned char mac[32];
+    size_t n = strlen(key);
+    sq_hmac_sha256(req->rt->jwt.cursor_key, 32, key, n, mac);
+    char *out = sq_arena_alloc(req->arena, n * 2 + 32);
+    size_t o = sq_b64url_encode((const unsigned char *)key, n, out);
+    out[o++] = '.';
+    sq_b64url_encode(mac, 12, out + o);
+    return out;
+}
+
+static const char *cursor_decode(sq_req_t *req, const char *cur)
+{
+    const char *dot = strchr(cur, '.');
+    size_t klen = dot ? (size_t)(dot - cur) : 0;
+    if (dot == NULL || klen == 0 || klen > 200 || strlen(dot + 1) != 16)
+        return NULL;
+    unsigned char *key = sq_arena_alloc(req->arena, klen);
+    long n = sq_b64url_decode(cur, klen, key);
+    unsigned char mac[32], got[16];
+    if (n <= 0 || sq_b64url_decode(dot + 1, 16, got) != 12)
+        return NULL;
+    sq_hmac_sha256(req->rt->jwt.cursor_key, 32, key, (size_t)n, mac);
+    if (!sq_ct_equal(mac, 12, got, 12))
+        return NULL;
+    return sq_arena_strndup(req->arena, (const char *)key, (size_t)n);
+}
+
+int sq_req_page(sq_req_t *req, sq_page_t *page)
+{
+    page->limit = 20;
+    page->after = NULL;
+    const char *limit = sq_req_query(req, "limit"), *cursor = sq_req_query(req, "cursor");
+    if (limit != NULL) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (*limit == '\0' || *end != '\0' || v < 1 || v > 100)
+            return param_error(req, "limit", "out_of_range", "must be an integer from 1 to 100");
+        page->limit = (int)v;
+    }
+    if (cursor != NULL && (page->after = cursor_decode(req, cursor)) == NULL)
+        return param_error(req, "cursor", "invalid_cursor", "is not a cursor this server issued");
+    return 0;
+}
+
+int sq_req_json(sq_req_t *req, const sq_field_t *fields, void *out, uint64_t *present)
+{
+    h2o_iovec_t body = req->h2o->entity;
+    json_t *j = sq_json_parse(req->arena, body.base, body.base ? body.len : 0, &req->err);
+    if (j == NULL)
+        return -1;
+    return sq_json_decode(req->arena, j, fields, out, present, &req->err);
+}
+
+int sq_req_if_match(sq_req_t *req, const char **etag)
+{
+    const char *v = sq_req_header(req, "if-match");
+    *etag = NULL;
+    if (v == NULL)
+        return 0;
+    size_t n = strlen(v);
+    if (n < 3 || v[0] != '"' || v[n - 1] != '"' || n > 80) {
+        sq_err_set(&req->err, SQ_E_PRECONDITION_FAILED, "If-Match must be a strong ETag this server returned.");
+        return -1;
+    }
+    *etag = sq_arena_strndup(req->arena, v + 1, n - 2);
+    return 0;
+}
+
+/* ---- responses ------------------------------------------------------------------------------------- */
+
+static void add_header(sq_req_t *req, const h2o_token_t *token, const char *value, size_t len)
+{
+    h2o_add_header(&req->h2o->pool, &req->h2o->res.headers, token, NULL, value, len);
+}
+
+static void add_header_strn(sq_req_t *req, const char *name, const char *value, size_t len)
+{
+    h2o_add_header_by_str(&req->h2o->pool, &req->h2o->res.headers, name, strlen(name), 0, NULL, value, len);
+}
+
+static void add_header_str(sq_req_t *req, const char *name, const char *value)
+{
+    add_header_strn(req, name, value, strlen(value));
+}
+
+static void add_cors(sq_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("origin"), -1);
+    if (i < 0)
+        return;
+    h2o_iovec_t o = req->h2o->headers.entries[i].value;
+    if (!sq_config_cors_allowed(req->rt->cfg, o.base, o.len))
+        return;
+    add_header(req, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, sq_arena_strndup(req->arena, o.base, o.len), o.len);
+    add_header(req, H2O_TOKEN_VARY, H2O_STRLIT("Origin"));
+    add_header_strn(req, "access-control-expose-headers", H2O_STRLIT("X-Request-Id, ETag, Retry-After, Location"));
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "OK";
+    }
+}
+
+static void start(sq_req_t *req, int status, const char *ctype, size_t len)
+{
+    h2o_req_t *h = req->h2o;
+    req->responded = true;
+    req->status = status;
+    req->bytes = len;
+    if (h2o_timeout_is_linked(&req->deadline))
+        h2o_timeout_unlink(&req->deadline);
+    h->res.status = status;
+    h->res.reason = reason(status);
+    h->res.content_length = len;
+    if (ctype != NULL)
+        add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype, strlen(ctype));
+    add_header_str(req, "x-request-id", req->request_id);
+    add_header_strn(req, "x-content-type-options", H2O_STRLIT("nosniff"));
+    if (req->route != NULL && (req->route->flags & SQ_RT_NO_STORE))
+        add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("no-store"));
+    else if (req->route != NULL && req->route->auth != SQ_AUTH_NONE)
+        add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("private, no-cache"));
+    add_cors(req);
+    finish_metrics(req, status);
+}
+
+static void send_body(sq_req_t *req, const char *body, size_t len)
+{
+    h2o_start_response(req->h2o, &generator);
+    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    h2o_send(req->h2o, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+static bool etag_listed(const char *header, const char *etag)
+{
+    /* If-None-Match uses weak comparison: W/ prefixes are ignored */
+    size_t n = strlen(etag);
+    for (const char *p = header; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p == '"' && strncmp(p + 1, etag, n) == 0 && p[n + 1] == '"')
+            return true;
+        while (*p && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
+{
+    if (req->h2o == NULL || req->responded)
+        return;
+    if (status == 200 && h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"))) {
+        unsigned char md[16];
+        unsigned int mdlen = 16;
+        EVP_Digest(json, len, md, &mdlen, EVP_md5(), NULL);
+        char hex[33], *quoted = sq_arena_alloc(req->arena, 36);
+        sq_hex(md, 16, hex);
+        snprintf(quoted, 36, "\"%s\"", hex);
+        const char *inm = sq_req_header(req, "if-none-match");
+        add_header(req, H2O_TOKEN_ETAG, quoted, 34);
+        if (inm != NULL && etag_listed(inm, hex)) {
+            start(req, 304, NULL, 0);
+            send_body(req, NULL, 0);
+            return;
+        }
+    }
+    start(req, status, "application/json", len);
+    send_body(req, json, len);
+}
+
+void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
+{
+    if (req->h2o == NULL || req->responded)
+        return;
+    start(req, status, ctype, len);
+    send_body(req, body, len);
+}
+
+void sq_req_send_jansson(sq_req_t *req, int status, json_t *body)
+{
+    size_t len;
+    char *s = sq_json_dump(req->arena, body, &len);
+    json_decref(body);
+    sq_req_send_json(req, status, s, len);
+}
+
+void sq_req_send_list(sq_req_t *req, const sq_list_t *list)
+{
+    size_t total = 96;
+    for (int i = 0; i < list->n; i++)
+        total += strlen(list->items[i]) + 1;
+    const char *cursor = list->has_more && list->next_key ? cursor_encode(req, list->next_key) : NULL;
+    if (cursor != NULL)
+        total += strlen(cursor);
+    char *buf = sq_arena_alloc(req->arena, total), *p = buf;
+    p += sprintf(p, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < list->n; i++) {
+        if (i)
+            *p++ = ',';
+        size_t n = strlen(list->items[i]);
+        memcpy(p, list->items[i], n);
+        p += n;
+    }
+    p += sprintf(p, "],\"has_more\":%s,\"next_cursor\":", list->has_more ? "true" : "false");
+    p += cursor ? sprintf(p, "\"%s\"}", cursor) : sprintf(p, "null}");
+    sq_req_send_json(req, 200, buf, (size_t)(p - buf));
+}
+
+void sq_req_send_empty(sq_req_t *req, int status)
+{
+    if (req->h2o == NULL || req->responded)
+        return;
+    start(req, status, NULL, 0);
+    send_body(req, NULL, 0);
+}
+
+int sq_err_status(sq_code_t code)
+{
+    switch (code) {
+    case SQ_OK:
+        return 200;
+    case SQ_E_INVALID_JSON:
+    case SQ_E_INVALID_PARAMETER:
+    case SQ_E_BAD_REQUEST:
+        return 400;
+    case SQ_E_UNAUTHORIZED:
+    case SQ_E_INVALID_TOKEN:
+    case SQ_E_INVALID_CREDENTIALS:
+        return 401;
+    case SQ_E_FORBIDDEN:
+        return 403;
+    case SQ_E_NOT_FOUND:
+        return 404;
+    case SQ_E_METHOD_NOT_ALLOWED:
+        return 405;
+    case SQ_E_NOT_ACCEPTABLE:
+        return 406;
+    case SQ_E_CONFLICT:
+    case SQ_E_ALREADY_EXISTS:
+        return 409;
+    case SQ_E_PRECONDITION_FAILED:
+        return 412;
+    case SQ_E_PAYLOAD_TOO_LARGE:
+        return 413;
+    case SQ_E_URI_TOO_LONG:
+        return 414;
+    case SQ_E_UNSUPPORTED_MEDIA_TYPE:
+        return 415;
+    case SQ_E_UNKNOWN_FIELD:
+    case SQ_E_VALIDATION:
+        return 422;
+    case SQ_E_PRECONDITION_REQUIRED:
+        return 428;
+    case SQ_E_RATE_LIMITED:
+        return 429;
+    case SQ_E_HEADERS_TOO_LARGE:
+        return 431;
+    case SQ_E_UNAVAILABLE:
+    case SQ_E_BUSY:
+    case SQ_E_TIMEOUT:
+    case SQ_E_SHUTTING_DOWN:
+        return 503;
+    case SQ_E_INTERNAL:
+    case SQ_ERR__COUNT:
+        break;
+    }
+    return 500;
+}
+
+char *sq_problem_json(sq_req_t *req, const sq_err_t *err, size_t *len)
+{
+    int status = sq_err_status(err->code);
+    json_t *p = json_object();
+    json_object_set_new(p, "type", json_sprintf("%s%s", req->rt->cfg->problem_base_url, sq_err_slug(err->code)));
+    json_object_set_new(p, "title", json_string(sq_err_title(err->code)));
+    json_object_set_new(p, "status", json_integer(status));
+    json_object_set_new(p, "detail", json_string(err->detail[0] ? err->detail : sq_err_title(err->code)));
+    if (req->h2o != NULL)
+        json_object_set_new(p, "instance", json_stringn(req->h2o->path_normalized.base, req->h2o->path_normalized.len));
+    json_object_set_new(p, "request_id", json_string(req->request_id));
+    json_t *errors = json_array();
+    for (int i = 0; i < err->nfields; i++) {
+        const sq_field_err_t *f = &err->fields[i];
+        json_t *e = json_object();
+        json_object_set_new(e, err->param_errors ? "parameter" : "pointer", json_string(f->pointer));
+        json_object_set_new(e, "code", json_string(f->code));
+        json_object_set_new(e, "detail", json_string(f->detail));
+        json_array_append_new(errors, e);
+    }
+    json_object_set_new(p, "errors", errors);
+    char *s = sq_json_dump(req->arena, p, len);
+    json_decref(p);
+    return s;
+}
+
+void sq_req_fail_with(sq_req_t *req, const sq_err_t *err)
+{
+    if (req->h2o == NULL || req->responded)
+        return;
+    int status = sq_err_status(err->code);
+    if (status >= 500 || err->internal[0] != '\0')
+        sq_log(status >= 500 ? SQ_LOG_ERROR : SQ_LOG_INFO, "api", "request_id=%s status=%d type=%s detail=\"%s\" internal=\"%s\"",
+               req->request_id, status, sq_err_slug(err->code), err->detail, err->internal);
+    size_t len;
+    char *body = sq_problem_json(req, err, &len);
+    if (err->retry_after > 0) {
+        char *ra = sq_arena_printf(req->arena, "%d", err->retry_after);
+        add_header(req, H2O_TOKEN_RETRY_AFTER, ra, strlen(ra));
+    }
+    if (status == 401)
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
+                   err->code == SQ_E_INVALID_TOKEN ? "Bearer error=\"invalid_token\"" : "Bearer",
+                   err->code == SQ_E_INVALID_TOKEN ? strlen("Bearer error=\"invalid_token\"") : strlen("Bearer"));
+    if (status == 405 && req->match.allow[0])
+        add_header(req, H2O_TOKEN_ALLOW, req->match.allow, strlen(req->match.allow));
+    start(req, status, "application/problem+json", len);
+    send_body(req, body, len);
+}
+
+void sq_req_fail(sq_req_t *req)
+{
+    if (req->err.code == SQ_OK)
+        sq_err_set(&req->err, SQ_E_INTERNAL, "An internal error occurred.");
+    sq_req_fail_with(req, &req->err);
+}
+
+void sq_req_fail_code(sq_req_t *req, sq_code_t code, const char *fmt, ...)
+{
+    req->err.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->err.detail, sizeof(req->err.detail), fmt, ap);
+    va_end(ap);
+    sq_req_fail(req);
+}
+
+void sq_req_on_json_200(const char *json, const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL)
+        sq_req_fail_with(req, err);
+    else
+        sq_req_send_json(req, 200, json, strlen(json));
+}
+
+void sq_req_on_json_201(const char *json, const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL)
+        sq_req_fail_with(req, err);
+    else
+        sq_req_send_json(req, 201, json, strlen(json));
+}
+
+void sq_req_on_list(const sq_list_t *list, const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL)
+        sq_req_fail_with(req, err);
+    else
+        sq_req_send_list(req, list);
+}
+
+void sq_req_on_done_204(const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL)
+        sq_req_fail_with(req, err);
+    else
+        sq_req_send_empty(req, 204);
+}
+
+void sq_req_on_done_202(const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL)
+        sq_req_fail_with(req, err);
+    else
+        sq_req_send_empty(req, 202);
+}
+
+/* ---- the pipeline ------------------------------------------------------------------------------------ */
+
+static void set_request_id(sq_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->h2o->headers.entries[i].value;
+        bool ok = v.len >= 1 && v.len <= 64;
+        for (size_t k = 0; ok && k < v.len; k++)
+            ok = isalnum((unsigned char)v.base[k]) || v.base[k] == '-' || v.base[k] == '_' || v.base[k] == '.';
+        if (ok) {
+            memcpy(req->request_id, v.base, v.len);
+            req->request_id[v.len] = '\0';
+            return;
+        }
+    }
+    snprintf(req->request_id, sizeof(req->request_id), "req_%s%012llx", req->thr->req_prefix,
+             (unsigned long long)++req->thr->req_seq);
+}
+
+static void set_ip(sq_req_t *req)
+{
+    if (strcmp(req->rt->cfg->trust_forwarded_for, "on") == 0) {
+        ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-forwarded-for"), -1);
+        if (i >= 0) {
+            h2o_iovec_t v = req->h2o->headers.entries[i].value;
+            size_t n = 0;
+            while (n < v.len && v.base[n] != ',' && n < sizeof(req->ip) - 1 &&
+                   (isxdigit((unsigned char)v.base[n]) || v.base[n] == '.' || v.base[n] == ':'))
+                n++;
+            if (n > 0) {
+                memcpy(req->ip, v.base, n);
+                req->ip[n] = '\0';
+                return;
+            }
+        }
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
+    req->ip[0] = '\0';
+    if (len == 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, req->ip, sizeof(req->ip));
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, req->ip, sizeof(req->ip));
+}
+
+static bool accept_ok(sq_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->h2o->headers, H2O_TOKEN_ACCEPT, -1);
+    if (i < 0)
+        return true;
+    h2o_iovec_t v = req->h2o->headers.entries[i].value;
+    const char *ok[] = {"*/*", "application/*", "application/json", "application/problem+json"};
+    for (size_t k = 0; k < SQ_ARRAY_LEN(ok); k++) {
+        size_t n = strlen(ok[k]);
+        for (size_t j = 0; j + n <= v.len; j++) {
+            if (strncasecmp(v.base + j, ok[k], n) == 0 && (j + n == v.len || v.base[j + n] == ',' || v.base[j + n] == ';' ||
+                                                          v.base[j + n] == ' '))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool content_type_ok(sq_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->h2o->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->h2o->headers.entries[i].value;
+    size_t n = strlen("application/json");
+    if (v.len < n || strncasecmp(v.base, "application/json", n) != 0)
+        return false;
+    const char *rest = v.base + n;
+    size_t rlen = v.len - n;
+    while (rlen > 0 && *rest == ' ') {
+        rest++;
+        rlen--;
+    }
+    if (rlen == 0)
+        return true;
+    if (*rest != ';')
+        return false;
+    /* only charset=utf-8 may follow */
+    rest++;
+    rlen--;
+    while (rlen > 0 && *rest == ' ') {
+        rest++;
+        rlen--;
+    }
+    return rlen == strlen("charset=utf-8") && strncasecmp(rest, "charset=utf-8", rlen) == 0;
+}
+
+static void preflight(sq_req_t *req)
+{
+    h2o_req_t *h = req->h2o;
+    char allow[96];
+    if (!sq_router_allow(sq_server.router, h->path_normalized.base, h->path_normalized.len, allow, sizeof(allow))) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "No resource at this path.");
+        return;
+    }
+    ssize_t o = h2o_find_header_by_str(&h->headers, H2O_STRLIT("origin"), -1);
+    bool is_cors = o >= 0 && h2o_find_header_by_str(&h->headers, H2O_STRLIT("access-control-request-method"), -1) >= 0;
+    if (is_cors && !sq_config_cors_allowed(req->rt->cfg, h->headers.entries[o].value.base, h->headers.entries[o].value.len)) {
+        sq_req_fail_code(req, SQ_E_FORBIDDEN, "This origin is not allowed to call the API from a browser.");
+        return;
+    }
+    add_header(req, H2O_TOKEN_ALLOW, sq_arena_strdup(req->arena, allow), strlen(allow));
+    if (is_cors) {
+        add_header_strn(req, "access-control-allow-methods", sq_arena_strdup(req->arena, allow), strlen(allow));
+        add_header_strn(req, "access-control-allow-headers",
+                   H2O_STRLIT("Authorization, Content-Type, X-Publishable-Api-Key, Idempotency-Key, If-Match, If-None-Match, "
+                              "X-Request-Id"));
+        add_header_strn(req, "access-control-max-age", H2O_STRLIT("600"));
+    }
+    sq_req_send_empty(req, 204);
+}
+
+static bool has_body_method(h2o_iovec_t m)
+{
+    return h2o_memis(m.base, m.len, H2O_STRLIT("POST")) || h2o_memis(m.base, m.len, H2O_STRLIT("PATCH")) ||
+           h2o_memis(m.base, m.len, H2O_STRLIT("PUT"));
+}
+
+static void offload(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data);
+
+int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
+{
+    (void)self;
+    sq_thread_t *thr = H2O_STRUCT_FROM_MEMBER(sq_thread_t, ctx, h->conn->ctx);
+    sq_arena_t *arena = sq_arena_new();
+    sq_req_t *req = SQ_NEW(arena, sq_req_t);
+    req->h2o = h;
+    req->arena = arena;
+    req->thr = thr;
+    req->rt = thr->rt;
+    sq_rt_ref(req->rt);
+    req->start_us = sq_mono_us();
+    req->cx.db = thr->db;
+    req->cx.arena = arena;
+    req->cx.offload = offload;
+    req->cx.offload_ctx = thr;
+    sq_err_clear(&req->err);
+    sq_req_t **guard = h2o_mem_alloc_shared(&h->pool, sizeof(*guard), on_h2o_dispose);
+    *guard = req;
+    thr->inflight++;
+    req->deadline.cb = on_deadline;
+    h2o_timeout_link(thr->ctx.loop, &thr->deadline_timeout, &req->deadline);
+    set_request_id(req);
+    set_ip(req);
+
+    size_t header_bytes = 0;
+    for (size_t i = 0; i < h->headers.size; i++)
+        header_bytes += h->headers.entries[i].name->len + h->headers.entries[i].value.len + 4;
+    if (h->path.len > MAX_URL) {
+        sq_req_fail_code(req, SQ_E_URI_TOO_LONG, "The URL is longer than %d bytes.", MAX_URL);
+        return 0;
+    }
+    if (header_bytes > MAX_HEADERS) {
+        sq_req_fail_code(req, SQ_E_HEADERS_TOO_LARGE, "The request headers are larger than %d bytes.", MAX_HEADERS);
+        return 0;
+    }
+    if (h2o_memis(h->method.base, h->method.len, H2O_STRLIT("OPTIONS"))) {
+        preflight(req);
+        return 0;
+    }
+    int rc = sq_router_match(sq_server.router, h->method.base, h->method.len, h->path_normalized.base, h->path_normalized.len,
+                             &req->match);
+    if (rc == 404) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "No resource at this path.");
+        return 0;
+    }
+    if (rc == 405) {
+        sq_req_fail_code(req, SQ_E_METHOD_NOT_ALLOWED, "This resource does not support %.*s.", (int)h->method.len,
+                         h->method.base);
+        return 0;
+    }
+    req->route = req->match.route;
+    if (!accept_ok(req)) {
+        sq_req_fail_code(req, SQ_E_NOT_ACCEPTABLE, "This API answers with application/json only.");
+        return 0;
+    }
+    if (h->entity.base != NULL && h->entity.len > 0) {
+        if (!has_body_method(h->method)) {
+            sq_req_fail_code(req, SQ_E_BAD_REQUEST, "This method takes no request body.");
+            return 0;
+        }
+        if (!content_type_ok(req)) {
+            sq_req_fail_code(req, SQ_E_UNSUPPORTED_MEDIA_TYPE, "The request body must be sent as application/json.");
+            return 0;
+        }
+        size_t max = (req->route->flags & SQ_RT_AUTH_BODY) ? (size_t)req->rt->cfg->max_auth_body_bytes
+                                                             : (size_t)req->rt->cfg->max_body_bytes;
+        if (h->entity.len > max) {
+            sq_req_fail_code(req, SQ_E_PAYLOAD_TOO_LARGE, "The request body is larger than %zu bytes.", max);
+            return 0;
+        }
+    }
+    if (parse_query(req) != 0) {
+        sq_req_fail(req);
+        return 0;
+    }
+    sq_authn(req);
+    return 0;
+}
+
+void sq_req_dispatch(sq_req_t *req)
+{
+    if (req->h2o == NULL || req->responded)
+        return;
+    req->route->handler(req);
+}
+
+/* ---- offloading CPU-heavy work ------------------------------------------------------------------------- */
+
+typedef struct {
+    sq_msg_t msg; /* first: the inbox hands us this pointer */
+    sq_job_t job;
+    void (*work)(void *);
+    void (*done)(void *);
+    void *data;
+    sq_arena_t *arena;
+    sq_thread_t *thr;
+} offload_t;
+
+static void job_work(sq_job_t *job)
+{
+    offload_t *o = job->data;
+    o->work(o->data);
+}
+
+static void job_post(void *ctx, sq_job_t *job)
+{
+    sq_thread_t *thr = ctx;
+    offload_t *o = job->data;
+    h2o_multithread_send_message(&thr->inbox, &o->msg.super);
+}
+
+void sq_req_offload_done(sq_msg_t *msg)
+{
+    offload_t *o = (offload_t *)msg;
+    o->done(o->data);
+    sq_arena_unref(o->arena);
+}
+
+static void offload(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data)
+{
+    sq_thread_t *thr = cx->offload_ctx;
+    offload_t *o = SQ_NEW(cx->arena, offload_t);
+    o->msg.kind = SQ_MSG_OFFLOAD;
+    o->work = work;
+    o->done = done;
+    o->data = data;
+    o->arena = cx->arena;
+    o->thr = thr;
+    o->job.work = job_work;
+    o->job.post = job_post;
+    o->job.post_ctx = thr;
+    o->job.data = o;
+    sq_arena_ref(cx->arena);
+    sq_pool_submit(sq_server.pool, &o->job);
+}

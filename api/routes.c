@@ -1,0 +1,55 @@
+/* routes.c: the route table. Adding an endpoint = a row here, a handler, and its entry in openapi/. */
+#include "api/routes.h"
+
+#include "api/handlers/handlers.h"
+
+static const char *const page_q[] = {"limit", "cursor", NULL};
+static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
+static const char *const keys_q[] = {"limit", "cursor", "type", NULL};
+
+#define NONE SQ_AUTH_NONE
+#define STORE SQ_AUTH_STORE
+#define CUSTOMER SQ_AUTH_STORE_CUSTOMER
+#define ADMIN SQ_AUTH_ADMIN
+#define AUTHB (SQ_RT_AUTH_BODY | SQ_RT_NO_STORE)
+
+const sq_route_t sq_routes[] = {
+    {"GET", "/healthz", sq_h_healthz, NONE, NULL, 0, NULL},
+    {"GET", "/readyz", sq_h_readyz, NONE, NULL, 0, NULL},
+    {"GET", "/metrics", sq_h_metrics, NONE, NULL, 0, NULL},
+    {"GET", "/openapi.json", sq_h_openapi, NONE, NULL, 0, NULL},
+
+    /* storefront */
+    {"POST", "/v1/store/auth/token", sq_h_store_token, STORE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
+    {"POST", "/v1/store/auth/refresh", sq_h_store_refresh, STORE, NULL, AUTHB, NULL},
+    {"POST", "/v1/store/auth/logout", sq_h_store_logout, STORE, NULL, AUTHB, NULL},
+    {"POST", "/v1/store/auth/password-reset", sq_h_store_reset_request, STORE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
+    {"POST", "/v1/store/auth/password-reset/confirm", sq_h_store_reset_confirm, STORE, NULL, AUTHB, NULL},
+    {"POST", "/v1/store/customers", sq_h_store_register, STORE, NULL, AUTHB, NULL},
+    {"GET", "/v1/store/customers/me", sq_h_store_me_get, CUSTOMER, NULL, 0, NULL},
+    {"PATCH", "/v1/store/customers/me", sq_h_store_me_update, CUSTOMER, NULL, 0, NULL},
+    {"POST", "/v1/store/customers/me/password", sq_h_store_password_change, CUSTOMER, NULL, AUTHB, NULL},
+    {"GET", "/v1/store/customers/me/addresses", sq_h_store_address_list, CUSTOMER, NULL, 0, page_q},
+    {"POST", "/v1/store/customers/me/addresses", sq_h_store_address_create, CUSTOMER, NULL, 0, NULL},
+    {"GET", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_get, CUSTOMER, NULL, 0, NULL},
+    {"PATCH", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_update, CUSTOMER, NULL, 0, NULL},
+    {"DELETE", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_delete, CUSTOMER, NULL, 0, NULL},
+
+    /* admin */
+    {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
+    {"POST", "/v1/admin/auth/refresh", sq_h_admin_refresh, NONE, NULL, AUTHB, NULL},
+    {"POST", "/v1/admin/auth/logout", sq_h_admin_logout, NONE, NULL, AUTHB, NULL},
+    {"GET", "/v1/admin/users/me", sq_h_admin_me, ADMIN, NULL, 0, NULL},
+    {"GET", "/v1/admin/users", sq_h_admin_user_list, ADMIN, "staff:read", 0, page_q},
+    {"POST", "/v1/admin/users", sq_h_admin_user_create, ADMIN, "staff:write", 0, NULL},
+    {"GET", "/v1/admin/users/{id}", sq_h_admin_user_get, ADMIN, "staff:read", 0, NULL},
+    {"PATCH", "/v1/admin/users/{id}", sq_h_admin_user_update, ADMIN, "staff:write", 0, NULL},
+    {"GET", "/v1/admin/api-keys", sq_h_admin_key_list, ADMIN, "api_keys:read", 0, keys_q},
+    {"POST", "/v1/admin/api-keys", sq_h_admin_key_create, ADMIN, "api_keys:write", SQ_RT_NO_STORE, NULL},
+    {"GET", "/v1/admin/api-keys/{id}", sq_h_admin_key_get, ADMIN, "api_keys:read", 0, NULL},
+    {"POST", "/v1/admin/api-keys/{id}/revoke", sq_h_admin_key_revoke, ADMIN, "api_keys:write", 0, NULL},
+    {"GET", "/v1/admin/customers", sq_h_admin_customer_list, ADMIN, "customers:read", 0, customers_q},
+    {"GET", "/v1/admin/customers/{id}", sq_h_admin_customer_get, ADMIN, "customers:read", 0, NULL},
+};
+
+const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

@@ -1,0 +1,88 @@
+/* runtime.h: what every thread shares read-only and what each loop thread owns. */
+#ifndef SQ_RUNTIME_H
+#define SQ_RUNTIME_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <stdbool.h>
+
+#include "api/config.h"
+#include "api/jwt.h"
+#include "api/metrics.h"
+#include "api/router.h"
+#include "core/base/pool.h"
+#include "core/db/db.h"
+
+/** Config plus what is derived from it (keys). Swapped whole on SIGHUP; requests hold a reference. */
+typedef struct sq_rt {
+    int refs;
+    sq_config_t *cfg;
+    sq_jwt_t jwt;
+} sq_rt_t;
+
+sq_rt_t *sq_rt_new(sq_config_t *cfg, char *errbuf, size_t errlen);
+void sq_rt_ref(sq_rt_t *rt);
+void sq_rt_unref(sq_rt_t *rt);
+
+/** Messages to a loop thread (from the pool or the main thread) through its h2o_multithread inbox. */
+typedef enum { SQ_MSG_OFFLOAD, SQ_MSG_RT_SWAP, SQ_MSG_SHUTDOWN } sq_msg_kind_t;
+typedef struct {
+    h2o_multithread_message_t super;
+    sq_msg_kind_t kind;
+    sq_rt_t *rt; /* SQ_MSG_RT_SWAP: a reference for the thread */
+} sq_msg_t;
+
+/** Runs the done step of offloaded work on its loop thread (req.c). */
+void sq_req_offload_done(sq_msg_t *msg);
+
+#define SQ_PK_CACHE 64
+
+/** A cached publishable key (they are public and checked on every storefront request). */
+typedef struct {
+    char token[64];
+    char key_id[40];
+    char channel_id[40];
+    int64_t expires_us;
+} sq_pk_entry_t;
+
+typedef struct sq_thread {
+    int index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t inbox;
+    h2o_timeout_t tick_timeout;
+    h2o_timeout_entry_t tick;
+    h2o_timeout_t deadline_timeout;
+    sq_db_t *db;
+    h2o_socket_t *db_sock;
+    int db_fd;
+    int64_t db_timer_due; /* monotonic us, 0 = none */
+    int64_t last_db_tick;
+    sq_rt_t *rt; /* this thread's reference */
+    int inflight;
+    bool draining, stop;
+    uint64_t req_seq;
+    char req_prefix[12];
+    sq_pk_entry_t pk_cache[SQ_PK_CACHE];
+    sq_metrics_t metrics;
+} sq_thread_t;
+
+/** Process-wide state. */
+typedef struct {
+    h2o_globalconf_t h2o;
+    sq_router_t *router;
+    sq_pool_t *pool;
+    sq_thread_t *threads;
+    int nthreads;
+    sq_rt_t *rt; /* the current one (main thread swaps it) */
+    pthread_mutex_t rt_lock;
+    int64_t started_us;
+} sq_server_t;
+
+extern sq_server_t sq_server;
+
+#endif

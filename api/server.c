@@ -1,0 +1,396 @@
+/* server.c: process start-up, the loop threads, and the glue that drives each thread's PostgreSQL
+ * connection from its H2O event loop. */
+#include "api/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/authn.h"
+#include "api/req.h"
+#include "api/routes.h"
+#include "core/auth.h"
+#include "core/base/crypto.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/db/migrate.h"
+
+extern char **environ;
+
+sq_server_t sq_server;
+
+/* ---- runtime (config + keys) ---------------------------------------------------------------------------- */
+
+sq_rt_t *sq_rt_new(sq_config_t *cfg, char *errbuf, size_t errlen)
+{
+    sq_rt_t *rt = sq_xcalloc(1, sizeof(*rt));
+    rt->refs = 1;
+    rt->cfg = cfg;
+    if (sq_jwt_init(&rt->jwt, cfg, errbuf, errlen) != 0) {
+        sq_config_unref(cfg);
+        free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+void sq_rt_ref(sq_rt_t *rt)
+{
+    __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+}
+
+void sq_rt_unref(sq_rt_t *rt)
+{
+    if (__atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    sq_jwt_free(&rt->jwt);
+    sq_config_unref(rt->cfg);
+    free(rt);
+}
+
+/* ---- the database connection on the loop ----------------------------------------------------------------- */
+
+static void on_db_readable(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    sq_thread_t *t = sock->data;
+    sq_db_on_io(t->db, true, false);
+}
+
+static void on_db_writable(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    sq_thread_t *t = sock->data;
+    sq_db_on_io(t->db, false, true);
+}
+
+static void db_watch(void *ctx, int fd, bool want_write)
+{
+    sq_thread_t *t = ctx;
+    if (fd != t->db_fd || fd < 0) {
+        if (t->db_sock != NULL) {
+            h2o_socket_read_stop(t->db_sock);
+            h2o_socket_close(t->db_sock); /* closes our dup(), not libpq's descriptor */
+            t->db_sock = NULL;
+        }
+        t->db_fd = fd;
+        if (fd >= 0) {
+            /* DONT_READ: the loop must only tell us about readiness; libpq reads its own bytes */
+            t->db_sock = h2o_evloop_socket_create(t->loop, dup(fd), H2O_SOCKET_FLAG_DONT_READ);
+            t->db_sock->data = t;
+            h2o_socket_read_start(t->db_sock, on_db_readable);
+        }
+    }
+    if (t->db_sock != NULL && want_write)
+        h2o_socket_notify_write(t->db_sock, on_db_writable);
+}
+
+static void db_timer(void *ctx, int ms)
+{
+    sq_thread_t *t = ctx;
+    t->db_timer_due = sq_mono_us() + (int64_t)ms * 1000;
+}
+
+static const sq_db_io_t db_io = {db_watch, db_timer};
+
+static void on_notify(const char *payload, void *data)
+{
+    sq_thread_t *t = data;
+    if (strcmp(payload, "api_keys") == 0)
+        sq_authn_flush_keys(t);
+}
+
+/* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
+
+static void on_tick(h2o_timeout_entry_t *e)
+{
+    sq_thread_t *t = H2O_STRUCT_FROM_MEMBER(sq_thread_t, tick, e);
+    int64_t now = sq_mono_us();
+    if (t->db_timer_due != 0 && now >= t->db_timer_due) {
+        t->db_timer_due = 0;
+        sq_db_on_timer(t->db);
+    }
+    if (now - t->last_db_tick >= 1000000) {
+        t->last_db_tick = now;
+        sq_db_tick(t->db, (int64_t)(t->rt->cfg->statement_timeout_ms + 2000) * 1000);
+    }
+    if (t->draining && t->inflight == 0)
+        t->stop = true;
+    h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
+}
+
+static void start_drain(sq_thread_t *t)
+{
+    if (t->draining)
+        return;
+    t->draining = true;
+    if (t->listener != NULL) {
+        h2o_socket_read_stop(t->listener);
+        h2o_socket_close(t->listener);
+        t->listener = NULL;
+    }
+    h2o_context_request_shutdown(&t->ctx);
+}
+
+static void on_inbox(h2o_multithread_receiver_t *r, h2o_linklist_t *messages)
+{
+    sq_thread_t *t = H2O_STRUCT_FROM_MEMBER(sq_thread_t, inbox, r);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        sq_msg_t *msg = (sq_msg_t *)m;
+        switch (msg->kind) {
+        case SQ_MSG_OFFLOAD:
+            sq_req_offload_done(msg);
+            break;
+        case SQ_MSG_RT_SWAP: {
+            sq_rt_t *old = t->rt;
+            t->rt = msg->rt;
+            sq_rt_unref(old);
+            free(msg);
+            break;
+        }
+        case SQ_MSG_SHUTDOWN:
+            start_drain(t);
+            free(msg);
+            break;
+        }
+    }
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL)
+        return;
+    sq_thread_t *t = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(&t->accept_ctx, sock);
+}
+
+static void *thread_main(void *arg)
+{
+    sq_thread_t *t = arg;
+    h2o_socket_read_start(t->listener, on_accept);
+    while (!t->stop)
+        h2o_evloop_run(t->loop, INT32_MAX);
+    sq_db_close(t->db);
+    return NULL;
+}
+
+/* ---- start-up --------------------------------------------------------------------------------------------- */
+
+static int open_listener(const sq_config_t *cfg)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    int rc = getaddrinfo(cfg->listen_host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "souq: config listen: cannot resolve %s: %s\n", cfg->listen_host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "souq: config listen: cannot listen on %s: %s\n", cfg->listen, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int preflight(const sq_config_t *cfg)
+{
+    sq_preflight_t pf;
+    sq_err_t err;
+    sq_err_clear(&err);
+    if (sq_db_preflight(cfg->database_url, &pf, &err) != 0) {
+        fprintf(stderr, "souq: config database_url: %s\n", err.detail);
+        return -1;
+    }
+    if (!pf.fsync_on || !pf.synchronous_commit_on) {
+        const char *what = !pf.fsync_on ? "fsync=off" : "synchronous_commit=off";
+        if (strcmp(cfg->durability_check, "refuse") == 0) {
+            fprintf(stderr,
+                    "souq: the database runs with %s, so acknowledged orders can be lost in a crash. Fix the database, or "
+                    "set durability_check = warn for a throwaway environment.\n",
+                    what);
+            return -1;
+        }
+        sq_log(SQ_LOG_WARN, "server", "DURABILITY WARNING: the database runs with %s; acknowledged writes can be lost", what);
+    }
+    if (pf.applied < pf.embedded)
+        sq_log(SQ_LOG_WARN, "server", "the database schema is behind (%d of %d migrations applied): run `souq migrate`; "
+                                      "/readyz answers 503 until then", pf.applied, pf.embedded);
+    return 0;
+}
+
+static void setup_h2o(const sq_config_t *cfg)
+{
+    h2o_config_init(&sq_server.h2o);
+    sq_server.h2o.max_request_entity_size = (size_t)cfg->max_body_bytes;
+    sq_server.h2o.server_name = h2o_iovec_init(H2O_STRLIT("souq"));
+    h2o_hostconf_t *host = h2o_config_register_host(&sq_server.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
+    h->on_req = sq_req_handle;
+}
+
+static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cfg)
+{
+    t->index = index;
+    t->db_fd = -1;
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &sq_server.h2o);
+    t->accept_ctx.ctx = &t->ctx;
+    t->accept_ctx.hosts = sq_server.h2o.hosts;
+    t->queue = h2o_multithread_create_queue(t->loop);
+    h2o_multithread_register_receiver(t->queue, &t->inbox, on_inbox);
+    h2o_timeout_init(t->loop, &t->tick_timeout, 100);
+    t->tick.cb = on_tick;
+    h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
+    h2o_timeout_init(t->loop, &t->deadline_timeout, (uint64_t)cfg->request_timeout_ms);
+    t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    t->listener->data = t;
+    sq_rt_ref(sq_server.rt);
+    t->rt = sq_server.rt;
+    unsigned char rnd[4];
+    sq_random_bytes(rnd, sizeof(rnd));
+    sq_hex(rnd, sizeof(rnd), t->req_prefix);
+    t->db = sq_db_new(cfg->database_url, &db_io, t);
+    sq_db_on_notify(t->db, on_notify, t);
+    sq_db_start(t->db);
+}
+
+static void send_all(sq_msg_kind_t kind, sq_rt_t *rt)
+{
+    for (int i = 0; i < sq_server.nthreads; i++) {
+        sq_msg_t *m = sq_xcalloc(1, sizeof(*m));
+        m->kind = kind;
+        if (rt != NULL) {
+            sq_rt_ref(rt);
+            m->rt = rt;
+        }
+        h2o_multithread_send_message(&sq_server.threads[i].inbox, &m->super);
+    }
+}
+
+static void reload(const char *config_path)
+{
+    char errbuf[512];
+    sq_config_t *cfg = sq_config_load(config_path, environ, errbuf, sizeof(errbuf));
+    sq_rt_t *rt = cfg ? sq_rt_new(cfg, errbuf, sizeof(errbuf)) : NULL;
+    if (rt == NULL) {
+        sq_log(SQ_LOG_ERROR, "server", "configuration reload refused, keeping the running one: %s", errbuf);
+        return;
+    }
+    char restart[256];
+    sq_config_restart_keys(sq_server.rt->cfg, cfg, restart, sizeof(restart));
+    if (restart[0])
+        sq_log(SQ_LOG_WARN, "server", "configuration reloaded; these keys need a restart to take effect: %s", restart);
+    else
+        sq_log(SQ_LOG_INFO, "server", "configuration reloaded");
+    sq_log_set_level((sq_log_level_t)sq_log_level_parse(cfg->log_level));
+    sq_password_set_cost((uint32_t)cfg->password_hash_memory_kib, (uint32_t)cfg->password_hash_iterations);
+    sq_rt_t *old = sq_server.rt;
+    sq_server.rt = rt;
+    send_all(SQ_MSG_RT_SWAP, rt);
+    sq_rt_unref(old);
+}
+
+int sq_serve(const char *config_path)
+{
+    char errbuf[512];
+    sq_config_t *cfg = sq_config_load(config_path, environ, errbuf, sizeof(errbuf));
+    if (cfg == NULL) {
+        fprintf(stderr, "souq: %s\n", errbuf);
+        return 2;
+    }
+    sq_log_set_level((sq_log_level_t)sq_log_level_parse(cfg->log_level));
+    sq_password_set_cost((uint32_t)cfg->password_hash_memory_kib, (uint32_t)cfg->password_hash_iterations);
+    sq_db_set_timeouts(cfg->statement_timeout_ms, cfg->lock_timeout_ms);
+    sq_server.rt = sq_rt_new(cfg, errbuf, sizeof(errbuf));
+    if (sq_server.rt == NULL) {
+        fprintf(stderr, "souq: %s\n", errbuf);
+        return 2;
+    }
+    cfg = sq_server.rt->cfg;
+    sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
+    if (sq_server.router == NULL) {
+        fprintf(stderr, "souq: internal route table: %s\n", errbuf);
+        return 1;
+    }
+    if (preflight(cfg) != 0)
+        return 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit the mask; only main takes signals */
+
+    int n = cfg->threads;
+    int *fds = sq_xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++)
+        if ((fds[i] = open_listener(cfg)) < 0)
+            return 1;
+    setup_h2o(cfg);
+    sq_server.pool = sq_pool_new(cfg->pool_threads);
+    sq_server.nthreads = n;
+    sq_server.threads = sq_xcalloc((size_t)n, sizeof(sq_thread_t));
+    sq_server.started_us = sq_now_us();
+    for (int i = 0; i < n; i++)
+        init_thread(&sq_server.threads[i], i, fds[i], cfg);
+    for (int i = 0; i < n; i++)
+        pthread_create(&sq_server.threads[i].tid, NULL, thread_main, &sq_server.threads[i]);
+    free(fds);
+    sq_log(SQ_LOG_INFO, "server", "souq listening on http://%s with %d threads", cfg->listen, n);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(config_path);
+            continue;
+        }
+        break;
+    }
+    int timeout_ms = sq_server.rt->cfg->shutdown_timeout_ms;
+    sq_log(SQ_LOG_INFO, "server", "shutting down: draining in-flight requests (up to %d ms)", timeout_ms);
+    send_all(SQ_MSG_SHUTDOWN, NULL);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    int stuck = 0;
+    for (int i = 0; i < n; i++)
+        if (pthread_timedjoin_np(sq_server.threads[i].tid, NULL, &deadline) != 0)
+            stuck++;
+    if (stuck > 0)
+        sq_log(SQ_LOG_WARN, "server", "%d thread(s) still had requests at the shutdown deadline", stuck);
+    sq_log(SQ_LOG_INFO, "server", "stopped");
+    return 0;
+}

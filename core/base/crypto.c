@@ -1,0 +1,133 @@
+/* crypto.c: thin, checked wrappers over OpenSSL's libcrypto. */
+#include "core/base/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sq_random_bytes(void *buf, size_t len)
+{
+    if (RAND_bytes(buf, (int)len) != 1) {
+        fputs("souq: CSPRNG failure\n", stderr);
+        abort();
+    }
+}
+
+void sq_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n);
+}
+
+bool sq_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+void sq_hex(const unsigned char *in, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t sq_b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+        out[o++] = b64[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+long sq_b64url_decode(const char *in, size_t len, unsigned char *out)
+{
+    if (len % 4 == 1)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* leftover bits must be zero for a canonical encoding */
+    if (acc != 0)
+        return -1;
+    return (long)o;
+}
+
+char *sq_token_new(sq_arena_t *a, const char *prefix)
+{
+    unsigned char raw[32];
+    sq_random_bytes(raw, sizeof(raw));
+    size_t plen = strlen(prefix);
+    char *t = sq_arena_alloc(a, plen + 45);
+    memcpy(t, prefix, plen);
+    sq_b64url_encode(raw, sizeof(raw), t + plen);
+    return t;
+}
+
+char *sq_token_hash(sq_arena_t *a, const char *token, size_t len)
+{
+    unsigned char h[32];
+    sq_sha256(token, len, h);
+    char *hex = sq_arena_alloc(a, 65);
+    sq_hex(h, 32, hex);
+    return hex;
+}

@@ -1,0 +1,30 @@
+/* crypto.h: hashing, HMAC, random tokens, base64url/hex and constant-time comparison (OpenSSL underneath). */
+#ifndef SQ_CRYPTO_H
+#define SQ_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/arena.h"
+
+/** Fills buf with cryptographically secure random bytes (aborts if the CSPRNG fails). */
+void sq_random_bytes(void *buf, size_t len);
+/** SHA-256 of data into out[32]. */
+void sq_sha256(const void *data, size_t len, unsigned char out[32]);
+/** HMAC-SHA256 into out[32]. */
+void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32]);
+/** Constant-time equality of two buffers of the same length; false if lengths differ. */
+bool sq_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/** Lower-case hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
+void sq_hex(const unsigned char *in, size_t len, char *out);
+/** base64url without padding into out (needs 4*ceil(len/3)+1 bytes); returns the length written. */
+size_t sq_b64url_encode(const unsigned char *in, size_t len, char *out);
+/** Decodes base64url (no padding, strict alphabet) into out (needs 3*len/4+3 bytes); -1 on bad input. */
+long sq_b64url_decode(const char *in, size_t len, unsigned char *out);
+/** A new random token "<prefix><43 base64url chars>" (32 random bytes), allocated in the arena. */
+char *sq_token_new(sq_arena_t *a, const char *prefix);
+/** sha256 hex of a token, as stored at rest (65 bytes in the arena). */
+char *sq_token_hash(sq_arena_t *a, const char *token, size_t len);
+
+#endif

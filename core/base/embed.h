@@ -1,0 +1,19 @@
+/* embed.h: files compiled into the binary (migrations, the OpenAPI document); see scripts/embed.sh. */
+#ifndef SQ_EMBED_H
+#define SQ_EMBED_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *name;
+    const char *data; /* NUL-terminated */
+    size_t len;
+} sq_embed_t;
+
+/** migrations/NNNN_name.sql in order. */
+extern const sq_embed_t sq_migrations[];
+extern const size_t sq_migrations_count;
+/** openapi/openapi.json. */
+extern const sq_embed_t sq_openapi_json;
+
+#endif

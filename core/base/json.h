@@ -1,0 +1,78 @@
+/* json.h: strict JSON input (depth pre-check, duplicate keys rejected) and a declarative field decoder
+ * that reports every bad field with a JSON pointer. */
+#ifndef SQ_JSON_H
+#define SQ_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/base/arena.h"
+#include "core/base/err.h"
+
+#define SQ_JSON_MAX_DEPTH 32
+
+/** True when no array/object in buf nests deeper than max_depth (strings are skipped correctly). */
+bool sq_json_depth_ok(const char *buf, size_t len, int max_depth);
+/** Parses a request body: depth pre-check, then jansson with duplicate keys rejected. The result is
+ * owned by the arena. On failure returns NULL with SQ_E_INVALID_JSON in err. */
+json_t *sq_json_parse(sq_arena_t *a, const char *buf, size_t len, sq_err_t *err);
+/** Ties a new jansson reference to the arena (decref when it is freed); returns j. */
+json_t *sq_json_own(sq_arena_t *a, json_t *j);
+/** Compact serialisation into the arena; *len gets the length (no NUL counted, but one is written). */
+char *sq_json_dump(sq_arena_t *a, const json_t *j, size_t *len);
+/** json_string or json_null for NULL; never fails. */
+json_t *sq_json_str_or_null(const char *s);
+
+typedef enum {
+    SQ_FT_STR,       /* -> const char * (arena copy) */
+    SQ_FT_INT,       /* -> int64_t */
+    SQ_FT_BOOL,      /* -> bool */
+    SQ_FT_JSON,      /* -> json_t * (borrowed; lives as long as the parsed body) */
+    SQ_FT_STR_ARRAY, /* -> sq_strs_t */
+    SQ_FT_OBJECT,    /* -> nested struct at offset, decoded with .sub */
+} sq_ftype_t;
+
+enum {
+    SQ_F_REQUIRED = 1 << 0,
+    SQ_F_NULLABLE = 1 << 1,  /* null is accepted and reported as present with a NULL/zero value */
+    SQ_F_MULTILINE = 1 << 2, /* strings may hold \n \r \t; other control characters are always refused */
+    SQ_F_LOWER = 1 << 3,     /* ASCII-lowercase the string (emails) */
+};
+
+typedef struct {
+    const char **v;
+    int n;
+} sq_strs_t;
+
+typedef struct sq_field sq_field_t;
+/** A format check for one value: return NULL if fine, else a client-safe reason; code gets a slug. */
+typedef const char *(*sq_check_fn)(const json_t *v, const char **code);
+
+struct sq_field {
+    const char *name;
+    sq_ftype_t type;
+    unsigned flags;
+    size_t offset;
+    int64_t min, max; /* string: length in characters (max 0 = 256); int: value; array: element count */
+    const char *const *oneof; /* NULL-terminated allowed values for strings (and array items) */
+    sq_check_fn check;
+    const sq_field_t *sub; /* SQ_FT_OBJECT: the nested fields, terminated by {NULL} */
+};
+
+/** Decodes obj into out according to fields ({NULL}-terminated). Unknown keys fail first with
+ * SQ_E_UNKNOWN_FIELD; then every invalid value is reported (SQ_E_VALIDATION) with its pointer.
+ * *present (may be NULL) gets bit i set when fields[i] was present (also when null). */
+int sq_json_decode(sq_arena_t *a, const json_t *obj, const sq_field_t *fields, void *out, uint64_t *present, sq_err_t *err);
+
+/* Format checks shared by every resource. */
+const char *sq_check_email(const json_t *v, const char **code);
+const char *sq_check_country(const json_t *v, const char **code);
+const char *sq_check_metadata(const json_t *v, const char **code);
+const char *sq_check_password(const json_t *v, const char **code);
+const char *sq_check_phone(const json_t *v, const char **code);
+
+/** Counts UTF-8 code points (input already known valid). */
+size_t sq_utf8_len(const char *s, size_t bytes);
+
+#endif

@@ -1,0 +1,661 @@
+/* db.c: the pipelined, loop-driven libpq connection (see db.h for the model). */
+#include "core/db/db.h"
+
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/log.h"
+#include "core/base/util.h"
+
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 1000
+
+struct sq_rows {
+    PGresult *res;
+};
+
+typedef struct {
+    sq_stmt_t *stmt;
+    int nparams;
+    const char *const *params;
+} item_t;
+
+struct sq_batch {
+    sq_db_t *db;
+    sq_arena_t *arena;
+    item_t *items;
+    int n, cap;
+    sq_rows_t *rows;
+    int *expect; /* per expected result: -1 = a Prepare, else the item index */
+    int nexpect, cur;
+    bool got; /* a result arrived for expect[cur]; the NULL that follows advances cur */
+    bool failed;
+    sq_err_t *err;
+    int64_t sent_at;
+    sq_batch_cb cb;
+    void *data;
+    sq_batch_t *next;
+};
+
+struct sq_db {
+    PGconn *conn;
+    char *conninfo;
+    const sq_db_io_t *io;
+    void *io_ctx;
+    sq_db_state_t state;
+    int fd;
+    unsigned char *prepared;
+    int prepared_cap;
+    sq_batch_t *head, *tail;
+    int inflight;
+    int backoff_ms;
+    bool timer_pending;
+    uint64_t reconnects;
+    bool ever_connected;
+    void (*notify_cb)(const char *payload, void *data);
+    void *notify_data;
+};
+
+static int next_stmt_id = 0;
+
+static int stmt_id(sq_stmt_t *s)
+{
+    int id = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
+    if (id != 0)
+        return id;
+    int fresh = __atomic_add_fetch(&next_stmt_id, 1, __ATOMIC_ACQ_REL);
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&s->id, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return fresh;
+    return expected;
+}
+
+static bool is_prepared(sq_db_t *db, int id)
+{
+    return id < db->prepared_cap && db->prepared[id];
+}
+
+static void set_prepared(sq_db_t *db, int id, bool v)
+{
+    if (id >= db->prepared_cap) {
+        int cap = db->prepared_cap ? db->prepared_cap : 64;
+        while (cap <= id)
+            cap *= 2;
+        db->prepared = sq_xrealloc(db->prepared, (size_t)cap);
+        memset(db->prepared + db->prepared_cap, 0, (size_t)(cap - db->prepared_cap));
+        db->prepared_cap = cap;
+    }
+    db->prepared[id] = v;
+}
+
+sq_db_t *sq_db_new(const char *conninfo, const sq_db_io_t *io, void *io_ctx)
+{
+    sq_db_t *db = sq_xcalloc(1, sizeof(*db));
+    db->conninfo = sq_xstrdup(conninfo);
+    db->io = io;
+    db->io_ctx = io_ctx;
+    db->fd = -1;
+    db->state = SQ_DB_DISCONNECTED;
+    db->backoff_ms = RECONNECT_MIN_MS;
+    return db;
+}
+
+sq_db_state_t sq_db_state(const sq_db_t *db)
+{
+    return db->state;
+}
+
+int sq_db_inflight(const sq_db_t *db)
+{
+    return db->inflight;
+}
+
+uint64_t sq_db_reconnects(const sq_db_t *db)
+{
+    return db->reconnects;
+}
+
+void sq_db_on_notify(sq_db_t *db, void (*cb)(const char *payload, void *data), void *data)
+{
+    db->notify_cb = cb;
+    db->notify_data = data;
+}
+
+static void set_watch(sq_db_t *db, bool want_write)
+{
+    int fd = db->conn != NULL ? PQsocket(db->conn) : -1;
+    /* while connecting, libpq may close and reopen its socket under the same number (next address) */
+    if (db->state == SQ_DB_CONNECTING)
+        db->io->watch(db->io_ctx, -1, false);
+    db->fd = fd;
+    db->io->watch(db->io_ctx, fd, want_write);
+}
+
+static void complete(sq_batch_t *b)
+{
+    sq_db_t *db = b->db;
+    db->head = b->next;
+    if (db->head == NULL)
+        db->tail = NULL;
+    db->inflight--;
+    b->cb(b, b->failed ? b->err : NULL, b->data);
+    sq_arena_unref(b->arena);
+}
+
+static void fail_batch_now(sq_batch_t *b, sq_code_t code, const char *detail)
+{
+    sq_err_set(b->err, code, "%s", detail);
+    if (code == SQ_E_UNAVAILABLE)
+        b->err->retry_after = 1;
+    b->failed = true;
+}
+
+static void schedule_reconnect(sq_db_t *db)
+{
+    if (db->timer_pending)
+        return;
+    db->timer_pending = true;
+    db->io->timer(db->io_ctx, db->backoff_ms);
+    db->backoff_ms = db->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : db->backoff_ms * 2;
+}
+
+/* Drops the connection, fails every pending batch and schedules a reconnect. */
+static void connection_lost(sq_db_t *db, const char *why)
+{
+    if (db->state == SQ_DB_READY && why != NULL)
+        sq_log(SQ_LOG_WARN, "core/db", "database connection lost: %s", why);
+    db->io->watch(db->io_ctx, -1, false);
+    if (db->conn != NULL)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    db->fd = -1;
+    db->state = SQ_DB_DISCONNECTED;
+    if (db->prepared != NULL)
+        memset(db->prepared, 0, (size_t)db->prepared_cap);
+    while (db->head != NULL) {
+        sq_batch_t *b = db->head;
+        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+        complete(b);
+    }
+    schedule_reconnect(db);
+}
+
+void sq_db_free(sq_db_t *db)
+{
+    sq_db_close(db);
+    free(db->prepared);
+    free(db->conninfo);
+    free(db);
+}
+
+void sq_db_close(sq_db_t *db)
+{
+    db->backoff_ms = 1 << 30; /* no more reconnects: the thread is going away */
+    db->timer_pending = true;
+    connection_lost(db, NULL);
+}
+
+static void send_setup(sq_db_t *db);
+
+static void connect_step(sq_db_t *db)
+{
+    switch (PQconnectPoll(db->conn)) {
+    case PGRES_POLLING_READING:
+        set_watch(db, false);
+        return;
+    case PGRES_POLLING_WRITING:
+        set_watch(db, true);
+        return;
+    case PGRES_POLLING_OK:
+        break;
+    default: {
+        char why[160];
+        snprintf(why, sizeof(why), "%s", PQerrorMessage(db->conn));
+        why[strcspn(why, "\n")] = '\0';
+        sq_log(SQ_LOG_WARN, "core/db", "connect failed: %s", why);
+        db->io->watch(db->io_ctx, -1, false);
+        PQfinish(db->conn);
+        db->conn = NULL;
+        db->state = SQ_DB_DISCONNECTED;
+        schedule_reconnect(db);
+        return;
+    }
+    }
+    if (PQsetnonblocking(db->conn, 1) != 0 || PQenterPipelineMode(db->conn) != 1) {
+        connection_lost(db, "cannot enter pipeline mode");
+        return;
+    }
+    db->state = SQ_DB_READY;
+    db->backoff_ms = RECONNECT_MIN_MS;
+    if (db->ever_connected) {
+        db->reconnects++;
+        sq_log(SQ_LOG_INFO, "core/db", "database connection re-established");
+    }
+    db->ever_connected = true;
+    set_watch(db, false);
+    send_setup(db);
+}
+
+void sq_db_start(sq_db_t *db)
+{
+    if (db->state != SQ_DB_DISCONNECTED)
+        return;
+    db->conn = PQconnectStart(db->conninfo);
+    if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
+        if (db->conn != NULL)
+            PQfinish(db->conn);
+        db->conn = NULL;
+        schedule_reconnect(db);
+        return;
+    }
+    db->state = SQ_DB_CONNECTING;
+    set_watch(db, true);
+}
+
+void sq_db_tick(sq_db_t *db, int64_t max_wait_us)
+{
+    if (db->state == SQ_DB_READY && db->head != NULL && db->head->sent_at != 0 &&
+        sq_mono_us() - db->head->sent_at > max_wait_us)
+        connection_lost(db, "no answer from the database in time");
+}
+
+void sq_db_on_timer(sq_db_t *db)
+{
+    db->timer_pending = false;
+    if (db->state == SQ_DB_DISCONNECTED)
+        sq_db_start(db);
+}
+
+static void record_error(sq_batch_t *b, PGresult *res)
+{
+    if (b->failed)
+        return;
+    b->failed = true;
+    sq_db_map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME),
+                       PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), b->err);
+}
+
+static void clear_result(void *p)
+{
+    PQclear(p);
+}
+
+static void take_result(sq_db_t *db, sq_batch_t *b, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (b->cur >= b->nexpect) {
+        (void)SQ_NEVER(1);
+        PQclear(res);
+        return;
+    }
+    int idx = b->expect[b->cur];
+    b->got = true;
+    if (st == PGRES_FATAL_ERROR)
+        record_error(b, res);
+    if (idx < 0) {
+        /* the result of a Prepare: on failure forget it, so the next use prepares again */
+        if (st == PGRES_FATAL_ERROR) {
+            for (int i = 0; i < b->n; i++)
+                set_prepared(db, b->items[i].stmt->id, false);
+        }
+        PQclear(res);
+        return;
+    }
+    if (b->rows[idx].res != NULL) {
+        PQclear(res); /* a statement yields one result; ignore anything extra */
+        return;
+    }
+    b->rows[idx].res = res;
+    sq_arena_defer(b->arena, clear_result, res);
+}
+
+static void drain(sq_db_t *db)
+{
+    while (db->conn != NULL && db->state == SQ_DB_READY) {
+        PGnotify *n;
+        while ((n = PQnotifies(db->conn)) != NULL) {
+            if (db->notify_cb != NULL)
+                db->notify_cb(n->extra, db->notify_data);
+            PQfreemem(n);
+        }
+        if (PQisBusy(db->conn))
+            return;
+        PGresult *res = PQgetResult(db->conn);
+        sq_batch_t *b = db->head;
+        if (res == NULL) {
+            if (b != NULL && b->got) {
+                b->got = false;
+                b->cur++;
+                continue;
+            }
+            return; /* idle: nothing more until new input arrives */
+        }
+        if (b == NULL) {
+            PQclear(res); /* a result nobody waits for cannot happen; survive it */
+            (void)SQ_NEVER(1);
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            complete(b);
+            continue;
+        }
+        take_result(db, b, res);
+    }
+}
+
+static void flush(sq_db_t *db)
+{
+    int r = PQflush(db->conn);
+    if (r < 0) {
+        connection_lost(db, "flush failed");
+        return;
+    }
+    set_watch(db, r == 1);
+}
+
+void sq_db_on_io(sq_db_t *db, bool readable, bool writable)
+{
+    if (db->state == SQ_DB_CONNECTING) {
+        connect_step(db);
+        return;
+    }
+    if (db->state != SQ_DB_READY)
+        return;
+    if (writable) {
+        flush(db);
+        if (db->conn == NULL)
+            return;
+        /* PQflush may have read input while the socket was write-blocked: always drain after it */
+        readable = true;
+    }
+    if (readable) {
+        if (PQconsumeInput(db->conn) != 1 || PQstatus(db->conn) != CONNECTION_OK) {
+            char why[160];
+            snprintf(why, sizeof(why), "%s", PQerrorMessage(db->conn));
+            why[strcspn(why, "\n")] = '\0';
+            connection_lost(db, why);
+            return;
+        }
+        drain(db);
+    }
+}
+
+sq_batch_t *sq_db_batch(sq_db_t *db, sq_arena_t *a)
+{
+    sq_batch_t *b = SQ_NEW(a, sq_batch_t);
+    b->db = db;
+    b->arena = a;
+    b->err = SQ_NEW(a, sq_err_t);
+    return b;
+}
+
+void sq_batch_add(sq_batch_t *b, sq_stmt_t *stmt, int nparams, const char *const *params)
+{
+    if (b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 4;
+        item_t *items = sq_arena_alloc(b->arena, sizeof(item_t) * (size_t)cap);
+        if (b->n)
+            memcpy(items, b->items, sizeof(item_t) * (size_t)b->n);
+        b->items = items;
+        b->cap = cap;
+    }
+    b->items[b->n++] = (item_t){stmt, nparams, params};
+}
+
+sq_rows_t *sq_batch_rows(sq_batch_t *b, int i)
+{
+    return i >= 0 && i < b->n ? &b->rows[i] : NULL;
+}
+
+static void enqueue(sq_db_t *db, sq_batch_t *b)
+{
+    b->next = NULL;
+    if (db->tail != NULL)
+        db->tail->next = b;
+    else
+        db->head = b;
+    db->tail = b;
+    db->inflight++;
+}
+
+void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
+{
+    sq_db_t *db = b->db;
+    b->cb = cb;
+    b->data = data;
+    b->rows = sq_arena_zalloc(b->arena, sizeof(sq_rows_t) * (size_t)(b->n ? b->n : 1));
+    b->expect = sq_arena_alloc(b->arena, sizeof(int) * (size_t)(2 * b->n + 1));
+    sq_arena_ref(b->arena);
+    if (db->state != SQ_DB_READY) {
+        enqueue(db, b);
+        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+        /* the queue may hold older batches only while READY, so b is the head here */
+        if (SQ_ALWAYS(db->head == b))
+            complete(b);
+        return;
+    }
+    for (int i = 0; i < b->n; i++) {
+        item_t *it = &b->items[i];
+        int id = stmt_id(it->stmt);
+        if (!is_prepared(db, id)) {
+            if (PQsendPrepare(db->conn, it->stmt->name, it->stmt->sql, 0, NULL) != 1)
+                goto Broken;
+            set_prepared(db, id, true);
+            b->expect[b->nexpect++] = -1;
+        }
+        if (PQsendQueryPrepared(db->conn, it->stmt->name, it->nparams, it->params, NULL, NULL, 0) != 1)
+            goto Broken;
+        b->expect[b->nexpect++] = i;
+    }
+    if (PQpipelineSync(db->conn) != 1)
+        goto Broken;
+    b->sent_at = sq_mono_us();
+    enqueue(db, b);
+    flush(db);
+    return;
+Broken:
+    enqueue(db, b);
+    connection_lost(db, "send failed");
+}
+
+typedef struct {
+    sq_rows_cb cb;
+    void *data;
+} one_t;
+
+static void on_one(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    one_t *o = data;
+    o->cb(err ? NULL : sq_batch_rows(b, 0), err, o->data);
+}
+
+void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb,
+                 void *data)
+{
+    sq_batch_t *b = sq_db_batch(db, a);
+    sq_batch_add(b, stmt, nparams, params);
+    one_t *o = sq_arena_alloc(a, sizeof(*o));
+    o->cb = cb;
+    o->data = data;
+    sq_batch_send(b, on_one, o);
+}
+
+/* Session settings and LISTEN, sent first on every new connection. */
+SQ_STMT(db_session_setup, "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false), "
+                          "set_config('idle_in_transaction_session_timeout', '10s', false), "
+                          "set_config('application_name', 'souq', false), set_config('TimeZone', 'UTC', false)");
+SQ_STMT(db_listen, "LISTEN souq");
+
+typedef struct {
+    sq_arena_t *arena;
+} setup_t;
+
+static void on_setup(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    (void)b;
+    (void)data;
+    if (err != NULL)
+        sq_log(SQ_LOG_ERROR, "core/db", "session setup failed: %s", err->internal[0] ? err->internal : err->detail);
+}
+
+static char statement_timeout[16] = "5s", lock_timeout[16] = "3s";
+
+void sq_db_set_timeouts(int statement_ms, int lock_ms)
+{
+    snprintf(statement_timeout, sizeof(statement_timeout), "%dms", statement_ms);
+    snprintf(lock_timeout, sizeof(lock_timeout), "%dms", lock_ms);
+}
+
+static void send_setup(sq_db_t *db)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_batch_t *b = sq_db_batch(db, a);
+    const char **p = sq_arena_alloc(a, sizeof(char *) * 2);
+    p[0] = statement_timeout;
+    p[1] = lock_timeout;
+    sq_batch_add(b, &db_session_setup, 2, p);
+    sq_batch_add(b, &db_listen, 0, NULL);
+    sq_batch_send(b, on_setup, NULL);
+    sq_arena_unref(a);
+}
+
+int sq_rows_count(const sq_rows_t *r)
+{
+    return r != NULL && r->res != NULL ? PQntuples(r->res) : 0;
+}
+
+int64_t sq_rows_affected(const sq_rows_t *r)
+{
+    if (r == NULL || r->res == NULL)
+        return 0;
+    const char *s = PQcmdTuples(r->res);
+    return s[0] ? strtoll(s, NULL, 10) : 0;
+}
+
+bool sq_rows_null(const sq_rows_t *r, int row, int col)
+{
+    return PQgetisnull(r->res, row, col) != 0;
+}
+
+const char *sq_rows_text(const sq_rows_t *r, int row, int col)
+{
+    if (row >= PQntuples(r->res) || col >= PQnfields(r->res) || PQgetisnull(r->res, row, col))
+        return NULL;
+    return PQgetvalue(r->res, row, col);
+}
+
+int64_t sq_rows_int64(const sq_rows_t *r, int row, int col)
+{
+    const char *s = sq_rows_text(r, row, col);
+    return s != NULL ? strtoll(s, NULL, 10) : 0;
+}
+
+bool sq_rows_bool(const sq_rows_t *r, int row, int col)
+{
+    const char *s = sq_rows_text(r, row, col);
+    return s != NULL && s[0] == 't';
+}
+
+int sq_rows_col(const sq_rows_t *r, const char *name)
+{
+    return PQfnumber(r->res, name);
+}
+
+/* ---- resources as JSON ------------------------------------------------------------------------------ */
+
+typedef struct {
+    sq_json_cb cb;
+    void *data;
+} json_ctx_t;
+
+static void on_json_batch(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    json_ctx_t *j = data;
+    if (err != NULL) {
+        j->cb(NULL, err, j->data);
+        return;
+    }
+    sq_rows_t *r = sq_batch_rows(b, b->n - 1);
+    const char *json = sq_rows_count(r) > 0 ? sq_rows_text(r, 0, 0) : NULL;
+    if (json == NULL) {
+        sq_err_t nf;
+        sq_err_clear(&nf);
+        sq_err_set(&nf, SQ_E_NOT_FOUND, "The resource does not exist.");
+        j->cb(NULL, &nf, j->data);
+        return;
+    }
+    j->cb(json, NULL, j->data);
+}
+
+void sq_batch_send_json(sq_batch_t *b, sq_json_cb cb, void *data)
+{
+    json_ctx_t *j = SQ_NEW(b->arena, json_ctx_t);
+    j->cb = cb;
+    j->data = data;
+    sq_batch_send(b, on_json_batch, j);
+}
+
+void sq_db_json(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_json_cb cb,
+                void *data)
+{
+    sq_batch_t *b = sq_db_batch(db, a);
+    sq_batch_add(b, stmt, nparams, params);
+    sq_batch_send_json(b, cb, data);
+}
+
+typedef struct {
+    sq_list_cb cb;
+    void *data;
+    int limit;
+    sq_arena_t *arena;
+} list_ctx_t;
+
+static void on_list(sq_rows_t *r, const sq_err_t *err, void *data)
+{
+    list_ctx_t *l = data;
+    if (err != NULL) {
+        l->cb(NULL, err, l->data);
+        return;
+    }
+    sq_list_t out = {0};
+    int n = sq_rows_count(r);
+    out.has_more = n > l->limit;
+    out.n = out.has_more ? l->limit : n;
+    out.items = sq_arena_alloc(l->arena, sizeof(char *) * (size_t)(out.n + 1));
+    for (int i = 0; i < out.n; i++)
+        out.items[i] = sq_rows_text(r, i, 0);
+    if (out.has_more && out.n > 0)
+        out.next_key = sq_rows_text(r, out.n - 1, 1);
+    l->cb(&out, NULL, l->data);
+}
+
+void sq_db_list(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, int limit,
+                sq_list_cb cb, void *data)
+{
+    list_ctx_t *l = SQ_NEW(a, list_ctx_t);
+    l->cb = cb;
+    l->data = data;
+    l->limit = limit;
+    l->arena = a;
+    sq_db_query(db, a, stmt, nparams, params, on_list, l);
+}
+
+const char **sq_db_params(sq_arena_t *a, int n, ...)
+{
+    const char **p = sq_arena_alloc(a, sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        p[i] = va_arg(ap, const char *);
+    va_end(ap);
+    return p;
+}
+
+const char *sq_db_int(sq_arena_t *a, int64_t v)
+{
+    return sq_arena_printf(a, "%lld", (long long)v);
+}
