@@ -216,7 +216,7 @@ static void start_seed(sq_ctx_t *cx, const opts_t *o, wait_t *w)
 /* Admin commands go through the same field rules as the API. */
 static void start_create_user(sq_ctx_t *cx, const opts_t *o, wait_t *w)
 {
-    json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "email", o->email, "password", o->password, "role", o->role,
+    json_t *j = json_pack("{s:s*, s:s*, s:s*, s:s*, s:s*}", "email", o->email, "password", o->password, "role", o->role,
                           "first_name", o->first_name, "last_name", o->last_name);
     sq_json_own(cx->arena, j);
     sq_staff_create_t in = {0};
@@ -240,7 +240,7 @@ static void start_create_key(sq_ctx_t *cx, const opts_t *o, wait_t *w)
             json_array_append_new(scopes, json_string(t));
     }
     const char *title = o->title ? o->title : (o->type && strcmp(o->type, "secret") == 0 ? "Integration" : "Storefront");
-    json_t *j = json_pack("{s:s?, s:s, s:s?, s:o}", "type", o->type, "title", title, "sales_channel_id", o->channel, "scopes",
+    json_t *j = json_pack("{s:s*, s:s, s:s*, s:o}", "type", o->type, "title", title, "sales_channel_id", o->channel, "scopes",
                           scopes);
     sq_json_own(cx->arena, j);
     sq_api_key_create_t in = {0};

@@ -19,13 +19,13 @@ void sq_h_healthz(sq_req_t *req)
 static void on_ready(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     sq_req_t *req = data;
+    req->err.retry_after = 5;
     if (err != NULL) {
-        sq_req_fail_code(req, SQ_E_UNAVAILABLE, "The database is not reachable.");
+        sq_req_fail_code(req, SQ_E_UNAVAILABLE, "The database is not reachable or not migrated.");
         return;
     }
     int64_t applied = sq_rows_int64(rows, 0, 0), expected = (int64_t)sq_migrations_count;
     if (applied < expected) {
-        req->err.retry_after = 5;
         sq_req_fail_code(req, SQ_E_UNAVAILABLE, "The database schema is behind: %lld of %lld migrations applied.",
                          (long long)applied, (long long)expected);
         return;

@@ -49,7 +49,9 @@ struct sq_db {
     int fd;
     unsigned char *prepared;
     int prepared_cap;
-    sq_batch_t *head, *tail;
+    sq_batch_t *head, *tail;           /* sent, waiting for results (FIFO) */
+    sq_batch_t *wait_head, *wait_tail; /* queued while connecting; sent once the connection is ready */
+    int64_t connect_started;
     int inflight;
     int backoff_ms;
     bool timer_pending;
@@ -134,6 +136,12 @@ static void set_watch(sq_db_t *db, bool want_write)
     db->io->watch(db->io_ctx, fd, want_write);
 }
 
+static void finish(sq_batch_t *b)
+{
+    b->cb(b, b->failed ? b->err : NULL, b->data);
+    sq_arena_unref(b->arena);
+}
+
 static void complete(sq_batch_t *b)
 {
     sq_db_t *db = b->db;
@@ -141,8 +149,7 @@ static void complete(sq_batch_t *b)
     if (db->head == NULL)
         db->tail = NULL;
     db->inflight--;
-    b->cb(b, b->failed ? b->err : NULL, b->data);
-    sq_arena_unref(b->arena);
+    finish(b);
 }
 
 static void fail_batch_now(sq_batch_t *b, sq_code_t code, const char *detail)
@@ -160,6 +167,18 @@ static void schedule_reconnect(sq_db_t *db)
     db->timer_pending = true;
     db->io->timer(db->io_ctx, db->backoff_ms);
     db->backoff_ms = db->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : db->backoff_ms * 2;
+}
+
+static void fail_waiting(sq_db_t *db)
+{
+    while (db->wait_head != NULL) {
+        sq_batch_t *b = db->wait_head;
+        db->wait_head = b->next;
+        if (db->wait_head == NULL)
+            db->wait_tail = NULL;
+        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+        finish(b);
+    }
 }
 
 /* Drops the connection, fails every pending batch and schedules a reconnect. */
@@ -180,6 +199,7 @@ static void connection_lost(sq_db_t *db, const char *why)
         fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
         complete(b);
     }
+    fail_waiting(db);
     schedule_reconnect(db);
 }
 
@@ -199,6 +219,18 @@ void sq_db_close(sq_db_t *db)
 }
 
 static void send_setup(sq_db_t *db);
+static void send_now(sq_db_t *db, sq_batch_t *b);
+
+static void connect_failed(sq_db_t *db, const char *why)
+{
+    sq_log(SQ_LOG_WARN, "core/db", "connect failed: %s", why);
+    db->io->watch(db->io_ctx, -1, false);
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->state = SQ_DB_DISCONNECTED;
+    fail_waiting(db);
+    schedule_reconnect(db);
+}
 
 static void connect_step(sq_db_t *db)
 {
@@ -215,12 +247,7 @@ static void connect_step(sq_db_t *db)
         char why[160];
         snprintf(why, sizeof(why), "%s", PQerrorMessage(db->conn));
         why[strcspn(why, "\n")] = '\0';
-        sq_log(SQ_LOG_WARN, "core/db", "connect failed: %s", why);
-        db->io->watch(db->io_ctx, -1, false);
-        PQfinish(db->conn);
-        db->conn = NULL;
-        db->state = SQ_DB_DISCONNECTED;
-        schedule_reconnect(db);
+        connect_failed(db, why);
         return;
     }
     }
@@ -237,6 +264,19 @@ static void connect_step(sq_db_t *db)
     db->ever_connected = true;
     set_watch(db, false);
     send_setup(db);
+    /* what arrived while connecting goes out now, in order */
+    sq_batch_t *w = db->wait_head;
+    db->wait_head = db->wait_tail = NULL;
+    while (w != NULL) {
+        sq_batch_t *next = w->next;
+        if (db->state == SQ_DB_READY) {
+            send_now(db, w);
+        } else {
+            fail_batch_now(w, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+            finish(w);
+        }
+        w = next;
+    }
 }
 
 void sq_db_start(sq_db_t *db)
@@ -252,11 +292,17 @@ void sq_db_start(sq_db_t *db)
         return;
     }
     db->state = SQ_DB_CONNECTING;
+    db->connect_started = sq_mono_us();
     set_watch(db, true);
 }
 
 void sq_db_tick(sq_db_t *db, int64_t max_wait_us)
 {
+    /* libpq does not time out asynchronous connects itself */
+    if (db->state == SQ_DB_CONNECTING && sq_mono_us() - db->connect_started > 2000000) {
+        connect_failed(db, "timed out");
+        return;
+    }
     if (db->state == SQ_DB_READY && db->head != NULL && db->head->sent_at != 0 &&
         sq_mono_us() - db->head->sent_at > max_wait_us)
         connection_lost(db, "no answer from the database in time");
@@ -422,22 +468,8 @@ static void enqueue(sq_db_t *db, sq_batch_t *b)
     db->inflight++;
 }
 
-void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
+static void send_now(sq_db_t *db, sq_batch_t *b)
 {
-    sq_db_t *db = b->db;
-    b->cb = cb;
-    b->data = data;
-    b->rows = sq_arena_zalloc(b->arena, sizeof(sq_rows_t) * (size_t)(b->n ? b->n : 1));
-    b->expect = sq_arena_alloc(b->arena, sizeof(int) * (size_t)(2 * b->n + 1));
-    sq_arena_ref(b->arena);
-    if (db->state != SQ_DB_READY) {
-        enqueue(db, b);
-        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
-        /* the queue may hold older batches only while READY, so b is the head here */
-        if (SQ_ALWAYS(db->head == b))
-            complete(b);
-        return;
-    }
     for (int i = 0; i < b->n; i++) {
         item_t *it = &b->items[i];
         int id = stmt_id(it->stmt);
@@ -460,6 +492,34 @@ void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
 Broken:
     enqueue(db, b);
     connection_lost(db, "send failed");
+}
+
+void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
+{
+    sq_db_t *db = b->db;
+    b->cb = cb;
+    b->data = data;
+    b->rows = sq_arena_zalloc(b->arena, sizeof(sq_rows_t) * (size_t)(b->n ? b->n : 1));
+    b->expect = sq_arena_alloc(b->arena, sizeof(int) * (size_t)(2 * b->n + 1));
+    sq_arena_ref(b->arena);
+    switch (db->state) {
+    case SQ_DB_READY:
+        send_now(db, b);
+        return;
+    case SQ_DB_CONNECTING:
+        /* held until the connect finishes or fails (at most about 2 s) */
+        b->next = NULL;
+        if (db->wait_tail != NULL)
+            db->wait_tail->next = b;
+        else
+            db->wait_head = b;
+        db->wait_tail = b;
+        return;
+    case SQ_DB_DISCONNECTED:
+        break;
+    }
+    fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+    finish(b);
 }
 
 typedef struct {

@@ -1,0 +1,95 @@
+// pg_restart.test.mjs: PostgreSQL going away. Requests fail fast with 503 + Retry-After (no hang, no
+// crash), and each thread's connection comes back by itself. Runs on its own cluster.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { startServer, souq, freePort, Client, newCustomer, ROOT, OWNER } from './lib/harness.mjs';
+
+let dir, port, url, srv, cl, cust;
+const pg = (...args) => {
+  const r = spawnSync(`${ROOT}/scripts/pg.sh`, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+};
+
+before(async () => {
+  dir = fs.mkdtempSync('/tmp/souq-pgr-');
+  fs.chmodSync(dir, 0o755);
+  port = await freePort();
+  pg('start', `${dir}/pg`, String(port), 'fast');
+  const psql = spawnSync('psql', ['-h', `${dir}/pg/sock`, '-p', String(port), '-U', 'souq', '-d', 'postgres', '-qc', 'CREATE DATABASE souq'], { encoding: 'utf8' });
+  assert.equal(psql.status, 0, psql.stderr);
+  url = `postgresql://souq@/souq?host=${dir}/pg/sock&port=${port}`;
+  assert.equal(souq(['migrate'], { SOUQ_DATABASE_URL: url }).status, 0);
+  const sd = souq(['seed'], { SOUQ_DATABASE_URL: url, SOUQ_OWNER_EMAIL: OWNER.email, SOUQ_OWNER_PASSWORD: OWNER.password });
+  const pk = /publishable key:\s+(\S+)/.exec(sd.stdout)[1];
+  srv = await startServer({ dbName: 'souq', env: { SOUQ_DATABASE_URL: url } });
+  cl = new Client(srv.url, pk);
+  cust = await newCustomer(cl);
+});
+
+after(async () => {
+  if (srv) await srv.stop();
+  if (dir) {
+    spawnSync(`${ROOT}/scripts/pg.sh`, ['stop', `${dir}/pg`]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Fires GET /me every 20 ms while fn runs, and for `tail` ms after; returns the samples. */
+async function sampleWhile(fn, tail) {
+  const samples = [];
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      const t0 = Date.now();
+      const r = await cl.get('/v1/store/customers/me', { token: cust.token });
+      samples.push({ status: r.status, ms: Date.now() - t0, type: r.body?.type, retry: r.headers.get('retry-after') });
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  })();
+  await fn();
+  await new Promise((res) => setTimeout(res, tail));
+  stop = true;
+  await loop;
+  return samples;
+}
+
+function checkSamples(samples) {
+  for (const x of samples) {
+    assert.ok(x.status === 200 || x.status === 503, `unexpected status ${x.status} (${x.type})`);
+    assert.ok(x.ms < 2000, `a request took ${x.ms} ms: it must fail fast, not hang`);
+    if (x.status === 503) {
+      assert.equal(x.type, 'https://docs.souq.dev/problems/dependency-unavailable');
+      assert.ok(Number(x.retry) >= 1, 'Retry-After on 503');
+    }
+  }
+}
+
+test('pg_ctl restart -m immediate: no 500s, no hangs, and the connections come back', async () => {
+  const samples = await sampleWhile(async () => pg('restart', `${dir}/pg`), 1500);
+  checkSamples(samples);
+  assert.equal(samples.at(-1).status, 200, 'served again after the restart');
+  assert.equal(srv.exited, null, 'the server is still running');
+  const ready = await cl.get('/readyz', { pk: null });
+  assert.equal(ready.status, 200);
+});
+
+test('during an outage every request is a fast 503 with Retry-After; recovery needs no restart', async () => {
+  const samples = await sampleWhile(async () => {
+    pg('stop', `${dir}/pg`);
+    await new Promise((r) => setTimeout(r, 1200));
+    const during = await cl.get('/readyz', { pk: null });
+    assert.equal(during.status, 503);
+    pg('start', `${dir}/pg`, String(port), 'fast');
+  }, 1500);
+  checkSamples(samples);
+  assert.ok(samples.filter((x) => x.status === 503).length >= 5, 'the outage was observed');
+  assert.equal(samples.at(-1).status, 200);
+  const metrics = (await cl.get('/metrics', { pk: null })).text;
+  const reconnects = [...metrics.matchAll(/souq_db_reconnects_total\{thread="\d+"\} (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(reconnects.every((n) => n >= 2), `each thread reconnected twice: ${reconnects}`);
+  const login = await cl.post('/v1/store/auth/token', { email: cust.email, password: cust.password });
+  assert.equal(login.status, 200, 'writes work again too');
+  srv.assertClean();
+});

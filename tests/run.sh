@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# run.sh: `make test` after the build. C unit tests, then the black-box API tests (node:test) against the
+# sanitizer build of the server and a throwaway PostgreSQL cluster that this script starts and removes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== unit tests"
+for t in build/tests/*; do
+    [ -x "$t" ] && "$t"
+done
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+work=$(mktemp -d /tmp/souq-test.XXXXXX)
+chmod 755 "$work"
+port=$(free_port)
+cleanup() {
+    scripts/pg.sh stop "$work/pg" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== PostgreSQL (throwaway, port $port)"
+scripts/pg.sh start "$work/pg" "$port" fast
+psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq_template" >/dev/null
+SOUQ_DATABASE_URL="postgresql://souq@/souq_template?host=$work/pg/sock&port=$port" bin/souq migrate >/dev/null
+
+echo "== API tests"
+export SOUQ_TEST_PG_SOCK="$work/pg/sock" SOUQ_TEST_PG_PORT="$port" SOUQ_TEST_WORK="$work"
+export SOUQ_BIN="$PWD/bin/souq-asan" SOUQ_TEST_ROOT="$PWD"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:halt_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+files=(tests/api/*.test.mjs)
+if [ -n "${SOUQ_TEST_FILTER:-}" ]; then
+    files=(tests/api/*${SOUQ_TEST_FILTER}*.test.mjs)
+fi
+node --test --test-concurrency="${SOUQ_TEST_JOBS:-2}" --test-reporter=spec "${files[@]}"
