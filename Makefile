@@ -22,6 +22,9 @@ ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(API_SRC) api/main.c) bui
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+# tests of core/db against a real PostgreSQL (tests/run.sh gives them SOUQ_TEST_DATABASE_URL)
+DBTEST_SRC := $(wildcard tests/db/*.c)
+DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
@@ -67,6 +70,10 @@ build/tests/%: tests/unit/%.c tests/unit/check.h $(UNIT_LINK)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -o $@ $< $(UNIT_LINK) $(LIBS)
 
+build/dbtests/%: tests/db/%.c $(UNIT_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -o $@ $< $(UNIT_LINK) $(LIBS)
+
 run:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory bin/souq
@@ -77,7 +84,7 @@ stop:
 
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory bin/souq bin/souq-asan $(UNIT_BIN)
+	@$(MAKE) --no-print-directory bin/souq bin/souq-asan $(UNIT_BIN) $(DBTEST_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BIN)

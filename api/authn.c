@@ -50,6 +50,34 @@ bool sq_authn_can(const sq_principal_t *p, const char *perm)
     return false;
 }
 
+/* Verifies an access token, remembering verified ones per thread (as Envoy's jwt_authn cache does): a
+ * hit needs the exact token bytes under the same key generation, and expiry is re-checked every time. */
+static int verify_token(sq_req_t *req, const char *tok, sq_claims_t *out)
+{
+    size_t len = strlen(tok);
+    int64_t now = sq_now_us() / 1000000;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = len > 32 ? len - 32 : 0; i < len; i++) /* the signature is random: hash its tail */
+        h = (h ^ (unsigned char)tok[i]) * 1099511628211ull;
+    sq_jwt_entry_t *e = &req->thr->jwt_cache[h % SQ_JWT_CACHE];
+    if (e->generation == req->rt->generation && e->len == len && memcmp(e->token, tok, len) == 0) {
+        if (now >= e->claims.exp + SQ_JWT_LEEWAY)
+            return -1;
+        *out = e->claims;
+        return 0;
+    }
+    const char *why;
+    if (sq_jwt_verify(&req->rt->jwt, tok, len, now, out, &why) != 0)
+        return -1;
+    if (len < SQ_JWT_CACHE_MAX_LEN) {
+        e->generation = req->rt->generation;
+        e->len = len;
+        e->claims = *out;
+        memcpy(e->token, tok, len);
+    }
+    return 0;
+}
+
 static void authorize_and_dispatch(sq_req_t *req)
 {
     if (req->route->auth == SQ_AUTH_ADMIN && !sq_authn_can(&req->principal, req->route->perm)) {
@@ -115,9 +143,7 @@ static void store(sq_req_t *req)
     }
     if (tok != NULL) {
         sq_claims_t cl;
-        const char *why;
-        if (sq_jwt_verify(&req->rt->jwt, tok, strlen(tok), sq_now_us() / 1000000, &cl, &why) != 0 ||
-            strcmp(cl.aud, SQ_AUD_STORE) != 0) {
+        if (verify_token(req, tok, &cl) != 0 || strcmp(cl.aud, SQ_AUD_STORE) != 0) {
             unauthorized(req, SQ_E_INVALID_TOKEN, "The access token is invalid or expired.");
             return;
         }
@@ -194,8 +220,7 @@ static void admin(sq_req_t *req)
         return;
     }
     sq_claims_t cl;
-    const char *why;
-    if (sq_jwt_verify(&req->rt->jwt, tok, strlen(tok), sq_now_us() / 1000000, &cl, &why) != 0) {
+    if (verify_token(req, tok, &cl) != 0) {
         unauthorized(req, SQ_E_INVALID_TOKEN, "The access token is invalid or expired.");
         return;
     }

@@ -39,6 +39,7 @@ static int load_key(sq_jwt_key_t *k, const sq_config_t *c, bool previous, char *
         const char *s = previous ? c->jwt_previous_secret : c->jwt_secret;
         k->verify_len = (int)strlen(s);
         k->verify_key = (unsigned char *)sq_xstrdup(s);
+        k->hmac = sq_hmac_key_new(k->verify_key, (size_t)k->verify_len);
         if (!previous) {
             k->sign_len = k->verify_len;
             k->sign_key = (unsigned char *)sq_xstrdup(s);
@@ -83,7 +84,9 @@ int sq_jwt_init(sq_jwt_t *j, const sq_config_t *c, char *errbuf, size_t errlen)
             goto Error;
         }
     }
-    sq_hmac_sha256(j->keys[0].sign_key, (size_t)j->keys[0].sign_len, "souq-cursor-v1", 14, j->cursor_key);
+    unsigned char ck[32];
+    sq_hmac_sha256(j->keys[0].sign_key, (size_t)j->keys[0].sign_len, "souq-cursor-v1", 14, ck);
+    j->cursor_key = sq_hmac_key_new(ck, sizeof(ck));
     return 0;
 Error:
     sq_jwt_free(j);
@@ -95,7 +98,9 @@ void sq_jwt_free(sq_jwt_t *j)
     for (int i = 0; i < 2; i++) {
         free(j->keys[i].sign_key);
         free(j->keys[i].verify_key);
+        sq_hmac_key_free(j->keys[i].hmac);
     }
+    sq_hmac_key_free(j->cursor_key);
     memset(j, 0, sizeof(*j));
 }
 
@@ -250,7 +255,7 @@ int sq_jwt_verify(const sq_jwt_t *j, const char *tok, size_t len, int64_t now, s
         size_t slen = len - (size_t)(d2 + 1 - tok);
         if (slen != 43 || sq_b64url_decode(d2 + 1, slen, sig) != 32)
             goto Exit;
-        sq_hmac_sha256(k->verify_key, (size_t)k->verify_len, tok, (size_t)(d2 - tok), mac);
+        sq_hmac_sign(k->hmac, tok, (size_t)(d2 - tok), mac);
         if (!sq_ct_equal(mac, 32, sig, 32))
             goto Exit;
     } else {

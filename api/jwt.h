@@ -9,6 +9,7 @@
 
 #include "api/config.h"
 #include "core/base/arena.h"
+#include "core/base/crypto.h"
 
 #define SQ_JWT_MAX_LEN 8192
 #define SQ_JWT_LEEWAY 60
@@ -23,13 +24,14 @@ typedef struct {
     int sign_len;
     unsigned char *verify_key;
     int verify_len;
+    sq_hmac_key_t *hmac; /* HS256: the verify key, precomputed */
 } sq_jwt_key_t;
 
 typedef struct sq_jwt {
     sq_jwt_key_t keys[2]; /* [0] signs new tokens; [1] is the previous key, accepted during rotation */
     int nkeys;
     char issuer[128];
-    unsigned char cursor_key[32]; /* derived key for signing pagination cursors */
+    sq_hmac_key_t *cursor_key; /* derived key for signing pagination cursors */
 } sq_jwt_t;
 
 typedef struct {

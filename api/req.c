@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -185,7 +184,7 @@ static char *cursor_encode(sq_req_t *req, const char *key)
 {
     unsigned char mac[32];
     size_t n = strlen(key);
-    sq_hmac_sha256(req->rt->jwt.cursor_key, 32, key, n, mac);
+    sq_hmac_sign(req->rt->jwt.cursor_key, key, n, mac);
     char *out = sq_arena_alloc(req->arena, n * 2 + 32);
     size_t o = sq_b64url_encode((const unsigned char *)key, n, out);
     out[o++] = '.';
@@ -204,7 +203,7 @@ static const char *cursor_decode(sq_req_t *req, const char *cur)
     unsigned char mac[32], got[16];
     if (n <= 0 || sq_b64url_decode(dot + 1, 16, got) != 12)
         return NULL;
-    sq_hmac_sha256(req->rt->jwt.cursor_key, 32, key, (size_t)n, mac);
+    sq_hmac_sign(req->rt->jwt.cursor_key, key, (size_t)n, mac);
     if (!sq_ct_equal(mac, 12, got, 12))
         return NULL;
     return sq_arena_strndup(req->arena, (const char *)key, (size_t)n);
@@ -386,8 +385,7 @@ void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
         return;
     if (status == 200 && h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"))) {
         unsigned char md[16];
-        unsigned int mdlen = 16;
-        EVP_Digest(json, len, md, &mdlen, EVP_md5(), NULL);
+        sq_md5(json, len, md);
         char hex[33], *quoted = sq_arena_alloc(req->arena, 36);
         sq_hex(md, 16, hex);
         snprintf(quoted, 36, "\"%s\"", hex);

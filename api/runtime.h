@@ -16,6 +16,7 @@
 /** Config plus what is derived from it (keys). Swapped whole on SIGHUP; requests hold a reference. */
 typedef struct sq_rt {
     int refs;
+    uint64_t generation; /* unique per load: caches keyed by it die with a reload */
     sq_config_t *cfg;
     sq_jwt_t jwt;
 } sq_rt_t;
@@ -36,6 +37,16 @@ typedef struct {
 void sq_req_offload_done(sq_msg_t *msg);
 
 #define SQ_PK_CACHE 64
+#define SQ_JWT_CACHE 256
+#define SQ_JWT_CACHE_MAX_LEN 1024
+
+/** A verified access token. Signature and claims were checked once; time claims are checked on each use. */
+typedef struct {
+    uint64_t generation;
+    size_t len;
+    sq_claims_t claims;
+    char token[SQ_JWT_CACHE_MAX_LEN];
+} sq_jwt_entry_t;
 
 /** A cached publishable key (they are public and checked on every storefront request). */
 typedef struct {
@@ -68,6 +79,7 @@ typedef struct sq_thread {
     uint64_t req_seq;
     char req_prefix[12];
     sq_pk_entry_t pk_cache[SQ_PK_CACHE];
+    sq_jwt_entry_t *jwt_cache; /* SQ_JWT_CACHE entries */
     sq_metrics_t metrics;
 } sq_thread_t;
 

@@ -31,8 +31,10 @@ sq_server_t sq_server;
 
 sq_rt_t *sq_rt_new(sq_config_t *cfg, char *errbuf, size_t errlen)
 {
+    static uint64_t generations;
     sq_rt_t *rt = sq_xcalloc(1, sizeof(*rt));
     rt->refs = 1;
+    rt->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
     rt->cfg = cfg;
     if (sq_jwt_init(&rt->jwt, cfg, errbuf, errlen) != 0) {
         sq_config_unref(cfg);
@@ -180,8 +182,10 @@ static void *thread_main(void *arg)
 {
     sq_thread_t *t = arg;
     h2o_socket_read_start(t->listener, on_accept);
-    while (!t->stop)
+    while (!t->stop) {
         h2o_evloop_run(t->loop, INT32_MAX);
+        sq_db_pump(t->db); /* what this iteration's requests asked for, in as few round trips as possible */
+    }
     sq_db_close(t->db);
     return NULL;
 }
@@ -273,6 +277,7 @@ static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cf
     unsigned char rnd[4];
     sq_random_bytes(rnd, sizeof(rnd));
     sq_hex(rnd, sizeof(rnd), t->req_prefix);
+    t->jwt_cache = sq_xcalloc(SQ_JWT_CACHE, sizeof(sq_jwt_entry_t));
     t->db = sq_db_new(cfg->database_url, &db_io, t);
     sq_db_on_notify(t->db, on_notify, t);
     sq_db_start(t->db);

@@ -14,8 +14,8 @@ SQ_STMT(api_key_insert,
         "SELECT $1, $2, CASE WHEN $1 = 'publishable' THEN $8 END, $3, $4, $5::text[], "
         "  CASE WHEN $1 = 'publishable' THEN coalesce($6, (SELECT id FROM sales_channels WHERE is_default)) END, $7 "
         "RETURNING (" KEY_JSON("k") "::jsonb || jsonb_build_object('token', $8::text))::json");
-SQ_STMT(api_key_get, "SELECT " KEY_JSON("k") " FROM api_keys k WHERE k.id = $1");
-SQ_STMT(api_key_list, "SELECT " KEY_JSON("k") ", k.id FROM api_keys k WHERE ($1::text IS NULL OR k.type = $1) "
+SQ_STMT_RO(api_key_get, "SELECT " KEY_JSON("k") " FROM api_keys k WHERE k.id = $1");
+SQ_STMT_RO(api_key_list, "SELECT " KEY_JSON("k") ", k.id FROM api_keys k WHERE ($1::text IS NULL OR k.type = $1) "
                       "AND ($2::text IS NULL OR k.id < $2) ORDER BY k.id DESC LIMIT $3");
 SQ_STMT(api_key_revoke, "UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), "
                         "revoked_by = coalesce(k.revoked_by, $2) WHERE k.id = $1 RETURNING " KEY_JSON("k"));

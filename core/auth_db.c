@@ -8,9 +8,9 @@
 #include "core/base/crypto.h"
 #include "core/base/util.h"
 
-SQ_STMT(auth_rate_check, "SELECT souq_rate_check($1::text[], $2::int[], 60)");
-SQ_STMT(auth_staff_by_email, "SELECT id, password_hash, disabled_at IS NULL FROM staff_users WHERE lower(email) = lower($1)");
-SQ_STMT(auth_customer_by_email,
+SQ_STMT_RO(auth_rate_check, "SELECT souq_rate_check($1::text[], $2::int[], 60)");
+SQ_STMT_RO(auth_staff_by_email, "SELECT id, password_hash, disabled_at IS NULL FROM staff_users WHERE lower(email) = lower($1)");
+SQ_STMT_RO(auth_customer_by_email,
         "SELECT id, password_hash, true FROM customers WHERE lower(email) = lower($1) AND has_account");
 SQ_STMT(auth_rate_hit, "SELECT souq_rate_hit($1::text[], $2::int)");
 SQ_STMT(auth_rate_take, "WITH c AS (SELECT souq_rate_check($1::text[], $2::int[], $3::int) AS retry), "
@@ -27,7 +27,7 @@ SQ_STMT(auth_refresh, "SELECT session_id, subject_id FROM souq_refresh_session($
 SQ_STMT(auth_logout, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'logout' "
                      "WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND subject_type = $2 "
                      "AND revoked_at IS NULL");
-SQ_STMT(auth_staff_principal, "SELECT u.id, u.email, u.role FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
+SQ_STMT_RO(auth_staff_principal, "SELECT u.id, u.email, u.role FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
                               "WHERE s.id = $2 AND s.subject_type = 'staff' AND s.subject_id = $1 AND s.revoked_at IS NULL "
                               "AND s.expires_at > now() AND u.disabled_at IS NULL");
 SQ_STMT(auth_api_key, "WITH k AS (SELECT id, type, sales_channel_id, array_to_string(scopes, ' ') AS scopes, last_used_at "

@@ -24,9 +24,9 @@ SQ_STMT(customer_insert,
         "  VALUES ($1, $2, true, $3, $4, $5, jsonb_strip_nulls(coalesce($6::jsonb, '{}'))) RETURNING *), "
         "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.created', " CUSTOMER_JSON("c") "::jsonb FROM c) "
         "SELECT " CUSTOMER_JSON("c") " FROM c");
-SQ_STMT(customer_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1 AND c.has_account");
-SQ_STMT(customer_admin_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1");
-SQ_STMT(customer_admin_list, "SELECT " CUSTOMER_JSON("c") ", c.id FROM customers c "
+SQ_STMT_RO(customer_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1 AND c.has_account");
+SQ_STMT_RO(customer_admin_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1");
+SQ_STMT_RO(customer_admin_list, "SELECT " CUSTOMER_JSON("c") ", c.id FROM customers c "
                              "WHERE ($1::text IS NULL OR starts_with(lower(c.email), lower($1))) "
                              "AND ($2::text IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3");
 SQ_STMT(customer_update,
@@ -41,7 +41,7 @@ SQ_STMT(customer_update,
         "  WHERE c.id = $1 AND c.has_account AND ($2::text IS NULL OR md5(" CUSTOMER_JSON("c") "::text) = $2) RETURNING c.*), "
         "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.updated', " CUSTOMER_JSON("u") "::jsonb FROM u) "
         "SELECT (SELECT " CUSTOMER_JSON("u") " FROM u), EXISTS (SELECT 1 FROM customers WHERE id = $1 AND has_account)");
-SQ_STMT(customer_password_get, "SELECT password_hash FROM customers WHERE id = $1 AND has_account");
+SQ_STMT_RO(customer_password_get, "SELECT password_hash FROM customers WHERE id = $1 AND has_account");
 SQ_STMT(customer_password_set, "UPDATE customers SET password_hash = $2, version = version + 1 WHERE id = $1 AND has_account");
 SQ_STMT(customer_sessions_end, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = $3 "
                                "WHERE subject_type = 'customer' AND subject_id = $1 AND revoked_at IS NULL "
@@ -69,9 +69,9 @@ SQ_STMT(customer_reset_use,
         "  SELECT 'customer.password_changed', json_build_object('customer_id', c.id, 'email', c.email) FROM c) "
         "SELECT count(*) FROM c");
 
-SQ_STMT(address_list, "SELECT " ADDRESS_JSON("a") ", a.id FROM customer_addresses a WHERE a.customer_id = $1 "
+SQ_STMT_RO(address_list, "SELECT " ADDRESS_JSON("a") ", a.id FROM customer_addresses a WHERE a.customer_id = $1 "
                       "AND ($2::text IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3");
-SQ_STMT(address_get, "SELECT " ADDRESS_JSON("a") " FROM customer_addresses a WHERE a.customer_id = $1 AND a.id = $2");
+SQ_STMT_RO(address_get, "SELECT " ADDRESS_JSON("a") " FROM customer_addresses a WHERE a.customer_id = $1 AND a.id = $2");
 /* Address writes run as one batch: lock the customer (serialising its address writes) and refuse past the
  * cap, move the default flags, then write. An error in any statement undoes the batch. */
 SQ_STMT(address_guard, "SELECT CASE WHEN $2::bool AND (SELECT count(*) FROM customer_addresses WHERE customer_id = $1) >= "

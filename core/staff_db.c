@@ -10,8 +10,8 @@
 
 SQ_STMT(staff_insert, "INSERT INTO staff_users AS u (email, password_hash, role, first_name, last_name) "
                       "VALUES ($1, $2, $3, $4, $5) RETURNING " STAFF_JSON("u"));
-SQ_STMT(staff_get, "SELECT " STAFF_JSON("u") " FROM staff_users u WHERE u.id = $1");
-SQ_STMT(staff_list, "SELECT " STAFF_JSON("u") ", u.id FROM staff_users u WHERE ($1::text IS NULL OR u.id < $1) "
+SQ_STMT_RO(staff_get, "SELECT " STAFF_JSON("u") " FROM staff_users u WHERE u.id = $1");
+SQ_STMT_RO(staff_list, "SELECT " STAFF_JSON("u") ", u.id FROM staff_users u WHERE ($1::text IS NULL OR u.id < $1) "
                     "ORDER BY u.id DESC LIMIT $2");
 /* owner changes are serialised by locking the owners' rows, so the last-owner check below is exact */
 SQ_STMT(staff_lock_owners, "SELECT id FROM staff_users WHERE role = 'owner' OR id = $1 ORDER BY id FOR UPDATE");
@@ -30,7 +30,7 @@ SQ_STMT(staff_owner_guard, "SELECT souq_raise('SQ409', 'The last active owner ca
 SQ_STMT(staff_end_sessions, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'disabled' "
                             "WHERE subject_type = 'staff' AND subject_id = $1 AND revoked_at IS NULL "
                             "AND EXISTS (SELECT 1 FROM staff_users WHERE id = $1 AND disabled_at IS NOT NULL)");
-SQ_STMT(staff_exists, "SELECT EXISTS (SELECT 1 FROM staff_users WHERE id = $1)");
+SQ_STMT_RO(staff_exists, "SELECT EXISTS (SELECT 1 FROM staff_users WHERE id = $1)");
 
 typedef struct {
     sq_json_cb cb;

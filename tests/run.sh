@@ -31,6 +31,12 @@ scripts/pg.sh start "$work/pg" "$port" fast
 psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq_template" >/dev/null
 SOUQ_DATABASE_URL="postgresql://souq@/souq_template?host=$work/pg/sock&port=$port" bin/souq migrate >/dev/null
 
+echo "== database tests"
+psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq_dbtest" >/dev/null
+for t in build/dbtests/*; do
+    [ -x "$t" ] && SOUQ_TEST_DATABASE_URL="postgresql://souq@/souq_dbtest?host=$work/pg/sock&port=$port" "$t"
+done
+
 echo "== API tests"
 export SOUQ_TEST_PG_SOCK="$work/pg/sock" SOUQ_TEST_PG_PORT="$port" SOUQ_TEST_WORK="$work"
 export SOUQ_BIN="$PWD/bin/souq-asan" SOUQ_TEST_ROOT="$PWD"

@@ -8,7 +8,7 @@
 #include "core/base/crypto.h"
 #include "core/base/embed.h"
 
-SQ_STMT(readyz_migrations, "SELECT count(*) FROM schema_migrations");
+SQ_STMT_RO(readyz_migrations, "SELECT count(*) FROM schema_migrations");
 
 void sq_h_healthz(sq_req_t *req)
 {
@@ -140,6 +140,14 @@ void sq_h_metrics(sq_req_t *req)
             "# TYPE souq_db_reconnects_total counter\n");
     for (int t = 0; t < sq_server.nthreads; t++)
         put(&o, "souq_db_reconnects_total{thread=\"%d\"} %llu\n", t, (unsigned long long)sq_db_reconnects(sq_server.threads[t].db));
+    put(&o, "# HELP souq_db_round_trips_total Syncs sent to PostgreSQL (reads issued together share one).\n"
+            "# TYPE souq_db_round_trips_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_db_round_trips_total{thread=\"%d\"} %llu\n", t,
+            (unsigned long long)sq_db_round_trips(sq_server.threads[t].db));
+    put(&o, "# HELP souq_db_batches_total Batches (transactions) sent to PostgreSQL.\n# TYPE souq_db_batches_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_db_batches_total{thread=\"%d\"} %llu\n", t, (unsigned long long)sq_db_batches(sq_server.threads[t].db));
     put(&o, "# HELP souq_db_inflight Batches waiting for PostgreSQL on the thread's connection.\n# TYPE souq_db_inflight gauge\n");
     for (int t = 0; t < sq_server.nthreads; t++)
         put(&o, "souq_db_inflight{thread=\"%d\"} %d\n", t, sq_db_inflight(sq_server.threads[t].db));

@@ -1,10 +1,13 @@
 /* crypto.c: thin, checked wrappers over OpenSSL's libcrypto. */
 #include "core/base/crypto.h"
 
+#include "core/base/util.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +20,102 @@ void sq_random_bytes(void *buf, size_t len)
     }
 }
 
+/* OpenSSL 3 looks algorithms up (under a lock) on every EVP_sha256() use; fetch them once instead. */
+static EVP_MD *md_sha256, *md_md5;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static __thread EVP_MD_CTX *scratch;
+
+static void fetch(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    if (md_sha256 == NULL || md_md5 == NULL) {
+        fputs("souq: OpenSSL has no SHA-256 or MD5\n", stderr);
+        abort();
+    }
+}
+
+static EVP_MD_CTX *ctx(void)
+{
+    pthread_once(&fetch_once, fetch);
+    if (scratch == NULL && (scratch = EVP_MD_CTX_new()) == NULL)
+        abort();
+    return scratch;
+}
+
+static void digest(const EVP_MD *md, const void *data, size_t len, unsigned char *out)
+{
+    EVP_MD_CTX *c = ctx();
+    unsigned int n;
+    if (EVP_DigestInit_ex2(c, md, NULL) != 1 || EVP_DigestUpdate(c, data, len) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
+        abort();
+}
+
+void sq_md5(const void *data, size_t len, unsigned char out[16])
+{
+    pthread_once(&fetch_once, fetch);
+    digest(md_md5, data, len, out);
+}
+
 void sq_sha256(const void *data, size_t len, unsigned char out[32])
 {
-    unsigned int n = 32;
-    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+    pthread_once(&fetch_once, fetch);
+    digest(md_sha256, data, len, out);
+}
+
+struct sq_hmac_key {
+    EVP_MD_CTX *inner, *outer; /* SHA-256 states after absorbing key^ipad and key^opad */
+};
+
+sq_hmac_key_t *sq_hmac_key_new(const void *key, size_t keylen)
+{
+    pthread_once(&fetch_once, fetch);
+    unsigned char k[64] = {0}, pad[64];
+    if (keylen > 64)
+        sq_sha256(key, keylen, k);
+    else
+        memcpy(k, key, keylen);
+    sq_hmac_key_t *h = sq_xmalloc(sizeof(*h));
+    h->inner = EVP_MD_CTX_new();
+    h->outer = EVP_MD_CTX_new();
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    if (h->inner == NULL || h->outer == NULL || EVP_DigestInit_ex2(h->inner, md_sha256, NULL) != 1 ||
+        EVP_DigestUpdate(h->inner, pad, 64) != 1)
+        abort();
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    if (EVP_DigestInit_ex2(h->outer, md_sha256, NULL) != 1 || EVP_DigestUpdate(h->outer, pad, 64) != 1)
+        abort();
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return h;
+}
+
+void sq_hmac_key_free(sq_hmac_key_t *k)
+{
+    if (k == NULL)
+        return;
+    EVP_MD_CTX_free(k->inner);
+    EVP_MD_CTX_free(k->outer);
+    free(k);
+}
+
+void sq_hmac_sign(const sq_hmac_key_t *k, const void *data, size_t len, unsigned char out[32])
+{
+    EVP_MD_CTX *c = ctx();
+    unsigned char ih[32];
+    unsigned int n;
+    if (EVP_MD_CTX_copy_ex(c, k->inner) != 1 || EVP_DigestUpdate(c, data, len) != 1 || EVP_DigestFinal_ex(c, ih, &n) != 1 ||
+        EVP_MD_CTX_copy_ex(c, k->outer) != 1 || EVP_DigestUpdate(c, ih, 32) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
+        abort();
 }
 
 void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32])
 {
-    unsigned int n = 32;
-    HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n);
+    sq_hmac_key_t *k = sq_hmac_key_new(key, keylen);
+    sq_hmac_sign(k, data, len, out);
+    sq_hmac_key_free(k);
 }
 
 bool sq_ct_equal(const void *a, size_t alen, const void *b, size_t blen)

@@ -10,10 +10,20 @@
 
 /** Fills buf with cryptographically secure random bytes (aborts if the CSPRNG fails). */
 void sq_random_bytes(void *buf, size_t len);
+/** MD5 of data into out[16] (ETags only; never for security). */
+void sq_md5(const void *data, size_t len, unsigned char out[16]);
 /** SHA-256 of data into out[32]. */
 void sq_sha256(const void *data, size_t len, unsigned char out[32]);
 /** HMAC-SHA256 into out[32]. */
 void sq_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[32]);
+/** An HMAC-SHA256 key with its inner and outer hash states precomputed (RFC 2104), for keys used on every
+ * request. Immutable after creation, so threads may share it. */
+typedef struct sq_hmac_key sq_hmac_key_t;
+sq_hmac_key_t *sq_hmac_key_new(const void *key, size_t keylen);
+void sq_hmac_key_free(sq_hmac_key_t *k);
+/** HMAC-SHA256 with a precomputed key into out[32]. */
+void sq_hmac_sign(const sq_hmac_key_t *k, const void *data, size_t len, unsigned char out[32]);
+
 /** Constant-time equality of two buffers of the same length; false if lengths differ. */
 bool sq_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /** Lower-case hex of len bytes into out (2*len+1 bytes, NUL-terminated). */

@@ -1,4 +1,10 @@
-/* db.c: the pipelined, loop-driven libpq connection (see db.h for the model). */
+/* db.c: the pipelined, loop-driven libpq connection (see db.h for the model).
+ *
+ * Batches are queued as they are issued and sent by sq_db_pump(), which the owning loop calls once per
+ * iteration. libpq 15 flushes the socket on every Sync, so the pump puts consecutive single-statement
+ * read-only batches under one Sync: one send() and one implicit transaction in PostgreSQL for the whole
+ * group. If a statement of a group fails, PostgreSQL aborts the rest of the group; those batches did not
+ * fail themselves and are sent again, alone. Everything else gets a Sync of its own. */
 #include "core/db/db.h"
 
 #include <libpq-fe.h>
@@ -12,6 +18,7 @@
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 1000
+#define MAX_GROUP 64
 
 struct sq_rows {
     PGresult *res;
@@ -29,16 +36,32 @@ struct sq_batch {
     item_t *items;
     int n, cap;
     sq_rows_t *rows;
-    int *expect; /* per expected result: -1 = a Prepare, else the item index */
-    int nexpect, cur;
-    bool got; /* a result arrived for expect[cur]; the NULL that follows advances cur */
-    bool failed;
+    bool failed;  /* a statement of this batch failed: err says why */
+    bool aborted; /* skipped because another batch of its group failed: send again */
+    bool solo;    /* never group (it was aborted once) */
     sq_err_t *err;
-    int64_t sent_at;
     sq_batch_cb cb;
     void *data;
-    sq_batch_t *next;
+    sq_batch_t *next; /* in the unsent queue */
 };
+
+/* One expected result of a segment: a statement of a batch, or the Prepare that precedes it. */
+typedef struct {
+    sq_batch_t *b;
+    int item;
+    bool prepare;
+} slot_t;
+
+/* What was sent up to one Sync: the slots in result order and the batches to complete at the Sync. */
+typedef struct seg {
+    struct seg *next;
+    slot_t *slots;
+    int nslots, cap, cur;
+    bool got; /* a result arrived for slots[cur]; the NULL that follows advances cur */
+    sq_batch_t **batches;
+    int nbatches, bcap;
+    int64_t sent_at;
+} seg_t;
 
 struct sq_db {
     PGconn *conn;
@@ -49,13 +72,16 @@ struct sq_db {
     int fd;
     unsigned char *prepared;
     int prepared_cap;
-    sq_batch_t *head, *tail;           /* sent, waiting for results (FIFO) */
-    sq_batch_t *wait_head, *wait_tail; /* queued while connecting; sent once the connection is ready */
+    sq_batch_t *out_head, *out_tail; /* issued, not yet sent (also while connecting) */
+    seg_t *seg_head, *seg_tail;      /* sent, waiting for results (FIFO) */
+    seg_t *free_segs;
     int64_t connect_started;
     int inflight;
     int backoff_ms;
     bool timer_pending;
     uint64_t reconnects;
+    uint64_t segments; /* Syncs sent: round trips */
+    uint64_t batches;  /* batches sent */
     bool ever_connected;
     void (*notify_cb)(const char *payload, void *data);
     void *notify_data;
@@ -120,6 +146,16 @@ uint64_t sq_db_reconnects(const sq_db_t *db)
     return db->reconnects;
 }
 
+uint64_t sq_db_round_trips(const sq_db_t *db)
+{
+    return __atomic_load_n(&db->segments, __ATOMIC_RELAXED);
+}
+
+uint64_t sq_db_batches(const sq_db_t *db)
+{
+    return __atomic_load_n(&db->batches, __ATOMIC_RELAXED);
+}
+
 void sq_db_on_notify(sq_db_t *db, void (*cb)(const char *payload, void *data), void *data)
 {
     db->notify_cb = cb;
@@ -136,28 +172,22 @@ static void set_watch(sq_db_t *db, bool want_write)
     db->io->watch(db->io_ctx, fd, want_write);
 }
 
+/* Runs the batch's callback and lets go of its arena. */
 static void finish(sq_batch_t *b)
 {
+    b->db->inflight--;
     b->cb(b, b->failed ? b->err : NULL, b->data);
     sq_arena_unref(b->arena);
 }
 
-static void complete(sq_batch_t *b)
+static void fail_batch(sq_batch_t *b, sq_code_t code, const char *detail)
 {
-    sq_db_t *db = b->db;
-    db->head = b->next;
-    if (db->head == NULL)
-        db->tail = NULL;
-    db->inflight--;
-    finish(b);
-}
-
-static void fail_batch_now(sq_batch_t *b, sq_code_t code, const char *detail)
-{
-    sq_err_set(b->err, code, "%s", detail);
-    if (code == SQ_E_UNAVAILABLE)
-        b->err->retry_after = 1;
-    b->failed = true;
+    if (!b->failed) {
+        sq_err_set(b->err, code, "%s", detail);
+        if (code == SQ_E_UNAVAILABLE)
+            b->err->retry_after = 1;
+        b->failed = true;
+    }
 }
 
 static void schedule_reconnect(sq_db_t *db)
@@ -169,19 +199,90 @@ static void schedule_reconnect(sq_db_t *db)
     db->backoff_ms = db->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : db->backoff_ms * 2;
 }
 
-static void fail_waiting(sq_db_t *db)
+static void push_out(sq_db_t *db, sq_batch_t *b, bool front)
 {
-    while (db->wait_head != NULL) {
-        sq_batch_t *b = db->wait_head;
-        db->wait_head = b->next;
-        if (db->wait_head == NULL)
-            db->wait_tail = NULL;
-        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+    if (front) {
+        b->next = db->out_head;
+        db->out_head = b;
+        if (db->out_tail == NULL)
+            db->out_tail = b;
+        return;
+    }
+    b->next = NULL;
+    if (db->out_tail != NULL)
+        db->out_tail->next = b;
+    else
+        db->out_head = b;
+    db->out_tail = b;
+}
+
+static sq_batch_t *pop_out(sq_db_t *db)
+{
+    sq_batch_t *b = db->out_head;
+    if (b != NULL) {
+        db->out_head = b->next;
+        if (db->out_head == NULL)
+            db->out_tail = NULL;
+    }
+    return b;
+}
+
+static void fail_unsent(sq_db_t *db)
+{
+    sq_batch_t *b;
+    while ((b = pop_out(db)) != NULL) {
+        fail_batch(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
         finish(b);
     }
 }
 
-/* Drops the connection, fails every pending batch and schedules a reconnect. */
+static seg_t *seg_new(sq_db_t *db)
+{
+    seg_t *s = db->free_segs;
+    if (s != NULL)
+        db->free_segs = s->next;
+    else
+        s = sq_xcalloc(1, sizeof(*s));
+    s->next = NULL;
+    s->nslots = s->cur = s->nbatches = 0;
+    s->got = false;
+    return s;
+}
+
+static void seg_slot(seg_t *s, sq_batch_t *b, int item, bool prepare)
+{
+    if (s->nslots == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->slots = sq_xrealloc(s->slots, sizeof(slot_t) * (size_t)s->cap);
+    }
+    s->slots[s->nslots++] = (slot_t){b, item, prepare};
+}
+
+static void seg_batch(seg_t *s, sq_batch_t *b)
+{
+    if (s->nbatches == s->bcap) {
+        s->bcap = s->bcap ? s->bcap * 2 : 8;
+        s->batches = sq_xrealloc(s->batches, sizeof(sq_batch_t *) * (size_t)s->bcap);
+    }
+    s->batches[s->nbatches++] = b;
+}
+
+static seg_t *pop_seg(sq_db_t *db)
+{
+    seg_t *s = db->seg_head;
+    db->seg_head = s->next;
+    if (db->seg_head == NULL)
+        db->seg_tail = NULL;
+    return s;
+}
+
+static void seg_free(sq_db_t *db, seg_t *s)
+{
+    s->next = db->free_segs;
+    db->free_segs = s;
+}
+
+/* Drops the connection, fails everything sent or queued, and schedules a reconnect. */
 static void connection_lost(sq_db_t *db, const char *why)
 {
     if (db->state == SQ_DB_READY && why != NULL)
@@ -194,21 +295,16 @@ static void connection_lost(sq_db_t *db, const char *why)
     db->state = SQ_DB_DISCONNECTED;
     if (db->prepared != NULL)
         memset(db->prepared, 0, (size_t)db->prepared_cap);
-    while (db->head != NULL) {
-        sq_batch_t *b = db->head;
-        fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
-        complete(b);
+    while (db->seg_head != NULL) {
+        seg_t *s = pop_seg(db);
+        for (int i = 0; i < s->nbatches; i++) {
+            fail_batch(s->batches[i], SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+            finish(s->batches[i]);
+        }
+        seg_free(db, s);
     }
-    fail_waiting(db);
+    fail_unsent(db);
     schedule_reconnect(db);
-}
-
-void sq_db_free(sq_db_t *db)
-{
-    sq_db_close(db);
-    free(db->prepared);
-    free(db->conninfo);
-    free(db);
 }
 
 void sq_db_close(sq_db_t *db)
@@ -218,8 +314,22 @@ void sq_db_close(sq_db_t *db)
     connection_lost(db, NULL);
 }
 
+void sq_db_free(sq_db_t *db)
+{
+    sq_db_close(db);
+    while (db->free_segs != NULL) {
+        seg_t *s = db->free_segs;
+        db->free_segs = s->next;
+        free(s->slots);
+        free(s->batches);
+        free(s);
+    }
+    free(db->prepared);
+    free(db->conninfo);
+    free(db);
+}
+
 static void send_setup(sq_db_t *db);
-static void send_now(sq_db_t *db, sq_batch_t *b);
 
 static void connect_failed(sq_db_t *db, const char *why)
 {
@@ -228,7 +338,7 @@ static void connect_failed(sq_db_t *db, const char *why)
     PQfinish(db->conn);
     db->conn = NULL;
     db->state = SQ_DB_DISCONNECTED;
-    fail_waiting(db);
+    fail_unsent(db);
     schedule_reconnect(db);
 }
 
@@ -263,20 +373,7 @@ static void connect_step(sq_db_t *db)
     }
     db->ever_connected = true;
     set_watch(db, false);
-    send_setup(db);
-    /* what arrived while connecting goes out now, in order */
-    sq_batch_t *w = db->wait_head;
-    db->wait_head = db->wait_tail = NULL;
-    while (w != NULL) {
-        sq_batch_t *next = w->next;
-        if (db->state == SQ_DB_READY) {
-            send_now(db, w);
-        } else {
-            fail_batch_now(w, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
-            finish(w);
-        }
-        w = next;
-    }
+    send_setup(db); /* goes first: ahead of what queued up while connecting */
 }
 
 void sq_db_start(sq_db_t *db)
@@ -303,8 +400,7 @@ void sq_db_tick(sq_db_t *db, int64_t max_wait_us)
         connect_failed(db, "timed out");
         return;
     }
-    if (db->state == SQ_DB_READY && db->head != NULL && db->head->sent_at != 0 &&
-        sq_mono_us() - db->head->sent_at > max_wait_us)
+    if (db->state == SQ_DB_READY && db->seg_head != NULL && sq_mono_us() - db->seg_head->sent_at > max_wait_us)
         connection_lost(db, "no answer from the database in time");
 }
 
@@ -315,47 +411,65 @@ void sq_db_on_timer(sq_db_t *db)
         sq_db_start(db);
 }
 
-static void record_error(sq_batch_t *b, PGresult *res)
-{
-    if (b->failed)
-        return;
-    b->failed = true;
-    sq_db_map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME),
-                       PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), b->err);
-}
-
 static void clear_result(void *p)
 {
     PQclear(p);
 }
 
-static void take_result(sq_db_t *db, sq_batch_t *b, PGresult *res)
+static void take_result(sq_db_t *db, seg_t *s, PGresult *res)
 {
-    ExecStatusType st = PQresultStatus(res);
-    if (b->cur >= b->nexpect) {
+    if (s->cur >= s->nslots) {
         (void)SQ_NEVER(1);
         PQclear(res);
         return;
     }
-    int idx = b->expect[b->cur];
-    b->got = true;
-    if (st == PGRES_FATAL_ERROR)
-        record_error(b, res);
-    if (idx < 0) {
-        /* the result of a Prepare: on failure forget it, so the next use prepares again */
-        if (st == PGRES_FATAL_ERROR) {
-            for (int i = 0; i < b->n; i++)
-                set_prepared(db, b->items[i].stmt->id, false);
+    slot_t *slot = &s->slots[s->cur];
+    sq_batch_t *b = slot->b;
+    s->got = true;
+    switch (PQresultStatus(res)) {
+    case PGRES_FATAL_ERROR:
+        if (!b->failed) {
+            b->failed = true;
+            sq_db_map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME),
+                               PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), b->err);
         }
+        if (slot->prepare) /* forget it, so the next use prepares again */
+            set_prepared(db, b->items[slot->item].stmt->id, false);
         PQclear(res);
         return;
+    case PGRES_PIPELINE_ABORTED:
+        b->aborted = true;
+        if (slot->prepare)
+            set_prepared(db, b->items[slot->item].stmt->id, false);
+        PQclear(res);
+        return;
+    default:
+        break;
     }
-    if (b->rows[idx].res != NULL) {
-        PQclear(res); /* a statement yields one result; ignore anything extra */
+    if (slot->prepare || b->rows[slot->item].res != NULL) {
+        PQclear(res); /* a Prepare's result, or anything beyond a statement's one result */
         return;
     }
-    b->rows[idx].res = res;
+    b->rows[slot->item].res = res;
     sq_arena_defer(b->arena, clear_result, res);
+}
+
+/* The Sync of a segment arrived: every batch in it is done, except those a group sibling aborted. */
+static void complete_segment(sq_db_t *db)
+{
+    seg_t *s = pop_seg(db);
+    for (int i = 0; i < s->nbatches; i++) {
+        sq_batch_t *b = s->batches[i];
+        if (b->aborted && !b->failed) {
+            b->aborted = false;
+            b->solo = true;
+            memset(b->rows, 0, sizeof(sq_rows_t) * (size_t)b->n);
+            push_out(db, b, true);
+            continue;
+        }
+        finish(b);
+    }
+    seg_free(db, s);
 }
 
 static void drain(sq_db_t *db)
@@ -370,26 +484,26 @@ static void drain(sq_db_t *db)
         if (PQisBusy(db->conn))
             return;
         PGresult *res = PQgetResult(db->conn);
-        sq_batch_t *b = db->head;
+        seg_t *s = db->seg_head;
         if (res == NULL) {
-            if (b != NULL && b->got) {
-                b->got = false;
-                b->cur++;
+            if (s != NULL && s->got) {
+                s->got = false;
+                s->cur++;
                 continue;
             }
             return; /* idle: nothing more until new input arrives */
         }
-        if (b == NULL) {
+        if (s == NULL) {
             PQclear(res); /* a result nobody waits for cannot happen; survive it */
             (void)SQ_NEVER(1);
             continue;
         }
         if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            complete(b);
+            complete_segment(db);
             continue;
         }
-        take_result(db, b, res);
+        take_result(db, s, res);
     }
 }
 
@@ -457,69 +571,78 @@ sq_rows_t *sq_batch_rows(sq_batch_t *b, int i)
     return i >= 0 && i < b->n ? &b->rows[i] : NULL;
 }
 
-static void enqueue(sq_db_t *db, sq_batch_t *b)
+static void enqueue_batch(sq_batch_t *b, sq_batch_cb cb, void *data, bool front)
 {
-    b->next = NULL;
-    if (db->tail != NULL)
-        db->tail->next = b;
-    else
-        db->head = b;
-    db->tail = b;
+    sq_db_t *db = b->db;
+    b->cb = cb;
+    b->data = data;
+    b->rows = sq_arena_zalloc(b->arena, sizeof(sq_rows_t) * (size_t)(b->n ? b->n : 1));
+    sq_arena_ref(b->arena);
     db->inflight++;
+    if (db->state == SQ_DB_DISCONNECTED) {
+        fail_batch(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+        finish(b);
+        return;
+    }
+    /* sent by the next sq_db_pump (while connecting: once connected, or failed within about 2 s) */
+    push_out(db, b, front);
 }
 
-static void send_now(sq_db_t *db, sq_batch_t *b)
+void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
+{
+    enqueue_batch(b, cb, data, false);
+}
+
+static bool groupable(const sq_batch_t *b)
+{
+    return b->n == 1 && b->items[0].stmt->readonly && !b->solo;
+}
+
+/* Appends a batch's statements (and the Prepares they need) to the connection's output. */
+static int send_items(sq_db_t *db, seg_t *s, sq_batch_t *b)
 {
     for (int i = 0; i < b->n; i++) {
         item_t *it = &b->items[i];
         int id = stmt_id(it->stmt);
         if (!is_prepared(db, id)) {
             if (PQsendPrepare(db->conn, it->stmt->name, it->stmt->sql, 0, NULL) != 1)
-                goto Broken;
+                return -1;
             set_prepared(db, id, true);
-            b->expect[b->nexpect++] = -1;
+            seg_slot(s, b, i, true);
         }
         if (PQsendQueryPrepared(db->conn, it->stmt->name, it->nparams, it->params, NULL, NULL, 0) != 1)
-            goto Broken;
-        b->expect[b->nexpect++] = i;
+            return -1;
+        seg_slot(s, b, i, false);
     }
-    if (PQpipelineSync(db->conn) != 1)
-        goto Broken;
-    b->sent_at = sq_mono_us();
-    enqueue(db, b);
-    flush(db);
-    return;
-Broken:
-    enqueue(db, b);
-    connection_lost(db, "send failed");
+    seg_batch(s, b);
+    return 0;
 }
 
-void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data)
+void sq_db_pump(sq_db_t *db)
 {
-    sq_db_t *db = b->db;
-    b->cb = cb;
-    b->data = data;
-    b->rows = sq_arena_zalloc(b->arena, sizeof(sq_rows_t) * (size_t)(b->n ? b->n : 1));
-    b->expect = sq_arena_alloc(b->arena, sizeof(int) * (size_t)(2 * b->n + 1));
-    sq_arena_ref(b->arena);
-    switch (db->state) {
-    case SQ_DB_READY:
-        send_now(db, b);
-        return;
-    case SQ_DB_CONNECTING:
-        /* held until the connect finishes or fails (at most about 2 s) */
-        b->next = NULL;
-        if (db->wait_tail != NULL)
-            db->wait_tail->next = b;
+    while (db->state == SQ_DB_READY && db->out_head != NULL) {
+        seg_t *s = seg_new(db);
+        sq_batch_t *b = pop_out(db);
+        bool group = groupable(b);
+        int rc = send_items(db, s, b);
+        while (rc == 0 && group && s->nbatches < MAX_GROUP && db->out_head != NULL && groupable(db->out_head))
+            rc = send_items(db, s, pop_out(db));
+        if (rc == 0 && PQpipelineSync(db->conn) != 1) /* libpq 15 flushes here: one send() per segment */
+            rc = -1;
+        s->sent_at = sq_mono_us();
+        __atomic_add_fetch(&db->segments, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&db->batches, (uint64_t)s->nbatches, __ATOMIC_RELAXED);
+        if (db->seg_tail != NULL)
+            db->seg_tail->next = s;
         else
-            db->wait_head = b;
-        db->wait_tail = b;
-        return;
-    case SQ_DB_DISCONNECTED:
-        break;
+            db->seg_head = s;
+        db->seg_tail = s;
+        if (rc != 0) {
+            connection_lost(db, "send failed");
+            return;
+        }
+        flush(db);
     }
-    fail_batch_now(b, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
-    finish(b);
 }
 
 typedef struct {
@@ -579,7 +702,7 @@ static void send_setup(sq_db_t *db)
     p[1] = lock_timeout;
     sq_batch_add(b, &db_session_setup, 2, p);
     sq_batch_add(b, &db_listen, 0, NULL);
-    sq_batch_send(b, on_setup, NULL);
+    enqueue_batch(b, on_setup, NULL, true);
     sq_arena_unref(a);
 }
 

@@ -17,10 +17,13 @@
 typedef struct sq_stmt {
     const char *name;
     const char *sql;
-    int id; /* assigned on first use, process-wide */
+    bool readonly; /* a pure read: may share a Sync (one implicit transaction) with other reads */
+    int id;        /* assigned on first use, process-wide */
 } sq_stmt_t;
 
-#define SQ_STMT(var, text) static sq_stmt_t var = {#var, text, 0}
+#define SQ_STMT(var, text) static sq_stmt_t var = {#var, text, false, 0}
+/** A statement that only reads (no writes, no side effects such as NOTIFY or nextval). */
+#define SQ_STMT_RO(var, text) static sq_stmt_t var = {#var, text, true, 0}
 
 typedef struct sq_db sq_db_t;
 typedef struct sq_batch sq_batch_t;
@@ -40,6 +43,9 @@ typedef enum { SQ_DB_DISCONNECTED, SQ_DB_CONNECTING, SQ_DB_READY } sq_db_state_t
 sq_db_t *sq_db_new(const char *conninfo, const sq_db_io_t *io, void *io_ctx);
 /** Starts (re)connecting asynchronously. */
 void sq_db_start(sq_db_t *db);
+/** Sends what was issued since the last call. The owning loop calls it once per iteration, after handling
+ * its events: reads issued in the same iteration then share one round trip. */
+void sq_db_pump(sq_db_t *db);
 /** The loop calls these when the watched fd is readable/writable or the timer fires. */
 void sq_db_on_io(sq_db_t *db, bool readable, bool writable);
 void sq_db_on_timer(sq_db_t *db);
@@ -51,8 +57,11 @@ void sq_db_tick(sq_db_t *db, int64_t max_wait_us);
 void sq_db_set_timeouts(int statement_ms, int lock_ms);
 /** Batches sent but not yet completed. */
 int sq_db_inflight(const sq_db_t *db);
-/** Counts of reconnects and failed batches since start (for /metrics). */
+/** Reconnections since start (for /metrics). */
 uint64_t sq_db_reconnects(const sq_db_t *db);
+/** Syncs (round trips) and batches sent since start: batches / round trips is the grouping factor. */
+uint64_t sq_db_round_trips(const sq_db_t *db);
+uint64_t sq_db_batches(const sq_db_t *db);
 /** Closes the connection and fails everything pending with SQ_E_UNAVAILABLE. */
 void sq_db_close(sq_db_t *db);
 /** Closes and frees. */
@@ -67,8 +76,8 @@ typedef void (*sq_rows_cb)(sq_rows_t *rows, const sq_err_t *err, void *data);
 sq_batch_t *sq_db_batch(sq_db_t *db, sq_arena_t *a);
 /** Adds a statement; params (NULL entries are SQL NULL) must stay valid until completion (use the arena). */
 void sq_batch_add(sq_batch_t *b, sq_stmt_t *stmt, int nparams, const char *const *params);
-/** Sends the batch. cb runs exactly once, on the loop thread, possibly before this returns when the
- * database is unavailable. On error, err is set and no statement's effects were committed. */
+/** Queues the batch (sq_db_pump sends it). cb runs exactly once, on the loop thread, possibly before this
+ * returns when the database is unavailable. On error, err is set and no statement's effects were committed. */
 void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data);
 /** Rows of the i-th statement of a completed batch. */
 sq_rows_t *sq_batch_rows(sq_batch_t *b, int i);

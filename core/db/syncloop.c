@@ -30,6 +30,7 @@ static const sq_db_io_t io = {io_watch, io_timer};
 
 static void step(sq_syncdb_t *s, int max_ms)
 {
+    sq_db_pump(s->db);
     int timeout = max_ms;
     if (s->timer_at != 0) {
         int64_t left = (s->timer_at - sq_mono_us()) / 1000;
