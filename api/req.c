@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/authn.h"
 #include "core/base/crypto.h"
@@ -27,8 +28,15 @@ static void finish_metrics(sq_req_t *req, int status)
     if (!req->rt->cfg->access_log)
         return;
     char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
     size_t n = (size_t)snprintf(line, sizeof(line),
-                                "{\"level\":\"info\",\"component\":\"access\",\"request_id\":\"%s\",\"method\":\"", req->request_id);
+                                "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"info\",\"component\":\"access\","
+                                "\"request_id\":\"%s\",\"method\":\"",
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                                req->request_id);
     if (req->h2o != NULL) {
         n = sq_json_escape(line, n, 200, req->h2o->method.base, req->h2o->method.len);
         memcpy(line + n, "\",\"path\":\"", 10);

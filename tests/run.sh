@@ -45,4 +45,7 @@ files=(tests/api/*.test.mjs)
 if [ -n "${SOUQ_TEST_FILTER:-}" ]; then
     files=(tests/api/*${SOUQ_TEST_FILTER}*.test.mjs)
 fi
-node --test --test-concurrency="${SOUQ_TEST_JOBS:-2}" --test-reporter=spec "${files[@]}"
+flags=(--test --test-reporter=spec)
+# Node >= 20.10 takes a concurrency; older ones run files in parallel anyway
+node --help | grep -q -- --test-concurrency && flags+=(--test-concurrency="${SOUQ_TEST_JOBS:-2}")
+node "${flags[@]}" "${files[@]}"

@@ -8,7 +8,7 @@
 
 #include "core/base/util.h"
 
-#define CHUNK_SIZE 4096
+#define CHUNK_SIZE 8192 /* a request (sq_req_t is ~5 KiB) and its small allocations fit in the first chunk */
 
 typedef struct chunk {
     struct chunk *next;
