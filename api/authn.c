@@ -156,8 +156,9 @@ static void store(sq_req_t *req)
     }
     sq_pk_entry_t *e = &req->thr->pk_cache[fnv(pk) % SQ_PK_CACHE];
     if (e->expires_us > sq_mono_us() && strcmp(e->token, pk) == 0) {
-        req->principal.channel_id = e->channel_id;
-        req->principal.publishable_key_id = e->key_id;
+        /* copies: the slot may be refilled by another request while this one waits on the database */
+        req->principal.channel_id = sq_arena_strdup(req->arena, e->channel_id);
+        req->principal.publishable_key_id = sq_arena_strdup(req->arena, e->key_id);
         authorize_and_dispatch(req);
         return;
     }
