@@ -257,10 +257,11 @@ static void start_create_key(sq_ctx_t *cx, const opts_t *o, wait_t *w)
 
 static int cmd_routes(void)
 {
+    static const char *const auth[] = {"none", "store", "customer", "admin"};
     json_t *a = json_array();
     for (size_t i = 0; i < sq_routes_count; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:i}", "method", sq_routes[i].method, "path", sq_routes[i].path,
-                                           "permission", sq_routes[i].perm, "auth", (int)sq_routes[i].auth));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s}", "method", sq_routes[i].method, "path", sq_routes[i].path,
+                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth]));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s);
     free(s);

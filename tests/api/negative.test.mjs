@@ -10,8 +10,7 @@ before(async () => {
   routes = JSON.parse(souq(['routes']).stdout);
   const c = await newCustomer(s.client);
   const o = await staffLogin(s.client);
-  // auth kinds of `souq routes`: 0 none, 1 store, 2 store + customer, 3 admin
-  creds = [{ pk: null }, {}, { token: c.token }, { pk: null, token: o.access_token }];
+  creds = { none: { pk: null }, store: {}, customer: { token: c.token }, admin: { pk: null, token: o.access_token } };
 });
 after(async () => s && (await s.stop()));
 
@@ -70,11 +69,11 @@ test('every route with an id answers a malformed id with 404', async () => {
 });
 
 test('every protected route refuses missing and garbage credentials with 401', async () => {
-  for (const r of routes.filter((x) => x.auth !== 0)) {
+  for (const r of routes.filter((x) => x.auth !== 'none')) {
     const json = r.method === 'GET' || r.method === 'DELETE' ? undefined : {};
     const none = await s.client.request(r.method, concrete(r.path), { pk: null, json });
     assert.equal(none.status, 401, `${r.method} ${r.path} without credentials`);
-    const garbage = await s.client.request(r.method, concrete(r.path), { pk: r.auth === 3 ? null : 'pk_garbage', token: r.auth === 1 ? undefined : 'garbage.token.here', json });
+    const garbage = await s.client.request(r.method, concrete(r.path), { pk: r.auth === 'admin' ? null : 'pk_garbage', token: r.auth === 'store' ? undefined : 'garbage.token.here', json });
     assert.equal(garbage.status, 401, `${r.method} ${r.path} with garbage credentials`);
   }
 });

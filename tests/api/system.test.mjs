@@ -62,7 +62,8 @@ test('the router and the OpenAPI document list exactly the same operations', () 
   // and the documented permission of every admin operation is the one the router enforces
   for (const x of JSON.parse(r.stdout)) {
     const op = operations.find((o) => o.method === x.method && o.template === x.path).op;
-    if (x.path.startsWith('/v1/admin/') && x.auth === 3) assert.equal(op['x-permission'] ?? null, x.permission ?? null, `${x.method} ${x.path}`);
+    assert.equal(op['x-auth'], x.auth, `x-auth of ${x.method} ${x.path}`);
+    if (x.path.startsWith('/v1/admin/') && x.auth === 'admin') assert.equal(op['x-permission'] ?? null, x.permission ?? null, `${x.method} ${x.path}`);
   }
 });
 
