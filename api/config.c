@@ -54,7 +54,8 @@ static const spec_t specs[] = {
     {"session_ttl", T_INT, F(session_ttl), "7776000", 300, 63072000, NULL, false, false, "absolute session lifetime, seconds"},
     {"cors_origins", T_STR, F(cors_origins), "", 0, 0, NULL, false, false, "storefront origins allowed by CORS, comma-separated"},
     {"request_timeout_ms", T_INT, F(request_timeout_ms), "10000", 100, 600000, NULL, false, true, "per-request deadline"},
-    {"statement_timeout_ms", T_INT, F(statement_timeout_ms), "5000", 100, 600000, NULL, false, true, "PostgreSQL statement_timeout"},
+    {"statement_timeout_ms", T_INT, F(statement_timeout_ms), "5000", 100, 600000, NULL, false, true,
+     "PostgreSQL statement_timeout"},
     {"lock_timeout_ms", T_INT, F(lock_timeout_ms), "3000", 10, 600000, NULL, false, true, "PostgreSQL lock_timeout"},
     {"max_body_bytes", T_INT, F(max_body_bytes), "1048576", 1024, 67108864, NULL, false, true, "request body limit"},
     {"max_auth_body_bytes", T_INT, F(max_auth_body_bytes), "16384", 1024, 1048576, NULL, false, false,
@@ -63,16 +64,20 @@ static const spec_t specs[] = {
      "refuse or warn when PostgreSQL runs with fsync=off or synchronous_commit=off"},
     {"log_level", T_STR, F(log_level), "info", 0, 0, levels, false, false, "debug, info, warn or error"},
     {"access_log", T_BOOL, F(access_log), "on", 0, 0, NULL, false, false, "one JSON line per request on stderr"},
-    {"login_rate_account", T_INT, F(login_rate_account), "5", 1, 100000, NULL, false, false, "failed logins per account per minute"},
+    {"login_rate_account", T_INT, F(login_rate_account), "5", 1, 100000, NULL, false, false,
+     "failed logins per account per minute"},
     {"login_rate_ip", T_INT, F(login_rate_ip), "20", 1, 100000, NULL, false, false, "failed logins per client address per minute"},
-    {"reset_rate_account", T_INT, F(reset_rate_account), "3", 1, 100000, NULL, false, false, "password-reset requests per account per hour"},
-    {"reset_rate_ip", T_INT, F(reset_rate_ip), "10", 1, 100000, NULL, false, false, "password-reset requests per client address per hour"},
+    {"reset_rate_account", T_INT, F(reset_rate_account), "3", 1, 100000, NULL, false, false,
+     "password-reset requests per account per hour"},
+    {"reset_rate_ip", T_INT, F(reset_rate_ip), "10", 1, 100000, NULL, false, false,
+     "password-reset requests per client address per hour"},
     {"password_hash_memory_kib", T_INT, F(password_hash_memory_kib), "19456", 1024, 1048576, NULL, false, false,
      "argon2id memory cost (OWASP minimum: 19456)"},
     {"password_hash_iterations", T_INT, F(password_hash_iterations), "2", 1, 16, NULL, false, false, "argon2id time cost"},
     {"shutdown_timeout_ms", T_INT, F(shutdown_timeout_ms), "10000", 0, 600000, NULL, false, false,
      "how long SIGTERM waits for in-flight requests"},
-    {"metrics_token", T_STR, F(metrics_token), "", 0, 0, NULL, true, false, "if set, /metrics requires Authorization: Bearer <token>"},
+    {"metrics_token", T_STR, F(metrics_token), "", 0, 0, NULL, true, false,
+     "if set, /metrics requires Authorization: Bearer <token>"},
     {"problem_base_url", T_STR, F(problem_base_url), "https://docs.souq.dev/problems/", 0, 0, NULL, false, false,
      "prefix of problem type URIs"},
     {"trust_forwarded_for", T_STR, F(trust_forwarded_for), "off", 0, 0, onoff, false, false,
@@ -121,8 +126,8 @@ static int set(sq_config_t *c, const spec_t *s, const char *val, const char *whe
         errno = 0;
         long v = strtol(val, &end, 10);
         if (errno != 0 || end == val || *end != '\0' || v < s->min || v > s->max)
-            return fail(errbuf, errlen, "config %s (%s): must be an integer from %ld to %ld, got \"%.40s\"", s->key, where,
-                        s->min, s->max, val);
+            return fail(errbuf, errlen, "config %s (%s): must be an integer from %ld to %ld, got \"%.40s\"", s->key, where, s->min,
+                        s->max, val);
         *(int *)field(c, s) = (int)v;
         return 0;
     }

@@ -47,8 +47,8 @@ static int load_key(sq_jwt_key_t *k, const sq_config_t *c, bool previous, char *
         return 0;
     }
     const char *pub = previous ? c->jwt_previous_public_key_file : c->jwt_public_key_file;
-    k->verify_key = read_file(pub, &k->verify_len, errbuf, errlen,
-                              previous ? "jwt_previous_public_key_file" : "jwt_public_key_file");
+    k->verify_key =
+        read_file(pub, &k->verify_len, errbuf, errlen, previous ? "jwt_previous_public_key_file" : "jwt_public_key_file");
     if (k->verify_key == NULL)
         return -1;
     if (!previous) {
@@ -238,13 +238,13 @@ int sq_jwt_verify(const sq_jwt_t *j, const char *tok, size_t len, int64_t now, s
         goto Exit;
     }
     json_t *typ = json_object_get(head, "typ");
-    if (typ != NULL && (!json_is_string(typ) || (strcmp(json_string_value(typ), "JWT") != 0 &&
-                                                 strcmp(json_string_value(typ), "at+jwt") != 0))) {
+    if (typ != NULL &&
+        (!json_is_string(typ) || (strcmp(json_string_value(typ), "JWT") != 0 && strcmp(json_string_value(typ), "at+jwt") != 0))) {
         *why = "wrong token type";
         goto Exit;
     }
-    if (json_object_get(head, "crit") != NULL || json_object_get(head, "jku") != NULL ||
-        json_object_get(head, "x5u") != NULL || json_object_get(head, "jwk") != NULL) {
+    if (json_object_get(head, "crit") != NULL || json_object_get(head, "jku") != NULL || json_object_get(head, "x5u") != NULL ||
+        json_object_get(head, "jwk") != NULL) {
         *why = "unsupported header";
         goto Exit;
     }

@@ -44,12 +44,18 @@ typedef struct {
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"email", required_argument, NULL, 'e'},
-        {"password", required_argument, NULL, 'p'}, {"role", required_argument, NULL, 'r'},
-        {"first-name", required_argument, NULL, 'f'}, {"last-name", required_argument, NULL, 'l'},
-        {"type", required_argument, NULL, 't'},     {"title", required_argument, NULL, 'T'},
-        {"channel", required_argument, NULL, 'C'},  {"scopes", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"email", required_argument, NULL, 'e'},
+        {"password", required_argument, NULL, 'p'},
+        {"role", required_argument, NULL, 'r'},
+        {"first-name", required_argument, NULL, 'f'},
+        {"last-name", required_argument, NULL, 'l'},
+        {"type", required_argument, NULL, 't'},
+        {"title", required_argument, NULL, 'T'},
+        {"channel", required_argument, NULL, 'C'},
+        {"scopes", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -240,8 +246,8 @@ static void start_create_key(sq_ctx_t *cx, const opts_t *o, wait_t *w)
             json_array_append_new(scopes, json_string(t));
     }
     const char *title = o->title ? o->title : (o->type && strcmp(o->type, "secret") == 0 ? "Integration" : "Storefront");
-    json_t *j = json_pack("{s:s*, s:s, s:s*, s:o}", "type", o->type, "title", title, "sales_channel_id", o->channel, "scopes",
-                          scopes);
+    json_t *j =
+        json_pack("{s:s*, s:s, s:s*, s:o}", "type", o->type, "title", title, "sales_channel_id", o->channel, "scopes", scopes);
     sq_json_own(cx->arena, j);
     sq_api_key_create_t in = {0};
     sq_err_t err;

@@ -4,7 +4,7 @@
 static const int statuses[SQ_METRICS_STATUSES] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 406, 409,
                                                   412, 413, 414, 415, 422, 428, 429, 431, 499, 500, 503, 0};
 /* bucket upper bounds in microseconds */
-const int64_t sq_metrics_bounds[SQ_METRICS_BUCKETS] = {250,   500,   1000,   2500,   5000,    10000,   25000,
+const int64_t sq_metrics_bounds[SQ_METRICS_BUCKETS] = {250,   500,    1000,   2500,   5000,    10000,   25000,
                                                        50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
 int sq_metrics_status_at(int i)

@@ -35,8 +35,8 @@ static void finish_metrics(sq_req_t *req, int status)
     size_t n = (size_t)snprintf(line, sizeof(line),
                                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"info\",\"component\":\"access\","
                                 "\"request_id\":\"%s\",\"method\":\"",
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                                req->request_id);
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                                ts.tv_nsec / 1000000, req->request_id);
     if (req->h2o != NULL) {
         n = sq_json_escape(line, n, 200, req->h2o->method.base, req->h2o->method.len);
         memcpy(line + n, "\",\"path\":\"", 10);
@@ -45,10 +45,11 @@ static void finish_metrics(sq_req_t *req, int status)
     } else {
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
     }
-    n += (size_t)snprintf(line + n, sizeof(line) - n,
-                          "\",\"route\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"bytes\":%zu,\"ip\":\"%s\",\"principal\":\"%s\"}",
-                          req->route ? req->route->path : "", status, (double)dur / 1000.0, req->bytes, req->ip,
-                          req->principal.id ? req->principal.id : "");
+    n +=
+        (size_t)snprintf(line + n, sizeof(line) - n,
+                         "\",\"route\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"bytes\":%zu,\"ip\":\"%s\",\"principal\":\"%s\"}",
+                         req->route ? req->route->path : "", status, (double)dur / 1000.0, req->bytes, req->ip,
+                         req->principal.id ? req->principal.id : "");
     sq_log_raw(line, n < sizeof(line) ? n : sizeof(line) - 1);
 }
 
@@ -549,8 +550,7 @@ void sq_req_fail_with(sq_req_t *req, const sq_err_t *err)
         add_header(req, H2O_TOKEN_RETRY_AFTER, ra, strlen(ra));
     }
     if (status == 401)
-        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE,
-                   err->code == SQ_E_INVALID_TOKEN ? "Bearer error=\"invalid_token\"" : "Bearer",
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, err->code == SQ_E_INVALID_TOKEN ? "Bearer error=\"invalid_token\"" : "Bearer",
                    err->code == SQ_E_INVALID_TOKEN ? strlen("Bearer error=\"invalid_token\"") : strlen("Bearer"));
     if (status == 405 && req->match.allow[0])
         add_header(req, H2O_TOKEN_ALLOW, req->match.allow, strlen(req->match.allow));
@@ -678,8 +678,8 @@ static bool accept_ok(sq_req_t *req)
     for (size_t k = 0; k < SQ_ARRAY_LEN(ok); k++) {
         size_t n = strlen(ok[k]);
         for (size_t j = 0; j + n <= v.len; j++) {
-            if (strncasecmp(v.base + j, ok[k], n) == 0 && (j + n == v.len || v.base[j + n] == ',' || v.base[j + n] == ';' ||
-                                                          v.base[j + n] == ' '))
+            if (strncasecmp(v.base + j, ok[k], n) == 0 &&
+                (j + n == v.len || v.base[j + n] == ',' || v.base[j + n] == ';' || v.base[j + n] == ' '))
                 return true;
         }
     }
@@ -733,8 +733,8 @@ static void preflight(sq_req_t *req)
     if (is_cors) {
         add_header_strn(req, "access-control-allow-methods", sq_arena_strdup(req->arena, allow), strlen(allow));
         add_header_strn(req, "access-control-allow-headers",
-                   H2O_STRLIT("Authorization, Content-Type, X-Publishable-Api-Key, Idempotency-Key, If-Match, If-None-Match, "
-                              "X-Request-Id"));
+                        H2O_STRLIT("Authorization, Content-Type, X-Publishable-Api-Key, Idempotency-Key, If-Match, If-None-Match, "
+                                   "X-Request-Id"));
         add_header_strn(req, "access-control-max-age", H2O_STRLIT("600"));
     }
     sq_req_send_empty(req, 204);
@@ -795,8 +795,7 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
         return 0;
     }
     if (rc == 405) {
-        sq_req_fail_code(req, SQ_E_METHOD_NOT_ALLOWED, "This resource does not support %.*s.", (int)h->method.len,
-                         h->method.base);
+        sq_req_fail_code(req, SQ_E_METHOD_NOT_ALLOWED, "This resource does not support %.*s.", (int)h->method.len, h->method.base);
         return 0;
     }
     req->route = req->match.route;
@@ -814,7 +813,7 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
             return 0;
         }
         size_t max = (req->route->flags & SQ_RT_AUTH_BODY) ? (size_t)req->rt->cfg->max_auth_body_bytes
-                                                             : (size_t)req->rt->cfg->max_body_bytes;
+                                                           : (size_t)req->rt->cfg->max_body_bytes;
         if (h->entity.len > max) {
             sq_req_fail_code(req, SQ_E_PAYLOAD_TOO_LARGE, "The request body is larger than %zu bytes.", max);
             return 0;

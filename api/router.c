@@ -137,8 +137,7 @@ int sq_router_match(const sq_router_t *r, const char *method, size_t mlen, const
             continue;
         if (score > best_any)
             best_any = score;
-        if (strlen(r->routes[i].route->method) == mlen && memcmp(r->routes[i].route->method, method, mlen) == 0 &&
-            score > best) {
+        if (strlen(r->routes[i].route->method) == mlen && memcmp(r->routes[i].route->method, method, mlen) == 0 && score > best) {
             best = score;
             winner = &r->routes[i];
             m->index = (int)i;

@@ -17,8 +17,8 @@ typedef enum {
 } sq_auth_kind_t;
 
 enum {
-    SQ_RT_AUTH_BODY = 1 << 0, /* body limited to max_auth_body_bytes (credentials endpoints) */
-    SQ_RT_NO_STORE = 1 << 1,  /* Cache-Control: no-store (tokens, secrets) */
+    SQ_RT_AUTH_BODY = 1 << 0,    /* body limited to max_auth_body_bytes (credentials endpoints) */
+    SQ_RT_NO_STORE = 1 << 1,     /* Cache-Control: no-store (tokens, secrets) */
     SQ_RT_RATE_LIMITED = 1 << 2, /* documented to answer 429 */
 };
 
@@ -27,9 +27,9 @@ typedef struct sq_route {
     const char *path;
     sq_handler_fn handler;
     sq_auth_kind_t auth;
-    const char *perm;          /* SQ_AUTH_ADMIN: the permission required */
+    const char *perm; /* SQ_AUTH_ADMIN: the permission required */
     unsigned flags;
-    const char *const *query;  /* accepted query parameters, NULL-terminated; NULL = none */
+    const char *const *query; /* accepted query parameters, NULL-terminated; NULL = none */
 } sq_route_t;
 
 #define SQ_MAX_PARAMS 4

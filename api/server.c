@@ -240,8 +240,10 @@ static int preflight(const sq_config_t *cfg)
         sq_log(SQ_LOG_WARN, "server", "DURABILITY WARNING: the database runs with %s; acknowledged writes can be lost", what);
     }
     if (pf.applied < pf.embedded)
-        sq_log(SQ_LOG_WARN, "server", "the database schema is behind (%d of %d migrations applied): run `souq migrate`; "
-                                      "/readyz answers 503 until then", pf.applied, pf.embedded);
+        sq_log(SQ_LOG_WARN, "server",
+               "the database schema is behind (%d of %d migrations applied): run `souq migrate`; "
+               "/readyz answers 503 until then",
+               pf.applied, pf.embedded);
     return 0;
 }
 

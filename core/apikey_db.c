@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#define KEY_JSON(k)                                                                                                            \
-    "json_build_object('id'," k ".id,'object','api_key','type'," k ".type,'title'," k ".title,'redacted'," k                  \
-    ".redacted,'token'," k ".token,'scopes',to_json(" k ".scopes),'sales_channel_id'," k ".sales_channel_id,'created_by'," k  \
+#define KEY_JSON(k)                                                                                                                \
+    "json_build_object('id'," k ".id,'object','api_key','type'," k ".type,'title'," k ".title,'redacted'," k                       \
+    ".redacted,'token'," k ".token,'scopes',to_json(" k ".scopes),'sales_channel_id'," k ".sales_channel_id,'created_by'," k       \
     ".created_by,'created_at'," k ".created_at,'last_used_at'," k ".last_used_at,'revoked_at'," k ".revoked_at)"
 
 /* the secret token ($8) is echoed once in the response and never stored */
@@ -16,7 +16,7 @@ SQ_STMT(api_key_insert,
         "RETURNING (" KEY_JSON("k") "::jsonb || jsonb_build_object('token', $8::text))::json");
 SQ_STMT_RO(api_key_get, "SELECT " KEY_JSON("k") " FROM api_keys k WHERE k.id = $1");
 SQ_STMT_RO(api_key_list, "SELECT " KEY_JSON("k") ", k.id FROM api_keys k WHERE ($1::text IS NULL OR k.type = $1) "
-                      "AND ($2::text IS NULL OR k.id < $2) ORDER BY k.id DESC LIMIT $3");
+                                                 "AND ($2::text IS NULL OR k.id < $2) ORDER BY k.id DESC LIMIT $3");
 SQ_STMT(api_key_revoke, "UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now()), "
                         "revoked_by = coalesce(k.revoked_by, $2) WHERE k.id = $1 RETURNING " KEY_JSON("k"));
 SQ_STMT(api_key_notify, "SELECT pg_notify('souq', 'api_keys')");
@@ -65,8 +65,8 @@ static void on_inserted(const char *json, const sq_err_t *err, void *data)
     j->cb(json, err, j->data);
 }
 
-void sq_api_key_db_insert(sq_ctx_t *cx, const sq_api_key_create_t *in, const char *token, const char *hash,
-                          const char *redacted, const char *created_by, sq_json_cb cb, void *data)
+void sq_api_key_db_insert(sq_ctx_t *cx, const sq_api_key_create_t *in, const char *token, const char *hash, const char *redacted,
+                          const char *created_by, sq_json_cb cb, void *data)
 {
     jctx_t *j = SQ_NEW(cx->arena, jctx_t);
     j->cb = cb;

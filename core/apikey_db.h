@@ -4,7 +4,7 @@
 
 #include "core/apikey.h"
 
-void sq_api_key_db_insert(sq_ctx_t *cx, const sq_api_key_create_t *in, const char *token, const char *hash,
-                          const char *redacted, const char *created_by, sq_json_cb cb, void *data);
+void sq_api_key_db_insert(sq_ctx_t *cx, const sq_api_key_create_t *in, const char *token, const char *hash, const char *redacted,
+                          const char *created_by, sq_json_cb cb, void *data);
 
 #endif

@@ -48,10 +48,10 @@ static const struct {
 #undef R
 
 const char *const sq_permissions[] = {
-    "staff:read",      "staff:write",      "api_keys:read",   "api_keys:write",   "customers:read",  "customers:write",
-    "sales_channels:read", "sales_channels:write", "catalog:read", "catalog:write", "inventory:read", "inventory:write",
-    "orders:read",     "orders:write",     "promotions:read", "promotions:write", "settings:read",   "settings:write",
-    "plugins:read",    "plugins:write",    "webhooks:read",   "webhooks:write",   "events:read",     NULL};
+    "staff:read",          "staff:write",          "api_keys:read",   "api_keys:write",   "customers:read", "customers:write",
+    "sales_channels:read", "sales_channels:write", "catalog:read",    "catalog:write",    "inventory:read", "inventory:write",
+    "orders:read",         "orders:write",         "promotions:read", "promotions:write", "settings:read",  "settings:write",
+    "plugins:read",        "plugins:write",        "webhooks:read",   "webhooks:write",   "events:read",    NULL};
 
 int sq_role_parse(const char *name)
 {
@@ -167,8 +167,8 @@ static void on_session_row(const char *subject_id, const char *session_id, const
 static void start_session(login_t *l, const char *clear_key)
 {
     l->token = sq_token_new(l->cx->arena, "rt_");
-    sq_auth_db_session_create(l->cx, l->type, l->id, sq_token_hash(l->cx->arena, l->token, strlen(l->token)), l->ip,
-                              l->user_agent, l->pol, clear_key, on_session_row, l);
+    sq_auth_db_session_create(l->cx, l->type, l->id, sq_token_hash(l->cx->arena, l->token, strlen(l->token)), l->ip, l->user_agent,
+                              l->pol, clear_key, on_session_row, l);
 }
 
 static void on_failure_counted(const sq_err_t *err, void *data)
@@ -214,8 +214,8 @@ static void on_login_lookup(int retry_after, const char *id, const char *hash, b
     l->cx->offload(l->cx, verify_work, verify_done, l);
 }
 
-void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *password, const char *ip,
-                   const char *user_agent, const sq_session_policy_t *pol, sq_session_cb cb, void *data)
+void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *password, const char *ip, const char *user_agent,
+                   const sq_session_policy_t *pol, sq_session_cb cb, void *data)
 {
     login_t *l = SQ_NEW(cx->arena, login_t);
     l->cx = cx;
@@ -262,8 +262,8 @@ static void on_refresh_row(const char *subject_id, const char *session_id, const
     l->cb(&s, NULL, l->data);
 }
 
-void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol,
-                     sq_session_cb cb, void *data)
+void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol, sq_session_cb cb,
+                     void *data)
 {
     login_t *l = SQ_NEW(cx->arena, login_t);
     l->cx = cx;

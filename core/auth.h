@@ -42,8 +42,8 @@ bool sq_password_verify(const char *encoded, const char *pw);
 typedef enum { SQ_SUBJECT_CUSTOMER, SQ_SUBJECT_STAFF } sq_subject_t;
 
 typedef struct {
-    int refresh_ttl; /* seconds, sliding */
-    int session_ttl; /* seconds, absolute */
+    int refresh_ttl;             /* seconds, sliding */
+    int session_ttl;             /* seconds, absolute */
     int limit_account, limit_ip; /* failed logins per minute */
 } sq_session_policy_t;
 
@@ -57,14 +57,14 @@ typedef void (*sq_session_cb)(const sq_session_t *s, const sq_err_t *err, void *
 
 /** Email + password login with per-account and per-address throttling of failures (429 with
  * retry_after). Wrong email and wrong password are indistinguishable, also by timing. */
-void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *password, const char *ip,
-                   const char *user_agent, const sq_session_policy_t *pol, sq_session_cb cb, void *data);
+void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *password, const char *ip, const char *user_agent,
+                   const sq_session_policy_t *pol, sq_session_cb cb, void *data);
 /** Starts a session for a subject already authenticated (registration, password reset). */
 void sq_auth_session_start(sq_ctx_t *cx, sq_subject_t type, const char *subject_id, const char *ip, const char *user_agent,
                            const sq_session_policy_t *pol, sq_session_cb cb, void *data);
 /** Rotates a refresh token (reuse of a rotated token revokes the session). SQ_E_INVALID_TOKEN if not valid. */
-void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol,
-                     sq_session_cb cb, void *data);
+void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol, sq_session_cb cb,
+                     void *data);
 
 typedef void (*sq_done_cb)(const sq_err_t *err, void *data);
 

@@ -10,26 +10,24 @@
 
 SQ_STMT_RO(auth_rate_check, "SELECT souq_rate_check($1::text[], $2::int[], 60)");
 SQ_STMT_RO(auth_staff_by_email, "SELECT id, password_hash, disabled_at IS NULL FROM staff_users WHERE lower(email) = lower($1)");
-SQ_STMT_RO(auth_customer_by_email,
-        "SELECT id, password_hash, true FROM customers WHERE lower(email) = lower($1) AND has_account");
+SQ_STMT_RO(auth_customer_by_email, "SELECT id, password_hash, true FROM customers WHERE lower(email) = lower($1) AND has_account");
 SQ_STMT(auth_rate_hit, "SELECT souq_rate_hit($1::text[], $2::int)");
 SQ_STMT(auth_rate_take, "WITH c AS (SELECT souq_rate_check($1::text[], $2::int[], $3::int) AS retry), "
                         "h AS (SELECT souq_rate_hit($1::text[], $3::int) FROM c WHERE c.retry = 0) "
                         "SELECT c.retry, (SELECT count(*) FROM h) FROM c");
-SQ_STMT(auth_session_create,
-        "WITH s AS (INSERT INTO auth_sessions (subject_type, subject_id, expires_at, ip, user_agent) "
-        "  VALUES ($1, $2, now() + make_interval(secs => $6::int), $4, $5) RETURNING id, expires_at), "
-        "t AS (INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
-        "  SELECT $3, s.id, least(s.expires_at, now() + make_interval(secs => $7::int)) FROM s) "
-        "SELECT id FROM s");
+SQ_STMT(auth_session_create, "WITH s AS (INSERT INTO auth_sessions (subject_type, subject_id, expires_at, ip, user_agent) "
+                             "  VALUES ($1, $2, now() + make_interval(secs => $6::int), $4, $5) RETURNING id, expires_at), "
+                             "t AS (INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
+                             "  SELECT $3, s.id, least(s.expires_at, now() + make_interval(secs => $7::int)) FROM s) "
+                             "SELECT id FROM s");
 SQ_STMT(auth_rate_clear, "DELETE FROM rate_limits WHERE key = $1");
 SQ_STMT(auth_refresh, "SELECT session_id, subject_id FROM souq_refresh_session($1, $2, $3, $4::int)");
 SQ_STMT(auth_logout, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'logout' "
                      "WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND subject_type = $2 "
                      "AND revoked_at IS NULL");
 SQ_STMT_RO(auth_staff_principal, "SELECT u.id, u.email, u.role FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
-                              "WHERE s.id = $2 AND s.subject_type = 'staff' AND s.subject_id = $1 AND s.revoked_at IS NULL "
-                              "AND s.expires_at > now() AND u.disabled_at IS NULL");
+                                 "WHERE s.id = $2 AND s.subject_type = 'staff' AND s.subject_id = $1 AND s.revoked_at IS NULL "
+                                 "AND s.expires_at > now() AND u.disabled_at IS NULL");
 SQ_STMT(auth_api_key, "WITH k AS (SELECT id, type, sales_channel_id, array_to_string(scopes, ' ') AS scopes, last_used_at "
                       "  FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL), "
                       "u AS (UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id "
@@ -84,23 +82,21 @@ typedef struct {
 static void on_lookup(sq_batch_t *b, const sq_err_t *err, void *data)
 {
     lookup_t *l = data;
-    if (err != NULL)
-        {
-            l->cb(0, NULL, NULL, false, err, l->data);
-            return;
-        }
+    if (err != NULL) {
+        l->cb(0, NULL, NULL, false, err, l->data);
+        return;
+    }
     sq_rows_t *rate = sq_batch_rows(b, 0), *acct = sq_batch_rows(b, 1);
     int retry = (int)sq_rows_int64(rate, 0, 0);
-    if (sq_rows_count(acct) == 0)
-        {
-            l->cb(retry, NULL, NULL, false, NULL, l->data);
-            return;
-        }
+    if (sq_rows_count(acct) == 0) {
+        l->cb(retry, NULL, NULL, false, NULL, l->data);
+        return;
+    }
     l->cb(retry, sq_rows_text(acct, 0, 0), sq_rows_text(acct, 0, 1), sq_rows_bool(acct, 0, 2), NULL, l->data);
 }
 
-void sq_auth_db_login_lookup(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *const keys[2],
-                             const int limits[2], sq_login_lookup_cb cb, void *data)
+void sq_auth_db_login_lookup(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *const keys[2], const int limits[2],
+                             sq_login_lookup_cb cb, void *data)
 {
     lookup_t *l = SQ_NEW(cx->arena, lookup_t);
     l->cb = cb;
@@ -150,8 +146,7 @@ static void on_take(sq_rows_t *rows, const sq_err_t *err, void *data)
     t->cb(err ? 0 : (int)sq_rows_int64(rows, 0, 0), err, t->data);
 }
 
-void sq_auth_db_rate_take(sq_ctx_t *cx, const char *const keys[2], const int limits[2], int window_s, sq_rate_cb cb,
-                          void *data)
+void sq_auth_db_rate_take(sq_ctx_t *cx, const char *const keys[2], const int limits[2], int window_s, sq_rate_cb cb, void *data)
 {
     take_t *t = SQ_NEW(cx->arena, take_t);
     t->cb = cb;
@@ -172,17 +167,16 @@ typedef struct {
 static void on_session_created(sq_batch_t *b, const sq_err_t *err, void *data)
 {
     srow_t *s = data;
-    if (err != NULL)
-        {
-            s->cb(NULL, NULL, err, s->data);
-            return;
-        }
+    if (err != NULL) {
+        s->cb(NULL, NULL, err, s->data);
+        return;
+    }
     s->cb(s->subject_id, sq_rows_text(sq_batch_rows(b, 0), 0, 0), NULL, s->data);
 }
 
-void sq_auth_db_session_create(sq_ctx_t *cx, sq_subject_t type, const char *subject_id, const char *token_hash,
-                               const char *ip, const char *user_agent, const sq_session_policy_t *pol,
-                               const char *clear_key, sq_session_row_cb cb, void *data)
+void sq_auth_db_session_create(sq_ctx_t *cx, sq_subject_t type, const char *subject_id, const char *token_hash, const char *ip,
+                               const char *user_agent, const sq_session_policy_t *pol, const char *clear_key, sq_session_row_cb cb,
+                               void *data)
 {
     srow_t *s = SQ_NEW(cx->arena, srow_t);
     s->cb = cb;
@@ -209,21 +203,19 @@ void sq_auth_db_session_create(sq_ctx_t *cx, sq_subject_t type, const char *subj
 static void on_refreshed(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     srow_t *s = data;
-    if (err != NULL)
-        {
-            s->cb(NULL, NULL, err, s->data);
-            return;
-        }
-    if (sq_rows_count(rows) == 0)
-        {
-            s->cb(NULL, NULL, NULL, s->data);
-            return;
-        }
+    if (err != NULL) {
+        s->cb(NULL, NULL, err, s->data);
+        return;
+    }
+    if (sq_rows_count(rows) == 0) {
+        s->cb(NULL, NULL, NULL, s->data);
+        return;
+    }
     s->cb(sq_rows_text(rows, 0, 1), sq_rows_text(rows, 0, 0), NULL, s->data);
 }
 
-void sq_auth_db_refresh(sq_ctx_t *cx, sq_subject_t type, const char *hash, const char *new_hash, int ttl,
-                        sq_session_row_cb cb, void *data)
+void sq_auth_db_refresh(sq_ctx_t *cx, sq_subject_t type, const char *hash, const char *new_hash, int ttl, sq_session_row_cb cb,
+                        void *data)
 {
     srow_t *s = SQ_NEW(cx->arena, srow_t);
     s->cb = cb;
@@ -255,16 +247,14 @@ typedef struct {
 static void on_staff_principal(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     sp_t *s = data;
-    if (err != NULL)
-        {
-            s->cb(NULL, err, s->data);
-            return;
-        }
-    if (sq_rows_count(rows) == 0)
-        {
-            s->cb(NULL, NULL, s->data);
-            return;
-        }
+    if (err != NULL) {
+        s->cb(NULL, err, s->data);
+        return;
+    }
+    if (sq_rows_count(rows) == 0) {
+        s->cb(NULL, NULL, s->data);
+        return;
+    }
     sq_staff_principal_t p = {sq_rows_text(rows, 0, 0), sq_rows_text(rows, 0, 1), SQ_ROLE_READ_ONLY};
     int role = sq_role_parse(sq_rows_text(rows, 0, 2));
     if (SQ_ALWAYS(role >= 0))
@@ -292,16 +282,14 @@ typedef struct {
 static void on_api_key(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     kp_t *k = data;
-    if (err != NULL)
-        {
-            k->cb(NULL, err, k->data);
-            return;
-        }
-    if (sq_rows_count(rows) == 0)
-        {
-            k->cb(NULL, NULL, k->data);
-            return;
-        }
+    if (err != NULL) {
+        k->cb(NULL, err, k->data);
+        return;
+    }
+    if (sq_rows_count(rows) == 0) {
+        k->cb(NULL, NULL, k->data);
+        return;
+    }
     sq_key_principal_t p = {0};
     p.id = sq_rows_text(rows, 0, 0);
     p.secret = strcmp(sq_rows_text(rows, 0, 1), "secret") == 0;

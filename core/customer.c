@@ -8,10 +8,22 @@
 #include "core/base/crypto.h"
 #include "core/customer_db.h"
 
-#define STR(struct_, f, flags_, max_) {#f, SQ_FT_STR, (flags_), offsetof(struct_, f), 0, (max_), NULL, NULL, NULL}
-#define CHECKED(struct_, f, flags_, max_, check_) {#f, SQ_FT_STR, (flags_), offsetof(struct_, f), 0, (max_), NULL, check_, NULL}
-#define META(struct_) {"metadata", SQ_FT_JSON, SQ_F_NULLABLE, offsetof(struct_, metadata), 0, 0, NULL, sq_check_metadata, NULL}
-#define BOOL(struct_, f) {#f, SQ_FT_BOOL, 0, offsetof(struct_, f), 0, 0, NULL, NULL, NULL}
+#define STR(struct_, f, flags_, max_)                                                                                              \
+    {                                                                                                                              \
+#f, SQ_FT_STR, (flags_), offsetof(struct_, f), 0, (max_), NULL, NULL, NULL                                                 \
+    }
+#define CHECKED(struct_, f, flags_, max_, check_)                                                                                  \
+    {                                                                                                                              \
+#f, SQ_FT_STR, (flags_), offsetof(struct_, f), 0, (max_), NULL, check_, NULL                                               \
+    }
+#define META(struct_)                                                                                                              \
+    {                                                                                                                              \
+        "metadata", SQ_FT_JSON, SQ_F_NULLABLE, offsetof(struct_, metadata), 0, 0, NULL, sq_check_metadata, NULL                    \
+    }
+#define BOOL(struct_, f)                                                                                                           \
+    {                                                                                                                              \
+#f, SQ_FT_BOOL, 0, offsetof(struct_, f), 0, 0, NULL, NULL, NULL                                                            \
+    }
 #define NAME_MAX 100
 
 const sq_field_t sq_customer_create_fields[] = {
@@ -51,13 +63,13 @@ const sq_field_t sq_reset_confirm_fields[] = {
     {NULL},
 };
 
-#define ADDRESS_FIELDS(req)                                                                                                    \
-    STR(sq_address_t, first_name, SQ_F_NULLABLE, NAME_MAX), STR(sq_address_t, last_name, SQ_F_NULLABLE, NAME_MAX),             \
-        STR(sq_address_t, company, SQ_F_NULLABLE, 200), STR(sq_address_t, address_1, (req), 200),                              \
-        STR(sq_address_t, address_2, SQ_F_NULLABLE, 200), STR(sq_address_t, city, (req), 100),                                 \
-        STR(sq_address_t, province, SQ_F_NULLABLE, 100), STR(sq_address_t, postal_code, SQ_F_NULLABLE, 20),                    \
-        CHECKED(sq_address_t, country_code, (req) | SQ_F_LOWER, 2, sq_check_country),                                          \
-        CHECKED(sq_address_t, phone, SQ_F_NULLABLE, 32, sq_check_phone), BOOL(sq_address_t, is_default_shipping),              \
+#define ADDRESS_FIELDS(req)                                                                                                        \
+    STR(sq_address_t, first_name, SQ_F_NULLABLE, NAME_MAX), STR(sq_address_t, last_name, SQ_F_NULLABLE, NAME_MAX),                 \
+        STR(sq_address_t, company, SQ_F_NULLABLE, 200), STR(sq_address_t, address_1, (req), 200),                                  \
+        STR(sq_address_t, address_2, SQ_F_NULLABLE, 200), STR(sq_address_t, city, (req), 100),                                     \
+        STR(sq_address_t, province, SQ_F_NULLABLE, 100), STR(sq_address_t, postal_code, SQ_F_NULLABLE, 20),                        \
+        CHECKED(sq_address_t, country_code, (req) | SQ_F_LOWER, 2, sq_check_country),                                              \
+        CHECKED(sq_address_t, phone, SQ_F_NULLABLE, 32, sq_check_phone), BOOL(sq_address_t, is_default_shipping),                  \
         BOOL(sq_address_t, is_default_billing), META(sq_address_t)
 
 const sq_field_t sq_address_create_fields[] = {ADDRESS_FIELDS(SQ_F_REQUIRED), {NULL}};
@@ -207,8 +219,8 @@ static void on_reset_throttled(int retry_after, const sq_err_t *err, void *data)
     sq_customer_db_reset_create(f->cx, f->in.email, f->token, f->done_cb, f->data);
 }
 
-void sq_customer_reset_request(sq_ctx_t *cx, const char *email, const char *ip, int limit_account, int limit_ip,
-                               sq_done_cb cb, void *data)
+void sq_customer_reset_request(sq_ctx_t *cx, const char *email, const char *ip, int limit_account, int limit_ip, sq_done_cb cb,
+                               void *data)
 {
     flow_t *f = SQ_NEW(cx->arena, flow_t);
     f->cx = cx;

@@ -38,8 +38,7 @@ typedef struct {
 extern const sq_field_t sq_reset_confirm_fields[];
 
 typedef struct {
-    const char *first_name, *last_name, *company, *address_1, *address_2, *city, *province, *postal_code, *country_code,
-        *phone;
+    const char *first_name, *last_name, *company, *address_1, *address_2, *city, *province, *postal_code, *country_code, *phone;
     bool is_default_shipping, is_default_billing;
     const json_t *metadata;
 } sq_address_t;
@@ -65,8 +64,8 @@ void sq_customer_change_password(sq_ctx_t *cx, const char *id, const char *keep_
                                  sq_done_cb cb, void *data);
 /** Starts a reset: throttled per email and per address; emits customer.password_reset_requested with
  * the token for the notification provider. Succeeds whether or not the email has an account. */
-void sq_customer_reset_request(sq_ctx_t *cx, const char *email, const char *ip, int limit_account, int limit_ip,
-                               sq_done_cb cb, void *data);
+void sq_customer_reset_request(sq_ctx_t *cx, const char *email, const char *ip, int limit_account, int limit_ip, sq_done_cb cb,
+                               void *data);
 /** Completes a reset: sets the password and ends every session. SQ_E_VALIDATION on a bad or used token. */
 void sq_customer_reset_confirm(sq_ctx_t *cx, const sq_reset_confirm_t *in, sq_done_cb cb, void *data);
 

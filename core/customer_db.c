@@ -7,40 +7,43 @@
 #include "core/base/util.h"
 
 /* The customer resource. md5 of this text is the ETag that If-Match compares. */
-#define CUSTOMER_JSON(c)                                                                                                       \
-    "json_build_object('id'," c ".id,'object','customer','email'," c ".email,'first_name'," c ".first_name,'last_name'," c \
-    ".last_name,'phone'," c ".phone,'has_account'," c ".has_account,'metadata'," c ".metadata,'created_at'," c                 \
+#define CUSTOMER_JSON(c)                                                                                                           \
+    "json_build_object('id'," c ".id,'object','customer','email'," c ".email,'first_name'," c ".first_name,'last_name'," c         \
+    ".last_name,'phone'," c ".phone,'has_account'," c ".has_account,'metadata'," c ".metadata,'created_at'," c                     \
     ".created_at,'updated_at'," c ".updated_at)"
 
-#define ADDRESS_JSON(a)                                                                                                        \
-    "json_build_object('id'," a ".id,'object','address','customer_id'," a ".customer_id,'first_name'," a                      \
-    ".first_name,'last_name'," a ".last_name,'company'," a ".company,'address_1'," a ".address_1,'address_2'," a              \
-    ".address_2,'city'," a ".city,'province'," a ".province,'postal_code'," a ".postal_code,'country_code'," a                \
-    ".country_code,'phone'," a ".phone,'is_default_shipping'," a ".is_default_shipping,'is_default_billing'," a               \
+#define ADDRESS_JSON(a)                                                                                                            \
+    "json_build_object('id'," a ".id,'object','address','customer_id'," a ".customer_id,'first_name'," a                           \
+    ".first_name,'last_name'," a ".last_name,'company'," a ".company,'address_1'," a ".address_1,'address_2'," a                   \
+    ".address_2,'city'," a ".city,'province'," a ".province,'postal_code'," a ".postal_code,'country_code'," a                     \
+    ".country_code,'phone'," a ".phone,'is_default_shipping'," a ".is_default_shipping,'is_default_billing'," a                    \
     ".is_default_billing,'metadata'," a ".metadata,'created_at'," a ".created_at,'updated_at'," a ".updated_at)"
 
 SQ_STMT(customer_insert,
         "WITH c AS (INSERT INTO customers (email, password_hash, has_account, first_name, last_name, phone, metadata) "
         "  VALUES ($1, $2, true, $3, $4, $5, jsonb_strip_nulls(coalesce($6::jsonb, '{}'))) RETURNING *), "
         "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.created', " CUSTOMER_JSON("c") "::jsonb FROM c) "
-        "SELECT " CUSTOMER_JSON("c") " FROM c");
+                                                                                                         "SELECT " CUSTOMER_JSON(
+                                                                                                             "c") " FROM c");
 SQ_STMT_RO(customer_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1 AND c.has_account");
 SQ_STMT_RO(customer_admin_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1");
 SQ_STMT_RO(customer_admin_list, "SELECT " CUSTOMER_JSON("c") ", c.id FROM customers c "
-                             "WHERE ($1::text IS NULL OR starts_with(lower(c.email), lower($1))) "
-                             "AND ($2::text IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3");
-SQ_STMT(customer_update,
-        "WITH u AS (UPDATE customers c SET "
-        "  email = CASE WHEN $3::bool THEN $4 ELSE c.email END, "
-        "  first_name = CASE WHEN $5::bool THEN $6 ELSE c.first_name END, "
-        "  last_name = CASE WHEN $7::bool THEN $8 ELSE c.last_name END, "
-        "  phone = CASE WHEN $9::bool THEN $10 ELSE c.phone END, "
-        "  metadata = CASE WHEN $11::bool THEN jsonb_strip_nulls(CASE WHEN $12::jsonb IS NULL THEN '{}'::jsonb "
-        "             ELSE c.metadata || $12::jsonb END) ELSE c.metadata END, "
-        "  version = c.version + 1 "
-        "  WHERE c.id = $1 AND c.has_account AND ($2::text IS NULL OR md5(" CUSTOMER_JSON("c") "::text) = $2) RETURNING c.*), "
-        "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.updated', " CUSTOMER_JSON("u") "::jsonb FROM u) "
-        "SELECT (SELECT " CUSTOMER_JSON("u") " FROM u), EXISTS (SELECT 1 FROM customers WHERE id = $1 AND has_account)");
+                                                             "WHERE ($1::text IS NULL OR starts_with(lower(c.email), lower($1))) "
+                                                             "AND ($2::text IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3");
+SQ_STMT(customer_update, "WITH u AS (UPDATE customers c SET "
+                         "  email = CASE WHEN $3::bool THEN $4 ELSE c.email END, "
+                         "  first_name = CASE WHEN $5::bool THEN $6 ELSE c.first_name END, "
+                         "  last_name = CASE WHEN $7::bool THEN $8 ELSE c.last_name END, "
+                         "  phone = CASE WHEN $9::bool THEN $10 ELSE c.phone END, "
+                         "  metadata = CASE WHEN $11::bool THEN jsonb_strip_nulls(CASE WHEN $12::jsonb IS NULL THEN '{}'::jsonb "
+                         "             ELSE c.metadata || $12::jsonb END) ELSE c.metadata END, "
+                         "  version = c.version + 1 "
+                         "  WHERE c.id = $1 AND c.has_account AND ($2::text IS NULL OR md5(" CUSTOMER_JSON(
+                             "c") "::text) = $2) RETURNING c.*), "
+                                  "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.updated', " CUSTOMER_JSON(
+                                      "u") "::jsonb FROM u) "
+                                           "SELECT (SELECT " CUSTOMER_JSON(
+                                               "u") " FROM u), EXISTS (SELECT 1 FROM customers WHERE id = $1 AND has_account)");
 SQ_STMT_RO(customer_password_get, "SELECT password_hash FROM customers WHERE id = $1 AND has_account");
 SQ_STMT(customer_password_set, "UPDATE customers SET password_hash = $2, version = version + 1 WHERE id = $1 AND has_account");
 SQ_STMT(customer_sessions_end, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = $3 "
@@ -49,13 +52,12 @@ SQ_STMT(customer_sessions_end, "UPDATE auth_sessions SET revoked_at = now(), rev
 SQ_STMT(customer_password_event, "INSERT INTO outbox_events (type, payload) "
                                  "SELECT 'customer.password_changed', json_build_object('customer_id', id, 'email', email) "
                                  "FROM customers WHERE id = $1");
-SQ_STMT(customer_reset_create,
-        "WITH c AS (SELECT id, email FROM customers WHERE lower(email) = lower($1) AND has_account), "
-        "t AS (INSERT INTO password_reset_tokens (token_hash, customer_id, expires_at) "
-        "  SELECT $2, c.id, now() + interval '1 hour' FROM c) "
-        "INSERT INTO outbox_events (type, payload) SELECT 'customer.password_reset_requested', "
-        "  json_build_object('customer_id', c.id, 'email', c.email, 'token', $3::text, "
-        "  'expires_at', now() + interval '1 hour') FROM c");
+SQ_STMT(customer_reset_create, "WITH c AS (SELECT id, email FROM customers WHERE lower(email) = lower($1) AND has_account), "
+                               "t AS (INSERT INTO password_reset_tokens (token_hash, customer_id, expires_at) "
+                               "  SELECT $2, c.id, now() + interval '1 hour' FROM c) "
+                               "INSERT INTO outbox_events (type, payload) SELECT 'customer.password_reset_requested', "
+                               "  json_build_object('customer_id', c.id, 'email', c.email, 'token', $3::text, "
+                               "  'expires_at', now() + interval '1 hour') FROM c");
 SQ_STMT(customer_reset_use,
         "WITH t AS (UPDATE password_reset_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL "
         "  AND expires_at > now() RETURNING customer_id), "
@@ -70,7 +72,7 @@ SQ_STMT(customer_reset_use,
         "SELECT count(*) FROM c");
 
 SQ_STMT_RO(address_list, "SELECT " ADDRESS_JSON("a") ", a.id FROM customer_addresses a WHERE a.customer_id = $1 "
-                      "AND ($2::text IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3");
+                                                     "AND ($2::text IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3");
 SQ_STMT_RO(address_get, "SELECT " ADDRESS_JSON("a") " FROM customer_addresses a WHERE a.customer_id = $1 AND a.id = $2");
 /* Address writes run as one batch: lock the customer (serialising its address writes) and refuse past the
  * cap, move the default flags, then write. An error in any statement undoes the batch. */
@@ -87,23 +89,22 @@ SQ_STMT(address_insert,
         "province, postal_code, country_code, phone, is_default_shipping, is_default_billing, metadata) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, jsonb_strip_nulls(coalesce($14::jsonb, '{}'))) "
         "RETURNING " ADDRESS_JSON("a"));
-SQ_STMT(address_update,
-        "UPDATE customer_addresses a SET "
-        "first_name = CASE WHEN $3::bool THEN $4 ELSE a.first_name END, "
-        "last_name = CASE WHEN $5::bool THEN $6 ELSE a.last_name END, "
-        "company = CASE WHEN $7::bool THEN $8 ELSE a.company END, "
-        "address_1 = CASE WHEN $9::bool THEN $10 ELSE a.address_1 END, "
-        "address_2 = CASE WHEN $11::bool THEN $12 ELSE a.address_2 END, "
-        "city = CASE WHEN $13::bool THEN $14 ELSE a.city END, "
-        "province = CASE WHEN $15::bool THEN $16 ELSE a.province END, "
-        "postal_code = CASE WHEN $17::bool THEN $18 ELSE a.postal_code END, "
-        "country_code = CASE WHEN $19::bool THEN $20 ELSE a.country_code END, "
-        "phone = CASE WHEN $21::bool THEN $22 ELSE a.phone END, "
-        "is_default_shipping = CASE WHEN $23::bool THEN $24::bool ELSE a.is_default_shipping END, "
-        "is_default_billing = CASE WHEN $25::bool THEN $26::bool ELSE a.is_default_billing END, "
-        "metadata = CASE WHEN $27::bool THEN jsonb_strip_nulls(CASE WHEN $28::jsonb IS NULL THEN '{}'::jsonb "
-        "           ELSE a.metadata || $28::jsonb END) ELSE a.metadata END "
-        "WHERE a.customer_id = $1 AND a.id = $2 RETURNING " ADDRESS_JSON("a"));
+SQ_STMT(address_update, "UPDATE customer_addresses a SET "
+                        "first_name = CASE WHEN $3::bool THEN $4 ELSE a.first_name END, "
+                        "last_name = CASE WHEN $5::bool THEN $6 ELSE a.last_name END, "
+                        "company = CASE WHEN $7::bool THEN $8 ELSE a.company END, "
+                        "address_1 = CASE WHEN $9::bool THEN $10 ELSE a.address_1 END, "
+                        "address_2 = CASE WHEN $11::bool THEN $12 ELSE a.address_2 END, "
+                        "city = CASE WHEN $13::bool THEN $14 ELSE a.city END, "
+                        "province = CASE WHEN $15::bool THEN $16 ELSE a.province END, "
+                        "postal_code = CASE WHEN $17::bool THEN $18 ELSE a.postal_code END, "
+                        "country_code = CASE WHEN $19::bool THEN $20 ELSE a.country_code END, "
+                        "phone = CASE WHEN $21::bool THEN $22 ELSE a.phone END, "
+                        "is_default_shipping = CASE WHEN $23::bool THEN $24::bool ELSE a.is_default_shipping END, "
+                        "is_default_billing = CASE WHEN $25::bool THEN $26::bool ELSE a.is_default_billing END, "
+                        "metadata = CASE WHEN $27::bool THEN jsonb_strip_nulls(CASE WHEN $28::jsonb IS NULL THEN '{}'::jsonb "
+                        "           ELSE a.metadata || $28::jsonb END) ELSE a.metadata END "
+                        "WHERE a.customer_id = $1 AND a.id = $2 RETURNING " ADDRESS_JSON("a"));
 SQ_STMT(address_delete, "DELETE FROM customer_addresses WHERE customer_id = $1 AND id = $2");
 
 static const char *jsonb(sq_arena_t *a, const json_t *j)
@@ -149,8 +150,8 @@ static void on_inserted(const char *json, const sq_err_t *err, void *data)
 
 void sq_customer_db_insert(sq_ctx_t *cx, const sq_customer_create_t *in, const char *hash, sq_json_cb cb, void *data)
 {
-    const char **p = sq_db_params(cx->arena, 6, in->email, hash, in->first_name, in->last_name, in->phone,
-                                  jsonb(cx->arena, in->metadata));
+    const char **p =
+        sq_db_params(cx->arena, 6, in->email, hash, in->first_name, in->last_name, in->phone, jsonb(cx->arena, in->metadata));
     sq_db_json(cx->db, cx->arena, &customer_insert, 6, p, on_inserted, jctx(cx, cb, data));
 }
 
@@ -196,8 +197,8 @@ static void on_updated(sq_rows_t *rows, const sq_err_t *err, void *data)
 void sq_customer_update(sq_ctx_t *cx, const char *id, const sq_customer_update_t *in, uint64_t present, const char *if_match,
                         sq_json_cb cb, void *data)
 {
-    const char **p = sq_db_params(cx->arena, 12, id, if_match, BIT(0), in->email, BIT(1), in->first_name, BIT(2),
-                                  in->last_name, BIT(3), in->phone, BIT(4), jsonb(cx->arena, in->metadata));
+    const char **p = sq_db_params(cx->arena, 12, id, if_match, BIT(0), in->email, BIT(1), in->first_name, BIT(2), in->last_name,
+                                  BIT(3), in->phone, BIT(4), jsonb(cx->arena, in->metadata));
     sq_db_query(cx->db, cx->arena, &customer_update, 12, p, on_updated, jctx(cx, cb, data));
 }
 
@@ -326,10 +327,9 @@ void sq_address_update(sq_ctx_t *cx, const char *customer_id, const char *id, co
     sq_batch_add(b, &address_clear_defaults, 4, sq_db_params(a, 4, customer_id, sq_db_bool(set_ship), sq_db_bool(set_bill), id));
     sq_batch_add(b, &address_update, 28,
                  sq_db_params(a, 28, customer_id, id, BIT(0), in->first_name, BIT(1), in->last_name, BIT(2), in->company, BIT(3),
-                              in->address_1, BIT(4), in->address_2, BIT(5), in->city, BIT(6), in->province, BIT(7),
-                              in->postal_code, BIT(8), in->country_code, BIT(9), in->phone, BIT(10),
-                              sq_db_bool(in->is_default_shipping), BIT(11), sq_db_bool(in->is_default_billing), BIT(12),
-                              jsonb(a, in->metadata)));
+                              in->address_1, BIT(4), in->address_2, BIT(5), in->city, BIT(6), in->province, BIT(7), in->postal_code,
+                              BIT(8), in->country_code, BIT(9), in->phone, BIT(10), sq_db_bool(in->is_default_shipping), BIT(11),
+                              sq_db_bool(in->is_default_billing), BIT(12), jsonb(a, in->metadata)));
     sq_batch_send_json(b, cb, data);
 }
 
@@ -348,6 +348,5 @@ static void on_deleted(sq_rows_t *rows, const sq_err_t *err, void *data)
 
 void sq_address_delete(sq_ctx_t *cx, const char *customer_id, const char *id, sq_done_cb cb, void *data)
 {
-    sq_db_query(cx->db, cx->arena, &address_delete, 2, sq_db_params(cx->arena, 2, customer_id, id), on_deleted,
-                dctx(cx, cb, data));
+    sq_db_query(cx->db, cx->arena, &address_delete, 2, sq_db_params(cx->arena, 2, customer_id, id), on_deleted, dctx(cx, cb, data));
 }

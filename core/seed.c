@@ -76,6 +76,6 @@ void sq_seed(sq_ctx_t *cx, const sq_seed_input_t *in, sq_seed_cb cb, void *data)
     s->data = data;
     const char *token = sq_token_new(cx->arena, "pk_");
     size_t len = strlen(token);
-    sq_seed_db_base(cx, token, sq_token_hash(cx->arena, token, len), sq_arena_printf(cx->arena, "%.3s...%s", token, token + len - 4),
-                    on_base, s);
+    sq_seed_db_base(cx, token, sq_token_hash(cx->arena, token, len),
+                    sq_arena_printf(cx->arena, "%.3s...%s", token, token + len - 4), on_base, s);
 }

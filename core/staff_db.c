@@ -3,28 +3,27 @@
 
 #include <string.h>
 
-#define STAFF_JSON(u)                                                                                                          \
-    "json_build_object('id'," u ".id,'object','user','email'," u ".email,'role'," u ".role,'first_name'," u                   \
-    ".first_name,'last_name'," u ".last_name,'disabled'," u ".disabled_at IS NOT NULL,'created_at'," u                        \
+#define STAFF_JSON(u)                                                                                                              \
+    "json_build_object('id'," u ".id,'object','user','email'," u ".email,'role'," u ".role,'first_name'," u                        \
+    ".first_name,'last_name'," u ".last_name,'disabled'," u ".disabled_at IS NOT NULL,'created_at'," u                             \
     ".created_at,'updated_at'," u ".updated_at)"
 
 SQ_STMT(staff_insert, "INSERT INTO staff_users AS u (email, password_hash, role, first_name, last_name) "
                       "VALUES ($1, $2, $3, $4, $5) RETURNING " STAFF_JSON("u"));
 SQ_STMT_RO(staff_get, "SELECT " STAFF_JSON("u") " FROM staff_users u WHERE u.id = $1");
 SQ_STMT_RO(staff_list, "SELECT " STAFF_JSON("u") ", u.id FROM staff_users u WHERE ($1::text IS NULL OR u.id < $1) "
-                    "ORDER BY u.id DESC LIMIT $2");
+                                                 "ORDER BY u.id DESC LIMIT $2");
 /* owner changes are serialised by locking the owners' rows, so the last-owner check below is exact */
 SQ_STMT(staff_lock_owners, "SELECT id FROM staff_users WHERE role = 'owner' OR id = $1 ORDER BY id FOR UPDATE");
-SQ_STMT(staff_update,
-        "WITH u AS (UPDATE staff_users s SET "
-        "  role = CASE WHEN $3::bool THEN $4 ELSE s.role END, "
-        "  first_name = CASE WHEN $5::bool THEN $6 ELSE s.first_name END, "
-        "  last_name = CASE WHEN $7::bool THEN $8 ELSE s.last_name END, "
-        "  disabled_at = CASE WHEN $9::bool THEN CASE WHEN $10::bool THEN coalesce(s.disabled_at, now()) END "
-        "                ELSE s.disabled_at END, "
-        "  version = s.version + 1 "
-        "  WHERE s.id = $1 AND ($2::bool OR s.role <> 'owner') RETURNING s.*) "
-        "SELECT " STAFF_JSON("u") " FROM u");
+SQ_STMT(staff_update, "WITH u AS (UPDATE staff_users s SET "
+                      "  role = CASE WHEN $3::bool THEN $4 ELSE s.role END, "
+                      "  first_name = CASE WHEN $5::bool THEN $6 ELSE s.first_name END, "
+                      "  last_name = CASE WHEN $7::bool THEN $8 ELSE s.last_name END, "
+                      "  disabled_at = CASE WHEN $9::bool THEN CASE WHEN $10::bool THEN coalesce(s.disabled_at, now()) END "
+                      "                ELSE s.disabled_at END, "
+                      "  version = s.version + 1 "
+                      "  WHERE s.id = $1 AND ($2::bool OR s.role <> 'owner') RETURNING s.*) "
+                      "SELECT " STAFF_JSON("u") " FROM u");
 SQ_STMT(staff_owner_guard, "SELECT souq_raise('SQ409', 'The last active owner cannot be demoted or disabled.') "
                            "WHERE NOT EXISTS (SELECT 1 FROM staff_users WHERE role = 'owner' AND disabled_at IS NULL)");
 SQ_STMT(staff_end_sessions, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'disabled' "

@@ -60,8 +60,8 @@ static void on_session(const sq_session_t *s, const sq_err_t *err, void *data)
         sq_req_fail_code(req, SQ_E_INTERNAL, "An internal error occurred.");
         return;
     }
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "token_type", "Bearer", "access_token", at, "expires_in", ttl,
-                             "refresh_token", s->refresh_token);
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "token_type", "Bearer", "access_token", at, "expires_in", ttl, "refresh_token",
+                             s->refresh_token);
     sq_req_send_jansson(req, 200, body);
 }
 
@@ -72,8 +72,8 @@ static void token(sq_req_t *req)
         sq_req_fail(req);
         return;
     }
-    sq_auth_login(&req->cx, subject(req), in.email, in.password, req->ip, sq_req_header(req, "user-agent"), policy(req),
-                  on_session, req);
+    sq_auth_login(&req->cx, subject(req), in.email, in.password, req->ip, sq_req_header(req, "user-agent"), policy(req), on_session,
+                  req);
 }
 
 static void refresh(sq_req_t *req)

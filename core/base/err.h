@@ -5,33 +5,33 @@
 #include <stdbool.h>
 
 /* X(enum, slug, title). The slug is the stable `type` of the problem document: never rename one. */
-#define SQ_ERR_CODES(X)                                                                                                 \
-    X(SQ_OK, "ok", "OK")                                                                                                \
-    X(SQ_E_INVALID_JSON, "invalid-json", "The request body is not valid JSON")                                          \
-    X(SQ_E_INVALID_PARAMETER, "invalid-parameter", "A query, path or header parameter is invalid")                      \
-    X(SQ_E_BAD_REQUEST, "bad-request", "The request is malformed")                                                      \
-    X(SQ_E_UNAUTHORIZED, "unauthorized", "Authentication is required")                                                 \
-    X(SQ_E_INVALID_TOKEN, "invalid-token", "The credentials are invalid or expired")                                    \
-    X(SQ_E_INVALID_CREDENTIALS, "invalid-credentials", "The email or password is wrong")                                \
-    X(SQ_E_FORBIDDEN, "forbidden", "You do not have permission for this action")                                        \
-    X(SQ_E_NOT_FOUND, "not-found", "The resource does not exist")                                                       \
-    X(SQ_E_METHOD_NOT_ALLOWED, "method-not-allowed", "The method is not allowed on this resource")                      \
-    X(SQ_E_NOT_ACCEPTABLE, "not-acceptable", "No acceptable representation")                                            \
-    X(SQ_E_CONFLICT, "conflict", "The request conflicts with the current state")                                        \
-    X(SQ_E_ALREADY_EXISTS, "already-exists", "A resource with these values already exists")                             \
-    X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                        \
-    X(SQ_E_PRECONDITION_REQUIRED, "precondition-required", "This request requires If-Match")                            \
-    X(SQ_E_PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large")                                     \
-    X(SQ_E_URI_TOO_LONG, "uri-too-long", "The request URI is too long")                                                 \
-    X(SQ_E_HEADERS_TOO_LARGE, "headers-too-large", "The request headers are too large")                                 \
-    X(SQ_E_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "The request body must be application/json")               \
-    X(SQ_E_UNKNOWN_FIELD, "unknown-field", "The request has fields this endpoint does not accept")                      \
-    X(SQ_E_VALIDATION, "validation-failed", "Some fields are invalid")                                                  \
-    X(SQ_E_RATE_LIMITED, "rate-limited", "Too many requests")                                                           \
-    X(SQ_E_INTERNAL, "internal", "Internal error")                                                                      \
-    X(SQ_E_UNAVAILABLE, "dependency-unavailable", "A dependency is unavailable; retry later")                           \
-    X(SQ_E_BUSY, "busy", "The resource is busy; retry later")                                                           \
-    X(SQ_E_TIMEOUT, "request-timeout", "The request took too long")                                                     \
+#define SQ_ERR_CODES(X)                                                                                                            \
+    X(SQ_OK, "ok", "OK")                                                                                                           \
+    X(SQ_E_INVALID_JSON, "invalid-json", "The request body is not valid JSON")                                                     \
+    X(SQ_E_INVALID_PARAMETER, "invalid-parameter", "A query, path or header parameter is invalid")                                 \
+    X(SQ_E_BAD_REQUEST, "bad-request", "The request is malformed")                                                                 \
+    X(SQ_E_UNAUTHORIZED, "unauthorized", "Authentication is required")                                                             \
+    X(SQ_E_INVALID_TOKEN, "invalid-token", "The credentials are invalid or expired")                                               \
+    X(SQ_E_INVALID_CREDENTIALS, "invalid-credentials", "The email or password is wrong")                                           \
+    X(SQ_E_FORBIDDEN, "forbidden", "You do not have permission for this action")                                                   \
+    X(SQ_E_NOT_FOUND, "not-found", "The resource does not exist")                                                                  \
+    X(SQ_E_METHOD_NOT_ALLOWED, "method-not-allowed", "The method is not allowed on this resource")                                 \
+    X(SQ_E_NOT_ACCEPTABLE, "not-acceptable", "No acceptable representation")                                                       \
+    X(SQ_E_CONFLICT, "conflict", "The request conflicts with the current state")                                                   \
+    X(SQ_E_ALREADY_EXISTS, "already-exists", "A resource with these values already exists")                                        \
+    X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                                   \
+    X(SQ_E_PRECONDITION_REQUIRED, "precondition-required", "This request requires If-Match")                                       \
+    X(SQ_E_PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large")                                                \
+    X(SQ_E_URI_TOO_LONG, "uri-too-long", "The request URI is too long")                                                            \
+    X(SQ_E_HEADERS_TOO_LARGE, "headers-too-large", "The request headers are too large")                                            \
+    X(SQ_E_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "The request body must be application/json")                          \
+    X(SQ_E_UNKNOWN_FIELD, "unknown-field", "The request has fields this endpoint does not accept")                                 \
+    X(SQ_E_VALIDATION, "validation-failed", "Some fields are invalid")                                                             \
+    X(SQ_E_RATE_LIMITED, "rate-limited", "Too many requests")                                                                      \
+    X(SQ_E_INTERNAL, "internal", "Internal error")                                                                                 \
+    X(SQ_E_UNAVAILABLE, "dependency-unavailable", "A dependency is unavailable; retry later")                                      \
+    X(SQ_E_BUSY, "busy", "The resource is busy; retry later")                                                                      \
+    X(SQ_E_TIMEOUT, "request-timeout", "The request took too long")                                                                \
     X(SQ_E_SHUTTING_DOWN, "shutting-down", "The server is shutting down")
 
 typedef enum {

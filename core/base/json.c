@@ -150,8 +150,8 @@ static void field_error(sq_err_t *err, const char *prefix, const char *name, con
     sq_err_field(err, ptr, code, "%s %s", name, why);
 }
 
-static int decode(sq_arena_t *a, const json_t *obj, const sq_field_t *fields, void *out, uint64_t *present,
-                  const char *prefix, sq_err_t *err);
+static int decode(sq_arena_t *a, const json_t *obj, const sq_field_t *fields, void *out, uint64_t *present, const char *prefix,
+                  sq_err_t *err);
 
 static void decode_value(sq_arena_t *a, const sq_field_t *f, const json_t *v, char *dst, const char *prefix, sq_err_t *err)
 {
@@ -249,8 +249,8 @@ static void decode_value(sq_arena_t *a, const sq_field_t *f, const json_t *v, ch
     field_error(err, prefix, f->name, code, why);
 }
 
-static int decode(sq_arena_t *a, const json_t *obj, const sq_field_t *fields, void *out, uint64_t *present,
-                  const char *prefix, sq_err_t *err)
+static int decode(sq_arena_t *a, const json_t *obj, const sq_field_t *fields, void *out, uint64_t *present, const char *prefix,
+                  sq_err_t *err)
 {
     int before = err->nfields;
     const char *key;
@@ -330,8 +330,8 @@ const char *sq_check_email(const json_t *v, const char **code)
         return "must be an email address";
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' || c == ':' || c == '\\' ||
-            c == '"' || c == '[' || c == ']')
+        if (c <= ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' || c == ':' || c == '\\' || c == '"' ||
+            c == '[' || c == ']')
             return "must be an email address";
     }
     for (const char *p = at + 1; *p; p++)

@@ -54,7 +54,7 @@ struct sq_field {
     sq_ftype_t type;
     unsigned flags;
     size_t offset;
-    int64_t min, max; /* string: length in characters (max 0 = 256); int: value; array: element count */
+    int64_t min, max;         /* string: length in characters (max 0 = 256); int: value; array: element count */
     const char *const *oneof; /* NULL-terminated allowed values for strings (and array items) */
     sq_check_fn check;
     const sq_field_t *sub; /* SQ_FT_OBJECT: the nested fields, terminated by {NULL} */

@@ -72,9 +72,9 @@ void sq_log(sq_log_level_t level, const char *component, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char line[1536];
-    size_t len = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"component\":\"",
-                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                                  ts.tv_nsec / 1000000, names[level]);
+    size_t len = (size_t)snprintf(
+        line, sizeof(line), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"component\":\"", tm.tm_year + 1900,
+        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
     len = sq_json_escape(line, len, sizeof(line) - 16, component, strlen(component));
     memcpy(line + len, "\",\"msg\":\"", 9);
     len += 9;

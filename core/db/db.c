@@ -656,8 +656,7 @@ static void on_one(sq_batch_t *b, const sq_err_t *err, void *data)
     o->cb(err ? NULL : sq_batch_rows(b, 0), err, o->data);
 }
 
-void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb,
-                 void *data)
+void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb, void *data)
 {
     sq_batch_t *b = sq_db_batch(db, a);
     sq_batch_add(b, stmt, nparams, params);
@@ -782,8 +781,7 @@ void sq_batch_send_json(sq_batch_t *b, sq_json_cb cb, void *data)
     sq_batch_send(b, on_json_batch, j);
 }
 
-void sq_db_json(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_json_cb cb,
-                void *data)
+void sq_db_json(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_json_cb cb, void *data)
 {
     sq_batch_t *b = sq_db_batch(db, a);
     sq_batch_add(b, stmt, nparams, params);
@@ -816,8 +814,8 @@ static void on_list(sq_rows_t *r, const sq_err_t *err, void *data)
     l->cb(&out, NULL, l->data);
 }
 
-void sq_db_list(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, int limit,
-                sq_list_cb cb, void *data)
+void sq_db_list(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, int limit, sq_list_cb cb,
+                void *data)
 {
     list_ctx_t *l = SQ_NEW(a, list_ctx_t);
     l->cb = cb;

@@ -82,8 +82,7 @@ void sq_batch_send(sq_batch_t *b, sq_batch_cb cb, void *data);
 /** Rows of the i-th statement of a completed batch. */
 sq_rows_t *sq_batch_rows(sq_batch_t *b, int i);
 /** One statement, one round trip. */
-void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb,
-                 void *data);
+void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb, void *data);
 
 /* Typed getters over a statement's rows; text values live as long as the arena. */
 int sq_rows_count(const sq_rows_t *r);
@@ -100,13 +99,11 @@ int sq_rows_col(const sq_rows_t *r, const char *name);
 /** Maps a SQLSTATE and the server's message to the error type: the one table in the code base. */
 void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char *message, sq_err_t *err);
 
-
 /* ---- resources as JSON built by PostgreSQL ---------------------------------------------------------- */
 
 /** One resource: column 0 of row 0 of a statement (JSON text built in SQL). SQ_E_NOT_FOUND when no row. */
 typedef void (*sq_json_cb)(const char *json, const sq_err_t *err, void *data);
-void sq_db_json(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_json_cb cb,
-                void *data);
+void sq_db_json(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_json_cb cb, void *data);
 /** Like sq_db_json, for a statement that is the last of a batch. */
 void sq_batch_send_json(sq_batch_t *b, sq_json_cb cb, void *data);
 
@@ -119,8 +116,8 @@ typedef struct {
     const char *next_key; /* key of the last item, when has_more */
 } sq_list_t;
 typedef void (*sq_list_cb)(const sq_list_t *list, const sq_err_t *err, void *data);
-void sq_db_list(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, int limit,
-                sq_list_cb cb, void *data);
+void sq_db_list(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, int limit, sq_list_cb cb,
+                void *data);
 
 /** Page request: limit (1..100) and the key to continue after (NULL = first page). */
 typedef struct {

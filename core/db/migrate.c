@@ -89,8 +89,7 @@ int sq_migrate(const char *conninfo, bool verbose, sq_err_t *err)
         sq_sha256(m->data, m->len, h);
         sq_hex(h, 32, hex);
         if (strcmp(hex, PQgetvalue(applied, i, 2)) != 0) {
-            sq_err_set(err, SQ_E_CONFLICT, "migration %s was changed after it was applied; add a new migration instead",
-                       m->name);
+            sq_err_set(err, SQ_E_CONFLICT, "migration %s was changed after it was applied; add a new migration instead", m->name);
             goto Unlock;
         }
     }
@@ -112,8 +111,7 @@ int sq_migrate(const char *conninfo, bool verbose, sq_err_t *err)
         if (exec(c, "BEGIN", 0, NULL, NULL, err) != 0)
             goto Unlock;
         if (exec(c, m->data, 0, NULL, NULL, err) != 0 ||
-            exec(c, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3, params, NULL, err) !=
-                0 ||
+            exec(c, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3, params, NULL, err) != 0 ||
             exec(c, "COMMIT", 0, NULL, NULL, err) != 0) {
             char msg[200];
             snprintf(msg, sizeof(msg), "%s", err->detail);

@@ -197,7 +197,7 @@ static void test_iso_and_ids(void)
     CHECK(sorted);
     CHECK(sq_id_valid("cus", "cus_01m81hne18kf6732amhwkz5js4"));
     CHECK(!sq_id_valid("cus", "addr_01m81hne18kf6732amhwkz5js4"));
-    CHECK(!sq_id_valid("cus", "cus_01m81hne18kf6732amhwkz5js"));   /* 25 characters */
+    CHECK(!sq_id_valid("cus", "cus_01m81hne18kf6732amhwkz5js"));  /* 25 characters */
     CHECK(!sq_id_valid("cus", "cus_01m81hne18kf6732amhwkz5jsu")); /* u is not Crockford */
     CHECK(!sq_id_valid("cus", "cus_01M81HNE18KF6732AMHWKZ5JS4"));
     CHECK(!sq_id_valid("cus", "cus-01m81hne18kf6732amhwkz5js4"));

@@ -82,8 +82,17 @@ static void test_depth(void)
 
 static void test_malformed(void)
 {
-    const char *bad[] = {"", "{", "{\"a\":1,}", "{\"a\":1} x", "{}{}", "{'a':1}", "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0000\"}",
-                         "{\"a\":\"\\ud800\"}", "{\"a\":NaN}", "{\"a\":1e99999}"};
+    const char *bad[] = {"",
+                         "{",
+                         "{\"a\":1,}",
+                         "{\"a\":1} x",
+                         "{}{}",
+                         "{'a':1}",
+                         "{\"a\":1,\"a\":2}",
+                         "{\"a\":\"\\u0000\"}",
+                         "{\"a\":\"\\ud800\"}",
+                         "{\"a\":NaN}",
+                         "{\"a\":1e99999}"};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
         sq_err_t e;
         sq_err_clear(&e);
@@ -105,8 +114,10 @@ static void test_good_input(void)
     in_t in;
     uint64_t present;
     sq_err_t e;
-    const char *ok = "{\"name\":\"Äbc\",\"email\":\"Ann@Example.COM\",\"note\":\"line1\\nline2\\tx\",\"country\":\"DE\",\"qty\":100,"
-                     "\"gift\":true,\"metadata\":{\"k\":\"v\",\"n\":1.5},\"tags\":[\"red\",\"blue\"],\"address\":{\"city\":\"Köln\",\"floor\":-5}}";
+    const char *ok =
+        "{\"name\":\"Äbc\",\"email\":\"Ann@Example.COM\",\"note\":\"line1\\nline2\\tx\",\"country\":\"DE\",\"qty\":100,"
+        "\"gift\":true,\"metadata\":{\"k\":\"v\",\"n\":1.5},\"tags\":[\"red\",\"blue\"],\"address\":{\"city\":\"Köln\",\"floor\":-"
+        "5}}";
     CHECK_INT(decode(ok, &in, &present, &e), 0);
     CHECK_STR(in.name, "Äbc"); /* 3 characters in 4 bytes fits max 3 */
     CHECK_STR(in.email, "ann@example.com");
@@ -138,8 +149,9 @@ static void test_every_error_reported(void)
 {
     in_t in;
     sq_err_t e;
-    const char *bad = "{\"name\":\"toolong\",\"email\":\"nope\",\"note\":\"a\\u0007b\",\"country\":\"xx\",\"qty\":0,\"gift\":\"yes\","
-                      "\"metadata\":{\"nested\":{}},\"tags\":[\"red\",\"green\",5],\"address\":{\"floor\":201}}";
+    const char *bad =
+        "{\"name\":\"toolong\",\"email\":\"nope\",\"note\":\"a\\u0007b\",\"country\":\"xx\",\"qty\":0,\"gift\":\"yes\","
+        "\"metadata\":{\"nested\":{}},\"tags\":[\"red\",\"green\",5],\"address\":{\"floor\":201}}";
     CHECK_INT(decode(bad, &in, NULL, &e), -1);
     CHECK_INT(e.code, SQ_E_VALIDATION);
     CHECK(has(&e, "/name", "too_long"));
@@ -193,8 +205,16 @@ static void test_checks(void)
 {
     CHECK(check(sq_check_email, "\"a@b.co\"") == NULL);
     CHECK(check(sq_check_email, "\"first.last+tag@sub.example.org\"") == NULL);
-    const char *bad_emails[] = {"\"a\"", "\"@b.co\"", "\"a@\"", "\"a@b\"", "\"a@b.\"", "\"a@@b.co\"", "\"a b@c.co\"",
-                                "\"a@b.co\\r\\nbcc:x@y.z\"", "\"\\\"a\\\"@b.co\"", "\"a@b_c.co\""};
+    const char *bad_emails[] = {"\"a\"",
+                                "\"@b.co\"",
+                                "\"a@\"",
+                                "\"a@b\"",
+                                "\"a@b.\"",
+                                "\"a@@b.co\"",
+                                "\"a b@c.co\"",
+                                "\"a@b.co\\r\\nbcc:x@y.z\"",
+                                "\"\\\"a\\\"@b.co\"",
+                                "\"a@b_c.co\""};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bad_emails); i++)
         CHECK(check(sq_check_email, bad_emails[i]) != NULL);
     CHECK(check(sq_check_country, "\"de\"") == NULL);

@@ -119,31 +119,39 @@ static void test_signature_attacks(sq_jwt_t *j)
 
 static void test_claims(sq_jwt_t *j)
 {
-    char *nexp = sq_arena_printf(arena,
-                                 "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"ses_1\",\"token_use\":\"access\","
-                                 "\"iat\":%lld}",
-                                 (long long)now);
+    char *nexp =
+        sq_arena_printf(arena,
+                        "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"ses_1\",\"token_use\":\"access\","
+                        "\"iat\":%lld}",
+                        (long long)now);
     CHECK_INT(verify(j, hs256(H, nexp, KEY)), -1); /* exp is required */
     char *p;
-    p = sq_arena_printf(arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
-                        (long long)(now - 61));
+    p = sq_arena_printf(
+        arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
+        (long long)(now - 61));
     CHECK_INT(verify(j, hs256(H, p, KEY)), -1); /* expired beyond the leeway */
-    p = sq_arena_printf(arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
-                        (long long)(now - 59));
+    p = sq_arena_printf(
+        arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
+        (long long)(now - 59));
     CHECK_INT(verify(j, hs256(H, p, KEY)), 0); /* within it */
-    p = sq_arena_printf(arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":\"%lld\"}",
-                        (long long)(now + 300));
+    p = sq_arena_printf(
+        arena,
+        "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":\"%lld\"}",
+        (long long)(now + 300));
     CHECK_INT(verify(j, hs256(H, p, KEY)), -1); /* exp as a string */
-    p = sq_arena_printf(arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld.5}",
-                        (long long)(now + 300));
+    p = sq_arena_printf(
+        arena, "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld.5}",
+        (long long)(now + 300));
     CHECK_INT(verify(j, hs256(H, p, KEY)), -1); /* exp as a float */
     /* nbf and iat in the future, beyond the leeway */
     struct {
         const char *fmt;
         int want;
     } cases[] = {
-        {"{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld,\"nbf\":%lld}", -1},
-        {"{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld,\"iat\":%lld}", -1},
+        {"{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld,\"nbf\":%lld}",
+         -1},
+        {"{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":\"souq:store\",\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld,\"iat\":%lld}",
+         -1},
     };
     for (size_t i = 0; i < 2; i++) {
         p = sq_arena_printf(arena, cases[i].fmt, (long long)(now + 300), (long long)(now + 600));
@@ -165,8 +173,9 @@ static void test_claims(sq_jwt_t *j)
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(wrong); i++)
         CHECK_INT(verify(j, hs256(H, sq_arena_printf(arena, wrong[i], (long long)(now + 300)), KEY)), -1);
-    p = sq_arena_printf(arena, "{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":[\"souq:admin\"],\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
-                        (long long)(now + 300));
+    p = sq_arena_printf(
+        arena, "{\"iss\":\"souq\",\"sub\":\"c\",\"aud\":[\"souq:admin\"],\"sid\":\"s\",\"token_use\":\"access\",\"exp\":%lld}",
+        (long long)(now + 300));
     CHECK_INT(verify(j, hs256(H, p, KEY)), 0); /* a one-element audience array is fine */
 }
 
@@ -174,14 +183,19 @@ static void test_headers_and_shapes(sq_jwt_t *j)
 {
     char *p = claims("");
     const char *headers[] = {
-        "{\"alg\":\"HS256\",\"kid\":\"../../etc/passwd\"}", "{\"alg\":\"HS256\",\"kid\":5}",
-        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"jku\":\"https://evil/jwks\"}", "{\"alg\":\"HS256\",\"kid\":\"k1\",\"x5u\":\"https://e\"}",
-        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"jwk\":{\"kty\":\"oct\"}}", "{\"alg\":\"HS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}",
-        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"typ\":\"refresh+jwt\"}", "{\"alg\":\"HS256\",\"alg\":\"none\"}", "[\"HS256\"]",
+        "{\"alg\":\"HS256\",\"kid\":\"../../etc/passwd\"}",
+        "{\"alg\":\"HS256\",\"kid\":5}",
+        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"jku\":\"https://evil/jwks\"}",
+        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"x5u\":\"https://e\"}",
+        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"jwk\":{\"kty\":\"oct\"}}",
+        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}",
+        "{\"alg\":\"HS256\",\"kid\":\"k1\",\"typ\":\"refresh+jwt\"}",
+        "{\"alg\":\"HS256\",\"alg\":\"none\"}",
+        "[\"HS256\"]",
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(headers); i++)
         CHECK_INT(verify(j, hs256(headers[i], p, KEY)), -1);
-    CHECK_INT(verify(j, hs256("{\"alg\":\"HS256\"}", p, KEY)), 0);                      /* no kid: the current key */
+    CHECK_INT(verify(j, hs256("{\"alg\":\"HS256\"}", p, KEY)), 0);                    /* no kid: the current key */
     CHECK_INT(verify(j, hs256("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", p, KEY)), 0); /* RFC 9068 typ */
     const char *shapes[] = {"", "a", "a.b", "a.b.c.d", "..", "...", "e30.e30.", "!!!.@@@.###", "e30.e30.AAAA"};
     for (size_t i = 0; i < SQ_ARRAY_LEN(shapes); i++)

@@ -59,7 +59,7 @@ static void test_not_found(sq_router_t *r)
     CHECK_INT(match(r, "GET", "/v1/store//customers", &m), 404);    /* empty segment */
     CHECK_INT(match(r, "GET", "", &m), 404);
     CHECK_INT(match(r, "GET", "v1/store/customers/me", &m), 404); /* not absolute */
-    CHECK_INT(match(r, "GET", "/v1/orders/o1/lines", &m), 404);  /* too short */
+    CHECK_INT(match(r, "GET", "/v1/orders/o1/lines", &m), 404);   /* too short */
     CHECK_INT(match(r, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o", &m), 404);
     CHECK(m.route == NULL);
 }
