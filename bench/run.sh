@@ -11,18 +11,10 @@ rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 wthreads=${BENCH_THREADS:-2}
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 20000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
-
-work=$(mktemp -d /tmp/souq-bench.XXXXXX)
+work=$(mktemp -d)
 chmod 755 "$work"
-pgport=$(free_port)
-port=$(free_port)
+pgport=$(scripts/free-port.sh)
+port=$(scripts/free-port.sh)
 server=""
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true

@@ -9,17 +9,9 @@ for t in build/tests/*; do
     [ -x "$t" ] && "$t"
 done
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 20000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
-
-work=$(mktemp -d /tmp/souq-test.XXXXXX)
+work=$(mktemp -d)
 chmod 755 "$work"
-port=$(free_port)
+port=$(scripts/free-port.sh)
 cleanup() {
     scripts/pg.sh stop "$work/pg" || true
     rm -rf "$work"

@@ -37,7 +37,7 @@ struct sq_batch {
     int n, cap;
     sq_rows_t *rows;
     bool failed;  /* a statement of this batch failed: err says why */
-    bool aborted; /* skipped because another batch of its group failed: send again */
+    bool aborted; /* not run because another batch of its group failed: send again */
     bool solo;    /* never group (it was aborted once) */
     sq_err_t *err;
     sq_batch_cb cb;

@@ -231,7 +231,7 @@ test('password reset requests are throttled per account (3 per hour)', async () 
 
 test('malformed JSON bodies on auth endpoints are 400 and change nothing', async () => {
   const before = await s.sql('SELECT count(*)::int AS n FROM customers');
-  for (const body of ['{', '{"email":"a@b.co",}', '{"email":"a@b.co","email":"c@d.co","password":"xxxxxxxx1"}', '[1,2]', '"str"', '{"email":"a@b.co"} trailing', '\u0000']) {
+  for (const body of ['{', '{"email":"a@b.co",}', '{"email":"a@b.co","email":"c@d.co","password":"password-1"}', '[1,2]', '"str"', '{"email":"a@b.co"} trailing', '\u0000']) {
     const r = await s.client.request('POST', '/v1/store/customers', { body, headers: { 'content-type': 'application/json' } });
     assert.ok([400, 422].includes(r.status), `${JSON.stringify(body)} -> ${r.status}`);
   }

@@ -6,16 +6,8 @@
 
 #include "core/db/db.h"
 #include "core/db/syncloop.h"
+#include "tests/unit/check.h"
 
-static int checks, failures;
-#define CHECK(cond)                                                                                                            \
-    do {                                                                                                                       \
-        checks++;                                                                                                              \
-        if (!(cond)) {                                                                                                         \
-            failures++;                                                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                          \
-        }                                                                                                                      \
-    } while (0)
 
 SQ_STMT_RO(t_echo, "SELECT $1::int * 2");
 SQ_STMT_RO(t_divide, "SELECT 100 / $1::int");
@@ -232,6 +224,5 @@ int main(void)
     test_connection_killed(s, cx, url);
     sq_syncdb_ctx_free(cx);
     sq_syncdb_close(s);
-    printf("pipeline: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_done("pipeline");
 }
