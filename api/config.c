@@ -286,7 +286,6 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
 static sq_config_t *load(const char *path, char *const *env, bool serve, char *errbuf, size_t errlen)
 {
     sq_config_t *c = sq_xcalloc(1, sizeof(*c));
-    c->refs = 1;
     for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++)
         if (set(c, &specs[i], specs[i].def, "default", errbuf, errlen) != 0)
             goto Error;
@@ -298,7 +297,7 @@ static sq_config_t *load(const char *path, char *const *env, bool serve, char *e
         goto Error;
     return c;
 Error:
-    sq_config_unref(c);
+    sq_config_free(c);
     return NULL;
 }
 
@@ -312,14 +311,9 @@ sq_config_t *sq_config_load_for_tools(const char *path, char *const *env, char *
     return load(path, env, false, errbuf, errlen);
 }
 
-void sq_config_ref(sq_config_t *c)
+void sq_config_free(sq_config_t *c)
 {
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
-}
-
-void sq_config_unref(sq_config_t *c)
-{
-    if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+    if (c == NULL)
         return;
     for (size_t i = 0; i < SQ_ARRAY_LEN(specs); i++)
         if (specs[i].type == T_STR)

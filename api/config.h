@@ -7,7 +7,6 @@
 #include <stddef.h>
 
 typedef struct sq_config {
-    int refs; /* shared read-only by threads; swapped whole on SIGHUP */
     char *database_url;
     char *listen; /* host:port */
     char listen_host[64];
@@ -52,8 +51,8 @@ typedef struct sq_config {
 sq_config_t *sq_config_load(const char *path, char *const *env, char *errbuf, size_t errlen);
 /** Like sq_config_load without the checks only `serve` needs (keys): for migrate, seed and admin commands. */
 sq_config_t *sq_config_load_for_tools(const char *path, char *const *env, char *errbuf, size_t errlen);
-void sq_config_ref(sq_config_t *c);
-void sq_config_unref(sq_config_t *c);
+/** Frees a configuration (NULL is fine). */
+void sq_config_free(sq_config_t *c);
 /** Writes "key = value" lines for `souq config` (secrets redacted). */
 void sq_config_print(const sq_config_t *c, void *file);
 /** True if origin is in cors_origins (exact match, or "*"). */

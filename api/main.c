@@ -309,7 +309,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "souq: unknown admin command \"%s\"\n%s", sub, usage);
             rc = 2;
         }
-        sq_config_unref(cfg);
+        sq_config_free(cfg);
         return rc;
     }
     if (parse_opts(argc - 1, argv + 1, &o) != 0)
@@ -337,6 +337,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "souq: unknown command \"%s\"\n%s", cmd, usage);
         rc = 2;
     }
-    sq_config_unref(cfg);
+    sq_config_free(cfg);
     return rc;
 }

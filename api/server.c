@@ -37,7 +37,7 @@ sq_rt_t *sq_rt_new(sq_config_t *cfg, char *errbuf, size_t errlen)
     rt->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
     rt->cfg = cfg;
     if (sq_jwt_init(&rt->jwt, cfg, errbuf, errlen) != 0) {
-        sq_config_unref(cfg);
+        sq_config_free(cfg);
         free(rt);
         return NULL;
     }
@@ -54,7 +54,7 @@ void sq_rt_unref(sq_rt_t *rt)
     if (__atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     sq_jwt_free(&rt->jwt);
-    sq_config_unref(rt->cfg);
+    sq_config_free(rt->cfg);
     free(rt);
 }
 

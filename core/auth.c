@@ -61,11 +61,6 @@ int sq_role_parse(const char *name)
     return -1;
 }
 
-const char *sq_role_name(sq_role_t role)
-{
-    return (unsigned)role < SQ_ROLE__COUNT ? sq_role_names[role] : "read_only";
-}
-
 bool sq_role_can(sq_role_t role, const char *perm)
 {
     for (size_t i = 0; i < SQ_ARRAY_LEN(grants); i++)
@@ -230,21 +225,6 @@ void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const cha
     l->keys[1] = sq_arena_printf(cx->arena, "login:ip:%s", ip);
     int limits[2] = {pol->limit_account, pol->limit_ip};
     sq_auth_db_login_lookup(cx, type, email, l->keys, limits, on_login_lookup, l);
-}
-
-void sq_auth_session_start(sq_ctx_t *cx, sq_subject_t type, const char *subject_id, const char *ip, const char *user_agent,
-                           const sq_session_policy_t *pol, sq_session_cb cb, void *data)
-{
-    login_t *l = SQ_NEW(cx->arena, login_t);
-    l->cx = cx;
-    l->type = type;
-    l->ip = ip;
-    l->user_agent = user_agent;
-    l->pol = pol;
-    l->cb = cb;
-    l->data = data;
-    l->id = subject_id;
-    start_session(l, NULL);
 }
 
 static void on_refresh_row(const char *subject_id, const char *session_id, const sq_err_t *err, void *data)

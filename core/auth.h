@@ -20,7 +20,6 @@ typedef enum {
 
 /** Role by name, -1 if unknown. */
 int sq_role_parse(const char *name);
-const char *sq_role_name(sq_role_t role);
 /** NULL-terminated list of role names (for validation and docs). */
 extern const char *const sq_role_names[];
 /** True if the role holds the permission ("customers:read"). */
@@ -59,9 +58,6 @@ typedef void (*sq_session_cb)(const sq_session_t *s, const sq_err_t *err, void *
  * retry_after). Wrong email and wrong password are indistinguishable, also by timing. */
 void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const char *password, const char *ip, const char *user_agent,
                    const sq_session_policy_t *pol, sq_session_cb cb, void *data);
-/** Starts a session for a subject already authenticated (registration, password reset). */
-void sq_auth_session_start(sq_ctx_t *cx, sq_subject_t type, const char *subject_id, const char *ip, const char *user_agent,
-                           const sq_session_policy_t *pol, sq_session_cb cb, void *data);
 /** Rotates a refresh token (reuse of a rotated token revokes the session). SQ_E_INVALID_TOKEN if not valid. */
 void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol, sq_session_cb cb,
                      void *data);

@@ -36,26 +36,15 @@ static sq_session_policy_t *policy(sq_req_t *req)
     return p;
 }
 
-static const char *audience(sq_req_t *req)
-{
-    return req->route->auth == SQ_AUTH_NONE ? SQ_AUD_ADMIN : SQ_AUD_STORE;
-}
-
-static sq_subject_t subject(sq_req_t *req)
-{
-    return req->route->auth == SQ_AUTH_NONE ? SQ_SUBJECT_STAFF : SQ_SUBJECT_CUSTOMER;
-}
-
 /* {"token_type","access_token","expires_in","refresh_token"} as in RFC 6749 5.1 */
-static void on_session(const sq_session_t *s, const sq_err_t *err, void *data)
+static void send_tokens(sq_req_t *req, const char *aud, const sq_session_t *s, const sq_err_t *err)
 {
-    sq_req_t *req = data;
     if (err != NULL) {
         sq_req_fail_with(req, err);
         return;
     }
     int ttl = req->rt->cfg->access_token_ttl;
-    char *at = sq_jwt_mint(&req->rt->jwt, audience(req), s->subject_id, s->session_id, ttl, sq_now_us() / 1000000, req->arena);
+    char *at = sq_jwt_mint(&req->rt->jwt, aud, s->subject_id, s->session_id, ttl, sq_now_us() / 1000000, req->arena);
     if (at == NULL) {
         sq_req_fail_code(req, SQ_E_INTERNAL, "An internal error occurred.");
         return;
@@ -65,63 +54,78 @@ static void on_session(const sq_session_t *s, const sq_err_t *err, void *data)
     sq_req_send_jansson(req, 200, body);
 }
 
-static void token(sq_req_t *req)
+static void on_customer_session(const sq_session_t *s, const sq_err_t *err, void *data)
+{
+    send_tokens(data, SQ_AUD_STORE, s, err);
+}
+
+static void on_staff_session(const sq_session_t *s, const sq_err_t *err, void *data)
+{
+    send_tokens(data, SQ_AUD_ADMIN, s, err);
+}
+
+static sq_session_cb on_session(sq_subject_t who)
+{
+    return who == SQ_SUBJECT_STAFF ? on_staff_session : on_customer_session;
+}
+
+static void token(sq_req_t *req, sq_subject_t who)
 {
     login_in_t in = {0};
     if (sq_req_json(req, login_fields, &in, NULL) != 0) {
         sq_req_fail(req);
         return;
     }
-    sq_auth_login(&req->cx, subject(req), in.email, in.password, req->ip, sq_req_header(req, "user-agent"), policy(req), on_session,
+    sq_auth_login(&req->cx, who, in.email, in.password, req->ip, sq_req_header(req, "user-agent"), policy(req), on_session(who),
                   req);
 }
 
-static void refresh(sq_req_t *req)
+static void refresh(sq_req_t *req, sq_subject_t who)
 {
     refresh_in_t in = {0};
     if (sq_req_json(req, refresh_fields, &in, NULL) != 0) {
         sq_req_fail(req);
         return;
     }
-    sq_auth_refresh(&req->cx, subject(req), in.refresh_token, policy(req), on_session, req);
+    sq_auth_refresh(&req->cx, who, in.refresh_token, policy(req), on_session(who), req);
 }
 
-static void logout(sq_req_t *req)
+static void logout(sq_req_t *req, sq_subject_t who)
 {
     refresh_in_t in = {0};
     if (sq_req_json(req, refresh_fields, &in, NULL) != 0) {
         sq_req_fail(req);
         return;
     }
-    sq_auth_logout(&req->cx, subject(req), in.refresh_token, sq_req_on_done_204, req);
+    sq_auth_logout(&req->cx, who, in.refresh_token, sq_req_on_done_204, req);
 }
 
 void sq_h_store_token(sq_req_t *req)
 {
-    token(req);
+    token(req, SQ_SUBJECT_CUSTOMER);
 }
 
 void sq_h_store_refresh(sq_req_t *req)
 {
-    refresh(req);
+    refresh(req, SQ_SUBJECT_CUSTOMER);
 }
 
 void sq_h_store_logout(sq_req_t *req)
 {
-    logout(req);
+    logout(req, SQ_SUBJECT_CUSTOMER);
 }
 
 void sq_h_admin_token(sq_req_t *req)
 {
-    token(req);
+    token(req, SQ_SUBJECT_STAFF);
 }
 
 void sq_h_admin_refresh(sq_req_t *req)
 {
-    refresh(req);
+    refresh(req, SQ_SUBJECT_STAFF);
 }
 
 void sq_h_admin_logout(sq_req_t *req)
 {
-    logout(req);
+    logout(req, SQ_SUBJECT_STAFF);
 }

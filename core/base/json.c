@@ -78,11 +78,6 @@ char *sq_json_dump(sq_arena_t *a, const json_t *j, size_t *len)
     return out;
 }
 
-json_t *sq_json_str_or_null(const char *s)
-{
-    return s != NULL ? json_string(s) : json_null();
-}
-
 size_t sq_utf8_len(const char *s, size_t bytes)
 {
     size_t n = 0;

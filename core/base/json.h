@@ -21,8 +21,6 @@ json_t *sq_json_parse(sq_arena_t *a, const char *buf, size_t len, sq_err_t *err)
 json_t *sq_json_own(sq_arena_t *a, json_t *j);
 /** Compact serialisation into the arena; *len gets the length (no NUL counted, but one is written). */
 char *sq_json_dump(sq_arena_t *a, const json_t *j, size_t *len);
-/** json_string or json_null for NULL; never fails. */
-json_t *sq_json_str_or_null(const char *s);
 
 typedef enum {
     SQ_FT_STR,       /* -> const char * (arena copy) */

@@ -23,20 +23,6 @@ int64_t sq_now_us(void);
 /** Monotonic clock in microseconds. */
 int64_t sq_mono_us(void);
 
-/** A {base,len} string slice, not necessarily NUL-terminated. */
-typedef struct {
-    const char *base;
-    size_t len;
-} sq_slice_t;
-
-#define SQ_SLICE(lit) ((sq_slice_t){(lit), sizeof(lit) - 1})
-
-static inline bool sq_slice_eq(sq_slice_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.len == n && memcmp(s.base, lit, n) == 0;
-}
-
 #define SQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -718,11 +718,6 @@ int64_t sq_rows_affected(const sq_rows_t *r)
     return s[0] ? strtoll(s, NULL, 10) : 0;
 }
 
-bool sq_rows_null(const sq_rows_t *r, int row, int col)
-{
-    return PQgetisnull(r->res, row, col) != 0;
-}
-
 const char *sq_rows_text(const sq_rows_t *r, int row, int col)
 {
     if (row >= PQntuples(r->res) || col >= PQnfields(r->res) || PQgetisnull(r->res, row, col))
@@ -740,11 +735,6 @@ bool sq_rows_bool(const sq_rows_t *r, int row, int col)
 {
     const char *s = sq_rows_text(r, row, col);
     return s != NULL && s[0] == 't';
-}
-
-int sq_rows_col(const sq_rows_t *r, const char *name)
-{
-    return PQfnumber(r->res, name);
 }
 
 /* ---- resources as JSON ------------------------------------------------------------------------------ */

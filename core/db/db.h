@@ -88,13 +88,10 @@ void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const
 int sq_rows_count(const sq_rows_t *r);
 /** Rows affected by INSERT/UPDATE/DELETE. */
 int64_t sq_rows_affected(const sq_rows_t *r);
-bool sq_rows_null(const sq_rows_t *r, int row, int col);
 /** Text of a column; NULL for SQL NULL. */
 const char *sq_rows_text(const sq_rows_t *r, int row, int col);
 int64_t sq_rows_int64(const sq_rows_t *r, int row, int col);
 bool sq_rows_bool(const sq_rows_t *r, int row, int col);
-/** Column index by name, -1 if absent. */
-int sq_rows_col(const sq_rows_t *r, const char *name);
 
 /** Maps a SQLSTATE and the server's message to the error type: the one table in the code base. */
 void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char *message, sq_err_t *err);

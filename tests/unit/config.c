@@ -49,7 +49,7 @@ static void test_defaults(void)
     CHECK_INT(c->login_rate_account, 5);
     CHECK_INT(c->login_rate_ip, 20);
     CHECK_INT(c->password_hash_memory_kib, 19456);
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static void test_file_and_env(void)
@@ -70,7 +70,7 @@ static void test_file_and_env(void)
     CHECK(!sq_config_cors_allowed(c, "https://a.example.co", strlen("https://a.example.co")));
     CHECK(!sq_config_cors_allowed(c, "https://a.example.com.evil", strlen("https://a.example.com.evil")));
     CHECK(!sq_config_cors_allowed(c, "", 0));
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static void expect_file_error(const char *text, const char *needle)
@@ -81,7 +81,7 @@ static void expect_file_error(const char *text, const char *needle)
     unlink(path);
     CHECK(c == NULL);
     CHECK_CONTAINS(errbuf, needle);
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static void test_file_errors(void)
@@ -101,7 +101,7 @@ static void expect_env_error(const char *kv, const char *needle)
     sq_config_t *c = load_env(env);
     CHECK(c == NULL);
     CHECK_CONTAINS(errbuf, needle);
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static void test_validation(void)
@@ -133,11 +133,11 @@ static void test_validation(void)
     char *star[] = {SECRET, "SOUQ_CORS_ORIGINS=*", NULL};
     sq_config_t *c = load_env(star);
     CHECK(c != NULL && sq_config_cors_allowed(c, "https://anything.example", 24));
-    sq_config_unref(c);
+    sq_config_free(c);
     char *rot[] = {SECRET, "SOUQ_JWT_PREVIOUS_KID=k0", "SOUQ_JWT_PREVIOUS_SECRET=abcdefabcdefabcdefabcdefabcdefabcdef", NULL};
     c = load_env(rot);
     CHECK(c != NULL);
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static void test_tools_and_restart_keys(void)
@@ -145,7 +145,7 @@ static void test_tools_and_restart_keys(void)
     char *none[] = {NULL};
     sq_config_t *t = sq_config_load_for_tools(NULL, none, errbuf, sizeof(errbuf));
     CHECK(t != NULL); /* migrate, seed and admin commands need no JWT key */
-    sq_config_unref(t);
+    sq_config_free(t);
     char *a_env[] = {SECRET, "SOUQ_THREADS=2", NULL};
     char *b_env[] = {SECRET, "SOUQ_THREADS=3", "SOUQ_LOG_LEVEL=warn", "SOUQ_LISTEN=127.0.0.1:9999", NULL};
     sq_config_t *a = load_env(a_env), *b = load_env(b_env);
@@ -159,8 +159,8 @@ static void test_tools_and_restart_keys(void)
         sq_config_restart_keys(a, a, keys, sizeof(keys));
         CHECK_STR(keys, "");
     }
-    sq_config_unref(a);
-    sq_config_unref(b);
+    sq_config_free(a);
+    sq_config_free(b);
 }
 
 int main(void)

@@ -233,13 +233,13 @@ static void test_rotation(void)
         CHECK_CONTAINS((char *)head, "\"kid\":\"k2\""); /* new tokens carry the current kid */
     }
     sq_jwt_free(&j);
-    sq_config_unref(c);
+    sq_config_free(c);
     char *only_new[] = {"SOUQ_JWT_KID=k2", NULL};
     c = config(only_new);
     CHECK(c != NULL && sq_jwt_init(&j, c, errbuf, sizeof(errbuf)) == 0);
     CHECK_INT(verify(&j, hs256("{\"alg\":\"HS256\",\"kid\":\"k1\"}", p, OLDKEY)), -1); /* retired */
     sq_jwt_free(&j);
-    sq_config_unref(c);
+    sq_config_free(c);
 }
 
 static const char *write_pem(EVP_PKEY *k, bool priv)
@@ -286,7 +286,7 @@ static void test_rs256_and_confusion(void)
         char *tampered = sq_arena_printf(arena, "%.*s.%s%s", (int)(d1 - t), t, b64(claims("\"x\":1")), d2);
         CHECK_INT(verify(&j, tampered), -1);
         sq_jwt_free(&j);
-        sq_config_unref(c);
+        sq_config_free(c);
     }
     /* a public key that is not the private key's half is caught at start-up */
     snprintf(e3, sizeof(e3), "SOUQ_JWT_PUBLIC_KEY_FILE=%s", pub2);
@@ -295,13 +295,13 @@ static void test_rs256_and_confusion(void)
     if (c != NULL) {
         CHECK_INT(sq_jwt_init(&j, c, errbuf, sizeof(errbuf)), -1);
         CHECK_CONTAINS(errbuf, "do not work together");
-        sq_config_unref(c);
+        sq_config_free(c);
     }
     snprintf(e3, sizeof(e3), "SOUQ_JWT_PUBLIC_KEY_FILE=/nonexistent.pem");
     c = config(extra);
     CHECK(c != NULL && sq_jwt_init(&j, c, errbuf, sizeof(errbuf)) == -1);
     CHECK_CONTAINS(errbuf, "jwt_public_key_file");
-    sq_config_unref(c);
+    sq_config_free(c);
     unlink(priv);
     unlink(pub);
     unlink(pub2);
@@ -326,7 +326,7 @@ int main(void)
     test_rotation();
     test_rs256_and_confusion();
     sq_jwt_free(&j);
-    sq_config_unref(c);
+    sq_config_free(c);
     sq_arena_unref(arena);
     return check_done("jwt");
 }
