@@ -256,3 +256,31 @@ async function waitFor(cond, ms = 5000) {
   }
 }
 
+
+test('the request deadline answers 503 request-timeout; the late result is dropped and the server lives on', async () => {
+  // a login for an unknown email still hashes (so timing reveals nothing), with the configured cost: a
+  // 256 MiB argon2 cost makes it take far longer than the 100 ms deadline
+  const s = await startStack();
+  try {
+    const c = await newCustomer(s.client);
+    await s.stop();
+    const srv = await startServer({ dbName: s.dbName, env: { SOUQ_REQUEST_TIMEOUT_MS: '100', SOUQ_PASSWORD_HASH_MEMORY_KIB: '262144' } });
+    try {
+      const cl = new Client(srv.url, s.pk);
+      const t0 = Date.now();
+      const r = await cl.post('/v1/store/auth/token', { email: 'nobody-' + c.email, password: c.password });
+      assert.equal(r.status, 503);
+      assert.equal(r.body.type, 'https://docs.souq.dev/problems/request-timeout');
+      assert.ok(Number(r.headers.get('retry-after')) >= 1);
+      assert.ok(Date.now() - t0 < 5000, 'answered at the deadline, not when the work ended');
+      await new Promise((res) => setTimeout(res, 1500)); // the hashing finishes; its answer has nowhere to go
+      assert.equal((await cl.get('/healthz', { pk: null })).status, 200);
+      srv.assertClean();
+    } finally {
+      await srv.stop();
+    }
+  } catch (e) {
+    if (!s.server.exited) await s.stop();
+    throw e;
+  }
+});
