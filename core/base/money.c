@@ -1,0 +1,75 @@
+/* money.c: overflow-checked integer arithmetic on minor units, and the one rounding rule. */
+#include "core/base/money.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool sq_money_fraction(int64_t amount, int64_t basis_points, int64_t *out)
+{
+    __int128 p = (__int128)amount * basis_points;
+    __int128 q = p / 10000, r = p % 10000;
+    /* half away from zero: a remainder of at least half the divisor rounds the magnitude up */
+    if (r >= 5000)
+        q++;
+    else if (r <= -5000)
+        q--;
+    if (q > INT64_MAX || q < INT64_MIN)
+        return false;
+    *out = (int64_t)q;
+    return true;
+}
+
+bool sq_money_percent_off(int64_t amount, int64_t basis_points, int64_t *out)
+{
+    int64_t off;
+    if (basis_points < 0 || basis_points > 10000 || !sq_money_fraction(amount, basis_points, &off))
+        return false;
+    *out = amount - off < 0 ? 0 : amount - off;
+    return true;
+}
+
+bool sq_money_add(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+bool sq_money_parse(const char *s, int exponent, int64_t *out)
+{
+    int64_t v = 0;
+    int decimals = -1;
+    if (s == NULL || *s == '\0' || exponent < 0 || exponent > 4)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.') {
+            if (decimals >= 0 || p == s || p[1] == '\0')
+                return false;
+            decimals = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
+            return false;
+        if (decimals >= 0 && ++decimals > exponent)
+            return false;
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+            return false;
+    }
+    for (int d = decimals < 0 ? 0 : decimals; d < exponent; d++)
+        if (__builtin_mul_overflow(v, 10, &v))
+            return false;
+    *out = v;
+    return true;
+}
+
+void sq_money_format(int64_t amount, int exponent, char *buf, size_t len)
+{
+    const char *sign = amount < 0 ? "-" : "";
+    uint64_t a = amount < 0 ? (uint64_t)0 - (uint64_t)amount : (uint64_t)amount;
+    uint64_t div = 1;
+    for (int i = 0; i < exponent; i++)
+        div *= 10;
+    if (exponent == 0)
+        snprintf(buf, len, "%s%llu", sign, (unsigned long long)a);
+    else
+        snprintf(buf, len, "%s%llu.%0*llu", sign, (unsigned long long)(a / div), exponent, (unsigned long long)(a % div));
+}
