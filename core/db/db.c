@@ -342,6 +342,12 @@ static void connect_failed(sq_db_t *db, const char *why)
     schedule_reconnect(db);
 }
 
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 static void connect_step(sq_db_t *db)
 {
     switch (PQconnectPoll(db->conn)) {
@@ -361,6 +367,7 @@ static void connect_step(sq_db_t *db)
         return;
     }
     }
+    PQsetNoticeProcessor(db->conn, quiet_notice, NULL); /* server notices are not errors; never print them */
     if (PQsetnonblocking(db->conn, 1) != 0 || PQenterPipelineMode(db->conn) != 1) {
         connection_lost(db, "cannot enter pipeline mode");
         return;
@@ -669,7 +676,8 @@ void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const
 /* Session settings and LISTEN, sent first on every new connection. */
 SQ_STMT(db_session_setup, "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false), "
                           "set_config('idle_in_transaction_session_timeout', '10s', false), "
-                          "set_config('application_name', 'souq', false), set_config('TimeZone', 'UTC', false)");
+                          "set_config('application_name', 'souq', false), set_config('TimeZone', 'UTC', false), "
+                          "set_config('client_min_messages', 'warning', false)");
 SQ_STMT(db_listen, "LISTEN souq");
 
 typedef struct {
