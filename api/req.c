@@ -235,10 +235,15 @@ int sq_req_page(sq_req_t *req, sq_page_t *page)
     return 0;
 }
 
-int sq_req_json(sq_req_t *req, const sq_field_t *fields, void *out, uint64_t *present)
+json_t *sq_req_body(sq_req_t *req)
 {
     h2o_iovec_t body = req->h2o->entity;
-    json_t *j = sq_json_parse(req->arena, body.base, body.base ? body.len : 0, &req->err);
+    return sq_json_parse(req->arena, body.base, body.base ? body.len : 0, &req->err);
+}
+
+int sq_req_json(sq_req_t *req, const sq_field_t *fields, void *out, uint64_t *present)
+{
+    json_t *j = sq_req_body(req);
     if (j == NULL)
         return -1;
     return sq_json_decode(req->arena, j, fields, out, present, &req->err);

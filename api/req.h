@@ -58,6 +58,8 @@ const char *sq_req_query(sq_req_t *req, const char *name);
 int sq_req_page(sq_req_t *req, sq_page_t *page);
 /** A request header value, NUL-terminated in the arena, or NULL. */
 const char *sq_req_header(sq_req_t *req, const char *name);
+/** The parsed JSON body (owned by the request), or NULL with req->err set (400). */
+json_t *sq_req_body(sq_req_t *req);
 /** Parses and decodes the JSON body; -1 with req->err set (400 invalid JSON, 422 fields). */
 int sq_req_json(sq_req_t *req, const sq_field_t *fields, void *out, uint64_t *present);
 /** If-Match as the bare ETag value (quotes removed) or NULL; a weak or malformed one fails with 412. */

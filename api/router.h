@@ -22,6 +22,8 @@ enum {
     SQ_RT_RATE_LIMITED = 1 << 2, /* documented to answer 429 */
 };
 
+struct sq_resource;
+
 typedef struct sq_route {
     const char *method;
     const char *path;
@@ -29,7 +31,8 @@ typedef struct sq_route {
     sq_auth_kind_t auth;
     const char *perm; /* SQ_AUTH_ADMIN: the permission required */
     unsigned flags;
-    const char *const *query; /* accepted query parameters, NULL-terminated; NULL = none */
+    const char *const *query;      /* accepted query parameters, NULL-terminated; NULL = none */
+    const struct sq_resource *res; /* the resource of the generic handlers (api/handlers/resource.c) */
 } sq_route_t;
 
 #define SQ_MAX_PARAMS 4

@@ -2,10 +2,21 @@
 #include "api/routes.h"
 
 #include "api/handlers/handlers.h"
+#include "core/catalog.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
 static const char *const keys_q[] = {"limit", "cursor", "type", NULL};
+static const char *const region_q[] = {"limit", "cursor", "currency_code", NULL};
+static const char *const category_q[] = {"limit", "cursor", "parent_id", NULL};
+static const char *const plist_q[] = {"limit", "cursor", "kind", NULL};
+
+/* The routes of a plain resource: list and create on base, get and update on base/{id}, delete if it has one. */
+#define LIST_GET(base, res, read, q)                                                                                           \
+    {"GET", base, sq_h_res_list, ADMIN, read, 0, q, &res}, {"GET", base "/{id}", sq_h_res_get, ADMIN, read, 0, NULL, &res}
+#define CREATE_UPDATE(base, res, write)                                                                                       \
+    {"POST", base, sq_h_res_create, ADMIN, write, 0, NULL, &res}, {"PATCH", base "/{id}", sq_h_res_update, ADMIN, write, 0, NULL, &res}
+#define DELETE(base, res, write) {"DELETE", base "/{id}", sq_h_res_delete, ADMIN, write, 0, NULL, &res}
 
 #define NONE SQ_AUTH_NONE
 #define STORE SQ_AUTH_STORE
@@ -50,6 +61,32 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/api-keys/{id}/revoke", sq_h_admin_key_revoke, ADMIN, "api_keys:write", 0, NULL},
     {"GET", "/v1/admin/customers", sq_h_admin_customer_list, ADMIN, "customers:read", 0, customers_q},
     {"GET", "/v1/admin/customers/{id}", sq_h_admin_customer_get, ADMIN, "customers:read", 0, NULL},
+
+    LIST_GET("/v1/admin/sales-channels", sq_res_sales_channel, "sales_channels:read", page_q),
+    CREATE_UPDATE("/v1/admin/sales-channels", sq_res_sales_channel, "sales_channels:write"),
+    {"POST", "/v1/admin/sales-channels/{id}/locations", sq_h_channel_location_set, ADMIN, "sales_channels:write", 0, NULL},
+    {"DELETE", "/v1/admin/sales-channels/{id}/locations/{location_id}", sq_h_channel_location_remove, ADMIN, "sales_channels:write",
+     0, NULL},
+    LIST_GET("/v1/admin/regions", sq_res_region, "settings:read", region_q),
+    CREATE_UPDATE("/v1/admin/regions", sq_res_region, "settings:write"),
+    DELETE("/v1/admin/regions", sq_res_region, "settings:write"),
+    LIST_GET("/v1/admin/stock-locations", sq_res_stock_location, "inventory:read", page_q),
+    CREATE_UPDATE("/v1/admin/stock-locations", sq_res_stock_location, "inventory:write"),
+    LIST_GET("/v1/admin/customer-groups", sq_res_customer_group, "customers:read", page_q),
+    CREATE_UPDATE("/v1/admin/customer-groups", sq_res_customer_group, "customers:write"),
+    DELETE("/v1/admin/customer-groups", sq_res_customer_group, "customers:write"),
+    {"POST", "/v1/admin/customer-groups/{id}/customers", sq_h_group_members, ADMIN, "customers:write", 0, NULL},
+    LIST_GET("/v1/admin/categories", sq_res_category, "catalog:read", category_q),
+    CREATE_UPDATE("/v1/admin/categories", sq_res_category, "catalog:write"),
+    DELETE("/v1/admin/categories", sq_res_category, "catalog:write"),
+    LIST_GET("/v1/admin/collections", sq_res_collection, "catalog:read", page_q),
+    CREATE_UPDATE("/v1/admin/collections", sq_res_collection, "catalog:write"),
+    DELETE("/v1/admin/collections", sq_res_collection, "catalog:write"),
+    {"POST", "/v1/admin/collections/{id}/products", sq_h_collection_products, ADMIN, "catalog:write", 0, NULL},
+    LIST_GET("/v1/admin/price-lists", sq_res_price_list, "catalog:read", plist_q),
+    CREATE_UPDATE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
+    DELETE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
+    {"POST", "/v1/admin/price-lists/{id}/prices", sq_h_price_list_prices, ADMIN, "catalog:write", 0, NULL},
 };
 
 const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

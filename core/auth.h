@@ -62,8 +62,6 @@ void sq_auth_login(sq_ctx_t *cx, sq_subject_t type, const char *email, const cha
 void sq_auth_refresh(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, const sq_session_policy_t *pol, sq_session_cb cb,
                      void *data);
 
-typedef void (*sq_done_cb)(const sq_err_t *err, void *data);
-
 /** Revokes the session of a refresh token (RFC 7009 style: unknown tokens succeed silently). */
 void sq_auth_logout(sq_ctx_t *cx, sq_subject_t type, const char *refresh_token, sq_done_cb cb, void *data);
 

@@ -8,6 +8,9 @@
 
 typedef struct sq_ctx sq_ctx_t;
 
+/** Completion of an operation that returns nothing but success or an error. */
+typedef void (*sq_done_cb)(const sq_err_t *err, void *data);
+
 struct sq_ctx {
     sq_db_t *db;
     sq_arena_t *arena;

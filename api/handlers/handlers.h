@@ -44,4 +44,16 @@ void sq_h_admin_key_revoke(sq_req_t *req);
 void sq_h_admin_customer_list(sq_req_t *req);
 void sq_h_admin_customer_get(sq_req_t *req);
 
+/* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
+void sq_h_res_list(sq_req_t *req);
+void sq_h_res_get(sq_req_t *req);
+void sq_h_res_create(sq_req_t *req);
+void sq_h_res_update(sq_req_t *req);
+void sq_h_res_delete(sq_req_t *req);
+void sq_h_channel_location_set(sq_req_t *req);
+void sq_h_channel_location_remove(sq_req_t *req);
+void sq_h_group_members(sq_req_t *req);
+void sq_h_collection_products(sq_req_t *req);
+void sq_h_price_list_prices(sq_req_t *req);
+
 #endif

@@ -2,6 +2,7 @@
 #include "core/base/json.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/base/iso.h"
@@ -102,6 +103,8 @@ static const char *type_name(sq_ftype_t t)
         return "an array of strings";
     case SQ_FT_OBJECT:
         return "an object";
+    case SQ_FT_OBJECT_ARRAY:
+        return "an array of objects";
     }
     return "?";
 }
@@ -216,9 +219,12 @@ static void decode_value(sq_arena_t *a, const sq_field_t *f, const json_t *v, ch
         sq_field_t item = *f;
         item.max = 256;
         item.min = 1;
+        item.check = NULL;
         for (size_t i = 0; i < n; i++) {
             const json_t *e = json_array_get(v, i);
             const char *iwhy = !json_is_string(e) ? "must be a string" : check_string(&item, e, &code);
+            if (iwhy == NULL && f->check != NULL)
+                iwhy = f->check(e, &code);
             if (iwhy != NULL) {
                 char ptr[96];
                 snprintf(ptr, sizeof(ptr), "%s/%s/%zu", prefix, f->name, i);
@@ -238,6 +244,39 @@ static void decode_value(sq_arena_t *a, const sq_field_t *f, const json_t *v, ch
         char sub_prefix[96];
         snprintf(sub_prefix, sizeof(sub_prefix), "%s/%s", prefix, f->name);
         decode(a, v, f->sub, dst, NULL, sub_prefix, err);
+        return;
+    }
+    case SQ_FT_OBJECT_ARRAY: {
+        if (!json_is_array(v)) {
+            why = "must be an array of objects";
+            break;
+        }
+        size_t n = json_array_size(v);
+        if ((f->max > 0 && (int64_t)n > f->max) || (int64_t)n < f->min) {
+            code = "invalid_length";
+            snprintf(msg, sizeof(msg), "must have between %lld and %lld items", (long long)f->min, (long long)f->max);
+            why = msg;
+            break;
+        }
+        char *scratch = sq_arena_zalloc(a, 256);
+        for (size_t i = 0; i < n; i++) {
+            char sub_prefix[96];
+            snprintf(sub_prefix, sizeof(sub_prefix), "%s/%s/%zu", prefix, f->name, i);
+            const json_t *e = json_array_get(v, i);
+            if (!json_is_object(e)) {
+                sq_err_field(err, sub_prefix, "invalid_type", "%s[%zu] must be an object", f->name, i);
+                continue;
+            }
+            sq_err_t sub;
+            sq_err_clear(&sub);
+            if (decode(a, e, f->sub, scratch, NULL, sub_prefix, &sub) != 0) {
+                for (int k = 0; k < sub.nfields; k++)
+                    sq_err_field(err, sub.fields[k].pointer, sub.fields[k].code, "%s", sub.fields[k].detail);
+                if (sub.code == SQ_E_UNKNOWN_FIELD)
+                    err->code = SQ_E_UNKNOWN_FIELD;
+            }
+        }
+        *(const json_t **)dst = v;
         return;
     }
     }
@@ -393,5 +432,84 @@ const char *sq_check_metadata(const json_t *v, const char **code)
             return "values must be strings, numbers, booleans or null";
         }
     }
+    return NULL;
+}
+
+const char *sq_check_handle(const json_t *v, const char **code)
+{
+    const char *s = json_string_value(v);
+    *code = "invalid_format";
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || s[0] == '-' || s[n - 1] == '-')
+        return "must be lower-case letters and digits separated by dashes";
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && s[i + 1] != '-')))
+            return "must be lower-case letters and digits separated by dashes";
+    }
+    return NULL;
+}
+
+const char *sq_check_url(const json_t *v, const char **code)
+{
+    const char *s = json_string_value(v);
+    *code = "invalid_format";
+    const char *host = strncmp(s, "https://", 8) == 0 ? s + 8 : strncmp(s, "http://", 7) == 0 ? s + 7 : NULL;
+    if (host == NULL || *host == '\0' || *host == '/' || json_string_length(v) > 2048)
+        return "must be an http(s) URL";
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return "must be an http(s) URL";
+    return NULL;
+}
+
+const char *sq_check_timestamp(const json_t *v, const char **code)
+{
+    const char *s = json_string_value(v);
+    *code = "invalid_format";
+    int y, mo, d, h, mi, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+        return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z";
+    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z";
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z";
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if ((p[0] == 'Z' && p[1] == '\0') ||
+        ((p[0] == '+' || p[0] == '-') && isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) && p[3] == ':' &&
+         isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5]) && p[6] == '\0'))
+        return NULL;
+    return "must be an RFC 3339 timestamp with a time zone (Z or +hh:mm)";
+}
+
+const char *sq_check_currency(const json_t *v, const char **code)
+{
+    const char *s = json_string_value(v);
+    char lower[4] = {0};
+    *code = "invalid_value";
+    if (json_string_length(v) == 3)
+        for (int i = 0; i < 3; i++)
+            lower[i] = (char)tolower((unsigned char)s[i]);
+    return sq_iso_currency(lower) != NULL ? NULL : "must be an ISO 4217 currency code";
+}
+
+const char *sq_check_id(const json_t *v, const char **code)
+{
+    const char *s = json_string_value(v);
+    const char *u = strchr(s, '_');
+    *code = "invalid_format";
+    if (u == NULL || u == s || u - s > 8 || strlen(u + 1) != 26)
+        return "must be an id";
+    for (const char *p = s; p < u; p++)
+        if (*p < 'a' || *p > 'z')
+            return "must be an id";
+    for (const char *p = u + 1; *p; p++)
+        if (strchr("0123456789abcdefghjkmnpqrstvwxyz", *p) == NULL)
+            return "must be an id";
     return NULL;
 }

@@ -29,6 +29,7 @@ typedef enum {
     SQ_FT_JSON,      /* -> json_t * (borrowed; lives as long as the parsed body) */
     SQ_FT_STR_ARRAY, /* -> sq_strs_t */
     SQ_FT_OBJECT,    /* -> nested struct at offset, decoded with .sub */
+    SQ_FT_OBJECT_ARRAY, /* -> json_t * (borrowed); each element is an object validated with .sub (SQ_VFIELD fields only) */
 } sq_ftype_t;
 
 enum {
@@ -54,9 +55,12 @@ struct sq_field {
     size_t offset;
     int64_t min, max;         /* string: length in characters (max 0 = 256); int: value; array: element count */
     const char *const *oneof; /* NULL-terminated allowed values for strings (and array items) */
-    sq_check_fn check;
-    const sq_field_t *sub; /* SQ_FT_OBJECT: the nested fields, terminated by {NULL} */
+    sq_check_fn check;     /* strings, JSON values, and each item of a string array */
+    const sq_field_t *sub; /* SQ_FT_OBJECT(_ARRAY): the nested fields, terminated by {NULL} */
 };
+
+/** A field that is only validated (its value is not copied anywhere): for bodies passed on as JSON. */
+#define SQ_VFIELD(name, type, flags, min, max, oneof, check, sub) {name, type, flags, 0, min, max, oneof, check, sub}
 
 /** Decodes obj into out according to fields ({NULL}-terminated). Unknown keys fail first with
  * SQ_E_UNKNOWN_FIELD; then every invalid value is reported (SQ_E_VALIDATION) with its pointer.
@@ -69,6 +73,16 @@ const char *sq_check_country(const json_t *v, const char **code);
 const char *sq_check_metadata(const json_t *v, const char **code);
 const char *sq_check_password(const json_t *v, const char **code);
 const char *sq_check_phone(const json_t *v, const char **code);
+/** A URL handle: lower-case letters and digits separated by single dashes. */
+const char *sq_check_handle(const json_t *v, const char **code);
+/** An absolute http(s) URL. */
+const char *sq_check_url(const json_t *v, const char **code);
+/** An RFC 3339 timestamp with a time zone ("2026-11-22T10:00:00Z"). */
+const char *sq_check_timestamp(const json_t *v, const char **code);
+/** An ISO 4217 currency code Souq knows (any case). */
+const char *sq_check_currency(const json_t *v, const char **code);
+/** A Souq id ("<prefix>_<26 base32>") of any prefix. */
+const char *sq_check_id(const json_t *v, const char **code);
 
 /** Counts UTF-8 code points (input already known valid). */
 size_t sq_utf8_len(const char *s, size_t bytes);

@@ -28,11 +28,13 @@ static const struct {
     {"57P01", SQ_E_UNAVAILABLE, "The database is restarting; retry shortly.", 1},
     {"57P02", SQ_E_UNAVAILABLE, "The database is restarting; retry shortly.", 1},
     {"57P03", SQ_E_UNAVAILABLE, "The database is starting; retry shortly.", 1},
+    {"08P01", SQ_E_INTERNAL, "An internal error occurred.", 0}, /* protocol violation: our bug, not an outage */
     {"08", SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.", 1},
     {"53", SQ_E_UNAVAILABLE, "The database is out of resources; retry shortly.", 2},
     /* SQ01..SQ99: raised by Souq's own SQL functions with a client-safe message (RAISE ... USING ERRCODE) */
     {"SQ404", SQ_E_NOT_FOUND, NULL, 0},
     {"SQ409", SQ_E_CONFLICT, NULL, 0},
+    {"SQ412", SQ_E_PRECONDITION_FAILED, NULL, 0},
     {"SQ422", SQ_E_VALIDATION, NULL, 0},
 };
 

@@ -204,3 +204,15 @@ export function signHS256(header, payload, secret = JWT_SECRET) {
   const sig = crypto.createHmac('sha256', secret).update(data).digest('base64url');
   return `${data}.${sig}`;
 }
+
+const PREFIXES = {
+  users: 'usr', 'api-keys': 'key', customers: 'cus', addresses: 'addr', 'sales-channels': 'sc', regions: 'reg',
+  'stock-locations': 'sloc', locations: 'sloc', 'customer-groups': 'cgrp', categories: 'pcat', collections: 'pcol',
+  'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem',
+};
+
+/** A route template with every {param} replaced by a well-formed id that does not exist. */
+export function concretePath(template) {
+  const parts = template.split('/');
+  return parts.map((p, i) => (p.startsWith('{') ? `${PREFIXES[parts[i - 1]] ?? 'x'}_01zzzzzzzzzzzzzzzzzzzzzzzz` : p)).join('/');
+}

@@ -1,0 +1,146 @@
+/* resource.c: the generic handlers of plain admin resources (core/resource.h): list, get, create, update,
+ * delete, plus the sub-operations of some resources. The route's `res` says which resource. */
+#include <string.h>
+
+#include "api/handlers/handlers.h"
+#include "core/base/id.h"
+#include "core/catalog.h"
+
+/* The {param} of the path when it is an id with the given prefix; otherwise a 404 is sent and NULL returned. */
+static const char *path_id(sq_req_t *req, const char *param, const char *prefix, const char *what)
+{
+    const char *id = sq_req_param(req, param);
+    if (!sq_id_valid(prefix, id)) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The %s does not exist.", what);
+        return NULL;
+    }
+    return id;
+}
+
+/* The validated body, compact, or NULL after answering 400/422. */
+static const char *valid_body(sq_req_t *req, const sq_field_t *fields)
+{
+    json_t *b = sq_req_body(req);
+    if (b == NULL) {
+        sq_req_fail(req);
+        return NULL;
+    }
+    char *scratch = sq_arena_zalloc(req->arena, 256);
+    if (sq_json_decode(req->arena, b, fields, scratch, NULL, &req->err) != 0) {
+        sq_req_fail(req);
+        return NULL;
+    }
+    size_t len;
+    return sq_json_dump(req->arena, b, &len);
+}
+
+void sq_h_res_list(sq_req_t *req)
+{
+    const sq_resource_t *r = req->route->res;
+    sq_page_t page;
+    if (sq_req_page(req, &page) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    const char *filters[8] = {0};
+    for (int i = 0; r->filters != NULL && r->filters[i] != NULL && i < 8; i++)
+        filters[i] = sq_req_query(req, r->filters[i]);
+    sq_resource_list(&req->cx, r, &page, filters, sq_req_on_list, req);
+}
+
+void sq_h_res_get(sq_req_t *req)
+{
+    const sq_resource_t *r = req->route->res;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    if (id != NULL)
+        sq_resource_get(&req->cx, r, id, sq_req_on_json_200, req);
+}
+
+static const char *validated(sq_req_t *req, bool create)
+{
+    const sq_resource_t *r = req->route->res;
+    json_t *b = sq_req_body(req);
+    if (b == NULL || sq_resource_validate(req->arena, r, b, create, &req->err) != 0) {
+        sq_req_fail(req);
+        return NULL;
+    }
+    size_t len;
+    return sq_json_dump(req->arena, b, &len);
+}
+
+void sq_h_res_create(sq_req_t *req)
+{
+    const char *body = validated(req, true);
+    if (body != NULL)
+        sq_resource_create(&req->cx, req->route->res, body, sq_req_on_json_201, req);
+}
+
+void sq_h_res_update(sq_req_t *req)
+{
+    const sq_resource_t *r = req->route->res;
+    const char *etag;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    if (id == NULL)
+        return;
+    if (sq_req_if_match(req, &etag) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    if (etag == NULL && r->if_match_required) {
+        sq_req_fail_code(req, SQ_E_PRECONDITION_REQUIRED, "Send the ETag of the %s you read in If-Match.", r->name);
+        return;
+    }
+    const char *body = validated(req, false);
+    if (body != NULL)
+        sq_resource_update(&req->cx, r, id, body, etag, sq_req_on_json_200, req);
+}
+
+void sq_h_res_delete(sq_req_t *req)
+{
+    const sq_resource_t *r = req->route->res;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    if (id != NULL)
+        sq_resource_remove(&req->cx, r, id, sq_req_on_done_204, req);
+}
+
+/* ---- sub-operations ------------------------------------------------------------------------------------------ */
+
+void sq_h_channel_location_set(sq_req_t *req)
+{
+    const char *id = path_id(req, "id", "sc", "sales channel");
+    const char *body = id ? valid_body(req, sq_channel_location_fields) : NULL;
+    if (body != NULL)
+        sq_channel_location_set(&req->cx, id, body, sq_req_on_json_200, req);
+}
+
+void sq_h_channel_location_remove(sq_req_t *req)
+{
+    const char *id = path_id(req, "id", "sc", "sales channel");
+    const char *loc = id ? path_id(req, "location_id", "sloc", "stock location") : NULL;
+    if (loc != NULL)
+        sq_channel_location_remove(&req->cx, id, loc, sq_req_on_json_200, req);
+}
+
+void sq_h_group_members(sq_req_t *req)
+{
+    const char *id = path_id(req, "id", "cgrp", "customer group");
+    const char *body = id ? valid_body(req, sq_members_fields) : NULL;
+    if (body != NULL)
+        sq_group_members(&req->cx, id, body, sq_req_on_json_200, req);
+}
+
+void sq_h_collection_products(sq_req_t *req)
+{
+    const char *id = path_id(req, "id", "pcol", "collection");
+    const char *body = id ? valid_body(req, sq_members_fields) : NULL;
+    if (body != NULL)
+        sq_collection_products(&req->cx, id, body, sq_req_on_json_200, req);
+}
+
+void sq_h_price_list_prices(sq_req_t *req)
+{
+    const char *id = path_id(req, "id", "plist", "price list");
+    const char *body = id ? valid_body(req, sq_list_prices_fields) : NULL;
+    if (body != NULL)
+        sq_price_list_prices(&req->cx, id, body, sq_req_on_json_200, req);
+}

@@ -1,0 +1,125 @@
+/* resource.c: the generic resource operations (conventions in resource.h). */
+#include "core/resource.h"
+
+#include <string.h>
+
+typedef struct {
+    const sq_resource_t *r;
+    sq_arena_t *arena;
+    sq_json_cb cb;
+    sq_done_cb done;
+    void *data;
+} op_t;
+
+static op_t *op(sq_ctx_t *cx, const sq_resource_t *r, sq_json_cb cb, sq_done_cb done, void *data)
+{
+    op_t *o = SQ_NEW(cx->arena, op_t);
+    o->r = r;
+    o->arena = cx->arena;
+    o->cb = cb;
+    o->done = done;
+    o->data = data;
+    return o;
+}
+
+/* Constraint violations become the resource's own errors with the field they are about. */
+const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err)
+{
+    if (err == NULL || err->constraint[0] == '\0' || r->constraints == NULL)
+        return err;
+    for (const sq_constraint_t *c = r->constraints; c->constraint != NULL; c++) {
+        if (strcmp(c->constraint, err->constraint) != 0)
+            continue;
+        sq_err_t *e = SQ_NEW(a, sq_err_t);
+        sq_err_copy(e, err);
+        e->nfields = 0;
+        sq_err_set(e, c->code, "%s", c->detail);
+        if (c->pointer != NULL)
+            sq_err_field(e, c->pointer, c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
+        return e;
+    }
+    return err;
+}
+
+static const sq_err_t *refine(op_t *o, const sq_err_t *err)
+{
+    return sq_resource_refine(o->arena, o->r, err);
+}
+
+static void on_json(const char *json, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL && err->code == SQ_E_NOT_FOUND) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "The %s does not exist.", o->r->name);
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    o->cb(json, refine(o, err), o->data);
+}
+
+void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->get, 1, sq_db_params(cx->arena, 1, id), on_json, op(cx, r, cb, NULL, data));
+}
+
+void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters,
+                      sq_list_cb cb, void *data)
+{
+    int nf = 0;
+    while (r->filters != NULL && r->filters[nf] != NULL)
+        nf++;
+    const char **p = sq_arena_alloc(cx->arena, sizeof(char *) * (size_t)(2 + nf));
+    p[0] = page->after;
+    p[1] = sq_db_int(cx->arena, page->limit + 1);
+    for (int i = 0; i < nf; i++)
+        p[2 + i] = filters != NULL ? filters[i] : NULL;
+    sq_db_list(cx->db, cx->arena, r->list, 2 + nf, p, page->limit, cb, data);
+}
+
+void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->create, 1, sq_db_params(cx->arena, 1, body), on_json, op(cx, r, cb, NULL, data));
+}
+
+void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match,
+                        sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->update, 3, sq_db_params(cx->arena, 3, id, body, if_match), on_json, op(cx, r, cb, NULL, data));
+}
+
+static void on_removed(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err == NULL && sq_rows_affected(rows) == 0) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "The %s does not exist.", o->r->name);
+        o->done(&e, o->data);
+        return;
+    }
+    o->done(refine(o, err), o->data);
+}
+
+void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_done_cb cb, void *data)
+{
+    sq_db_query(cx->db, cx->arena, r->remove, 1, sq_db_params(cx->arena, 1, id), on_removed, op(cx, r, NULL, cb, data));
+}
+
+int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *body, bool create, sq_err_t *err)
+{
+    /* the decoder checks types, lengths and unknown fields; resource field specs all write at offset 0 of a
+     * scratch buffer, because the body itself (not a struct) goes to SQL */
+    char *out = sq_arena_zalloc(a, 64);
+    if (sq_json_decode(a, body, create ? r->create_fields : r->update_fields, out, NULL, err) != 0)
+        return -1;
+    if (r->check != NULL && r->check(body, create, err) != 0) {
+        if (err->code == SQ_OK)
+            err->code = SQ_E_VALIDATION;
+        if (err->detail[0] == '\0')
+            sq_err_set(err, err->code, "Some fields are invalid; see errors.");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""generate.py: writes openapi/openapi.json, the HTTP contract, from the compact definitions below.
+Edit this file (and description.md), run it, commit both. The tests validate every response against the
+generated document and fail when the router and the document disagree."""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ID = lambda p: {"type": "string", "pattern": f"^{p}_[0-9a-hjkmnp-tv-z]{{26}}$", "description": f"Id ({p}_ followed by 26 lower-case base32 characters, time-ordered)."}
+TS = lambda d: {"type": "string", "format": "date-time", "description": d}
+TSN = lambda d: {"type": ["string", "null"], "format": "date-time", "description": d}
+S = lambda d, **kw: {"type": "string", "description": d, **kw}
+SN = lambda d, **kw: {"type": ["string", "null"], "description": d, **kw}
+B = lambda d: {"type": "boolean", "description": d}
+ROLES = ["owner", "admin", "catalog_manager", "order_manager", "support", "read_only"]
+PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read"]
+SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
+
+def obj(props, required=None, desc=None, extra=None):
+    o = {"type": "object", "additionalProperties": False, "properties": props, "required": list(props.keys()) if required is None else required}
+    if desc: o["description"] = desc
+    if extra: o.update(extra)
+    return o
+
+metadata_in = {"type": ["object", "null"], "description": "Free-form key-value pairs (Stripe's shape): at most 50 keys of 1 to 40 characters; values are strings of at most 500 characters, numbers, booleans or null. In a PATCH the object is merged into the stored one and a key set to null is deleted; null clears all metadata.",
+               "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 40},
+               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500}}
+metadata_out = {"type": "object", "description": "Free-form key-value pairs set by the API user.", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+name = lambda d: {"type": ["string", "null"], "maxLength": 100, "description": d}
+phone_in = {"type": ["string", "null"], "maxLength": 32, "description": "Phone number: digits with optional leading +, spaces, dashes, dots and parentheses (4 to 15 digits)."}
+email_in = {"type": "string", "format": "email", "maxLength": 254, "description": "Email address; stored lower-case. Unique among customer accounts (case-insensitively)."}
+password_in = {"type": "string", "minLength": 8, "maxLength": 256, "description": "Password, at least 8 characters. Stored only as an argon2id hash."}
+country = {"type": "string", "minLength": 2, "maxLength": 2, "description": "ISO 3166-1 alpha-2 country code; any case on input, stored and returned lower-case."}
+
+schemas = {}
+schemas["ProblemFieldError"] = {"type": "object", "additionalProperties": False, "description": "One invalid field (body) or parameter (query, path, header).",
+    "properties": {"pointer": S("JSON pointer (RFC 6901) to the invalid field of the request body, e.g. /email."),
+                   "parameter": S("Name of the invalid query, path or header parameter."),
+                   "code": S("Machine-readable reason: required, invalid_type, too_long, too_short, blank, invalid_format, invalid_value, invalid_characters, out_of_range, invalid_length, unknown_field, unknown_parameter, repeated, invalid_cursor, taken, weak_password, incorrect, invalid_token, not_allowed, not_found, invalid_metadata."),
+                   "detail": S("Human-readable explanation.")},
+    "required": ["code", "detail"], "oneOf": [{"required": ["pointer"]}, {"required": ["parameter"]}]}
+schemas["Problem"] = obj({
+    "type": S("Stable problem type URI: the configured problem_base_url followed by a slug. Slugs and statuses: " + ", ".join(f"{s} ({c})" for s, c in SLUGS) + ".", format="uri"),
+    "title": S("Short summary of the problem type."),
+    "status": {"type": "integer", "minimum": 400, "maximum": 599, "description": "The HTTP status code, repeated."},
+    "detail": S("Explanation of this occurrence, safe to show to a user."),
+    "instance": S("The request path."),
+    "request_id": S("Id of the request, also in the X-Request-Id header; quote it when reporting problems."),
+    "errors": {"type": "array", "maxItems": 16, "items": {"$ref": "#/components/schemas/ProblemFieldError"}, "description": "Every invalid field or parameter (empty when the problem is not about input)."},
+}, desc="An RFC 9457 problem document (application/problem+json). Bodies never contain SQL, file paths or library names.",
+   extra={"x-problem-types": {s: c for s, c in SLUGS}})
+schemas["Health"] = obj({"status": {"const": "ok", "description": "Always ok: the process serves requests."}}, desc="Liveness.")
+schemas["Ready"] = obj({"status": {"const": "ready", "description": "Ready to serve."}, "database": {"const": "ok", "description": "The database answered."},
+                        "migrations": obj({"applied": {"type": "integer", "description": "Migrations recorded in schema_migrations."}, "expected": {"type": "integer", "description": "Migrations this binary carries."}}, desc="Schema state.")}, desc="Readiness: the database is reachable and the schema is current.")
+schemas["Customer"] = obj({
+    "id": ID("cus"), "object": {"const": "customer", "description": "Always customer."},
+    "email": S("Email address (lower-case)."), "first_name": SN("First name."), "last_name": SN("Last name."), "phone": SN("Phone number."),
+    "has_account": B("True for customers who registered (can log in); false for guests created by checkout."),
+    "metadata": metadata_out, "created_at": TS("When the customer was created (UTC)."), "updated_at": TS("When the customer last changed (UTC).")}, desc="A customer.")
+schemas["Address"] = obj({
+    "id": ID("addr"), "object": {"const": "address", "description": "Always address."}, "customer_id": ID("cus"),
+    "first_name": SN("First name."), "last_name": SN("Last name."), "company": SN("Company."), "address_1": S("First address line."), "address_2": SN("Second address line."),
+    "city": S("City."), "province": SN("Province, state or region."), "postal_code": SN("Postal code."), "country_code": {**country, "description": "ISO 3166-1 alpha-2 country code, lower-case."}, "phone": SN("Phone number."),
+    "is_default_shipping": B("The customer's default shipping address (at most one)."), "is_default_billing": B("The customer's default billing address (at most one)."),
+    "metadata": metadata_out, "created_at": TS("When the address was created."), "updated_at": TS("When the address last changed.")}, desc="An address of a customer's address book.")
+schemas["User"] = obj({
+    "id": ID("usr"), "object": {"const": "user", "description": "Always user."}, "email": S("Email address (login)."),
+    "role": {"type": "string", "enum": ROLES, "description": "Role; it decides the permissions (see the x-permission of each operation)."},
+    "first_name": SN("First name."), "last_name": SN("Last name."), "disabled": B("Disabled users cannot log in and their sessions are ended."),
+    "created_at": TS("When the user was created."), "updated_at": TS("When the user last changed.")}, desc="A staff user of the back office.")
+key_props = {
+    "id": ID("key"), "object": {"const": "api_key", "description": "Always api_key."},
+    "type": {"type": "string", "enum": ["publishable", "secret"], "description": "publishable: identifies a storefront and its sales channel, public by design. secret: an integration's credential with scopes."},
+    "title": S("Name shown in the back office."), "redacted": S("The token with its middle hidden (pk_...wxyz / sk_...wxyz), for lists."),
+    "token": SN("The token. Always shown for publishable keys; for secret keys only in the response that created it (null afterwards: only a SHA-256 is stored)."),
+    "scopes": {"type": "array", "items": {"type": "string", "enum": PERMS}, "description": "Permissions of a secret key (empty for publishable keys)."},
+    "sales_channel_id": {"type": ["string", "null"], "pattern": "^sc_[0-9a-hjkmnp-tv-z]{26}$", "description": "Sales channel of a publishable key (null for secret keys)."},
+    "created_by": SN("Id of the staff user or API key that created it, or cli / seed."),
+    "created_at": TS("When the key was created."), "last_used_at": TSN("Last use (recorded at most once a minute)."), "revoked_at": TSN("When the key was revoked; revoked keys authenticate nothing.")}
+schemas["ApiKey"] = obj(key_props, desc="An API key.")
+schemas["ApiKeyCreated"] = obj({**key_props, "token": S("The token. For a secret key this is the only time it is shown: store it now.")}, desc="A new API key, with its token.")
+schemas["TokenResponse"] = obj({
+    "token_type": {"const": "Bearer", "description": "Always Bearer."},
+    "access_token": S("A JWT for the Authorization header (audience souq:store for customers, souq:admin for staff)."),
+    "expires_in": {"type": "integer", "minimum": 60, "maximum": 900, "description": "Seconds until the access token expires."},
+    "refresh_token": S("Opaque token for /auth/refresh; rotated on every use (a rotated token presented again ends the session).")}, desc="Tokens of a session (RFC 6749 section 5.1 shape).")
+def list_of(ref, what):
+    return obj({"object": {"const": "list", "description": "Always list."},
+                "data": {"type": "array", "maxItems": 100, "items": {"$ref": f"#/components/schemas/{ref}"}, "description": f"The {what}, newest first."},
+                "has_more": B("Whether another page follows."),
+                "next_cursor": SN("Pass as cursor to get the next page; null on the last page.")}, desc=f"A page of {what}.")
+schemas["CustomerList"] = list_of("Customer", "customers")
+schemas["AddressList"] = list_of("Address", "addresses")
+schemas["UserList"] = list_of("User", "staff users")
+schemas["ApiKeyList"] = list_of("ApiKey", "API keys")
+# requests
+req = lambda props, required, desc: obj(props, required, desc)
+schemas["LoginRequest"] = req({"email": S("Email address (case-insensitive).", maxLength=254), "password": S("Password.", minLength=1, maxLength=256)}, ["email", "password"], "Email and password.")
+schemas["RefreshRequest"] = req({"refresh_token": S("A refresh token from a token response.", minLength=1, maxLength=128)}, ["refresh_token"], "A refresh token.")
+schemas["CustomerCreate"] = req({"email": email_in, "password": password_in, "first_name": name("First name."), "last_name": name("Last name."), "phone": phone_in, "metadata": metadata_in}, ["email", "password"], "A new customer account.")
+schemas["CustomerUpdate"] = req({"email": {**email_in, "description": "New email address (409 already-exists if taken)."}, "first_name": name("First name; null clears it."), "last_name": name("Last name; null clears it."), "phone": {**phone_in, "description": "Phone number; null clears it."}, "metadata": metadata_in}, [], "Fields to change; absent fields stay as they are.")
+schemas["PasswordChange"] = req({"current_password": S("The current password.", maxLength=256), "new_password": password_in}, ["current_password", "new_password"], "A password change; every other session of the customer ends.")
+schemas["PasswordResetRequest"] = req({"email": email_in}, ["email"], "Starts a password reset.")
+schemas["PasswordResetConfirm"] = req({"token": S("The reset token from the customer.password_reset_requested event (sent by the notification provider).", maxLength=128), "password": password_in}, ["token", "password"], "Completes a password reset; every session of the customer ends.")
+addr_in = {"first_name": name("First name."), "last_name": name("Last name."), "company": {"type": ["string", "null"], "maxLength": 200, "description": "Company."},
+           "address_1": {"type": "string", "minLength": 0, "maxLength": 200, "description": "First address line."}, "address_2": {"type": ["string", "null"], "maxLength": 200, "description": "Second address line."},
+           "city": {"type": "string", "maxLength": 100, "description": "City."}, "province": {"type": ["string", "null"], "maxLength": 100, "description": "Province, state or region."},
+           "postal_code": {"type": ["string", "null"], "maxLength": 20, "description": "Postal code."}, "country_code": country, "phone": phone_in,
+           "is_default_shipping": B("Make this the default shipping address (the previous default loses the flag)."),
+           "is_default_billing": B("Make this the default billing address (the previous default loses the flag)."), "metadata": metadata_in}
+schemas["AddressCreate"] = req(addr_in, ["address_1", "city", "country_code"], "A new address (at most 50 per customer).")
+schemas["AddressUpdate"] = req(addr_in, [], "Fields to change; absent fields stay as they are.")
+schemas["UserCreate"] = req({"email": {**email_in, "description": "Email address (login); unique among staff."}, "password": password_in, "role": {"type": "string", "enum": ROLES, "description": "Role. Only owners grant owner."}, "first_name": name("First name."), "last_name": name("Last name.")}, ["email", "password", "role"], "A new staff user.")
+schemas["UserUpdate"] = req({"role": {"type": "string", "enum": ROLES, "description": "New role. Nobody changes their own; only owners grant or change owners; an active owner always remains."}, "first_name": name("First name."), "last_name": name("Last name."), "disabled": B("Disable (true) or re-enable (false); disabling ends the user's sessions at once. Nobody disables themself.")}, [], "Fields to change.")
+schemas["ApiKeyCreate"] = req({"type": {"type": "string", "enum": ["publishable", "secret"], "description": "Kind of key."}, "title": S("Name shown in the back office.", minLength=1, maxLength=256),
+    "sales_channel_id": S("Publishable keys only: the sales channel the key's storefront sells in (default: the default channel).", pattern="^sc_[0-9a-hjkmnp-tv-z]{26}$"),
+    "scopes": {"type": "array", "maxItems": 64, "items": {"type": "string", "enum": PERMS}, "description": "Secret keys only (required, at least one): the permissions the key grants."}}, ["type", "title"], "A new API key.")
+
+H_ETAG = {"ETag": {"description": "Strong entity tag of the body (MD5); send it back in If-None-Match (or If-Match where supported).", "schema": {"type": "string"}}}
+H_RID = {"X-Request-Id": {"description": "The request id (the client's, when it sent a well-formed one).", "schema": {"type": "string"}}}
+
+def ok(code, ref=None, desc="OK", headers=None, mt="application/json", schema=None):
+    r = {"description": desc, "headers": {**H_RID, **(headers or {})}}
+    if ref or schema:
+        r["content"] = {mt: {"schema": schema or {"$ref": f"#/components/schemas/{ref}"}}}
+    return code, r
+
+ERR = {"4XX": {"$ref": "#/components/responses/Problem"}, "5XX": {"$ref": "#/components/responses/Problem"}}
+NOTMOD = ("304", {"description": "Not modified: the If-None-Match ETag is current (no body)."})
+P_LIMIT = {"name": "limit", "in": "query", "required": False, "description": "Page size, 1 to 100 (default 20).", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}}
+P_CURSOR = {"name": "cursor", "in": "query", "required": False, "description": "The next_cursor of the previous page (opaque, signed).", "schema": {"type": "string"}}
+P_Q = {"name": "q", "in": "query", "required": False, "description": "Only customers whose email starts with this text (case-insensitive, 1 to 254 characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
+P_TYPE = {"name": "type", "in": "query", "required": False, "description": "Only keys of this type.", "schema": {"type": "string", "enum": ["publishable", "secret"]}}
+P_ID = lambda p, what: {"name": "id", "in": "path", "required": True, "description": f"Id of the {what}.", "schema": {"type": "string", "pattern": f"^{p}_[0-9a-hjkmnp-tv-z]{{26}}$"}}
+P_IFMATCH = {"name": "If-Match", "in": "header", "required": False, "description": "ETag of the representation the change is based on; 412 precondition-failed if the customer changed since.", "schema": {"type": "string"}}
+P_INM = {"name": "If-None-Match", "in": "header", "required": False, "description": "ETags the client has; 304 when one is current.", "schema": {"type": "string"}}
+
+SEC = {"none": [], "store": [{"publishableKey": []}], "customer": [{"publishableKey": [], "customerToken": []}], "admin": [{"staffToken": []}, {"secretKey": []}]}
+paths = {}
+TAGS = [("System", "Health, readiness, metrics and this document."), ("Store Auth", "Customer sessions (publishable key required)."), ("Store Customers", "Registration, the customer's profile and address book."), ("Admin Auth", "Staff sessions."), ("Admin Users", "Staff users and roles."), ("Admin API Keys", "Publishable and secret API keys."), ("Admin Customers", "The customer directory.")]
+def op(method, path, opid, tag, summary, auth, responses, body=None, params=None, perm="__none__", desc=None):
+    o = {"operationId": opid, "summary": summary, "tags": [tag], "security": SEC[auth], "x-auth": auth}
+    if desc: o["description"] = desc
+    if auth == "admin": o["x-permission"] = None if perm == "__none__" else perm
+    if params: o["parameters"] = params
+    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+    o["responses"] = {**dict(responses), **ERR}
+    paths.setdefault(path, {})[method] = o
+
+RL = " Failed attempts are throttled per account and per client address (429 rate-limited with Retry-After)."
+op("get", "/healthz", "getHealth", "System", "Liveness (does not touch the database)", "none", [ok("200", "Health")])
+op("get", "/readyz", "getReady", "System", "Readiness: database reachable and migrations current", "none", [ok("200", "Ready")], desc="Answers 503 dependency-unavailable (with Retry-After) while the database is unreachable or the schema is behind.")
+op("get", "/metrics", "getMetrics", "System", "Prometheus metrics", "none", [ok("200", mt="text/plain", schema={"type": "string"}, desc="Prometheus text format 0.0.4: requests by route and status, latency histograms, database connection state, round trips.")], desc="Requires Authorization: Bearer <metrics_token> when metrics_token is configured.")
+op("get", "/openapi.json", "getOpenApi", "System", "This document", "none", [ok("200", schema={"type": "object"}, desc="The OpenAPI document.", headers=H_ETAG)])
+
+op("post", "/v1/store/auth/token", "storeLogin", "Store Auth", "Log a customer in", "store", [ok("200", "TokenResponse", "Tokens.")], body="LoginRequest", desc="Wrong email and wrong password answer the same 401 invalid-credentials." + RL)
+op("post", "/v1/store/auth/refresh", "storeRefresh", "Store Auth", "Rotate a customer's refresh token", "store", [ok("200", "TokenResponse", "New tokens; the old refresh token is spent.")], body="RefreshRequest")
+op("post", "/v1/store/auth/logout", "storeLogout", "Store Auth", "End the session of a refresh token", "store", [ok("204", desc="Done (also for unknown tokens, as RFC 7009).")], body="RefreshRequest")
+op("post", "/v1/store/auth/password-reset", "storePasswordResetRequest", "Store Auth", "Start a password reset", "store", [ok("202", desc="Accepted, whether or not the email has an account. For an account, a customer.password_reset_requested event with a one-hour single-use token is written to the outbox.")], body="PasswordResetRequest", desc="Throttled to 3 requests per account and 10 per client address per hour (429).")
+op("post", "/v1/store/auth/password-reset/confirm", "storePasswordResetConfirm", "Store Auth", "Set a new password with a reset token", "store", [ok("204", desc="Password set; every session of the customer ended.")], body="PasswordResetConfirm")
+op("post", "/v1/store/customers", "storeRegister", "Store Customers", "Register a customer account", "store", [ok("201", "Customer", "The new customer.")], body="CustomerCreate", desc="409 already-exists (pointer /email) when the email has an account. Writes customer.created to the outbox.")
+op("get", "/v1/store/customers/me", "storeGetMe", "Store Customers", "The logged-in customer", "customer", [ok("200", "Customer", headers=H_ETAG), NOTMOD], params=[P_INM])
+op("patch", "/v1/store/customers/me", "storeUpdateMe", "Store Customers", "Update the logged-in customer", "customer", [ok("200", "Customer", "The updated customer.")], body="CustomerUpdate", params=[P_IFMATCH], desc="Writes customer.updated to the outbox.")
+op("post", "/v1/store/customers/me/password", "storeChangePassword", "Store Customers", "Change the password", "customer", [ok("204", desc="Changed; the customer's other sessions ended.")], body="PasswordChange", desc="422 (pointer /current_password) when the current password is wrong.")
+op("get", "/v1/store/customers/me/addresses", "storeListAddresses", "Store Customers", "The customer's addresses", "customer", [ok("200", "AddressList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_INM])
+op("post", "/v1/store/customers/me/addresses", "storeCreateAddress", "Store Customers", "Add an address", "customer", [ok("201", "Address", "The new address.")], body="AddressCreate", desc="409 conflict past 50 addresses.")
+AID = P_ID("addr", "address")
+op("get", "/v1/store/customers/me/addresses/{id}", "storeGetAddress", "Store Customers", "One of the customer's addresses", "customer", [ok("200", "Address", headers=H_ETAG), NOTMOD], params=[AID, P_INM], desc="Another customer's address is a 404, as a missing one.")
+op("patch", "/v1/store/customers/me/addresses/{id}", "storeUpdateAddress", "Store Customers", "Update an address", "customer", [ok("200", "Address", "The updated address.")], body="AddressUpdate", params=[AID])
+op("delete", "/v1/store/customers/me/addresses/{id}", "storeDeleteAddress", "Store Customers", "Delete an address", "customer", [ok("204", desc="Deleted.")], params=[AID])
+
+op("post", "/v1/admin/auth/token", "adminLogin", "Admin Auth", "Log a staff user in", "none", [ok("200", "TokenResponse", "Tokens.")], body="LoginRequest", desc="Disabled users get the same 401 invalid-credentials." + RL)
+op("post", "/v1/admin/auth/refresh", "adminRefresh", "Admin Auth", "Rotate a staff refresh token", "none", [ok("200", "TokenResponse", "New tokens.")], body="RefreshRequest")
+op("post", "/v1/admin/auth/logout", "adminLogout", "Admin Auth", "End the session of a refresh token", "none", [ok("204", desc="Done; the session's access tokens stop working at once.")], body="RefreshRequest")
+op("get", "/v1/admin/users/me", "adminGetMe", "Admin Users", "The logged-in staff user", "admin", [ok("200", "User", headers=H_ETAG), NOTMOD], params=[P_INM], perm=None, desc="Any staff user; API keys get 403.")
+op("get", "/v1/admin/users", "adminListUsers", "Admin Users", "List staff users", "admin", [ok("200", "UserList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_INM], perm="staff:read")
+op("post", "/v1/admin/users", "adminCreateUser", "Admin Users", "Create a staff user", "admin", [ok("201", "User", "The new user.")], body="UserCreate", perm="staff:write", desc="403 when the caller may not grant the role; 409 already-exists when the email is taken.")
+UID = P_ID("usr", "staff user")
+op("get", "/v1/admin/users/{id}", "adminGetUser", "Admin Users", "One staff user", "admin", [ok("200", "User", headers=H_ETAG), NOTMOD], params=[UID, P_INM], perm="staff:read")
+op("patch", "/v1/admin/users/{id}", "adminUpdateUser", "Admin Users", "Change a staff user's role, names or status", "admin", [ok("200", "User", "The updated user.")], body="UserUpdate", params=[UID], perm="staff:write", desc="409 for changes to one's own role or status, or that would leave no active owner; 403 when an admin touches an owner.")
+op("get", "/v1/admin/api-keys", "adminListApiKeys", "Admin API Keys", "List API keys", "admin", [ok("200", "ApiKeyList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_TYPE, P_INM], perm="api_keys:read")
+op("post", "/v1/admin/api-keys", "adminCreateApiKey", "Admin API Keys", "Create an API key", "admin", [ok("201", "ApiKeyCreated", "The new key with its token (Cache-Control: no-store).")], body="ApiKeyCreate", perm="api_keys:write")
+KID = P_ID("key", "API key")
+op("get", "/v1/admin/api-keys/{id}", "adminGetApiKey", "Admin API Keys", "One API key", "admin", [ok("200", "ApiKey", headers=H_ETAG), NOTMOD], params=[KID, P_INM], perm="api_keys:read")
+op("post", "/v1/admin/api-keys/{id}/revoke", "adminRevokeApiKey", "Admin API Keys", "Revoke an API key", "admin", [ok("200", "ApiKey", "The revoked key (revoking again changes nothing).")], params=[KID], perm="api_keys:write", desc="Takes effect on every node at once (cached publishable keys are dropped through NOTIFY).")
+op("get", "/v1/admin/customers", "adminListCustomers", "Admin Customers", "List customers", "admin", [ok("200", "CustomerList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_Q, P_INM], perm="customers:read")
+op("get", "/v1/admin/customers/{id}", "adminGetCustomer", "Admin Customers", "One customer (guests included)", "admin", [ok("200", "Customer", headers=H_ETAG), NOTMOD], params=[P_ID("cus", "customer"), P_INM], perm="customers:read")
+
+
+# ---- catalog resources (core/catalog.c, migrations/0004_catalog_api.sql) ------------------------------------------
+IDN = lambda p, d: {"type": ["string", "null"], "pattern": f"^{p}_[0-9a-hjkmnp-tv-z]{{26}}$", "description": d}
+TSS = lambda d: {"type": "string", "format": "date-time", "description": d}
+ts_pair = {"created_at": TS("When it was created."), "updated_at": TS("When it last changed.")}
+cur_code = {"type": "string", "minLength": 3, "maxLength": 3, "description": "ISO 4217 currency code; any case on input, lower-case in responses."}
+handle_in = {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 128, "description": "URL handle: lower-case letters and digits separated by single dashes; unique."}
+schemas["SalesChannel"] = obj({"id": ID("sc"), "object": {"const": "sales_channel", "description": "Always sales_channel."},
+    "name": S("Name."), "description": SN("Description."), "is_default": B("The store's default channel (new publishable keys and products use it)."),
+    "disabled": B("Disabled channels sell nothing."), "default_region_id": IDN("reg", "Region whose currency storefront prices use when a request names none."),
+    "locations": {"type": "array", "description": "Stock locations the channel sells from, in order of preference.", "items": obj({"location_id": ID("sloc"), "priority": {"type": "integer", "description": "Lower sells first."}})},
+    "metadata": metadata_out, **ts_pair}, desc="A sales channel: a web shop, a mobile app, a POS, a marketplace, a B2B portal.")
+schemas["Region"] = obj({"id": ID("reg"), "object": {"const": "region", "description": "Always region."}, "name": S("Name."),
+    "currency_code": S("Currency of the region (lower-case ISO 4217)."), "tax_inclusive": B("Prices in this region include tax."),
+    "countries": {"type": "array", "items": {"type": "string"}, "description": "Countries (lower-case ISO 3166-1 alpha-2); a country belongs to one region."},
+    "metadata": metadata_out, **ts_pair}, desc="A region: countries sharing a currency and a tax treatment.")
+schemas["StockLocation"] = obj({"id": ID("sloc"), "object": {"const": "stock_location", "description": "Always stock_location."}, "name": S("Name."),
+    "address_1": SN("Street address."), "city": SN("City."), "postal_code": SN("Postal code."), "country_code": SN("Country (lower-case)."),
+    "is_active": B("Inactive locations are not reserved from."), "metadata": metadata_out, **ts_pair}, desc="A warehouse, store or other place stock is kept.")
+schemas["CustomerGroup"] = obj({"id": ID("cgrp"), "object": {"const": "customer_group", "description": "Always customer_group."}, "name": S("Name (unique)."),
+    "customer_count": {"type": "integer", "description": "Members."}, "metadata": metadata_out, **ts_pair}, desc="A group of customers (for price lists and promotions).")
+schemas["Category"] = obj({"id": ID("pcat"), "object": {"const": "category", "description": "Always category."}, "name": S("Name."), "handle": S("URL handle (unique)."),
+    "description": SN("Description."), "parent_id": IDN("pcat", "Parent category; null at the top."), "rank": {"type": "integer", "description": "Order among siblings (lower first)."},
+    "is_active": B("Inactive categories are hidden from storefronts."), "metadata": metadata_out, **ts_pair}, desc="A node of the category tree.")
+rules_out = {"type": ["object", "null"], "additionalProperties": False, "description": "Rules of a rule collection (null for manual ones): products matching any tag, any type and the base-price range belong to it.",
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}, "description": "Any of these tags."}, "types": {"type": "array", "items": {"type": "string"}, "description": "Any of these product types."},
+                   "currency_code": SN("Currency of the price range."), "price_min": {"type": ["integer", "null"], "description": "Lowest base price, minor units."},
+                   "price_max": {"type": ["integer", "null"], "description": "Highest base price, minor units."}},
+    "required": ["tags", "types", "currency_code", "price_min", "price_max"]}
+schemas["Collection"] = obj({"id": ID("pcol"), "object": {"const": "collection", "description": "Always collection."}, "title": S("Title."), "handle": S("URL handle (unique)."),
+    "description": SN("Description."), "kind": {"type": "string", "enum": ["manual", "rule"], "description": "manual: products are added by hand; rule: products match the rules."},
+    "rules": rules_out, "product_count": {"type": ["integer", "null"], "description": "Products of a manual collection (null for rule collections)."}, "metadata": metadata_out, **ts_pair}, desc="A curated or rule-based group of products.")
+rule_map = lambda d: {"type": "object", "additionalProperties": False, "description": d,
+    "properties": {k: {"type": "array", "items": {"type": "string"}, "description": f"Ids of the {k.replace('_', ' ')}s the list applies to."} for k in ["sales_channel", "region", "customer_group", "company"]}}
+schemas["PriceList"] = obj({"id": ID("plist"), "object": {"const": "price_list", "description": "Always price_list."}, "title": S("Title."), "description": SN("Description."),
+    "kind": {"type": "string", "enum": ["sale", "override"], "description": "sale: applies when lower than the base price; override: always wins (negotiated, group, channel, company prices)."},
+    "status": {"type": "string", "enum": ["draft", "active"], "description": "Only active lists apply."}, "priority": {"type": "integer", "description": "Higher wins among overrides; breaks ties among equal sales."},
+    "starts_at": TSN("Start (inclusive); null = open."), "ends_at": TSN("End (exclusive); null = open."),
+    "percent_off_bp": {"type": ["integer", "null"], "description": "A percentage list: basis points (1500 = 15%) off the base price of its products; null for lists of prices."},
+    "rules": rule_map("Conditions: the list applies when the context matches one value of every attribute present (channel, region, customer group, company)."),
+    "product_ids": {"type": "array", "items": {"type": "string"}, "description": "Products a percentage list applies to (all when empty)."},
+    "price_count": {"type": "integer", "description": "Prices in the list."}, "metadata": metadata_out, **ts_pair}, desc="A price list. The resolution rules are in core/pricing.h.")
+for n, item, what in [("SalesChannelList", "SalesChannel", "sales channels"), ("RegionList", "Region", "regions"), ("StockLocationList", "StockLocation", "stock locations"),
+                      ("CustomerGroupList", "CustomerGroup", "customer groups"), ("CategoryList", "Category", "categories"), ("CollectionList", "Collection", "collections"), ("PriceListList", "PriceList", "price lists")]:
+    schemas[n] = list_of(item, what)
+idin = lambda d: {"type": ["string", "null"], "description": d, "maxLength": 40}
+def both(name, props, required, desc):
+    schemas[name + "Create"] = req(props, required, desc)
+    schemas[name + "Update"] = req({k: v for k, v in props.items() if k not in ("kind",)}, [], "Fields to change; absent fields stay as they are. Send If-Match to refuse a stale change (412).")
+both("SalesChannel", {"name": S("Name.", minLength=1, maxLength=256), "description": SN("Description.", maxLength=1000), "default_region_id": idin("Default region."),
+     "disabled": B("Disable or enable."), "metadata": metadata_in}, ["name"], "A new sales channel.")
+both("Region", {"name": S("Name.", minLength=1, maxLength=256), "currency_code": cur_code, "tax_inclusive": B("Prices include tax."),
+     "countries": {"type": "array", "maxItems": 250, "items": country, "description": "Countries; replaces the list when present (409 if one belongs to another region)."}, "metadata": metadata_in}, ["name", "currency_code"], "A new region.")
+both("StockLocation", {"name": S("Name.", minLength=1, maxLength=256), "address_1": SN("Street.", maxLength=200), "city": SN("City.", maxLength=100),
+     "postal_code": SN("Postal code.", maxLength=20), "country_code": {**country, "type": ["string", "null"]}, "is_active": B("Active."), "metadata": metadata_in}, ["name"], "A new stock location.")
+both("CustomerGroup", {"name": S("Name (unique).", minLength=1, maxLength=256), "metadata": metadata_in}, ["name"], "A new customer group.")
+both("Category", {"name": S("Name.", minLength=1, maxLength=256), "handle": handle_in, "description": SN("Description.", maxLength=4096), "parent_id": idin("Parent category (a cycle is refused, 422)."),
+     "rank": {"type": "integer", "description": "Order among siblings."}, "is_active": B("Active."), "metadata": metadata_in}, ["name", "handle"], "A new category.")
+rules_in = {"type": ["object", "null"], "additionalProperties": False, "description": "Rules (kind rule only); replaced whole when present.",
+    "properties": {"tags": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Any of these tags."}, "types": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Any of these types."},
+                   "currency_code": {**cur_code, "type": ["string", "null"]}, "price_min": {"type": ["integer", "null"], "minimum": 0, "description": "Lowest base price (needs currency_code)."},
+                   "price_max": {"type": ["integer", "null"], "minimum": 0, "description": "Highest base price (needs currency_code)."}}}
+both("Collection", {"title": S("Title.", minLength=1, maxLength=256), "handle": handle_in, "description": SN("Description.", maxLength=4096), "rules": rules_in,
+     "kind": {"type": "string", "enum": ["manual", "rule"], "description": "Kind (create only; default manual)."}, "metadata": metadata_in}, ["title", "handle"], "A new collection.")
+both("PriceList", {"title": S("Title.", minLength=1, maxLength=256), "description": SN("Description.", maxLength=4096), "kind": {"type": "string", "enum": ["sale", "override"], "description": "Kind (create only)."},
+     "status": {"type": "string", "enum": ["draft", "active"], "description": "Status (default active)."}, "priority": {"type": "integer", "minimum": -1000, "maximum": 1000, "description": "Priority."},
+     "starts_at": {"type": ["string", "null"], "format": "date-time", "description": "Start, RFC 3339 with a zone."}, "ends_at": {"type": ["string", "null"], "format": "date-time", "description": "End (after starts_at)."},
+     "percent_off_bp": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000, "description": "Basis points off the base price."},
+     "rules": rule_map("Conditions; replaced whole when present."), "product_ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}, "description": "Scope of a percentage list; replaced when present."}, "metadata": metadata_in},
+     ["title", "kind"], "A new price list.")
+schemas["ChannelLocation"] = req({"location_id": S("The stock location.", maxLength=40), "priority": {"type": "integer", "minimum": -1000, "maximum": 1000, "description": "Lower sells first (default 0)."}}, ["location_id"], "Adds a location to the channel, or changes its priority.")
+schemas["MemberChange"] = req({"add": {"type": "array", "maxItems": 1000, "items": {"type": "string"}, "description": "Ids to add."}, "remove": {"type": "array", "maxItems": 1000, "items": {"type": "string"}, "description": "Ids to remove."}}, [], "Members to add and remove.")
+schemas["ListPriceChange"] = req({"upsert": {"type": "array", "maxItems": 1000, "description": "Prices to add or replace (per variant, currency and min_quantity).",
+    "items": req({"variant_id": S("Variant.", maxLength=40), "currency_code": cur_code, "amount": {"type": "integer", "minimum": 0, "description": "Minor units."},
+                  "compare_at_amount": {"type": ["integer", "null"], "minimum": 0, "description": "Was-price, minor units."}, "min_quantity": {"type": "integer", "minimum": 1, "description": "Volume tier (default 1)."}}, ["variant_id", "currency_code", "amount"], "A list price.")},
+    "remove": {"type": "array", "maxItems": 1000, "items": {"type": "string"}, "description": "Price ids to remove."}}, [], "Prices to change.")
+
+def crud(base, tag, name, prefix, what, read, write, list_params=(), delete=True, update=True, extra_desc=""):
+    op("get", base, f"list{name}s", tag, f"List {what}s", "admin", [ok("200", f"{name}List", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, *list_params, P_INM], perm=read)
+    op("post", base, f"create{name}", tag, f"Create a {what}", "admin", [ok("201", name, f"The new {what}.")], body=f"{name}Create", perm=write, desc=extra_desc or None)
+    pid = P_ID(prefix, what)
+    op("get", base + "/{id}", f"get{name}", tag, f"One {what}", "admin", [ok("200", name, headers=H_ETAG), NOTMOD], params=[pid, P_INM], perm=read)
+    if update:
+        op("patch", base + "/{id}", f"update{name}", tag, f"Update a {what}", "admin", [ok("200", name, f"The updated {what}.")], body=f"{name}Update",
+           params=[pid, {**P_IFMATCH, "description": "ETag of the representation the change is based on; 412 precondition-failed when it changed since."}], perm=write)
+    if delete:
+        op("delete", base + "/{id}", f"delete{name}", tag, f"Delete a {what}", "admin", [ok("204", desc="Deleted.")], params=[pid], perm=write)
+
+Q = lambda name, d, **sch: {"name": name, "in": "query", "required": False, "description": d, "schema": {"type": "string", **sch}}
+crud("/v1/admin/sales-channels", "Admin Sales Channels", "SalesChannel", "sc", "sales channel", "sales_channels:read", "sales_channels:write", delete=False)
+op("post", "/v1/admin/sales-channels/{id}/locations", "setSalesChannelLocation", "Admin Sales Channels", "Sell from a stock location", "admin", [ok("200", "SalesChannel", "The channel.")],
+   body="ChannelLocation", params=[P_ID("sc", "sales channel")], perm="sales_channels:write")
+op("delete", "/v1/admin/sales-channels/{id}/locations/{location_id}", "removeSalesChannelLocation", "Admin Sales Channels", "Stop selling from a stock location", "admin", [ok("200", "SalesChannel", "The channel.")],
+   params=[P_ID("sc", "sales channel"), {**P_ID("sloc", "stock location"), "name": "location_id"}], perm="sales_channels:write")
+crud("/v1/admin/regions", "Admin Regions", "Region", "reg", "region", "settings:read", "settings:write", list_params=[Q("currency_code", "Only regions of this currency.")])
+crud("/v1/admin/stock-locations", "Admin Stock Locations", "StockLocation", "sloc", "stock location", "inventory:read", "inventory:write", delete=False)
+crud("/v1/admin/customer-groups", "Admin Customer Groups", "CustomerGroup", "cgrp", "customer group", "customers:read", "customers:write")
+op("post", "/v1/admin/customer-groups/{id}/customers", "changeCustomerGroupMembers", "Admin Customer Groups", "Add and remove members", "admin", [ok("200", "CustomerGroup", "The group.")],
+   body="MemberChange", params=[P_ID("cgrp", "customer group")], perm="customers:write", desc="422 (pointer /add) when a customer does not exist.")
+crud("/v1/admin/categories", "Admin Categories", "Category", "pcat", "category", "catalog:read", "catalog:write", list_params=[Q("parent_id", "Only children of this category.")],
+     extra_desc="409 already-exists (pointer /handle) when the handle is taken.")
+crud("/v1/admin/collections", "Admin Collections", "Collection", "pcol", "collection", "catalog:read", "catalog:write")
+op("post", "/v1/admin/collections/{id}/products", "changeCollectionProducts", "Admin Collections", "Add and remove products of a manual collection", "admin", [ok("200", "Collection", "The collection.")],
+   body="MemberChange", params=[P_ID("pcol", "collection")], perm="catalog:write", desc="409 for rule collections.")
+crud("/v1/admin/price-lists", "Admin Price Lists", "PriceList", "plist", "price list", "catalog:read", "catalog:write", list_params=[Q("kind", "Only lists of this kind.", enum=["sale", "override"])])
+op("post", "/v1/admin/price-lists/{id}/prices", "changePriceListPrices", "Admin Price Lists", "Add, replace and remove prices of a list", "admin", [ok("200", "PriceList", "The list.")],
+   body="ListPriceChange", params=[P_ID("plist", "price list")], perm="catalog:write", desc="Writes price.changed events.")
+for t, d in [("Admin Sales Channels", "Sales channels and where they sell from."), ("Admin Regions", "Regions, currencies, tax treatment."), ("Admin Stock Locations", "Warehouses and stores."),
+             ("Admin Customer Groups", "Customer groups."), ("Admin Categories", "The category tree."), ("Admin Collections", "Collections."), ("Admin Price Lists", "Sale and override price lists.")]:
+    TAGS.append((t, d))
+
+doc = {
+ "openapi": "3.1.0",
+ "info": {"title": "Souq", "version": "0.1.0", "summary": "Headless commerce API.",
+  "description": open(os.path.join(HERE, 'description.md')).read()},
+ "servers": [{"url": "http://127.0.0.1:8080", "description": "make run"}],
+ "tags": [{"name": t, "description": d} for t, d in TAGS],
+ "paths": paths,
+ "components": {
+  "schemas": schemas,
+  "responses": {"Problem": {"description": "An RFC 9457 problem document. 401 answers carry WWW-Authenticate; 405 carries Allow; 429 and 503 carry Retry-After. A body over the configured limit (1 MiB) can be refused by the HTTP layer itself with a plain-text 413.",
+     "headers": {**H_RID, "Retry-After": {"description": "Seconds to wait (429, 503).", "schema": {"type": "integer"}}},
+     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+  "securitySchemes": {
+   "publishableKey": {"type": "apiKey", "in": "header", "name": "x-publishable-api-key", "description": "A publishable key (pk_...): identifies the storefront and its sales channel. Required on every /v1/store call."},
+   "customerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A customer access token (audience souq:store) from /v1/store/auth/token."},
+   "staffToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A staff access token (audience souq:admin) from /v1/admin/auth/token; the session is checked on every request."},
+   "secretKey": {"type": "http", "scheme": "bearer", "description": "A secret API key (sk_...) with scopes; each scope is a permission name."}}}}
+json.dump(doc, open(os.path.join(HERE, '..', '..', 'openapi', 'openapi.json'), 'w'), indent=2, ensure_ascii=False)
+open(os.path.join(HERE, '..', '..', 'openapi', 'openapi.json'), 'a').write('\n')
+print(len(paths), sum(len(v) for v in paths.values()))
