@@ -3,6 +3,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/catalog.h"
+#include "core/product.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
@@ -10,13 +11,27 @@ static const char *const keys_q[] = {"limit", "cursor", "type", NULL};
 static const char *const region_q[] = {"limit", "cursor", "currency_code", NULL};
 static const char *const category_q[] = {"limit", "cursor", "parent_id", NULL};
 static const char *const plist_q[] = {"limit", "cursor", "kind", NULL};
+static const char *const product_q[] = {"limit", "cursor", "status", "q", "sku", NULL};
+static const char *const store_products_q[] = {
+    "limit",   "cursor", "q",      "category_id", "collection_id", "tag",           "price_min", "price_max", "in_stock",
+    "options", "sort",   "expand", "fields",      "region_id",     "currency_code", "locale",    NULL};
+static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* The routes of a plain resource: list and create on base, get and update on base/{id}, delete if it has one. */
-#define LIST_GET(base, res, read, q)                                                                                           \
-    {"GET", base, sq_h_res_list, ADMIN, read, 0, q, &res}, {"GET", base "/{id}", sq_h_res_get, ADMIN, read, 0, NULL, &res}
-#define CREATE_UPDATE(base, res, write)                                                                                       \
-    {"POST", base, sq_h_res_create, ADMIN, write, 0, NULL, &res}, {"PATCH", base "/{id}", sq_h_res_update, ADMIN, write, 0, NULL, &res}
-#define DELETE(base, res, write) {"DELETE", base "/{id}", sq_h_res_delete, ADMIN, write, 0, NULL, &res}
+#define LIST_GET(base, res, read, q)                                                                                               \
+    {"GET", base, sq_h_res_list, ADMIN, read, 0, q, &res},                                                                         \
+    {                                                                                                                              \
+        "GET", base "/{id}", sq_h_res_get, ADMIN, read, 0, NULL, &res                                                              \
+    }
+#define CREATE_UPDATE(base, res, write)                                                                                            \
+    {"POST", base, sq_h_res_create, ADMIN, write, 0, NULL, &res},                                                                  \
+    {                                                                                                                              \
+        "PATCH", base "/{id}", sq_h_res_update, ADMIN, write, 0, NULL, &res                                                        \
+    }
+#define DELETE(base, res, write)                                                                                                   \
+    {                                                                                                                              \
+        "DELETE", base "/{id}", sq_h_res_delete, ADMIN, write, 0, NULL, &res                                                       \
+    }
 
 #define NONE SQ_AUTH_NONE
 #define STORE SQ_AUTH_STORE
@@ -45,6 +60,8 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_get, CUSTOMER, NULL, 0, NULL},
     {"PATCH", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_update, CUSTOMER, NULL, 0, NULL},
     {"DELETE", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_delete, CUSTOMER, NULL, 0, NULL},
+    {"GET", "/v1/store/products", sq_h_store_products, STORE, NULL, 0, store_products_q},
+    {"GET", "/v1/store/products/{id}", sq_h_store_product, STORE, NULL, 0, store_product_q},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -87,6 +104,11 @@ const sq_route_t sq_routes[] = {
     CREATE_UPDATE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
     DELETE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
     {"POST", "/v1/admin/price-lists/{id}/prices", sq_h_price_list_prices, ADMIN, "catalog:write", 0, NULL},
+    LIST_GET("/v1/admin/products", sq_res_product, "catalog:read", product_q),
+    CREATE_UPDATE("/v1/admin/products", sq_res_product, "catalog:write"),
+    {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", 0, NULL},
+    {"PATCH", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_update, ADMIN, "catalog:write", 0, NULL},
+    {"DELETE", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_delete, ADMIN, "catalog:write", 0, NULL},
 };
 
 const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

@@ -24,18 +24,19 @@ const sq_field_t sq_channel_update_fields[] = {
     {NULL},
 };
 
-#define REGION(req)                                                                                                            \
-    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("currency_code", SQ_FT_STR, (req), 3, 3, NULL, sq_check_currency, NULL), \
-        F("tax_inclusive", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL),                                                         \
+#define REGION(req)                                                                                                                \
+    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL),                                                                         \
+        F("currency_code", SQ_FT_STR, (req), 3, 3, NULL, sq_check_currency, NULL),                                                 \
+        F("tax_inclusive", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL),                                                                 \
         F("countries", SQ_FT_STR_ARRAY, 0, 0, 250, NULL, sq_check_country, NULL), META
 const sq_field_t sq_region_create_fields[] = {REGION(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_region_update_fields[] = {REGION(0), {NULL}};
 
-#define LOCATION(req)                                                                                                          \
-    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("address_1", SQ_FT_STR, SQ_F_NULLABLE, 0, 200, NULL, NULL, NULL), \
-        F("city", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL),                                                     \
-        F("postal_code", SQ_FT_STR, SQ_F_NULLABLE, 0, 20, NULL, NULL, NULL),                                               \
-        F("country_code", SQ_FT_STR, SQ_F_NULLABLE, 2, 2, NULL, sq_check_country, NULL),                                   \
+#define LOCATION(req)                                                                                                              \
+    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("address_1", SQ_FT_STR, SQ_F_NULLABLE, 0, 200, NULL, NULL, NULL),     \
+        F("city", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL),                                                             \
+        F("postal_code", SQ_FT_STR, SQ_F_NULLABLE, 0, 20, NULL, NULL, NULL),                                                       \
+        F("country_code", SQ_FT_STR, SQ_F_NULLABLE, 2, 2, NULL, sq_check_country, NULL),                                           \
         F("is_active", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
 const sq_field_t sq_location_create_fields[] = {LOCATION(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_location_update_fields[] = {LOCATION(0), {NULL}};
@@ -43,9 +44,9 @@ const sq_field_t sq_location_update_fields[] = {LOCATION(0), {NULL}};
 const sq_field_t sq_group_create_fields[] = {F("name", SQ_FT_STR, SQ_F_REQUIRED, 1, 256, NULL, NULL, NULL), META, {NULL}};
 const sq_field_t sq_group_update_fields[] = {F("name", SQ_FT_STR, 0, 1, 256, NULL, NULL, NULL), META, {NULL}};
 
-#define CATEGORY(req)                                                                                                          \
-    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("handle", SQ_FT_STR, (req), 1, 128, NULL, sq_check_handle, NULL), \
-        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL), ID("parent_id", SQ_F_NULLABLE), \
+#define CATEGORY(req)                                                                                                              \
+    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("handle", SQ_FT_STR, (req), 1, 128, NULL, sq_check_handle, NULL),     \
+        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL), ID("parent_id", SQ_F_NULLABLE),    \
         F("rank", SQ_FT_INT, 0, -1000000, 1000000, NULL, NULL, NULL), F("is_active", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
 const sq_field_t sq_category_create_fields[] = {CATEGORY(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_category_update_fields[] = {CATEGORY(0), {NULL}};
@@ -59,12 +60,12 @@ static const sq_field_t collection_rules[] = {
     {NULL},
 };
 static const char *const collection_kinds[] = {"manual", "rule", NULL};
-#define COLLECTION(req)                                                                                                        \
-    F("title", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("handle", SQ_FT_STR, (req), 1, 128, NULL, sq_check_handle, NULL), \
-        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),                             \
+#define COLLECTION(req)                                                                                                            \
+    F("title", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("handle", SQ_FT_STR, (req), 1, 128, NULL, sq_check_handle, NULL),    \
+        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),                                    \
         F("rules", SQ_FT_OBJECT, SQ_F_NULLABLE, 0, 0, NULL, NULL, collection_rules), META
-const sq_field_t sq_collection_create_fields[] = {COLLECTION(SQ_F_REQUIRED), F("kind", SQ_FT_STR, 0, 1, 16, collection_kinds, NULL, NULL),
-                                                  {NULL}};
+const sq_field_t sq_collection_create_fields[] = {
+    COLLECTION(SQ_F_REQUIRED), F("kind", SQ_FT_STR, 0, 1, 16, collection_kinds, NULL, NULL), {NULL}};
 const sq_field_t sq_collection_update_fields[] = {COLLECTION(0), {NULL}};
 
 static const sq_field_t price_rules[] = {
@@ -76,18 +77,17 @@ static const sq_field_t price_rules[] = {
 };
 static const char *const list_kinds[] = {"sale", "override", NULL};
 static const char *const list_status[] = {"draft", "active", NULL};
-#define PRICE_LIST(req)                                                                                                        \
-    F("title", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL),                                                                  \
-        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),                             \
-        F("status", SQ_FT_STR, 0, 1, 16, list_status, NULL, NULL), F("priority", SQ_FT_INT, 0, -1000, 1000, NULL, NULL, NULL), \
-        F("starts_at", SQ_FT_STR, SQ_F_NULLABLE, 0, 40, NULL, sq_check_timestamp, NULL),                                     \
-        F("ends_at", SQ_FT_STR, SQ_F_NULLABLE, 0, 40, NULL, sq_check_timestamp, NULL),                                       \
-        F("percent_off_bp", SQ_FT_INT, SQ_F_NULLABLE, 1, 10000, NULL, NULL, NULL),                                          \
-        F("rules", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, price_rules),                                                          \
+#define PRICE_LIST(req)                                                                                                            \
+    F("title", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL),                                                                        \
+        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),                                    \
+        F("status", SQ_FT_STR, 0, 1, 16, list_status, NULL, NULL), F("priority", SQ_FT_INT, 0, -1000, 1000, NULL, NULL, NULL),     \
+        F("starts_at", SQ_FT_STR, SQ_F_NULLABLE, 0, 40, NULL, sq_check_timestamp, NULL),                                           \
+        F("ends_at", SQ_FT_STR, SQ_F_NULLABLE, 0, 40, NULL, sq_check_timestamp, NULL),                                             \
+        F("percent_off_bp", SQ_FT_INT, SQ_F_NULLABLE, 1, 10000, NULL, NULL, NULL),                                                 \
+        F("rules", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, price_rules),                                                                \
         F("product_ids", SQ_FT_STR_ARRAY, 0, 0, 1000, NULL, sq_check_id, NULL), META
-const sq_field_t sq_price_list_create_fields[] = {PRICE_LIST(SQ_F_REQUIRED),
-                                                  F("kind", SQ_FT_STR, SQ_F_REQUIRED, 1, 16, list_kinds, NULL, NULL),
-                                                  {NULL}};
+const sq_field_t sq_price_list_create_fields[] = {
+    PRICE_LIST(SQ_F_REQUIRED), F("kind", SQ_FT_STR, SQ_F_REQUIRED, 1, 16, list_kinds, NULL, NULL), {NULL}};
 const sq_field_t sq_price_list_update_fields[] = {PRICE_LIST(0), {NULL}};
 
 const sq_field_t sq_channel_location_fields[] = {

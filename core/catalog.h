@@ -5,8 +5,8 @@
 
 #include "core/resource.h"
 
-extern const sq_resource_t sq_res_sales_channel, sq_res_region, sq_res_stock_location, sq_res_customer_group,
-    sq_res_category, sq_res_collection, sq_res_price_list;
+extern const sq_resource_t sq_res_sales_channel, sq_res_region, sq_res_stock_location, sq_res_customer_group, sq_res_category,
+    sq_res_collection, sq_res_price_list;
 
 /** Input rules of the sub-operations (validated, then passed to SQL as the body). */
 extern const sq_field_t sq_channel_location_fields[]; /* {location_id, priority} */

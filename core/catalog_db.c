@@ -9,9 +9,9 @@ extern const sq_field_t sq_channel_create_fields[], sq_channel_update_fields[], 
 int sq_collection_check(const json_t *b, bool create, sq_err_t *err);
 
 /* get / list / create / update for a resource whose table is T, JSON function souq_N_json, save souq_N_save */
-#define RESOURCE_STMTS(N, T)                                                                                                   \
-    SQ_STMT_RO(N##_get, "SELECT souq_" #N "_json(t) FROM " T " t WHERE t.id = $1");                                           \
-    SQ_STMT(N##_create, "SELECT souq_" #N "_save(NULL, $1::jsonb, NULL)");                                                     \
+#define RESOURCE_STMTS(N, T)                                                                                                       \
+    SQ_STMT_RO(N##_get, "SELECT souq_" #N "_json(t) FROM " T " t WHERE t.id = $1");                                                \
+    SQ_STMT(N##_create, "SELECT souq_" #N "_save(NULL, $1::jsonb, NULL)");                                                         \
     SQ_STMT(N##_update, "SELECT souq_" #N "_save($1, $2::jsonb, $3)")
 
 RESOURCE_STMTS(sales_channel, "sales_channels");
@@ -41,18 +41,20 @@ SQ_STMT_RO(price_list_list, "SELECT souq_price_list_json(t), t.id FROM price_lis
                             "AND ($3::text IS NULL OR t.kind = $3) ORDER BY t.id DESC LIMIT $2");
 SQ_STMT(price_list_remove, "DELETE FROM price_lists WHERE id = $1");
 
-SQ_STMT(channel_location_set, "WITH c AS (SELECT id FROM sales_channels WHERE id = $1 FOR UPDATE), "
-                              "u AS (INSERT INTO sales_channel_locations (sales_channel_id, location_id, priority) "
-                              "  SELECT c.id, $2::jsonb->>'location_id', coalesce(($2::jsonb->>'priority')::int, 0) FROM c "
-                              "  ON CONFLICT (sales_channel_id, location_id) DO UPDATE SET priority = EXCLUDED.priority RETURNING 1) "
-                              "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM c)");
+SQ_STMT(channel_location_set,
+        "WITH c AS (SELECT id FROM sales_channels WHERE id = $1 FOR UPDATE), "
+        "u AS (INSERT INTO sales_channel_locations (sales_channel_id, location_id, priority) "
+        "  SELECT c.id, $2::jsonb->>'location_id', coalesce(($2::jsonb->>'priority')::int, 0) FROM c "
+        "  ON CONFLICT (sales_channel_id, location_id) DO UPDATE SET priority = EXCLUDED.priority RETURNING 1) "
+        "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM c)");
 SQ_STMT(channel_location_remove, "DELETE FROM sales_channel_locations WHERE sales_channel_id = $1 AND location_id = $2");
-SQ_STMT(group_members, "WITH g AS (SELECT id FROM customer_groups WHERE id = $1 FOR UPDATE), "
-                       "d AS (DELETE FROM customer_group_members m USING g WHERE m.group_id = g.id "
-                       "  AND m.customer_id = ANY (coalesce(souq_text_array($2::jsonb->'remove'), '{}'))), "
-                       "i AS (INSERT INTO customer_group_members (group_id, customer_id) "
-                       "  SELECT g.id, c FROM g, jsonb_array_elements_text(coalesce($2::jsonb->'add', '[]')) c ON CONFLICT DO NOTHING) "
-                       "SELECT count(*) FROM g");
+SQ_STMT(group_members,
+        "WITH g AS (SELECT id FROM customer_groups WHERE id = $1 FOR UPDATE), "
+        "d AS (DELETE FROM customer_group_members m USING g WHERE m.group_id = g.id "
+        "  AND m.customer_id = ANY (coalesce(souq_text_array($2::jsonb->'remove'), '{}'))), "
+        "i AS (INSERT INTO customer_group_members (group_id, customer_id) "
+        "  SELECT g.id, c FROM g, jsonb_array_elements_text(coalesce($2::jsonb->'add', '[]')) c ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FROM g");
 SQ_STMT(collection_products, "SELECT souq_collection_products($1, $2::jsonb)");
 SQ_STMT(price_list_prices, "SELECT souq_price_list_prices($1, $2::jsonb)");
 
@@ -73,7 +75,8 @@ static const sq_constraint_t group_constraints[] = {
 };
 static const sq_constraint_t category_constraints[] = {
     {"categories_handle_key", "/handle", SQ_E_ALREADY_EXISTS, "A category with this handle exists."},
-    {"categories_parent_id_fkey", "/parent_id", SQ_E_CONFLICT, "The parent category does not exist, or the category has subcategories."},
+    {"categories_parent_id_fkey", "/parent_id", SQ_E_CONFLICT,
+     "The parent category does not exist, or the category has subcategories."},
     {NULL},
 };
 static const sq_constraint_t collection_constraints[] = {
@@ -92,27 +95,88 @@ static const char *const region_filters[] = {"currency_code", NULL};
 static const char *const category_filters[] = {"parent_id", NULL};
 static const char *const price_list_filters[] = {"kind", NULL};
 
-const sq_resource_t sq_res_sales_channel = {"sales channel", "sc", sq_channel_create_fields, sq_channel_update_fields, NULL,
-                                            &sales_channel_get, &sales_channel_list, &sales_channel_create, &sales_channel_update,
-                                            NULL, NULL, channel_constraints, false};
-const sq_resource_t sq_res_region = {"region", "reg", sq_region_create_fields, sq_region_update_fields, NULL, &region_get,
-                                     &region_list, &region_create, &region_update, &region_remove, region_filters,
-                                     region_constraints, false};
-const sq_resource_t sq_res_stock_location = {"stock location", "sloc", sq_location_create_fields, sq_location_update_fields, NULL,
-                                             &stock_location_get, &stock_location_list, &stock_location_create,
-                                             &stock_location_update, NULL, NULL, NULL, false};
-const sq_resource_t sq_res_customer_group = {"customer group", "cgrp", sq_group_create_fields, sq_group_update_fields, NULL,
-                                             &customer_group_get, &customer_group_list, &customer_group_create,
-                                             &customer_group_update, &customer_group_remove, NULL, group_constraints, false};
-const sq_resource_t sq_res_category = {"category", "pcat", sq_category_create_fields, sq_category_update_fields, NULL,
-                                       &category_get, &category_list, &category_create, &category_update, &category_remove,
-                                       category_filters, category_constraints, false};
-const sq_resource_t sq_res_collection = {"collection", "pcol", sq_collection_create_fields, sq_collection_update_fields,
-                                         sq_collection_check, &collection_get, &collection_list, &collection_create,
-                                         &collection_update, &collection_remove, NULL, collection_constraints, false};
-const sq_resource_t sq_res_price_list = {"price list", "plist", sq_price_list_create_fields, sq_price_list_update_fields, NULL,
-                                         &price_list_get, &price_list_list, &price_list_create, &price_list_update,
-                                         &price_list_remove, price_list_filters, price_list_constraints, false};
+const sq_resource_t sq_res_sales_channel = {"sales channel",
+                                            "sc",
+                                            sq_channel_create_fields,
+                                            sq_channel_update_fields,
+                                            NULL,
+                                            &sales_channel_get,
+                                            &sales_channel_list,
+                                            &sales_channel_create,
+                                            &sales_channel_update,
+                                            NULL,
+                                            NULL,
+                                            channel_constraints,
+                                            false};
+const sq_resource_t sq_res_region = {
+    "region",     "reg",          sq_region_create_fields, sq_region_update_fields, NULL,           &region_get,
+    &region_list, &region_create, &region_update,          &region_remove,          region_filters, region_constraints,
+    false};
+const sq_resource_t sq_res_stock_location = {"stock location",
+                                             "sloc",
+                                             sq_location_create_fields,
+                                             sq_location_update_fields,
+                                             NULL,
+                                             &stock_location_get,
+                                             &stock_location_list,
+                                             &stock_location_create,
+                                             &stock_location_update,
+                                             NULL,
+                                             NULL,
+                                             NULL,
+                                             false};
+const sq_resource_t sq_res_customer_group = {"customer group",
+                                             "cgrp",
+                                             sq_group_create_fields,
+                                             sq_group_update_fields,
+                                             NULL,
+                                             &customer_group_get,
+                                             &customer_group_list,
+                                             &customer_group_create,
+                                             &customer_group_update,
+                                             &customer_group_remove,
+                                             NULL,
+                                             group_constraints,
+                                             false};
+const sq_resource_t sq_res_category = {"category",
+                                       "pcat",
+                                       sq_category_create_fields,
+                                       sq_category_update_fields,
+                                       NULL,
+                                       &category_get,
+                                       &category_list,
+                                       &category_create,
+                                       &category_update,
+                                       &category_remove,
+                                       category_filters,
+                                       category_constraints,
+                                       false};
+const sq_resource_t sq_res_collection = {"collection",
+                                         "pcol",
+                                         sq_collection_create_fields,
+                                         sq_collection_update_fields,
+                                         sq_collection_check,
+                                         &collection_get,
+                                         &collection_list,
+                                         &collection_create,
+                                         &collection_update,
+                                         &collection_remove,
+                                         NULL,
+                                         collection_constraints,
+                                         false};
+const sq_resource_t sq_res_price_list = {"price list",
+                                         "plist",
+                                         sq_price_list_create_fields,
+                                         sq_price_list_update_fields,
+                                         NULL,
+                                         &price_list_get,
+                                         &price_list_list,
+                                         &price_list_create,
+                                         &price_list_update,
+                                         &price_list_remove,
+                                         price_list_filters,
+                                         price_list_constraints,
+                                         false};
 
 /* ---- sub-operations: change, then answer with the parent ---------------------------------------------------- */
 
@@ -171,7 +235,8 @@ void sq_channel_location_remove(sq_ctx_t *cx, const char *channel_id, const char
 
 void sq_group_members(sq_ctx_t *cx, const char *group_id, const char *body, sq_json_cb cb, void *data)
 {
-    send_then_get(sub(cx, &sq_res_customer_group, group_id, cb, data), &group_members, 2, sq_db_params(cx->arena, 2, group_id, body));
+    send_then_get(sub(cx, &sq_res_customer_group, group_id, cb, data), &group_members, 2,
+                  sq_db_params(cx->arena, 2, group_id, body));
 }
 
 void sq_collection_products(sq_ctx_t *cx, const char *collection_id, const char *body, sq_json_cb cb, void *data)

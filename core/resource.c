@@ -64,8 +64,8 @@ void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_js
     sq_db_json(cx->db, cx->arena, r->get, 1, sq_db_params(cx->arena, 1, id), on_json, op(cx, r, cb, NULL, data));
 }
 
-void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters,
-                      sq_list_cb cb, void *data)
+void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters, sq_list_cb cb,
+                      void *data)
 {
     int nf = 0;
     while (r->filters != NULL && r->filters[nf] != NULL)
@@ -83,8 +83,8 @@ void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, 
     sq_db_json(cx->db, cx->arena, r->create, 1, sq_db_params(cx->arena, 1, body), on_json, op(cx, r, cb, NULL, data));
 }
 
-void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match,
-                        sq_json_cb cb, void *data)
+void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,
+                        void *data)
 {
     sq_db_json(cx->db, cx->arena, r->update, 3, sq_db_params(cx->arena, 3, id, body, if_match), on_json, op(cx, r, cb, NULL, data));
 }

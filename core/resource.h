@@ -38,12 +38,12 @@ typedef struct sq_resource {
 
 void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data);
 /** filters: values of r->filters in order (NULL = not given). */
-void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters,
-                      sq_list_cb cb, void *data);
+void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters, sq_list_cb cb,
+                      void *data);
 /** body is the validated request body (JSON text). */
 void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, sq_json_cb cb, void *data);
-void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match,
-                        sq_json_cb cb, void *data);
+void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,
+                        void *data);
 void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_done_cb cb, void *data);
 /** The resource's own error for a constraint violation (err itself when no entry matches). */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err);

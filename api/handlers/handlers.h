@@ -55,5 +55,12 @@ void sq_h_channel_location_remove(sq_req_t *req);
 void sq_h_group_members(sq_req_t *req);
 void sq_h_collection_products(sq_req_t *req);
 void sq_h_price_list_prices(sq_req_t *req);
+void sq_h_variant_create(sq_req_t *req);
+void sq_h_variant_update(sq_req_t *req);
+void sq_h_variant_delete(sq_req_t *req);
+
+/* store_products.c */
+void sq_h_store_products(sq_req_t *req);
+void sq_h_store_product(sq_req_t *req);
 
 #endif

@@ -5,6 +5,7 @@
 #include "api/handlers/handlers.h"
 #include "core/base/id.h"
 #include "core/catalog.h"
+#include "core/product.h"
 
 /* The {param} of the path when it is an id with the given prefix; otherwise a 404 is sent and NULL returned. */
 static const char *path_id(sq_req_t *req, const char *param, const char *prefix, const char *what)
@@ -143,4 +144,46 @@ void sq_h_price_list_prices(sq_req_t *req)
     const char *body = id ? valid_body(req, sq_list_prices_fields) : NULL;
     if (body != NULL)
         sq_price_list_prices(&req->cx, id, body, sq_req_on_json_200, req);
+}
+
+/* ---- product variants -------------------------------------------------------------------------------------- */
+
+static const char *variant_body(sq_req_t *req, const sq_field_t *fields)
+{
+    json_t *b = sq_req_body(req);
+    char *scratch = sq_arena_zalloc(req->arena, 256);
+    if (b == NULL || sq_json_decode(req->arena, b, fields, scratch, NULL, &req->err) != 0 ||
+        sq_variant_check(b, "", &req->err) != 0) {
+        if (req->err.code == SQ_OK)
+            sq_err_set(&req->err, SQ_E_VALIDATION, "Some fields are invalid; see errors.");
+        sq_req_fail(req);
+        return NULL;
+    }
+    size_t len;
+    return sq_json_dump(req->arena, b, &len);
+}
+
+void sq_h_variant_create(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *body = pid ? variant_body(req, sq_variant_create_fields) : NULL;
+    if (body != NULL)
+        sq_variant_save(&req->cx, pid, NULL, body, req->principal.id, sq_req_on_json_201, req);
+}
+
+void sq_h_variant_update(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *vid = pid ? path_id(req, "variant_id", "var", "variant") : NULL;
+    const char *body = vid ? variant_body(req, sq_variant_update_fields) : NULL;
+    if (body != NULL)
+        sq_variant_save(&req->cx, pid, vid, body, req->principal.id, sq_req_on_json_200, req);
+}
+
+void sq_h_variant_delete(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *vid = pid ? path_id(req, "variant_id", "var", "variant") : NULL;
+    if (vid != NULL)
+        sq_variant_delete(&req->cx, pid, vid, sq_req_on_done_204, req);
 }

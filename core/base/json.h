@@ -23,12 +23,12 @@ json_t *sq_json_own(sq_arena_t *a, json_t *j);
 char *sq_json_dump(sq_arena_t *a, const json_t *j, size_t *len);
 
 typedef enum {
-    SQ_FT_STR,       /* -> const char * (arena copy) */
-    SQ_FT_INT,       /* -> int64_t */
-    SQ_FT_BOOL,      /* -> bool */
-    SQ_FT_JSON,      /* -> json_t * (borrowed; lives as long as the parsed body) */
-    SQ_FT_STR_ARRAY, /* -> sq_strs_t */
-    SQ_FT_OBJECT,    /* -> nested struct at offset, decoded with .sub */
+    SQ_FT_STR,          /* -> const char * (arena copy) */
+    SQ_FT_INT,          /* -> int64_t */
+    SQ_FT_BOOL,         /* -> bool */
+    SQ_FT_JSON,         /* -> json_t * (borrowed; lives as long as the parsed body) */
+    SQ_FT_STR_ARRAY,    /* -> sq_strs_t */
+    SQ_FT_OBJECT,       /* -> nested struct at offset, decoded with .sub */
     SQ_FT_OBJECT_ARRAY, /* -> json_t * (borrowed); each element is an object validated with .sub (SQ_VFIELD fields only) */
 } sq_ftype_t;
 
@@ -55,12 +55,15 @@ struct sq_field {
     size_t offset;
     int64_t min, max;         /* string: length in characters (max 0 = 256); int: value; array: element count */
     const char *const *oneof; /* NULL-terminated allowed values for strings (and array items) */
-    sq_check_fn check;     /* strings, JSON values, and each item of a string array */
-    const sq_field_t *sub; /* SQ_FT_OBJECT(_ARRAY): the nested fields, terminated by {NULL} */
+    sq_check_fn check;        /* strings, JSON values, and each item of a string array */
+    const sq_field_t *sub;    /* SQ_FT_OBJECT(_ARRAY): the nested fields, terminated by {NULL} */
 };
 
 /** A field that is only validated (its value is not copied anywhere): for bodies passed on as JSON. */
-#define SQ_VFIELD(name, type, flags, min, max, oneof, check, sub) {name, type, flags, 0, min, max, oneof, check, sub}
+#define SQ_VFIELD(name, type, flags, min, max, oneof, check, sub)                                                                  \
+    {                                                                                                                              \
+        name, type, flags, 0, min, max, oneof, check, sub                                                                          \
+    }
 
 /** Decodes obj into out according to fields ({NULL}-terminated). Unknown keys fail first with
  * SQ_E_UNKNOWN_FIELD; then every invalid value is reported (SQ_E_VALIDATION) with its pointer.

@@ -1,0 +1,200 @@
+/* storefront_db.c: the storefront product query. One prepared statement per sort order, so each can walk its
+ * index with a keyset condition (deep pages cost what the first costs). Parameters:
+ *  $1 channel  $2 currency  $3 region  $4 locales text[]  $5 customer  $6 after (cursor key)  $7 limit+1
+ *  $8 q  $9 category  $10 collection  $11 tag  $12 price_min  $13 price_max  $14 in_stock  $15 options jsonb
+ *  $16 expand variants  $17 expand prices  $18 expand availability  $19 expand categories  $20 fields text[]
+ *  $21 id or handle
+ * Each row: product JSON, variant JSONs ('\x1e'-separated), price candidates (storefront.c), cursor key,
+ * currency, locale, the customer's groups. */
+#include <string.h>
+
+#include "core/storefront.h"
+
+/* the product's localized JSON; categories only when expanded */
+#define PRODUCT_FIELDS                                                                                                             \
+    "'id', b.id, 'object', 'product', 'title', b.l_title, 'handle', b.handle, 'subtitle', b.l_subtitle, "                          \
+    "'description', b.l_description, 'type', b.type, 'brand', b.brand, 'tags', to_json(b.tags), "                                  \
+    "'seo', json_build_object('title', b.l_seo_title, 'description', b.l_seo_description), "                                       \
+    "'media', coalesce((SELECT json_agg(json_build_object('id', m.id, 'url', m.url, 'alt', m.alt) ORDER BY m.rank, m.id) "         \
+    "  FROM product_media m WHERE m.product_id = b.id), '[]'::json), "                                                             \
+    "'options', coalesce((SELECT json_agg(json_build_object('id', o.id, 'title', coalesce(ot.title, o.title), 'values', "          \
+    "  (SELECT json_agg(coalesce(ovt.value, ov.value) ORDER BY ov.rank, ov.id) FROM product_option_values ov "                     \
+    "   LEFT JOIN option_value_translations ovt ON ovt.option_value_id = ov.id AND ovt.locale = b.locale "                         \
+    "   WHERE ov.option_id = o.id)) ORDER BY o.rank, o.id) FROM product_options o "                                                \
+    "  LEFT JOIN option_translations ot ON ot.option_id = o.id AND ot.locale = b.locale WHERE o.product_id = b.id), '[]'::json), " \
+    "'created_at', b.created_at, 'updated_at', b.updated_at"
+
+#define CATEGORIES                                                                                                                 \
+    "'categories', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', coalesce(ct.name, c.name), 'handle', "          \
+    "c.handle) "                                                                                                                   \
+    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND c.is_active "              \
+    "  LEFT JOIN category_translations ct ON ct.category_id = c.id AND ct.locale = b.locale WHERE pc.product_id = b.id), "         \
+    "'[]'::json)"
+
+#define PRODUCT_JSON                                                                                                               \
+    "CASE WHEN $19 THEN json_build_object(" PRODUCT_FIELDS ", " CATEGORIES ") ELSE json_build_object(" PRODUCT_FIELDS ") END"
+
+/* a variant's localized JSON; availability only when expanded */
+#define VARIANT_FIELDS                                                                                                             \
+    "'id', v.id, 'object', 'variant', 'title', coalesce(vt.title, v.title), 'sku', v.sku, "                                        \
+    "'options', coalesce((SELECT json_object_agg(coalesce(ot.title, o.title), coalesce(ovt.value, ov.value) ORDER BY o.rank, "     \
+    "o.id) "                                                                                                                       \
+    "  FROM variant_option_values vov JOIN product_option_values ov ON ov.id = vov.option_value_id "                               \
+    "  JOIN product_options o ON o.id = ov.option_id "                                                                             \
+    "  LEFT JOIN option_translations ot ON ot.option_id = o.id AND ot.locale = b.locale "                                          \
+    "  LEFT JOIN option_value_translations ovt ON ovt.option_value_id = ov.id AND ovt.locale = b.locale "                          \
+    "  WHERE vov.variant_id = v.id), '{}'::json), "                                                                                \
+    "'requires_shipping', v.requires_shipping, 'weight_g', v.weight_g, 'allow_backorder', v.allow_backorder"
+
+#define AVAILABILITY                                                                                                               \
+    "'availability', (SELECT json_build_object('in_stock', NOT v.manage_inventory OR v.allow_backorder OR a.n > 0, "               \
+    "  'quantity', CASE WHEN v.manage_inventory THEN a.n END) FROM (SELECT souq_variant_available(v.id, $1) AS n) a)"
+
+#define VARIANTS                                                                                                                   \
+    "CASE WHEN $16 OR $17 OR $18 THEN coalesce((SELECT string_agg((CASE WHEN $18 THEN json_build_object(" VARIANT_FIELDS           \
+    ", " AVAILABILITY ") ELSE json_build_object(" VARIANT_FIELDS ") END)::text, E'\\x1e' ORDER BY v.rank, v.id) "                  \
+    "  FROM product_variants v LEFT JOIN variant_translations vt ON vt.variant_id = v.id AND vt.locale = b.locale "                \
+    "  WHERE v.product_id = b.id), '') END"
+
+/* base and list prices in the currency, and percentage lists whose scope has the product */
+#define CANDIDATES                                                                                                                 \
+    "CASE WHEN $17 THEN (SELECT string_agg(x.line, E'\\n') FROM ("                                                                 \
+    " SELECT concat_ws(E'\\t', vx.idx, pr.id, pr.amount, coalesce(pr.compare_at_amount, 0), pr.min_quantity, "                     \
+    "   coalesce(pl.id, ''), coalesce(pl.kind, ''), coalesce(pl.priority, 0), "                                                    \
+    "   coalesce((extract(epoch FROM pl.starts_at) * 1000000)::bigint, 0), coalesce((extract(epoch FROM pl.ends_at) * "            \
+    "1000000)::bigint, 0), "                                                                                                       \
+    "   0, coalesce((SELECT string_agg(r.attribute || '=' || r.value, ';') FROM price_list_rules r WHERE r.price_list_id = "       \
+    "pl.id), '')) AS line "                                                                                                        \
+    " FROM (SELECT v.id, (row_number() OVER (ORDER BY v.rank, v.id) - 1) AS idx FROM product_variants v WHERE v.product_id = "     \
+    "b.id) vx "                                                                                                                    \
+    " JOIN prices pr ON pr.variant_id = vx.id AND pr.currency_code = b.currency "                                                  \
+    " LEFT JOIN price_lists pl ON pl.id = pr.price_list_id "                                                                       \
+    " WHERE pr.price_list_id IS NULL OR pl.status = 'active' "                                                                     \
+    " UNION ALL "                                                                                                                  \
+    " SELECT concat_ws(E'\\t', vx.idx, pl.id, 0, 0, 1, pl.id, pl.kind, pl.priority, "                                              \
+    "   coalesce((extract(epoch FROM pl.starts_at) * 1000000)::bigint, 0), coalesce((extract(epoch FROM pl.ends_at) * "            \
+    "1000000)::bigint, 0), "                                                                                                       \
+    "   pl.percent_off_bp, coalesce((SELECT string_agg(r.attribute || '=' || r.value, ';') FROM price_list_rules r WHERE "         \
+    "r.price_list_id = pl.id), '')) "                                                                                              \
+    " FROM (SELECT v.id, (row_number() OVER (ORDER BY v.rank, v.id) - 1) AS idx FROM product_variants v WHERE v.product_id = "     \
+    "b.id) vx "                                                                                                                    \
+    " JOIN price_lists pl ON pl.percent_off_bp IS NOT NULL AND pl.status = 'active' "                                              \
+    "   AND (NOT EXISTS (SELECT 1 FROM price_list_products s WHERE s.price_list_id = pl.id) "                                      \
+    "        OR EXISTS (SELECT 1 FROM price_list_products s WHERE s.price_list_id = pl.id AND s.product_id = b.id))"               \
+    ") x) END"
+
+#define FILTERS                                                                                                                    \
+    " WHERE p.status = 'active' "                                                                                                  \
+    " AND ($21::text IS NULL OR p.id = $21 OR p.handle = $21) "                                                                    \
+    " AND ($8::text IS NULL OR coalesce(tr.search_vector, p.search_vector) @@ souq_search_query(souq_ts_config(ctx.locale), $8)) " \
+    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN ("     \
+    "   WITH RECURSIVE d(id) AS (SELECT $9::text UNION SELECT c.id FROM categories c JOIN d ON c.parent_id = d.id) SELECT id "     \
+    "FROM d))) "                                                                                                                   \
+    " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("                                    \
+    "   (col.kind = 'manual' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.collection_id = col.id AND cp.product_id "  \
+    "= p.id)) "                                                                                                                    \
+    "   OR (col.kind = 'rule' AND (col.rule_tags = '{}' OR p.tags && col.rule_tags) AND (col.rule_types = '{}' OR p.type = ANY "   \
+    "(col.rule_types)) "                                                                                                           \
+    "       AND (col.rule_currency IS NULL OR EXISTS (SELECT 1 FROM product_price_index i WHERE i.product_id = p.id "              \
+    "         AND i.currency_code = col.rule_currency AND (col.rule_price_min IS NULL OR i.amount >= col.rule_price_min) "         \
+    "         AND (col.rule_price_max IS NULL OR i.amount <= col.rule_price_max))))))) "                                           \
+    " AND ($11::text IS NULL OR p.tags @> ARRAY[$11::text]) "                                                                      \
+    " AND ($12::bigint IS NULL OR ppi.amount >= $12) AND ($13::bigint IS NULL OR ppi.amount <= $13) "                              \
+    " AND ($15::jsonb IS NULL OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND NOT EXISTS ("              \
+    "   SELECT 1 FROM jsonb_each_text($15) k WHERE NOT EXISTS (SELECT 1 FROM variant_option_values vov "                           \
+    "   JOIN product_option_values ov ON ov.id = vov.option_value_id JOIN product_options o ON o.id = ov.option_id "               \
+    "   WHERE vov.variant_id = v.id AND o.title = k.key AND ov.value = k.value)))) "                                               \
+    " AND ($14::boolean IS NULL OR $14 = EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id "                      \
+    "   AND (NOT v.manage_inventory OR v.allow_backorder OR souq_variant_available(v.id, $1) > 0))) "
+
+/* SELECT list of the inner query: the product, its translation and its sort values */
+#define INNER                                                                                                                      \
+    "WITH ctx AS (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale), "                    \
+    "b AS (SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "    \
+    "l_subtitle, "                                                                                                                 \
+    "  coalesce(tr.description, p.description) AS l_description, coalesce(tr.seo_title, p.seo_title) AS l_seo_title, "             \
+    "  coalesce(tr.seo_description, p.seo_description) AS l_seo_description, ppi.amount AS min_price, "                            \
+    "  CASE WHEN $8::text IS NULL THEN 0::real ELSE ts_rank(coalesce(tr.search_vector, p.search_vector), "                         \
+    "    souq_search_query(souq_ts_config(ctx.locale), $8)) END AS rank "                                                          \
+    " FROM ctx CROSS JOIN products p "                                                                                             \
+    " JOIN product_sales_channels psc ON psc.product_id = p.id AND psc.sales_channel_id = $1 "                                     \
+    " LEFT JOIN product_translations tr ON tr.product_id = p.id AND tr.locale = ctx.locale "                                       \
+    " LEFT JOIN product_price_index ppi ON ppi.product_id = p.id AND ppi.currency_code = ctx.currency "
+
+#define OUTER(key, order)                                                                                                          \
+    "SELECT CASE WHEN $20::text[] IS NULL THEN (" PRODUCT_JSON ")::text ELSE (SELECT json_object_agg(j.key, j.value) "             \
+    "  FROM json_each(" PRODUCT_JSON ") j WHERE j.key = 'id' OR j.key = ANY ($20::text[]))::text END, " VARIANTS ", " CANDIDATES   \
+    ", " key ", b.currency, b.locale, "                                                                                            \
+    "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = $5) "                                 \
+    "FROM b ORDER BY " order
+
+#define STORE_STMT(name, keyset, inner_order, order, key)                                                                          \
+    SQ_STMT_RO(name, INNER FILTERS " AND " keyset " ORDER BY " inner_order " LIMIT $7) " OUTER(key, order))
+
+/* keyset conditions on the sort key and id; $6 is "<sort value>|<id>" (ids never contain '|', values may) */
+#define AFTER "($6::text IS NULL OR "
+#define KV "regexp_replace($6, '\\|[^|]*$', '')"
+#define KI "substring($6 from '[^|]*$')"
+STORE_STMT(store_products_newest, AFTER "(p.created_at, p.id) < (" KV "::timestamptz, " KI "))", "p.created_at DESC, p.id DESC",
+           "created_at DESC, id DESC", "b.created_at::text || '|' || b.id");
+STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.id) > (" KV ", " KI "))",
+           "lower(coalesce(tr.title, p.title)), p.id", "lower(l_title), id", "lower(b.l_title) || '|' || b.id");
+STORE_STMT(store_products_price_asc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) > (" KV "::bigint, " KI "))",
+           "ppi.amount, p.id", "min_price, id", "b.min_price::text || '|' || b.id");
+STORE_STMT(store_products_price_desc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) < (" KV "::bigint, " KI "))",
+           "ppi.amount DESC, p.id DESC", "min_price DESC, id DESC", "b.min_price::text || '|' || b.id");
+STORE_STMT(
+    store_products_relevance,
+    AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)), p.id) "
+          "< (" KV "::real, " KI "))",
+    "ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)) DESC, p.id DESC",
+    "rank DESC, id DESC", "b.rank::text || '|' || b.id");
+
+static sq_stmt_t *const by_sort[] = {&store_products_newest, &store_products_title, &store_products_price_asc,
+                                     &store_products_price_desc, &store_products_relevance};
+
+typedef struct {
+    const sq_store_query_t *q;
+    sq_arena_t *arena;
+    sq_store_products_cb cb;
+    void *data;
+} op_t;
+
+static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL) {
+        o->cb(NULL, NULL, err, o->data);
+        return;
+    }
+    const sq_store_query_t *q = o->q;
+    int n = sq_rows_count(rows);
+    sq_list_t list = {0};
+    list.has_more = n > q->page.limit;
+    list.n = list.has_more ? q->page.limit : n;
+    list.items = sq_arena_alloc(o->arena, sizeof(char *) * (size_t)(list.n + 1));
+    for (int i = 0; i < list.n; i++)
+        list.items[i] = sq_store_assemble(o->arena, sq_rows_text(rows, i, 0), sq_rows_text(rows, i, 1), sq_rows_text(rows, i, 2),
+                                          sq_rows_text(rows, i, 4), q->channel_id, q->region_id, sq_rows_text(rows, i, 6),
+                                          q->now_us, (q->expand & SQ_EXPAND_PRICES) != 0);
+    if (list.has_more && list.n > 0)
+        list.next_key = sq_rows_text(rows, list.n - 1, 3);
+    o->cb(&list, n > 0 ? sq_rows_text(rows, 0, 5) : NULL, NULL, o->data);
+}
+
+void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_products_cb cb, void *data)
+{
+    op_t *o = SQ_NEW(cx->arena, op_t);
+    o->q = q;
+    o->arena = cx->arena;
+    o->cb = cb;
+    o->data = data;
+    sq_arena_t *a = cx->arena;
+    const char *t = "t", *f = "f";
+    const char **p = sq_db_params(a, 21, q->channel_id, q->currency, q->region_id, q->locales ? q->locales : "{}", q->customer_id,
+                                  q->page.after, sq_db_int(a, q->page.limit + 1), q->q, q->category_id, q->collection_id, q->tag,
+                                  q->price_min, q->price_max, q->in_stock, q->options, (q->expand & SQ_EXPAND_VARIANTS) ? t : f,
+                                  (q->expand & SQ_EXPAND_PRICES) ? t : f, (q->expand & SQ_EXPAND_AVAILABILITY) ? t : f,
+                                  (q->expand & SQ_EXPAND_CATEGORIES) ? t : f, q->fields, q->id_or_handle);
+    sq_db_query(cx->db, a, by_sort[q->sort], 21, p, on_rows, o);
+}
