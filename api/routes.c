@@ -109,6 +109,11 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", 0, NULL},
     {"PATCH", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_update, ADMIN, "catalog:write", 0, NULL},
     {"DELETE", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_delete, ADMIN, "catalog:write", 0, NULL},
+    {"GET", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_get, ADMIN, "catalog:read", 0, NULL},
+    {"PUT", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_put, ADMIN, "catalog:write", 0, NULL},
+    {"DELETE", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_delete, ADMIN, "catalog:write", 0, NULL},
+    {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
+    {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
 };
 
 const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

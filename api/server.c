@@ -192,7 +192,9 @@ static void *thread_main(void *arg)
 
 /* ---- start-up --------------------------------------------------------------------------------------------- */
 
-static int open_listener(const sq_config_t *cfg)
+/* A listening socket on cfg->listen; with probe, a bind without SO_REUSEPORT that is closed at once: it fails
+ * when another process (a second souq, say) already listens there, which SO_REUSEPORT would silently allow. */
+static int open_listener(const sq_config_t *cfg, bool probe)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -207,15 +209,19 @@ static int open_listener(const sq_config_t *cfg)
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        (!probe && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
+        (!probe && listen(fd, SOMAXCONN) != 0)) {
         fprintf(stderr, "souq: config listen: cannot listen on %s: %s\n", cfg->listen, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
+    if (probe && fd >= 0) {
+        close(fd);
+        return 0;
+    }
     return fd;
 }
 
@@ -356,8 +362,10 @@ int sq_serve(const char *config_path)
 
     int n = cfg->threads;
     int *fds = sq_xcalloc((size_t)n, sizeof(int));
+    if (open_listener(cfg, true) < 0)
+        return 1;
     for (int i = 0; i < n; i++)
-        if ((fds[i] = open_listener(cfg)) < 0)
+        if ((fds[i] = open_listener(cfg, false)) < 0)
             return 1;
     setup_h2o(cfg);
     sq_server.pool = sq_pool_new(cfg->pool_threads);

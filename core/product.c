@@ -1,6 +1,7 @@
 /* product.c: input rules of products and variants; SQL in product_db.c and migrations/0005. */
 #include "core/product.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -170,3 +171,63 @@ int sq_product_check(const json_t *b, bool create, sq_err_t *err)
 {
     return check_product(b, create, err);
 }
+
+bool sq_locale_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return (n == 2 || (n == 5 && s[2] == '-')) && islower((unsigned char)s[0]) && islower((unsigned char)s[1]) &&
+           (n == 2 || (isupper((unsigned char)s[3]) && isupper((unsigned char)s[4])));
+}
+
+static const char *check_locale(const json_t *v, const char **code)
+{
+    *code = "invalid_format";
+    return sq_locale_valid(json_string_value(v)) ? NULL : "must be a language tag like en or de-CH";
+}
+
+const sq_field_t sq_store_fields[] = {
+    F("default_locale", SQ_FT_STR, 0, 2, 5, NULL, check_locale, NULL),
+    F("locales", SQ_FT_STR_ARRAY, 0, 1, 50, NULL, check_locale, NULL),
+    {NULL},
+};
+
+/* variant id -> title, option id -> {title, values: {default value -> translated value}} */
+static const char *check_string_map(const json_t *v, const char **code)
+{
+    *code = "invalid_value";
+    if (!json_is_object(v) || json_object_size(v) > 1000)
+        return "must be an object";
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (json_is_string(x)) {
+            if (json_string_length(x) == 0 || sq_utf8_len(json_string_value(x), json_string_length(x)) > 256)
+                return "values must be 1 to 256 characters";
+            continue;
+        }
+        if (!json_is_object(x))
+            return "values must be strings or objects";
+        const char *k2;
+        json_t *y;
+        json_object_foreach(x, k2, y)
+        {
+            if (strcmp(k2, "title") == 0 && (json_is_string(y) || json_is_null(y)))
+                continue;
+            if (strcmp(k2, "values") == 0 && json_is_object(y))
+                continue;
+            return "option entries are {title, values}";
+        }
+    }
+    return NULL;
+}
+
+const sq_field_t sq_translation_fields[] = {
+    F("title", SQ_FT_STR, SQ_F_NULLABLE, 1, 256, NULL, NULL, NULL),
+    F("subtitle", SQ_FT_STR, SQ_F_NULLABLE, 0, 256, NULL, NULL, NULL),
+    F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 65536, NULL, NULL, NULL),
+    F("seo", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, seo_fields),
+    F("variants", SQ_FT_JSON, 0, 0, 0, NULL, check_string_map, NULL),
+    F("options", SQ_FT_JSON, 0, 0, 0, NULL, check_string_map, NULL),
+    {NULL},
+};

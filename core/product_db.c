@@ -55,6 +55,7 @@ typedef struct {
     sq_done_cb done;
     void *data;
     sq_arena_t *arena;
+    const char *missing; /* the 404 message */
 } vctx_t;
 
 static void on_variant(const char *json, const sq_err_t *err, void *data)
@@ -86,7 +87,7 @@ static void on_deleted(sq_rows_t *rows, const sq_err_t *err, void *data)
     if (err == NULL && sq_rows_affected(rows) == 0) {
         sq_err_t e;
         sq_err_clear(&e);
-        sq_err_set(&e, SQ_E_NOT_FOUND, "The product or variant does not exist.");
+        sq_err_set(&e, SQ_E_NOT_FOUND, "%s", v->missing);
         v->done(&e, v->data);
         return;
     }
@@ -98,5 +99,47 @@ void sq_variant_delete(sq_ctx_t *cx, const char *product_id, const char *variant
     vctx_t *v = SQ_NEW(cx->arena, vctx_t);
     v->done = cb;
     v->data = data;
+    v->missing = "The product or variant does not exist.";
     sq_db_query(cx->db, cx->arena, &variant_delete, 2, sq_db_params(cx->arena, 2, product_id, variant_id), on_deleted, v);
+}
+
+SQ_STMT_RO(store_get, "SELECT souq_store_json(s) FROM store_settings s");
+SQ_STMT(store_update, "SELECT souq_store_save($1::jsonb, $2)");
+SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");
+SQ_STMT(translation_save, "SELECT souq_product_translation_save($1, $2, $3::jsonb)");
+SQ_STMT(translation_delete, "WITH v AS (DELETE FROM variant_translations vt USING product_variants pv WHERE vt.variant_id = pv.id "
+                            "  AND pv.product_id = $1 AND vt.locale = $2), "
+                            "o AS (DELETE FROM option_translations ot USING product_options po WHERE ot.option_id = po.id "
+                            "  AND po.product_id = $1 AND ot.locale = $2), "
+                            "ov AS (DELETE FROM option_value_translations ovt USING product_option_values pov, product_options po "
+                            "  WHERE ovt.option_value_id = pov.id AND pov.option_id = po.id AND po.product_id = $1 AND ovt.locale = $2) "
+                            "DELETE FROM product_translations WHERE product_id = $1 AND locale = $2");
+
+void sq_store_get(sq_ctx_t *cx, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &store_get, 0, NULL, cb, data);
+}
+
+void sq_store_update(sq_ctx_t *cx, const char *body, const char *etag, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &store_update, 2, sq_db_params(cx->arena, 2, body, etag), cb, data);
+}
+
+void sq_translation_get(sq_ctx_t *cx, const char *product_id, const char *locale, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &translation_get, 2, sq_db_params(cx->arena, 2, product_id, locale), cb, data);
+}
+
+void sq_translation_save(sq_ctx_t *cx, const char *product_id, const char *locale, const char *body, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &translation_save, 3, sq_db_params(cx->arena, 3, product_id, locale, body), cb, data);
+}
+
+void sq_translation_delete(sq_ctx_t *cx, const char *product_id, const char *locale, sq_done_cb cb, void *data)
+{
+    vctx_t *v = SQ_NEW(cx->arena, vctx_t);
+    v->done = cb;
+    v->data = data;
+    v->missing = "The product has no translation into that locale.";
+    sq_db_query(cx->db, cx->arena, &translation_delete, 2, sq_db_params(cx->arena, 2, product_id, locale), on_deleted, v);
 }

@@ -58,6 +58,11 @@ void sq_h_price_list_prices(sq_req_t *req);
 void sq_h_variant_create(sq_req_t *req);
 void sq_h_variant_update(sq_req_t *req);
 void sq_h_variant_delete(sq_req_t *req);
+void sq_h_store_get(sq_req_t *req);
+void sq_h_store_update(sq_req_t *req);
+void sq_h_translation_get(sq_req_t *req);
+void sq_h_translation_put(sq_req_t *req);
+void sq_h_translation_delete(sq_req_t *req);
 
 /* store_products.c */
 void sq_h_store_products(sq_req_t *req);

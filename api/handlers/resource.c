@@ -87,13 +87,14 @@ void sq_h_res_update(sq_req_t *req)
         sq_req_fail(req);
         return;
     }
+    const char *body = validated(req, false); /* a broken body is a 400/422 whatever the headers say */
+    if (body == NULL)
+        return;
     if (etag == NULL && r->if_match_required) {
         sq_req_fail_code(req, SQ_E_PRECONDITION_REQUIRED, "Send the ETag of the %s you read in If-Match.", r->name);
         return;
     }
-    const char *body = validated(req, false);
-    if (body != NULL)
-        sq_resource_update(&req->cx, r, id, body, etag, sq_req_on_json_200, req);
+    sq_resource_update(&req->cx, r, id, body, etag, sq_req_on_json_200, req);
 }
 
 void sq_h_res_delete(sq_req_t *req)
@@ -186,4 +187,59 @@ void sq_h_variant_delete(sq_req_t *req)
     const char *vid = pid ? path_id(req, "variant_id", "var", "variant") : NULL;
     if (vid != NULL)
         sq_variant_delete(&req->cx, pid, vid, sq_req_on_done_204, req);
+}
+
+/* ---- store settings and product translations ------------------------------------------------------------- */
+
+void sq_h_store_get(sq_req_t *req)
+{
+    sq_store_get(&req->cx, sq_req_on_json_200, req);
+}
+
+void sq_h_store_update(sq_req_t *req)
+{
+    const char *etag;
+    if (sq_req_if_match(req, &etag) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    const char *body = valid_body(req, sq_store_fields);
+    if (body != NULL)
+        sq_store_update(&req->cx, body, etag, sq_req_on_json_200, req);
+}
+
+/* The {locale} of the path; a malformed one is a 404 like any path that names nothing. */
+static const char *path_locale(sq_req_t *req)
+{
+    const char *loc = sq_req_param(req, "locale");
+    if (!sq_locale_valid(loc)) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The store does not offer that locale.");
+        return NULL;
+    }
+    return loc;
+}
+
+void sq_h_translation_get(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *loc = pid ? path_locale(req) : NULL;
+    if (loc != NULL)
+        sq_translation_get(&req->cx, pid, loc, sq_req_on_json_200, req);
+}
+
+void sq_h_translation_put(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *loc = pid ? path_locale(req) : NULL;
+    const char *body = loc ? valid_body(req, sq_translation_fields) : NULL;
+    if (body != NULL)
+        sq_translation_save(&req->cx, pid, loc, body, sq_req_on_json_200, req);
+}
+
+void sq_h_translation_delete(sq_req_t *req)
+{
+    const char *pid = path_id(req, "id", "prod", "product");
+    const char *loc = pid ? path_locale(req) : NULL;
+    if (loc != NULL)
+        sq_translation_delete(&req->cx, pid, loc, sq_req_on_done_204, req);
 }

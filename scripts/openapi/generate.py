@@ -297,6 +297,141 @@ for t, d in [("Admin Sales Channels", "Sales channels and where they sell from."
              ("Admin Customer Groups", "Customer groups."), ("Admin Categories", "The category tree."), ("Admin Collections", "Collections."), ("Admin Price Lists", "Sale and override price lists.")]:
     TAGS.append((t, d))
 
+# ---- products (core/product.c, migrations/0005_products_api.sql) and the storefront (core/storefront*.c) -----------
+INTN = lambda d: {"type": ["integer", "null"], "description": d}
+INT = lambda d, **kw: {"type": "integer", "description": d, **kw}
+seo_out = obj({"title": SN("Title for search engines (default: the title)."), "description": SN("Meta description.")}, desc="Search-engine fields.")
+price_out = obj({"id": ID("price"), "currency_code": S("Currency (lower-case ISO 4217)."), "amount": INT("Minor units."),
+                 "compare_at_amount": INTN("Was-price, minor units."), "min_quantity": INT("Volume tier: applies from this quantity.")}, desc="A base price.")
+schemas["Variant"] = obj({"id": ID("var"), "object": {"const": "variant", "description": "Always variant."}, "product_id": ID("prod"),
+    "title": S("Title."), "sku": S("Stock-keeping unit (unique)."), "barcode": SN("GTIN, EAN or UPC."),
+    "options": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Option title -> value, e.g. {\"Size\": \"M\"}."},
+    "weight_g": INTN("Weight, grams."), "length_mm": INTN("Length, millimetres."), "width_mm": INTN("Width, millimetres."), "height_mm": INTN("Height, millimetres."),
+    "requires_shipping": B("Physical goods are shipped."), "tax_class": S("Tax class (standard, reduced, zero, ...)."),
+    "manage_inventory": B("Stock is tracked and reserved."), "allow_backorder": B("Sells when out of stock."), "rank": INT("Order among the product's variants."),
+    "inventory_items": {"type": "array", "description": "What selling one unit takes from stock (a bundle has several).",
+                        "items": obj({"inventory_item_id": ID("iitem"), "required_quantity": INT("Units of the item per unit sold.")})},
+    "prices": {"type": "array", "items": price_out, "description": "Base prices by currency and volume tier (price lists are separate)."},
+    "metadata": metadata_out, **ts_pair}, desc="A purchasable variant of a product.")
+schemas["Product"] = obj({"id": ID("prod"), "object": {"const": "product", "description": "Always product."}, "title": S("Title."), "handle": S("URL handle (unique)."),
+    "subtitle": SN("Subtitle."), "description": SN("Description (plain text or the storefront's markup)."),
+    "status": {"type": "string", "enum": ["draft", "active", "archived"], "description": "Only active products are visible in storefronts."},
+    "type": SN("Product type (free text, used by rule collections)."), "brand": SN("Brand."), "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags."},
+    "seo": seo_out, "sales_channel_ids": {"type": "array", "items": {"type": "string"}, "description": "Channels that sell it."},
+    "category_ids": {"type": "array", "items": {"type": "string"}, "description": "Categories."}, "collection_ids": {"type": "array", "items": {"type": "string"}, "description": "Manual collections."},
+    "media": {"type": "array", "description": "Images, in order.", "items": obj({"id": ID("med"), "url": S("URL.", format="uri"), "alt": SN("Alternative text."), "rank": INT("Order.")})},
+    "options": {"type": "array", "description": "Options (at most 3) and their values, in order.", "items": obj({"id": ID("opt"), "title": S("Title."), "values": {"type": "array", "items": {"type": "string"}, "description": "Values."}})},
+    "variants": {"type": "array", "items": {"$ref": "#/components/schemas/Variant"}, "description": "Variants, in order."},
+    "metadata": metadata_out, **ts_pair}, desc="A product, as the back office sees it (default locale, every status).")
+schemas["ProductList"] = list_of("Product", "products")
+price_in = req({"currency_code": cur_code, "amount": {"type": "integer", "minimum": 0, "maximum": 1000000000000, "description": "Minor units."},
+                "compare_at_amount": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000000, "description": "Was-price, minor units."},
+                "min_quantity": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "Volume tier (default 1)."}}, ["currency_code", "amount"], "A base price.")
+dim = lambda d: {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000, "description": d}
+variant_in = {"title": S("Title (default: the option values, or the product title).", minLength=1, maxLength=256), "sku": S("Stock-keeping unit, unique.", minLength=1, maxLength=64),
+    "barcode": SN("GTIN, EAN or UPC.", maxLength=64), "options": {"type": "object", "maxProperties": 3, "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 100}, "description": "A value for every option of the product; the combination is unique."},
+    "weight_g": dim("Grams."), "length_mm": dim("Millimetres."), "width_mm": dim("Millimetres."), "height_mm": dim("Millimetres."),
+    "requires_shipping": B("Shipped (default true)."), "tax_class": S("Tax class (default standard).", minLength=1, maxLength=32),
+    "manage_inventory": B("Track stock (default true)."), "allow_backorder": B("Sell when out of stock (default false)."), "rank": {"type": "integer", "minimum": -1000000, "maximum": 1000000, "description": "Order."},
+    "prices": {"type": "array", "maxItems": 100, "items": price_in, "description": "Base prices; replaces them all when present. One per currency and min_quantity."}, "metadata": metadata_in}
+schemas["VariantCreate"] = req({**variant_in, "inventory": {"type": "array", "maxItems": 50, "description": "Initial stock per location (recorded in the stock ledger).",
+        "items": req({"location_id": S("Stock location.", maxLength=40), "quantity": {"type": "integer", "minimum": 0, "maximum": 1000000000, "description": "Units on hand."}}, ["location_id", "quantity"], "Stock at a location.")},
+    "low_stock_threshold": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000, "description": "inventory.low_stock events fire below this."}}, ["sku"], "A new variant; its inventory item (same SKU) is created with it.")
+schemas["VariantUpdate"] = req(variant_in, [], "Fields to change; absent fields stay as they are.")
+product_in = {"title": S("Title.", minLength=1, maxLength=256), "handle": {**handle_in, "description": "URL handle (default: from the title); unique."},
+    "subtitle": SN("Subtitle.", maxLength=256), "description": SN("Description.", maxLength=65536),
+    "status": {"type": "string", "enum": ["draft", "active", "archived"], "description": "Status (default draft)."},
+    "type": SN("Product type.", maxLength=100), "brand": SN("Brand.", maxLength=100), "tags": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Tags; replaced when present."},
+    "seo": req({"title": SN("Title.", maxLength=256), "description": SN("Meta description.", maxLength=1000)}, [], "Search-engine fields."),
+    "sales_channel_ids": {"type": "array", "maxItems": 100, "items": {"type": "string"}, "description": "Channels (default on create: the default channel); replaced when present."},
+    "category_ids": {"type": "array", "maxItems": 100, "items": {"type": "string"}, "description": "Categories; replaced when present."},
+    "collection_ids": {"type": "array", "maxItems": 100, "items": {"type": "string"}, "description": "Manual collections; replaced when present."},
+    "media": {"type": "array", "maxItems": 50, "items": req({"url": S("https URL.", maxLength=2048), "alt": SN("Alternative text.", maxLength=512)}, ["url"], "An image."), "description": "Images in order; replaced when present."},
+    "metadata": metadata_in}
+schemas["ProductCreate"] = req({**product_in,
+    "options": {"type": "array", "maxItems": 3, "items": req({"title": S("Title, unique in the product.", minLength=1, maxLength=100), "values": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}, "description": "Values."}}, ["title", "values"], "An option."), "description": "Options."},
+    "variants": {"type": "array", "maxItems": 100, "items": {"$ref": "#/components/schemas/VariantCreate"}, "description": "Variants, created with the product in one transaction."}},
+    ["title"], "A new product with its options, variants, prices, initial stock and media, all or nothing.")
+schemas["ProductUpdate"] = req(product_in, [], "Fields to change; absent fields stay as they are. Variants change through their own endpoints. Send If-Match to refuse a stale change (412).")
+crud("/v1/admin/products", "Admin Products", "Product", "prod", "product", "catalog:read", "catalog:write", delete=False,
+     list_params=[Q("status", "Only products of this status.", enum=["draft", "active", "archived"]), Q("q", "Full-text search in titles, descriptions, tags and SKUs.", maxLength=256), Q("sku", "The product with a variant of this SKU.", maxLength=64)],
+     extra_desc="409 already-exists (pointer /handle or /variants/i/sku) when a handle or SKU is taken. Products are archived, not deleted (orders keep pointing at them).")
+PRID = P_ID("prod", "product")
+_pp = paths["/v1/admin/products/{id}"]["patch"]
+_pp["parameters"][1] = {**P_IFMATCH, "required": True, "description": "ETag of the product you read (required: 428 precondition-required without it, 412 precondition-failed when it changed since). Keeps the back office and integrations from overwriting each other."}
+VID = {**P_ID("var", "variant"), "name": "variant_id"}
+op("post", "/v1/admin/products/{id}/variants", "createVariant", "Admin Products", "Add a variant", "admin", [ok("201", "Variant", "The new variant.")], body="VariantCreate", params=[PRID], perm="catalog:write")
+op("patch", "/v1/admin/products/{id}/variants/{variant_id}", "updateVariant", "Admin Products", "Update a variant", "admin", [ok("200", "Variant", "The updated variant.")], body="VariantUpdate", params=[PRID, VID], perm="catalog:write")
+op("delete", "/v1/admin/products/{id}/variants/{variant_id}", "deleteVariant", "Admin Products", "Delete a variant", "admin", [ok("204", desc="Deleted.")], params=[PRID, VID], perm="catalog:write",
+   desc="409 conflict while the variant has stock reservations.")
+LOC = {"name": "locale", "in": "path", "required": True, "description": "A language tag the store offers, like de or de-CH (not the default locale).", "schema": {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"}}
+schemas["ProductTranslation"] = obj({"object": {"const": "product_translation", "description": "Always product_translation."}, "product_id": ID("prod"), "locale": S("Language tag."),
+    "title": SN("Title (null: the default locale's)."), "subtitle": SN("Subtitle."), "description": SN("Description."), "seo": seo_out,
+    "variants": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Variant id -> translated title."},
+    "options": {"type": "object", "description": "Option id -> translated title and values (keyed by the default-locale value).",
+                "additionalProperties": obj({"title": SN("Translated title."), "values": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Default value -> translated value."}})}},
+    desc="A product's text in one locale. Missing fields fall back to the default locale in storefronts.")
+schemas["ProductTranslationInput"] = req({"title": SN("Title.", minLength=1, maxLength=256), "subtitle": SN("Subtitle.", maxLength=256), "description": SN("Description.", maxLength=65536),
+    "seo": req({"title": SN("Title.", maxLength=256), "description": SN("Meta description.", maxLength=1000)}, [], "Search-engine fields."),
+    "variants": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 256}, "description": "Variant id -> title."},
+    "options": {"type": "object", "description": "Option id -> {title, values: {default value -> translated value}}.",
+                "additionalProperties": req({"title": SN("Title."), "values": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Values."}}, [], "An option's text.")}},
+    [], "The whole translation; it replaces the previous one.")
+TR = "Admin Products"
+op("get", "/v1/admin/products/{id}/translations/{locale}", "getProductTranslation", TR, "A product's translation", "admin", [ok("200", "ProductTranslation", headers=H_ETAG), NOTMOD], params=[PRID, LOC, P_INM], perm="catalog:read",
+   desc="Fields not translated yet are null. A locale that is not a language tag is a 404.")
+op("put", "/v1/admin/products/{id}/translations/{locale}", "putProductTranslation", TR, "Set a product's translation", "admin", [ok("200", "ProductTranslation", "The translation.")], body="ProductTranslationInput", params=[PRID, LOC], perm="catalog:write",
+   desc="422 when the store does not offer the locale, for the default locale, or for variant or option ids of another product.")
+op("delete", "/v1/admin/products/{id}/translations/{locale}", "deleteProductTranslation", TR, "Remove a product's translation", "admin", [ok("204", desc="Removed.")], params=[PRID, LOC], perm="catalog:write")
+schemas["Store"] = obj({"object": {"const": "store", "description": "Always store."}, "default_locale": S("The locale products are written in."),
+    "locales": {"type": "array", "items": {"type": "string"}, "description": "Locales storefronts can ask for (Accept-Language or ?locale=); the default is one of them."},
+    "updated_at": TS("When it last changed.")}, desc="Store-wide settings.")
+schemas["StoreUpdate"] = req({"default_locale": S("Language tag like en or de-CH; must be in locales.", pattern="^[a-z]{2}(-[A-Z]{2})?$"),
+    "locales": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"}, "description": "Offered locales; replaces the list."}}, [], "Fields to change.")
+op("get", "/v1/admin/store", "getStore", "Admin Store", "Store settings", "admin", [ok("200", "Store", headers=H_ETAG), NOTMOD], params=[P_INM], perm="settings:read")
+op("patch", "/v1/admin/store", "updateStore", "Admin Store", "Change store settings", "admin", [ok("200", "Store", "The settings.")], body="StoreUpdate", params=[{**P_IFMATCH, "description": "ETag the change is based on; 412 when the settings changed since."}], perm="settings:write",
+   desc="422 when default_locale is not one of locales.")
+
+# storefront
+store_price = {"oneOf": [{"type": "null"}, obj({"amount": INT("Minor units, for one unit at quantity 1."), "currency_code": S("Currency (lower-case)."), "compare_at_amount": INTN("Was-price: the base price when a sale applies, or the base price's own compare_at_amount."),
+    "price_list_id": IDN("plist", "The list that set the price (null for the base price)."), "price_type": {"type": "string", "enum": ["base", "sale", "override"], "description": "Where the price comes from."},
+    "min_quantity": INT("The tier's quantity.")})], "description": "The caller's price (channel, region, customer groups, time); null when the variant has no price in the currency."}
+schemas["StoreVariant"] = obj({"id": ID("var"), "object": {"const": "variant", "description": "Always variant."}, "title": S("Title (localized)."), "sku": S("SKU."),
+    "options": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Option title -> value (localized)."},
+    "requires_shipping": B("Shipped."), "weight_g": INTN("Grams."), "allow_backorder": B("Sells when out of stock."),
+    "availability": obj({"in_stock": B("Can be bought now."), "quantity": INTN("Units available to the channel's locations (null when stock is not tracked).")}, desc="Stock (expand=availability)."),
+    "price": store_price}, required=["id", "object", "title", "sku", "options", "requires_shipping", "weight_g", "allow_backorder"], desc="A variant as a storefront sees it.")
+schemas["StoreProduct"] = obj({"id": ID("prod"), "object": {"const": "product", "description": "Always product."}, "title": S("Title (localized)."), "handle": S("URL handle."),
+    "subtitle": SN("Subtitle."), "description": SN("Description."), "type": SN("Type."), "brand": SN("Brand."), "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags."},
+    "seo": seo_out, "media": {"type": "array", "description": "Images.", "items": obj({"id": ID("med"), "url": S("URL."), "alt": SN("Alternative text.")})},
+    "options": {"type": "array", "description": "Options (localized).", "items": obj({"id": ID("opt"), "title": S("Title."), "values": {"type": "array", "items": {"type": "string"}, "description": "Values."}})},
+    "categories": {"type": "array", "description": "Active categories (expand=categories).", "items": obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")})},
+    "variants": {"type": "array", "items": {"$ref": "#/components/schemas/StoreVariant"}, "description": "Variants (expand=variants, prices or availability)."},
+    "created_at": TS("When it was created."), "updated_at": TS("When it last changed.")}, required=["id"], desc="An active product of the caller's sales channel, localized. fields= limits the fields (id is always there).")
+schemas["StoreProductList"] = list_of("StoreProduct", "products")
+SQ = lambda name, d, **sch: {"name": name, "in": "query", "required": False, "description": d, "schema": {"type": "string", **sch}}
+store_common = [SQ("expand", "Comma-separated: variants, prices, availability, categories. The list expands nothing by default; one product expands variants, prices and availability."),
+                SQ("fields", "Comma-separated top-level fields to return (id always)."), SQ("region_id", "Price in this region's currency and with its region rules."),
+                SQ("currency_code", "Price in this currency (default: the region's, then the channel's default region)."),
+                SQ("locale", "Language tag; overrides Accept-Language. Unknown locales fall back to the default; Content-Language says which was used."),
+                {"name": "Accept-Language", "in": "header", "required": False, "description": "Preferred locales (RFC 9110).", "schema": {"type": "string"}}]
+H_CL = {"Content-Language": {"description": "The locale of the text.", "schema": {"type": "string"}}}
+op("get", "/v1/store/products", "storeListProducts", "Store Products", "Browse and search products", "store", [ok("200", "StoreProductList", headers={**H_ETAG, **H_CL}), NOTMOD],
+   params=[P_LIMIT, P_CURSOR, SQ("q", "Full-text search in the locale's language (1 to 256 characters); sorts by relevance unless sort is given.", maxLength=256),
+           SQ("category_id", "In this category or one below it."), SQ("collection_id", "In this collection."), SQ("tag", "With this tag."),
+           {"name": "price_min", "in": "query", "required": False, "description": "Lowest base price (minor units) in the currency.", "schema": {"type": "integer", "minimum": 0}},
+           {"name": "price_max", "in": "query", "required": False, "description": "Highest base price (minor units).", "schema": {"type": "integer", "minimum": 0}},
+           SQ("in_stock", "true: only products with a variant to sell now; false: only sold-out ones.", enum=["true", "false"]),
+           SQ("options", "Variant option filter: Title:Value pairs separated by commas (at most 3), e.g. Size:M,Color:Blue."),
+           SQ("sort", "newest (default), title, price_asc, price_desc, relevance (needs q).", enum=["newest", "title", "price_asc", "price_desc", "relevance"]),
+           *store_common, P_INM],
+   desc="Only active products of the publishable key's sales channel. With a customer token, customer-group prices apply. Keyset pagination: deep pages cost what the first costs.")
+op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One product by id or handle", "store", [ok("200", "StoreProduct", headers={**H_ETAG, **H_CL}), NOTMOD],
+   params=[{"name": "id", "in": "path", "required": True, "description": "Product id or handle.", "schema": {"type": "string"}}, *store_common, P_INM],
+   desc="Drafts, archived products and products of other channels are a 404.")
+for t, d in [("Admin Products", "Products, variants, prices, media and translations."), ("Admin Store", "Store-wide settings (locales)."), ("Store Products", "The storefront catalog.")]:
+    TAGS.append((t, d))
+
 doc = {
  "openapi": "3.1.0",
  "info": {"title": "Souq", "version": "0.1.0", "summary": "Headless commerce API.",

@@ -15,7 +15,7 @@ before(async () => {
 after(async () => s && (await s.stop()));
 
 const concrete = concretePath;
-const bodyRoutes = () => routes.filter((r) => r.method === 'POST' || r.method === 'PATCH');
+const bodyRoutes = () => routes.filter((r) => ['POST', 'PUT', 'PATCH'].includes(r.method));
 // routes whose handler reads a JSON body (revoke takes none)
 const readsBody = (r) => !r.path.endsWith('/revoke');
 

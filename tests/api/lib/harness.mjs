@@ -211,8 +211,10 @@ const PREFIXES = {
   'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem',
 };
 
-/** A route template with every {param} replaced by a well-formed id that does not exist. */
+/** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
 export function concretePath(template) {
   const parts = template.split('/');
-  return parts.map((p, i) => (p.startsWith('{') ? `${PREFIXES[parts[i - 1]] ?? 'x'}_01zzzzzzzzzzzzzzzzzzzzzzzz` : p)).join('/');
+  return parts
+    .map((p, i) => (p === '{locale}' ? 'de' : p.startsWith('{') ? `${PREFIXES[parts[i - 1]] ?? 'x'}_01zzzzzzzzzzzzzzzzzzzzzzzz` : p))
+    .join('/');
 }
