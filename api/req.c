@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/authn.h"
+#include "core/base/buf.h"
 #include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -189,11 +190,23 @@ static int param_error(sq_req_t *req, const char *name, const char *code, const 
 }
 
 /* Cursors are "<base64url key>.<base64url HMAC-SHA256(key)[:12]>": opaque to clients, unforgeable. */
+/* The MAC covers the route and the sort order with the key: a cursor replayed on another list, or with another
+ * sort, would hand SQL a key of the wrong shape. */
+static void cursor_mac(sq_req_t *req, const char *key, size_t n, unsigned char mac[32])
+{
+    const char *route = req->route != NULL ? req->route->path : "", *sort = sq_req_query(req, "sort");
+    sq_buf_t b;
+    sq_buf_init(&b, req->arena, n + 160);
+    sq_buf_printf(&b, "%s\n%s\n", route, sort != NULL ? sort : "");
+    sq_buf_add(&b, key, n);
+    sq_hmac_sign(req->rt->jwt.cursor_key, b.p, b.len, mac);
+}
+
 static char *cursor_encode(sq_req_t *req, const char *key)
 {
     unsigned char mac[32];
     size_t n = strlen(key);
-    sq_hmac_sign(req->rt->jwt.cursor_key, key, n, mac);
+    cursor_mac(req, key, n, mac);
     char *out = sq_arena_alloc(req->arena, n * 2 + 32);
     size_t o = sq_b64url_encode((const unsigned char *)key, n, out);
     out[o++] = '.';
@@ -212,7 +225,7 @@ static const char *cursor_decode(sq_req_t *req, const char *cur)
     unsigned char mac[32], got[16];
     if (n <= 0 || sq_b64url_decode(dot + 1, 16, got) != 12)
         return NULL;
-    sq_hmac_sign(req->rt->jwt.cursor_key, key, (size_t)n, mac);
+    cursor_mac(req, (const char *)key, (size_t)n, mac);
     if (!sq_ct_equal(mac, 12, got, 12))
         return NULL;
     return sq_arena_strndup(req->arena, (const char *)key, (size_t)n);

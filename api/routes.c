@@ -3,6 +3,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/catalog.h"
+#include "core/inventory.h"
 #include "core/product.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
@@ -15,6 +16,8 @@ static const char *const product_q[] = {"limit", "cursor", "status", "q", "sku",
 static const char *const store_products_q[] = {
     "limit",   "cursor", "q",      "category_id", "collection_id", "tag",           "price_min", "price_max", "in_stock",
     "options", "sort",   "expand", "fields",      "region_id",     "currency_code", "locale",    NULL};
+static const char *const iitem_q[] = {"limit", "cursor", "sku", "location_id", NULL};
+static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "reason", "reference", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* The routes of a plain resource: list and create on base, get and update on base/{id}, delete if it has one. */
@@ -112,6 +115,12 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_get, ADMIN, "catalog:read", 0, NULL},
     {"PUT", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_put, ADMIN, "catalog:write", 0, NULL},
     {"DELETE", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_delete, ADMIN, "catalog:write", 0, NULL},
+    LIST_GET("/v1/admin/inventory-items", sq_res_inventory_item, "inventory:read", iitem_q),
+    {"PATCH", "/v1/admin/inventory-items/{id}", sq_h_res_update, ADMIN, "inventory:write", 0, NULL, &sq_res_inventory_item},
+    {"POST", "/v1/admin/inventory-items/{id}/adjustments", sq_h_stock_adjust, ADMIN, "inventory:write", 0, NULL},
+    {"POST", "/v1/admin/inventory-items/{id}/counts", sq_h_stock_count, ADMIN, "inventory:write", 0, NULL},
+    {"POST", "/v1/admin/inventory-items/{id}/transfers", sq_h_stock_transfer, ADMIN, "inventory:write", 0, NULL},
+    {"GET", "/v1/admin/inventory-ledger", sq_h_res_list, ADMIN, "inventory:read", 0, ledger_q, &sq_res_inventory_ledger},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
 };

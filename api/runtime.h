@@ -73,6 +73,8 @@ typedef struct sq_thread {
     int db_fd;
     int64_t db_timer_due; /* monotonic us, 0 = none */
     int64_t last_db_tick;
+    int64_t next_sweep; /* monotonic us of the next reservation sweep (thread 0 only) */
+    bool sweeping;
     sq_rt_t *rt; /* this thread's reference */
     int inflight;
     bool draining, stop;

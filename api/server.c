@@ -22,6 +22,7 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/db/migrate.h"
+#include "core/inventory.h"
 
 extern char **environ;
 
@@ -112,6 +113,40 @@ static void on_notify(const char *payload, void *data)
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
 
+#define SWEEP_EVERY_US 5000000
+#define SWEEP_BATCH 500
+
+typedef struct {
+    sq_thread_t *t;
+    sq_ctx_t cx;
+} sweep_t;
+
+static void on_swept(long n, const sq_err_t *err, void *data)
+{
+    sweep_t *s = data;
+    sq_thread_t *t = s->t;
+    t->sweeping = false;
+    /* a full batch means more are waiting: go again at the next tick */
+    t->next_sweep = sq_mono_us() + (err == NULL && n == SWEEP_BATCH ? 0 : SWEEP_EVERY_US);
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "inventory", "reservation sweep failed: %s", err->detail);
+    else if (n > 0)
+        sq_log(SQ_LOG_INFO, "inventory", "released %ld expired reservations", n);
+    sq_arena_unref(s->cx.arena);
+}
+
+/* Thread 0 releases expired reservations (every node may: rows another node holds are skipped). */
+static void sweep(sq_thread_t *t)
+{
+    sq_arena_t *a = sq_arena_new();
+    sweep_t *s = SQ_NEW(a, sweep_t);
+    s->t = t;
+    s->cx.db = t->db;
+    s->cx.arena = a;
+    t->sweeping = true;
+    sq_stock_release_expired(&s->cx, SWEEP_BATCH, on_swept, s);
+}
+
 static void on_tick(h2o_timeout_entry_t *e)
 {
     sq_thread_t *t = H2O_STRUCT_FROM_MEMBER(sq_thread_t, tick, e);
@@ -124,7 +159,9 @@ static void on_tick(h2o_timeout_entry_t *e)
         t->last_db_tick = now;
         sq_db_tick(t->db, (int64_t)(t->rt->cfg->statement_timeout_ms + 2000) * 1000);
     }
-    if (t->draining && t->inflight == 0)
+    if (t->index == 0 && !t->draining && !t->sweeping && now >= t->next_sweep)
+        sweep(t);
+    if (t->draining && t->inflight == 0 && !t->sweeping)
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }

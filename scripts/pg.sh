@@ -37,6 +37,8 @@ start)
         as_owner "$bin/initdb" -D "$dir/data" -U souq --auth=trust --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    # already running (make run again after Ctrl-C stopped only the server): nothing to do
+    as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && exit 0
     opts="-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c max_connections=200 -c shared_buffers=256MB"
     if [ "$mode" = fast ]; then
         # throwaway test clusters only: souq is then started with durability_check = warn

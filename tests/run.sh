@@ -24,7 +24,7 @@ psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq
 SOUQ_DATABASE_URL="postgresql://souq@/souq_template?host=$work/pg/sock&port=$port" bin/souq migrate >/dev/null
 
 echo "== database tests"
-psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq_dbtest" >/dev/null
+psql -h "$work/pg/sock" -p "$port" -U souq -d postgres -qc "CREATE DATABASE souq_dbtest TEMPLATE souq_template" >/dev/null
 for t in build/dbtests/*; do
     [ -x "$t" ] && SOUQ_TEST_DATABASE_URL="postgresql://souq@/souq_dbtest?host=$work/pg/sock&port=$port" "$t"
 done

@@ -64,6 +64,11 @@ void sq_h_translation_get(sq_req_t *req);
 void sq_h_translation_put(sq_req_t *req);
 void sq_h_translation_delete(sq_req_t *req);
 
+/* inventory.c */
+void sq_h_stock_adjust(sq_req_t *req);
+void sq_h_stock_count(sq_req_t *req);
+void sq_h_stock_transfer(sq_req_t *req);
+
 /* store_products.c */
 void sq_h_store_products(sq_req_t *req);
 void sq_h_store_product(sq_req_t *req);

@@ -432,6 +432,49 @@ op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One p
 for t, d in [("Admin Products", "Products, variants, prices, media and translations."), ("Admin Store", "Store-wide settings (locales)."), ("Store Products", "The storefront catalog.")]:
     TAGS.append((t, d))
 
+# ---- inventory (core/inventory*.c, migrations/0007_inventory_api.sql) --------------------------------------------
+QTYS = lambda d: {"type": "integer", "description": d}
+schemas["InventoryLevel"] = obj({"location_id": ID("sloc"), "on_hand": QTYS("Units physically there."), "reserved": QTYS("Units held for carts and orders."),
+    "available": QTYS("on_hand - reserved; never below zero."), "incoming": QTYS("Units expected (purchase orders)."), "updated_at": TS("Last change.")}, desc="Stock of an item at one location.")
+schemas["InventoryItem"] = obj({"id": ID("iitem"), "object": {"const": "inventory_item", "description": "Always inventory_item."}, "sku": SN("SKU (the variant's when created with it)."),
+    "title": SN("Title."), "requires_shipping": B("Physical."), "low_stock_threshold": INTN("inventory.low is written when total available falls to or below it."),
+    "variant_ids": {"type": "array", "items": {"type": "string"}, "description": "Variants that sell from this item."},
+    "levels": {"type": "array", "items": {"$ref": "#/components/schemas/InventoryLevel"}, "description": "Stock per location."},
+    "on_hand": QTYS("Total on hand."), "reserved": QTYS("Total reserved."), "available": QTYS("Total available."), "incoming": QTYS("Total incoming."),
+    "metadata": metadata_out, **ts_pair}, desc="A stock-keeping unit as the warehouse sees it; variants sell from one or more (bundles).")
+schemas["InventoryItemList"] = list_of("InventoryItem", "inventory items")
+schemas["InventoryItemUpdate"] = req({"title": SN("Title.", minLength=1, maxLength=256), "requires_shipping": B("Physical."),
+    "low_stock_threshold": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000, "description": "Threshold; null turns low-stock events off."}, "metadata": metadata_in}, [], "Fields to change.")
+schemas["LedgerEntry"] = obj({"id": {"type": "integer", "description": "Sequence number (increasing)."}, "object": {"const": "inventory_ledger_entry", "description": "Always inventory_ledger_entry."},
+    "inventory_item_id": ID("iitem"), "location_id": ID("sloc"), "delta_on_hand": QTYS("Change of on_hand."), "delta_reserved": QTYS("Change of reserved."),
+    "reason": {"type": "string", "enum": ["adjustment", "receive", "sale", "return", "transfer_in", "transfer_out", "count", "reservation", "release", "expiry"], "description": "Why."},
+    "reference": SN("What it belongs to: a cart, an order, a transfer (xfer_...), a delivery note."), "note": SN("Free text."), "actor": SN("Staff user or API key that made the change (null for the system)."),
+    "created_at": TS("When.")}, desc="One change of a level. Summing an item's entries gives its on_hand and reserved.")
+schemas["LedgerEntryList"] = list_of("LedgerEntry", "ledger entries")
+QTYIN = lambda d, lo: {"type": "integer", "minimum": lo, "maximum": 1000000000, "description": d}
+note_in = {"type": ["string", "null"], "maxLength": 1000, "description": "Free text for the ledger."}
+schemas["StockAdjustment"] = req({"location_id": S("Stock location.", maxLength=40), "delta": {"type": "integer", "minimum": -1000000000, "maximum": 1000000000, "description": "Change of on_hand (409 if on_hand would fall below reserved)."},
+    "incoming_delta": {"type": "integer", "minimum": -1000000000, "maximum": 1000000000, "description": "Change of incoming (expected) stock; never below zero."},
+    "reason": {"type": "string", "enum": ["adjustment", "receive", "return"], "description": "adjustment (default), receive (also lowers incoming by what arrived; delta > 0), return."},
+    "reference": {"type": ["string", "null"], "minLength": 1, "maxLength": 128, "description": "Your reference (delivery note, RMA); filterable in the ledger."}, "note": note_in},
+    ["location_id"], "A change of stock at one location; delta or incoming_delta must be non-zero.")
+schemas["StockCount"] = req({"location_id": S("Stock location.", maxLength=40), "quantity": QTYIN("Counted units: on_hand becomes this (409 below what is reserved).", 0), "note": note_in}, ["location_id", "quantity"], "A stock count.")
+schemas["StockTransfer"] = req({"from_location_id": S("From.", maxLength=40), "to_location_id": S("To (another location).", maxLength=40), "quantity": QTYIN("Units moved (409 when the source has fewer available).", 1), "note": note_in},
+    ["from_location_id", "to_location_id", "quantity"], "A move of stock; both ledger entries share a reference xfer_...")
+crud("/v1/admin/inventory-items", "Admin Inventory", "InventoryItem", "iitem", "inventory item", "inventory:read", "inventory:write", delete=False,
+     list_params=[Q("sku", "The item with this SKU."), Q("location_id", "Items stocked at this location.")])
+del paths["/v1/admin/inventory-items"]["post"]
+IID = P_ID("iitem", "inventory item")
+for sub, opid, summary, body, desc in [("adjustments", "adjustInventory", "Adjust stock", "StockAdjustment", "Writes a ledger entry; crossing the low-stock threshold writes inventory.low in the same transaction."),
+                                      ("counts", "countInventory", "Record a stock count", "StockCount", "Writes a ledger entry with the difference (reason count)."),
+                                      ("transfers", "transferInventory", "Move stock between locations", "StockTransfer", "Two ledger entries (transfer_out, transfer_in), all or nothing.")]:
+    op("post", f"/v1/admin/inventory-items/{{id}}/{sub}", opid, "Admin Inventory", summary, "admin", [ok("200", "InventoryItem", "The item after the change.")], body=body, params=[IID], perm="inventory:write", desc=desc)
+op("get", "/v1/admin/inventory-ledger", "listInventoryLedger", "Admin Inventory", "Query the stock ledger", "admin", [ok("200", "LedgerEntryList", headers=H_ETAG), NOTMOD],
+   params=[P_LIMIT, P_CURSOR, Q("inventory_item_id", "Entries of this item."), Q("location_id", "Entries at this location."),
+           Q("reason", "Entries with this reason.", enum=["adjustment", "receive", "sale", "return", "transfer_in", "transfer_out", "count", "reservation", "release", "expiry"]),
+           Q("reference", "Entries with this reference (an order, a cart, a transfer)."), P_INM], perm="inventory:read", desc="Newest first.")
+TAGS.append(("Admin Inventory", "Inventory items, stock levels, adjustments, counts, transfers and the ledger."))
+
 doc = {
  "openapi": "3.1.0",
  "info": {"title": "Souq", "version": "0.1.0", "summary": "Headless commerce API.",
