@@ -16,6 +16,8 @@ static const char *const product_q[] = {"limit", "cursor", "status", "q", "sku",
 static const char *const store_products_q[] = {
     "limit",   "cursor", "q",      "category_id", "collection_id", "tag",           "price_min", "price_max", "in_stock",
     "options", "sort",   "expand", "fields",      "region_id",     "currency_code", "locale",    NULL};
+static const char *const browse_q[] = {"locale", NULL};
+static const char *const browse_tree_q[] = {"locale", "parent_id", NULL};
 static const char *const iitem_q[] = {"limit", "cursor", "sku", "location_id", NULL};
 static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "reason", "reference", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
@@ -65,6 +67,10 @@ const sq_route_t sq_routes[] = {
     {"DELETE", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_delete, CUSTOMER, NULL, 0, NULL},
     {"GET", "/v1/store/products", sq_h_store_products, STORE, NULL, 0, store_products_q},
     {"GET", "/v1/store/products/{id}", sq_h_store_product, STORE, NULL, 0, store_product_q},
+    {"GET", "/v1/store/categories", sq_h_store_categories, STORE, NULL, 0, browse_tree_q},
+    {"GET", "/v1/store/categories/{id}", sq_h_store_category, STORE, NULL, 0, browse_q},
+    {"GET", "/v1/store/collections", sq_h_store_collections, STORE, NULL, 0, browse_q},
+    {"GET", "/v1/store/collections/{id}", sq_h_store_collection, STORE, NULL, 0, browse_q},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},

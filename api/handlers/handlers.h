@@ -64,6 +64,17 @@ void sq_h_translation_get(sq_req_t *req);
 void sq_h_translation_put(sq_req_t *req);
 void sq_h_translation_delete(sq_req_t *req);
 
+/* store_products.c: the storefront's locale preferences (Accept-Language or ?locale=) as a text[] literal,
+ * and the Content-Language of an answer */
+const char *sq_store_locales(sq_req_t *req);
+void sq_store_content_language(sq_req_t *req, const char *locale);
+
+/* store_browse.c */
+void sq_h_store_categories(sq_req_t *req);
+void sq_h_store_category(sq_req_t *req);
+void sq_h_store_collections(sq_req_t *req);
+void sq_h_store_collection(sq_req_t *req);
+
 /* inventory.c */
 void sq_h_stock_adjust(sq_req_t *req);
 void sq_h_stock_count(sq_req_t *req);

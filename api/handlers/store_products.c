@@ -99,7 +99,7 @@ static int options_filter(sq_req_t *req, const char **out)
 }
 
 /* Accept-Language (RFC 9110 12.5.4) or ?locale= -> a text[] literal of language tags, best first */
-static const char *locales(sq_req_t *req)
+const char *sq_store_locales(sq_req_t *req)
 {
     const char *explicit_locale = sq_req_query(req, "locale");
     const char *h = explicit_locale ? explicit_locale : sq_req_header(req, "accept-language");
@@ -171,7 +171,7 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
     q->channel_id = req->principal.channel_id;
     q->customer_id = req->principal.kind == SQ_PRINCIPAL_CUSTOMER ? req->principal.id : NULL;
     q->now_us = sq_now_us();
-    q->locales = locales(req);
+    q->locales = sq_store_locales(req);
     q->region_id = sq_req_query(req, "region_id");
     const char *cur = sq_req_query(req, "currency_code");
     if (cur != NULL) {
@@ -226,7 +226,7 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
     return 0;
 }
 
-static void content_language(sq_req_t *req, const char *locale)
+void sq_store_content_language(sq_req_t *req, const char *locale)
 {
     if (req->h2o != NULL && locale != NULL)
         h2o_add_header(&req->h2o->pool, &req->h2o->res.headers, H2O_TOKEN_CONTENT_LANGUAGE, NULL,
@@ -240,7 +240,7 @@ static void on_list(const sq_list_t *list, const char *locale, const sq_err_t *e
         sq_req_fail_with(req, err);
         return;
     }
-    content_language(req, locale);
+    sq_store_content_language(req, locale);
     sq_req_send_list(req, list);
 }
 
@@ -255,7 +255,7 @@ static void on_one(const sq_list_t *list, const char *locale, const sq_err_t *er
         sq_req_fail_code(req, SQ_E_NOT_FOUND, "The product does not exist.");
         return;
     }
-    content_language(req, locale);
+    sq_store_content_language(req, locale);
     sq_req_send_json(req, 200, list->items[0], strlen(list->items[0]));
 }
 

@@ -432,6 +432,28 @@ op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One p
 for t, d in [("Admin Products", "Products, variants, prices, media and translations."), ("Admin Store", "Store-wide settings (locales)."), ("Store Products", "The storefront catalog.")]:
     TAGS.append((t, d))
 
+# ---- storefront navigation (core/browse*.c) -----------------------------------------------------------------------
+cat_props = {"id": ID("pcat"), "object": {"const": "category", "description": "Always category."}, "name": S("Name (localized)."), "handle": S("URL handle."),
+             "description": SN("Description (localized)."), "parent_id": IDN("pcat", "Parent; null at the top."), "rank": INT("Order among siblings."), "depth": INT("0 at the top.")}
+crumb = obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")}, desc="A category in a breadcrumb or a child list.")
+schemas["StoreCategory"] = obj(cat_props, desc="An active category whose ancestors are all active.")
+schemas["StoreCategoryDetail"] = obj({**cat_props, "ancestors": {"type": "array", "items": crumb, "description": "The breadcrumb, root first."},
+                                      "children": {"type": "array", "items": crumb, "description": "Visible children, in order."}}, desc="A category with its breadcrumb and children.")
+schemas["StoreCategoryList"] = obj({"object": {"const": "list", "description": "Always list."}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/StoreCategory"}, "description": "Categories in tree order: depth first, siblings by rank."},
+                                    "has_more": {"const": False, "description": "Always false: the tree comes whole."}, "next_cursor": {"type": "null", "description": "Always null."}}, desc="The visible category tree, flattened.")
+schemas["StoreCollection"] = obj({"id": ID("pcol"), "object": {"const": "collection", "description": "Always collection."}, "title": S("Title (localized)."), "handle": S("URL handle."),
+                                  "description": SN("Description (localized).")}, desc="A collection; its products: GET /v1/store/products?collection_id=.")
+schemas["StoreCollectionList"] = obj({"object": {"const": "list", "description": "Always list."}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/StoreCollection"}, "description": "Collections by title."},
+                                      "has_more": {"const": False, "description": "Always false."}, "next_cursor": {"type": "null", "description": "Always null."}}, desc="All collections.")
+P_LOC = [SQ("locale", "Language tag; overrides Accept-Language."), {"name": "Accept-Language", "in": "header", "required": False, "description": "Preferred locales.", "schema": {"type": "string"}}]
+KEYP = lambda what: {"name": "id", "in": "path", "required": True, "description": f"{what} id or handle.", "schema": {"type": "string"}}
+op("get", "/v1/store/categories", "storeListCategories", "Store Products", "The category tree", "store", [ok("200", "StoreCategoryList", headers={**H_ETAG, **H_CL}), NOTMOD],
+   params=[SQ("parent_id", "Only the children of this category."), *P_LOC, P_INM], desc="Inactive categories and everything below them are hidden.")
+op("get", "/v1/store/categories/{id}", "storeGetCategory", "Store Products", "One category with its breadcrumb and children", "store", [ok("200", "StoreCategoryDetail", headers={**H_ETAG, **H_CL}), NOTMOD],
+   params=[KEYP("Category"), *P_LOC, P_INM], desc="Hidden categories are a 404.")
+op("get", "/v1/store/collections", "storeListCollections", "Store Products", "Collections", "store", [ok("200", "StoreCollectionList", headers={**H_ETAG, **H_CL}), NOTMOD], params=[*P_LOC, P_INM])
+op("get", "/v1/store/collections/{id}", "storeGetCollection", "Store Products", "One collection", "store", [ok("200", "StoreCollection", headers={**H_ETAG, **H_CL}), NOTMOD], params=[KEYP("Collection"), *P_LOC, P_INM])
+
 # ---- inventory (core/inventory*.c, migrations/0007_inventory_api.sql) --------------------------------------------
 QTYS = lambda d: {"type": "integer", "description": d}
 schemas["InventoryLevel"] = obj({"location_id": ID("sloc"), "on_hand": QTYS("Units physically there."), "reserved": QTYS("Units held for carts and orders."),
