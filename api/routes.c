@@ -37,6 +37,13 @@ static const char *const store_product_q[] = {"expand", "fields", "region_id", "
     {                                                                                                                              \
         "DELETE", base "/{id}", sq_h_res_delete, ADMIN, write, 0, NULL, &res                                                       \
     }
+/* A translatable resource's text in one locale: base/{id}/translations/{locale}. */
+#define TRANSLATIONS(base, res, read, write)                                                                                       \
+    {"GET", base "/{id}/translations/{locale}", sq_h_res_translation_get, ADMIN, read, 0, NULL, &res},                             \
+        {"PUT", base "/{id}/translations/{locale}", sq_h_res_translation_put, ADMIN, write, 0, NULL, &res},                        \
+    {                                                                                                                              \
+        "DELETE", base "/{id}/translations/{locale}", sq_h_res_translation_delete, ADMIN, write, 0, NULL, &res                     \
+    }
 
 #define NONE SQ_AUTH_NONE
 #define STORE SQ_AUTH_STORE
@@ -105,10 +112,12 @@ const sq_route_t sq_routes[] = {
     LIST_GET("/v1/admin/categories", sq_res_category, "catalog:read", category_q),
     CREATE_UPDATE("/v1/admin/categories", sq_res_category, "catalog:write"),
     DELETE("/v1/admin/categories", sq_res_category, "catalog:write"),
+    TRANSLATIONS("/v1/admin/categories", sq_res_category, "catalog:read", "catalog:write"),
     LIST_GET("/v1/admin/collections", sq_res_collection, "catalog:read", page_q),
     CREATE_UPDATE("/v1/admin/collections", sq_res_collection, "catalog:write"),
     DELETE("/v1/admin/collections", sq_res_collection, "catalog:write"),
     {"POST", "/v1/admin/collections/{id}/products", sq_h_collection_products, ADMIN, "catalog:write", 0, NULL},
+    TRANSLATIONS("/v1/admin/collections", sq_res_collection, "catalog:read", "catalog:write"),
     LIST_GET("/v1/admin/price-lists", sq_res_price_list, "catalog:read", plist_q),
     CREATE_UPDATE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
     DELETE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
@@ -118,9 +127,7 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", 0, NULL},
     {"PATCH", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_update, ADMIN, "catalog:write", 0, NULL},
     {"DELETE", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_delete, ADMIN, "catalog:write", 0, NULL},
-    {"GET", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_get, ADMIN, "catalog:read", 0, NULL},
-    {"PUT", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_put, ADMIN, "catalog:write", 0, NULL},
-    {"DELETE", "/v1/admin/products/{id}/translations/{locale}", sq_h_translation_delete, ADMIN, "catalog:write", 0, NULL},
+    TRANSLATIONS("/v1/admin/products", sq_res_product, "catalog:read", "catalog:write"),
     LIST_GET("/v1/admin/inventory-items", sq_res_inventory_item, "inventory:read", iitem_q),
     {"PATCH", "/v1/admin/inventory-items/{id}", sq_h_res_update, ADMIN, "inventory:write", 0, NULL, &sq_res_inventory_item},
     {"POST", "/v1/admin/inventory-items/{id}/adjustments", sq_h_stock_adjust, ADMIN, "inventory:write", 0, NULL},

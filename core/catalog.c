@@ -68,6 +68,18 @@ const sq_field_t sq_collection_create_fields[] = {
     COLLECTION(SQ_F_REQUIRED), F("kind", SQ_FT_STR, 0, 1, 16, collection_kinds, NULL, NULL), {NULL}};
 const sq_field_t sq_collection_update_fields[] = {COLLECTION(0), {NULL}};
 
+/* translations replace the locale's text whole: the name (title) is required, a missing description clears it */
+const sq_field_t sq_category_translation_fields[] = {
+    F("name", SQ_FT_STR, SQ_F_REQUIRED, 1, 256, NULL, NULL, NULL),
+    F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),
+    {NULL},
+};
+const sq_field_t sq_collection_translation_fields[] = {
+    F("title", SQ_FT_STR, SQ_F_REQUIRED, 1, 256, NULL, NULL, NULL),
+    F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 4096, NULL, NULL, NULL),
+    {NULL},
+};
+
 static const sq_field_t price_rules[] = {
     F("sales_channel", SQ_FT_STR_ARRAY, 0, 0, 100, NULL, sq_check_id, NULL),
     F("region", SQ_FT_STR_ARRAY, 0, 0, 100, NULL, sq_check_id, NULL),

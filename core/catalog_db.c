@@ -5,7 +5,8 @@
 extern const sq_field_t sq_channel_create_fields[], sq_channel_update_fields[], sq_region_create_fields[],
     sq_region_update_fields[], sq_location_create_fields[], sq_location_update_fields[], sq_group_create_fields[],
     sq_group_update_fields[], sq_category_create_fields[], sq_category_update_fields[], sq_collection_create_fields[],
-    sq_collection_update_fields[], sq_price_list_create_fields[], sq_price_list_update_fields[];
+    sq_collection_update_fields[], sq_price_list_create_fields[], sq_price_list_update_fields[], sq_category_translation_fields[],
+    sq_collection_translation_fields[];
 int sq_collection_check(const json_t *b, bool create, sq_err_t *err);
 
 /* get / list / create / update for a resource whose table is T, JSON function souq_N_json, save souq_N_save */
@@ -138,6 +139,14 @@ const sq_resource_t sq_res_customer_group = {"customer group",
                                              NULL,
                                              group_constraints,
                                              false};
+/* translations (migrations/0008) */
+SQ_STMT_RO(category_tr_get, "SELECT souq_category_translation_json($1, $2)");
+SQ_STMT(category_tr_save, "SELECT souq_category_translation_save($1, $2, $3::jsonb)");
+SQ_STMT(category_tr_remove, "DELETE FROM category_translations WHERE category_id = $1 AND locale = $2");
+SQ_STMT_RO(collection_tr_get, "SELECT souq_collection_translation_json($1, $2)");
+SQ_STMT(collection_tr_save, "SELECT souq_collection_translation_save($1, $2, $3::jsonb)");
+SQ_STMT(collection_tr_remove, "DELETE FROM collection_translations WHERE collection_id = $1 AND locale = $2");
+
 const sq_resource_t sq_res_category = {"category",
                                        "pcat",
                                        sq_category_create_fields,
@@ -150,7 +159,11 @@ const sq_resource_t sq_res_category = {"category",
                                        &category_remove,
                                        category_filters,
                                        category_constraints,
-                                       false};
+                                       false,
+                                       sq_category_translation_fields,
+                                       &category_tr_get,
+                                       &category_tr_save,
+                                       &category_tr_remove};
 const sq_resource_t sq_res_collection = {"collection",
                                          "pcol",
                                          sq_collection_create_fields,
@@ -163,7 +176,11 @@ const sq_resource_t sq_res_collection = {"collection",
                                          &collection_remove,
                                          NULL,
                                          collection_constraints,
-                                         false};
+                                         false,
+                                         sq_collection_translation_fields,
+                                         &collection_tr_get,
+                                         &collection_tr_save,
+                                         &collection_tr_remove};
 const sq_resource_t sq_res_price_list = {"price list",
                                          "plist",
                                          sq_price_list_create_fields,

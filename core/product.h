@@ -23,10 +23,7 @@ extern const sq_field_t sq_store_fields[];
 void sq_store_get(sq_ctx_t *cx, sq_json_cb cb, void *data);
 void sq_store_update(sq_ctx_t *cx, const char *body, const char *etag, sq_json_cb cb, void *data);
 
-/** A product's translation into one locale (replaced whole by save); 404 when the product does not exist. */
+/** The body of a product's translation (sq_res_product's translation_fields; replaced whole by a PUT). */
 extern const sq_field_t sq_translation_fields[];
-void sq_translation_get(sq_ctx_t *cx, const char *product_id, const char *locale, sq_json_cb cb, void *data);
-void sq_translation_save(sq_ctx_t *cx, const char *product_id, const char *locale, const char *body, sq_json_cb cb, void *data);
-void sq_translation_delete(sq_ctx_t *cx, const char *product_id, const char *locale, sq_done_cb cb, void *data);
 
 #endif

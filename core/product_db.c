@@ -18,6 +18,20 @@ SQ_STMT(variant_save, "SELECT souq_variant_save($1, $2, $3::jsonb, $4)");
 SQ_STMT(variant_delete, "WITH d AS (DELETE FROM product_variants WHERE product_id = $1 AND id = $2 RETURNING product_id) "
                         "UPDATE products SET updated_at = now(), version = version + 1 FROM d WHERE products.id = d.product_id");
 
+/* translations: the product's text, its variants' titles, its options' titles and values (0006) */
+SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");
+SQ_STMT(translation_save, "SELECT souq_product_translation_save($1, $2, $3::jsonb)");
+SQ_STMT(translation_remove, "WITH v AS (DELETE FROM variant_translations vt USING product_variants pv WHERE vt.variant_id = pv.id "
+                            "  AND pv.product_id = $1 AND vt.locale = $2 RETURNING 1), "
+                            "o AS (DELETE FROM option_translations ot USING product_options po WHERE ot.option_id = po.id "
+                            "  AND po.product_id = $1 AND ot.locale = $2 RETURNING 1), "
+                            "ov AS (DELETE FROM option_value_translations ovt USING product_option_values pov, product_options po "
+                            "  WHERE ovt.option_value_id = pov.id AND pov.option_id = po.id AND po.product_id = $1 AND ovt.locale = $2 "
+                            "  RETURNING 1), "
+                            "p AS (DELETE FROM product_translations WHERE product_id = $1 AND locale = $2 RETURNING 1) "
+                            "SELECT 1 WHERE EXISTS (SELECT 1 FROM v) OR EXISTS (SELECT 1 FROM o) OR EXISTS (SELECT 1 FROM ov) "
+                            "OR EXISTS (SELECT 1 FROM p)");
+
 static const sq_constraint_t product_constraints[] = {
     {"products_handle_key", "/handle", SQ_E_ALREADY_EXISTS,
      "A product with this handle exists (handles come from titles when not given)."},
@@ -48,7 +62,11 @@ const sq_resource_t sq_res_product = {"product",
                                       NULL,
                                       product_filters,
                                       product_constraints,
-                                      true};
+                                      true,
+                                      sq_translation_fields,
+                                      &translation_get,
+                                      &translation_save,
+                                      &translation_remove};
 
 typedef struct {
     sq_json_cb cb;
@@ -105,15 +123,7 @@ void sq_variant_delete(sq_ctx_t *cx, const char *product_id, const char *variant
 
 SQ_STMT_RO(store_get, "SELECT souq_store_json(s) FROM store_settings s");
 SQ_STMT(store_update, "SELECT souq_store_save($1::jsonb, $2)");
-SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");
-SQ_STMT(translation_save, "SELECT souq_product_translation_save($1, $2, $3::jsonb)");
-SQ_STMT(translation_delete, "WITH v AS (DELETE FROM variant_translations vt USING product_variants pv WHERE vt.variant_id = pv.id "
-                            "  AND pv.product_id = $1 AND vt.locale = $2), "
-                            "o AS (DELETE FROM option_translations ot USING product_options po WHERE ot.option_id = po.id "
-                            "  AND po.product_id = $1 AND ot.locale = $2), "
-                            "ov AS (DELETE FROM option_value_translations ovt USING product_option_values pov, product_options po "
-                            "  WHERE ovt.option_value_id = pov.id AND pov.option_id = po.id AND po.product_id = $1 AND ovt.locale = $2) "
-                            "DELETE FROM product_translations WHERE product_id = $1 AND locale = $2");
+
 
 void sq_store_get(sq_ctx_t *cx, sq_json_cb cb, void *data)
 {
@@ -125,21 +135,5 @@ void sq_store_update(sq_ctx_t *cx, const char *body, const char *etag, sq_json_c
     sq_db_json(cx->db, cx->arena, &store_update, 2, sq_db_params(cx->arena, 2, body, etag), cb, data);
 }
 
-void sq_translation_get(sq_ctx_t *cx, const char *product_id, const char *locale, sq_json_cb cb, void *data)
-{
-    sq_db_json(cx->db, cx->arena, &translation_get, 2, sq_db_params(cx->arena, 2, product_id, locale), cb, data);
-}
 
-void sq_translation_save(sq_ctx_t *cx, const char *product_id, const char *locale, const char *body, sq_json_cb cb, void *data)
-{
-    sq_db_json(cx->db, cx->arena, &translation_save, 3, sq_db_params(cx->arena, 3, product_id, locale, body), cb, data);
-}
 
-void sq_translation_delete(sq_ctx_t *cx, const char *product_id, const char *locale, sq_done_cb cb, void *data)
-{
-    vctx_t *v = SQ_NEW(cx->arena, vctx_t);
-    v->done = cb;
-    v->data = data;
-    v->missing = "The product has no translation into that locale.";
-    sq_db_query(cx->db, cx->arena, &translation_delete, 2, sq_db_params(cx->arena, 2, product_id, locale), on_deleted, v);
-}

@@ -107,6 +107,40 @@ void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq
     sq_db_query(cx->db, cx->arena, r->remove, 1, sq_db_params(cx->arena, 1, id), on_removed, op(cx, r, NULL, cb, data));
 }
 
+void sq_resource_translation_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_json_cb cb,
+                                 void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->translation_get, 2, sq_db_params(cx->arena, 2, id, locale), on_json,
+               op(cx, r, cb, NULL, data));
+}
+
+void sq_resource_translation_save(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, const char *body,
+                                  sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->translation_save, 3, sq_db_params(cx->arena, 3, id, locale, body), on_json,
+               op(cx, r, cb, NULL, data));
+}
+
+static void on_translation_removed(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err == NULL && sq_rows_affected(rows) == 0) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "The %s has no translation into that locale.", o->r->name);
+        o->done(&e, o->data);
+        return;
+    }
+    o->done(err, o->data);
+}
+
+void sq_resource_translation_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_done_cb cb,
+                                    void *data)
+{
+    sq_db_query(cx->db, cx->arena, r->translation_remove, 2, sq_db_params(cx->arena, 2, id, locale), on_translation_removed,
+                op(cx, r, NULL, cb, data));
+}
+
 int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *body, bool create, sq_err_t *err)
 {
     /* the decoder checks types, lengths and unknown fields; resource field specs all write at offset 0 of a

@@ -34,6 +34,11 @@ typedef struct sq_resource {
     const char *const *filters; /* query parameters passed to list as $3, $4, ... (NULL-terminated) */
     const sq_constraint_t *constraints;
     bool if_match_required; /* PATCH without If-Match is 428 */
+    /* translations of its customer-visible text into the store's other locales (NULL: not translatable):
+     *   get ($1 id, $2 locale) -> json (NULL: 404)   save ($1 id, $2 locale, $3 body jsonb) -> json (NULL: 404)
+     *   remove ($1 id, $2 locale) -> rows (none: 404)  */
+    const sq_field_t *translation_fields;
+    sq_stmt_t *translation_get, *translation_save, *translation_remove;
 } sq_resource_t;
 
 void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data);
@@ -45,6 +50,12 @@ void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, 
 void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,
                         void *data);
 void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_done_cb cb, void *data);
+void sq_resource_translation_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_json_cb cb,
+                                 void *data);
+void sq_resource_translation_save(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, const char *body,
+                                  sq_json_cb cb, void *data);
+void sq_resource_translation_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_done_cb cb,
+                                    void *data);
 /** The resource's own error for a constraint violation (err itself when no entry matches). */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err);
 /** Validates a body against the resource's rules (decode for types and unknown fields, then check). */

@@ -60,9 +60,9 @@ void sq_h_variant_update(sq_req_t *req);
 void sq_h_variant_delete(sq_req_t *req);
 void sq_h_store_get(sq_req_t *req);
 void sq_h_store_update(sq_req_t *req);
-void sq_h_translation_get(sq_req_t *req);
-void sq_h_translation_put(sq_req_t *req);
-void sq_h_translation_delete(sq_req_t *req);
+void sq_h_res_translation_get(sq_req_t *req);
+void sq_h_res_translation_put(sq_req_t *req);
+void sq_h_res_translation_delete(sq_req_t *req);
 
 /* store_products.c: the storefront's locale preferences (Accept-Language or ?locale=) as a text[] literal,
  * and the Content-Language of an answer */

@@ -219,27 +219,31 @@ static const char *path_locale(sq_req_t *req)
     return loc;
 }
 
-void sq_h_translation_get(sq_req_t *req)
+/* translations of the route's resource (its translation_* statements) */
+void sq_h_res_translation_get(sq_req_t *req)
 {
-    const char *pid = path_id(req, "id", "prod", "product");
-    const char *loc = pid ? path_locale(req) : NULL;
+    const sq_resource_t *r = req->route->res;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    const char *loc = id ? path_locale(req) : NULL;
     if (loc != NULL)
-        sq_translation_get(&req->cx, pid, loc, sq_req_on_json_200, req);
+        sq_resource_translation_get(&req->cx, r, id, loc, sq_req_on_json_200, req);
 }
 
-void sq_h_translation_put(sq_req_t *req)
+void sq_h_res_translation_put(sq_req_t *req)
 {
-    const char *pid = path_id(req, "id", "prod", "product");
-    const char *loc = pid ? path_locale(req) : NULL;
-    const char *body = loc ? valid_body(req, sq_translation_fields) : NULL;
+    const sq_resource_t *r = req->route->res;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    const char *loc = id ? path_locale(req) : NULL;
+    const char *body = loc ? valid_body(req, r->translation_fields) : NULL;
     if (body != NULL)
-        sq_translation_save(&req->cx, pid, loc, body, sq_req_on_json_200, req);
+        sq_resource_translation_save(&req->cx, r, id, loc, body, sq_req_on_json_200, req);
 }
 
-void sq_h_translation_delete(sq_req_t *req)
+void sq_h_res_translation_delete(sq_req_t *req)
 {
-    const char *pid = path_id(req, "id", "prod", "product");
-    const char *loc = pid ? path_locale(req) : NULL;
+    const sq_resource_t *r = req->route->res;
+    const char *id = path_id(req, "id", r->prefix, r->name);
+    const char *loc = id ? path_locale(req) : NULL;
     if (loc != NULL)
-        sq_translation_delete(&req->cx, pid, loc, sq_req_on_done_204, req);
+        sq_resource_translation_remove(&req->cx, r, id, loc, sq_req_on_done_204, req);
 }

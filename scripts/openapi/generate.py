@@ -432,6 +432,19 @@ op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One p
 for t, d in [("Admin Products", "Products, variants, prices, media and translations."), ("Admin Store", "Store-wide settings (locales)."), ("Store Products", "The storefront catalog.")]:
     TAGS.append((t, d))
 
+# ---- translations of categories and collections (migrations/0008) ------------------------------------------------
+for base, tag, prefix, what, key in [("/v1/admin/categories", "Admin Categories", "pcat", "category", "name"), ("/v1/admin/collections", "Admin Collections", "pcol", "collection", "title")]:
+    Name = what.capitalize()
+    schemas[f"{Name}Translation"] = obj({"object": {"const": f"{what}_translation", "description": f"Always {what}_translation."}, f"{what}_id": ID(prefix), "locale": S("Language tag."),
+        key: SN(f"{key.capitalize()} in the locale (null: not translated)."), "description": SN("Description in the locale.")}, desc=f"A {what}'s text in one locale; storefronts fall back to the default locale.")
+    schemas[f"{Name}TranslationInput"] = req({key: S(f"{key.capitalize()}.", minLength=1, maxLength=256), "description": SN("Description.", maxLength=4096)}, [key], "The whole translation; it replaces the previous one.")
+    pid = P_ID(prefix, what)
+    cap = what.capitalize()
+    op("get", f"{base}/{{id}}/translations/{{locale}}", f"get{cap}Translation", tag, f"A {what}'s translation", "admin", [ok("200", f"{Name}Translation", headers=H_ETAG), NOTMOD], params=[pid, LOC, P_INM], perm="catalog:read")
+    op("put", f"{base}/{{id}}/translations/{{locale}}", f"put{cap}Translation", tag, f"Set a {what}'s translation", "admin", [ok("200", f"{Name}Translation", "The translation.")], body=f"{Name}TranslationInput", params=[pid, LOC], perm="catalog:write",
+       desc="422 when the store does not offer the locale, or for the default locale.")
+    op("delete", f"{base}/{{id}}/translations/{{locale}}", f"delete{cap}Translation", tag, f"Remove a {what}'s translation", "admin", [ok("204", desc="Removed.")], params=[pid, LOC], perm="catalog:write")
+
 # ---- storefront navigation (core/browse*.c) -----------------------------------------------------------------------
 cat_props = {"id": ID("pcat"), "object": {"const": "category", "description": "Always category."}, "name": S("Name (localized)."), "handle": S("URL handle."),
              "description": SN("Description (localized)."), "parent_id": IDN("pcat", "Parent; null at the top."), "rank": INT("Order among siblings."), "depth": INT("0 at the top.")}

@@ -25,7 +25,8 @@ before(async () => {
   shirts = await cat({ name: 'Shirts', parent_id: root.id, rank: 1 });
   hidden = await cat({ name: 'Archive', parent_id: root.id, rank: 3, is_active: false });
   under = await cat({ name: 'Old', parent_id: hidden.id });
-  await s.sql("INSERT INTO category_translations (category_id, locale, name) VALUES ($1, 'de', 'Kleidung')", [root.id]);
+  const tr = await A('PUT', `/v1/admin/categories/${root.id}/translations/de`, { name: 'Kleidung' });
+  assert.equal(tr.status, 200, tr.text);
 });
 after(async () => s && (await s.stop()));
 
@@ -71,7 +72,7 @@ test('localized names fall back to the default locale', async () => {
 test('collections: listed by title, found by id or handle', async () => {
   const b = await A('POST', '/v1/admin/collections', { title: 'Bestsellers', handle: handle('best') });
   const a = await A('POST', '/v1/admin/collections', { title: 'autumn edit', handle: handle('autumn'), kind: 'rule', rules: { tags: ['autumn'] } });
-  await s.sql("INSERT INTO collection_translations (collection_id, locale, title) VALUES ($1, 'de', 'Herbst')", [a.body.id]);
+  assert.equal((await A('PUT', `/v1/admin/collections/${a.body.id}/translations/de`, { title: 'Herbst' })).status, 200);
   const r = await s.client.get('/v1/store/collections');
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.data.map((c) => c.title), ['autumn edit', 'Bestsellers']);
@@ -92,4 +93,40 @@ test('bad input and credentials', async () => {
   assert.equal(r.status, 400, 'collections come whole; limit is not a parameter');
   r = await s.client.get('/v1/store/categories', { pk: null });
   assert.equal(r.status, 401);
+});
+
+test('admin translations of categories and collections: set, read, replace, remove, refuse', async () => {
+  const c = await cat({ name: 'Shoes' });
+  const base = `/v1/admin/categories/${c.id}/translations`;
+  let r = await A('GET', `${base}/de`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, { object: 'category_translation', category_id: c.id, locale: 'de', name: null, description: null });
+  r = await A('PUT', `${base}/de`, { name: 'Schuhe', description: 'Für jeden Weg' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.name, r.body.description], ['Schuhe', 'Für jeden Weg']);
+  r = await A('PUT', `${base}/de`, { name: 'Schuhwerk' });
+  assert.deepEqual([r.body.name, r.body.description], ['Schuhwerk', null], 'a PUT replaces the whole translation');
+  const shown = await s.client.get(`/v1/store/categories/${c.handle}?locale=de`);
+  assert.equal(shown.body.name, 'Schuhwerk');
+  for (const [loc, body, status, why] of [
+    ['fr', { name: 'Chaussures' }, 422, 'a locale the store does not offer'],
+    ['en', { name: 'Shoes' }, 422, 'the default locale'],
+    ['de', {}, 422, 'the name is required'],
+    ['de', { name: '' }, 422, 'an empty name'],
+    ['de', { name: 'x', colour: 1 }, 422, 'an unknown field'],
+    ['DE', { name: 'x' }, 404, 'a malformed locale names nothing'],
+  ]) {
+    r = await A('PUT', `${base}/${loc}`, body);
+    assert.equal(r.status, status, `${why}: ${r.text}`);
+  }
+  assert.equal((await A('PUT', '/v1/admin/categories/pcat_01zzzzzzzzzzzzzzzzzzzzzzzz/translations/de', { name: 'x' })).status, 404);
+  assert.equal((await A('DELETE', `${base}/de`)).status, 204);
+  assert.equal((await A('DELETE', `${base}/de`)).status, 404);
+  assert.equal((await s.client.get(`/v1/store/categories/${c.handle}?locale=de`)).body.name, 'Shoes');
+  const col = await A('POST', '/v1/admin/collections', { title: 'Gifts', handle: handle('gifts') });
+  r = await A('PUT', `/v1/admin/collections/${col.body.id}/translations/de`, { title: 'Geschenke', description: null });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.collection_id, col.body.id);
+  assert.equal((await A('GET', `/v1/admin/collections/${col.body.id}/translations/de`)).body.title, 'Geschenke');
+  assert.equal((await A('PUT', `/v1/admin/collections/${col.body.id}/translations/de`, { name: 'x' })).status, 422, 'collections have titles');
 });
