@@ -170,6 +170,12 @@ static int load_file(sq_config_t *c, const char *path, char *errbuf, size_t errl
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
         lineno++;
+        size_t ll = strlen(line);
+        if (ll == sizeof(line) - 1 && line[ll - 1] != '\n' && fgetc(f) != EOF) {
+            /* never parse the tail of an over-long line (inside a comment, say) as a line of its own */
+            rc = fail(errbuf, errlen, "config file %s line %d: longer than %zu bytes", path, lineno, sizeof(line) - 2);
+            break;
+        }
         char *s = trim(line);
         if (*s == '\0' || *s == '#')
             continue;
@@ -248,12 +254,15 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         if (strlen(c->jwt_secret) < 32)
             return fail(errbuf, errlen,
                         "config jwt_secret: HS256 needs a secret of at least 32 bytes (RFC 7518 3.2); set SOUQ_JWT_SECRET");
-        if (c->jwt_previous_secret[0] != '\0' && strlen(c->jwt_previous_secret) < 32)
-            return fail(errbuf, errlen, "config jwt_previous_secret: must be at least 32 bytes");
+        /* also when only the kid is set: an empty previous secret would accept tokens MACed with an empty key */
+        if ((c->jwt_previous_secret[0] != '\0' || c->jwt_previous_kid[0] != '\0') && strlen(c->jwt_previous_secret) < 32)
+            return fail(errbuf, errlen, "config jwt_previous_secret: must be at least 32 bytes (required with jwt_previous_kid)");
     } else {
         if (c->jwt_private_key_file[0] == '\0' || c->jwt_public_key_file[0] == '\0')
             return fail(errbuf, errlen, "config jwt_private_key_file: %s needs jwt_private_key_file and jwt_public_key_file",
                         c->jwt_alg);
+        if (c->jwt_previous_kid[0] != '\0' && c->jwt_previous_public_key_file[0] == '\0')
+            return fail(errbuf, errlen, "config jwt_previous_public_key_file: required when jwt_previous_kid is set");
     }
     if ((c->jwt_previous_secret[0] != '\0' || c->jwt_previous_public_key_file[0] != '\0') && c->jwt_previous_kid[0] == '\0')
         return fail(errbuf, errlen, "config jwt_previous_kid: required when a previous key is configured");
@@ -355,7 +364,7 @@ bool sq_config_cors_allowed(const sq_config_t *c, const char *origin, size_t len
         while (t > p && isspace((unsigned char)t[-1]))
             t--;
         size_t n = (size_t)(t - p);
-        if ((n == 1 && *p == '*') || (n == len && memcmp(p, origin, len) == 0))
+        if (n > 0 && ((n == 1 && *p == '*') || (n == len && memcmp(p, origin, len) == 0)))
             return true;
         p = e;
     }

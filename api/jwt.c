@@ -37,6 +37,11 @@ static int load_key(sq_jwt_key_t *k, const sq_config_t *c, bool previous, char *
     k->alg = jwt_str_alg(c->jwt_alg);
     if (k->alg == JWT_ALG_HS256) {
         const char *s = previous ? c->jwt_previous_secret : c->jwt_secret;
+        if (strlen(s) < 32) { /* never an empty or weak HMAC key, whoever validated the config */
+            snprintf(errbuf, errlen, "config %s: HS256 needs a secret of at least 32 bytes",
+                     previous ? "jwt_previous_secret" : "jwt_secret");
+            return -1;
+        }
         k->verify_len = (int)strlen(s);
         k->verify_key = (unsigned char *)sq_xstrdup(s);
         k->hmac = sq_hmac_key_new(k->verify_key, (size_t)k->verify_len);
@@ -173,7 +178,7 @@ static int check_claims(const sq_jwt_t *j, json_t *p, int64_t now, sq_claims_t *
     int64_t nbf = 0, iat = 0;
     if (!int_claim(p, "exp", true, &out->exp))
         return *why = "exp claim missing or not an integer", -1;
-    if (now >= out->exp + SQ_JWT_LEEWAY)
+    if (now - SQ_JWT_LEEWAY >= out->exp) /* not exp + leeway: a huge exp must not overflow */
         return *why = "token expired", -1;
     if (!int_claim(p, "nbf", false, &nbf) || (nbf != 0 && nbf > now + SQ_JWT_LEEWAY))
         return *why = "token not yet valid", -1;
@@ -259,6 +264,14 @@ int sq_jwt_verify(const sq_jwt_t *j, const char *tok, size_t len, int64_t now, s
         if (!sq_ct_equal(mac, 32, sig, 32))
             goto Exit;
     } else {
+        /* libjwt also decodes '+', '/' and '=': accept only the canonical base64url spelling of a signature, so an
+         * accepted token is byte-identical to a minted one */
+        size_t slen = len - (size_t)(d2 + 1 - tok);
+        unsigned char *sig = sq_xmalloc(slen + 1);
+        long n = sq_b64url_decode(d2 + 1, slen, sig);
+        free(sig);
+        if (n <= 0)
+            goto Exit;
         char *copy = sq_xmalloc(len + 1);
         memcpy(copy, tok, len);
         copy[len] = '\0';

@@ -27,6 +27,20 @@ struct sq_router {
 };
 
 /* Splits "/a/b/c" into segments; -1 on "", "//", a trailing "/" or too many segments. */
+/* True if two templates match the same paths: /a/{id} and /a/{key} are one template, /a/me is another. */
+static bool same_template(const compiled_t *a, const compiled_t *b)
+{
+    if (a->nsegs != b->nsegs)
+        return false;
+    for (int k = 0; k < a->nsegs; k++) {
+        if (a->segs[k].param != b->segs[k].param)
+            return false;
+        if (!a->segs[k].param && (a->segs[k].len != b->segs[k].len || memcmp(a->segs[k].s, b->segs[k].s, a->segs[k].len) != 0))
+            return false;
+    }
+    return true;
+}
+
 static int split(const char *path, size_t len, seg_t *segs)
 {
     if (len == 0 || path[0] != '/')
@@ -78,7 +92,7 @@ sq_router_t *sq_router_new(const sq_route_t *routes, size_t n, char *errbuf, siz
             goto Error;
         }
         for (size_t j = 0; j < i; j++)
-            if (strcmp(routes[j].method, routes[i].method) == 0 && strcmp(routes[j].path, routes[i].path) == 0) {
+            if (strcmp(routes[j].method, routes[i].method) == 0 && same_template(&r->routes[j], c)) {
                 snprintf(errbuf, errlen, "route %s %s: defined twice", routes[i].method, routes[i].path);
                 goto Error;
             }

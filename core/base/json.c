@@ -422,7 +422,7 @@ const char *sq_check_metadata(const json_t *v, const char **code)
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        size_t kl = strlen(key);
+        size_t kl = sq_utf8_len(key, strlen(key));
         if (kl == 0 || kl > 40)
             return "keys must be 1 to 40 characters";
         if (json_is_string(val)) {

@@ -90,6 +90,13 @@ static void test_file_errors(void)
     expect_file_error("threads = 2\nbogus = 1\n", "line 2");
     expect_file_error("threads\n", "expected key = value");
     expect_file_error("threads = lots\n", "config threads");
+    /* an over-long line is refused whole: its tail (here a setting hidden inside a comment) is never parsed */
+    char *longline = malloc(4200);
+    memset(longline, 'x', 4200);
+    longline[0] = '#';
+    snprintf(longline + 4095, 105, "listen = 0.0.0.0:1\n");
+    expect_file_error(longline, "longer than");
+    free(longline);
     char *env[] = {SECRET, NULL};
     CHECK(sq_config_load("/nonexistent/souq.conf", env, errbuf, sizeof(errbuf)) == NULL);
     CHECK_CONTAINS(errbuf, "/nonexistent/souq.conf");
@@ -133,6 +140,19 @@ static void test_validation(void)
     char *star[] = {SECRET, "SOUQ_CORS_ORIGINS=*", NULL};
     sq_config_t *c = load_env(star);
     CHECK(c != NULL && sq_config_cors_allowed(c, "https://anything.example", 24));
+    sq_config_free(c);
+    /* a previous kid without its secret would accept tokens MACed with an empty key */
+    char *kid_only[] = {SECRET, "SOUQ_JWT_PREVIOUS_KID=k0", NULL};
+    CHECK(load_env(kid_only) == NULL);
+    CHECK_CONTAINS(errbuf, "jwt_previous_secret");
+    char *rs_kid_only[] = {SECRET, "SOUQ_JWT_ALG=RS256", "SOUQ_JWT_PRIVATE_KEY_FILE=/k.pem", "SOUQ_JWT_PUBLIC_KEY_FILE=/p.pem",
+                           "SOUQ_JWT_PREVIOUS_KID=k0", NULL};
+    CHECK(load_env(rs_kid_only) == NULL);
+    CHECK_CONTAINS(errbuf, "jwt_previous_public_key_file");
+    /* an empty entry in the origin list allows nothing */
+    char *trailing[] = {SECRET, "SOUQ_CORS_ORIGINS=https://a.example,", NULL};
+    c = load_env(trailing);
+    CHECK(c != NULL && !sq_config_cors_allowed(c, "", 0) && sq_config_cors_allowed(c, "https://a.example", 17));
     sq_config_free(c);
     char *rot[] = {SECRET, "SOUQ_JWT_PREVIOUS_KID=k0", "SOUQ_JWT_PREVIOUS_SECRET=abcdefabcdefabcdefabcdefabcdefabcdef", NULL};
     c = load_env(rot);

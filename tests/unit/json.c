@@ -236,6 +236,8 @@ static void test_checks(void)
     char key41[128];
     snprintf(key41, sizeof(key41), "{\"%s\":1}", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     CHECK(check(sq_check_metadata, key41) != NULL);
+    /* key length is counted in characters like values: 30 two-byte characters are 60 bytes but fine */
+    CHECK(check(sq_check_metadata, "{\"ééééééééééééééééééééééééééééééé\":1}") == NULL);
     char big[700];
     snprintf(big, sizeof(big), "{\"a\":\"%0501d\"}", 0);
     CHECK(check(sq_check_metadata, big) != NULL);

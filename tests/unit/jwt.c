@@ -211,6 +211,16 @@ static void test_headers_and_shapes(sq_jwt_t *j)
     CHECK_STR(why, "token too large");
 }
 
+/* a far-future exp is a valid claim: the expiry check must not overflow (UBSan aborts this test if it does) */
+static void test_huge_exp(sq_jwt_t *j)
+{
+    char *p = sq_arena_printf(arena,
+                              "{\"iss\":\"souq\",\"sub\":\"cus_1\",\"aud\":\"souq:store\",\"sid\":\"ses_1\","
+                              "\"token_use\":\"access\",\"iat\":%lld,\"exp\":9223372036854775807}",
+                              (long long)now);
+    CHECK_INT(verify(j, hs256(H, p, KEY)), 0);
+}
+
 static void test_rotation(void)
 {
     char *extra[] = {"SOUQ_JWT_KID=k2", "SOUQ_JWT_PREVIOUS_KID=k1", "SOUQ_JWT_PREVIOUS_SECRET=" OLDKEY, NULL};
@@ -234,6 +244,16 @@ static void test_rotation(void)
     }
     sq_jwt_free(&j);
     sq_config_free(c);
+    /* a previous key with an empty HMAC secret is refused by sq_jwt_init itself, whoever validated the config */
+    char *pk[] = {"SOUQ_JWT_PREVIOUS_KID=k0", "SOUQ_JWT_PREVIOUS_SECRET=" OLDKEY, NULL};
+    c = config(pk);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        c->jwt_previous_secret[0] = '\0';
+        CHECK_INT(sq_jwt_init(&j, c, errbuf, sizeof(errbuf)), -1);
+        CHECK_CONTAINS(errbuf, "jwt_previous_secret");
+        sq_config_free(c);
+    }
     char *only_new[] = {"SOUQ_JWT_KID=k2", NULL};
     c = config(only_new);
     CHECK(c != NULL && sq_jwt_init(&j, c, errbuf, sizeof(errbuf)) == 0);
@@ -285,6 +305,15 @@ static void test_rs256_and_confusion(void)
         char *d1 = strchr(t, '.'), *d2 = strrchr(t, '.');
         char *tampered = sq_arena_printf(arena, "%.*s.%s%s", (int)(d1 - t), t, b64(claims("\"x\":1")), d2);
         CHECK_INT(verify(&j, tampered), -1);
+        /* the signature must be spelled in canonical base64url: no padding, no '+' or '/' */
+        CHECK_INT(verify(&j, sq_arena_printf(arena, "%s==", t)), -1);
+        char *std = sq_arena_strdup(arena, t);
+        int swapped = 0;
+        for (char *q = strrchr(std, '.'); *q; q++)
+            if (*q == '-' || *q == '_')
+                *q = *q == '-' ? '+' : '/', swapped++;
+        if (swapped > 0)
+            CHECK_INT(verify(&j, std), -1);
         sq_jwt_free(&j);
         sq_config_free(c);
     }
@@ -323,6 +352,7 @@ int main(void)
     test_signature_attacks(&j);
     test_claims(&j);
     test_headers_and_shapes(&j);
+    test_huge_exp(&j);
     test_rotation();
     test_rs256_and_confusion();
     sq_jwt_free(&j);

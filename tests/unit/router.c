@@ -87,6 +87,14 @@ static void test_bad_tables(void)
     sq_route_t dup[] = {{"GET", "/a", h, SQ_AUTH_NONE, NULL, 0, NULL}, {"GET", "/a", h, SQ_AUTH_NONE, NULL, 0, NULL}};
     CHECK(sq_router_new(dup, 2, err, sizeof(err)) == NULL);
     CHECK_CONTAINS(err, "defined twice");
+    /* templates that differ only in parameter names match the same paths: the second could never match */
+    sq_route_t dup2[] = {{"GET", "/x/{id}/y", h, SQ_AUTH_NONE, NULL, 0, NULL}, {"GET", "/x/{key}/y", h, SQ_AUTH_NONE, NULL, 0, NULL}};
+    CHECK(sq_router_new(dup2, 2, err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "defined twice");
+    sq_route_t distinct[] = {{"GET", "/x/{id}", h, SQ_AUTH_NONE, NULL, 0, NULL}, {"GET", "/x/me", h, SQ_AUTH_NONE, NULL, 0, NULL}};
+    sq_router_t *ok = sq_router_new(distinct, 2, err, sizeof(err));
+    CHECK(ok != NULL);
+    sq_router_free(ok);
     sq_route_t bad[] = {{"GET", "/a//b", h, SQ_AUTH_NONE, NULL, 0, NULL}};
     CHECK(sq_router_new(bad, 1, err, sizeof(err)) == NULL);
     CHECK_CONTAINS(err, "malformed");
