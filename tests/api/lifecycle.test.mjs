@@ -204,11 +204,17 @@ test('seed is idempotent and prints the owner password once when none is given',
 });
 
 test('SIGTERM drains in-flight requests, then exits 0', async () => {
-  const s = await startStack();
+  // slow password hashes on one pool thread: the logins queue there, in flight, for seconds
+  const s = await startStack({ env: { SOUQ_POOL_THREADS: '1', SOUQ_PASSWORD_HASH_ITERATIONS: '16', SOUQ_PASSWORD_HASH_MEMORY_KIB: '65536' } });
   const c = await newCustomer(s.client);
-  // logins hash a password off the loop (tens of ms): several are in flight when the signal arrives
-  const inflight = Array.from({ length: 6 }, () => s.client.post('/v1/store/auth/token', { email: c.email, password: c.password }, { raw: true }));
-  await new Promise((r) => setTimeout(r, 15));
+  let settled = 0;
+  const inflight = Array.from({ length: 6 }, () =>
+    s.client.post('/v1/store/auth/token', { email: c.email, password: c.password }, { raw: true }).finally(() => settled++));
+  // signal only once every login has reached the server: finished, or waiting on the hashing pool
+  await waitFor(async () => {
+    const m = await (await fetch(s.url + '/metrics')).text();
+    return settled + Number(/^souq_worker_pool_depth (\d+)$/m.exec(m)[1]) >= 6;
+  }, 20000);
   s.server.proc.kill('SIGTERM');
   const results = await Promise.all(inflight.map((p) => p.catch((e) => ({ status: 'error:' + e.message }))));
   assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
@@ -250,7 +256,7 @@ test('SIGHUP reloads the configuration; a broken one is refused and the old stay
 
 async function waitFor(cond, ms = 5000) {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }
