@@ -5,10 +5,10 @@
 -- (product, currency) once, set-based. PostgreSQL allows transition tables only on single-event triggers, so
 -- each event has its own trigger.
 
-DROP TRIGGER prices_reindex ON prices;
-DROP TRIGGER product_variants_reindex ON product_variants;
-DROP FUNCTION souq_prices_reindex();
-DROP FUNCTION souq_variants_reindex();
+DROP TRIGGER IF EXISTS prices_reindex ON prices;
+DROP TRIGGER IF EXISTS product_variants_reindex ON product_variants;
+DROP FUNCTION IF EXISTS souq_prices_reindex();
+DROP FUNCTION IF EXISTS souq_variants_reindex();
 
 -- Recomputes the index rows of the given (product, currency) pairs (parallel arrays, duplicates allowed) from the
 -- prices: the lowest base price of quantity 1 over the product's variants, or no row when there is none.
