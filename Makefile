@@ -15,7 +15,7 @@ LIBS = $(PKG_LIBS) -lpthread
 CORE_SRC := $(wildcard core/base/*.c core/db/*.c core/*.c)
 API_SRC  := $(filter-out api/main.c,$(wildcard api/*.c api/handlers/*.c))
 GEN_SRC  := build/gen/embedded.c
-EMBEDDED := $(wildcard migrations/*.sql) openapi/openapi.json
+EMBEDDED := $(wildcard migrations/*.sql) core/seed_catalog.sql openapi/openapi.json
 
 REL_OBJ  := $(patsubst %.c,build/release/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/release/gen/embedded.o
 ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/asan/gen/embedded.o

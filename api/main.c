@@ -25,8 +25,13 @@ static const char usage[] =
     "commands:\n"
     "  serve [--config FILE]            run the HTTP server (SIGTERM drains, SIGHUP reloads the config)\n"
     "  migrate [--config FILE]          apply pending database migrations\n"
-    "  seed [--config FILE]             create currencies, the default sales channel and its publishable key,\n"
-    "                                   and an owner (SOUQ_OWNER_EMAIL, SOUQ_OWNER_PASSWORD or a printed one)\n"
+    "  seed [--config FILE] [--demo | --bench N]\n"
+    "                                   create currencies, the default sales channel and its publishable key,\n"
+    "                                   and an owner (SOUQ_OWNER_EMAIL, SOUQ_OWNER_PASSWORD or a printed one);\n"
+    "                                   --demo also adds a demo catalog (200 products in 17 categories, variants,\n"
+    "                                   EUR and USD prices, a sale, stock in 2 warehouses, English and German),\n"
+    "                                   --bench N a catalog of N products for benchmarks; either only when the\n"
+    "                                   catalog is empty (make run seeds the demo unless SOUQ_DEMO=0)\n"
     "  admin create-user --email E --password P --role R [--first-name F] [--last-name L]\n"
     "  admin create-api-key --type publishable|secret [--title T] [--channel SALES_CHANNEL_ID]\n"
     "                       [--scopes a:read,b:write] [--json]\n"
@@ -37,8 +42,8 @@ static const char usage[] =
     "Configuration: a `key = value` file and SOUQ_<KEY> environment variables (see README.md).\n";
 
 typedef struct {
-    const char *config, *email, *password, *role, *first_name, *last_name, *type, *title, *channel, *scopes;
-    bool json;
+    const char *config, *email, *password, *role, *first_name, *last_name, *type, *title, *channel, *scopes, *bench;
+    bool json, demo;
 } opts_t;
 
 static int parse_opts(int argc, char **argv, opts_t *o)
@@ -55,6 +60,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         {"channel", required_argument, NULL, 'C'},
         {"scopes", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"demo", no_argument, NULL, 'd'},
+        {"bench", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -94,6 +101,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             break;
         case 'j':
             o->json = true;
+            break;
+        case 'd':
+            o->demo = true;
+            break;
+        case 'b':
+            o->bench = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -219,6 +232,47 @@ static void start_seed(sq_ctx_t *cx, const opts_t *o, wait_t *w)
     sq_seed(cx, &in, on_seed, w);
 }
 
+/* seed, then the demo or bench catalog when asked for */
+static int cmd_seed(const sq_config_t *cfg, const opts_t *o)
+{
+    long n = 0;
+    if (o->bench != NULL) {
+        char *end;
+        n = strtol(o->bench, &end, 10);
+        if (o->demo || *end != '\0' || n < 1 || n > SQ_SEED_BENCH_MAX) {
+            fprintf(stderr, "souq: seed: --bench takes a number of products from 1 to %d, and not with --demo\n", SQ_SEED_BENCH_MAX);
+            return 2;
+        }
+    }
+    int rc = run_on_db(cfg, start_seed, o);
+    if (rc != 0 || (!o->demo && o->bench == NULL))
+        return rc;
+    sq_err_t err;
+    sq_err_clear(&err);
+    char *out = sq_seed_catalog(cfg->database_url, o->demo, (int)n, &err);
+    if (out == NULL) {
+        fprintf(stderr, "souq: seed: catalog: %s\n", err.detail);
+        return 1;
+    }
+    json_t *j = json_loads(out, 0, NULL);
+    const char *what = o->demo ? "demo catalog:" : "bench catalog:";
+    if (j != NULL && json_is_true(json_object_get(j, "seeded"))) {
+        char *locales = json_dumps(json_object_get(j, "locales"), JSON_COMPACT);
+        printf("%-23s%lld products, %lld variants, %lld categories, %lld collections, %lld prices, %lld stock "
+               "locations, locales %s\n",
+               what, json_integer_value(json_object_get(j, "products")), json_integer_value(json_object_get(j, "variants")),
+               json_integer_value(json_object_get(j, "categories")), json_integer_value(json_object_get(j, "collections")),
+               json_integer_value(json_object_get(j, "prices")), json_integer_value(json_object_get(j, "stock_locations")),
+               locales ? locales : "?");
+        free(locales);
+    } else {
+        printf("%-23sskipped, %s\n", what, j ? json_string_value(json_object_get(j, "reason")) : out);
+    }
+    json_decref(j);
+    free(out);
+    return 0;
+}
+
 /* Admin commands go through the same field rules as the API. */
 static void start_create_user(sq_ctx_t *cx, const opts_t *o, wait_t *w)
 {
@@ -330,7 +384,7 @@ int main(int argc, char **argv)
             printf("database schema is current\n");
         }
     } else if (strcmp(cmd, "seed") == 0) {
-        rc = run_on_db(cfg, start_seed, &o);
+        rc = cmd_seed(cfg, &o);
     } else if (strcmp(cmd, "config") == 0) {
         sq_config_print(cfg, stdout);
     } else {

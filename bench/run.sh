@@ -4,15 +4,18 @@
 # same run. Endpoints alternate over BENCH_ROUNDS rounds and the median of each is reported, because a
 # 2-core box shared by wrk, the server and PostgreSQL is noisy (single runs vary by +-10%).
 # Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads).
-# The catalog endpoints run on the demo catalog (`souq seed --demo`, about 200 products); with
-# BENCH_PRODUCTS=N (100000 for the issue's figure) on a bench catalog of N products (`souq seed --bench N`),
-# and then also at 16 connections with a deep cursor page (BENCH_DEEP_PAGES pages of 20 in, default 200).
+# Storefront scenarios (product by handle, a list of 20 with variants and prices, a deep cursor page of it, search)
+# run at BENCH_STORE_CONNECTIONS (16) against the demo catalog (200 products), or against a generated catalog of
+# SOUQ_BENCH_PRODUCTS products (souq seed --bench N; 100000 takes a minute or two to build); /healthz runs at the
+# same concurrency for the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${BENCH_DURATION:-5s}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 wthreads=${BENCH_THREADS:-2}
+sconns=${BENCH_STORE_CONNECTIONS:-16}
+products=${SOUQ_BENCH_PRODUCTS:-}
 
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -32,14 +35,14 @@ export SOUQ_DATABASE_URL="postgresql://souq@/souq?host=$work/pg/sock&port=$pgpor
 export SOUQ_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export SOUQ_LISTEN="127.0.0.1:$port" SOUQ_THREADS=${SOUQ_THREADS:-2}
 bin/souq migrate >/dev/null
-pk=$(bin/souq seed | awk '/publishable key/ {print $3}')
-products=${BENCH_PRODUCTS:-}
 if [ -n "$products" ]; then
     echo "seeding a bench catalog of $products products..."
-    bin/souq seed --bench "$products" >/dev/null
+    seeded=$(bin/souq seed --bench "$products")
 else
-    bin/souq seed --demo >/dev/null
+    seeded=$(bin/souq seed --demo)
 fi
+grep catalog <<<"$seeded"
+pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
 psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -qc "VACUUM ANALYZE" >/dev/null
 bin/souq serve 2>"$work/server.log" &
 server=$!
@@ -51,28 +54,31 @@ curl -sf -X POST "$base/v1/store/customers" -H "x-publishable-api-key: $pk" -H '
 token=$(curl -sf -X POST "$base/v1/store/auth/token" -H "x-publishable-api-key: $pk" -H 'content-type: application/json' \
     -d '{"email":"bench@example.com","password":"bench-password-1"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-# catalog requests: a product handle, a search word from its title, the first page and a deep page of 20
-store() { curl -sf -H "x-publishable-api-key: $pk" "$base$1"; }
-first=$(store "/v1/store/products?limit=1&sort=title")
-handle=$(sed -E 's/.*"handle":"([^"]+)".*/\1/' <<<"$first")
-word=$(sed -E 's/.*"title":"([A-Za-z]+).*/\1/' <<<"$first")
-list="/v1/store/products?limit=20&expand=variants,prices"
-search="/v1/store/products?limit=20&q=$word"
-deep=""
-if [ -n "$products" ]; then
-    cursor=""
-    for _ in $(seq "${BENCH_DEEP_PAGES:-200}"); do
-        cursor=$(store "$list${cursor:+&cursor=$cursor}" | sed -E 's/.*"next_cursor":"([^"]*)".*/\1/')
-    done
-    deep="$list&cursor=$cursor"
-fi
+# the storefront scenarios: a handle from the middle of the catalog, reached by walking cursor pages of 100 to
+# about half way (at most 500 pages); the page after it is the deep page
+total=$(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -tAc "SELECT count(*) FROM products")
+sh=(-H "x-publishable-api-key: $pk")
+cursor=""
+depth=0
+while [ "$depth" -lt $((total / 2)) ] && [ "$depth" -lt 50000 ]; do
+    page=$(curl -sf "${sh[@]}" "$base/v1/store/products?limit=100&fields=handle${cursor:+&cursor=$cursor}")
+    cursor=$(grep -oE '"next_cursor":"[^"]+"' <<<"$page" | cut -d'"' -f4)
+    depth=$((depth + 100))
+    [ -n "$cursor" ] || break
+done
+handle=$(grep -oE '"handle" ?: ?"[^"]+"' <<<"$page" | tail -1 | sed -E 's/.*"([^"]+)"$/\1/')
+list="$base/v1/store/products?limit=20&expand=variants,prices"
+deep="$list&cursor=$cursor"
+for u in "$base/v1/store/products/$handle?expand=variants,prices" "$list" "$deep" "$base/v1/store/products?q=jacket&limit=20"; do
+    curl -sf "${sh[@]}" "$u" | grep -q '"id"' || { echo "bench: no product from $u" >&2; exit 1; }
+done
 
 # wrk prints latency with units (us, ms, s); normalise to milliseconds
 to_ms() {
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 
-declare -A rps p50 p99
+declare -A rps p50 p99 errs
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 run() {
     local name=$1
@@ -85,39 +91,42 @@ run() {
         exit 1
     fi
     rps[$name]+="$(awk '/Requests\/sec/ {print $2}' <<<"$out") "
+    # requests slower than wrk's timeout (2 s) are socket timeouts, not latencies: count them, never hide them
+    errs[$name]+="$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10; f = 1 } END { if (!f) print 0 }' <<<"$out") "
     p50[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") "
     p99[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")") "
 }
 
 echo "souq bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL $(scripts/pg.sh bin | grep -o '[0-9]*/bin' | cut -d/ -f1)"
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null   # warm-up
-names=(healthz customers_me product_by_handle product_list_20 product_search)
-[ -n "$deep" ] && names+=(list_c16 search_c16 list_deep_page_c16)
+names=(healthz customers_me "healthz_c$sconns" product_by_handle product_list_20 product_list_deep product_search)
 for _ in $(seq "$rounds"); do
     run healthz "$base/healthz"
     run customers_me -H "x-publishable-api-key: $pk" -H "authorization: Bearer $token" "$base/v1/store/customers/me"
-    run product_by_handle -H "x-publishable-api-key: $pk" "$base/v1/store/products/$handle"
-    run product_list_20 -H "x-publishable-api-key: $pk" "$base$list"
-    run product_search -H "x-publishable-api-key: $pk" "$base$search"
-    if [ -n "$deep" ]; then
-        conns_saved=$conns
-        conns=16
-        run list_c16 -H "x-publishable-api-key: $pk" "$base$list"
-        run search_c16 -H "x-publishable-api-key: $pk" "$base$search"
-        run list_deep_page_c16 -H "x-publishable-api-key: $pk" "$base$deep"
-        conns=$conns_saved
-    fi
+    conns_save=$conns
+    conns=$sconns
+    run "healthz_c$sconns" "$base/healthz"
+    run product_by_handle "${sh[@]}" "$base/v1/store/products/$handle?expand=variants,prices"
+    run product_list_20 "${sh[@]}" "$list"
+    run product_list_deep "${sh[@]}" "$deep"
+    run product_search "${sh[@]}" "$base/v1/store/products?q=jacket&limit=20"
+    conns=$conns_save
 done
 
-printf '\n%-28s %12s %10s %10s %10s   %s\n' endpoint req/s p50_ms p99_ms vs_healthz "req/s of each round"
-h=$(median <<<"${rps[healthz]}")
+printf '\n%-28s %12s %10s %10s %10s %8s   %s\n' endpoint req/s p50_ms p99_ms vs_healthz errors "req/s of each round"
 for name in "${names[@]}"; do
+    h=$(median <<<"${rps[healthz]}")
+    case $name in healthz_c* | product_*) h=$(median <<<"${rps[healthz_c$sconns]}") ;; esac
     r=$(median <<<"${rps[$name]}")
     ratio=$(awk -v a="$r" -v b="$h" 'BEGIN { printf "%.1f%%", 100 * a / b }')
-    printf '%-28s %12.0f %10s %10s %10s   %s\n' "$name" "$r" "$(median <<<"${p50[$name]}")" "$(median <<<"${p99[$name]}")" "$ratio" "${rps[$name]}"
+    e=$(tr ' ' '\n' <<<"${errs[$name]}" | awk '{ n += $1 } END { print n + 0 }')
+    printf '%-28s %12.0f %10s %10s %10s %8s   %s\n' "$name" "$r" "$(median <<<"${p50[$name]}")" "$(median <<<"${p99[$name]}")" "$ratio" "$e" "${rps[$name]}"
 done
 echo
 echo "customers_me = GET /v1/store/customers/me: publishable key + customer JWT (HS256) + one pipelined query"
-echo "catalog: $(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -Atc "SELECT count(*) || ' products, ' || (SELECT count(*) FROM product_variants) || ' variants' FROM products")"
-echo "product_by_handle = GET /v1/store/products/$handle; product_list_20 = GET $list"
-echo "product_search = GET $search${deep:+; *_c16 at 16 connections; list_deep_page_c16 = page ${BENCH_DEEP_PAGES:-200} of the list}"
+echo "catalog: $total products; healthz and customers_me at $conns connections, healthz_c$sconns and product_* at $sconns (ratios to healthz_c$sconns)"
+echo "product_by_handle = GET /v1/store/products/$handle?expand=variants,prices"
+echo "product_list_20   = GET /v1/store/products?limit=20&expand=variants,prices (newest first)"
+echo "product_list_deep = the same list, the page after product $depth (cursor)"
+echo "product_search    = GET /v1/store/products?q=jacket&limit=20 (relevance)"
+echo "errors = socket errors and timeouts (wrk gives up on a request after 2 s): a non-zero count means p50/p99 miss them"

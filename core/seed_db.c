@@ -1,9 +1,12 @@
 /* seed_db.c: idempotent seed statements, run as one batch (one transaction). */
 #include "core/seed_db.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "core/base/embed.h"
 #include "core/base/iso.h"
+#include "core/db/migrate.h"
 
 SQ_STMT(seed_currencies, "INSERT INTO currencies (code, minor_units, name) "
                          "SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[]) ON CONFLICT (code) DO NOTHING");
@@ -101,4 +104,17 @@ void sq_seed_db_owner(sq_ctx_t *cx, const char *email, const char *hash, sq_done
     d->cb = cb;
     d->data = data;
     sq_db_query(cx->db, cx->arena, &seed_owner, 2, sq_db_params(cx->arena, 2, email, hash), on_owner, d);
+}
+
+/* the catalog generator is a session function defined by the embedded core/seed_catalog.sql */
+char *sq_seed_catalog(const char *conninfo, bool demo, int products, sq_err_t *err)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%d", demo ? SQ_SEED_DEMO_PRODUCTS : products);
+    const char *params[2] = {n, demo ? "true" : "false"};
+    char *out = NULL;
+    if (sq_db_run_script(conninfo, sq_seed_catalog_sql.data, "SELECT pg_temp.souq_seed_catalog($1::int, $2::boolean)", 2, params,
+                         &out, err) != 0)
+        return NULL;
+    return out;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# embed.sh OUT: writes a C file that embeds migrations/*.sql and openapi/openapi.json in the binary,
+# embed.sh OUT: writes a C file that embeds migrations/*.sql, core/seed_catalog.sql and openapi/openapi.json in the binary,
 # so `souq` is one self-contained file. Bytes go through od, so no quoting can go wrong.
 set -eu
 out=$1
@@ -30,5 +30,9 @@ bytes() {
     bytes openapi/openapi.json
     echo "};"
     echo "const sq_embed_t sq_openapi_json = {\"openapi.json\", (const char *)openapi, sizeof(openapi) - 1};"
+    echo "static const unsigned char seed_catalog[] = {"
+    bytes core/seed_catalog.sql
+    echo "};"
+    echo "const sq_embed_t sq_seed_catalog_sql = {\"seed_catalog.sql\", (const char *)seed_catalog, sizeof(seed_catalog) - 1};"
 } >"$tmp"
 mv "$tmp" "$out"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh: `make run`. A private PostgreSQL cluster under var/pg (unless SOUQ_DATABASE_URL is set), a config
-# file var/souq.conf with a fresh JWT secret on first run, migrate, seed, then serve on 127.0.0.1:8080.
+# file var/souq.conf with a fresh JWT secret on first run, migrate, seed (with the demo catalog when the catalog is
+# empty, unless SOUQ_DEMO=0), then serve on 127.0.0.1:8080.
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p var
@@ -31,5 +32,9 @@ CONF
     umask 022
 fi
 bin/souq migrate --config var/souq.conf
-bin/souq seed --config var/souq.conf
+if [ "${SOUQ_DEMO:-1}" = 0 ]; then
+    bin/souq seed --config var/souq.conf
+else
+    bin/souq seed --config var/souq.conf --demo
+fi
 exec bin/souq serve --config var/souq.conf

@@ -1,4 +1,4 @@
-/* embed.h: files compiled into the binary (migrations, the OpenAPI document); see scripts/embed.sh. */
+/* embed.h: files compiled into the binary (migrations, the catalog seed, the OpenAPI document); see scripts/embed.sh. */
 #ifndef SQ_EMBED_H
 #define SQ_EMBED_H
 
@@ -15,5 +15,7 @@ extern const sq_embed_t sq_migrations[];
 extern const size_t sq_migrations_count;
 /** openapi/openapi.json. */
 extern const sq_embed_t sq_openapi_json;
+/** core/seed_catalog.sql: defines pg_temp.souq_seed_catalog(n, demo) for the session (core/seed_db.c). */
+extern const sq_embed_t sq_seed_catalog_sql;
 
 #endif

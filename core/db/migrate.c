@@ -157,3 +157,31 @@ int sq_db_preflight(const char *conninfo, sq_preflight_t *out, sq_err_t *err)
     PQfinish(c);
     return rc;
 }
+
+int sq_db_run_script(const char *conninfo, const char *script, const char *query, int nparams, const char *const *params,
+                     char **out, sq_err_t *err)
+{
+    int rc = -1;
+    PGresult *r = NULL;
+    *out = NULL;
+    PGconn *c = connect_blocking(conninfo, err);
+    if (c == NULL)
+        return -1;
+    PQsetNoticeProcessor(c, notice_quiet, NULL);
+    if (exec(c, "BEGIN", 0, NULL, NULL, err) != 0)
+        goto Exit;
+    if (exec(c, script, 0, NULL, NULL, err) != 0 || exec(c, query, nparams, params, &r, err) != 0) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        goto Exit;
+    }
+    if (exec(c, "COMMIT", 0, NULL, NULL, err) != 0)
+        goto Exit;
+    if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+        *out = strdup(PQgetvalue(r, 0, 0));
+    rc = 0;
+Exit:
+    if (r != NULL)
+        PQclear(r);
+    PQfinish(c);
+    return rc;
+}

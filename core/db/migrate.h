@@ -22,4 +22,11 @@ typedef struct {
 /** Connects once and reads what serve checks before starting. */
 int sq_db_preflight(const char *conninfo, sq_preflight_t *out, sq_err_t *err);
 
+/** Runs script (simple protocol: several statements allowed) and then query with its text parameters, in one
+ * transaction on a connection of its own; for CLI tools. *out is a malloc'd copy of the first cell of the query's
+ * first row (NULL when it has none); the caller frees it. On failure returns -1 with the server's message in err
+ * and nothing is committed. */
+int sq_db_run_script(const char *conninfo, const char *script, const char *query, int nparams, const char *const *params,
+                     char **out, sq_err_t *err);
+
 #endif
