@@ -22,12 +22,14 @@ static op_t *op(sq_ctx_t *cx, const sq_resource_t *r, sq_json_cb cb, sq_done_cb 
     return o;
 }
 
-/* Constraint violations become the resource's own errors with the field they are about. */
+/* Constraint violations become the resource's own errors with the field they are about: the constraint table
+ * names the field within the item, core/db says which item of the body (err->at, "" for the body itself). A
+ * violation no entry knows that names a column (not-null) points at that column. */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err)
 {
-    if (err == NULL || err->constraint[0] == '\0' || r->constraints == NULL)
+    if (err == NULL || err->code == SQ_OK)
         return err;
-    for (const sq_constraint_t *c = r->constraints; c->constraint != NULL; c++) {
+    for (const sq_constraint_t *c = r->constraints; c != NULL && c->constraint != NULL && err->constraint[0]; c++) {
         if (strcmp(c->constraint, err->constraint) != 0)
             continue;
         sq_err_t *e = SQ_NEW(a, sq_err_t);
@@ -35,7 +37,15 @@ const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const 
         e->nfields = 0;
         sq_err_set(e, c->code, "%s", c->detail);
         if (c->pointer != NULL)
-            sq_err_field(e, c->pointer, c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
+            sq_err_field(e, sq_arena_printf(a, "%s%s", err->at, c->pointer),
+                         c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
+        return e;
+    }
+    if (err->column[0] != '\0' && err->nfields == 0) {
+        sq_err_t *e = SQ_NEW(a, sq_err_t);
+        sq_err_copy(e, err);
+        sq_err_field(e, sq_arena_printf(a, "%s/%s", err->at, err->column),
+                     err->code == SQ_E_VALIDATION ? "required" : "invalid_value", "%s", err->detail);
         return e;
     }
     return err;
