@@ -9,7 +9,8 @@ SQ_STMT_RO(product_list,
            "SELECT souq_product_json(t), t.id FROM products t WHERE ($1::text IS NULL OR t.id < $1) "
            "AND ($3::text IS NULL OR t.status = $3) "
            "AND ($4::text IS NULL OR t.search_vector @@ souq_search_query(souq_ts_config("
-           "(SELECT default_locale FROM store_settings)), $4)) "
+           "(SELECT default_locale FROM store_settings)), $4) "
+           "  OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = t.id AND lower(v.sku) = lower($4))) "
            "AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = t.id AND v.sku = $5)) "
            "ORDER BY t.id DESC LIMIT $2");
 SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL)");

@@ -89,3 +89,6 @@ BEGIN
     END IF;
     RETURN (SELECT souq_product_json(t) FROM products t WHERE t.id = rid);
 END $$;
+
+-- Admin search (q) also finds a product by the SKU of one of its variants, case-insensitively.
+CREATE INDEX product_variants_sku_lower_idx ON product_variants (lower(sku));
