@@ -92,3 +92,20 @@ END $$;
 
 -- Admin search (q) also finds a product by the SKU of one of its variants, case-insensitively.
 CREATE INDEX product_variants_sku_lower_idx ON product_variants (lower(sku));
+
+-- A variant id that is not the product's is a 404 that changes nothing (the product's version and updated_at
+-- were bumped before the 404 was known).
+CREATE OR REPLACE FUNCTION souq_variant_save(p_product text, p_variant text, b jsonb, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE vid text;
+BEGIN
+    PERFORM 1 FROM products WHERE id = p_product FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    vid := souq_variant_write(p_product, p_variant, b, '/', p_actor);
+    IF vid IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE products SET updated_at = now(), version = version + 1 WHERE id = p_product;
+    RETURN (SELECT souq_variant_json(v) FROM product_variants v WHERE v.id = vid);
+END $$;
