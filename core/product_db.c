@@ -16,8 +16,7 @@ SQ_STMT_RO(product_list,
 SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL)");
 SQ_STMT(product_update, "SELECT souq_product_save($1, $2::jsonb, $3)");
 SQ_STMT(variant_save, "SELECT souq_variant_save($1, $2, $3::jsonb, $4)");
-SQ_STMT(variant_delete, "WITH d AS (DELETE FROM product_variants WHERE product_id = $1 AND id = $2 RETURNING product_id) "
-                        "UPDATE products SET updated_at = now(), version = version + 1 FROM d WHERE products.id = d.product_id");
+SQ_STMT(variant_delete, "SELECT 1 FROM souq_variant_delete($1, $2) n WHERE n > 0");
 
 /* translations: the product's text, its variants' titles, its options' titles and values (0006) */
 SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");

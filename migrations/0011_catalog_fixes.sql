@@ -109,3 +109,25 @@ BEGIN
     UPDATE products SET updated_at = now(), version = version + 1 WHERE id = p_product;
     RETURN (SELECT souq_variant_json(v) FROM product_variants v WHERE v.id = vid);
 END $$;
+
+-- Deletes a variant of a product; refused (SQ409) while stock of one of its inventory items is reserved: the
+-- reservation would lose the variant it was made for. Returns the rows deleted (0: no such variant).
+CREATE FUNCTION souq_variant_delete(p_product text, p_variant text) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM products WHERE id = p_product FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    PERFORM 1 FROM product_variants WHERE id = p_variant AND product_id = p_product FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    IF EXISTS (SELECT 1 FROM variant_inventory_items vii JOIN reservations r ON r.inventory_item_id = vii.inventory_item_id
+                WHERE vii.variant_id = p_variant AND r.status = 'active') THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ409',
+            MESSAGE = 'The variant has active stock reservations (carts or orders); release them, or wait until they expire, first.';
+    END IF;
+    DELETE FROM product_variants WHERE id = p_variant;
+    UPDATE products SET updated_at = now(), version = version + 1 WHERE id = p_product;
+    RETURN 1;
+END $$;
