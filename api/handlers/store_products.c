@@ -193,23 +193,9 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
         q->expand |= SQ_EXPAND_VARIANTS;
     if (one)
         return 0;
-    if (sq_req_page(req, &q->page) != 0)
-        return -1;
     q->q = sq_req_query(req, "q");
     if (q->q != NULL && (strlen(q->q) == 0 || strlen(q->q) > 256))
         return bad(req, "q", "invalid_length", "must be 1 to 256 characters");
-    q->category_id = sq_req_query(req, "category_id");
-    q->collection_id = sq_req_query(req, "collection_id");
-    q->tag = sq_req_query(req, "tag");
-    if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
-        options_filter(req, &q->options) != 0)
-        return -1;
-    const char *stock = sq_req_query(req, "in_stock");
-    if (stock != NULL) {
-        if (strcmp(stock, "true") != 0 && strcmp(stock, "false") != 0)
-            return bad(req, "in_stock", "invalid_value", "must be true or false");
-        q->in_stock = stock[0] == 't' ? "t" : "f";
-    }
     const char *sort = sq_req_query(req, "sort");
     q->sort = q->q != NULL ? SQ_SORT_RELEVANCE : SQ_SORT_NEWEST;
     if (sort != NULL) {
@@ -222,6 +208,21 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
         if (s == SQ_SORT_RELEVANCE && q->q == NULL)
             return bad(req, "sort", "invalid_value", "relevance needs a search text (q)");
         q->sort = (sq_sort_t)s;
+    }
+    req->list_sort = sort_names[q->sort]; /* the cursor is signed for the sort used, implied or not */
+    if (sq_req_page(req, &q->page) != 0)
+        return -1;
+    q->category_id = sq_req_query(req, "category_id");
+    q->collection_id = sq_req_query(req, "collection_id");
+    q->tag = sq_req_query(req, "tag");
+    if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
+        options_filter(req, &q->options) != 0)
+        return -1;
+    const char *stock = sq_req_query(req, "in_stock");
+    if (stock != NULL) {
+        if (strcmp(stock, "true") != 0 && strcmp(stock, "false") != 0)
+            return bad(req, "in_stock", "invalid_value", "must be true or false");
+        q->in_stock = stock[0] == 't' ? "t" : "f";
     }
     return 0;
 }
