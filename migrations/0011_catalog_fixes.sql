@@ -131,3 +131,17 @@ BEGIN
     UPDATE products SET updated_at = now(), version = version + 1 WHERE id = p_product;
     RETURN 1;
 END $$;
+
+-- The locale a request gets: its preferences in order (the API sorts them by quality), each matched exactly, else
+-- by its language (de-AT gets de), else by another region of its language the store offers (de gets de-CH);
+-- the default when none matches. The store's own spelling of the locale is returned.
+CREATE OR REPLACE FUNCTION souq_pick_locale(prefs text[]) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT m.l FROM unnest(prefs) WITH ORDINALITY AS u(l, o)
+                       CROSS JOIN LATERAL (SELECT x.l, CASE WHEN x.l = u.l THEN 0 WHEN x.l = split_part(u.l, '-', 1) THEN 1 ELSE 2 END AS k
+                                             FROM unnest(s.locales) WITH ORDINALITY AS x(l, xo)
+                                            WHERE split_part(x.l, '-', 1) = split_part(u.l, '-', 1)
+                                            ORDER BY 2, x.xo LIMIT 1) m
+                      ORDER BY u.o LIMIT 1),
+                    s.default_locale)
+      FROM store_settings s
+$$;
