@@ -227,9 +227,13 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
     return 0;
 }
 
+/* The text depends on Accept-Language: caches must key on it (Vary), and the client learns what it got. */
 void sq_store_content_language(sq_req_t *req, const char *locale)
 {
-    if (req->h2o != NULL && locale != NULL)
+    if (req->h2o == NULL)
+        return;
+    h2o_set_header_token(&req->h2o->pool, &req->h2o->res.headers, H2O_TOKEN_VARY, H2O_STRLIT("Accept-Language"));
+    if (locale != NULL)
         h2o_add_header(&req->h2o->pool, &req->h2o->res.headers, H2O_TOKEN_CONTENT_LANGUAGE, NULL,
                        sq_arena_strdup(req->arena, locale), strlen(locale));
 }

@@ -415,7 +415,8 @@ store_common = [SQ("expand", "Comma-separated: variants, prices, availability, c
                 SQ("currency_code", "Price in this currency (default: the region's, then the channel's default region)."),
                 SQ("locale", "Language tag; overrides Accept-Language. Unknown locales fall back to the default; Content-Language says which was used."),
                 {"name": "Accept-Language", "in": "header", "required": False, "description": "Preferred locales (RFC 9110).", "schema": {"type": "string"}}]
-H_CL = {"Content-Language": {"description": "The locale of the text.", "schema": {"type": "string"}}}
+H_CL = {"Content-Language": {"description": "The locale of the text.", "schema": {"type": "string"}},
+        "Vary": {"description": "Accept-Language: the text depends on it, so shared caches key on it.", "schema": {"type": "string"}}}
 op("get", "/v1/store/products", "storeListProducts", "Store Products", "Browse and search products", "store", [ok("200", "StoreProductList", headers={**H_ETAG, **H_CL}), NOTMOD],
    params=[P_LIMIT, P_CURSOR, SQ("q", "Full-text search in the locale's language (1 to 256 characters); sorts by relevance unless sort is given.", maxLength=256),
            SQ("category_id", "In this category or one below it."), SQ("collection_id", "In this collection."), SQ("tag", "With this tag."),
