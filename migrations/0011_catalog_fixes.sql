@@ -145,3 +145,15 @@ CREATE OR REPLACE FUNCTION souq_pick_locale(prefs text[]) RETURNS text LANGUAGE 
                     s.default_locale)
       FROM store_settings s
 $$;
+
+-- A translation's search vector falls back to the product's text for what it does not translate (and always
+-- takes brand, type and tags from the product), so it is recomputed when that text changes.
+CREATE FUNCTION souq_product_translations_reindex() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE product_translations SET search_vector = NULL WHERE product_id = NEW.id; -- the BEFORE trigger recomputes
+    RETURN NULL;
+END $$;
+CREATE TRIGGER products_translations_reindex AFTER UPDATE OF title, subtitle, description, brand, type, tags ON products
+    FOR EACH ROW WHEN (ROW(OLD.title, OLD.subtitle, OLD.description, OLD.brand, OLD.type, OLD.tags)
+                   IS DISTINCT FROM ROW(NEW.title, NEW.subtitle, NEW.description, NEW.brand, NEW.type, NEW.tags))
+    EXECUTE FUNCTION souq_product_translations_reindex();
