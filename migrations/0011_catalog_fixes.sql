@@ -157,3 +157,22 @@ CREATE TRIGGER products_translations_reindex AFTER UPDATE OF title, subtitle, de
     FOR EACH ROW WHEN (ROW(OLD.title, OLD.subtitle, OLD.description, OLD.brand, OLD.type, OLD.tags)
                    IS DISTINCT FROM ROW(NEW.title, NEW.subtitle, NEW.description, NEW.brand, NEW.type, NEW.tags))
     EXECUTE FUNCTION souq_product_translations_reindex();
+
+-- What storefronts see of the category tree: a category is visible when it and all its ancestors are active
+-- (the tree of /v1/store/categories). Products show only visible categories; a filter by a category (id or
+-- handle) takes it and its visible descendants, and a hidden or unknown category has no products.
+CREATE FUNCTION souq_category_visible(p_id text) RETURNS boolean LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up(id, parent_id, is_active, depth) AS (
+        SELECT c.id, c.parent_id, c.is_active, 0 FROM categories c WHERE c.id = p_id
+        UNION ALL
+        SELECT c.id, c.parent_id, c.is_active, up.depth + 1 FROM categories c JOIN up ON c.id = up.parent_id WHERE up.depth < 32)
+    SELECT EXISTS (SELECT 1 FROM up) AND bool_and(up.is_active) FROM up
+$$;
+
+CREATE FUNCTION souq_category_subtree(p_key text) RETURNS SETOF text LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE d(id, depth) AS (
+        SELECT c.id, 0 FROM categories c WHERE (c.id = p_key OR c.handle = p_key) AND souq_category_visible(c.id)
+        UNION
+        SELECT c.id, d.depth + 1 FROM categories c JOIN d ON c.parent_id = d.id WHERE c.is_active AND d.depth < 32)
+    SELECT id FROM d
+$$;

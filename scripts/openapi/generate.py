@@ -405,7 +405,7 @@ schemas["StoreProduct"] = obj({"id": ID("prod"), "object": {"const": "product", 
     "subtitle": SN("Subtitle."), "description": SN("Description."), "type": SN("Type."), "brand": SN("Brand."), "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags."},
     "seo": seo_out, "media": {"type": "array", "description": "Images.", "items": obj({"id": ID("med"), "url": S("URL."), "alt": SN("Alternative text.")})},
     "options": {"type": "array", "description": "Options (localized).", "items": obj({"id": ID("opt"), "title": S("Title."), "values": {"type": "array", "items": {"type": "string"}, "description": "Values."}})},
-    "categories": {"type": "array", "description": "Active categories (expand=categories).", "items": obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")})},
+    "categories": {"type": "array", "description": "Visible categories (expand=categories): active, under active parents.", "items": obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")})},
     "variants": {"type": "array", "items": {"$ref": "#/components/schemas/StoreVariant"}, "description": "Variants (expand=variants, prices or availability)."},
     "created_at": TS("When it was created."), "updated_at": TS("When it last changed.")}, required=["id"], desc="An active product of the caller's sales channel, localized. fields= limits the fields (id is always there).")
 schemas["StoreProductList"] = list_of("StoreProduct", "products")
@@ -419,7 +419,7 @@ H_CL = {"Content-Language": {"description": "The locale of the text.", "schema":
         "Vary": {"description": "Accept-Language: the text depends on it, so shared caches key on it.", "schema": {"type": "string"}}}
 op("get", "/v1/store/products", "storeListProducts", "Store Products", "Browse and search products", "store", [ok("200", "StoreProductList", headers={**H_ETAG, **H_CL}), NOTMOD],
    params=[P_LIMIT, P_CURSOR, SQ("q", "Full-text search in the locale's language (1 to 256 characters); sorts by relevance unless sort is given.", maxLength=256),
-           SQ("category_id", "In this category or one below it."), SQ("collection_id", "In this collection."), SQ("tag", "With this tag."),
+           SQ("category_id", "In this category (id or handle) or a visible one below it. A hidden category (inactive, or under an inactive one) or an unknown one has no products: an empty list, not a 404, like any filter that matches nothing."), SQ("collection_id", "In this collection."), SQ("tag", "With this tag."),
            {"name": "price_min", "in": "query", "required": False, "description": "Lowest base price (minor units) in the currency.", "schema": {"type": "integer", "minimum": 0}},
            {"name": "price_max", "in": "query", "required": False, "description": "Highest base price (minor units).", "schema": {"type": "integer", "minimum": 0}},
            SQ("in_stock", "true: only products with a variant to sell now; false: only sold-out ones.", enum=["true", "false"]),

@@ -212,7 +212,8 @@ test('categories: only visible ones are shown or filter; filtering takes subcate
   assert.deepEqual(list.body.data.find((x) => x.id === p2.id).categories, []);
   assert.deepEqual(ids(await S(`/v1/store/products?tag=${tag}&category_id=${root.id}`)), [p1.id], 'the parent takes its visible subcategories only');
   assert.deepEqual(ids(await S(`/v1/store/products?tag=${tag}&category_id=${tents.id}`)), [p1.id]);
-  for (const key of [off.id, under.id, 'pcat_01zzzzzzzzzzzzzzzzzzzzzzzz']) {
+  assert.deepEqual(ids(await S(`/v1/store/products?tag=${tag}&category_id=${root.handle}`)), [p1.id], 'by handle too');
+  for (const key of [off.id, under.id, off.handle, under.handle, 'pcat_01zzzzzzzzzzzzzzzzzzzzzzzz']) {
     const e = await S(`/v1/store/products?tag=${tag}&category_id=${key}`);
     assert.equal(e.status, 200);
     assert.deepEqual(ids(e), [], `a hidden or unknown category has no products (${key})`);
