@@ -138,10 +138,18 @@ STORE_STMT(store_products_newest, AFTER "(p.created_at, p.id) < (" KV "::timesta
            "created_at DESC, id DESC", "b.created_at::text || '|' || b.id");
 STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.id) > (" KV ", " KI "))",
            "lower(coalesce(tr.title, p.title)), p.id", "lower(l_title), id", "lower(b.l_title) || '|' || b.id");
-STORE_STMT(store_products_price_asc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) > (" KV "::bigint, " KI "))",
-           "ppi.amount, p.id", "min_price, id", "b.min_price::text || '|' || b.id");
-STORE_STMT(store_products_price_desc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) < (" KV "::bigint, " KI "))",
-           "ppi.amount DESC, p.id DESC", "min_price DESC, id DESC", "b.min_price::text || '|' || b.id");
+/* price sorts keep products without a price in the currency, after the priced ones (by id in the sort's direction);
+ * their cursor key has an empty value */
+#define KP "nullif(" KV ", '')::bigint"
+STORE_STMT(store_products_price_asc,
+           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id > " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
+                 "(ppi.amount, p.id) > (" KP ", " KI "))))",
+           "ppi.amount NULLS LAST, p.id", "min_price NULLS LAST, id", "coalesce(b.min_price::text, '') || '|' || b.id");
+STORE_STMT(store_products_price_desc,
+           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id < " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
+                 "(ppi.amount, p.id) < (" KP ", " KI "))))",
+           "ppi.amount DESC NULLS LAST, p.id DESC", "min_price DESC NULLS LAST, id DESC",
+           "coalesce(b.min_price::text, '') || '|' || b.id");
 STORE_STMT(
     store_products_relevance,
     AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)), p.id) "

@@ -424,7 +424,7 @@ op("get", "/v1/store/products", "storeListProducts", "Store Products", "Browse a
            {"name": "price_max", "in": "query", "required": False, "description": "Highest base price (minor units).", "schema": {"type": "integer", "minimum": 0}},
            SQ("in_stock", "true: only products with a variant to sell now; false: only sold-out ones.", enum=["true", "false"]),
            SQ("options", "Variant option filter: Title:Value pairs separated by commas (at most 3), e.g. Size:M,Color:Blue."),
-           SQ("sort", "newest (default), title, price_asc, price_desc, relevance (needs q).", enum=["newest", "title", "price_asc", "price_desc", "relevance"]),
+           SQ("sort", "newest (default; relevance with q), title, price_asc, price_desc (by the lowest base price in the currency; products without one come last), relevance (needs q). A cursor only works with the sort that made it.", enum=["newest", "title", "price_asc", "price_desc", "relevance"]),
            *store_common, P_INM],
    desc="Only active products of the publishable key's sales channel. With a customer token, customer-group prices apply. Keyset pagination: deep pages cost what the first costs.")
 op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One product by id or handle", "store", [ok("200", "StoreProduct", headers={**H_ETAG, **H_CL}), NOTMOD],
