@@ -176,3 +176,13 @@ CREATE FUNCTION souq_category_subtree(p_key text) RETURNS SETOF text LANGUAGE sq
         SELECT c.id, d.depth + 1 FROM categories c JOIN d ON c.parent_id = d.id WHERE c.is_active AND d.depth < 32)
     SELECT id FROM d
 $$;
+
+-- Publishable keys are cached per server thread; disabling or enabling a sales channel flushes those caches
+-- (as revoking a key does), so a disabled channel's keys stop browsing at once.
+CREATE FUNCTION souq_sales_channels_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('souq', 'api_keys');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER sales_channels_notify AFTER UPDATE OF disabled_at ON sales_channels
+    FOR EACH ROW WHEN ((OLD.disabled_at IS NULL) <> (NEW.disabled_at IS NULL)) EXECUTE FUNCTION souq_sales_channels_notify();

@@ -524,7 +524,7 @@ doc = {
      "headers": {**H_RID, "Retry-After": {"description": "Seconds to wait (429, 503).", "schema": {"type": "integer"}}},
      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
   "securitySchemes": {
-   "publishableKey": {"type": "apiKey", "in": "header", "name": "x-publishable-api-key", "description": "A publishable key (pk_...): identifies the storefront and its sales channel. Required on every /v1/store call."},
+   "publishableKey": {"type": "apiKey", "in": "header", "name": "x-publishable-api-key", "description": "A publishable key (pk_...): identifies the storefront and its sales channel. Required on every /v1/store call. A key of a disabled sales channel is refused with 403 forbidden (the key is valid, the storefront is closed); a missing, unknown or revoked key is 401."},
    "customerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A customer access token (audience souq:store) from /v1/store/auth/token."},
    "staffToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A staff access token (audience souq:admin) from /v1/admin/auth/token; the session is checked on every request."},
    "secretKey": {"type": "http", "scheme": "bearer", "description": "A secret API key (sk_...) with scopes; each scope is a permission name."}}}}
