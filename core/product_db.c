@@ -49,6 +49,13 @@ static const sq_constraint_t product_constraints[] = {
 };
 
 static const char *const product_filters[] = {"status", "q", "sku", NULL};
+static const char *const product_statuses[] = {"draft", "active", "archived", NULL};
+static const sq_filter_rule_t product_filter_rules[] = {
+    {"status", 16, product_statuses},
+    {"q", 256, NULL},
+    {"sku", 64, NULL},
+    {NULL},
+};
 
 const sq_resource_t sq_res_product = {"product",
                                       "prod",
@@ -66,7 +73,8 @@ const sq_resource_t sq_res_product = {"product",
                                       sq_translation_fields,
                                       &translation_get,
                                       &translation_save,
-                                      &translation_remove};
+                                      &translation_remove,
+                                      product_filter_rules};
 
 typedef struct {
     sq_json_cb cb;

@@ -167,3 +167,26 @@ int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *bo
     }
     return 0;
 }
+
+int sq_resource_check_filters(const sq_resource_t *r, const char *const *values, sq_err_t *err)
+{
+    for (int i = 0; r->filters != NULL && r->filters[i] != NULL; i++) {
+        const char *v = values[i];
+        for (const sq_filter_rule_t *f = r->filter_rules; v != NULL && f != NULL && f->name != NULL; f++) {
+            if (strcmp(f->name, r->filters[i]) != 0)
+                continue;
+            size_t n = strlen(v);
+            bool known = f->values == NULL;
+            for (int k = 0; !known && f->values[k] != NULL; k++)
+                known = strcmp(f->values[k], v) == 0;
+            if (n == 0 || n > (size_t)f->max_len)
+                sq_err_field(err, f->name, "invalid_length", "%s must be 1 to %d characters", f->name, f->max_len);
+            else if (!known)
+                sq_err_field(err, f->name, "invalid_value", "%s is not one of the values this filter takes", f->name);
+        }
+    }
+    if (err->nfields == 0)
+        return 0;
+    err->param_errors = true;
+    return sq_err_set(err, SQ_E_INVALID_PARAMETER, "A query parameter is invalid.");
+}

@@ -24,6 +24,13 @@ typedef struct {
     const char *detail;
 } sq_constraint_t;
 
+/** What a list filter accepts: 1 to max_len characters, and one of values when values is not NULL. */
+typedef struct {
+    const char *name;
+    int max_len;
+    const char *const *values; /* NULL-terminated, or NULL for any text */
+} sq_filter_rule_t;
+
 typedef struct sq_resource {
     const char *name;   /* "region": messages and events */
     const char *prefix; /* id prefix: "reg" */
@@ -39,6 +46,7 @@ typedef struct sq_resource {
      *   remove ($1 id, $2 locale) -> rows (none: 404)  */
     const sq_field_t *translation_fields;
     sq_stmt_t *translation_get, *translation_save, *translation_remove;
+    const sq_filter_rule_t *filter_rules; /* checks of filter values (NULL-terminated by name; may be NULL) */
 } sq_resource_t;
 
 void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data);
@@ -58,6 +66,9 @@ void sq_resource_translation_remove(sq_ctx_t *cx, const sq_resource_t *r, const 
                                     void *data);
 /** The resource's own error for a constraint violation (err itself when no entry matches). */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err);
+/** Checks given filter values (r->filters order) against r->filter_rules: -1 with one error per bad parameter
+ * (err->param_errors set, SQ_E_INVALID_PARAMETER). */
+int sq_resource_check_filters(const sq_resource_t *r, const char *const *values, sq_err_t *err);
 /** Validates a body against the resource's rules (decode for types and unknown fields, then check). */
 int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *body, bool create, sq_err_t *err);
 

@@ -46,6 +46,10 @@ void sq_h_res_list(sq_req_t *req)
     const char *filters[8] = {0};
     for (int i = 0; r->filters != NULL && r->filters[i] != NULL && i < 8; i++)
         filters[i] = sq_req_query(req, r->filters[i]);
+    if (sq_resource_check_filters(r, filters, &req->err) != 0) {
+        sq_req_fail(req);
+        return;
+    }
     sq_resource_list(&req->cx, r, &page, filters, sq_req_on_list, req);
 }
 

@@ -354,7 +354,7 @@ schemas["ProductCreate"] = req({**product_in,
     ["title"], "A new product with its options, variants, prices, initial stock and media, all or nothing.")
 schemas["ProductUpdate"] = req(product_in, [], "Fields to change; absent fields stay as they are. Variants change through their own endpoints. Send If-Match to refuse a stale change (412).")
 crud("/v1/admin/products", "Admin Products", "Product", "prod", "product", "catalog:read", "catalog:write", delete=False,
-     list_params=[Q("status", "Only products of this status.", enum=["draft", "active", "archived"]), Q("q", "Full-text search in titles, descriptions, tags and SKUs.", maxLength=256), Q("sku", "The product with a variant of this SKU.", maxLength=64)],
+     list_params=[Q("status", "Only products of this status.", enum=["draft", "active", "archived"]), Q("q", "Full-text search in titles, descriptions and tags, or a variant's exact SKU (case-insensitive).", minLength=1, maxLength=256), Q("sku", "The product with a variant of this SKU.", minLength=1, maxLength=64)],
      extra_desc="409 already-exists (pointer /handle or /variants/i/sku) when a handle or SKU is taken. Products are archived, not deleted (orders keep pointing at them).")
 PRID = P_ID("prod", "product")
 _pp = paths["/v1/admin/products/{id}"]["patch"]

@@ -149,6 +149,12 @@ test('list filters are validated: 400 with the parameter', async () => {
     assert.equal(r.body.type, type('invalid-parameter'));
     assert.equal(r.body.errors[0].parameter, param, qs);
   }
+  const two = await A('GET', `/v1/admin/products?status=live&sku=${'B'.repeat(70)}`);
+  assert.deepEqual(two.body.errors.map((e) => e.parameter).sort(), ['sku', 'status'], 'every bad parameter at once');
+  const kind = await A('GET', '/v1/admin/price-lists?kind=clearance');
+  assert.equal(kind.status, 400);
+  assert.equal(kind.body.errors[0].parameter, 'kind');
+  for (const st of ['draft', 'active', 'archived']) assert.equal((await A('GET', `/v1/admin/products?status=${st}`)).status, 200, st);
 });
 
 test('pages of products: every product once, newest first', async () => {
