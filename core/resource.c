@@ -88,9 +88,10 @@ void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *pag
     sq_db_list(cx->db, cx->arena, r->list, 2 + nf, p, page->limit, cb, data);
 }
 
-void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, sq_json_cb cb, void *data)
+void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, const char *actor, sq_json_cb cb, void *data)
 {
-    sq_db_json(cx->db, cx->arena, r->create, 1, sq_db_params(cx->arena, 1, body), on_json, op(cx, r, cb, NULL, data));
+    int n = r->create_takes_actor ? 2 : 1;
+    sq_db_json(cx->db, cx->arena, r->create, n, sq_db_params(cx->arena, n, body, actor), on_json, op(cx, r, cb, NULL, data));
 }
 
 void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,

@@ -1,8 +1,9 @@
 -- 0011_catalog_fixes.sql: fixes to the catalog found by the API tests (tests/api/products.test.mjs and
 -- storefront.test.mjs). Functions of 0005/0006 are replaced here; earlier files stay as they were.
 
--- A violation in a nested variant names the variant: the error is re-raised with HINT = its JSON pointer.
-CREATE OR REPLACE FUNCTION souq_product_save(p_id text, b jsonb, p_etag text) RETURNS json LANGUAGE plpgsql AS $$
+-- A violation in a nested variant names the variant: the error is re-raised with HINT = its JSON pointer. The
+-- caller (p_actor) is recorded in the stock ledger entries of the initial stock.
+CREATE FUNCTION souq_product_save(p_id text, b jsonb, p_etag text, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     rid text;
     cur products;
@@ -52,7 +53,7 @@ BEGIN
         i := 0;
         BEGIN
             FOR o IN SELECT * FROM jsonb_array_elements(coalesce(b->'variants', '[]')) LOOP
-                PERFORM souq_variant_write(rid, NULL, o || jsonb_build_object('rank', coalesce((o->>'rank')::int, i)), format('/variants/%s', i), NULL);
+                PERFORM souq_variant_write(rid, NULL, o || jsonb_build_object('rank', coalesce((o->>'rank')::int, i)), format('/variants/%s', i), p_actor);
                 i := i + 1;
             END LOOP;
         EXCEPTION WHEN integrity_constraint_violation THEN
@@ -89,6 +90,10 @@ BEGIN
     END IF;
     RETURN (SELECT souq_product_json(t) FROM products t WHERE t.id = rid);
 END $$;
+
+CREATE OR REPLACE FUNCTION souq_product_save(p_id text, b jsonb, p_etag text) RETURNS json LANGUAGE sql AS $$
+    SELECT souq_product_save(p_id, b, p_etag, NULL)
+$$;
 
 -- Admin search (q) also finds a product by the SKU of one of its variants, case-insensitively.
 CREATE INDEX product_variants_sku_lower_idx ON product_variants (lower(sku));

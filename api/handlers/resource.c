@@ -77,7 +77,7 @@ void sq_h_res_create(sq_req_t *req)
 {
     const char *body = validated(req, true);
     if (body != NULL)
-        sq_resource_create(&req->cx, req->route->res, body, sq_req_on_json_201, req);
+        sq_resource_create(&req->cx, req->route->res, body, req->principal.id, sq_req_on_json_201, req);
 }
 
 void sq_h_res_update(sq_req_t *req)
