@@ -1,6 +1,24 @@
 -- 0011_catalog_fixes.sql: fixes to the catalog found by the API tests (tests/api/products.test.mjs and
 -- storefront.test.mjs). Functions of 0005/0006 are replaced here; earlier files stay as they were.
 
+-- A handle derived from a title that another product has gets the first free suffix (-2, -3, ...); a handle the
+-- client gives is taken as it is (409 already-exists when it is taken). NULL stays NULL (a title without letters
+-- or digits: the client must give a handle, 422 at /handle).
+CREATE FUNCTION souq_free_handle(base text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n int := 2;
+    h text := base;
+BEGIN
+    IF base IS NULL THEN
+        RETURN NULL;
+    END IF;
+    WHILE EXISTS (SELECT 1 FROM products WHERE handle = h) LOOP
+        h := trim(BOTH '-' FROM left(base, 128 - length(n::text) - 1)) || '-' || n;
+        n := n + 1;
+    END LOOP;
+    RETURN h;
+END $$;
+
 -- A violation in a nested variant names the variant: the error is re-raised with HINT = its JSON pointer. The
 -- caller (p_actor) is recorded in the stock ledger entries of the initial stock.
 CREATE FUNCTION souq_product_save(p_id text, b jsonb, p_etag text, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
@@ -40,7 +58,7 @@ BEGIN
          WHERE p.id = p_id RETURNING p.id INTO rid;
     ELSE
         INSERT INTO products (title, handle, subtitle, description, status, type, brand, tags, seo_title, seo_description, metadata)
-        VALUES (b->>'title', coalesce(b->>'handle', souq_slug(b->>'title')), b->>'subtitle', b->>'description',
+        VALUES (b->>'title', coalesce(b->>'handle', souq_free_handle(souq_slug(b->>'title'))), b->>'subtitle', b->>'description',
                 coalesce(b->>'status', 'draft'), b->>'type', b->>'brand', coalesce(souq_text_array(b->'tags'), '{}'),
                 b->'seo'->>'title', b->'seo'->>'description', jsonb_strip_nulls(coalesce(b->'metadata', '{}')))
         RETURNING id INTO rid;

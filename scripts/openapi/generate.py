@@ -338,7 +338,7 @@ schemas["VariantCreate"] = req({**variant_in, "inventory": {"type": "array", "ma
         "items": req({"location_id": S("Stock location.", maxLength=40), "quantity": {"type": "integer", "minimum": 0, "maximum": 1000000000, "description": "Units on hand."}}, ["location_id", "quantity"], "Stock at a location.")},
     "low_stock_threshold": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000, "description": "inventory.low_stock events fire below this."}}, ["sku"], "A new variant; its inventory item (same SKU) is created with it.")
 schemas["VariantUpdate"] = req(variant_in, [], "Fields to change; absent fields stay as they are.")
-product_in = {"title": S("Title.", minLength=1, maxLength=256), "handle": {**handle_in, "description": "URL handle (default: from the title); unique."},
+product_in = {"title": S("Title.", minLength=1, maxLength=256), "handle": {**handle_in, "description": "URL handle, taken as given (409 already-exists at /handle when another product has it). Default: from the title (ASCII letters and digits joined by dashes), with -2, -3, ... when taken; a title without letters or digits needs a handle (422). Changing the title keeps the handle."},
     "subtitle": SN("Subtitle.", maxLength=256), "description": SN("Description.", maxLength=65536),
     "status": {"type": "string", "enum": ["draft", "active", "archived"], "description": "Status (default draft)."},
     "type": SN("Product type.", maxLength=100), "brand": SN("Brand.", maxLength=100), "tags": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Tags; replaced when present."},
