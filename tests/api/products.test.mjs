@@ -309,3 +309,43 @@ test('product translations: set, read, replace, remove; foreign ids refused', as
   assert.equal((await A('DELETE', `${base}/de`)).status, 204);
   assert.equal((await A('DELETE', `${base}/de`)).status, 404);
 });
+
+test('links: unknown channels and categories point at their field; rule collections refuse hand-added products', async () => {
+  let r = await A('POST', '/v1/admin/products', { title: uniq('Links'), category_ids: ['pcat_01zzzzzzzzzzzzzzzzzzzzzzzz'] });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.errors[0].pointer, '/category_ids');
+  r = await A('POST', '/v1/admin/products', { title: uniq('Links'), sales_channel_ids: ['sc_01zzzzzzzzzzzzzzzzzzzzzzzz'] });
+  assert.equal(r.status, 422);
+  assert.equal(r.body.errors[0].pointer, '/sales_channel_ids');
+  const rule = await A('POST', '/v1/admin/collections', { title: 'Rules', handle: uniq('rules'), kind: 'rule', rules: { tags: ['x'] } });
+  r = await A('POST', '/v1/admin/products', { title: uniq('Links'), collection_ids: [rule.body.id] });
+  assert.equal(r.status, 409);
+  const c1 = await A('POST', '/v1/admin/categories', { name: 'One', handle: uniq('one') });
+  const c2 = await A('POST', '/v1/admin/categories', { name: 'Two', handle: uniq('two') });
+  const p = await product({ title: uniq('Linked'), category_ids: [c1.body.id], media: [{ url: 'https://cdn.example.com/a.jpg' }] });
+  assert.deepEqual(p.category_ids, [c1.body.id]);
+  const etag = (await A('GET', `/v1/admin/products/${p.id}`)).headers.get('etag');
+  r = await A('PATCH', `/v1/admin/products/${p.id}`, { category_ids: [c2.body.id, c2.body.id], media: [] }, { 'if-match': etag });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.category_ids, [c2.body.id], 'replaced, duplicates once');
+  assert.deepEqual(r.body.media, []);
+});
+
+test('variant edge cases: a taken SKU on PATCH, unknown products, odd search text', async () => {
+  const taken = sku('VT');
+  await product({ title: uniq('Owner'), variants: [{ sku: taken }] });
+  const p = await product({ title: uniq('Patchy'), variants: [{ sku: sku() }] });
+  let r = await A('PATCH', `/v1/admin/products/${p.id}/variants/${p.variants[0].id}`, { sku: taken });
+  assert.equal(r.status, 409);
+  assert.equal(r.body.errors[0].pointer, '/sku');
+  r = await A('PATCH', `/v1/admin/products/${p.id}/variants/${p.variants[0].id}`, { sku: '' });
+  assert.equal(r.status, 422);
+  r = await A('POST', '/v1/admin/products/prod_01zzzzzzzzzzzzzzzzzzzzzzzz/variants', { sku: sku() });
+  assert.equal(r.status, 404);
+  r = await A('PUT', '/v1/admin/products/prod_01zzzzzzzzzzzzzzzzzzzzzzzz/translations/de', { title: 'x' });
+  assert.equal(r.status, 404);
+  for (const q of ["it's", 'a:*|b', '!!!', '&', '(((', 'ü']) {
+    r = await A('GET', `/v1/admin/products?q=${encodeURIComponent(q)}`);
+    assert.equal(r.status, 200, `${q}: ${r.text}`);
+  }
+});

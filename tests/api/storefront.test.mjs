@@ -2,7 +2,7 @@
 // pages, prices, localization and search, categories, and the storefront's caching headers and credentials.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, staffLogin } from './lib/harness.mjs';
+import { startStack, staffLogin, newCustomer } from './lib/harness.mjs';
 
 let s, t, loc, channel;
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
@@ -248,4 +248,45 @@ test('credentials: a key of a disabled channel cannot browse', async () => {
   assert.equal((await S('/v1/store/products')).status, 200, 'other channels are not affected');
   assert.equal((await s.client.get('/v1/store/products', { pk: null })).status, 401);
   assert.equal((await s.client.get('/v1/store/products', { pk: 'pk_notakey' })).status, 401);
+});
+
+test('translated variants and options; archived products leave; ETags', async () => {
+  const p = await product({ title: uniq('Boot'), options: [{ title: 'Size', values: ['Small'] }], variants: [{ sku: uniq('B'), options: { Size: 'Small' } }] });
+  const tr = await A('PUT', `/v1/admin/products/${p.id}/translations/de`, { title: 'Stiefel', variants: { [p.variants[0].id]: 'Klein' }, options: { [p.options[0].id]: { title: 'Größe', values: { Small: 'Klein' } } } });
+  assert.equal(tr.status, 200, tr.text);
+  const de = await S(`/v1/store/products/${p.handle}?locale=de`);
+  assert.equal(de.body.title, 'Stiefel');
+  assert.deepEqual(de.body.options.map((o) => [o.title, o.values]), [['Größe', ['Klein']]]);
+  assert.equal(de.body.variants[0].title, 'Klein');
+  assert.deepEqual(de.body.variants[0].options, { Größe: 'Klein' });
+  const en = await S(`/v1/store/products/${p.handle}`);
+  assert.equal(en.body.variants[0].title, 'Small');
+  const etag = en.headers.get('etag');
+  assert.equal((await S(`/v1/store/products/${p.handle}`, { headers: { 'if-none-match': etag } })).status, 304);
+  const ae = (await A('GET', `/v1/admin/products/${p.id}`)).headers.get('etag');
+  assert.equal((await A('PATCH', `/v1/admin/products/${p.id}`, { status: 'archived' }, { 'if-match': ae })).status, 200);
+  assert.equal((await S(`/v1/store/products/${p.handle}`)).status, 404, 'archived products are not sold');
+});
+
+test('prices: a sale list beats the base price; customer-group lists need the customer', async () => {
+  const p = await product({ title: uniq('Priced'), variants: [{ sku: uniq('PR'), prices: eur(1000) }] });
+  const vid = p.variants[0].id;
+  const sale = await A('POST', '/v1/admin/price-lists', { title: 'Sale', kind: 'sale' });
+  await A('POST', `/v1/admin/price-lists/${sale.body.id}/prices`, { upsert: [{ variant_id: vid, currency_code: 'eur', amount: 800 }] });
+  let r = await S(`/v1/store/products/${p.id}?currency_code=eur`);
+  assert.deepEqual([r.body.variants[0].price.amount, r.body.variants[0].price.price_type, r.body.variants[0].price.compare_at_amount], [800, 'sale', 1000]);
+  r = await S(`/v1/store/products/${p.id}?currency_code=usd`);
+  assert.equal(r.body.variants[0].price, null, 'no price in the currency');
+  const grp = await A('POST', '/v1/admin/customer-groups', { name: uniq('vip') });
+  const vip = await A('POST', '/v1/admin/price-lists', { title: 'VIP', kind: 'override', rules: { customer_group: [grp.body.id] } });
+  await A('POST', `/v1/admin/price-lists/${vip.body.id}/prices`, { upsert: [{ variant_id: vid, currency_code: 'eur', amount: 500 }] });
+  r = await S(`/v1/store/products/${p.id}?currency_code=eur`);
+  assert.equal(r.body.variants[0].price.amount, 800, 'anonymous: no group price');
+  const c = await newCustomer(s.client);
+  await A('POST', `/v1/admin/customer-groups/${grp.body.id}/customers`, { add: [c.customer.id] });
+  r = await s.client.get(`/v1/store/products/${p.id}?currency_code=eur`, { token: c.token });
+  assert.deepEqual([r.body.variants[0].price.amount, r.body.variants[0].price.price_type], [500, 'override'], 'the member gets the group price');
+  const other = await newCustomer(s.client);
+  r = await s.client.get(`/v1/store/products/${p.id}?currency_code=eur`, { token: other.token });
+  assert.equal(r.body.variants[0].price.amount, 800, 'another customer does not');
 });
