@@ -75,6 +75,18 @@ static int nonneg_int(sq_req_t *req, const char *param, const char **out)
     return 0;
 }
 
+/* a filter value of 1 to max characters */
+static int text_param(sq_req_t *req, const char *param, size_t max, const char **out)
+{
+    *out = sq_req_query(req, param);
+    if (*out != NULL && (**out == '\0' || strlen(*out) > max)) {
+        char what[48];
+        snprintf(what, sizeof(what), "must be 1 to %zu characters", max);
+        return bad(req, param, "invalid_length", what);
+    }
+    return 0;
+}
+
 /* options=Size:M,Color:Blue -> {"Size":"M","Color":"Blue"} */
 static int options_filter(sq_req_t *req, const char **out)
 {
@@ -125,6 +137,8 @@ const char *sq_store_locales(sq_req_t *req)
             const char *next = strchr(p, ',');
             if (qs != NULL && (next == NULL || qs < next))
                 q = (int)(strtod(qs + 2, NULL) * 1000);
+            if (q > 1000) /* RFC 9110 qvalues are 0 to 1 */
+                q = 1000;
             while (*p && *p != ',')
                 p++;
         }
@@ -212,12 +226,14 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
     req->list_sort = sort_names[q->sort]; /* the cursor is signed for the sort used, implied or not */
     if (sq_req_page(req, &q->page) != 0)
         return -1;
-    q->category_id = sq_req_query(req, "category_id");
-    q->collection_id = sq_req_query(req, "collection_id");
-    q->tag = sq_req_query(req, "tag");
+    if (text_param(req, "category_id", 128, &q->category_id) != 0 || text_param(req, "collection_id", 128, &q->collection_id) != 0 ||
+        text_param(req, "tag", 256, &q->tag) != 0)
+        return -1;
     if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
         options_filter(req, &q->options) != 0)
         return -1;
+    if (q->price_min != NULL && q->price_max != NULL && strtoll(q->price_min, NULL, 10) > strtoll(q->price_max, NULL, 10))
+        return bad(req, "price_max", "out_of_range", "must not be below price_min");
     const char *stock = sq_req_query(req, "in_stock");
     if (stock != NULL) {
         if (strcmp(stock, "true") != 0 && strcmp(stock, "false") != 0)

@@ -75,6 +75,7 @@ test('nested create is all or nothing; body errors point at the field', async ()
   assert.ok(r.body.errors.some((e) => e.pointer === '/variants/1/sku'));
   r = await A('POST', '/v1/admin/products', { title, variants: [{ sku: sku(), inventory: [{ location_id: 'sloc_01zzzzzzzzzzzzzzzzzzzzzzzz', quantity: 1 }] }] });
   assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.errors[0].pointer, '/variants/0/inventory');
   const none = await A('GET', `/v1/admin/products?q=${encodeURIComponent(title)}`);
   assert.deepEqual(none.body.data, [], 'nothing of the refused products was written');
   r = await A('POST', '/v1/admin/products', { subtitle: 'no title' });

@@ -86,7 +86,9 @@ test('filters: tag, price range, stock, options, collection', async () => {
   await A('POST', `/v1/admin/collections/${col.body.id}/products`, { add: [dear.id] });
   assert.deepEqual(ids(await q(`collection_id=${col.body.id}`)), [dear.id]);
   for (const [qs, param] of [['price_min=-1', 'price_min'], ['price_max=abc', 'price_max'], ['in_stock=yes', 'in_stock'], ['options=Size', 'options'],
-    ['sort=cheapest', 'sort'], ['sort=relevance', 'sort'], ['q=', 'q'], [`q=${'x'.repeat(257)}`, 'q'], ['limit=101', 'limit']]) {
+    ['sort=cheapest', 'sort'], ['sort=relevance', 'sort'], ['q=', 'q'], [`q=${'x'.repeat(257)}`, 'q'], ['limit=101', 'limit'],
+    ['price_min=500&price_max=100', 'price_max'], ['tag=', 'tag'], [`tag=${'t'.repeat(257)}`, 'tag'], ['category_id=', 'category_id'],
+    [`collection_id=${'c'.repeat(129)}`, 'collection_id']]) {
     const r = await S(`/v1/store/products?${qs}`);
     assert.equal(r.status, 400, qs);
     assert.equal(r.body.errors[0].parameter, param, qs);
@@ -170,6 +172,7 @@ test('locales: Accept-Language with regions and quality values, ?locale, fallbac
   assert.deepEqual(await title({ 'accept-language': 'de-AT, en;q=0.8' }), ['Jacke', 'de'], 'the preferred language wins over a later exact match');
   assert.deepEqual(await title({ 'accept-language': 'en;q=0.2, fr;q=0.9, de;q=0.5' }), ['Veste', 'fr'], 'quality values order the preferences');
   assert.deepEqual(await title({ 'accept-language': 'fr;q=0, de' }), ['Jacke', 'de'], 'q=0 means not acceptable');
+  assert.deepEqual(await title({ 'accept-language': 'de, fr;q=5' }), ['Jacke', 'de'], 'a qvalue above 1 counts as 1 (equal qvalues keep their order)');
   assert.deepEqual(await title({ 'accept-language': 'it, es' }), [p.title, 'en'], 'the default when nothing matches');
   assert.deepEqual(await title({ 'accept-language': 'de' }, '?locale=fr'), ['Veste', 'fr'], '?locale overrides the header');
   assert.deepEqual(await title({}), [p.title, 'en']);
