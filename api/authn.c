@@ -113,6 +113,11 @@ static void on_publishable(const sq_key_principal_t *k, const sq_err_t *err, voi
         unauthorized(req, SQ_E_INVALID_TOKEN, "The publishable API key is invalid or revoked.");
         return;
     }
+    /* the key is good, its storefront is closed: 403, and not cached (re-enabling takes effect at once) */
+    if (k->channel_disabled) {
+        sq_req_fail_code(req, SQ_E_FORBIDDEN, "The sales channel of this publishable API key is disabled.");
+        return;
+    }
     const char *token = sq_req_header(req, "x-publishable-api-key");
     sq_pk_entry_t *e = &req->thr->pk_cache[fnv(token) % SQ_PK_CACHE];
     snprintf(e->token, sizeof(e->token), "%s", token);

@@ -191,10 +191,12 @@ static int param_error(sq_req_t *req, const char *name, const char *code, const 
 
 /* Cursors are "<base64url key>.<base64url HMAC-SHA256(key)[:12]>": opaque to clients, unforgeable. */
 /* The MAC covers the route and the sort order with the key: a cursor replayed on another list, or with another
- * sort, would hand SQL a key of the wrong shape. */
+ * sort, would hand SQL a key of the wrong shape. The sort is the one used (req->list_sort, set by handlers whose
+ * default sort depends on other parameters), not merely the one asked for. */
 static void cursor_mac(sq_req_t *req, const char *key, size_t n, unsigned char mac[32])
 {
-    const char *route = req->route != NULL ? req->route->path : "", *sort = sq_req_query(req, "sort");
+    const char *route = req->route != NULL ? req->route->path : "";
+    const char *sort = req->list_sort != NULL ? req->list_sort : sq_req_query(req, "sort");
     sq_buf_t b;
     sq_buf_init(&b, req->arena, n + 160);
     sq_buf_printf(&b, "%s\n%s\n", route, sort != NULL ? sort : "");

@@ -41,6 +41,7 @@ struct sq_req {
     int status;
     size_t bytes;
     h2o_timeout_entry_t deadline;
+    const char *list_sort; /* the sort a list handler actually uses, when it is not the sort parameter (cursors sign it) */
     int nquery;
     struct {
         const char *name, *value;

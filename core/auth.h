@@ -79,6 +79,7 @@ typedef struct {
     const char *id;
     bool secret;
     const char *sales_channel_id; /* publishable keys */
+    bool channel_disabled;        /* publishable keys: their sales channel is disabled (the storefront is closed) */
     const char **scopes;          /* secret keys, NULL-terminated */
 } sq_key_principal_t;
 typedef void (*sq_key_principal_cb)(const sq_key_principal_t *k, const sq_err_t *err, void *data);

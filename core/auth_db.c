@@ -32,7 +32,8 @@ SQ_STMT(auth_api_key, "WITH k AS (SELECT id, type, sales_channel_id, array_to_st
                       "  FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL), "
                       "u AS (UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id "
                       "  AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds')) "
-                      "SELECT id, type, sales_channel_id, scopes FROM k");
+                      "SELECT id, type, sales_channel_id, scopes, "
+                      "  EXISTS (SELECT 1 FROM sales_channels c WHERE c.id = k.sales_channel_id AND c.disabled_at IS NOT NULL) FROM k");
 
 const char *sq_subject_name(sq_subject_t t)
 {
@@ -294,6 +295,7 @@ static void on_api_key(sq_rows_t *rows, const sq_err_t *err, void *data)
     p.id = sq_rows_text(rows, 0, 0);
     p.secret = strcmp(sq_rows_text(rows, 0, 1), "secret") == 0;
     p.sales_channel_id = sq_rows_text(rows, 0, 2);
+    p.channel_disabled = sq_rows_bool(rows, 0, 4);
     char *scopes = sq_arena_strdup(k->arena, sq_rows_text(rows, 0, 3));
     int n = 1;
     for (char *c = scopes; *c; c++)

@@ -95,6 +95,8 @@ static const sq_constraint_t price_list_constraints[] = {
 static const char *const region_filters[] = {"currency_code", NULL};
 static const char *const category_filters[] = {"parent_id", NULL};
 static const char *const price_list_filters[] = {"kind", NULL};
+static const char *const price_list_kinds[] = {"sale", "override", NULL};
+static const sq_filter_rule_t price_list_filter_rules[] = {{"kind", 16, price_list_kinds}, {NULL}};
 
 const sq_resource_t sq_res_sales_channel = {"sales channel",
                                             "sc",
@@ -193,7 +195,8 @@ const sq_resource_t sq_res_price_list = {"price list",
                                          &price_list_remove,
                                          price_list_filters,
                                          price_list_constraints,
-                                         false};
+                                         false,
+                                         .filter_rules = price_list_filter_rules};
 
 /* ---- sub-operations: change, then answer with the parent ---------------------------------------------------- */
 

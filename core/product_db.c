@@ -9,14 +9,14 @@ SQ_STMT_RO(product_list,
            "SELECT souq_product_json(t), t.id FROM products t WHERE ($1::text IS NULL OR t.id < $1) "
            "AND ($3::text IS NULL OR t.status = $3) "
            "AND ($4::text IS NULL OR t.search_vector @@ souq_search_query(souq_ts_config("
-           "(SELECT default_locale FROM store_settings)), $4)) "
+           "(SELECT default_locale FROM store_settings)), $4) "
+           "  OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = t.id AND lower(v.sku) = lower($4))) "
            "AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = t.id AND v.sku = $5)) "
            "ORDER BY t.id DESC LIMIT $2");
-SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL)");
+SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL, $2)");
 SQ_STMT(product_update, "SELECT souq_product_save($1, $2::jsonb, $3)");
 SQ_STMT(variant_save, "SELECT souq_variant_save($1, $2, $3::jsonb, $4)");
-SQ_STMT(variant_delete, "WITH d AS (DELETE FROM product_variants WHERE product_id = $1 AND id = $2 RETURNING product_id) "
-                        "UPDATE products SET updated_at = now(), version = version + 1 FROM d WHERE products.id = d.product_id");
+SQ_STMT(variant_delete, "SELECT 1 FROM souq_variant_delete($1, $2) n WHERE n > 0");
 
 /* translations: the product's text, its variants' titles, its options' titles and values (0006) */
 SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");
@@ -49,6 +49,13 @@ static const sq_constraint_t product_constraints[] = {
 };
 
 static const char *const product_filters[] = {"status", "q", "sku", NULL};
+static const char *const product_statuses[] = {"draft", "active", "archived", NULL};
+static const sq_filter_rule_t product_filter_rules[] = {
+    {"status", 16, product_statuses},
+    {"q", 256, NULL},
+    {"sku", 64, NULL},
+    {NULL},
+};
 
 const sq_resource_t sq_res_product = {"product",
                                       "prod",
@@ -66,7 +73,9 @@ const sq_resource_t sq_res_product = {"product",
                                       sq_translation_fields,
                                       &translation_get,
                                       &translation_save,
-                                      &translation_remove};
+                                      &translation_remove,
+                                      product_filter_rules,
+                                      true};
 
 typedef struct {
     sq_json_cb cb;

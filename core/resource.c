@@ -22,12 +22,14 @@ static op_t *op(sq_ctx_t *cx, const sq_resource_t *r, sq_json_cb cb, sq_done_cb 
     return o;
 }
 
-/* Constraint violations become the resource's own errors with the field they are about. */
+/* Constraint violations become the resource's own errors with the field they are about: the constraint table
+ * names the field within the item, core/db says which item of the body (err->at, "" for the body itself). A
+ * violation no entry knows that names a column (not-null) points at that column. */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err)
 {
-    if (err == NULL || err->constraint[0] == '\0' || r->constraints == NULL)
+    if (err == NULL || err->code == SQ_OK)
         return err;
-    for (const sq_constraint_t *c = r->constraints; c->constraint != NULL; c++) {
+    for (const sq_constraint_t *c = r->constraints; c != NULL && c->constraint != NULL && err->constraint[0]; c++) {
         if (strcmp(c->constraint, err->constraint) != 0)
             continue;
         sq_err_t *e = SQ_NEW(a, sq_err_t);
@@ -35,7 +37,15 @@ const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const 
         e->nfields = 0;
         sq_err_set(e, c->code, "%s", c->detail);
         if (c->pointer != NULL)
-            sq_err_field(e, c->pointer, c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
+            sq_err_field(e, sq_arena_printf(a, "%s%s", err->at, c->pointer),
+                         c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
+        return e;
+    }
+    if (err->column[0] != '\0' && err->nfields == 0) {
+        sq_err_t *e = SQ_NEW(a, sq_err_t);
+        sq_err_copy(e, err);
+        sq_err_field(e, sq_arena_printf(a, "%s/%s", err->at, err->column),
+                     err->code == SQ_E_VALIDATION ? "required" : "invalid_value", "%s", err->detail);
         return e;
     }
     return err;
@@ -78,9 +88,10 @@ void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *pag
     sq_db_list(cx->db, cx->arena, r->list, 2 + nf, p, page->limit, cb, data);
 }
 
-void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, sq_json_cb cb, void *data)
+void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, const char *actor, sq_json_cb cb, void *data)
 {
-    sq_db_json(cx->db, cx->arena, r->create, 1, sq_db_params(cx->arena, 1, body), on_json, op(cx, r, cb, NULL, data));
+    int n = r->create_takes_actor ? 2 : 1;
+    sq_db_json(cx->db, cx->arena, r->create, n, sq_db_params(cx->arena, n, body, actor), on_json, op(cx, r, cb, NULL, data));
 }
 
 void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,
@@ -156,4 +167,27 @@ int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *bo
         return -1;
     }
     return 0;
+}
+
+int sq_resource_check_filters(const sq_resource_t *r, const char *const *values, sq_err_t *err)
+{
+    for (int i = 0; r->filters != NULL && r->filters[i] != NULL; i++) {
+        const char *v = values[i];
+        for (const sq_filter_rule_t *f = r->filter_rules; v != NULL && f != NULL && f->name != NULL; f++) {
+            if (strcmp(f->name, r->filters[i]) != 0)
+                continue;
+            size_t n = strlen(v);
+            bool known = f->values == NULL;
+            for (int k = 0; !known && f->values[k] != NULL; k++)
+                known = strcmp(f->values[k], v) == 0;
+            if (n == 0 || n > (size_t)f->max_len)
+                sq_err_field(err, f->name, "invalid_length", "%s must be 1 to %d characters", f->name, f->max_len);
+            else if (!known)
+                sq_err_field(err, f->name, "invalid_value", "%s is not one of the values this filter takes", f->name);
+        }
+    }
+    if (err->nfields == 0)
+        return 0;
+    err->param_errors = true;
+    return sq_err_set(err, SQ_E_INVALID_PARAMETER, "A query parameter is invalid.");
 }

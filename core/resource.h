@@ -6,7 +6,7 @@
  * Statement conventions (all in the resource's *_db.c):
  *   get     ($1 id)                                   -> json (no row or NULL: 404)
  *   list    ($1 after_id, $2 limit+1, $3.. filters)   -> (json, id), newest first
- *   create  ($1 body jsonb)                           -> json
+ *   create  ($1 body jsonb[, $2 actor])               -> json (the actor when create_takes_actor)
  *   update  ($1 id, $2 body jsonb, $3 etag or NULL)   -> json (NULL: 404); a stale etag raises SQ412
  *   remove  ($1 id)                                   -> rows affected
  * Unique and foreign-key violations are turned into field errors through the resource's constraint table. */
@@ -24,6 +24,13 @@ typedef struct {
     const char *detail;
 } sq_constraint_t;
 
+/** What a list filter accepts: 1 to max_len characters, and one of values when values is not NULL. */
+typedef struct {
+    const char *name;
+    int max_len;
+    const char *const *values; /* NULL-terminated, or NULL for any text */
+} sq_filter_rule_t;
+
 typedef struct sq_resource {
     const char *name;   /* "region": messages and events */
     const char *prefix; /* id prefix: "reg" */
@@ -39,14 +46,16 @@ typedef struct sq_resource {
      *   remove ($1 id, $2 locale) -> rows (none: 404)  */
     const sq_field_t *translation_fields;
     sq_stmt_t *translation_get, *translation_save, *translation_remove;
+    const sq_filter_rule_t *filter_rules; /* checks of filter values (NULL-terminated by name; may be NULL) */
+    bool create_takes_actor;              /* create gets the caller's id as $2 (it writes ledgers that record who) */
 } sq_resource_t;
 
 void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data);
 /** filters: values of r->filters in order (NULL = not given). */
 void sq_resource_list(sq_ctx_t *cx, const sq_resource_t *r, const sq_page_t *page, const char *const *filters, sq_list_cb cb,
                       void *data);
-/** body is the validated request body (JSON text). */
-void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, sq_json_cb cb, void *data);
+/** body is the validated request body (JSON text); actor the caller's id (staff user or API key), may be NULL. */
+void sq_resource_create(sq_ctx_t *cx, const sq_resource_t *r, const char *body, const char *actor, sq_json_cb cb, void *data);
 void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match, sq_json_cb cb,
                         void *data);
 void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_done_cb cb, void *data);
@@ -58,6 +67,9 @@ void sq_resource_translation_remove(sq_ctx_t *cx, const sq_resource_t *r, const 
                                     void *data);
 /** The resource's own error for a constraint violation (err itself when no entry matches). */
 const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const sq_err_t *err);
+/** Checks given filter values (r->filters order) against r->filter_rules: -1 with one error per bad parameter
+ * (err->param_errors set, SQ_E_INVALID_PARAMETER). */
+int sq_resource_check_filters(const sq_resource_t *r, const char *const *values, sq_err_t *err);
 /** Validates a body against the resource's rules (decode for types and unknown fields, then check). */
 int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *body, bool create, sq_err_t *err);
 

@@ -27,7 +27,7 @@
 #define CATEGORIES                                                                                                                 \
     "'categories', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', coalesce(ct.name, c.name), 'handle', "          \
     "c.handle) "                                                                                                                   \
-    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND c.is_active "              \
+    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND souq_category_visible(c.id) "              \
     "  LEFT JOIN category_translations ct ON ct.category_id = c.id AND ct.locale = b.locale WHERE pc.product_id = b.id), "         \
     "'[]'::json)"
 
@@ -87,9 +87,8 @@
     " WHERE p.status = 'active' "                                                                                                  \
     " AND ($21::text IS NULL OR p.id = $21 OR p.handle = $21) "                                                                    \
     " AND ($8::text IS NULL OR coalesce(tr.search_vector, p.search_vector) @@ souq_search_query(souq_ts_config(ctx.locale), $8)) " \
-    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id AND pc.category_id IN ("     \
-    "   WITH RECURSIVE d(id) AS (SELECT $9::text UNION SELECT c.id FROM categories c JOIN d ON c.parent_id = d.id) SELECT id "     \
-    "FROM d))) "                                                                                                                   \
+    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "                          \
+    "   AND pc.category_id IN (SELECT souq_category_subtree($9)))) "                                                               \
     " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("                                    \
     "   (col.kind = 'manual' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.collection_id = col.id AND cp.product_id "  \
     "= p.id)) "                                                                                                                    \
@@ -139,10 +138,18 @@ STORE_STMT(store_products_newest, AFTER "(p.created_at, p.id) < (" KV "::timesta
            "created_at DESC, id DESC", "b.created_at::text || '|' || b.id");
 STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.id) > (" KV ", " KI "))",
            "lower(coalesce(tr.title, p.title)), p.id", "lower(l_title), id", "lower(b.l_title) || '|' || b.id");
-STORE_STMT(store_products_price_asc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) > (" KV "::bigint, " KI "))",
-           "ppi.amount, p.id", "min_price, id", "b.min_price::text || '|' || b.id");
-STORE_STMT(store_products_price_desc, "ppi.amount IS NOT NULL AND " AFTER "(ppi.amount, p.id) < (" KV "::bigint, " KI "))",
-           "ppi.amount DESC, p.id DESC", "min_price DESC, id DESC", "b.min_price::text || '|' || b.id");
+/* price sorts keep products without a price in the currency, after the priced ones (by id in the sort's direction);
+ * their cursor key has an empty value */
+#define KP "nullif(" KV ", '')::bigint"
+STORE_STMT(store_products_price_asc,
+           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id > " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
+                 "(ppi.amount, p.id) > (" KP ", " KI "))))",
+           "ppi.amount NULLS LAST, p.id", "min_price NULLS LAST, id", "coalesce(b.min_price::text, '') || '|' || b.id");
+STORE_STMT(store_products_price_desc,
+           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id < " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
+                 "(ppi.amount, p.id) < (" KP ", " KI "))))",
+           "ppi.amount DESC NULLS LAST, p.id DESC", "min_price DESC NULLS LAST, id DESC",
+           "coalesce(b.min_price::text, '') || '|' || b.id");
 STORE_STMT(
     store_products_relevance,
     AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)), p.id) "

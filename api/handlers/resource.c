@@ -46,6 +46,10 @@ void sq_h_res_list(sq_req_t *req)
     const char *filters[8] = {0};
     for (int i = 0; r->filters != NULL && r->filters[i] != NULL && i < 8; i++)
         filters[i] = sq_req_query(req, r->filters[i]);
+    if (sq_resource_check_filters(r, filters, &req->err) != 0) {
+        sq_req_fail(req);
+        return;
+    }
     sq_resource_list(&req->cx, r, &page, filters, sq_req_on_list, req);
 }
 
@@ -73,7 +77,7 @@ void sq_h_res_create(sq_req_t *req)
 {
     const char *body = validated(req, true);
     if (body != NULL)
-        sq_resource_create(&req->cx, req->route->res, body, sq_req_on_json_201, req);
+        sq_resource_create(&req->cx, req->route->res, body, req->principal.id, sq_req_on_json_201, req);
 }
 
 void sq_h_res_update(sq_req_t *req)

@@ -75,6 +75,18 @@ static int nonneg_int(sq_req_t *req, const char *param, const char **out)
     return 0;
 }
 
+/* a filter value of 1 to max characters */
+static int text_param(sq_req_t *req, const char *param, size_t max, const char **out)
+{
+    *out = sq_req_query(req, param);
+    if (*out != NULL && (**out == '\0' || strlen(*out) > max)) {
+        char what[48];
+        snprintf(what, sizeof(what), "must be 1 to %zu characters", max);
+        return bad(req, param, "invalid_length", what);
+    }
+    return 0;
+}
+
 /* options=Size:M,Color:Blue -> {"Size":"M","Color":"Blue"} */
 static int options_filter(sq_req_t *req, const char **out)
 {
@@ -125,6 +137,8 @@ const char *sq_store_locales(sq_req_t *req)
             const char *next = strchr(p, ',');
             if (qs != NULL && (next == NULL || qs < next))
                 q = (int)(strtod(qs + 2, NULL) * 1000);
+            if (q > 1000) /* RFC 9110 qvalues are 0 to 1 */
+                q = 1000;
             while (*p && *p != ',')
                 p++;
         }
@@ -193,23 +207,9 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
         q->expand |= SQ_EXPAND_VARIANTS;
     if (one)
         return 0;
-    if (sq_req_page(req, &q->page) != 0)
-        return -1;
     q->q = sq_req_query(req, "q");
     if (q->q != NULL && (strlen(q->q) == 0 || strlen(q->q) > 256))
         return bad(req, "q", "invalid_length", "must be 1 to 256 characters");
-    q->category_id = sq_req_query(req, "category_id");
-    q->collection_id = sq_req_query(req, "collection_id");
-    q->tag = sq_req_query(req, "tag");
-    if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
-        options_filter(req, &q->options) != 0)
-        return -1;
-    const char *stock = sq_req_query(req, "in_stock");
-    if (stock != NULL) {
-        if (strcmp(stock, "true") != 0 && strcmp(stock, "false") != 0)
-            return bad(req, "in_stock", "invalid_value", "must be true or false");
-        q->in_stock = stock[0] == 't' ? "t" : "f";
-    }
     const char *sort = sq_req_query(req, "sort");
     q->sort = q->q != NULL ? SQ_SORT_RELEVANCE : SQ_SORT_NEWEST;
     if (sort != NULL) {
@@ -223,12 +223,33 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
             return bad(req, "sort", "invalid_value", "relevance needs a search text (q)");
         q->sort = (sq_sort_t)s;
     }
+    req->list_sort = sort_names[q->sort]; /* the cursor is signed for the sort used, implied or not */
+    if (sq_req_page(req, &q->page) != 0)
+        return -1;
+    if (text_param(req, "category_id", 128, &q->category_id) != 0 || text_param(req, "collection_id", 128, &q->collection_id) != 0 ||
+        text_param(req, "tag", 256, &q->tag) != 0)
+        return -1;
+    if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
+        options_filter(req, &q->options) != 0)
+        return -1;
+    if (q->price_min != NULL && q->price_max != NULL && strtoll(q->price_min, NULL, 10) > strtoll(q->price_max, NULL, 10))
+        return bad(req, "price_max", "out_of_range", "must not be below price_min");
+    const char *stock = sq_req_query(req, "in_stock");
+    if (stock != NULL) {
+        if (strcmp(stock, "true") != 0 && strcmp(stock, "false") != 0)
+            return bad(req, "in_stock", "invalid_value", "must be true or false");
+        q->in_stock = stock[0] == 't' ? "t" : "f";
+    }
     return 0;
 }
 
+/* The text depends on Accept-Language: caches must key on it (Vary), and the client learns what it got. */
 void sq_store_content_language(sq_req_t *req, const char *locale)
 {
-    if (req->h2o != NULL && locale != NULL)
+    if (req->h2o == NULL)
+        return;
+    h2o_set_header_token(&req->h2o->pool, &req->h2o->res.headers, H2O_TOKEN_VARY, H2O_STRLIT("Accept-Language"));
+    if (locale != NULL)
         h2o_add_header(&req->h2o->pool, &req->h2o->res.headers, H2O_TOKEN_CONTENT_LANGUAGE, NULL,
                        sq_arena_strdup(req->arena, locale), strlen(locale));
 }

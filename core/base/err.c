@@ -16,7 +16,7 @@ static const struct {
 void sq_err_clear(sq_err_t *e)
 {
     e->code = SQ_OK;
-    e->detail[0] = e->internal[0] = e->constraint[0] = '\0';
+    e->detail[0] = e->internal[0] = e->constraint[0] = e->column[0] = e->at[0] = '\0';
     e->retry_after = 0;
     e->nfields = 0;
     e->param_errors = false;
@@ -61,6 +61,8 @@ void sq_err_copy(sq_err_t *dst, const sq_err_t *src)
     memcpy(dst->detail, src->detail, sizeof(dst->detail));
     memcpy(dst->internal, src->internal, sizeof(dst->internal));
     memcpy(dst->constraint, src->constraint, sizeof(dst->constraint));
+    memcpy(dst->column, src->column, sizeof(dst->column));
+    memcpy(dst->at, src->at, sizeof(dst->at));
     dst->retry_after = src->retry_after;
     dst->param_errors = src->param_errors;
     dst->nfields = src->nfields;

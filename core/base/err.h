@@ -55,6 +55,8 @@ typedef struct sq_err {
     char detail[200];
     char internal[240];
     char constraint[64]; /* set by core/db on constraint violations so the domain can refine the error */
+    char column[64];     /* the column a violation names (not-null), or "" */
+    char at[64];         /* JSON pointer of the body item the failing row came from ("/variants/1"), or "" */
     int retry_after;     /* seconds; 0 = no Retry-After */
     int nfields;
     bool param_errors; /* fields name query/path/header parameters rather than body pointers */

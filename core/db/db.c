@@ -439,6 +439,7 @@ static void take_result(sq_db_t *db, seg_t *s, PGresult *res)
             b->failed = true;
             sq_db_map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME),
                                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), b->err);
+            sq_db_map_where(PQresultErrorField(res, PG_DIAG_COLUMN_NAME), PQresultErrorField(res, PG_DIAG_MESSAGE_HINT), b->err);
         }
         if (slot->prepare) /* forget it, so the next use prepares again */
             set_prepared(db, b->items[slot->item].stmt->id, false);

@@ -95,6 +95,9 @@ bool sq_rows_bool(const sq_rows_t *r, int row, int col);
 
 /** Maps a SQLSTATE and the server's message to the error type: the one table in the code base. */
 void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char *message, sq_err_t *err);
+/** Notes where a violation is: the column it names, and the body item Souq's SQL functions name in the error's
+ * HINT when it is a JSON pointer ("/variants/1"); the domain turns these into the field's pointer. */
+void sq_db_map_where(const char *column, const char *hint, sq_err_t *err);
 
 /* ---- resources as JSON built by PostgreSQL ---------------------------------------------------------- */
 

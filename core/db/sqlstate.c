@@ -58,3 +58,17 @@ void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char
     }
     sq_err_set(err, SQ_E_INTERNAL, "An internal error occurred.");
 }
+
+/* Nested saves (a product with its variants) re-raise a violation of an item with HINT = the item's pointer, so
+ * the client learns which variant's SKU is taken. Only a short, plain JSON pointer is taken; anything else in a
+ * hint is PostgreSQL's text for humans and stays out. */
+void sq_db_map_where(const char *column, const char *hint, sq_err_t *err)
+{
+    err->column[0] = err->at[0] = '\0';
+    if (column != NULL && strlen(column) < sizeof(err->column) &&
+        strspn(column, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(column))
+        snprintf(err->column, sizeof(err->column), "%s", column);
+    if (hint != NULL && hint[0] == '/' && strlen(hint) < sizeof(err->at) &&
+        strspn(hint, "/abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(hint))
+        snprintf(err->at, sizeof(err->at), "%s", hint);
+}

@@ -338,7 +338,7 @@ schemas["VariantCreate"] = req({**variant_in, "inventory": {"type": "array", "ma
         "items": req({"location_id": S("Stock location.", maxLength=40), "quantity": {"type": "integer", "minimum": 0, "maximum": 1000000000, "description": "Units on hand."}}, ["location_id", "quantity"], "Stock at a location.")},
     "low_stock_threshold": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000, "description": "inventory.low_stock events fire below this."}}, ["sku"], "A new variant; its inventory item (same SKU) is created with it.")
 schemas["VariantUpdate"] = req(variant_in, [], "Fields to change; absent fields stay as they are.")
-product_in = {"title": S("Title.", minLength=1, maxLength=256), "handle": {**handle_in, "description": "URL handle (default: from the title); unique."},
+product_in = {"title": S("Title.", minLength=1, maxLength=256), "handle": {**handle_in, "description": "URL handle, taken as given (409 already-exists at /handle when another product has it). Default: from the title (ASCII letters and digits joined by dashes), with -2, -3, ... when taken; a title without letters or digits needs a handle (422). Changing the title keeps the handle."},
     "subtitle": SN("Subtitle.", maxLength=256), "description": SN("Description.", maxLength=65536),
     "status": {"type": "string", "enum": ["draft", "active", "archived"], "description": "Status (default draft)."},
     "type": SN("Product type.", maxLength=100), "brand": SN("Brand.", maxLength=100), "tags": {"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Tags; replaced when present."},
@@ -354,7 +354,7 @@ schemas["ProductCreate"] = req({**product_in,
     ["title"], "A new product with its options, variants, prices, initial stock and media, all or nothing.")
 schemas["ProductUpdate"] = req(product_in, [], "Fields to change; absent fields stay as they are. Variants change through their own endpoints. Send If-Match to refuse a stale change (412).")
 crud("/v1/admin/products", "Admin Products", "Product", "prod", "product", "catalog:read", "catalog:write", delete=False,
-     list_params=[Q("status", "Only products of this status.", enum=["draft", "active", "archived"]), Q("q", "Full-text search in titles, descriptions, tags and SKUs.", maxLength=256), Q("sku", "The product with a variant of this SKU.", maxLength=64)],
+     list_params=[Q("status", "Only products of this status.", enum=["draft", "active", "archived"]), Q("q", "Full-text search in titles, descriptions and tags, or a variant's exact SKU (case-insensitive).", minLength=1, maxLength=256), Q("sku", "The product with a variant of this SKU.", minLength=1, maxLength=64)],
      extra_desc="409 already-exists (pointer /handle or /variants/i/sku) when a handle or SKU is taken. Products are archived, not deleted (orders keep pointing at them).")
 PRID = P_ID("prod", "product")
 _pp = paths["/v1/admin/products/{id}"]["patch"]
@@ -405,7 +405,7 @@ schemas["StoreProduct"] = obj({"id": ID("prod"), "object": {"const": "product", 
     "subtitle": SN("Subtitle."), "description": SN("Description."), "type": SN("Type."), "brand": SN("Brand."), "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags."},
     "seo": seo_out, "media": {"type": "array", "description": "Images.", "items": obj({"id": ID("med"), "url": S("URL."), "alt": SN("Alternative text.")})},
     "options": {"type": "array", "description": "Options (localized).", "items": obj({"id": ID("opt"), "title": S("Title."), "values": {"type": "array", "items": {"type": "string"}, "description": "Values."}})},
-    "categories": {"type": "array", "description": "Active categories (expand=categories).", "items": obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")})},
+    "categories": {"type": "array", "description": "Visible categories (expand=categories): active, under active parents.", "items": obj({"id": ID("pcat"), "name": S("Name (localized)."), "handle": S("Handle.")})},
     "variants": {"type": "array", "items": {"$ref": "#/components/schemas/StoreVariant"}, "description": "Variants (expand=variants, prices or availability)."},
     "created_at": TS("When it was created."), "updated_at": TS("When it last changed.")}, required=["id"], desc="An active product of the caller's sales channel, localized. fields= limits the fields (id is always there).")
 schemas["StoreProductList"] = list_of("StoreProduct", "products")
@@ -415,15 +415,16 @@ store_common = [SQ("expand", "Comma-separated: variants, prices, availability, c
                 SQ("currency_code", "Price in this currency (default: the region's, then the channel's default region)."),
                 SQ("locale", "Language tag; overrides Accept-Language. Unknown locales fall back to the default; Content-Language says which was used."),
                 {"name": "Accept-Language", "in": "header", "required": False, "description": "Preferred locales (RFC 9110).", "schema": {"type": "string"}}]
-H_CL = {"Content-Language": {"description": "The locale of the text.", "schema": {"type": "string"}}}
+H_CL = {"Content-Language": {"description": "The locale of the text.", "schema": {"type": "string"}},
+        "Vary": {"description": "Accept-Language: the text depends on it, so shared caches key on it.", "schema": {"type": "string"}}}
 op("get", "/v1/store/products", "storeListProducts", "Store Products", "Browse and search products", "store", [ok("200", "StoreProductList", headers={**H_ETAG, **H_CL}), NOTMOD],
    params=[P_LIMIT, P_CURSOR, SQ("q", "Full-text search in the locale's language (1 to 256 characters); sorts by relevance unless sort is given.", maxLength=256),
-           SQ("category_id", "In this category or one below it."), SQ("collection_id", "In this collection."), SQ("tag", "With this tag."),
+           SQ("category_id", "In this category (id or handle) or a visible one below it. A hidden category (inactive, or under an inactive one) or an unknown one has no products: an empty list, not a 404, like any filter that matches nothing.", minLength=1, maxLength=128), SQ("collection_id", "In this collection.", minLength=1, maxLength=128), SQ("tag", "With this tag.", minLength=1, maxLength=256),
            {"name": "price_min", "in": "query", "required": False, "description": "Lowest base price (minor units) in the currency.", "schema": {"type": "integer", "minimum": 0}},
-           {"name": "price_max", "in": "query", "required": False, "description": "Highest base price (minor units).", "schema": {"type": "integer", "minimum": 0}},
+           {"name": "price_max", "in": "query", "required": False, "description": "Highest base price (minor units); not below price_min (400).", "schema": {"type": "integer", "minimum": 0}},
            SQ("in_stock", "true: only products with a variant to sell now; false: only sold-out ones.", enum=["true", "false"]),
            SQ("options", "Variant option filter: Title:Value pairs separated by commas (at most 3), e.g. Size:M,Color:Blue."),
-           SQ("sort", "newest (default), title, price_asc, price_desc, relevance (needs q).", enum=["newest", "title", "price_asc", "price_desc", "relevance"]),
+           SQ("sort", "newest (default; relevance with q), title, price_asc, price_desc (by the lowest base price in the currency; products without one come last), relevance (needs q). A cursor only works with the sort that made it.", enum=["newest", "title", "price_asc", "price_desc", "relevance"]),
            *store_common, P_INM],
    desc="Only active products of the publishable key's sales channel. With a customer token, customer-group prices apply. Keyset pagination: deep pages cost what the first costs.")
 op("get", "/v1/store/products/{id}", "storeGetProduct", "Store Products", "One product by id or handle", "store", [ok("200", "StoreProduct", headers={**H_ETAG, **H_CL}), NOTMOD],
@@ -523,7 +524,7 @@ doc = {
      "headers": {**H_RID, "Retry-After": {"description": "Seconds to wait (429, 503).", "schema": {"type": "integer"}}},
      "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
   "securitySchemes": {
-   "publishableKey": {"type": "apiKey", "in": "header", "name": "x-publishable-api-key", "description": "A publishable key (pk_...): identifies the storefront and its sales channel. Required on every /v1/store call."},
+   "publishableKey": {"type": "apiKey", "in": "header", "name": "x-publishable-api-key", "description": "A publishable key (pk_...): identifies the storefront and its sales channel. Required on every /v1/store call. A key of a disabled sales channel is refused with 403 forbidden (the key is valid, the storefront is closed); a missing, unknown or revoked key is 401."},
    "customerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A customer access token (audience souq:store) from /v1/store/auth/token."},
    "staffToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A staff access token (audience souq:admin) from /v1/admin/auth/token; the session is checked on every request."},
    "secretKey": {"type": "http", "scheme": "bearer", "description": "A secret API key (sk_...) with scopes; each scope is a permission name."}}}}

@@ -173,6 +173,13 @@ static void test_sqlstate(void)
     sq_db_map_sqlstate("42P01", NULL, "relation \"secret_table\" does not exist", &e);
     CHECK_INT(e.code, SQ_E_INTERNAL);
     CHECK(strstr(e.detail, "secret_table") == NULL);
+    sq_err_clear(&e);
+    sq_db_map_where("handle", "/variants/12", &e);
+    CHECK_STR(e.column, "handle");
+    CHECK_STR(e.at, "/variants/12");
+    sq_db_map_where(NULL, "Perhaps you meant to reference the column \"x\".", &e); /* PostgreSQL's hints stay out */
+    CHECK_STR(e.column, "");
+    CHECK_STR(e.at, "");
 }
 
 static void test_iso_and_ids(void)
