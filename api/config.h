@@ -41,6 +41,7 @@ typedef struct sq_config {
     int password_hash_memory_kib;
     int password_hash_iterations;
     int shutdown_timeout_ms;
+    int store_cache_mb; /* per thread; 0 = no storefront read cache */
     char *metrics_token;
     char *problem_base_url;
     char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */

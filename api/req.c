@@ -13,6 +13,7 @@
 #include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
+#include "core/storefront.h"
 
 #define MAX_URL 8192
 #define MAX_HEADERS 16384
@@ -379,6 +380,10 @@ static void start(sq_req_t *req, int status, const char *ctype, size_t len)
     else if (req->route != NULL && req->route->auth != SQ_AUTH_NONE)
         add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("private, no-cache"));
     add_cors(req);
+    /* a staff write that succeeded has committed: storefront reads cached before it are stale on every thread */
+    if (status < 400 && req->route != NULL && strncmp(req->route->path, "/v1/admin/", 10) == 0 &&
+        strcmp(req->route->method, "GET") != 0)
+        sq_store_invalidate();
     finish_metrics(req, status);
 }
 
@@ -782,6 +787,7 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     req->start_us = sq_mono_us();
     req->cx.db = thr->db;
     req->cx.arena = arena;
+    req->cx.cache = thr->store_cache;
     req->cx.offload = offload;
     req->cx.offload_ctx = thr;
     sq_err_clear(&req->err);

@@ -10,6 +10,7 @@
 #include "api/jwt.h"
 #include "api/metrics.h"
 #include "api/router.h"
+#include "core/base/cache.h"
 #include "core/base/pool.h"
 #include "core/db/db.h"
 
@@ -83,6 +84,8 @@ typedef struct sq_thread {
     sq_pk_entry_t pk_cache[SQ_PK_CACHE];
     sq_jwt_entry_t *jwt_cache; /* SQ_JWT_CACHE entries */
     sq_metrics_t metrics;
+    sq_cache_t *store_cache; /* storefront reads (core/storefront.h) */
+    uint64_t db_reconnects;  /* seen by thread 0: notifications may have been missed across a reconnect */
 } sq_thread_t;
 
 /** Process-wide state. */

@@ -3,6 +3,7 @@
 #include "api/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
@@ -23,6 +24,7 @@
 #include "core/base/util.h"
 #include "core/db/migrate.h"
 #include "core/inventory.h"
+#include "core/storefront.h"
 
 extern char **environ;
 
@@ -109,6 +111,8 @@ static void on_notify(const char *payload, void *data)
     sq_thread_t *t = data;
     if (strcmp(payload, "api_keys") == 0)
         sq_authn_flush_keys(t);
+    else if (strcmp(payload, "catalog") == 0 && t->index == 0)
+        sq_store_invalidate(); /* one thread bumps the process-wide generation */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
@@ -161,6 +165,10 @@ static void on_tick(h2o_timeout_entry_t *e)
     }
     if (t->index == 0 && !t->draining && !t->sweeping && now >= t->next_sweep)
         sweep(t);
+    if (t->index == 0 && sq_db_reconnects(t->db) != t->db_reconnects) {
+        t->db_reconnects = sq_db_reconnects(t->db);
+        sq_store_invalidate();
+    }
     if (t->draining && t->inflight == 0 && !t->sweeping)
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
@@ -224,6 +232,8 @@ static void *thread_main(void *arg)
         sq_db_pump(t->db); /* what this iteration's requests asked for, in as few round trips as possible */
     }
     sq_db_close(t->db);
+    sq_cache_free(t->store_cache);
+    t->store_cache = NULL;
     return NULL;
 }
 
@@ -323,6 +333,7 @@ static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cf
     sq_random_bytes(rnd, sizeof(rnd));
     sq_hex(rnd, sizeof(rnd), t->req_prefix);
     t->jwt_cache = sq_xcalloc(SQ_JWT_CACHE, sizeof(sq_jwt_entry_t));
+    t->store_cache = sq_cache_new((size_t)cfg->store_cache_mb << 20);
     t->db = sq_db_new(cfg->database_url, &db_io, t);
     sq_db_on_notify(t->db, on_notify, t);
     sq_db_start(t->db);
@@ -366,6 +377,10 @@ static void reload(const char *config_path)
 
 int sq_serve(const char *config_path)
 {
+    /* responses of tens of KiB come and go on every thread: keep freed memory in the heaps instead of giving it
+     * back to the kernel and faulting it in again on the next request (glibc trims thread heaps eagerly) */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
     char errbuf[512];
     sq_config_t *cfg = sq_config_load(config_path, environ, errbuf, sizeof(errbuf));
     if (cfg == NULL) {

@@ -4,6 +4,7 @@
 #define SQ_CTX_H
 
 #include "core/base/arena.h"
+#include "core/base/cache.h"
 #include "core/db/db.h"
 
 typedef struct sq_ctx sq_ctx_t;
@@ -17,6 +18,7 @@ struct sq_ctx {
     /* runs work(data) off the loop, then done(data) back on it; the arena is kept alive meanwhile */
     void (*offload)(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data);
     void *offload_ctx;
+    sq_cache_t *cache; /* the thread's storefront read cache, or NULL (tools, tests) */
 };
 
 #endif

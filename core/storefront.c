@@ -22,6 +22,18 @@ typedef struct {
     sq_price_candidate_t c;
 } cand_t;
 
+static uint64_t generation = 1;
+
+uint64_t sq_store_generation(void)
+{
+    return __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+}
+
+void sq_store_invalidate(void)
+{
+    __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+}
+
 static char *next_field(char **p)
 {
     char *s = *p, *t = strchr(s, '\t');

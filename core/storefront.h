@@ -3,6 +3,8 @@
 #ifndef SQ_STOREFRONT_H
 #define SQ_STOREFRONT_H
 
+#include <stdint.h>
+
 #include "core/ctx.h"
 
 typedef enum { SQ_SORT_NEWEST, SQ_SORT_TITLE, SQ_SORT_PRICE_ASC, SQ_SORT_PRICE_DESC, SQ_SORT_RELEVANCE } sq_sort_t;
@@ -29,6 +31,12 @@ typedef struct {
 /** Products as JSON texts ready to send (variants and resolved prices spliced in); locale is the one used. */
 typedef void (*sq_store_products_cb)(const sq_list_t *list, const char *locale, const sq_err_t *err, void *data);
 void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_products_cb cb, void *data);
+
+/** The catalog generation. Storefront reads are cached per thread (ctx->cache) and valid only in the generation
+ * they were read in; whatever changes what storefronts see bumps it: a successful admin write on this server
+ * (at once) and any catalog change in the database, from anywhere (NOTIFY souq 'catalog', within milliseconds). */
+uint64_t sq_store_generation(void);
+void sq_store_invalidate(void);
 
 /** Splices variants and prices into one product row (exposed for unit tests): product is the product JSON,
  * variants the variant JSONs separated by \x1e, candidates the price lines (format in storefront.c). */

@@ -10,6 +10,12 @@
 
 #include "core/storefront.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/base/cache.h"
+#include "core/base/util.h"
+
 /* the product's localized JSON; categories only when expanded */
 #define PRODUCT_FIELDS                                                                                                             \
     "'id', b.id, 'object', 'product', 'title', b.l_title, 'handle', b.handle, 'subtitle', b.l_subtitle, "                          \
@@ -160,12 +166,84 @@ STORE_STMT(
 static sq_stmt_t *const by_sort[] = {&store_products_newest, &store_products_title, &store_products_price_asc,
                                      &store_products_price_desc, &store_products_relevance};
 
+/* Each result row keeps the first NCOLS columns in the read cache; the customer's groups (column 6) are never
+ * cached: a customer's reads bypass the cache. */
+#define NCOLS 6
+
 typedef struct {
     const sq_store_query_t *q;
     sq_arena_t *arena;
+    sq_cache_t *cache;
+    const char *key;
+    size_t klen;
+    uint64_t gen; /* the generation when the read started: a change meanwhile makes what it stores stale */
     sq_store_products_cb cb;
     void *data;
 } op_t;
+
+/* Turns rows (cells[row * 7 + col], col 6 the groups) into the list and answers. */
+static void finish(op_t *o, int n, const char *const *cells)
+{
+    const sq_store_query_t *q = o->q;
+    sq_list_t list = {0};
+    list.has_more = n > q->page.limit;
+    list.n = list.has_more ? q->page.limit : n;
+    list.items = sq_arena_alloc(o->arena, sizeof(char *) * (size_t)(list.n + 1));
+    for (int i = 0; i < list.n; i++) {
+        const char *const *r = cells + i * 7;
+        list.items[i] = sq_store_assemble(o->arena, r[0], r[1], r[2], r[4], q->channel_id, q->region_id, r[6], q->now_us,
+                                          (q->expand & SQ_EXPAND_PRICES) != 0);
+    }
+    if (list.has_more && list.n > 0)
+        list.next_key = cells[(list.n - 1) * 7 + 3];
+    o->cb(&list, n > 0 ? cells[5] : NULL, NULL, o->data);
+}
+
+/* Cache values: the row count, then per cell a length (-1 for NULL) and the bytes. */
+static void store(op_t *o, int n, const char *const *cells)
+{
+    size_t size = sizeof(int);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < NCOLS; c++)
+            size += sizeof(int) + (cells[i * 7 + c] != NULL ? strlen(cells[i * 7 + c]) : 0);
+    char *buf = sq_xmalloc(size), *p = buf;
+    memcpy(p, &n, sizeof(int));
+    p += sizeof(int);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < NCOLS; c++) {
+            const char *v = cells[i * 7 + c];
+            int len = v != NULL ? (int)strlen(v) : -1;
+            memcpy(p, &len, sizeof(int));
+            p += sizeof(int);
+            if (len > 0) {
+                memcpy(p, v, (size_t)len);
+                p += len;
+            }
+        }
+    sq_cache_put(o->cache, o->gen, o->key, o->klen, buf, size);
+    free(buf);
+}
+
+static const char **load(sq_arena_t *a, const char *val, int *n)
+{
+    memcpy(n, val, sizeof(int));
+    const char *p = val + sizeof(int);
+    const char **cells = sq_arena_zalloc(a, sizeof(char *) * (size_t)(*n * 7 + 1));
+    for (int i = 0; i < *n; i++)
+        for (int c = 0; c < NCOLS; c++) {
+            int len;
+            memcpy(&len, p, sizeof(int));
+            p += sizeof(int);
+            if (len >= 0) {
+                char *v = sq_arena_alloc(a, (size_t)len + 1);
+                memcpy(v, p, (size_t)len);
+                v[len] = '\0';
+                cells[i * 7 + c] = v;
+                p += len;
+            }
+        }
+    return cells;
+}
 
 static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
@@ -174,19 +252,42 @@ static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
         o->cb(NULL, NULL, err, o->data);
         return;
     }
-    const sq_store_query_t *q = o->q;
     int n = sq_rows_count(rows);
-    sq_list_t list = {0};
-    list.has_more = n > q->page.limit;
-    list.n = list.has_more ? q->page.limit : n;
-    list.items = sq_arena_alloc(o->arena, sizeof(char *) * (size_t)(list.n + 1));
-    for (int i = 0; i < list.n; i++)
-        list.items[i] = sq_store_assemble(o->arena, sq_rows_text(rows, i, 0), sq_rows_text(rows, i, 1), sq_rows_text(rows, i, 2),
-                                          sq_rows_text(rows, i, 4), q->channel_id, q->region_id, sq_rows_text(rows, i, 6),
-                                          q->now_us, (q->expand & SQ_EXPAND_PRICES) != 0);
-    if (list.has_more && list.n > 0)
-        list.next_key = sq_rows_text(rows, list.n - 1, 3);
-    o->cb(&list, n > 0 ? sq_rows_text(rows, 0, 5) : NULL, NULL, o->data);
+    const char **cells = sq_arena_alloc(o->arena, sizeof(char *) * (size_t)(n * 7 + 1));
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < 7; c++)
+            cells[i * 7 + c] = sq_rows_text(rows, i, c);
+    if (o->key != NULL)
+        store(o, n, cells);
+    finish(o, n, cells);
+}
+
+/* The cache key: every input of the statement but the customer, each with a presence mark. */
+static char *cache_key(sq_arena_t *a, const sq_store_query_t *q, size_t *len)
+{
+    const char *parts[] = {q->channel_id, q->currency,  q->region_id, q->locales, q->q,       q->category_id,
+                           q->collection_id, q->tag,    q->price_min, q->price_max, q->in_stock, q->options,
+                           q->fields,     q->id_or_handle, q->page.after};
+    char head[64];
+    int hn = snprintf(head, sizeof(head), "%d|%u|%d", (int)q->sort, q->expand, q->page.limit);
+    size_t n = (size_t)hn;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        n += 2 + (parts[i] != NULL ? strlen(parts[i]) : 0);
+    char *k = sq_arena_alloc(a, n + 1), *p = k;
+    memcpy(p, head, (size_t)hn);
+    p += hn;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        *p++ = '\x1f';
+        *p++ = parts[i] != NULL ? '+' : '-';
+        if (parts[i] != NULL) {
+            size_t l = strlen(parts[i]);
+            memcpy(p, parts[i], l);
+            p += l;
+        }
+    }
+    *p = '\0';
+    *len = (size_t)(p - k);
+    return k;
 }
 
 void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_products_cb cb, void *data)
@@ -197,6 +298,19 @@ void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_product
     o->cb = cb;
     o->data = data;
     sq_arena_t *a = cx->arena;
+    if (cx->cache != NULL && q->customer_id == NULL) {
+        o->cache = cx->cache;
+        o->gen = sq_store_generation();
+        o->key = cache_key(a, q, &o->klen);
+        size_t vlen;
+        const char *hit = sq_cache_get(o->cache, o->gen, o->key, o->klen, &vlen);
+        if (hit != NULL) {
+            int n;
+            const char **cells = load(a, hit, &n);
+            finish(o, n, cells);
+            return;
+        }
+    }
     const char *t = "t", *f = "f";
     const char **p = sq_db_params(a, 21, q->channel_id, q->currency, q->region_id, q->locales ? q->locales : "{}", q->customer_id,
                                   q->page.after, sq_db_int(a, q->page.limit + 1), q->q, q->category_id, q->collection_id, q->tag,
