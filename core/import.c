@@ -666,5 +666,10 @@ int sq_import_parse(sq_arena_t *a, sq_import_format_t fmt, const char *buf, size
     int rc = fmt == SQ_IMPORT_CSV ? parse_csv(a, buf, len, out, err) : parse_ndjson(a, buf, len, out);
     if (rc == 0 && out->rows_total == 0)
         return sq_err_set(err, SQ_E_VALIDATION, "The file has no rows.");
+    if (rc == 0) {
+        size_t n;
+        out->items_json = sq_json_dump(a, out->items, &n);
+        out->errors_json = sq_json_dump(a, out->errors, &n);
+    }
     return rc;
 }

@@ -27,6 +27,7 @@ typedef enum { SQ_IMPORT_CSV, SQ_IMPORT_NDJSON } sq_import_format_t;
 typedef struct {
     json_t *items;  /* [{first_row, rows, variant_rows, body}]: the products that passed validation */
     json_t *errors; /* [{row, column (CSV) or pointer (NDJSON), code, message}] of the products that did not */
+    const char *items_json, *errors_json; /* both, serialised (in the arena) */
     int rows_total, rows_failed, products_failed;
 } sq_import_parsed_t;
 
@@ -39,7 +40,8 @@ int sq_import_parse(sq_arena_t *a, sq_import_format_t fmt, const char *buf, size
 /** Imports for GET /v1/admin/imports(/{id}). */
 extern const sq_resource_t sq_res_import;
 
-/** Stores a parsed upload as a queued import; answers with the import's JSON. actor: created_by. */
+/** Stores a parsed upload (its items_json and errors_json) as a queued import; answers with the import's JSON.
+ * actor: created_by. */
 void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in,
                       const char *actor, sq_json_cb cb, void *data);
 /** Processes up to limit products of import_id (NULL: the oldest pending import no other worker holds).

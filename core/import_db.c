@@ -17,10 +17,9 @@ void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename
                       const char *actor, sq_json_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
-    size_t len;
     const char **p = sq_db_params(a, 8, fmt == SQ_IMPORT_CSV ? "csv" : "ndjson", filename, actor, sq_db_int(a, in->rows_total),
-                                  sq_db_int(a, in->rows_failed), sq_db_int(a, in->products_failed),
-                                  sq_json_dump(a, in->errors, &len), sq_json_dump(a, in->items, &len));
+                                  sq_db_int(a, in->rows_failed), sq_db_int(a, in->products_failed), in->errors_json,
+                                  in->items_json);
     sq_db_json(cx->db, a, &import_create, 8, p, cb, data);
 }
 
