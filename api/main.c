@@ -441,8 +441,10 @@ static int cmd_import(const sq_config_t *cfg, const opts_t *o)
     json_array_foreach(json_object_get(imp, "errors"), i, e)
     {
         const char *col = json_string_value(json_object_get(e, "column")), *ptr = json_string_value(json_object_get(e, "pointer"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        bool show_ptr = col == NULL && ptr != NULL && strncmp(msg, ptr, strlen(ptr)) != 0; /* SQL messages start with it */
         printf("  row %lld%s%s%s%s: %s\n", (long long)json_integer_value(json_object_get(e, "row")), col ? ", column " : "", col ? col : "",
-               !col && ptr ? " " : "", !col && ptr ? ptr : "", json_string_value(json_object_get(e, "message")));
+               show_ptr ? " " : "", show_ptr ? ptr : "", msg);
     }
     long long total = json_integer_value(json_object_get(imp, "errors_total"));
     if (total > (long long)json_array_size(json_object_get(imp, "errors")))
@@ -461,8 +463,9 @@ static int cmd_routes(void)
     static const char *const auth[] = {"none", "store", "customer", "admin"};
     json_t *a = json_array();
     for (size_t i = 0; i < sq_routes_count; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s}", "method", sq_routes[i].method, "path", sq_routes[i].path,
-                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth]));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "method", sq_routes[i].method, "path", sq_routes[i].path,
+                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth], "upload",
+                                           (sq_routes[i].flags & SQ_RT_UPLOAD) != 0));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s);
     free(s);

@@ -736,20 +736,13 @@ static bool media_type_is(h2o_iovec_t v, const char *type)
     }
 }
 
-/* The media types a route's body may have: files on upload routes, JSON everywhere else. */
+/* The media types of files (SQ_RT_UPLOAD routes); every other body is JSON. */
 static const char *const upload_types[] = {"text/csv", "application/x-ndjson", "application/ndjson", NULL};
-static const char *const json_types[] = {"application/json", NULL};
 
 static bool content_type_ok(sq_req_t *req)
 {
     ssize_t i = h2o_find_header(&req->h2o->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (i < 0)
-        return false;
-    h2o_iovec_t v = req->h2o->headers.entries[i].value;
-    for (const char *const *t = (req->route->flags & SQ_RT_UPLOAD) ? upload_types : json_types; *t; t++)
-        if (media_type_is(v, *t))
-            return true;
-    return false;
+    return i >= 0 && media_type_is(req->h2o->headers.entries[i].value, "application/json");
 }
 
 const char *sq_req_upload_type(sq_req_t *req)
@@ -864,9 +857,9 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
             sq_req_fail_code(req, SQ_E_BAD_REQUEST, "This method takes no request body.");
             return 0;
         }
-        if (!content_type_ok(req)) {
-            sq_req_fail_code(req, SQ_E_UNSUPPORTED_MEDIA_TYPE, "The request body must be sent as %s.",
-                             (req->route->flags & SQ_RT_UPLOAD) ? "text/csv or application/x-ndjson" : "application/json");
+        /* an upload's type is checked by its handler, after authentication (sq_req_upload_type) */
+        if (!(req->route->flags & SQ_RT_UPLOAD) && !content_type_ok(req)) {
+            sq_req_fail_code(req, SQ_E_UNSUPPORTED_MEDIA_TYPE, "The request body must be sent as application/json.");
             return 0;
         }
         size_t max = (req->route->flags & SQ_RT_AUTH_BODY) ? (size_t)req->rt->cfg->max_auth_body_bytes

@@ -110,6 +110,8 @@ static void on_notify(const char *payload, void *data)
     sq_thread_t *t = data;
     if (strcmp(payload, "api_keys") == 0)
         sq_authn_flush_keys(t);
+    else if (strcmp(payload, "imports") == 0 && t->index == 0)
+        t->next_import = 0; /* a new import: look at the next tick instead of the next poll */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */

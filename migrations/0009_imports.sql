@@ -61,6 +61,7 @@ BEGIN
     INSERT INTO import_items (import_id, seq, first_row, rows, variant_rows, body)
     SELECT imp.id, o::int, (x->>'first_row')::int, (x->>'rows')::int, x->'variant_rows', x->'body'
       FROM jsonb_array_elements(p_items) WITH ORDINALITY t(x, o);
+    PERFORM pg_notify('souq', 'imports'); -- wakes the worker (thread 0 of each node) at once
     IF jsonb_array_length(p_items) = 0 THEN
         UPDATE imports SET status = 'failed', rows_done = rows_total, started_at = now(), finished_at = now() WHERE id = imp.id
         RETURNING * INTO imp;
@@ -156,13 +157,18 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        -- prices: set what is given, keep the rest (other currencies, volume tiers)
-        INSERT INTO prices (variant_id, currency_code, amount, compare_at_amount, min_quantity)
-        SELECT vid, lower(x->>'currency_code'), (x->>'amount')::bigint, (x->>'compare_at_amount')::bigint, coalesce((x->>'min_quantity')::int, 1)
-          FROM jsonb_array_elements(coalesce(v->'prices', '[]')) x
-        ON CONFLICT (variant_id, coalesce(price_list_id, ''), currency_code, min_quantity)
-        DO UPDATE SET amount = EXCLUDED.amount, compare_at_amount = EXCLUDED.compare_at_amount
-         WHERE (prices.amount, prices.compare_at_amount) IS DISTINCT FROM (EXCLUDED.amount, EXCLUDED.compare_at_amount);
+        -- prices: set what is given, keep the rest (other currencies, volume tiers, a compare_at not given)
+        FOR s IN SELECT * FROM jsonb_array_elements(coalesce(v->'prices', '[]')) LOOP
+            UPDATE prices pr SET amount = (s->>'amount')::bigint,
+                   compare_at_amount = CASE WHEN s ? 'compare_at_amount' THEN (s->>'compare_at_amount')::bigint ELSE pr.compare_at_amount END
+             WHERE pr.variant_id = vid AND pr.price_list_id IS NULL AND pr.currency_code = lower(s->>'currency_code')
+               AND pr.min_quantity = coalesce((s->>'min_quantity')::int, 1)
+               AND (pr.amount, pr.compare_at_amount) IS DISTINCT FROM
+                   ((s->>'amount')::bigint, CASE WHEN s ? 'compare_at_amount' THEN (s->>'compare_at_amount')::bigint ELSE pr.compare_at_amount END);
+            INSERT INTO prices (variant_id, currency_code, amount, compare_at_amount, min_quantity)
+            SELECT vid, lower(s->>'currency_code'), (s->>'amount')::bigint, (s->>'compare_at_amount')::bigint, coalesce((s->>'min_quantity')::int, 1)
+            ON CONFLICT (variant_id, coalesce(price_list_id, ''), currency_code, min_quantity) DO NOTHING;
+        END LOOP;
         i := i + 1;
     END LOOP;
     IF souq_import_fingerprint(pid) = before THEN
