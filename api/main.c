@@ -316,11 +316,12 @@ static json_t *import_call(sq_syncdb_t *s, void (*call)(sq_ctx_t *cx, const char
     return j;
 }
 
-#define CLI_BATCH 25
+#define CLI_BATCH 100
+#define CLI_BATCH_MS 2000 /* the CLI's own connection: bigger batches, fewer commits */
 
 static void call_step(sq_ctx_t *cx, const char *id, void *w)
 {
-    sq_import_step(cx, id, CLI_BATCH, on_import_json, w);
+    sq_import_step(cx, id, CLI_BATCH, CLI_BATCH_MS, on_import_json, w);
 }
 
 static void call_get(sq_ctx_t *cx, const char *id, void *w)

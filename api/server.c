@@ -150,11 +150,13 @@ static void sweep(sq_thread_t *t)
     sq_stock_release_expired(&s->cx, SWEEP_BATCH, on_swept, s);
 }
 
-/* Imports: thread 0 processes pending imports in batches of IMPORT_BATCH products, one statement each, so its
- * connection serves requests between batches and the loop never waits. A full batch is followed at once by
+/* Imports: thread 0 processes pending imports in batches of at most IMPORT_BATCH products or about
+ * IMPORT_BATCH_MS of database time, one statement each, so its connection serves requests between batches
+ * and the loop never waits. A full batch is followed at once by
  * the next; with nothing to do it looks again every IMPORT_POLL_US. State is in the database, so an import
  * interrupted by a restart resumes, and nodes share the work (SKIP LOCKED). */
-#define IMPORT_BATCH 25
+#define IMPORT_BATCH 50
+#define IMPORT_BATCH_MS 100
 #define IMPORT_POLL_US 1000000
 
 static void import_step(sq_thread_t *t);
@@ -183,7 +185,7 @@ static void import_step(sq_thread_t *t)
     s->cx.db = t->db;
     s->cx.arena = a;
     t->importing = true;
-    sq_import_step(&s->cx, NULL, IMPORT_BATCH, on_import_step, s);
+    sq_import_step(&s->cx, NULL, IMPORT_BATCH, IMPORT_BATCH_MS, on_import_step, s);
 }
 
 static void on_tick(h2o_timeout_entry_t *e)

@@ -44,9 +44,10 @@ extern const sq_resource_t sq_res_import;
  * actor: created_by. */
 void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in,
                       const char *actor, sq_json_cb cb, void *data);
-/** Processes up to limit products of import_id (NULL: the oldest pending import no other worker holds).
- * Answers with the import's JSON plus "more" (products left), or json NULL when there was nothing to do. */
-void sq_import_step(sq_ctx_t *cx, const char *import_id, int limit, sq_json_cb cb, void *data);
+/** Processes up to limit products of import_id (NULL: the oldest pending import no other worker holds), fewer
+ * when max_ms pass first (at least one). Answers with the import's JSON plus "more" (products left), or json
+ * NULL when there was nothing to do. */
+void sq_import_step(sq_ctx_t *cx, const char *import_id, int limit, int max_ms, sq_json_cb cb, void *data);
 /** The catalog as CSV (header first, CRLF line ends): the format imports read. */
 typedef void (*sq_text_cb)(const char *text, size_t len, const sq_err_t *err, void *data);
 void sq_export_products_csv(sq_ctx_t *cx, sq_text_cb cb, void *data);

@@ -7,7 +7,7 @@ SQ_STMT_RO(import_get, "SELECT souq_import_json(i) FROM imports i WHERE i.id = $
 SQ_STMT_RO(import_list, "SELECT souq_import_json(i), i.id FROM imports i WHERE ($1::text IS NULL OR i.id < $1) "
                         "ORDER BY i.id DESC LIMIT $2");
 SQ_STMT(import_create, "SELECT souq_import_create($1, $2, $3, $4::int, $5::int, $6::int, $7::jsonb, $8::jsonb)");
-SQ_STMT(import_step, "SELECT souq_import_step($1, $2::int)");
+SQ_STMT(import_step, "SELECT souq_import_step($1, $2::int, $3::int)");
 SQ_STMT_RO(export_csv, "SELECT coalesce(string_agg(l, E'\\r\\n'), '') || E'\\r\\n' FROM souq_export_products_csv() l");
 
 const sq_resource_t sq_res_import = {"import", "imp", NULL, NULL, NULL, &import_get, &import_list, NULL, NULL, NULL,
@@ -37,12 +37,13 @@ static void on_step(sq_rows_t *rows, const sq_err_t *err, void *data)
         s->cb(sq_rows_count(rows) > 0 ? sq_rows_text(rows, 0, 0) : NULL, NULL, s->data);
 }
 
-void sq_import_step(sq_ctx_t *cx, const char *import_id, int limit, sq_json_cb cb, void *data)
+void sq_import_step(sq_ctx_t *cx, const char *import_id, int limit, int max_ms, sq_json_cb cb, void *data)
 {
     step_t *s = SQ_NEW(cx->arena, step_t);
     s->cb = cb;
     s->data = data;
-    sq_db_query(cx->db, cx->arena, &import_step, 2, sq_db_params(cx->arena, 2, import_id, sq_db_int(cx->arena, limit)), on_step, s);
+    sq_db_query(cx->db, cx->arena, &import_step, 3,
+                sq_db_params(cx->arena, 3, import_id, sq_db_int(cx->arena, limit), sq_db_int(cx->arena, max_ms)), on_step, s);
 }
 
 typedef struct {

@@ -195,9 +195,9 @@ CREATE FUNCTION souq_import_message(p_state text, p_constraint text, p_message t
 $$;
 
 -- Processes up to p_limit products of one import (p_import, or the oldest pending one nobody else is working
--- on), each in its own subtransaction. Returns the import's JSON plus "more" (products left), or NULL when
--- there is nothing to do.
-CREATE FUNCTION souq_import_step(p_import text, p_limit int) RETURNS json LANGUAGE plpgsql AS $$
+-- on), each in its own subtransaction, stopping early once p_max_ms have passed (the connection serves
+-- requests too). Returns the import's JSON plus "more" (products left), or NULL when there is nothing to do.
+CREATE FUNCTION souq_import_step(p_import text, p_limit int, p_max_ms int) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     imp imports;
     it import_items;
@@ -210,6 +210,7 @@ DECLARE
     errs jsonb := '[]';
     c int := 0; u int := 0; n int := 0; f int := 0; done int := 0;
     left_ bigint;
+    t0 timestamptz := clock_timestamp();
 BEGIN
     SELECT * INTO imp FROM imports
      WHERE status IN ('queued', 'running') AND (p_import IS NULL OR id = p_import)
@@ -218,6 +219,7 @@ BEGIN
         RETURN NULL;
     END IF;
     FOR it IN SELECT * FROM import_items WHERE import_id = imp.id ORDER BY seq LIMIT p_limit LOOP
+        EXIT WHEN clock_timestamp() - t0 > make_interval(secs => p_max_ms / 1000.0);
         BEGIN
             res := souq_import_product(it.body, imp.created_by);
             IF res = 'created' THEN c := c + 1; ELSE u := u + 1; END IF;
