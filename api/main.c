@@ -331,7 +331,8 @@ static void call_get(sq_ctx_t *cx, const char *id, void *w)
 
 static void progress(const json_t *imp, bool tty, int *last_decile)
 {
-    long long done = json_integer_value(json_object_get(imp, "rows_done")), total = json_integer_value(json_object_get(imp, "rows_total"));
+    long long done = json_integer_value(json_object_get(imp, "rows_done")),
+              total = json_integer_value(json_object_get(imp, "rows_total"));
     int pct = total > 0 ? (int)(done * 100 / total) : 100;
     if (tty) {
         char bar[41];
@@ -354,8 +355,11 @@ static int cmd_import(const sq_config_t *cfg, const opts_t *o)
         return 2;
     }
     const char *ext = strrchr(o->file, '.');
-    const char *fmtname = o->format ? o->format : ext == NULL ? "" : strcasecmp(ext, ".csv") == 0 ? "csv"
-                                                  : (strcasecmp(ext, ".ndjson") == 0 || strcasecmp(ext, ".jsonl") == 0) ? "ndjson" : "";
+    const char *fmtname = o->format                                                             ? o->format
+                          : ext == NULL                                                         ? ""
+                          : strcasecmp(ext, ".csv") == 0                                        ? "csv"
+                          : (strcasecmp(ext, ".ndjson") == 0 || strcasecmp(ext, ".jsonl") == 0) ? "ndjson"
+                                                                                                : "";
     if (strcmp(fmtname, "csv") != 0 && strcmp(fmtname, "ndjson") != 0) {
         fprintf(stderr, "souq: import: say --format csv or --format ndjson (the file name does not tell)\n");
         return 2;
@@ -432,11 +436,13 @@ static int cmd_import(const sq_config_t *cfg, const opts_t *o)
     if (tty)
         fputc('\n', stderr);
     printf("import %s %s: %lld created, %lld updated, %lld unchanged, %lld failed (%lld of %lld rows)\n", id,
-           json_string_value(json_object_get(imp, "status")), (long long)json_integer_value(json_object_get(imp, "products_created")),
+           json_string_value(json_object_get(imp, "status")),
+           (long long)json_integer_value(json_object_get(imp, "products_created")),
            (long long)json_integer_value(json_object_get(imp, "products_updated")),
            (long long)json_integer_value(json_object_get(imp, "products_unchanged")),
            (long long)json_integer_value(json_object_get(imp, "products_failed")),
-           (long long)json_integer_value(json_object_get(imp, "rows_done")), (long long)json_integer_value(json_object_get(imp, "rows_total")));
+           (long long)json_integer_value(json_object_get(imp, "rows_done")),
+           (long long)json_integer_value(json_object_get(imp, "rows_total")));
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(imp, "errors"), i, e)
@@ -444,8 +450,8 @@ static int cmd_import(const sq_config_t *cfg, const opts_t *o)
         const char *col = json_string_value(json_object_get(e, "column")), *ptr = json_string_value(json_object_get(e, "pointer"));
         const char *msg = json_string_value(json_object_get(e, "message"));
         bool show_ptr = col == NULL && ptr != NULL && strncmp(msg, ptr, strlen(ptr)) != 0; /* SQL messages start with it */
-        printf("  row %lld%s%s%s%s: %s\n", (long long)json_integer_value(json_object_get(e, "row")), col ? ", column " : "", col ? col : "",
-               show_ptr ? " " : "", show_ptr ? ptr : "", msg);
+        printf("  row %lld%s%s%s%s: %s\n", (long long)json_integer_value(json_object_get(e, "row")), col ? ", column " : "",
+               col ? col : "", show_ptr ? " " : "", show_ptr ? ptr : "", msg);
     }
     long long total = json_integer_value(json_object_get(imp, "errors_total"));
     if (total > (long long)json_array_size(json_object_get(imp, "errors")))

@@ -245,7 +245,8 @@ typedef struct {
     json_t *body, *firsts; /* firsts: product column -> value of the first row that gave it */
     json_t *options;       /* [{title, values}] in the order of appearance */
     json_t *variants, *vrows;
-    json_t *vmeta; /* per variant: {pcols: [price column per prices entry], ccols: [...], scols: [stock column per inventory entry]} */
+    json_t
+        *vmeta; /* per variant: {pcols: [price column per prices entry], ccols: [...], scols: [stock column per inventory entry]} */
     json_t *errors;
 } group_t;
 
@@ -281,7 +282,8 @@ static int parse_header(sq_arena_t *a, char **f, int n, col_t *cols, sq_err_t *e
             c->kind = C_SEO;
             c->arg = name + 4;
         }
-        if (strncmp(name, "option", 6) == 0 && name[6] >= '1' && name[6] <= '3' && (strcmp(name + 7, "_name") == 0 || strcmp(name + 7, "_value") == 0)) {
+        if (strncmp(name, "option", 6) == 0 && name[6] >= '1' && name[6] <= '3' &&
+            (strcmp(name + 7, "_name") == 0 || strcmp(name + 7, "_value") == 0)) {
             c->kind = name[8] == 'n' ? C_OPT_NAME : C_OPT_VALUE;
             c->idx = name[6] - '1';
         }
@@ -370,7 +372,8 @@ static void csv_row(group_t *g, int row, char **f, int n, const col_t *cols)
             json_t *first = json_object_get(g->firsts, c->name);
             if (first != NULL) {
                 if (strcmp(json_string_value(first), s) != 0)
-                    row_error(g, row, c->name, "conflict", "differs from an earlier row of the handle (product columns belong on its first row)");
+                    row_error(g, row, c->name, "conflict",
+                              "differs from an earlier row of the handle (product columns belong on its first row)");
                 break;
             }
             json_object_set_new(g->firsts, c->name, json_string(s));

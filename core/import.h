@@ -11,7 +11,7 @@
 typedef struct {
     const char *p, *end;
     sq_arena_t *a;
-    int row;      /* record number of the last record read (the first record is row 1); blank lines count */
+    int row; /* record number of the last record read (the first record is row 1); blank lines count */
     char err[120];
 } sq_csv_t;
 
@@ -34,16 +34,15 @@ typedef struct {
 /** Reads and validates a whole upload (no I/O; safe on a worker thread with its own arena). Returns -1 with
  * err set (422) when the file as a whole is unusable: not UTF-8, malformed CSV, unknown or duplicate columns,
  * no handle column, no rows. Problems of single rows go to out->errors and skip their product. */
-int sq_import_parse(sq_arena_t *a, sq_import_format_t fmt, const char *buf, size_t len, sq_import_parsed_t *out,
-                    sq_err_t *err);
+int sq_import_parse(sq_arena_t *a, sq_import_format_t fmt, const char *buf, size_t len, sq_import_parsed_t *out, sq_err_t *err);
 
 /** Imports for GET /v1/admin/imports(/{id}). */
 extern const sq_resource_t sq_res_import;
 
 /** Stores a parsed upload (its items_json and errors_json) as a queued import; answers with the import's JSON.
  * actor: created_by. */
-void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in,
-                      const char *actor, sq_json_cb cb, void *data);
+void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in, const char *actor,
+                      sq_json_cb cb, void *data);
 /** Processes up to limit products of import_id (NULL: the oldest pending import no other worker holds), fewer
  * when max_ms pass first (at least one). Answers with the import's JSON plus "more" (products left), or json
  * NULL when there was nothing to do. */

@@ -10,16 +10,16 @@ SQ_STMT(import_create, "SELECT souq_import_create($1, $2, $3, $4::int, $5::int, 
 SQ_STMT(import_step, "SELECT souq_import_step($1, $2::int, $3::int)");
 SQ_STMT_RO(export_csv, "SELECT coalesce(string_agg(l, E'\\r\\n'), '') || E'\\r\\n' FROM souq_export_products_csv() l");
 
-const sq_resource_t sq_res_import = {"import", "imp", NULL, NULL, NULL, &import_get, &import_list, NULL, NULL, NULL,
-                                     NULL,     NULL,  false};
+const sq_resource_t sq_res_import = {"import", "imp", NULL, NULL, NULL, &import_get, &import_list,
+                                     NULL,     NULL,  NULL, NULL, NULL, false};
 
-void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in,
-                      const char *actor, sq_json_cb cb, void *data)
+void sq_import_create(sq_ctx_t *cx, sq_import_format_t fmt, const char *filename, const sq_import_parsed_t *in, const char *actor,
+                      sq_json_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
-    const char **p = sq_db_params(a, 8, fmt == SQ_IMPORT_CSV ? "csv" : "ndjson", filename, actor, sq_db_int(a, in->rows_total),
-                                  sq_db_int(a, in->rows_failed), sq_db_int(a, in->products_failed), in->errors_json,
-                                  in->items_json);
+    const char **p =
+        sq_db_params(a, 8, fmt == SQ_IMPORT_CSV ? "csv" : "ndjson", filename, actor, sq_db_int(a, in->rows_total),
+                     sq_db_int(a, in->rows_failed), sq_db_int(a, in->products_failed), in->errors_json, in->items_json);
     sq_db_json(cx->db, a, &import_create, 8, p, cb, data);
 }
 

@@ -101,14 +101,15 @@ static void test_csv_products(void)
     sq_import_parsed_t p;
     sq_err_t err;
     sq_err_clear(&err);
-    const char *csv = "Handle,title,tags,option1_name,option1_value,sku,price.EUR,compare_at.eur,stock.sloc_01m8jbnd458qgameaemmrbmdf0\n"
-                      "tee,Tee,\"a, b\",Size,S,T-S,1000,1500,5\n"
-                      "tee,,,,M,T-M,1100,,\n"
-                      "mug,Mug,,,,M-1,abc,,\n"                /* bad price: the whole mug is skipped */
-                      "mug,,,,,M-2,100,,\n"
-                      ",x,,,,,,,\n"                           /* no handle */
-                      "cap,Cap,,,,,,,\n"                      /* a product without variants */
-                      "hat,Hat,,,,,5,,\n";                    /* a variant row without a sku */
+    const char *csv =
+        "Handle,title,tags,option1_name,option1_value,sku,price.EUR,compare_at.eur,stock.sloc_01m8jbnd458qgameaemmrbmdf0\n"
+        "tee,Tee,\"a, b\",Size,S,T-S,1000,1500,5\n"
+        "tee,,,,M,T-M,1100,,\n"
+        "mug,Mug,,,,M-1,abc,,\n" /* bad price: the whole mug is skipped */
+        "mug,,,,,M-2,100,,\n"
+        ",x,,,,,,,\n"        /* no handle */
+        "cap,Cap,,,,,,,\n"   /* a product without variants */
+        "hat,Hat,,,,,5,,\n"; /* a variant row without a sku */
     CHECK_INT(sq_import_parse(a, SQ_IMPORT_CSV, csv, strlen(csv), &p, &err), 0);
     CHECK_INT(p.rows_total, 7);
     CHECK_INT(json_array_size(p.items), 2);
@@ -150,7 +151,7 @@ static void test_csv_products(void)
 
     /* whole-file problems */
     const char *bad[] = {"title,sku\nx,y\n", "handle,colour\nx,y\n", "handle,price.xyz\nx,1\n", "handle,handle\nx,x\n",
-                         "handle,title\n", "handle\n\"x\n", "handle,title\nx,\xff\n", ""};
+                         "handle,title\n",   "handle\n\"x\n",        "handle,title\nx,\xff\n",  ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sq_err_clear(&err);
         CHECK_INT(sq_import_parse(a, SQ_IMPORT_CSV, bad[i], strlen(bad[i]), &p, &err), -1);
@@ -165,7 +166,8 @@ static void test_ndjson(void)
     sq_import_parsed_t p;
     sq_err_t err;
     sq_err_clear(&err);
-    const char *nd = "{\"handle\":\"a\",\"title\":\"A\",\"variants\":[{\"sku\":\"A-1\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":5}]}]}\n"
+    const char *nd = "{\"handle\":\"a\",\"title\":\"A\",\"variants\":[{\"sku\":\"A-1\",\"prices\":[{\"currency_code\":\"eur\","
+                     "\"amount\":5}]}]}\n"
                      "\r\n"
                      "{\"handle\":\"b\",\"colour\":\"red\"}\r\n"
                      "not json\n"
