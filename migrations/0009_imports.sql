@@ -233,7 +233,10 @@ BEGIN
                 ptr := substring(msg FROM '^(/[^: ]*)');
                 vrow := (it.variant_rows->>(substring(ptr FROM '^/variants/(\d+)')::int))::int;
                 errs := errs || (jsonb_build_object('row', coalesce(vrow, it.first_row), 'code', CASE st WHEN 'SQ422' THEN 'invalid_value' WHEN 'SQ409' THEN 'conflict' WHEN '23505' THEN 'taken' ELSE 'rejected' END,
-                                                   'message', msg) || CASE WHEN ptr IS NOT NULL THEN jsonb_build_object('pointer', ptr) ELSE '{}' END);
+                                                   'message', msg) || CASE WHEN ptr IS NOT NULL THEN jsonb_build_object('pointer', ptr) ELSE '{}' END
+                                   -- CSV: the column of the few fields a pointer names one for
+                                   || CASE WHEN it.variant_rows IS NOT NULL AND ptr ~ '^(/variants/\d+)?/(sku|barcode|weight_g|handle|title|status)$'
+                                           THEN jsonb_build_object('column', substring(ptr FROM '([a-z_]+)$')) ELSE '{}' END);
         END;
         done := done + it.rows;
         DELETE FROM import_items WHERE import_id = it.import_id AND seq = it.seq;

@@ -119,13 +119,24 @@ test('bad rows are reported with row and column, and their products are skipped 
   assert.equal(at(4).code, 'invalid_format');
   assert.match(at(6).message, /TEE-S belongs to product tee/);
   assert.equal(at(6).pointer, '/variants/1/sku');
+  assert.equal(at(6).column, 'sku');
   assert.equal(at(7).column, 'handle');
   assert.match(at(8).message, /needs a title/);
+  assert.equal(at(8).column, 'title');
   assert.equal(imp.errors_total, 4);
   assert.ok(await productBySku('GOOD-1'));
   for (const sku of ['BP-1', 'HALF-1', 'NEW-1']) assert.equal(await productBySku(sku), undefined, `${sku} was not written`);
   assert.equal((await A('GET', '/v1/admin/inventory-items?sku=HALF-1')).body.data.length, 0, 'not even its inventory item');
   assert.equal((await productBySku('TEE-S')).handle, 'tee', 'the other product keeps its SKU');
+});
+
+test('a file whose every row fails is stored as a failed import at once', async () => {
+  const r = await upload(csv([['handle', 'title', 'sku', 'price.eur'], ['a', 'A', 'A-1', 'x'], ['b', 'B', 'B-1', '-']]));
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.status, 'failed');
+  assert.deepEqual([r.body.rows_done, r.body.rows_total, r.body.products_failed, r.body.errors.length], [2, 2, 2, 2]);
+  assert.ok(r.body.finished_at);
+  assert.deepEqual((await A('GET', `/v1/admin/imports/${r.body.id}`)).body, r.body);
 });
 
 test('NDJSON: one product per line in the admin create shape, validated by its rules', async () => {
