@@ -758,6 +758,12 @@ const char *sq_req_upload_type(sq_req_t *req)
     return NULL;
 }
 
+void sq_req_no_deadline(sq_req_t *req)
+{
+    if (h2o_timeout_is_linked(&req->deadline))
+        h2o_timeout_unlink(&req->deadline);
+}
+
 void sq_req_add_header(sq_req_t *req, const char *name, const char *value)
 {
     if (req->h2o != NULL && !req->responded)

@@ -171,8 +171,22 @@ static int validate(sq_arena_t *a, const json_t *body, sq_err_t *e)
 
 /* ---- NDJSON --------------------------------------------------------------------------------------------- */
 
-static int parse_ndjson(sq_arena_t *a, const char *buf, size_t len, sq_import_parsed_t *out)
+/* Appends {"first_row", "rows", "variant_rows", "body"} to the items array being written. */
+static void add_item(sq_buf_t *items, sq_arena_t *scratch, int first_row, int rows, const json_t *vrows, const json_t *body)
 {
+    size_t n;
+    sq_buf_str(items, items->len > 1 ? ",{\"first_row\":" : "{\"first_row\":");
+    sq_buf_printf(items, "%d,\"rows\":%d,\"variant_rows\":", first_row, rows);
+    sq_buf_str(items, vrows ? sq_json_dump(scratch, vrows, &n) : "null");
+    sq_buf_str(items, ",\"body\":");
+    const char *b = sq_json_dump(scratch, body, &n);
+    sq_buf_add(items, b, n);
+    sq_buf_str(items, "}");
+}
+
+static int parse_ndjson(sq_arena_t *a, const char *buf, size_t len, sq_import_parsed_t *out, sq_buf_t *items)
+{
+    (void)a;
     const char *p = buf, *end = buf + len;
     int line = 0;
     while (p < end) {
@@ -192,22 +206,27 @@ static int parse_ndjson(sq_arena_t *a, const char *buf, size_t len, sq_import_pa
         out->rows_total++;
         sq_err_t e;
         sq_err_clear(&e);
-        json_t *j = sq_json_parse(a, s, n, &e);
+        sq_arena_t *scratch = sq_arena_new();
+        json_t *j = sq_json_parse(scratch, s, n, &e);
         if (j != NULL && !json_is_object(j)) {
             sq_err_set(&e, SQ_E_INVALID_JSON, "Each line must be one JSON object (a product).");
             j = NULL;
         }
+        bool ok = false;
         if (j == NULL) {
             add_error(out->errors, line, NULL, NULL, "invalid_json", e.detail);
-        } else if (validate(a, j, &e) != 0) {
+        } else if (validate(scratch, j, &e) != 0) {
             if (e.nfields == 0)
                 add_error(out->errors, line, NULL, NULL, "invalid_value", e.detail);
             for (int i = 0; i < e.nfields; i++)
                 add_error(out->errors, line, NULL, e.fields[i].pointer, e.fields[i].code, e.fields[i].detail);
         } else {
-            json_array_append_new(out->items, json_pack("{s:i, s:i, s:O}", "first_row", line, "rows", 1, "body", j));
-            continue;
+            add_item(items, scratch, line, 1, NULL, j);
+            ok = true;
         }
+        sq_arena_unref(scratch); /* the line's tree: memory stays about one line, not the file */
+        if (ok)
+            continue;
         out->rows_failed++;
         out->products_failed++;
     }
@@ -241,6 +260,9 @@ typedef struct {
 typedef struct {
     const char *handle;
     int first_row, rows;
+    /* the group's rows as read (pass 1); its JSON is built from them in pass 2, one group at a time */
+    int *rowno, *rown, cap;
+    char ***rowf;
     bool failed;
     json_t *body, *firsts; /* firsts: product column -> value of the first row that gave it */
     json_t *options;       /* [{title, values}] in the order of appearance */
@@ -558,7 +580,7 @@ static void csv_locate(const group_t *g, const char *ptr, int *row, const char *
         *col = "handle";
 }
 
-static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parsed_t *out, sq_err_t *err)
+static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parsed_t *out, sq_buf_t *items, sq_err_t *err)
 {
     sq_csv_t c;
     sq_csv_init(&c, a, buf, len);
@@ -576,6 +598,7 @@ static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parse
     json_t *index = sq_json_own(a, json_object());
     int ngroups = 0, cap = 64;
     group_t *groups = sq_arena_alloc(a, sizeof(group_t) * (size_t)cap);
+    /* pass 1: rows by handle (a handle's rows need not be adjacent) */
     while ((rc = sq_csv_next(&c, &f, &n)) == 1) {
         out->rows_total++;
         int row = c.row;
@@ -600,42 +623,65 @@ static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parse
             memset(g, 0, sizeof(*g));
             g->handle = handle;
             g->first_row = row;
-            g->body = sq_json_own(a, json_pack("{s:s}", "handle", handle));
-            g->firsts = sq_json_own(a, json_object());
-            g->options = sq_json_own(a, json_array());
-            g->variants = sq_json_own(a, json_array());
-            g->vrows = sq_json_own(a, json_array());
-            g->vmeta = sq_json_own(a, json_array());
-            g->errors = sq_json_own(a, json_array());
             json_object_set_new(index, handle, json_integer(ngroups++));
         }
-        g->rows++;
-        if (n > ncols) {
-            bool extra = false;
-            for (int i = ncols; i < n; i++)
-                extra |= f[i][0] != '\0';
-            if (extra) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "the row has %d fields; the header has %d", n, ncols);
-                row_error(g, row, NULL, "invalid_format", msg);
-                continue;
+        if (g->rows == g->cap) {
+            int nc = g->cap ? g->cap * 2 : 4;
+            int *rowno = sq_arena_alloc(a, sizeof(int) * (size_t)nc), *rown = sq_arena_alloc(a, sizeof(int) * (size_t)nc);
+            char ***rowf = sq_arena_alloc(a, sizeof(char **) * (size_t)nc);
+            if (g->rows) {
+                memcpy(rowno, g->rowno, sizeof(int) * (size_t)g->rows);
+                memcpy(rown, g->rown, sizeof(int) * (size_t)g->rows);
+                memcpy(rowf, g->rowf, sizeof(char **) * (size_t)g->rows);
             }
-            n = ncols;
+            g->rowno = rowno;
+            g->rown = rown;
+            g->rowf = rowf;
+            g->cap = nc;
         }
-        csv_row(g, row, f, n, cols);
+        g->rowno[g->rows] = row;
+        g->rown[g->rows] = n;
+        g->rowf[g->rows] = f;
+        g->rows++;
     }
     if (rc < 0)
         return sq_err_set(err, SQ_E_VALIDATION, "%s", c.err);
     if (out->rows_total == 0)
         return sq_err_set(err, SQ_E_VALIDATION, "The file has a header but no rows.");
+    /* pass 2: one product at a time, its JSON freed before the next (memory stays near the file's size) */
     for (int i = 0; i < ngroups; i++) {
         group_t *g = &groups[i];
+        sq_arena_t *scratch = sq_arena_new();
+        g->body = sq_json_own(scratch, json_pack("{s:s}", "handle", g->handle));
+        g->firsts = sq_json_own(scratch, json_object());
+        g->options = sq_json_own(scratch, json_array());
+        g->variants = sq_json_own(scratch, json_array());
+        g->vrows = sq_json_own(scratch, json_array());
+        g->vmeta = sq_json_own(scratch, json_array());
+        g->errors = sq_json_own(scratch, json_array());
+        for (int r = 0; r < g->rows; r++) {
+            int nf = g->rown[r];
+            char **rf = g->rowf[r];
+            if (nf > ncols) {
+                bool extra = false;
+                for (int k = ncols; k < nf; k++)
+                    extra |= rf[k][0] != '\0';
+                if (extra) {
+                    char msg[96];
+                    snprintf(msg, sizeof(msg), "the row has %d fields; the header has %d", nf, ncols);
+                    row_error(g, g->rowno[r], NULL, "invalid_format", msg);
+                    continue;
+                }
+                nf = ncols;
+            }
+            csv_row(g, g->rowno[r], rf, nf, cols);
+        }
         if (json_array_size(g->options) > 0)
             json_object_set(g->body, "options", g->options);
         if (json_array_size(g->variants) > 0)
             json_object_set(g->body, "variants", g->variants);
         sq_err_t e;
-        if (!g->failed && validate(a, g->body, &e) != 0) {
+        if (!g->failed && validate(scratch, g->body, &e) != 0) {
             g->failed = true;
             if (e.nfields == 0)
                 add_error(g->errors, g->first_row, NULL, NULL, "invalid_value", e.detail);
@@ -650,10 +696,10 @@ static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parse
             json_array_extend(out->errors, g->errors);
             out->rows_failed += g->rows;
             out->products_failed++;
-            continue;
+        } else {
+            add_item(items, scratch, g->first_row, g->rows, g->vrows, g->body);
         }
-        json_array_append_new(out->items, json_pack("{s:i, s:i, s:O, s:O}", "first_row", g->first_row, "rows", g->rows,
-                                                    "variant_rows", g->vrows, "body", g->body));
+        sq_arena_unref(scratch);
     }
     return 0;
 }
@@ -661,17 +707,20 @@ static int parse_csv(sq_arena_t *a, const char *buf, size_t len, sq_import_parse
 int sq_import_parse(sq_arena_t *a, sq_import_format_t fmt, const char *buf, size_t len, sq_import_parsed_t *out, sq_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    out->items = sq_json_own(a, json_array());
     out->errors = sq_json_own(a, json_array());
     int line;
     if (!utf8_ok(buf, len, &line))
         return sq_err_set(err, SQ_E_VALIDATION, "The file is not valid UTF-8 text (line %d).", line);
-    int rc = fmt == SQ_IMPORT_CSV ? parse_csv(a, buf, len, out, err) : parse_ndjson(a, buf, len, out);
+    sq_buf_t items;
+    sq_buf_init(&items, a, len * 5 + 64); /* items are about 5x the CSV */
+    sq_buf_str(&items, "[");
+    int rc = fmt == SQ_IMPORT_CSV ? parse_csv(a, buf, len, out, &items, err) : parse_ndjson(a, buf, len, out, &items);
     if (rc == 0 && out->rows_total == 0)
         return sq_err_set(err, SQ_E_VALIDATION, "The file has no rows.");
     if (rc == 0) {
         size_t n;
-        out->items_json = sq_json_dump(a, out->items, &n);
+        sq_buf_str(&items, "]");
+        out->items_json = items.p;
         out->errors_json = sq_json_dump(a, out->errors, &n);
     }
     return rc;

@@ -23,11 +23,11 @@ int sq_csv_next(sq_csv_t *c, char ***fields, int *n);
 
 typedef enum { SQ_IMPORT_CSV, SQ_IMPORT_NDJSON } sq_import_format_t;
 
-/** A parsed upload; every json_t is owned by the arena it was parsed in. */
+/** A parsed upload, in the arena it was parsed in. */
 typedef struct {
-    json_t *items;  /* [{first_row, rows, variant_rows, body}]: the products that passed validation */
-    json_t *errors; /* [{row, column (CSV) or pointer (NDJSON), code, message}] of the products that did not */
-    const char *items_json, *errors_json; /* both, serialised (in the arena) */
+    const char *items_json; /* [{first_row, rows, variant_rows, body}]: the products that passed validation */
+    json_t *errors;         /* [{row, column (CSV) or pointer (NDJSON), code, message}] of the products that did not */
+    const char *errors_json;
     int rows_total, rows_failed, products_failed;
 } sq_import_parsed_t;
 

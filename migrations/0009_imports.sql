@@ -59,7 +59,7 @@ BEGIN
             jsonb_array_length(p_errors))
     RETURNING * INTO imp;
     INSERT INTO import_items (import_id, seq, first_row, rows, variant_rows, body)
-    SELECT imp.id, o::int, (x->>'first_row')::int, (x->>'rows')::int, x->'variant_rows', x->'body'
+    SELECT imp.id, o::int, (x->>'first_row')::int, (x->>'rows')::int, nullif(x->'variant_rows', 'null'), x->'body'
       FROM jsonb_array_elements(p_items) WITH ORDINALITY t(x, o);
     PERFORM pg_notify('souq', 'imports'); -- wakes the worker (thread 0 of each node) at once
     IF jsonb_array_length(p_items) = 0 THEN

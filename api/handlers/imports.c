@@ -34,7 +34,7 @@ static void parse_work(void *data)
         u->parsed.items_json = sq_arena_strdup(u->out, u->parsed.items_json);
         u->parsed.errors_json = sq_arena_strdup(u->out, u->parsed.errors_json);
     }
-    u->parsed.items = u->parsed.errors = NULL;
+    u->parsed.errors = NULL;
     sq_arena_unref(scratch);
 }
 
@@ -59,7 +59,7 @@ static void parse_done(void *data)
 {
     upload_t *u = data;
     sq_req_t *req = u->req;
-    if (req->h2o == NULL)
+    if (req->h2o == NULL || req->responded)
         return; /* the client went away: nothing is stored */
     if (u->rc != 0) {
         sq_req_fail_with(req, &u->err);
@@ -87,6 +87,7 @@ void sq_h_import_create(sq_req_t *req)
     u->buf = buf;
     u->out = sq_arena_new();
     sq_arena_defer(req->arena, unref_arena, u->out);
+    sq_req_no_deadline(req); /* reading 8 MiB takes seconds (README); the loop is not waiting meanwhile */
     req->cx.offload(&req->cx, parse_work, parse_done, u);
 }
 
