@@ -99,6 +99,7 @@ DECLARE
     item text;
     cur int;
     i int := 0;
+    saved boolean;
 BEGIN
     IF p_handle IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/handle: a product needs a handle or a title.';
@@ -119,7 +120,8 @@ BEGIN
         RETURN 'created';
     END IF;
     before := souq_import_fingerprint(pid);
-    IF EXISTS (SELECT 1 FROM jsonb_object_keys(b - 'options' - 'variants' - 'handle') LIMIT 1) THEN
+    saved := EXISTS (SELECT 1 FROM jsonb_object_keys(b - 'options' - 'variants' - 'handle') LIMIT 1);
+    IF saved THEN
         PERFORM souq_product_save(pid, b - 'options' - 'variants' - 'handle', NULL);
     END IF;
     -- options and values that are new to the product are appended
@@ -174,7 +176,9 @@ BEGIN
     IF souq_import_fingerprint(pid) = before THEN
         RAISE EXCEPTION USING ERRCODE = 'SQNOP', MESSAGE = 'unchanged';
     END IF;
-    UPDATE products SET updated_at = now(), version = version + 1 WHERE id = pid;
+    IF NOT saved THEN -- only variants changed: the product moves on as with the variant endpoints
+        UPDATE products SET updated_at = now(), version = version + 1 WHERE id = pid;
+    END IF;
     RETURN 'updated';
 END $$;
 
