@@ -60,6 +60,8 @@ static const spec_t specs[] = {
     {"max_body_bytes", T_INT, F(max_body_bytes), "1048576", 1024, 67108864, NULL, false, true, "request body limit"},
     {"max_auth_body_bytes", T_INT, F(max_auth_body_bytes), "16384", 1024, 1048576, NULL, false, false,
      "request body limit of auth endpoints"},
+    {"max_import_bytes", T_INT, F(max_import_bytes), "8388608", 1024, 268435456, NULL, false, true,
+     "request body limit of POST /v1/admin/imports (CSV or NDJSON files)"},
     {"durability_check", T_STR, F(durability_check), "refuse", 0, 0, durability, false, false,
      "refuse or warn when PostgreSQL runs with fsync=off or synchronous_commit=off"},
     {"log_level", T_STR, F(log_level), "info", 0, 0, levels, false, false, "debug, info, warn or error"},

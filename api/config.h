@@ -31,6 +31,7 @@ typedef struct sq_config {
     int lock_timeout_ms;
     int max_body_bytes;
     int max_auth_body_bytes;
+    int max_import_bytes;
     char *durability_check; /* refuse | warn */
     char *log_level;
     bool access_log;

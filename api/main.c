@@ -1,5 +1,9 @@
 /* main.c: the `souq` command line. */
 #include <getopt.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 #include "core/base/log.h"
 #include "core/db/migrate.h"
 #include "core/db/syncloop.h"
+#include "core/import.h"
 #include "core/seed.h"
 #include "core/staff.h"
 
@@ -35,6 +40,9 @@ static const char usage[] =
     "  admin create-user --email E --password P --role R [--first-name F] [--last-name L]\n"
     "  admin create-api-key --type publishable|secret [--title T] [--channel SALES_CHANNEL_ID]\n"
     "                       [--scopes a:read,b:write] [--json]\n"
+    "  import FILE [--config FILE] [--format csv|ndjson]\n"
+    "                                   import products from a CSV or NDJSON file (as POST /v1/admin/imports):\n"
+    "                                   progress on stderr, per-row errors, exit code 1 if any row failed\n"
     "  config [--config FILE]           print the effective configuration (secrets redacted)\n"
     "  routes                           print the route table as JSON\n"
     "  version                          print the version\n"
@@ -42,7 +50,8 @@ static const char usage[] =
     "Configuration: a `key = value` file and SOUQ_<KEY> environment variables (see README.md).\n";
 
 typedef struct {
-    const char *config, *email, *password, *role, *first_name, *last_name, *type, *title, *channel, *scopes, *bench;
+    const char *config, *email, *password, *role, *first_name, *last_name, *type, *title, *channel, *scopes, *bench, *format;
+    const char *file; /* import: the one positional argument */
     bool json, demo;
 } opts_t;
 
@@ -62,6 +71,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         {"json", no_argument, NULL, 'j'},
         {"demo", no_argument, NULL, 'd'},
         {"bench", required_argument, NULL, 'b'},
+        {"format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -108,6 +118,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case 'b':
             o->bench = optarg;
             break;
+        case 'F':
+            o->format = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             exit(0);
@@ -115,6 +128,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             fputs(usage, stderr);
             return -1;
         }
+    }
+    if (o->file == NULL && optind == argc - 1 && argv[optind][0] != '-' && strcmp(argv[0], "import") == 0) {
+        o->file = argv[optind];
+        return 0;
     }
     if (optind < argc) {
         fprintf(stderr, "souq: unexpected argument \"%s\"\n%s", argv[optind], usage);
@@ -315,13 +332,201 @@ static void start_create_key(sq_ctx_t *cx, const opts_t *o, wait_t *w)
     sq_api_key_create(cx, &in, "cli", on_key, w);
 }
 
+/* ---- souq import ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    bool done;
+    const char *json;
+    sq_err_t err;
+    bool failed;
+} import_wait_t;
+
+static void on_import_json(const char *json, const sq_err_t *err, void *data)
+{
+    import_wait_t *w = data;
+    w->done = true;
+    w->json = json;
+    if (err != NULL) {
+        w->failed = true;
+        sq_err_copy(&w->err, err);
+    }
+}
+
+/* Runs one core call on a fresh context and waits: its JSON parsed (caller owns it), or NULL (err set on failure). */
+static json_t *import_call(sq_syncdb_t *s, void (*call)(sq_ctx_t *cx, const char *id, void *w), const char *id, sq_err_t *err)
+{
+    sq_ctx_t *cx = sq_syncdb_ctx(s);
+    import_wait_t w = {0};
+    call(cx, id, &w);
+    json_t *j = NULL;
+    if (sq_syncdb_wait(s, &w.done, 120000) != 0) {
+        sq_err_set(err, SQ_E_TIMEOUT, "timed out waiting for the database");
+    } else if (w.failed) {
+        sq_err_copy(err, &w.err);
+    } else if (w.json != NULL) {
+        j = json_loads(w.json, 0, NULL);
+    }
+    sq_syncdb_ctx_free(cx);
+    return j;
+}
+
+#define CLI_BATCH 100
+#define CLI_BATCH_MS 2000 /* the CLI's own connection: bigger batches, fewer commits */
+
+static void call_step(sq_ctx_t *cx, const char *id, void *w)
+{
+    sq_import_step(cx, id, CLI_BATCH, CLI_BATCH_MS, on_import_json, w);
+}
+
+static void call_get(sq_ctx_t *cx, const char *id, void *w)
+{
+    sq_resource_get(cx, &sq_res_import, id, on_import_json, w);
+}
+
+static void progress(const json_t *imp, bool tty, int *last_decile)
+{
+    long long done = json_integer_value(json_object_get(imp, "rows_done")),
+              total = json_integer_value(json_object_get(imp, "rows_total"));
+    int pct = total > 0 ? (int)(done * 100 / total) : 100;
+    if (tty) {
+        char bar[41];
+        int fill = pct * 40 / 100;
+        for (int i = 0; i < 40; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[40] = '\0';
+        fprintf(stderr, "\r[%s] %lld/%lld rows %3d%%", bar, done, total, pct);
+        fflush(stderr);
+    } else if (pct / 10 != *last_decile) {
+        *last_decile = pct / 10;
+        fprintf(stderr, "progress: %lld/%lld rows (%d%%)\n", done, total, pct);
+    }
+}
+
+static int cmd_import(const sq_config_t *cfg, const opts_t *o)
+{
+    if (o->file == NULL) {
+        fprintf(stderr, "souq: import needs a file: souq import FILE [--format csv|ndjson]\n");
+        return 2;
+    }
+    const char *ext = strrchr(o->file, '.');
+    const char *fmtname = o->format                                                             ? o->format
+                          : ext == NULL                                                         ? ""
+                          : strcasecmp(ext, ".csv") == 0                                        ? "csv"
+                          : (strcasecmp(ext, ".ndjson") == 0 || strcasecmp(ext, ".jsonl") == 0) ? "ndjson"
+                                                                                                : "";
+    if (strcmp(fmtname, "csv") != 0 && strcmp(fmtname, "ndjson") != 0) {
+        fprintf(stderr, "souq: import: say --format csv or --format ndjson (the file name does not tell)\n");
+        return 2;
+    }
+    FILE *f = fopen(o->file, "rb");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        fprintf(stderr, "souq: import: cannot read %s\n", o->file);
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    sq_arena_t *a = sq_arena_new();
+    char *buf = sq_arena_alloc(a, (size_t)st.st_size + 1);
+    size_t len = fread(buf, 1, (size_t)st.st_size, f);
+    fclose(f);
+    int rc = 2;
+    sq_syncdb_t *s = NULL;
+    json_t *imp = NULL;
+    sq_import_parsed_t parsed;
+    sq_err_t err;
+    sq_err_clear(&err);
+    if (sq_import_parse(a, strcmp(fmtname, "csv") == 0 ? SQ_IMPORT_CSV : SQ_IMPORT_NDJSON, buf, len, &parsed, &err) != 0) {
+        print_err(&err);
+        goto Exit;
+    }
+    rc = 1;
+    s = sq_syncdb_connect(cfg->database_url, 10000, &err);
+    if (s == NULL) {
+        print_err(&err);
+        goto Exit;
+    }
+    {
+        sq_ctx_t *cx = sq_syncdb_ctx(s);
+        import_wait_t w = {0};
+        char *name = sq_arena_strdup(a, o->file);
+        sq_import_create(cx, strcmp(fmtname, "csv") == 0 ? SQ_IMPORT_CSV : SQ_IMPORT_NDJSON, basename(name), &parsed, "cli",
+                         on_import_json, &w);
+        if (sq_syncdb_wait(s, &w.done, 120000) == 0 && !w.failed)
+            imp = json_loads(w.json, 0, NULL);
+        else
+            sq_err_copy(&err, &w.err);
+        sq_syncdb_ctx_free(cx);
+    }
+    if (imp == NULL) {
+        print_err(&err);
+        goto Exit;
+    }
+    const char *id = sq_arena_strdup(a, json_string_value(json_object_get(imp, "id")));
+    bool tty = isatty(STDERR_FILENO);
+    int decile = -1;
+    fprintf(stderr, "import %s: %lld rows\n", id, (long long)json_integer_value(json_object_get(imp, "rows_total")));
+    for (;;) {
+        progress(imp, tty, &decile);
+        const char *status = json_string_value(json_object_get(imp, "status"));
+        if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+            break;
+        json_t *next = import_call(s, call_step, id, &err);
+        if (next == NULL && err.code == SQ_OK) {
+            /* a server is working on it (or it just finished): look, and wait a little */
+            struct timespec ts = {0, 200000000};
+            nanosleep(&ts, NULL);
+            next = import_call(s, call_get, id, &err);
+        }
+        if (next == NULL) {
+            if (tty)
+                fputc('\n', stderr);
+            print_err(&err);
+            goto Exit;
+        }
+        json_decref(imp);
+        imp = next;
+    }
+    if (tty)
+        fputc('\n', stderr);
+    printf("import %s %s: %lld created, %lld updated, %lld unchanged, %lld failed (%lld of %lld rows)\n", id,
+           json_string_value(json_object_get(imp, "status")),
+           (long long)json_integer_value(json_object_get(imp, "products_created")),
+           (long long)json_integer_value(json_object_get(imp, "products_updated")),
+           (long long)json_integer_value(json_object_get(imp, "products_unchanged")),
+           (long long)json_integer_value(json_object_get(imp, "products_failed")),
+           (long long)json_integer_value(json_object_get(imp, "rows_done")),
+           (long long)json_integer_value(json_object_get(imp, "rows_total")));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(imp, "errors"), i, e)
+    {
+        const char *col = json_string_value(json_object_get(e, "column")), *ptr = json_string_value(json_object_get(e, "pointer"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        bool show_ptr = col == NULL && ptr != NULL && strncmp(msg, ptr, strlen(ptr)) != 0; /* SQL messages start with it */
+        printf("  row %lld%s%s%s%s: %s\n", (long long)json_integer_value(json_object_get(e, "row")), col ? ", column " : "",
+               col ? col : "", show_ptr ? " " : "", show_ptr ? ptr : "", msg);
+    }
+    long long total = json_integer_value(json_object_get(imp, "errors_total"));
+    if (total > (long long)json_array_size(json_object_get(imp, "errors")))
+        printf("  ... %lld errors in all (the first %zu are kept)\n", total, json_array_size(json_object_get(imp, "errors")));
+    rc = total > 0 ? 1 : 0;
+Exit:
+    json_decref(imp);
+    if (s != NULL)
+        sq_syncdb_close(s);
+    sq_arena_unref(a);
+    return rc;
+}
+
 static int cmd_routes(void)
 {
     static const char *const auth[] = {"none", "store", "customer", "admin"};
     json_t *a = json_array();
     for (size_t i = 0; i < sq_routes_count; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s}", "method", sq_routes[i].method, "path", sq_routes[i].path,
-                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth]));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "method", sq_routes[i].method, "path", sq_routes[i].path,
+                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth], "upload",
+                                           (sq_routes[i].flags & SQ_RT_UPLOAD) != 0));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s);
     free(s);
@@ -385,6 +590,8 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "seed") == 0) {
         rc = cmd_seed(cfg, &o);
+    } else if (strcmp(cmd, "import") == 0) {
+        rc = cmd_import(cfg, &o);
     } else if (strcmp(cmd, "config") == 0) {
         sq_config_print(cfg, stdout);
     } else {

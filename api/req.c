@@ -699,8 +699,9 @@ static bool accept_ok(sq_req_t *req)
     if (i < 0)
         return true;
     h2o_iovec_t v = req->h2o->headers.entries[i].value;
-    const char *ok[] = {"*/*", "application/*", "application/json", "application/problem+json"};
-    for (size_t k = 0; k < SQ_ARRAY_LEN(ok); k++) {
+    const char *ok[] = {"*/*", "application/*", "application/json", "application/problem+json", "text/csv", "text/*"};
+    size_t nok = (req->route->flags & SQ_RT_CSV) ? SQ_ARRAY_LEN(ok) : 4;
+    for (size_t k = 0; k < nok; k++) {
         size_t n = strlen(ok[k]);
         for (size_t j = 0; j + n <= v.len; j++) {
             if (strncasecmp(v.base + j, ok[k], n) == 0 &&
@@ -711,33 +712,69 @@ static bool accept_ok(sq_req_t *req)
     return false;
 }
 
+/* The request's media type is `type`, with at most the parameters charset=utf-8 (and header=present for CSV). */
+static bool media_type_is(h2o_iovec_t v, const char *type)
+{
+    size_t n = strlen(type);
+    if (v.len < n || strncasecmp(v.base, type, n) != 0)
+        return false;
+    const char *rest = v.base + n, *end = v.base + v.len;
+    for (;;) {
+        while (rest < end && *rest == ' ')
+            rest++;
+        if (rest == end)
+            return true;
+        if (*rest != ';')
+            return false;
+        rest++;
+        while (rest < end && *rest == ' ')
+            rest++;
+        if (rest >= end)
+            return false;
+        const char *semi = memchr(rest, ';', (size_t)(end - rest));
+        const char *pe = semi ? semi : end;
+        while (pe > rest && pe[-1] == ' ')
+            pe--;
+        size_t plen = (size_t)(pe - rest);
+        if (!(plen == strlen("charset=utf-8") && strncasecmp(rest, "charset=utf-8", plen) == 0) &&
+            !(plen == strlen("header=present") && strncasecmp(rest, "header=present", plen) == 0 && strcmp(type, "text/csv") == 0))
+            return false;
+        rest = semi ? semi : end;
+    }
+}
+
+/* The media types of files (SQ_RT_UPLOAD routes); every other body is JSON. */
+static const char *const upload_types[] = {"text/csv", "application/x-ndjson", "application/ndjson", NULL};
+
 static bool content_type_ok(sq_req_t *req)
 {
     ssize_t i = h2o_find_header(&req->h2o->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    return i >= 0 && media_type_is(req->h2o->headers.entries[i].value, "application/json");
+}
+
+const char *sq_req_upload_type(sq_req_t *req)
+{
+    if (req->h2o == NULL)
+        return NULL;
+    ssize_t i = h2o_find_header(&req->h2o->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     if (i < 0)
-        return false;
-    h2o_iovec_t v = req->h2o->headers.entries[i].value;
-    size_t n = strlen("application/json");
-    if (v.len < n || strncasecmp(v.base, "application/json", n) != 0)
-        return false;
-    const char *rest = v.base + n;
-    size_t rlen = v.len - n;
-    while (rlen > 0 && *rest == ' ') {
-        rest++;
-        rlen--;
-    }
-    if (rlen == 0)
-        return true;
-    if (*rest != ';')
-        return false;
-    /* only charset=utf-8 may follow */
-    rest++;
-    rlen--;
-    while (rlen > 0 && *rest == ' ') {
-        rest++;
-        rlen--;
-    }
-    return rlen == strlen("charset=utf-8") && strncasecmp(rest, "charset=utf-8", rlen) == 0;
+        return NULL;
+    for (const char *const *t = upload_types; *t; t++)
+        if (media_type_is(req->h2o->headers.entries[i].value, *t))
+            return *t;
+    return NULL;
+}
+
+void sq_req_no_deadline(sq_req_t *req)
+{
+    if (h2o_timeout_is_linked(&req->deadline))
+        h2o_timeout_unlink(&req->deadline);
+}
+
+void sq_req_add_header(sq_req_t *req, const char *name, const char *value)
+{
+    if (req->h2o != NULL && !req->responded)
+        add_header_str(req, name, sq_arena_strdup(req->arena, value));
 }
 
 static void preflight(sq_req_t *req)
@@ -834,11 +871,13 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
             sq_req_fail_code(req, SQ_E_BAD_REQUEST, "This method takes no request body.");
             return 0;
         }
-        if (!content_type_ok(req)) {
+        /* an upload's type is checked by its handler, after authentication (sq_req_upload_type) */
+        if (!(req->route->flags & SQ_RT_UPLOAD) && !content_type_ok(req)) {
             sq_req_fail_code(req, SQ_E_UNSUPPORTED_MEDIA_TYPE, "The request body must be sent as application/json.");
             return 0;
         }
         size_t max = (req->route->flags & SQ_RT_AUTH_BODY) ? (size_t)req->rt->cfg->max_auth_body_bytes
+                     : (req->route->flags & SQ_RT_UPLOAD)  ? (size_t)req->rt->cfg->max_import_bytes
                                                            : (size_t)req->rt->cfg->max_body_bytes;
         if (h->entity.len > max) {
             sq_req_fail_code(req, SQ_E_PAYLOAD_TOO_LARGE, "The request body is larger than %zu bytes.", max);

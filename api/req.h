@@ -63,6 +63,13 @@ const char *sq_req_header(sq_req_t *req, const char *name);
 json_t *sq_req_body(sq_req_t *req);
 /** Parses and decodes the JSON body; -1 with req->err set (400 invalid JSON, 422 fields). */
 int sq_req_json(sq_req_t *req, const sq_field_t *fields, void *out, uint64_t *present);
+/** The media type of an upload route's body ("text/csv", "application/x-ndjson", "application/ndjson"), or NULL. */
+const char *sq_req_upload_type(sq_req_t *req);
+/** Lifts the request deadline (request_timeout_ms): for uploads whose reading takes seconds on the worker pool;
+ * the database statements that follow keep their statement_timeout. */
+void sq_req_no_deadline(sq_req_t *req);
+/** Adds a response header (before the answer is sent). */
+void sq_req_add_header(sq_req_t *req, const char *name, const char *value);
 /** If-Match as the bare ETag value (quotes removed) or NULL; a weak or malformed one fails with 412. */
 int sq_req_if_match(sq_req_t *req, const char **etag);
 

@@ -20,6 +20,8 @@ enum {
     SQ_RT_AUTH_BODY = 1 << 0,    /* body limited to max_auth_body_bytes (credentials endpoints) */
     SQ_RT_NO_STORE = 1 << 1,     /* Cache-Control: no-store (tokens, secrets) */
     SQ_RT_RATE_LIMITED = 1 << 2, /* documented to answer 429 */
+    SQ_RT_UPLOAD = 1 << 3,       /* body is a file: text/csv or application/x-ndjson, up to max_import_bytes */
+    SQ_RT_CSV = 1 << 4,          /* answers text/csv (Accept may ask for it); errors stay problem+json */
 };
 
 struct sq_resource;

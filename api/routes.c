@@ -3,6 +3,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/catalog.h"
+#include "core/import.h"
 #include "core/inventory.h"
 #include "core/product.h"
 
@@ -134,6 +135,9 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/inventory-items/{id}/counts", sq_h_stock_count, ADMIN, "inventory:write", 0, NULL},
     {"POST", "/v1/admin/inventory-items/{id}/transfers", sq_h_stock_transfer, ADMIN, "inventory:write", 0, NULL},
     {"GET", "/v1/admin/inventory-ledger", sq_h_res_list, ADMIN, "inventory:read", 0, ledger_q, &sq_res_inventory_ledger},
+    {"POST", "/v1/admin/imports", sq_h_import_create, ADMIN, "catalog:write", SQ_RT_UPLOAD, NULL},
+    LIST_GET("/v1/admin/imports", sq_res_import, "catalog:read", page_q),
+    {"GET", "/v1/admin/exports/products.csv", sq_h_export_products, ADMIN, "catalog:read", SQ_RT_CSV, NULL},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
 };

@@ -76,6 +76,8 @@ typedef struct sq_thread {
     int64_t last_db_tick;
     int64_t next_sweep; /* monotonic us of the next reservation sweep (thread 0 only) */
     bool sweeping;
+    int64_t next_import; /* monotonic us of the next look for pending imports (thread 0 only) */
+    bool importing;
     sq_rt_t *rt; /* this thread's reference */
     int inflight;
     bool draining, stop;

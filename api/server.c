@@ -23,6 +23,7 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/db/migrate.h"
+#include "core/import.h"
 #include "core/inventory.h"
 #include "core/storefront.h"
 
@@ -113,6 +114,8 @@ static void on_notify(const char *payload, void *data)
         sq_authn_flush_keys(t);
     else if (strcmp(payload, "catalog") == 0 && t->index == 0)
         sq_store_invalidate(); /* one thread bumps the process-wide generation */
+    else if (strcmp(payload, "imports") == 0 && t->index == 0)
+        t->next_import = 0; /* a new import: look at the next tick instead of the next poll */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
@@ -151,6 +154,44 @@ static void sweep(sq_thread_t *t)
     sq_stock_release_expired(&s->cx, SWEEP_BATCH, on_swept, s);
 }
 
+/* Imports: thread 0 processes pending imports in batches of at most IMPORT_BATCH products or about
+ * IMPORT_BATCH_MS of database time, one statement each, so its connection serves requests between batches
+ * and the loop never waits. A full batch is followed at once by
+ * the next; with nothing to do it looks again every IMPORT_POLL_US. State is in the database, so an import
+ * interrupted by a restart resumes, and nodes share the work (SKIP LOCKED). */
+#define IMPORT_BATCH 50
+#define IMPORT_BATCH_MS 100
+#define IMPORT_POLL_US 1000000
+
+static void import_step(sq_thread_t *t);
+
+static void on_import_step(const char *json, const sq_err_t *err, void *data)
+{
+    sweep_t *s = data;
+    sq_thread_t *t = s->t;
+    t->importing = false;
+    bool more = err == NULL && json != NULL && strstr(json, "\"more\": true") != NULL;
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "import", "import batch failed: %s (%s)", err->detail, err->internal);
+    else if (json != NULL && !more)
+        sq_log(SQ_LOG_INFO, "import", "an import finished");
+    sq_arena_unref(s->cx.arena);
+    t->next_import = sq_mono_us() + (more || (err == NULL && json != NULL) ? 0 : IMPORT_POLL_US);
+    if (more && !t->draining)
+        import_step(t);
+}
+
+static void import_step(sq_thread_t *t)
+{
+    sq_arena_t *a = sq_arena_new();
+    sweep_t *s = SQ_NEW(a, sweep_t);
+    s->t = t;
+    s->cx.db = t->db;
+    s->cx.arena = a;
+    t->importing = true;
+    sq_import_step(&s->cx, NULL, IMPORT_BATCH, IMPORT_BATCH_MS, on_import_step, s);
+}
+
 static void on_tick(h2o_timeout_entry_t *e)
 {
     sq_thread_t *t = H2O_STRUCT_FROM_MEMBER(sq_thread_t, tick, e);
@@ -169,7 +210,9 @@ static void on_tick(h2o_timeout_entry_t *e)
         t->db_reconnects = sq_db_reconnects(t->db);
         sq_store_invalidate();
     }
-    if (t->draining && t->inflight == 0 && !t->sweeping)
+    if (t->index == 0 && !t->draining && !t->importing && now >= t->next_import && sq_db_state(t->db) == SQ_DB_READY)
+        import_step(t);
+    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing)
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }
@@ -303,7 +346,9 @@ static int preflight(const sq_config_t *cfg)
 static void setup_h2o(const sq_config_t *cfg)
 {
     h2o_config_init(&sq_server.h2o);
-    sq_server.h2o.max_request_entity_size = (size_t)cfg->max_body_bytes;
+    /* the largest body any route takes; req.c holds every other route to its own limit */
+    sq_server.h2o.max_request_entity_size =
+        (size_t)(cfg->max_import_bytes > cfg->max_body_bytes ? cfg->max_import_bytes : cfg->max_body_bytes);
     sq_server.h2o.server_name = h2o_iovec_init(H2O_STRLIT("souq"));
     h2o_hostconf_t *host = h2o_config_register_host(&sq_server.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);

@@ -7,6 +7,8 @@
 
 extern const sq_resource_t sq_res_product; /* PATCH needs If-Match */
 extern const sq_field_t sq_variant_create_fields[], sq_variant_update_fields[];
+/** The body rules of POST /v1/admin/products (imports validate NDJSON lines and CSV products with them). */
+extern const sq_field_t sq_product_create_fields[];
 
 /** Checks a variant body against rules the decoder cannot express (price tiers unique per currency). */
 int sq_variant_check(const json_t *b, const char *pointer, sq_err_t *err);

@@ -44,6 +44,10 @@ void sq_h_admin_key_revoke(sq_req_t *req);
 void sq_h_admin_customer_list(sq_req_t *req);
 void sq_h_admin_customer_get(sq_req_t *req);
 
+/* imports.c */
+void sq_h_import_create(sq_req_t *req);
+void sq_h_export_products(sq_req_t *req);
+
 /* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
 void sq_h_res_list(sq_req_t *req);
 void sq_h_res_get(sq_req_t *req);

@@ -511,6 +511,42 @@ op("get", "/v1/admin/inventory-ledger", "listInventoryLedger", "Admin Inventory"
            Q("reference", "Entries with this reference (an order, a cart, a transfer)."), P_INM], perm="inventory:read", desc="Newest first.")
 TAGS.append(("Admin Inventory", "Inventory items, stock levels, adjustments, counts, transfers and the ledger."))
 
+# ---- imports and the export (core/import*.c, migrations/0009_imports.sql) -------------------------------------------
+INTP = lambda d: {"type": "integer", "minimum": 0, "description": d}
+schemas["ImportError"] = obj({"row": {"type": "integer", "minimum": 1, "description": "CSV: the record number in the file (the header is row 1, as a spreadsheet shows it; line breaks inside quoted fields do not start rows). NDJSON: the line number."},
+    "column": S("CSV: the column the error is about (as named in the header), when it is about one."),
+    "pointer": S("JSON pointer into the product (NDJSON lines; also for rules checked by the database)."),
+    "code": S("Machine-readable reason: required, invalid_format, invalid_value, invalid_type, too_long, unknown_field, duplicate, conflict, taken, invalid_json, rejected, ..."),
+    "message": S("Human-readable explanation.")}, required=["row", "code", "message"], desc="A row that failed; its whole product was skipped.")
+schemas["Import"] = obj({"id": ID("imp"), "object": {"const": "import", "description": "Always import."},
+    "format": {"type": "string", "enum": ["csv", "ndjson"], "description": "The file's format (from its Content-Type)."},
+    "filename": SN("The file's name (souq import), or null."),
+    "status": {"type": "string", "enum": ["queued", "running", "succeeded", "partially_succeeded", "failed"], "description": "queued, running; then succeeded (no row failed), partially_succeeded (some products failed, some were imported) or failed (no product was imported)."},
+    "rows_total": INTP("Data rows in the file (CSV records after the header; non-blank NDJSON lines)."),
+    "rows_done": INTP("Rows processed so far (imported or failed): progress is rows_done / rows_total."),
+    "products_total": INTP("Products in the file (CSV: distinct handles)."),
+    "products_created": INTP("New products."), "products_updated": INTP("Existing products (by handle) that changed."),
+    "products_unchanged": INTP("Existing products the file describes exactly as they are (nothing was written)."),
+    "products_failed": INTP("Products skipped because a row of theirs failed (nothing of them was written)."),
+    "errors": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/ImportError"}, "description": "Per-row errors, the first 1000."},
+    "errors_total": INTP("All errors, also those past the first 1000."),
+    "created_by": SN("Staff user or API key that uploaded the file (cli for souq import)."),
+    "created_at": TS("Uploaded."), "started_at": TSN("First batch processed."), "finished_at": TSN("Last batch processed.")},
+    desc="A bulk import of products. It is processed in the background in batches, one transaction (savepoint) per product, so a product is either imported whole or skipped with its errors.")
+schemas["ImportList"] = list_of("Import", "imports")
+IMP_DESC = open(os.path.join(HERE, "imports.md")).read()
+op("post", "/v1/admin/imports", "createImport", "Admin Imports", "Import products from a CSV or NDJSON file", "admin",
+   [ok("202", "Import", "Accepted: the file was read and validated and is queued. Poll the Location (GET /v1/admin/imports/{id}) for progress and per-row errors.",
+       headers={"Location": {"description": "/v1/admin/imports/{id} of the new import.", "schema": {"type": "string"}}})], perm="catalog:write", desc=IMP_DESC)
+paths["/v1/admin/imports"]["post"]["requestBody"] = {"required": True, "description": "The file. 415 for any other Content-Type; 413 over max_import_bytes (8 MiB by default); 422 validation-failed when the file as a whole is unusable (not UTF-8, malformed CSV, unknown, duplicate or missing columns: pointer = the column name, no rows).",
+    "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}, "application/ndjson": {"schema": {"type": "string"}}}}
+op("get", "/v1/admin/imports", "listImports", "Admin Imports", "List imports", "admin", [ok("200", "ImportList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_INM], perm="catalog:read")
+op("get", "/v1/admin/imports/{id}", "getImport", "Admin Imports", "One import: status, progress and per-row errors", "admin", [ok("200", "Import", headers=H_ETAG), NOTMOD], params=[P_ID("imp", "import"), P_INM], perm="catalog:read")
+op("get", "/v1/admin/exports/products.csv", "exportProducts", "Admin Imports", "Export the catalog as CSV", "admin",
+   [ok("200", mt="text/csv", schema={"type": "string"}, desc="The products in the import CSV format (header first, CRLF line ends, UTF-8, Content-Disposition: attachment). Importing it again changes nothing.")],
+   perm="catalog:read", desc="One row per variant, in creation order; columns price.<currency> and compare_at.<currency> for every currency with a base price, stock.<location id> (on hand) for every stock location. Volume tiers, price lists, media, channels, categories and translations are not exported.")
+TAGS.append(("Admin Imports", "Bulk import (CSV, NDJSON) and export (CSV) of products, variants, prices and stock."))
+
 doc = {
  "openapi": "3.1.0",
  "info": {"title": "Souq", "version": "0.1.0", "summary": "Headless commerce API.",

@@ -16,8 +16,8 @@ after(async () => s && (await s.stop()));
 
 const concrete = concretePath;
 const bodyRoutes = () => routes.filter((r) => ['POST', 'PUT', 'PATCH'].includes(r.method));
-// routes whose handler reads a JSON body (revoke takes none)
-const readsBody = (r) => !r.path.endsWith('/revoke');
+// routes whose handler reads a JSON body (revoke takes none; uploads take files: imports.test.mjs)
+const readsBody = (r) => !r.path.endsWith('/revoke') && !r.upload;
 
 test('every body route refuses a non-JSON content type with 415', async () => {
   for (const r of bodyRoutes()) {
