@@ -406,11 +406,12 @@ static bool etag_listed(const char *header, const char *etag)
     return false;
 }
 
-void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
+static void send_json(sq_req_t *req, int status, const char *json, size_t len, bool tag_always)
 {
     if (req->h2o == NULL || req->responded)
         return;
-    if (status == 200 && h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"))) {
+    bool get = h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"));
+    if ((status == 200 && get) || tag_always) {
         unsigned char md[16];
         sq_md5(json, len, md);
         char hex[33], *quoted = sq_arena_alloc(req->arena, 36);
@@ -418,7 +419,7 @@ void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
         snprintf(quoted, 36, "\"%s\"", hex);
         const char *inm = sq_req_header(req, "if-none-match");
         add_header(req, H2O_TOKEN_ETAG, quoted, 34);
-        if (inm != NULL && etag_listed(inm, hex)) {
+        if (get && inm != NULL && etag_listed(inm, hex)) {
             start(req, 304, NULL, 0);
             send_body(req, NULL, 0);
             return;
@@ -426,6 +427,16 @@ void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
     }
     start(req, status, "application/json", len);
     send_body(req, json, len);
+}
+
+void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
+{
+    send_json(req, status, json, len, false);
+}
+
+void sq_req_send_tagged(sq_req_t *req, int status, const char *json, size_t len)
+{
+    send_json(req, status, json, len, true);
 }
 
 void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
@@ -497,6 +508,7 @@ int sq_err_status(sq_code_t code)
         return 406;
     case SQ_E_CONFLICT:
     case SQ_E_ALREADY_EXISTS:
+    case SQ_E_INSUFFICIENT_STOCK:
         return 409;
     case SQ_E_PRECONDITION_FAILED:
         return 412;
