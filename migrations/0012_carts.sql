@@ -43,6 +43,14 @@ CREATE TABLE cart_line_items (
 );
 CREATE INDEX cart_line_items_variant_idx ON cart_line_items (variant_id);
 
+-- Cart changes commit without waiting for the WAL flush (synchronous_commit off for their transaction only):
+-- a crash can lose the last few hundred milliseconds of cart edits (the buyer sees the cart as it was), never
+-- an order, a payment or stock, which commit durably. Measured with `make bench-carts` (2 threads, so 2
+-- connections, each waiting for its fsync at every commit): add-to-cart 249 -> 845 req/s, p50 242 -> 72 ms.
+CREATE FUNCTION souq_cart_async_commit() RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('synchronous_commit', 'off', true)
+$$;
+
 -- The cart of a caller, locked: the id, the channel of the publishable key, and the customer of the token
 -- (NULL for anonymous callers) must all fit; a customer's cart is only the customer's; an expired cart
 -- (untouched for p_ttl_s seconds) or a completed one does not exist. p_version (NULL: no check) is the
@@ -52,6 +60,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     c carts;
 BEGIN
+    PERFORM souq_cart_async_commit();
     SELECT * INTO c FROM carts
      WHERE id = p_id AND sales_channel_id = p_channel AND (customer_id IS NULL OR customer_id = p_customer)
        AND completed_at IS NULL AND updated_at > now() - make_interval(secs => p_ttl_s)
@@ -155,6 +164,7 @@ DECLARE
     c carts;
     it record;
 BEGIN
+    PERFORM souq_cart_async_commit();
     INSERT INTO carts (id, sales_channel_id, customer_id, email, currency_code, region_id, note, metadata)
     VALUES (p_id, p_channel, p_customer,
             coalesce(lower(b->>'email'), (SELECT email FROM customers WHERE id = p_customer)),
