@@ -121,7 +121,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = p_pointer || '/quantity|out_of_range|A line holds at most 10000 units (the cart has ' || coalesce(cur, 0) || ').';
     END IF;
     IF cur IS NULL AND (SELECT count(*) FROM cart_line_items WHERE cart_id = c.id) >= 250 THEN
-        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = p_pointer || '|too_many|A cart holds at most 250 lines.';
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = p_pointer || '/variant_id|too_many|A cart holds at most 250 lines.';
     END IF;
     PERFORM souq_cart_check_variant(c, p_variant, coalesce(cur, 0) + p_qty, p_pointer);
     IF cur IS NULL THEN

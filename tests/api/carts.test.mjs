@@ -356,3 +356,39 @@ test('a product that leaves the channel stays in the cart, not sellable and out 
   assert.deepEqual([r.status, r.body.errors?.[0]?.pointer], [422, '/variant_id'], 'raising an unsellable line is refused');
   assert.equal((await s.client.patch(`/v1/store/carts/${c.id}/line-items/${gone.id}`, { quantity: 0 })).status, 200, 'removing it is fine');
 });
+
+test('percentage lists, time windows and region rules: the resolver decides, per cart', async () => {
+  const pct = await product({ variants: [{ sku: uniq('PCT'), prices: [{ currency_code: 'eur', amount: 1000 }, { currency_code: 'usd', amount: 1100 }], inventory: [], manage_inventory: false }] });
+  const v = pct.variants[0].id;
+  const off = await A('POST', '/v1/admin/price-lists', { title: 'Quarter off', kind: 'sale', percent_off_bp: 2500, product_ids: [pct.id] });
+  assert.equal(off.status, 201, off.text);
+  const later = await A('POST', '/v1/admin/price-lists', { title: 'Next year', kind: 'sale', starts_at: '2099-01-01T00:00:00Z', product_ids: [pct.id] });
+  assert.equal(later.status, 201, later.text);
+  await A('POST', `/v1/admin/price-lists/${later.body.id}/prices`, { upsert: [{ variant_id: v, currency_code: 'eur', amount: 10 }] });
+  const usOnly = await A('POST', '/v1/admin/price-lists', { title: 'US deal', kind: 'override', rules: { region: [us.id] } });
+  await A('POST', `/v1/admin/price-lists/${usOnly.body.id}/prices`, { upsert: [{ variant_id: v, currency_code: 'usd', amount: 999 }] });
+  const c = await guestCart({ items: [{ variant_id: v, quantity: 2 }] });
+  const l = c.items[0];
+  assert.deepEqual([l.unit_price, l.compare_at_unit_price, l.price_list_id, l.price_type, c.total], [750, 1000, off.body.id, 'sale', 1500],
+    'a quarter off; the list that starts in 2099 does not apply');
+  let r = await s.client.patch(`/v1/store/carts/${c.id}`, { currency_code: 'usd' });
+  assert.deepEqual([r.body.items[0].unit_price, r.body.items[0].price_list_id], [825, off.body.id], 'no region: the US override does not apply');
+  r = await s.client.patch(`/v1/store/carts/${c.id}`, { region_id: us.id });
+  assert.deepEqual([r.body.items[0].unit_price, r.body.items[0].price_type, r.body.total], [999, 'override', 1998], 'in the US region it does');
+});
+
+test('a cart holds at most 250 lines', async () => {
+  const [{ id: pid }] = await s.sql("INSERT INTO products (title, handle, status) VALUES ('Many', $1, 'active') RETURNING id", [uniq('many')]);
+  await s.sql('INSERT INTO product_sales_channels (product_id, sales_channel_id) VALUES ($1, $2)', [pid, s.channel]);
+  const vs = await s.sql("INSERT INTO product_variants (product_id, title, sku, manage_inventory) SELECT $1, 'v' || g, $2 || g, false FROM generate_series(1, 251) g RETURNING id", [pid, uniq('MANY')]);
+  await s.sql("INSERT INTO prices (variant_id, currency_code, amount) SELECT id, 'eur', 100 FROM product_variants WHERE product_id = $1", [pid]);
+  const ids = vs.map((x) => x.id).sort();
+  const c = await guestCart({ items: ids.slice(0, 250).map((variant_id) => ({ variant_id, quantity: 1 })) });
+  assert.deepEqual([c.items.length, c.total, c.item_count], [250, 25000, 250]);
+  let r = await s.client.post(`/v1/store/carts/${c.id}/line-items`, { variant_id: ids[250], quantity: 1 });
+  assert.equal(r.status, 422, r.text);
+  assert.deepEqual(r.body.errors.map((e) => [e.pointer, e.code]), [['/variant_id', 'too_many']]);
+  r = await s.client.post(`/v1/store/carts/${c.id}/line-items`, { variant_id: ids[0], quantity: 1 });
+  assert.equal(r.status, 200, 'adding to an existing line is still fine');
+  assert.equal(r.body.total, 25100);
+});
