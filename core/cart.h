@@ -33,8 +33,8 @@ typedef struct {
     const char *variant_id;
     int64_t quantity;
 } sq_cart_line_in_t;
-extern const sq_field_t sq_cart_line_add_fields[];  /* variant_id, quantity 1..10000 */
-extern const sq_field_t sq_cart_line_set_fields[];  /* quantity 0..10000 */
+extern const sq_field_t sq_cart_line_add_fields[]; /* variant_id, quantity 1..10000 */
+extern const sq_field_t sq_cart_line_set_fields[]; /* quantity 0..10000 */
 
 /** True if s has the shape of a cart id ("cart_" + 43 base64url characters). */
 bool sq_cart_id_valid(const char *s);
@@ -48,8 +48,8 @@ void sq_cart_update(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, c
 void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const sq_cart_line_in_t *in, sq_cart_cb cb,
                       void *data);
 /** quantity 0 removes the line; quantity < 0 too (DELETE). */
-void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity,
-                      sq_cart_cb cb, void *data);
+void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
+                      void *data);
 
 /** One row of the cart view (exposed for unit tests): the cart's JSON, its lines ("qty\tsellable\tjson"
  * records separated by \x1e), the price candidates of the lines (storefront.c format, index = line), the

@@ -38,18 +38,22 @@
 #define CANDIDATES                                                                                                                 \
     "(SELECT string_agg(x.line, E'\\n') FROM ("                                                                                    \
     " SELECT concat_ws(E'\\t', lx.idx, pr.id, pr.amount, coalesce(pr.compare_at_amount, 0), pr.min_quantity, "                     \
-    "   coalesce(pl.id, ''), coalesce(pl.kind, ''), coalesce(pl.priority, 0), " EPOCH("pl.starts_at") ", " EPOCH("pl.ends_at")     \
-    ", 0, " RULES ") AS line "                                                                                                     \
-    " FROM lx JOIN prices pr ON pr.variant_id = lx.variant_id AND pr.currency_code = c.currency_code "                             \
-    " LEFT JOIN price_lists pl ON pl.id = pr.price_list_id WHERE pr.price_list_id IS NULL OR pl.status = 'active' "                \
-    " UNION ALL "                                                                                                                  \
-    " SELECT concat_ws(E'\\t', lx.idx, pl.id, 0, 0, 1, pl.id, pl.kind, pl.priority, " EPOCH("pl.starts_at") ", " EPOCH(            \
-        "pl.ends_at") ", pl.percent_off_bp, " RULES ") "                                                                           \
-    " FROM lx JOIN product_variants v ON v.id = lx.variant_id "                                                                   \
-    " JOIN price_lists pl ON pl.percent_off_bp IS NOT NULL AND pl.status = 'active' "                                              \
-    "   AND (NOT EXISTS (SELECT 1 FROM price_list_products s WHERE s.price_list_id = pl.id) "                                      \
-    "        OR EXISTS (SELECT 1 FROM price_list_products s WHERE s.price_list_id = pl.id AND s.product_id = v.product_id))"       \
-    ") x)"
+    "   coalesce(pl.id, ''), coalesce(pl.kind, ''), coalesce(pl.priority, 0), " EPOCH("pl.starts_at") ", " EPOCH(                  \
+        "pl.ends_at") ", 0, " RULES ") AS line "                                                                                   \
+                      " FROM lx JOIN prices pr ON pr.variant_id = lx.variant_id AND pr.currency_code = c.currency_code "           \
+                      " LEFT JOIN price_lists pl ON pl.id = pr.price_list_id WHERE pr.price_list_id IS NULL OR pl.status = "       \
+                      "'active' "                                                                                                  \
+                      " UNION ALL "                                                                                                \
+                      " SELECT concat_ws(E'\\t', lx.idx, pl.id, 0, 0, 1, pl.id, pl.kind, pl.priority, " EPOCH(                     \
+                          "pl.starts_at") ", " EPOCH("pl.ends_at") ", pl.percent_off_bp, " RULES ") "                              \
+                                                                   " FROM lx JOIN product_variants v ON v.id = lx.variant_id "     \
+                                                                   " JOIN price_lists pl ON pl.percent_off_bp IS NOT NULL AND "    \
+                                                                   "pl.status = 'active' "                                         \
+                                                                   "   AND (NOT EXISTS (SELECT 1 FROM price_list_products s "      \
+                                                                   "WHERE s.price_list_id = pl.id) "                               \
+                                                                   "        OR EXISTS (SELECT 1 FROM price_list_products s WHERE " \
+                                                                   "s.price_list_id = pl.id AND s.product_id = v.product_id))"     \
+                                                                   ") x)"
 
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version */
 SQ_STMT_RO(cart_view,
@@ -90,14 +94,8 @@ static char *priced(op_t *o, sq_rows_t *rows, const char **version, sq_err_t *er
         sq_err_set(err, SQ_E_NOT_FOUND, "The cart does not exist.");
         return NULL;
     }
-    sq_cart_row_t row = {sq_rows_text(rows, 0, 0),
-                         sq_rows_text(rows, 0, 1),
-                         sq_rows_text(rows, 0, 2),
-                         sq_rows_text(rows, 0, 3),
-                         o->who.channel_id,
-                         sq_rows_text(rows, 0, 4),
-                         sq_rows_text(rows, 0, 5),
-                         sq_now_us()};
+    sq_cart_row_t row = {sq_rows_text(rows, 0, 0), sq_rows_text(rows, 0, 1), sq_rows_text(rows, 0, 2), sq_rows_text(rows, 0, 3),
+                         o->who.channel_id,        sq_rows_text(rows, 0, 4), sq_rows_text(rows, 0, 5), sq_now_us()};
     if (version != NULL)
         *version = sq_rows_text(rows, 0, 6);
     return sq_cart_assemble(o->arena, &row);
@@ -239,8 +237,8 @@ void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id,
     run(o);
 }
 
-void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity,
-                      sq_cart_cb cb, void *data)
+void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
+                      void *data)
 {
     op_t *o = op(cx, OP_SET, who, id, cb, data);
     o->line_id = line_id;
