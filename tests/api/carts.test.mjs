@@ -392,3 +392,23 @@ test('a cart holds at most 250 lines', async () => {
   assert.equal(r.status, 200, 'adding to an existing line is still fine');
   assert.equal(r.body.total, 25100);
 });
+
+test('concurrent adds to one cart lose nothing: the cart row lock serializes them', async () => {
+  const c = await guestCart();
+  const rs = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    s.client.post(`/v1/store/carts/${c.id}/line-items`, { variant_id: i % 2 ? V.tee : V.teeL, quantity: 1 })));
+  assert.deepEqual([...new Set(rs.map((r) => r.status))], [200], rs.map((r) => r.text).join('\n').slice(0, 500));
+  const g = (await s.client.get(`/v1/store/carts/${c.id}`)).body;
+  assert.deepEqual(g.items.map((l) => [l.variant_id, l.quantity]).sort(), [[V.tee, 10], [V.teeL, 10]].sort());
+  assert.equal(g.total, 10 * 900 + 10 * 500, 'the tee line reached its 10-unit tier');
+});
+
+test('the version check under If-Match: a change between the read and the write is refused (SQ412)', async () => {
+  const c = await guestCart({ items: [{ variant_id: V.tee, quantity: 1 }] });
+  const [{ version }] = await s.sql('SELECT version FROM carts WHERE id = $1', [c.id]);
+  const call = (v) => s.sql("SELECT souq_cart_update($1, $2, NULL, 2592000, $3, '{\"note\":\"x\"}'::jsonb)", [c.id, s.channel, v]);
+  await assert.rejects(call(version - 1), (e) => e.code === 'SQ412');
+  await call(version);
+  await assert.rejects(call(version), (e) => e.code === 'SQ412', 'the change bumped the version');
+  assert.equal((await s.client.get(`/v1/store/carts/${c.id}`)).body.note, 'x');
+});
