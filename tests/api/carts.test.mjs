@@ -412,3 +412,16 @@ test('the version check under If-Match: a change between the read and the write 
   await assert.rejects(call(version), (e) => e.code === 'SQ412', 'the change bumped the version');
   assert.equal((await s.client.get(`/v1/store/carts/${c.id}`)).body.note, 'x');
 });
+
+test('the cart id is a secret: never cached, shortened in the access log', async () => {
+  const r = await s.client.post('/v1/store/carts', {});
+  assert.equal(r.headers.get('cache-control'), 'no-store');
+  const id = r.body.id;
+  const g = await s.client.get(`/v1/store/carts/${id}`);
+  assert.equal(g.headers.get('cache-control'), 'no-store');
+  await s.client.patch(`/v1/store/carts/${id}`, { note: 'n' });
+  await s.client.get(`/v1/store/carts/${id}/line-items/nope`, { raw: true });
+  await new Promise((res) => setTimeout(res, 100)); // let the log lines arrive (not a timing assertion)
+  assert.match(s.server.log, new RegExp(`"path":"/v1/store/carts/${id.slice(0, 9).replace(/[-]/g, '\\-')}\\.\\.\\.","route":"/v1/store/carts/\\{id\\}"`));
+  assert.ok(!s.server.log.includes(id), 'the whole id never reaches the log');
+});
