@@ -9,6 +9,30 @@
 -- another customer's, expired); SQ412: the version changed (If-Match); SQ422: invalid; SQSTK: not enough
 -- stock (409 insufficient-stock).
 
+-- Speed: a LANGUAGE sql function whose body has a FROM clause is never inlined, and PostgreSQL 15 plans its
+-- body again in every statement that calls it (about 0.2 ms each here); a plpgsql function keeps its plans for
+-- the session. So the helpers below are plpgsql, and the two shared SQL functions a cart change calls are
+-- replaced by plpgsql versions with the same bodies and results (the storefront's availability and currency
+-- lookups get faster too). Measured with pgbench, one client: creating a cart with one line 1.69 -> 0.44 ms;
+-- souq_variant_available of 20 variants in one statement 1.09 -> 0.43 ms; souq_pick_currency 0.12 -> 0.04 ms.
+CREATE OR REPLACE FUNCTION souq_variant_available(p_variant text, p_channel text) RETURNS int LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(min(coalesce(a.avail, 0) / vii.required_quantity), 0)::int
+              FROM variant_inventory_items vii
+              LEFT JOIN LATERAL (SELECT sum(l.available) AS avail FROM inventory_levels l
+                                   JOIN sales_channel_locations scl ON scl.location_id = l.location_id AND scl.sales_channel_id = p_channel
+                                   JOIN stock_locations s ON s.id = l.location_id AND s.is_active
+                                  WHERE l.inventory_item_id = vii.inventory_item_id) a ON true
+             WHERE vii.variant_id = p_variant);
+END $$;
+
+CREATE OR REPLACE FUNCTION souq_pick_currency(p_currency text, p_region text, p_channel text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce(lower(p_currency), (SELECT currency_code FROM regions WHERE id = p_region),
+                    (SELECT r.currency_code FROM sales_channels c JOIN regions r ON r.id = c.default_region_id WHERE c.id = p_channel),
+                    (SELECT currency_code FROM regions ORDER BY created_at, id LIMIT 1));
+END $$;
+
 CREATE TABLE carts (
     id               text PRIMARY KEY CHECK (id ~ '^cart_[A-Za-z0-9_-]{43}$'),
     sales_channel_id text NOT NULL REFERENCES sales_channels (id),
@@ -47,9 +71,10 @@ CREATE INDEX cart_line_items_variant_idx ON cart_line_items (variant_id);
 -- a crash can lose the last few hundred milliseconds of cart edits (the buyer sees the cart as it was), never
 -- an order, a payment or stock, which commit durably. Measured with `make bench-carts` (2 threads, so 2
 -- connections, each waiting for its fsync at every commit): add-to-cart 249 -> 845 req/s, p50 242 -> 72 ms.
-CREATE FUNCTION souq_cart_async_commit() RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('synchronous_commit', 'off', true)
-$$;
+CREATE FUNCTION souq_cart_async_commit() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+END $$;
 
 -- The cart of a caller, locked: the id, the channel of the publishable key, and the customer of the token
 -- (NULL for anonymous callers) must all fit; a customer's cart is only the customer's; an expired cart
@@ -76,12 +101,13 @@ END $$;
 
 -- Whether a variant has a price the resolver can start from in a currency: a base price, or a price of an
 -- active list that is open now.
-CREATE FUNCTION souq_cart_priced(p_variant text, p_currency text) RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM prices pr LEFT JOIN price_lists pl ON pl.id = pr.price_list_id
+CREATE FUNCTION souq_cart_priced(p_variant text, p_currency text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM prices pr LEFT JOIN price_lists pl ON pl.id = pr.price_list_id
                     WHERE pr.variant_id = p_variant AND pr.currency_code = p_currency
                       AND (pr.price_list_id IS NULL OR (pl.status = 'active' AND (pl.starts_at IS NULL OR pl.starts_at <= now())
-                                                       AND (pl.ends_at IS NULL OR pl.ends_at > now()))))
-$$;
+                                                       AND (pl.ends_at IS NULL OR pl.ends_at > now()))));
+END $$;
 
 -- Whether a variant may be sold to this cart in p_qty units; raises with p_pointer otherwise. Sellable: the
 -- product is active and in the cart's channel, and the variant has a base price in the cart's currency or
