@@ -28,7 +28,7 @@ DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
-.PHONY: all deps run stop test unit api-test bench bench-import fmt clean asan
+.PHONY: all deps run stop test unit api-test bench bench-import bench-carts fmt clean asan
 
 all: bin/souq
 
@@ -100,6 +100,11 @@ bench-import:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/import.sh
+
+bench-carts:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory bin/souq
+	@bench/carts.sh
 
 fmt:
 	clang-format -i $(CORE_SRC) $(API_SRC) api/main.c $(wildcard core/*.h core/*/*.h api/*.h api/*/*.h tests/unit/*.[ch])

@@ -51,6 +51,8 @@ static const spec_t specs[] = {
     {"access_token_ttl", T_INT, F(access_token_ttl), "900", 60, 900, NULL, false, false, "access-token lifetime, seconds"},
     {"refresh_token_ttl", T_INT, F(refresh_token_ttl), "2592000", 300, 31536000, NULL, false, false,
      "refresh-token lifetime (sliding), seconds"},
+    {"cart_ttl", T_INT, F(cart_ttl), "2592000", 3600, 31536000, NULL, false, false,
+     "carts unchanged for this many seconds are expired"},
     {"session_ttl", T_INT, F(session_ttl), "7776000", 300, 63072000, NULL, false, false, "absolute session lifetime, seconds"},
     {"cors_origins", T_STR, F(cors_origins), "", 0, 0, NULL, false, false, "storefront origins allowed by CORS, comma-separated"},
     {"request_timeout_ms", T_INT, F(request_timeout_ms), "10000", 100, 600000, NULL, false, true, "per-request deadline"},

@@ -24,6 +24,7 @@ typedef struct sq_config {
     char *jwt_issuer;
     int access_token_ttl;
     int refresh_token_ttl;
+    int cart_ttl;
     int session_ttl;
     char *cors_origins; /* comma-separated origins, or empty */
     int request_timeout_ms;

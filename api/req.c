@@ -22,6 +22,30 @@ static h2o_generator_t generator = {NULL, NULL};
 
 /* ---- lifecycle ---------------------------------------------------------------------------------------- */
 
+/* The path for the access log. Cart ids are capabilities (whoever has one holds the cart), so a path segment
+ * "cart_..." keeps its prefix and 4 characters: enough to tell carts apart, useless to reach one. */
+static size_t log_path(char *line, size_t n, size_t cap, h2o_iovec_t path)
+{
+    size_t i = 0;
+    while (i < path.len) {
+        size_t seg = i;
+        while (i < path.len && path.base[i] != '/')
+            i++;
+        size_t len = i - seg;
+        if (len > 9 && memcmp(path.base + seg, "cart_", 5) == 0) {
+            n = sq_json_escape(line, n, cap, path.base + seg, 9);
+            n = sq_json_escape(line, n, cap, "...", 3);
+        } else {
+            n = sq_json_escape(line, n, cap, path.base + seg, len);
+        }
+        if (i < path.len) {
+            n = sq_json_escape(line, n, cap, "/", 1);
+            i++;
+        }
+    }
+    return n;
+}
+
 static void finish_metrics(sq_req_t *req, int status)
 {
     int64_t dur = sq_mono_us() - req->start_us;
@@ -43,7 +67,7 @@ static void finish_metrics(sq_req_t *req, int status)
         n = sq_json_escape(line, n, 200, req->h2o->method.base, req->h2o->method.len);
         memcpy(line + n, "\",\"path\":\"", 10);
         n += 10;
-        n = sq_json_escape(line, n, 600, req->h2o->path_normalized.base, req->h2o->path_normalized.len);
+        n = log_path(line, n, 600, req->h2o->path_normalized);
     } else {
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
     }
@@ -413,11 +437,12 @@ static bool etag_listed(const char *header, const char *etag)
     return false;
 }
 
-void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
+static void send_json(sq_req_t *req, int status, const char *json, size_t len, bool tag_always)
 {
     if (req->h2o == NULL || req->responded)
         return;
-    if (status == 200 && h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"))) {
+    bool get = h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"));
+    if ((status == 200 && get) || tag_always) {
         unsigned char md[16];
         sq_md5(json, len, md);
         char hex[33], *quoted = sq_arena_alloc(req->arena, 36);
@@ -425,7 +450,7 @@ void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
         snprintf(quoted, 36, "\"%s\"", hex);
         const char *inm = sq_req_header(req, "if-none-match");
         add_header(req, H2O_TOKEN_ETAG, quoted, 34);
-        if (inm != NULL && etag_listed(inm, hex)) {
+        if (get && inm != NULL && etag_listed(inm, hex)) {
             start(req, 304, NULL, 0);
             send_body(req, NULL, 0);
             return;
@@ -433,6 +458,16 @@ void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
     }
     start(req, status, "application/json", len);
     send_body(req, json, len);
+}
+
+void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
+{
+    send_json(req, status, json, len, false);
+}
+
+void sq_req_send_tagged(sq_req_t *req, int status, const char *json, size_t len)
+{
+    send_json(req, status, json, len, true);
 }
 
 void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
@@ -504,6 +539,7 @@ int sq_err_status(sq_code_t code)
         return 406;
     case SQ_E_CONFLICT:
     case SQ_E_ALREADY_EXISTS:
+    case SQ_E_INSUFFICIENT_STOCK:
         return 409;
     case SQ_E_PRECONDITION_FAILED:
         return 412;

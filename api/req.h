@@ -75,6 +75,8 @@ int sq_req_if_match(sq_req_t *req, const char **etag);
 
 /** Sends JSON text as is; GET answers get a strong ETag (MD5 of the body) and honour If-None-Match. */
 void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len);
+/** Like sq_req_send_json, with the ETag on every answer (mutations too: the next If-Match). */
+void sq_req_send_tagged(sq_req_t *req, int status, const char *json, size_t len);
 void sq_req_send_jansson(sq_req_t *req, int status, json_t *body);
 /** Sends a non-JSON body (metrics) with the given content type. */
 void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *body, size_t len);

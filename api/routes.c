@@ -51,6 +51,8 @@ static const char *const store_product_q[] = {"expand", "fields", "region_id", "
 #define CUSTOMER SQ_AUTH_STORE_CUSTOMER
 #define ADMIN SQ_AUTH_ADMIN
 #define AUTHB (SQ_RT_AUTH_BODY | SQ_RT_NO_STORE)
+/* cart ids are capabilities: not stored by caches (and shortened in the access log, req.c) */
+#define CART SQ_RT_NO_STORE
 
 const sq_route_t sq_routes[] = {
     {"GET", "/healthz", sq_h_healthz, NONE, NULL, 0, NULL},
@@ -79,6 +81,12 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/categories/{id}", sq_h_store_category, STORE, NULL, 0, browse_q},
     {"GET", "/v1/store/collections", sq_h_store_collections, STORE, NULL, 0, browse_q},
     {"GET", "/v1/store/collections/{id}", sq_h_store_collection, STORE, NULL, 0, browse_q},
+    {"POST", "/v1/store/carts", sq_h_store_cart_create, STORE, NULL, SQ_RT_NO_STORE, NULL},
+    {"GET", "/v1/store/carts/{id}", sq_h_store_cart_get, STORE, NULL, CART, NULL},
+    {"PATCH", "/v1/store/carts/{id}", sq_h_store_cart_update, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/carts/{id}/line-items", sq_h_store_cart_line_add, STORE, NULL, CART, NULL},
+    {"PATCH", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_update, STORE, NULL, CART, NULL},
+    {"DELETE", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_delete, STORE, NULL, CART, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},

@@ -17,10 +17,7 @@
 #define MAX_LISTS 64
 #define MAX_CANDIDATES 512
 
-typedef struct {
-    int vidx;
-    sq_price_candidate_t c;
-} cand_t;
+typedef sq_indexed_candidate_t cand_t;
 
 static uint64_t generation = 1;
 
@@ -76,7 +73,7 @@ static void parse_rules(sq_arena_t *a, char *text, sq_price_list_t *l)
     l->rules = r;
 }
 
-static int parse_candidates(sq_arena_t *a, const char *text, const char *currency, cand_t *out, int max)
+int sq_store_parse_candidates(sq_arena_t *a, const char *text, const char *currency, sq_indexed_candidate_t *out, int max)
 {
     if (text == NULL || *text == '\0')
         return 0;
@@ -124,7 +121,7 @@ static int parse_candidates(sq_arena_t *a, const char *text, const char *currenc
     return n;
 }
 
-static void price_json(sq_buf_t *b, const sq_price_result_t *r)
+void sq_store_price_json(sq_buf_t *b, const sq_price_result_t *r)
 {
     if (!r->found) {
         sq_buf_str(b, "null");
@@ -163,7 +160,7 @@ char *sq_store_assemble(sq_arena_t *a, const char *product, const char *variants
     int ngroups = 0;
     if (prices) {
         cands = sq_arena_alloc(a, sizeof(cand_t) * MAX_CANDIDATES);
-        ncand = currency != NULL ? parse_candidates(a, candidates, currency, cands, MAX_CANDIDATES) : 0;
+        ncand = currency != NULL ? sq_store_parse_candidates(a, candidates, currency, cands, MAX_CANDIDATES) : 0;
         if (groups != NULL && *groups) {
             char *g = sq_arena_strdup(a, groups), *save = NULL;
             for (char *t = strtok_r(g, ",", &save); t != NULL && ngroups < 32; t = strtok_r(NULL, ",", &save))
@@ -194,7 +191,7 @@ char *sq_store_assemble(sq_arena_t *a, const char *product, const char *variants
                 sq_price_resolve(mine, n, &ctx, &r);
             sq_buf_add(&b, v, open_len(v, vlen));
             sq_buf_str(&b, ",\"price\":");
-            price_json(&b, &r);
+            sq_store_price_json(&b, &r);
             sq_buf_add(&b, "}", 1);
         } else {
             sq_buf_add(&b, v, vlen);

@@ -5,7 +5,9 @@
 
 #include <stdint.h>
 
+#include "core/base/buf.h"
 #include "core/ctx.h"
+#include "core/pricing.h"
 
 typedef enum { SQ_SORT_NEWEST, SQ_SORT_TITLE, SQ_SORT_PRICE_ASC, SQ_SORT_PRICE_DESC, SQ_SORT_RELEVANCE } sq_sort_t;
 
@@ -42,5 +44,17 @@ void sq_store_invalidate(void);
  * variants the variant JSONs separated by \x1e, candidates the price lines (format in storefront.c). */
 char *sq_store_assemble(sq_arena_t *a, const char *product, const char *variants, const char *candidates, const char *currency,
                         const char *channel_id, const char *region_id, const char *groups, int64_t now_us, bool prices);
+
+/** A price candidate of the idx-th variant (or cart line) of a row. */
+typedef struct {
+    int vidx;
+    sq_price_candidate_t c;
+} sq_indexed_candidate_t;
+/** Parses candidate lines (format in storefront.c) into out (at most max); lists are arena-allocated and shared
+ * between candidates of the same list. Returns the count. */
+int sq_store_parse_candidates(sq_arena_t *a, const char *text, const char *currency, sq_indexed_candidate_t *out, int max);
+/** Appends a resolved price as JSON ({amount, currency_code, compare_at_amount, price_list_id, price_type,
+ * min_quantity}, or null when none was found). */
+void sq_store_price_json(sq_buf_t *b, const sq_price_result_t *r);
 
 #endif

@@ -31,6 +31,14 @@ void sq_h_store_address_get(sq_req_t *req);
 void sq_h_store_address_update(sq_req_t *req);
 void sq_h_store_address_delete(sq_req_t *req);
 
+/* store_carts.c */
+void sq_h_store_cart_create(sq_req_t *req);
+void sq_h_store_cart_get(sq_req_t *req);
+void sq_h_store_cart_update(sq_req_t *req);
+void sq_h_store_cart_line_add(sq_req_t *req);
+void sq_h_store_cart_line_update(sq_req_t *req);
+void sq_h_store_cart_line_delete(sq_req_t *req);
+
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);
 void sq_h_admin_user_list(sq_req_t *req);

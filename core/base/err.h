@@ -19,6 +19,7 @@
     X(SQ_E_NOT_ACCEPTABLE, "not-acceptable", "No acceptable representation")                                                       \
     X(SQ_E_CONFLICT, "conflict", "The request conflicts with the current state")                                                   \
     X(SQ_E_ALREADY_EXISTS, "already-exists", "A resource with these values already exists")                                        \
+    X(SQ_E_INSUFFICIENT_STOCK, "insufficient-stock", "Not enough stock")                                                           \
     X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                                   \
     X(SQ_E_PRECONDITION_REQUIRED, "precondition-required", "This request requires If-Match")                                       \
     X(SQ_E_PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large")                                                \

@@ -14,7 +14,7 @@ SN = lambda d, **kw: {"type": ["string", "null"], "description": d, **kw}
 B = lambda d: {"type": "boolean", "description": d}
 ROLES = ["owner", "admin", "catalog_manager", "order_manager", "support", "read_only"]
 PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read"]
-SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
+SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
 
 def obj(props, required=None, desc=None, extra=None):
     o = {"type": "object", "additionalProperties": False, "properties": props, "required": list(props.keys()) if required is None else required}
@@ -546,6 +546,61 @@ op("get", "/v1/admin/exports/products.csv", "exportProducts", "Admin Imports", "
    [ok("200", mt="text/csv", schema={"type": "string"}, desc="The products in the import CSV format (header first, CRLF line ends, UTF-8, Content-Disposition: attachment). Importing it again changes nothing.")],
    perm="catalog:read", desc="One row per variant, in creation order; columns price.<currency> and compare_at.<currency> for every currency with a base price, stock.<location id> (on hand) for every stock location. Volume tiers, price lists, media, channels, categories and translations are not exported.")
 TAGS.append(("Admin Imports", "Bulk import (CSV, NDJSON) and export (CSV) of products, variants, prices and stock."))
+# ---- carts (core/cart*.c, migrations/0012_carts.sql) ---------------------------------------------------------------
+CART_ID = {"type": "string", "pattern": "^cart_[A-Za-z0-9_-]{43}$", "description": "Cart id: cart_ followed by 43 base64url characters (256 random bits). It is the guest's capability to the cart: keep it private."}
+MONEY = lambda d: {"type": "integer", "description": d + " Minor units of the cart's currency."}
+MONEYN = lambda d: {"type": ["integer", "null"], "description": d + " Minor units; null when the line has no price now."}
+ZERO = lambda d: {"type": "integer", "const": 0, "description": d + " Always 0 until promotions, shipping and tax arrive."}
+schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_item", "description": "Always cart_line_item."}, "variant_id": ID("var"), "product_id": ID("prod"),
+    "title": S("Product title."), "variant_title": S("Variant title."), "sku": S("SKU."), "requires_shipping": B("Shipped goods."),
+    "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units (1 to 10000)."}, "metadata": metadata_out,
+    "unit_price": MONEYN("Price of one unit for this quantity (volume tiers), resolved now for the cart's channel, region, currency and customer groups."),
+    "compare_at_unit_price": MONEYN("Was-price of one unit (a sale's base price, or an explicit higher compare-at)."),
+    "price_list_id": IDN("plist", "The price list whose price applied; null for the base price."),
+    "price_type": {"type": ["string", "null"], "enum": ["base", "sale", "override", None], "description": "Which kind of price applied."},
+    "sellable": B("False when the product is no longer active or in the channel, or the line has no price now: such lines are left out of the cart's totals and checkout refuses them."),
+    "subtotal": MONEY("unit_price x quantity."), "discount_total": ZERO("Discounts on the line."), "tax_total": ZERO("Tax on the line."), "total": MONEY("subtotal - discount_total + tax_total."),
+    "adjustments": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Promotion adjustments of the line (empty for now)."},
+    "tax_lines": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Tax lines (empty for now)."}, **ts_pair}, desc="A line of a cart: one variant and its quantity, priced when answered.")
+schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description": "Always cart."},
+    "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer it belongs to (created with a customer token); null for a guest cart."),
+    "email": SN("Email for the order confirmation."), "currency_code": S("Currency of every price (lower-case ISO 4217)."), "region_id": IDN("reg", "Region (decides the currency)."),
+    "note": SN("Buyer's note."), "metadata": metadata_out,
+    "shipping_address": {"type": "null", "description": "Shipping address (a later release)."}, "billing_address": {"type": "null", "description": "Billing address (a later release)."},
+    "shipping_methods": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Chosen shipping methods (empty for now)."},
+    "promotion_codes": {"type": "array", "maxItems": 0, "items": {"type": "string"}, "description": "Applied promotion codes (empty for now)."},
+    "items": {"type": "array", "maxItems": 250, "items": {"$ref": "#/components/schemas/CartLineItem"}, "description": "Lines, oldest first."},
+    "item_count": INT("Units of the sellable lines."), "item_subtotal": MONEY("Sum of the sellable lines' subtotals."), "discount_total": ZERO("Discounts."),
+    "shipping_total": ZERO("Shipping."), "tax_total": ZERO("Tax."), "total": MONEY("item_subtotal - discount_total + shipping_total + tax_total."),
+    "expires_at": TS("When the cart expires unless it changes again (cart_ttl after the last change)."), **ts_pair},
+    desc="A cart. Prices and totals are computed by the server each time it is answered; nothing is reserved until checkout.")
+cart_common = {"currency_code": S("ISO 4217 currency (any case). Default: the region's, else the channel's default region's, else the first region's.", minLength=3, maxLength=3),
+    "email": {"type": ["string", "null"], "format": "email", "maxLength": 254, "description": "Email (stored lower-case); for a customer's cart the customer's email by default."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Buyer's note."}, "metadata": metadata_in}
+cart_item_in = req({"variant_id": S("A variant of an active product sold in the channel, with a price in the cart's currency.", maxLength=40),
+    "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units; adds to the line of the same variant."}}, ["variant_id", "quantity"], "A variant and a quantity. The price is never sent: the server resolves it.")
+schemas["CartCreate"] = req({**cart_common, "region_id": S("Region; sets the currency (422 when currency_code disagrees).", maxLength=40),
+    "items": {"type": "array", "maxItems": 250, "items": cart_item_in, "description": "Initial lines (the same variant twice adds up)."}}, [], "A new cart; every field is optional.")
+schemas["CartUpdate"] = req({**cart_common, "region_id": {"type": ["string", "null"], "maxLength": 40, "description": "Region (sets the currency); null removes it."}}, [],
+    "Fields to change. A new currency or region reprices every line; 422 (pointer /currency_code) when a line has no price in it.")
+schemas["CartLineAdd"] = cart_item_in
+schemas["CartLineUpdate"] = req({"quantity": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "New quantity; 0 removes the line."}}, ["quantity"], "A line's new quantity.")
+P_CART = {"name": "id", "in": "path", "required": True, "description": "Id of the cart.", "schema": {"type": "string"}}
+P_LINE = {"name": "line_id", "in": "path", "required": True, "description": "Id of the line item.", "schema": {"type": "string", "pattern": "^cali_[0-9a-hjkmnp-tv-z]{26}$"}}
+P_CART_IFMATCH = {**P_IFMATCH, "description": "ETag of the cart the change is based on (optional); 412 precondition-failed when the cart changed since."}
+CART_RULES = (" 404 not-found for a missing or expired cart, another sales channel's cart, or another customer's cart (guest carts are reachable by their id)."
+              " 422 with a pointer for a variant that is unknown, not active, not in the channel or without a price in the cart's currency; 409 insufficient-stock when the channel cannot supply the quantity (unless the variant allows backorders). Nothing is reserved.")
+CART_OK = lambda code, d: ok(code, "Cart", d, headers=H_ETAG)
+op("post", "/v1/store/carts", "storeCreateCart", "Store Carts", "Create a cart", "store", [CART_OK("201", "The new cart.")], body="CartCreate",
+   desc="The publishable key's sales channel is the cart's; with a customer token the cart belongs to that customer." + CART_RULES)
+op("get", "/v1/store/carts/{id}", "storeGetCart", "Store Carts", "A cart, priced now", "store", [CART_OK("200", "The cart."), NOTMOD], params=[P_CART, P_INM], desc=CART_RULES)
+op("patch", "/v1/store/carts/{id}", "storeUpdateCart", "Store Carts", "Update a cart", "store", [CART_OK("200", "The cart.")], body="CartUpdate", params=[P_CART, P_CART_IFMATCH], desc=CART_RULES)
+op("post", "/v1/store/carts/{id}/line-items", "storeAddCartLine", "Store Carts", "Add a variant", "store", [CART_OK("200", "The cart.")], body="CartLineAdd", params=[P_CART, P_CART_IFMATCH],
+   desc="Adds to the line of the same variant, or makes a new line (at most 250)." + CART_RULES)
+op("patch", "/v1/store/carts/{id}/line-items/{line_id}", "storeUpdateCartLine", "Store Carts", "Change a line's quantity", "store", [CART_OK("200", "The cart.")], body="CartLineUpdate", params=[P_CART, P_LINE, P_CART_IFMATCH],
+   desc="Raising a quantity checks the stock again; 0 removes the line." + CART_RULES)
+op("delete", "/v1/store/carts/{id}/line-items/{line_id}", "storeDeleteCartLine", "Store Carts", "Remove a line", "store", [CART_OK("200", "The cart.")], params=[P_CART, P_LINE, P_CART_IFMATCH], desc=CART_RULES)
+TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
 
 doc = {
  "openapi": "3.1.0",

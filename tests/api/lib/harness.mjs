@@ -208,13 +208,16 @@ export function signHS256(header, payload, secret = JWT_SECRET) {
 const PREFIXES = {
   users: 'usr', 'api-keys': 'key', customers: 'cus', addresses: 'addr', 'sales-channels': 'sc', regions: 'reg',
   'stock-locations': 'sloc', locations: 'sloc', 'customer-groups': 'cgrp', categories: 'pcat', collections: 'pcol',
-  'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem',
+  'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem', 'line-items': 'cali',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
 export function concretePath(template) {
   const parts = template.split('/');
   return parts
-    .map((p, i) => (p === '{locale}' ? 'de' : p.startsWith('{') ? `${PREFIXES[parts[i - 1]] ?? 'x'}_01zzzzzzzzzzzzzzzzzzzzzzzz` : p))
+    .map((p, i) =>
+      p === '{locale}' ? 'de'
+      : p.startsWith('{') && parts[i - 1] === 'carts' ? `cart_01${'z'.repeat(41)}` // cart ids: 43 base64url characters
+      : p.startsWith('{') ? `${PREFIXES[parts[i - 1]] ?? 'x'}_01zzzzzzzzzzzzzzzzzzzzzzzz` : p)
     .join('/');
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# carts.sh: `make bench-carts`. wrk against the release build on a private, durable PostgreSQL (fsync and
+# synchronous_commit on): add-to-cart (POST /v1/store/carts with one line: each request a fresh cart, one
+# committed transaction) and reading a priced 3-line cart, as ratios to /healthz in the same run. Endpoints
+# alternate over BENCH_ROUNDS rounds; medians are reported (the 2-core box is noisy).
+# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${BENCH_DURATION:-5s}
+rounds=${BENCH_ROUNDS:-3}
+conns=${BENCH_CONNECTIONS:-64}
+wthreads=${BENCH_THREADS:-2}
+
+work=$(mktemp -d)
+chmod 755 "$work"
+pgport=$(scripts/free-port.sh)
+port=$(scripts/free-port.sh)
+server=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    scripts/pg.sh stop "$work/pg" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/pg.sh start "$work/pg" "$pgport" # durable: the defaults, fsync and synchronous_commit on
+psql -h "$work/pg/sock" -p "$pgport" -U souq -d postgres -qc "CREATE DATABASE souq" >/dev/null
+export SOUQ_DATABASE_URL="postgresql://souq@/souq?host=$work/pg/sock&port=$pgport"
+export SOUQ_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export SOUQ_LISTEN="127.0.0.1:$port" SOUQ_THREADS=${SOUQ_THREADS:-2}
+export SOUQ_OWNER_EMAIL=bench-owner@example.com SOUQ_OWNER_PASSWORD=bench-owner-password-1
+bin/souq migrate >/dev/null
+seeded=$(bin/souq seed)
+pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
+channel=$(grep -o 'sc_[0-9a-z]\{26\}' <<<"$seeded" | head -1)
+bin/souq serve 2>"$work/server.log" &
+server=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+base="http://127.0.0.1:$port"
+
+# a region, a stock location of the channel and a stocked, priced product, through the admin API
+admin() { curl -sf -X "$1" "$base$2" -H "authorization: Bearer $staff" -H 'content-type: application/json' -d "$3"; }
+staff=$(curl -sf -X POST "$base/v1/admin/auth/token" -H 'content-type: application/json' \
+    -d "{\"email\":\"$SOUQ_OWNER_EMAIL\",\"password\":\"$SOUQ_OWNER_PASSWORD\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+admin POST /v1/admin/regions '{"name":"EU","currency_code":"eur","countries":["de"]}' >/dev/null
+loc=$(admin POST /v1/admin/stock-locations '{"name":"Bench"}' | grep -o 'sloc_[0-9a-z]\{26\}' | head -1)
+admin POST "/v1/admin/sales-channels/$channel/locations" "{\"location_id\":\"$loc\",\"priority\":0}" >/dev/null
+variants=()
+for i in 1 2 3; do
+    v=$(admin POST /v1/admin/products "{\"title\":\"Bench $i\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-$i\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":1000},{\"currency_code\":\"eur\",\"amount\":900,\"min_quantity\":10}],\"inventory\":[{\"location_id\":\"$loc\",\"quantity\":1000000}]}]}" |
+        grep -o 'var_[0-9a-z]\{26\}' | head -1)
+    variants+=("$v")
+done
+cart=$(curl -sf -X POST "$base/v1/store/carts" -H "x-publishable-api-key: $pk" -H 'content-type: application/json' \
+    -d "{\"items\":[{\"variant_id\":\"${variants[0]}\",\"quantity\":1},{\"variant_id\":\"${variants[1]}\",\"quantity\":12},{\"variant_id\":\"${variants[2]}\",\"quantity\":2}]}" |
+    grep -o 'cart_[A-Za-z0-9_-]\{43\}' | head -1)
+cat >"$work/add.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"items":[{"variant_id":"${variants[0]}","quantity":1}]}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-publishable-api-key"] = "$pk"
+EOF
+
+to_ms() {
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+declare -A rps p50 p99
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+run() {
+    local name=$1
+    shift
+    local out
+    out=$(wrk -t"$wthreads" -c"$conns" -d"$dur" --latency "$@")
+    if grep -q "Non-2xx" <<<"$out"; then
+        echo "bench: $name had non-2xx answers:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    rps[$name]+="$(awk '/Requests\/sec/ {print $2}' <<<"$out") "
+    p50[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") "
+    p99[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")") "
+}
+
+echo "souq cart bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
+wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
+names=(healthz add_to_cart cart_get_3_lines)
+for _ in $(seq "$rounds"); do
+    run healthz "$base/healthz"
+    run add_to_cart -s "$work/add.lua" "$base/v1/store/carts"
+    run cart_get_3_lines -H "x-publishable-api-key: $pk" "$base/v1/store/carts/$cart"
+done
+
+printf '\n%-20s %12s %10s %10s %10s   %s\n' endpoint req/s p50_ms p99_ms vs_healthz "req/s of each round"
+h=$(median <<<"${rps[healthz]}")
+for name in "${names[@]}"; do
+    r=$(median <<<"${rps[$name]}")
+    ratio=$(awk -v a="$r" -v b="$h" 'BEGIN { printf "%.1f%%", 100 * a / b }')
+    printf '%-20s %12.0f %10s %10s %10s   %s\n' "$name" "$r" "$(median <<<"${p50[$name]}")" "$(median <<<"${p99[$name]}")" "$ratio" "${rps[$name]}"
+done
+echo
+echo "add_to_cart = POST /v1/store/carts with one line (a fresh cart per request: stock check, one commit)"
+echo "cart_get_3_lines = GET /v1/store/carts/{id}: 3 lines priced by the resolver (one on a volume tier)"
+echo "carts created: $(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -Atc "SELECT count(*) FROM carts")"

@@ -1,0 +1,66 @@
+/* cart.h: storefront carts. A cart stores variants and quantities; every answer prices its lines with the one
+ * resolver (core/pricing.h) for the cart's channel, region, currency and customer groups, with each line's
+ * quantity picking its volume tier, and adds up the totals. SQL (core/cart_db.c, migrations/0012_carts.sql)
+ * does every change in one statement under a lock of the cart row.
+ *
+ * Who reaches a cart: the id is a capability (cart_ + 256 random bits); the publishable key's channel must be
+ * the cart's; a cart created with a customer token belongs to that customer and only that customer's token
+ * reaches it. Anything else, and an expired cart (no change for cart_ttl seconds), is 404. */
+#ifndef SQ_CART_H
+#define SQ_CART_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/base/json.h"
+#include "core/ctx.h"
+
+#define SQ_CART_MAX_LINES 250
+#define SQ_CART_MAX_QUANTITY 10000
+
+/** The caller of a cart operation. */
+typedef struct {
+    const char *channel_id;  /* of the publishable key */
+    const char *customer_id; /* of the customer token, or NULL */
+    int ttl_s;               /* carts unchanged for this long are expired */
+    const char *if_match;    /* ETag (bare MD5 hex) the change is based on, or NULL */
+} sq_cart_caller_t;
+
+/** Bodies of POST /carts and PATCH /carts/{id}, validated here and passed to SQL as JSON. */
+extern const sq_field_t sq_cart_create_fields[], sq_cart_update_fields[];
+
+typedef struct {
+    const char *variant_id;
+    int64_t quantity;
+} sq_cart_line_in_t;
+extern const sq_field_t sq_cart_line_add_fields[]; /* variant_id, quantity 1..10000 */
+extern const sq_field_t sq_cart_line_set_fields[]; /* quantity 0..10000 */
+
+/** True if s has the shape of a cart id ("cart_" + 43 base64url characters). */
+bool sq_cart_id_valid(const char *s);
+
+/** The cart as JSON text (arena), priced now. */
+typedef void (*sq_cart_cb)(const char *json, const sq_err_t *err, void *data);
+
+void sq_cart_create(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *body, sq_cart_cb cb, void *data);
+void sq_cart_get(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data);
+void sq_cart_update(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *body, sq_cart_cb cb, void *data);
+void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const sq_cart_line_in_t *in, sq_cart_cb cb,
+                      void *data);
+/** quantity 0 removes the line; quantity < 0 too (DELETE). */
+void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
+                      void *data);
+
+/** One row of the cart view (exposed for unit tests): the cart's JSON, its lines ("qty\tsellable\tjson"
+ * records separated by \x1e), the price candidates of the lines (storefront.c format, index = line), the
+ * pricing context. Returns the cart JSON with each line priced and the totals. */
+typedef struct {
+    const char *cart, *lines, *candidates, *currency, *channel_id, *region_id, *groups;
+    int64_t now_us;
+} sq_cart_row_t;
+char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row);
+
+/** A "pointer|code|detail" message of the cart's SQL functions as a per-field error (err unchanged otherwise). */
+const sq_err_t *sq_cart_refine(sq_arena_t *a, const sq_err_t *err);
+
+#endif

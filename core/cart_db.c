@@ -1,0 +1,247 @@
+/* cart_db.c: SQL of carts. A change is one batch: the change (a function of migrations/0012_carts.sql, which
+ * locks the cart row) and the cart view, in one transaction and one round trip. With If-Match, the view is
+ * read first and priced, its MD5 compared with the ETag, and the change then carries the version it saw. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/crypto.h"
+#include "core/base/util.h"
+#include "core/cart.h"
+
+#define ACCESS                                                                                                                     \
+    "c.id = $1 AND c.sales_channel_id = $2 AND (c.customer_id IS NULL OR c.customer_id = $3) AND c.completed_at IS NULL "          \
+    "AND c.updated_at > now() - make_interval(secs => $4::int)"
+
+#define CART_JSON                                                                                                                  \
+    "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
+    "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
+    "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, 'shipping_methods', '[]'::json, "               \
+    "'promotion_codes', '[]'::json, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
+    "'updated_at', c.updated_at)"
+
+#define LINE_JSON                                                                                                                  \
+    "json_build_object('id', l.id, 'object', 'cart_line_item', 'variant_id', v.id, 'product_id', p.id, 'title', p.title, "         \
+    "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'quantity', l.quantity, "                   \
+    "'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
+
+/* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part) */
+#define LINE_SELLABLE                                                                                                              \
+    "CASE WHEN p.status = 'active' AND EXISTS (SELECT 1 FROM product_sales_channels psc WHERE psc.product_id = p.id "              \
+    "AND psc.sales_channel_id = c.sales_channel_id) THEN 't' ELSE 'f' END"
+
+#define RULES                                                                                                                      \
+    "coalesce((SELECT string_agg(r.attribute || '=' || r.value, ';') FROM price_list_rules r WHERE r.price_list_id = pl.id), '')"
+#define EPOCH(col) "coalesce((extract(epoch FROM " col ") * 1000000)::bigint, 0)"
+
+/* price candidates of the lines (storefront.c format; the index is the line's): base and list prices in the
+ * cart's currency, and percentage lists whose scope has the product */
+#define CANDIDATES                                                                                                                 \
+    "(SELECT string_agg(x.line, E'\\n') FROM ("                                                                                    \
+    " SELECT concat_ws(E'\\t', lx.idx, pr.id, pr.amount, coalesce(pr.compare_at_amount, 0), pr.min_quantity, "                     \
+    "   coalesce(pl.id, ''), coalesce(pl.kind, ''), coalesce(pl.priority, 0), " EPOCH("pl.starts_at") ", " EPOCH(                  \
+        "pl.ends_at") ", 0, " RULES ") AS line "                                                                                   \
+                      " FROM lx JOIN prices pr ON pr.variant_id = lx.variant_id AND pr.currency_code = c.currency_code "           \
+                      " LEFT JOIN price_lists pl ON pl.id = pr.price_list_id WHERE pr.price_list_id IS NULL OR pl.status = "       \
+                      "'active' "                                                                                                  \
+                      " UNION ALL "                                                                                                \
+                      " SELECT concat_ws(E'\\t', lx.idx, pl.id, 0, 0, 1, pl.id, pl.kind, pl.priority, " EPOCH(                     \
+                          "pl.starts_at") ", " EPOCH("pl.ends_at") ", pl.percent_off_bp, " RULES ") "                              \
+                                                                   " FROM lx JOIN product_variants v ON v.id = lx.variant_id "     \
+                                                                   " JOIN price_lists pl ON pl.percent_off_bp IS NOT NULL AND "    \
+                                                                   "pl.status = 'active' "                                         \
+                                                                   "   AND (NOT EXISTS (SELECT 1 FROM price_list_products s "      \
+                                                                   "WHERE s.price_list_id = pl.id) "                               \
+                                                                   "        OR EXISTS (SELECT 1 FROM price_list_products s WHERE " \
+                                                                   "s.price_list_id = pl.id AND s.product_id = v.product_id))"     \
+                                                                   ") x)"
+
+/* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version */
+SQ_STMT_RO(cart_view,
+           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), "
+           "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.created_at, l.id) - 1) AS idx "
+           "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) "
+           "SELECT " CART_JSON "::text, "
+           "(SELECT string_agg(l.quantity || E'\\t' || " LINE_SELLABLE " || E'\\t' || " LINE_JSON "::text, E'\\x1e' "
+           "   ORDER BY l.created_at, l.id) "
+           " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id "
+           " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, "
+           "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version "
+           "FROM c");
+
+SQ_STMT(cart_create, "SELECT souq_cart_create($1, $2, $3, $4::jsonb)");
+SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::jsonb)");
+SQ_STMT(cart_line_add, "SELECT souq_cart_line_add($1, $2, $3, $4::int, $5::int, $6, $7::int)");
+SQ_STMT(cart_line_set, "SELECT souq_cart_line_set($1, $2, $3, $4::int, $5::int, $6, $7::int)");
+
+typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET } op_kind_t;
+
+typedef struct {
+    sq_ctx_t *cx;
+    sq_arena_t *arena;
+    op_kind_t kind;
+    sq_cart_caller_t who;
+    const char *id;
+    const char *body, *variant_id, *line_id; /* body: JSON of create/update */
+    int quantity;
+    sq_cart_cb cb;
+    void *data;
+} op_t;
+
+/* Prices row 0 of a cart view; NULL (404 in err) when there is none. */
+static char *priced(op_t *o, sq_rows_t *rows, const char **version, sq_err_t *err)
+{
+    if (sq_rows_count(rows) == 0) {
+        sq_err_set(err, SQ_E_NOT_FOUND, "The cart does not exist.");
+        return NULL;
+    }
+    sq_cart_row_t row = {sq_rows_text(rows, 0, 0), sq_rows_text(rows, 0, 1), sq_rows_text(rows, 0, 2), sq_rows_text(rows, 0, 3),
+                         o->who.channel_id,        sq_rows_text(rows, 0, 4), sq_rows_text(rows, 0, 5), sq_now_us()};
+    if (version != NULL)
+        *version = sq_rows_text(rows, 0, 6);
+    return sq_cart_assemble(o->arena, &row);
+}
+
+static void on_view(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL) {
+        o->cb(NULL, sq_cart_refine(o->arena, err), o->data);
+        return;
+    }
+    sq_err_t e;
+    sq_err_clear(&e);
+    char *json = priced(o, rows, NULL, &e);
+    o->cb(json, json ? NULL : &e, o->data);
+}
+
+static void on_changed(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    if (err != NULL) {
+        op_t *o = data;
+        o->cb(NULL, sq_cart_refine(o->arena, err), o->data);
+        return;
+    }
+    on_view(sq_batch_rows(b, 1), NULL, data);
+}
+
+/* The change and the view in one batch; version NULL skips the If-Match check. */
+static void change(op_t *o, const char *version)
+{
+    sq_arena_t *a = o->arena;
+    const char *ttl = sq_db_int(a, o->who.ttl_s);
+    const char *const *view = sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, ttl);
+    sq_batch_t *b = sq_db_batch(o->cx->db, a);
+    switch (o->kind) {
+    case OP_CREATE:
+        sq_batch_add(b, &cart_create, 4, sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, o->body));
+        break;
+    case OP_UPDATE:
+        sq_batch_add(b, &cart_update, 6, sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->body));
+        break;
+    case OP_ADD:
+        sq_batch_add(b, &cart_line_add, 7,
+                     sq_db_params(a, 7, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->variant_id,
+                                  sq_db_int(a, o->quantity)));
+        break;
+    case OP_SET:
+        sq_batch_add(b, &cart_line_set, 7,
+                     sq_db_params(a, 7, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->line_id,
+                                  o->quantity >= 0 ? sq_db_int(a, o->quantity) : NULL));
+        break;
+    case OP_GET:
+        (void)SQ_NEVER(true);
+        break;
+    }
+    sq_batch_add(b, &cart_view, 4, view);
+    sq_batch_send(b, on_changed, o);
+}
+
+/* If-Match: the client's ETag must be the MD5 of the cart as it would be answered now. */
+static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL) {
+        o->cb(NULL, err, o->data);
+        return;
+    }
+    sq_err_t e;
+    sq_err_clear(&e);
+    const char *version = NULL;
+    char *json = priced(o, rows, &version, &e);
+    if (json == NULL) {
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    unsigned char md[16];
+    char hex[33];
+    sq_md5(json, strlen(json), md);
+    sq_hex(md, 16, hex);
+    if (strcmp(hex, o->who.if_match) != 0) {
+        sq_err_set(&e, SQ_E_PRECONDITION_FAILED, "The cart changed since you read it; read it again (If-Match).");
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    change(o, version);
+}
+
+static op_t *op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    op_t *o = SQ_NEW(cx->arena, op_t);
+    o->cx = cx;
+    o->arena = cx->arena;
+    o->kind = kind;
+    o->who = *who;
+    o->id = id;
+    o->cb = cb;
+    o->data = data;
+    return o;
+}
+
+static void run(op_t *o)
+{
+    if (o->kind == OP_GET || (o->who.if_match != NULL && o->kind != OP_CREATE)) {
+        sq_arena_t *a = o->arena;
+        sq_db_query(o->cx->db, a, &cart_view, 4,
+                    sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(a, o->who.ttl_s)),
+                    o->kind == OP_GET ? on_view : on_precondition, o);
+        return;
+    }
+    change(o, NULL);
+}
+
+void sq_cart_get(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    run(op(cx, OP_GET, who, id, cb, data));
+}
+
+void sq_cart_create(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *body, sq_cart_cb cb, void *data)
+{
+    op_t *o = op(cx, OP_CREATE, who, sq_token_new(cx->arena, "cart_"), cb, data);
+    o->body = body;
+    run(o);
+}
+
+void sq_cart_update(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *body, sq_cart_cb cb, void *data)
+{
+    op_t *o = op(cx, OP_UPDATE, who, id, cb, data);
+    o->body = body;
+    run(o);
+}
+
+void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const sq_cart_line_in_t *in, sq_cart_cb cb,
+                      void *data)
+{
+    op_t *o = op(cx, OP_ADD, who, id, cb, data);
+    o->variant_id = in->variant_id;
+    o->quantity = (int)in->quantity;
+    run(o);
+}
+
+void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
+                      void *data)
+{
+    op_t *o = op(cx, OP_SET, who, id, cb, data);
+    o->line_id = line_id;
+    o->quantity = quantity;
+    run(o);
+}

@@ -1,0 +1,123 @@
+/* cart.c: tests of core/cart.c: pricing a cart view row (tiers per line quantity, lists and their rules,
+ * unpriced and unsellable lines, totals), SQL error messages as field errors, cart id shapes. */
+#include "core/cart.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "tests/unit/check.h"
+
+#define T0 1800000000000000LL
+
+static json_t *assemble(sq_arena_t *a, const char *lines, const char *cands, const char *groups)
+{
+    sq_cart_row_t row = {"{\"id\":\"cart_x\",\"object\":\"cart\"}", lines, cands, "eur", "sc_web", NULL, groups, T0};
+    char *s = sq_cart_assemble(a, &row);
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    CHECK(j != NULL);
+    if (j == NULL)
+        fprintf(stderr, "not JSON: %s\n", s);
+    return j;
+}
+
+#define LINE(qty, ok, id) #qty "\t" ok "\t{\"id\":\"" id "\",\"quantity\":" #qty "}"
+#define I(j, k) json_integer_value(json_object_get((j), (k)))
+
+static void test_prices_and_totals(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    /* line 0: 12 units, base 1000 with a 900 tier from 10; line 1: 2 units, base 500 and a VIP override of 450
+     * (rule customer_group=cgrp_vip); line 2: no price; line 3: priced but no longer sellable */
+    const char *lines = LINE(12, "t", "l0") "\x1e" LINE(2, "t", "l1") "\x1e" LINE(1, "t", "l2") "\x1e" LINE(3, "f", "l3");
+    const char *cands = "0\tp0\t1000\t0\t1\t\t\t0\t0\t0\t0\t\n"
+                        "0\tp1\t900\t1200\t10\t\t\t0\t0\t0\t0\t\n"
+                        "1\tp2\t500\t0\t1\t\t\t0\t0\t0\t0\t\n"
+                        "1\tp3\t450\t0\t1\tplist_vip\toverride\t5\t0\t0\t0\tcustomer_group=cgrp_vip\n"
+                        "3\tp4\t100\t0\t1\t\t\t0\t0\t0\t0\t";
+    json_t *c = assemble(a, lines, cands, NULL);
+    json_t *items = json_object_get(c, "items");
+    CHECK_INT(json_array_size(items), 4);
+    json_t *l0 = json_array_get(items, 0), *l1 = json_array_get(items, 1), *l2 = json_array_get(items, 2),
+           *l3 = json_array_get(items, 3);
+    CHECK_STR(json_string_value(json_object_get(l0, "id")), "l0");
+    CHECK_INT(I(l0, "unit_price"), 900);
+    CHECK_INT(I(l0, "compare_at_unit_price"), 1200);
+    CHECK_INT(I(l0, "subtotal"), 10800);
+    CHECK_INT(I(l0, "total"), 10800);
+    CHECK_INT(I(l1, "unit_price"), 500);
+    CHECK(json_is_null(json_object_get(l1, "price_list_id")));
+    CHECK(json_is_null(json_object_get(l2, "unit_price")));
+    CHECK(json_is_false(json_object_get(l2, "sellable")));
+    CHECK_INT(I(l2, "subtotal"), 0);
+    CHECK(json_is_false(json_object_get(l3, "sellable")));
+    CHECK_INT(I(l3, "subtotal"), 300);
+    CHECK_INT(I(c, "item_subtotal"), 11800); /* lines 2 and 3 left out */
+    CHECK_INT(I(c, "total"), 11800);
+    CHECK_INT(I(c, "item_count"), 14);
+    CHECK_INT(I(c, "discount_total") + I(c, "shipping_total") + I(c, "tax_total"), 0);
+    json_decref(c);
+
+    /* the same cart for a VIP customer: the override wins */
+    c = assemble(a, lines, cands, "cgrp_other,cgrp_vip");
+    l1 = json_array_get(json_object_get(c, "items"), 1);
+    CHECK_INT(I(l1, "unit_price"), 450);
+    CHECK_STR(json_string_value(json_object_get(l1, "price_list_id")), "plist_vip");
+    CHECK_STR(json_string_value(json_object_get(l1, "price_type")), "override");
+    CHECK_INT(I(c, "total"), 10800 + 900);
+    json_decref(c);
+
+    /* an empty cart */
+    c = assemble(a, NULL, NULL, NULL);
+    CHECK_INT(json_array_size(json_object_get(c, "items")), 0);
+    CHECK_INT(I(c, "total"), 0);
+    CHECK_STR(json_string_value(json_object_get(c, "id")), "cart_x");
+    json_decref(c);
+    sq_arena_unref(a);
+}
+
+static void test_refine(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_err_set(&e, SQ_E_VALIDATION, "/items/2/variant_id|not_priced|The variant has no price in usd.");
+    const sq_err_t *r = sq_cart_refine(a, &e);
+    CHECK_INT(r->nfields, 1);
+    CHECK_STR(r->fields[0].pointer, "/items/2/variant_id");
+    CHECK_STR(r->fields[0].code, "not_priced");
+    CHECK_STR(r->detail, "The variant has no price in usd.");
+    sq_err_set(&e, SQ_E_INSUFFICIENT_STOCK, "/quantity|insufficient_stock|Only 2 of X can be bought now.");
+    r = sq_cart_refine(a, &e);
+    CHECK_INT(r->code, SQ_E_INSUFFICIENT_STOCK);
+    CHECK_STR(r->fields[0].pointer, "/quantity");
+    sq_err_set(&e, SQ_E_VALIDATION, "|too_many|A cart holds at most 250 lines.");
+    r = sq_cart_refine(a, &e);
+    CHECK_STR(r->fields[0].pointer, "");
+    CHECK_STR(r->fields[0].code, "too_many");
+    sq_err_set(&e, SQ_E_VALIDATION, "A plain message | with bars | inside.");
+    CHECK(sq_cart_refine(a, &e) == &e);
+    sq_err_set(&e, SQ_E_NOT_FOUND, "/x|y|z");
+    CHECK(sq_cart_refine(a, &e) == &e);
+    CHECK(sq_cart_refine(a, NULL) == NULL);
+    sq_arena_unref(a);
+}
+
+static void test_ids(void)
+{
+    const char *ok = "cart_0123456789abcdefghijABCDEFGHIJ-_0123456789a"; /* 43 after the prefix */
+    CHECK(sq_cart_id_valid(ok));
+    CHECK(!sq_cart_id_valid("cart_0123456789abcdefghijABCDEFGHIJ-_0123456789"));
+    CHECK(!sq_cart_id_valid("cart_0123456789abcdefghijABCDEFGHIJ-_0123456789ab"));
+    CHECK(!sq_cart_id_valid("cart_0123456789abcdefghijABCDEFGHIJ-_0123456789+"));
+    CHECK(!sq_cart_id_valid("cort_0123456789abcdefghijABCDEFGHIJ-_0123456789a"));
+    CHECK(!sq_cart_id_valid(""));
+}
+
+int main(void)
+{
+    test_prices_and_totals();
+    test_refine();
+    test_ids();
+    return check_done("cart");
+}
