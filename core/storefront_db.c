@@ -92,7 +92,9 @@
 #define FILTERS                                                                                                                    \
     " WHERE p.status = 'active' "                                                                                                  \
     " AND ($21::text IS NULL OR p.id = $21 OR p.handle = $21) "                                                                    \
-    " AND ($8::text IS NULL OR coalesce(tr.search_vector, p.search_vector) @@ souq_search_query(souq_ts_config(ctx.locale), $8)) " \
+    " AND ($8::text IS NULL OR (p.id IN (SELECT t.product_id FROM product_translations t WHERE t.locale = ctx.locale "             \
+    "   AND t.search_vector @@ ctx.tsq UNION ALL SELECT s.id FROM products s WHERE s.search_vector @@ ctx.tsq) "                     \
+    "   AND coalesce(tr.search_vector, p.search_vector) @@ ctx.tsq)) "                                                             \
     " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "                          \
     "   AND pc.category_id IN (SELECT souq_category_subtree($9)))) "                                                               \
     " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("                                    \
@@ -114,13 +116,14 @@
 
 /* SELECT list of the inner query: the product, its translation and its sort values */
 #define INNER                                                                                                                      \
-    "WITH ctx AS (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale), "                    \
+    "WITH ctx AS (SELECT c.*, CASE WHEN $8::text IS NULL THEN NULL ELSE souq_search_query(souq_ts_config(c.locale), $8) END "      \
+    "  AS tsq FROM (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale) c), "               \
     "b AS (SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "    \
     "l_subtitle, "                                                                                                                 \
     "  coalesce(tr.description, p.description) AS l_description, coalesce(tr.seo_title, p.seo_title) AS l_seo_title, "             \
     "  coalesce(tr.seo_description, p.seo_description) AS l_seo_description, ppi.amount AS min_price, "                            \
     "  CASE WHEN $8::text IS NULL THEN 0::real ELSE ts_rank(coalesce(tr.search_vector, p.search_vector), "                         \
-    "    souq_search_query(souq_ts_config(ctx.locale), $8)) END AS rank "                                                          \
+    "    ctx.tsq) END AS rank "                                                          \
     " FROM ctx CROSS JOIN products p "                                                                                             \
     " JOIN product_sales_channels psc ON psc.product_id = p.id AND psc.sales_channel_id = $1 "                                     \
     " LEFT JOIN product_translations tr ON tr.product_id = p.id AND tr.locale = ctx.locale "                                       \
@@ -158,9 +161,9 @@ STORE_STMT(store_products_price_desc,
            "coalesce(b.min_price::text, '') || '|' || b.id");
 STORE_STMT(
     store_products_relevance,
-    AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)), p.id) "
+    AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), ctx.tsq), p.id) "
           "< (" KV "::real, " KI "))",
-    "ts_rank(coalesce(tr.search_vector, p.search_vector), souq_search_query(souq_ts_config(ctx.locale), $8)) DESC, p.id DESC",
+    "ts_rank(coalesce(tr.search_vector, p.search_vector), ctx.tsq) DESC, p.id DESC",
     "rank DESC, id DESC", "b.rank::text || '|' || b.id");
 
 static sq_stmt_t *const by_sort[] = {&store_products_newest, &store_products_title, &store_products_price_asc,

@@ -1,0 +1,105 @@
+// store_cache.test.mjs: the storefront read cache (core/storefront.h). Reads are cached per server thread for one
+// catalog generation: a staff write shows at once on every thread, a change made behind the API's back (SQL,
+// another node, an import) within moments through NOTIFY, time windows of price lists resolve per request from
+// cached rows, and customer-specific prices never come from or go into the cache.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, staffLogin, newCustomer } from './lib/harness.mjs';
+
+let s, t;
+const A = (method, path, json, headers) => s.client.request(method, path, { pk: null, token: t, json, headers });
+const S = (path, o) => s.client.get(path, o);
+let seq = 0;
+const uniq = (p) => `${p}-${process.pid}-${++seq}`;
+const eur = (amount) => [{ currency_code: 'eur', amount }];
+const product = async (body) => {
+  const r = await A('POST', '/v1/admin/products', { status: 'active', ...body });
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+};
+// enough reads that both server threads (SOUQ_THREADS=2) answer some from their caches
+const readMany = async (path, n = 12) => Promise.all(Array.from({ length: n }, () => S(path)));
+
+before(async () => {
+  s = await startStack();
+  t = (await staffLogin(s.client)).access_token;
+});
+after(async () => s && (await s.stop()));
+
+test('a staff write shows on the next storefront read, on every thread', async () => {
+  const p = await product({ title: uniq('Cached'), variants: [{ sku: uniq('C'), prices: eur(1000) }] });
+  const path = `/v1/store/products/${p.handle}?currency_code=eur`;
+  for (let round = 0; round < 5; round++) {
+    const title = uniq(`Title ${round}`);
+    for (const r of await readMany(path)) assert.equal(r.status, 200);
+    const etag = (await A('GET', `/v1/admin/products/${p.id}`)).headers.get('etag');
+    const w = await A('PATCH', `/v1/admin/products/${p.id}`, { title }, { 'if-match': etag });
+    assert.equal(w.status, 200, w.text);
+    for (const r of await readMany(path)) assert.equal(r.body.title, title, 'no thread serves the old title');
+    const list = await readMany(`/v1/store/products?q=${encodeURIComponent(title.split(' ')[0])}&limit=5`, 4);
+    for (const r of list) assert.equal(r.status, 200);
+  }
+  const vpath = `/v1/admin/products/${p.id}/variants/${p.variants[0].id}`;
+  const price = await A('PATCH', vpath, { prices: eur(1234) }, { 'if-match': (await A('GET', vpath)).headers.get('etag') });
+  assert.equal(price.status, 200, price.text);
+  for (const r of await readMany(path)) assert.equal(r.body.variants[0].price.amount, 1234, 'a new price too');
+});
+
+test('a change made in the database directly reaches the cache through NOTIFY', async () => {
+  const p = await product({ title: uniq('Direct'), variants: [{ sku: uniq('D'), prices: eur(500) }] });
+  const path = `/v1/store/products/${p.id}?currency_code=eur`;
+  for (const r of await readMany(path)) assert.equal(r.body.variants[0].price.amount, 500);
+  await s.sql("UPDATE prices SET amount = 700 WHERE variant_id = $1 AND price_list_id IS NULL", [p.variants[0].id]);
+  const end = Date.now() + 5000;
+  let amounts;
+  do {
+    amounts = (await readMany(path)).map((r) => r.body.variants[0].price.amount);
+    if (amounts.every((a) => a === 700)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  } while (Date.now() < end);
+  assert.deepEqual([...new Set(amounts)], [700], 'every thread dropped the stale read');
+  await s.sql("UPDATE products SET status = 'archived' WHERE id = $1", [p.id]);
+  const until = Date.now() + 5000;
+  let statuses;
+  do {
+    statuses = (await readMany(path)).map((r) => r.status);
+    if (statuses.every((x) => x === 404)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  } while (Date.now() < until);
+  assert.deepEqual([...new Set(statuses)], [404]);
+});
+
+test('a sale that starts later applies from cached rows when its time comes, without any write', async () => {
+  const p = await product({ title: uniq('Timed'), variants: [{ sku: uniq('T'), prices: eur(2000) }] });
+  const startsAt = new Date(Date.now() + 2500).toISOString();
+  const sale = await A('POST', '/v1/admin/price-lists', { title: uniq('Soon'), kind: 'sale', starts_at: startsAt });
+  assert.equal(sale.status, 201, sale.text);
+  const up = await A('POST', `/v1/admin/price-lists/${sale.body.id}/prices`, { upsert: [{ variant_id: p.variants[0].id, currency_code: 'eur', amount: 1500 }] });
+  assert.ok(up.status < 300, up.text);
+  const path = `/v1/store/products/${p.id}?currency_code=eur`;
+  const before = await readMany(path);
+  assert.ok(Date.now() < Date.parse(startsAt), 'the reads above happened before the sale started');
+  for (const r of before) assert.equal(r.body.variants[0].price.amount, 2000);
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(startsAt) - Date.now()) + 300));
+  for (const r of await readMany(path)) {
+    assert.deepEqual([r.body.variants[0].price.amount, r.body.variants[0].price.price_type], [1500, 'sale']);
+  }
+});
+
+test('customer-group prices are neither served from nor stored in the shared cache', async () => {
+  const p = await product({ title: uniq('Grouped'), variants: [{ sku: uniq('G'), prices: eur(1000) }] });
+  const grp = await A('POST', '/v1/admin/customer-groups', { name: uniq('vip') });
+  const vip = await A('POST', '/v1/admin/price-lists', { title: 'VIP', kind: 'override', rules: { customer_group: [grp.body.id] } });
+  await A('POST', `/v1/admin/price-lists/${vip.body.id}/prices`, { upsert: [{ variant_id: p.variants[0].id, currency_code: 'eur', amount: 600 }] });
+  const c = await newCustomer(s.client);
+  await A('POST', `/v1/admin/customer-groups/${grp.body.id}/customers`, { add: [c.customer.id] });
+  const path = `/v1/store/products/${p.id}?currency_code=eur`;
+  for (let i = 0; i < 3; i++) {
+    for (const r of await readMany(path, 4)) assert.equal(r.body.variants[0].price.amount, 1000, 'anonymous');
+    const m = await s.client.get(path, { token: c.token });
+    assert.equal(m.body.variants[0].price.amount, 600, 'the member');
+  }
+  // a member who leaves the group loses the price at once (group membership is not cached)
+  await s.sql('DELETE FROM customer_group_members WHERE customer_id = $1', [c.customer.id]);
+  assert.equal((await s.client.get(path, { token: c.token })).body.variants[0].price.amount, 1000);
+});
