@@ -513,3 +513,28 @@ const char *sq_check_id(const json_t *v, const char **code)
             return "must be an id";
     return NULL;
 }
+
+char *sq_json_minify(sq_arena_t *a, const char *json)
+{
+    if (json == NULL)
+        return NULL;
+    char *out = sq_arena_alloc(a, strlen(json) + 1), *o = out;
+    bool in_string = false;
+    for (const char *p = json; *p; p++) {
+        char c = *p;
+        if (in_string) {
+            *o++ = c;
+            if (c == '\\' && p[1] != '\0')
+                *o++ = *++p;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+            *o++ = c;
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            *o++ = c;
+        }
+    }
+    *o = '\0';
+    return out;
+}

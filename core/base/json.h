@@ -90,4 +90,8 @@ const char *sq_check_id(const json_t *v, const char **code);
 /** Counts UTF-8 code points (input already known valid). */
 size_t sq_utf8_len(const char *s, size_t bytes);
 
+/** A copy of JSON text without the whitespace between tokens (PostgreSQL's json_build_object writes " : " and
+ * ", "); strings are copied as they are. NULL stays NULL. */
+char *sq_json_minify(sq_arena_t *a, const char *json);
+
 #endif

@@ -250,6 +250,17 @@ static void test_checks(void)
     CHECK_INT(sq_utf8_len("aä€😀", strlen("aä€😀")), 4);
 }
 
+static void test_minify(void)
+{
+    CHECK(sq_json_minify(a, NULL) == NULL);
+    CHECK_STR(sq_json_minify(a, "{\"a\" : 1, \"b\" : [1, 2],\n\t\"c\" : { \"d\" : null } }"),
+              "{\"a\":1,\"b\":[1,2],\"c\":{\"d\":null}}");
+    /* blanks inside strings stay, also after escaped quotes and backslashes */
+    CHECK_STR(sq_json_minify(a, "{\"t\" : \"a : b, c\", \"q\" : \"say \\\" x , y\\\\\" , \"z\" : \" \"}"),
+              "{\"t\":\"a : b, c\",\"q\":\"say \\\" x , y\\\\\",\"z\":\" \"}");
+    CHECK_STR(sq_json_minify(a, "{ }\x1e{ \"v\" : 2 }"), "{}\x1e{\"v\":2}");
+}
+
 int main(void)
 {
     a = sq_arena_new();
@@ -260,6 +271,7 @@ int main(void)
     test_every_error_reported();
     test_error_list_is_bounded();
     test_checks();
+    test_minify();
     sq_arena_unref(a);
     return check_done("json");
 }
