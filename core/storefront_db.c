@@ -27,7 +27,8 @@
 #define CATEGORIES                                                                                                                 \
     "'categories', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', coalesce(ct.name, c.name), 'handle', "          \
     "c.handle) "                                                                                                                   \
-    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND souq_category_visible(c.id) "              \
+    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND "                          \
+    "souq_category_visible(c.id) "                                                                                                 \
     "  LEFT JOIN category_translations ct ON ct.category_id = c.id AND ct.locale = b.locale WHERE pc.product_id = b.id), "         \
     "'[]'::json)"
 
@@ -87,7 +88,7 @@
     " WHERE p.status = 'active' "                                                                                                  \
     " AND ($21::text IS NULL OR p.id = $21 OR p.handle = $21) "                                                                    \
     " AND ($8::text IS NULL OR coalesce(tr.search_vector, p.search_vector) @@ souq_search_query(souq_ts_config(ctx.locale), $8)) " \
-    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "                          \
+    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "                            \
     "   AND pc.category_id IN (SELECT souq_category_subtree($9)))) "                                                               \
     " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("                                    \
     "   (col.kind = 'manual' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.collection_id = col.id AND cp.product_id "  \
@@ -108,9 +109,10 @@
 
 /* SELECT list of the inner query: the product, its translation and its sort values */
 #define INNER INNER_CTX "b AS (" INNER_SELECT
-#define INNER_CTX "WITH ctx AS NOT MATERIALIZED (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale), "
+#define INNER_CTX                                                                                                                  \
+    "WITH ctx AS NOT MATERIALIZED (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale), "
 #define INNER_SELECT                                                                                                               \
-    "SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "    \
+    "SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "          \
     "l_subtitle, "                                                                                                                 \
     "  coalesce(tr.description, p.description) AS l_description, coalesce(tr.seo_title, p.seo_title) AS l_seo_title, "             \
     "  coalesce(tr.seo_description, p.seo_description) AS l_seo_description, ppi.amount AS min_price, "                            \
@@ -146,11 +148,12 @@ STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.i
 #define KP "nullif(" KV ", '')::bigint"
 #define PRICE_STMT(name, cmp, dir)                                                                                                 \
     SQ_STMT_RO(name, INNER_CTX "pr AS (" INNER_SELECT FILTERS " AND ppi.amount IS NOT NULL AND ($6::text IS NULL OR (" KV          \
-                     " <> '' AND (ppi.amount, ppi.product_id) " cmp " (" KP ", " KI "))) ORDER BY ppi.amount " dir ", ppi.product_id " dir           \
-                     " LIMIT $7), b AS (SELECT * FROM pr UNION ALL (" INNER_SELECT FILTERS " AND ppi.amount IS NULL "               \
-                     "AND ($6::text IS NULL OR " KV " <> '' OR p.id " cmp " " KI ") AND (SELECT count(*) FROM pr) < $7 "           \
-                     "ORDER BY p.id " dir " LIMIT greatest($7 - (SELECT count(*) FROM pr), 0))) "                                  \
-                     OUTER("coalesce(b.min_price::text, '') || '|' || b.id", "min_price " dir " NULLS LAST, id " dir))
+                               " <> '' AND (ppi.amount, ppi.product_id) " cmp " (" KP ", " KI "))) ORDER BY ppi.amount " dir       \
+                               ", ppi.product_id " dir " LIMIT $7), b AS (SELECT * FROM pr UNION ALL (" INNER_SELECT FILTERS       \
+                               " AND ppi.amount IS NULL "                                                                          \
+                               "AND ($6::text IS NULL OR " KV " <> '' OR p.id " cmp " " KI ") AND (SELECT count(*) FROM pr) < $7 " \
+                               "ORDER BY p.id " dir " LIMIT greatest($7 - (SELECT count(*) FROM pr), 0))) " OUTER(                 \
+                                   "coalesce(b.min_price::text, '') || '|' || b.id", "min_price " dir " NULLS LAST, id " dir))
 PRICE_STMT(store_products_price_asc, ">", "ASC");
 PRICE_STMT(store_products_price_desc, "<", "DESC");
 STORE_STMT(
