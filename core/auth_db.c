@@ -28,12 +28,13 @@ SQ_STMT(auth_logout, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason
 SQ_STMT_RO(auth_staff_principal, "SELECT u.id, u.email, u.role FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
                                  "WHERE s.id = $2 AND s.subject_type = 'staff' AND s.subject_id = $1 AND s.revoked_at IS NULL "
                                  "AND s.expires_at > now() AND u.disabled_at IS NULL");
-SQ_STMT(auth_api_key, "WITH k AS (SELECT id, type, sales_channel_id, array_to_string(scopes, ' ') AS scopes, last_used_at "
-                      "  FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL), "
-                      "u AS (UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id "
-                      "  AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds')) "
-                      "SELECT id, type, sales_channel_id, scopes, "
-                      "  EXISTS (SELECT 1 FROM sales_channels c WHERE c.id = k.sales_channel_id AND c.disabled_at IS NOT NULL) FROM k");
+SQ_STMT(auth_api_key,
+        "WITH k AS (SELECT id, type, sales_channel_id, array_to_string(scopes, ' ') AS scopes, last_used_at "
+        "  FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL), "
+        "u AS (UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id "
+        "  AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds')) "
+        "SELECT id, type, sales_channel_id, scopes, "
+        "  EXISTS (SELECT 1 FROM sales_channels c WHERE c.id = k.sales_channel_id AND c.disabled_at IS NOT NULL) FROM k");
 
 const char *sq_subject_name(sq_subject_t t)
 {

@@ -34,7 +34,8 @@
 #define CATEGORIES                                                                                                                 \
     "'categories', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', coalesce(ct.name, c.name), 'handle', "          \
     "c.handle) "                                                                                                                   \
-    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND souq_category_visible(c.id) "              \
+    "  ORDER BY c.rank, c.id) FROM product_categories pc JOIN categories c ON c.id = pc.category_id AND "                          \
+    "souq_category_visible(c.id) "                                                                                                 \
     "  LEFT JOIN category_translations ct ON ct.category_id = c.id AND ct.locale = b.locale WHERE pc.product_id = b.id), "         \
     "'[]'::json)"
 
@@ -116,10 +117,13 @@
     "   AND (NOT v.manage_inventory OR v.allow_backorder OR souq_variant_available(v.id, $1) > 0))) "
 
 /* SELECT list of the inner query: the product, its translation and its sort values */
-#define INNER                                                                                                                      \
-    "WITH ctx AS (SELECT c.*, CASE WHEN $8::text IS NULL THEN NULL ELSE souq_search_query(souq_ts_config(c.locale), $8) END "      \
-    "  AS tsq FROM (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale) c), "               \
-    "b AS (SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "    \
+#define INNER INNER_CTX "b AS (" INNER_SELECT
+#define INNER_CTX                                                                                                                  \
+    "WITH ctx AS NOT MATERIALIZED (SELECT c.*, CASE WHEN $8::text IS NULL THEN NULL ELSE "                                         \
+    "  souq_search_query(souq_ts_config(c.locale), $8) END AS tsq "                                                                \
+    "  FROM (SELECT souq_pick_currency($2, $3, $1) AS currency, souq_pick_locale($4::text[]) AS locale) c), "
+#define INNER_SELECT                                                                                                               \
+    "SELECT p.*, ctx.currency, ctx.locale, coalesce(tr.title, p.title) AS l_title, coalesce(tr.subtitle, p.subtitle) AS "          \
     "l_subtitle, "                                                                                                                 \
     "  coalesce(tr.description, p.description) AS l_description, coalesce(tr.seo_title, p.seo_title) AS l_seo_title, "             \
     "  coalesce(tr.seo_description, p.seo_description) AS l_seo_description, ppi.amount AS min_price, "                            \
@@ -148,18 +152,21 @@ STORE_STMT(store_products_newest, AFTER "(p.created_at, p.id) < (" KV "::timesta
            "created_at DESC, id DESC", "b.created_at::text || '|' || b.id");
 STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.id) > (" KV ", " KI "))",
            "lower(coalesce(tr.title, p.title)), p.id", "lower(l_title), id", "lower(b.l_title) || '|' || b.id");
-/* price sorts keep products without a price in the currency, after the priced ones (by id in the sort's direction);
- * their cursor key has an empty value */
+/* Price sorts keep products without a price in the currency, after the priced ones (by id in the sort's
+ * direction); their cursor key has an empty value. The priced half walks the price index as before; the
+ * unpriced half is only read when the priced one has not filled the page (an InitPlan, so page 1 of a priced
+ * catalog costs what it did), and a cursor in the unpriced half skips the priced one. */
 #define KP "nullif(" KV ", '')::bigint"
-STORE_STMT(store_products_price_asc,
-           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id > " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
-                 "(ppi.amount, p.id) > (" KP ", " KI "))))",
-           "ppi.amount NULLS LAST, p.id", "min_price NULLS LAST, id", "coalesce(b.min_price::text, '') || '|' || b.id");
-STORE_STMT(store_products_price_desc,
-           AFTER "(" KV " = '' AND ppi.amount IS NULL AND p.id < " KI ") OR (" KV " <> '' AND (ppi.amount IS NULL OR "
-                 "(ppi.amount, p.id) < (" KP ", " KI "))))",
-           "ppi.amount DESC NULLS LAST, p.id DESC", "min_price DESC NULLS LAST, id DESC",
-           "coalesce(b.min_price::text, '') || '|' || b.id");
+#define PRICE_STMT(name, cmp, dir)                                                                                                 \
+    SQ_STMT_RO(name, INNER_CTX "pr AS (" INNER_SELECT FILTERS " AND ppi.amount IS NOT NULL AND ($6::text IS NULL OR (" KV          \
+                               " <> '' AND (ppi.amount, ppi.product_id) " cmp " (" KP ", " KI "))) ORDER BY ppi.amount " dir       \
+                               ", ppi.product_id " dir " LIMIT $7), b AS (SELECT * FROM pr UNION ALL (" INNER_SELECT FILTERS       \
+                               " AND ppi.amount IS NULL "                                                                          \
+                               "AND ($6::text IS NULL OR " KV " <> '' OR p.id " cmp " " KI ") AND (SELECT count(*) FROM pr) < $7 " \
+                               "ORDER BY p.id " dir " LIMIT greatest($7 - (SELECT count(*) FROM pr), 0))) " OUTER(                 \
+                                   "coalesce(b.min_price::text, '') || '|' || b.id", "min_price " dir " NULLS LAST, id " dir))
+PRICE_STMT(store_products_price_asc, ">", "ASC");
+PRICE_STMT(store_products_price_desc, "<", "DESC");
 STORE_STMT(
     store_products_relevance,
     AFTER "(ts_rank(coalesce(tr.search_vector, p.search_vector), ctx.tsq), p.id) "

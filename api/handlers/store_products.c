@@ -226,8 +226,8 @@ static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)
     req->list_sort = sort_names[q->sort]; /* the cursor is signed for the sort used, implied or not */
     if (sq_req_page(req, &q->page) != 0)
         return -1;
-    if (text_param(req, "category_id", 128, &q->category_id) != 0 || text_param(req, "collection_id", 128, &q->collection_id) != 0 ||
-        text_param(req, "tag", 256, &q->tag) != 0)
+    if (text_param(req, "category_id", 128, &q->category_id) != 0 ||
+        text_param(req, "collection_id", 128, &q->collection_id) != 0 || text_param(req, "tag", 256, &q->tag) != 0)
         return -1;
     if (nonneg_int(req, "price_min", &q->price_min) != 0 || nonneg_int(req, "price_max", &q->price_max) != 0 ||
         options_filter(req, &q->options) != 0)
