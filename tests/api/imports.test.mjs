@@ -229,9 +229,11 @@ test('unknown and malformed import ids are 404', async () => {
 test('an import interrupted half-way (a restart) is resumed by the worker', async () => {
   // the state a crash leaves: running, some rows done, the rest of the items still stored
   const body = JSON.stringify({ handle: 'resumed', title: 'Resumed', variants: [{ sku: 'RES-1' }] });
-  const [{ id }] = await s.sql(`INSERT INTO imports (format, status, rows_total, rows_done, products_total, products_created, started_at)
-                                VALUES ('ndjson', 'running', 2, 1, 2, 1, now()) RETURNING id`);
-  await s.sql('INSERT INTO import_items (import_id, seq, first_row, rows, body) VALUES ($1, 2, 2, 1, $2)', [id, body]);
+  // one statement (one transaction): the worker must never see the import without its remaining item
+  const [{ id }] = await s.sql(`WITH i AS (INSERT INTO imports (format, status, rows_total, rows_done, products_total, products_created, started_at)
+                                VALUES ('ndjson', 'running', 2, 1, 2, 1, now()) RETURNING id),
+                                it AS (INSERT INTO import_items (import_id, seq, first_row, rows, body) SELECT i.id, 2, 2, 1, $1 FROM i)
+                                SELECT id FROM i`, [body]);
   const imp = await waitFor(id);
   assert.equal(imp.status, 'succeeded');
   assert.deepEqual([imp.rows_done, imp.products_created], [2, 2]);
