@@ -443,10 +443,8 @@ static void send_json(sq_req_t *req, int status, const char *json, size_t len, b
         return;
     bool get = h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"));
     if ((status == 200 && get) || tag_always) {
-        unsigned char md[16];
-        sq_md5(json, len, md);
         char hex[33], *quoted = sq_arena_alloc(req->arena, 36);
-        sq_hex(md, 16, hex);
+        sq_etag(json, len, hex);
         snprintf(quoted, 36, "\"%s\"", hex);
         const char *inm = sq_req_header(req, "if-none-match");
         add_header(req, H2O_TOKEN_ETAG, quoted, 34);

@@ -172,10 +172,8 @@ static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
         o->cb(NULL, &e, o->data);
         return;
     }
-    unsigned char md[16];
     char hex[33];
-    sq_md5(json, strlen(json), md);
-    sq_hex(md, 16, hex);
+    sq_etag(json, strlen(json), hex);
     if (strcmp(hex, o->who.if_match) != 0) {
         sq_err_set(&e, SQ_E_PRECONDITION_FAILED, "The cart changed since you read it; read it again (If-Match).");
         o->cb(NULL, &e, o->data);

@@ -6,7 +6,7 @@
 #include "core/base/crypto.h"
 #include "core/base/util.h"
 
-/* The customer resource. md5 of this text is the ETag that If-Match compares. */
+/* The customer resource. souq_etag of this text is the ETag that If-Match compares. */
 #define CUSTOMER_JSON(c)                                                                                                           \
     "json_build_object('id'," c ".id,'object','customer','email'," c ".email,'first_name'," c ".first_name,'last_name'," c         \
     ".last_name,'phone'," c ".phone,'has_account'," c ".has_account,'metadata'," c ".metadata,'created_at'," c                     \
@@ -38,7 +38,7 @@ SQ_STMT(customer_update, "WITH u AS (UPDATE customers c SET "
                          "  metadata = CASE WHEN $11::bool THEN jsonb_strip_nulls(CASE WHEN $12::jsonb IS NULL THEN '{}'::jsonb "
                          "             ELSE c.metadata || $12::jsonb END) ELSE c.metadata END, "
                          "  version = c.version + 1 "
-                         "  WHERE c.id = $1 AND c.has_account AND ($2::text IS NULL OR md5(" CUSTOMER_JSON(
+                         "  WHERE c.id = $1 AND c.has_account AND ($2::text IS NULL OR souq_etag(" CUSTOMER_JSON(
                              "c") "::text) = $2) RETURNING c.*), "
                                   "e AS (INSERT INTO outbox_events (type, payload) SELECT 'customer.updated', " CUSTOMER_JSON(
                                       "u") "::jsonb FROM u) "

@@ -57,6 +57,13 @@ void sq_md5(const void *data, size_t len, unsigned char out[16])
     digest(md_md5, data, len, out);
 }
 
+void sq_etag(const void *data, size_t len, char out[33])
+{
+    unsigned char md[32];
+    sq_sha256(data, len, md);
+    sq_hex(md, 16, out);
+}
+
 void sq_sha256(const void *data, size_t len, unsigned char out[32])
 {
     pthread_once(&fetch_once, fetch);

@@ -70,6 +70,10 @@ static void test_crypto(void)
     sq_md5("abc", 3, m);
     hex(m, 16, mh);
     CHECK_STR(mh, "900150983cd24fb0d6963f7d28e17f72");
+    /* ETags: the first half of the SHA-256, as souq_etag computes it in the database */
+    char etag[33];
+    sq_etag("abc", 3, etag);
+    CHECK_STR(etag, "ba7816bf8f01cfea414140de5dae2223");
     /* RFC 4231 test case 2 */
     sq_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d);
     hex(d, 32, h);
