@@ -181,7 +181,7 @@ static sq_stmt_t *const by_sort[] = {&store_products_newest, &store_products_tit
  * cached: a customer's reads bypass the cache. */
 #define NCOLS 6
 
-typedef struct {
+typedef struct op {
     const sq_store_query_t *q;
     sq_arena_t *arena;
     sq_cache_t *cache;
@@ -190,7 +190,14 @@ typedef struct {
     uint64_t gen; /* the generation when the read started: a change meanwhile makes what it stores stale */
     sq_store_products_cb cb;
     void *data;
+    struct op *next;    /* in this thread's list of reads in flight, or of one read's waiters */
+    struct op *waiters; /* the same reads (same key and generation) that arrived meanwhile */
 } op_t;
+
+/* Cache misses in flight on this thread (single-flight): a read that misses while the same read is already on
+ * its way to the database waits for that one instead of asking again, so a page that falls out of the cache
+ * under load costs one query per thread, not one per client. Only the event-loop thread touches it. */
+static __thread op_t *inflight;
 
 /* Turns rows (cells[row * 7 + col], col 6 the groups) into the list and answers. */
 static void finish(op_t *o, int n, const char *const *cells)
@@ -256,11 +263,30 @@ static const char **load(sq_arena_t *a, const char *val, int *n)
     return cells;
 }
 
+/* Takes the read off the in-flight list and returns its waiters. */
+static op_t *landed(op_t *o)
+{
+    if (o->key == NULL)
+        return NULL;
+    for (op_t **p = &inflight; *p != NULL; p = &(*p)->next)
+        if (*p == o) {
+            *p = o->next;
+            break;
+        }
+    return o->waiters;
+}
+
 static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
+    op_t *w = landed(o);
     if (err != NULL) {
         o->cb(NULL, NULL, err, o->data);
+        for (op_t *next; w != NULL; w = next) {
+            next = w->next;
+            w->cb(NULL, NULL, err, w->data);
+            sq_arena_unref(w->arena);
+        }
         return;
     }
     int n = sq_rows_count(rows);
@@ -271,6 +297,11 @@ static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
     if (o->key != NULL)
         store(o, n, cells);
     finish(o, n, cells);
+    for (op_t *next; w != NULL; w = next) {
+        next = w->next;
+        finish(w, n, cells);
+        sq_arena_unref(w->arena);
+    }
 }
 
 /* The cache key: every input of the statement but the customer, each with a presence mark. */
@@ -321,6 +352,15 @@ void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_product
             finish(o, n, cells);
             return;
         }
+        for (op_t *l = inflight; l != NULL; l = l->next)
+            if (l->gen == o->gen && l->klen == o->klen && memcmp(l->key, o->key, o->klen) == 0) {
+                sq_arena_ref(a); /* the request may end (client gone) before the read lands */
+                o->next = l->waiters;
+                l->waiters = o;
+                return;
+            }
+        o->next = inflight;
+        inflight = o;
     }
     const char *t = "t", *f = "f";
     const char **p = sq_db_params(a, 21, q->channel_id, q->currency, q->region_id, q->locales ? q->locales : "{}", q->customer_id,

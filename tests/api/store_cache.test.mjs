@@ -103,3 +103,21 @@ test('customer-group prices are neither served from nor stored in the shared cac
   await s.sql('DELETE FROM customer_group_members WHERE customer_id = $1', [c.customer.id]);
   assert.equal((await s.client.get(path, { token: c.token })).body.variants[0].price.amount, 1000);
 });
+
+test('identical misses on a thread share one query (single-flight)', async () => {
+  const p = await product({ title: uniq('Herd'), variants: [{ sku: uniq('H'), prices: eur(900) }] });
+  const batches = async () => {
+    const m = (await s.client.get('/metrics', { pk: null })).text;
+    return [...m.matchAll(/^souq_db_batches_total\{thread="\d+"\} (\d+)$/gm)].reduce((a, x) => a + Number(x[1]), 0);
+  };
+  for (let round = 0; round < 3; round++) {
+    // a new generation (a staff write), then 40 identical reads at once: at most one query per server thread
+    const etag = (await A('GET', `/v1/admin/products/${p.id}`)).headers.get('etag');
+    assert.equal((await A('PATCH', `/v1/admin/products/${p.id}`, { subtitle: uniq('gen') }, { 'if-match': etag })).status, 200);
+    const before = await batches();
+    const rs = await readMany(`/v1/store/products?tag=herd-${round}&q=${encodeURIComponent(p.title.split('-')[0])}`, 40);
+    const used = (await batches()) - before - 1; // the /metrics request before is not a batch; allow the sweeper/import poll one
+    for (const r of rs) assert.equal(r.status, 200);
+    assert.ok(used <= 4, `40 identical misses took ${used} database batches`);
+  }
+});
