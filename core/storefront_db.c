@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/base/buf.h"
 #include "core/base/cache.h"
 #include "core/base/json.h"
 #include "core/base/util.h"
@@ -91,30 +92,42 @@
     "        OR EXISTS (SELECT 1 FROM price_list_products s WHERE s.price_list_id = pl.id AND s.product_id = b.id))"               \
     ") x) END"
 
-#define FILTERS                                                                                                                    \
-    " WHERE p.status = 'active' "                                                                                                  \
-    " AND ($21::text IS NULL OR p.id = $21 OR p.handle = $21) "                                                                    \
-    " AND ($8::text IS NULL OR (p.id IN (SELECT t.product_id FROM product_translations t WHERE t.locale = ctx.locale "             \
-    "   AND t.search_vector @@ ctx.tsq UNION ALL SELECT s.id FROM products s WHERE s.search_vector @@ ctx.tsq) "                     \
-    "   AND coalesce(tr.search_vector, p.search_vector) @@ ctx.tsq)) "                                                             \
-    " AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "                          \
-    "   AND pc.category_id IN (SELECT souq_category_subtree($9)))) "                                                               \
-    " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("                                    \
-    "   (col.kind = 'manual' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.collection_id = col.id AND cp.product_id "  \
-    "= p.id)) "                                                                                                                    \
-    "   OR (col.kind = 'rule' AND (col.rule_tags = '{}' OR p.tags && col.rule_tags) AND (col.rule_types = '{}' OR p.type = ANY "   \
-    "(col.rule_types)) "                                                                                                           \
-    "       AND (col.rule_currency IS NULL OR EXISTS (SELECT 1 FROM product_price_index i WHERE i.product_id = p.id "              \
-    "         AND i.currency_code = col.rule_currency AND (col.rule_price_min IS NULL OR i.amount >= col.rule_price_min) "         \
-    "         AND (col.rule_price_max IS NULL OR i.amount <= col.rule_price_max))))))) "                                           \
-    " AND ($11::text IS NULL OR p.tags @> ARRAY[$11::text]) "                                                                      \
-    " AND ($12::bigint IS NULL OR ppi.amount >= $12) AND ($13::bigint IS NULL OR ppi.amount <= $13) "                              \
-    " AND ($15::jsonb IS NULL OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND NOT EXISTS ("              \
-    "   SELECT 1 FROM jsonb_each_text($15) k WHERE NOT EXISTS (SELECT 1 FROM variant_option_values vov "                           \
-    "   JOIN product_option_values ov ON ov.id = vov.option_value_id JOIN product_options o ON o.id = ov.option_id "               \
-    "   WHERE vov.variant_id = v.id AND o.title = k.key AND ov.value = k.value)))) "                                               \
-    " AND ($14::boolean IS NULL OR $14 = EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id "                      \
-    "   AND (NOT v.manage_inventory OR v.allow_backorder OR souq_variant_available(v.id, $1) > 0))) "
+/* The WHERE of the inner query, built per request shape (which filters and whether a cursor is given; see
+ * shape_stmt): a filter that is not given is `$n IS NULL` (so the statement still types every parameter),
+ * one that is given is its bare condition. One statement per shape lets PostgreSQL keep a generic plan for it;
+ * one statement with every filter optional (`$n IS NULL OR ...`) needed a new custom plan on every call,
+ * which cost more than running it. */
+#define FILTERS " /*F*/ "
+enum { F_ID, F_Q, F_CATEGORY, F_COLLECTION, F_TAG, F_PRICE_MIN, F_PRICE_MAX, F_IN_STOCK, F_OPTIONS, F_CURSOR, F_COUNT };
+static const char *const filter_sql[F_CURSOR][2] = {
+    [F_ID] = {" AND $21::text IS NULL", " AND (p.id = $21 OR p.handle = $21)"},
+    [F_Q] = {" AND $8::text IS NULL",
+             " AND p.id IN (SELECT t.product_id FROM product_translations t WHERE t.locale = ctx.locale "
+             "AND t.search_vector @@ ctx.tsq UNION ALL SELECT s.id FROM products s WHERE s.search_vector @@ ctx.tsq) "
+             "AND coalesce(tr.search_vector, p.search_vector) @@ ctx.tsq"},
+    [F_CATEGORY] = {" AND $9::text IS NULL", " AND EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id "
+                                             "AND pc.category_id IN (SELECT souq_category_subtree($9)))"},
+    [F_COLLECTION] = {" AND $10::text IS NULL",
+                      " AND EXISTS (SELECT 1 FROM collections col WHERE col.id = $10 AND ("
+                      "(col.kind = 'manual' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.collection_id = col.id "
+                      "AND cp.product_id = p.id)) "
+                      "OR (col.kind = 'rule' AND (col.rule_tags = '{}' OR p.tags && col.rule_tags) AND (col.rule_types = '{}' "
+                      "OR p.type = ANY (col.rule_types)) "
+                      "AND (col.rule_currency IS NULL OR EXISTS (SELECT 1 FROM product_price_index i WHERE i.product_id = p.id "
+                      "AND i.currency_code = col.rule_currency AND (col.rule_price_min IS NULL OR i.amount >= col.rule_price_min) "
+                      "AND (col.rule_price_max IS NULL OR i.amount <= col.rule_price_max))))))"},
+    [F_TAG] = {" AND $11::text IS NULL", " AND p.tags @> ARRAY[$11::text]"},
+    [F_PRICE_MIN] = {" AND $12::bigint IS NULL", " AND ppi.amount >= $12::bigint"},
+    [F_PRICE_MAX] = {" AND $13::bigint IS NULL", " AND ppi.amount <= $13::bigint"},
+    [F_IN_STOCK] = {" AND $14::boolean IS NULL",
+                    " AND $14::boolean = EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id "
+                    "AND (NOT v.manage_inventory OR v.allow_backorder OR souq_variant_available(v.id, $1) > 0))"},
+    [F_OPTIONS] = {" AND $15::jsonb IS NULL",
+                   " AND EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND NOT EXISTS ("
+                   "SELECT 1 FROM jsonb_each_text($15::jsonb) k WHERE NOT EXISTS (SELECT 1 FROM variant_option_values vov "
+                   "JOIN product_option_values ov ON ov.id = vov.option_value_id JOIN product_options o ON o.id = ov.option_id "
+                   "WHERE vov.variant_id = v.id AND o.title = k.key AND ov.value = k.value)))"},
+};
 
 /* SELECT list of the inner query: the product, its translation and its sort values */
 #define INNER INNER_CTX "b AS (" INNER_SELECT
@@ -145,7 +158,7 @@
     SQ_STMT_RO(name, INNER FILTERS " AND " keyset " ORDER BY " inner_order " LIMIT $7) " OUTER(key, order))
 
 /* keyset conditions on the sort key and id; $6 is "<sort value>|<id>" (ids never contain '|', values may) */
-#define AFTER "($6::text IS NULL OR "
+#define AFTER "(/*A*/" /* "$6 IS NULL OR " without a cursor, nothing with one */
 #define KV "regexp_replace($6, '\\|[^|]*$', '')"
 #define KI "substring($6 from '[^|]*$')"
 STORE_STMT(store_products_newest, AFTER "(p.created_at, p.id) < (" KV "::timestamptz, " KI "))", "p.created_at DESC, p.id DESC",
@@ -158,11 +171,11 @@ STORE_STMT(store_products_title, AFTER "(lower(coalesce(tr.title, p.title)), p.i
  * catalog costs what it did), and a cursor in the unpriced half skips the priced one. */
 #define KP "nullif(" KV ", '')::bigint"
 #define PRICE_STMT(name, cmp, dir)                                                                                                 \
-    SQ_STMT_RO(name, INNER_CTX "pr AS (" INNER_SELECT FILTERS " AND ppi.amount IS NOT NULL AND ($6::text IS NULL OR (" KV          \
+    SQ_STMT_RO(name, INNER_CTX "pr AS (" INNER_SELECT FILTERS " AND ppi.amount IS NOT NULL AND (/*A*/(" KV          \
                                " <> '' AND (ppi.amount, ppi.product_id) " cmp " (" KP ", " KI "))) ORDER BY ppi.amount " dir       \
                                ", ppi.product_id " dir " LIMIT $7), b AS (SELECT * FROM pr UNION ALL (" INNER_SELECT FILTERS       \
                                " AND ppi.amount IS NULL "                                                                          \
-                               "AND ($6::text IS NULL OR " KV " <> '' OR p.id " cmp " " KI ") AND (SELECT count(*) FROM pr) < $7 " \
+                               "AND (/*A*/" KV " <> '' OR p.id " cmp " " KI ") AND (SELECT count(*) FROM pr) < $7 " \
                                "ORDER BY p.id " dir " LIMIT greatest($7 - (SELECT count(*) FROM pr), 0))) " OUTER(                 \
                                    "coalesce(b.min_price::text, '') || '|' || b.id", "min_price " dir " NULLS LAST, id " dir))
 PRICE_STMT(store_products_price_asc, ">", "ASC");
@@ -174,8 +187,55 @@ STORE_STMT(
     "ts_rank(coalesce(tr.search_vector, p.search_vector), ctx.tsq) DESC, p.id DESC",
     "rank DESC, id DESC", "b.rank::text || '|' || b.id");
 
+/* the templates, one per sort: FILTERS and AFTER are filled in per shape */
 static sq_stmt_t *const by_sort[] = {&store_products_newest, &store_products_title, &store_products_price_asc,
                                      &store_products_price_desc, &store_products_relevance};
+
+/* Built on first use and kept for the process (at most 5 x 1024, in practice a few dozen). */
+static sq_stmt_t *shapes[5][1 << F_COUNT];
+
+/* text with every occurrence of marker replaced by with */
+static void replace_all(sq_buf_t *b, const char *text, const char *marker, const char *with)
+{
+    size_t ml = strlen(marker);
+    for (const char *m; (m = strstr(text, marker)) != NULL; text = m + ml) {
+        sq_buf_add(b, text, (size_t)(m - text));
+        sq_buf_str(b, with);
+    }
+    sq_buf_str(b, text);
+}
+
+static sq_stmt_t *shape_stmt(sq_sort_t sort, unsigned mask)
+{
+    sq_stmt_t *st = __atomic_load_n(&shapes[sort][mask], __ATOMIC_ACQUIRE);
+    if (st != NULL)
+        return st;
+    sq_arena_t *a = sq_arena_new();
+    sq_buf_t where, step, sql;
+    sq_buf_init(&where, a, 2048);
+    sq_buf_str(&where, " WHERE p.status = 'active'");
+    for (int f = 0; f < F_CURSOR; f++)
+        sq_buf_str(&where, filter_sql[f][(mask >> f) & 1]);
+    sq_buf_init(&step, a, 16384);
+    replace_all(&step, by_sort[sort]->sql, "/*F*/", where.p);
+    sq_buf_init(&sql, a, 16384);
+    replace_all(&sql, step.p, "/*A*/", (mask >> F_CURSOR) & 1 ? "" : "$6::text IS NULL OR ");
+    st = sq_xcalloc(1, sizeof(*st));
+    char name[64];
+    snprintf(name, sizeof(name), "%s_%x", by_sort[sort]->name, mask);
+    st->name = sq_xstrdup(name);
+    st->sql = sq_xstrdup(sql.p);
+    st->readonly = true;
+    sq_arena_unref(a);
+    sq_stmt_t *expected = NULL;
+    if (!__atomic_compare_exchange_n(&shapes[sort][mask], &expected, st, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        free((char *)st->name); /* another thread built it first */
+        free((char *)st->sql);
+        free(st);
+        st = expected;
+    }
+    return st;
+}
 
 /* Each result row keeps the first NCOLS columns in the read cache; the customer's groups (column 6) are never
  * cached: a customer's reads bypass the cache. */
@@ -368,5 +428,10 @@ void sq_store_products(sq_ctx_t *cx, const sq_store_query_t *q, sq_store_product
                                   q->price_min, q->price_max, q->in_stock, q->options, (q->expand & SQ_EXPAND_VARIANTS) ? t : f,
                                   (q->expand & SQ_EXPAND_PRICES) ? t : f, (q->expand & SQ_EXPAND_AVAILABILITY) ? t : f,
                                   (q->expand & SQ_EXPAND_CATEGORIES) ? t : f, q->fields, q->id_or_handle);
-    sq_db_query(cx->db, a, by_sort[q->sort], 21, p, on_rows, o);
+    const char *given[F_COUNT] = {q->id_or_handle, q->q,         q->category_id, q->collection_id, q->tag,
+                                  q->price_min,    q->price_max, q->in_stock,    q->options,       q->page.after};
+    unsigned mask = 0;
+    for (int f = 0; f < F_COUNT; f++)
+        mask |= given[f] != NULL ? 1u << f : 0;
+    sq_db_query(cx->db, a, shape_stmt(q->sort, mask), 21, p, on_rows, o);
 }
