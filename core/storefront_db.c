@@ -1,5 +1,6 @@
-/* storefront_db.c: the storefront product query. One prepared statement per sort order, so each can walk its
- * index with a keyset condition (deep pages cost what the first costs). Parameters:
+/* storefront_db.c: the storefront product query and its per-thread read cache. One statement template per sort
+ * order, so each can walk its index with a keyset condition (deep pages cost what the first costs), made into
+ * one prepared statement per request shape (shape_stmt: which filters, cursor or not). Parameters:
  *  $1 channel  $2 currency  $3 region  $4 locales text[]  $5 customer  $6 after (cursor key)  $7 limit+1
  *  $8 q  $9 category  $10 collection  $11 tag  $12 price_min  $13 price_max  $14 in_stock  $15 options jsonb
  *  $16 expand variants  $17 expand prices  $18 expand availability  $19 expand categories  $20 fields text[]
