@@ -275,9 +275,7 @@ static void *thread_main(void *arg)
         sq_db_pump(t->db); /* what this iteration's requests asked for, in as few round trips as possible */
     }
     sq_db_close(t->db);
-    sq_cache_free(t->store_cache);
-    t->store_cache = NULL;
-    return NULL;
+    return NULL; /* the read cache stays until the process ends: /metrics on another thread may still read it */
 }
 
 /* ---- start-up --------------------------------------------------------------------------------------------- */

@@ -151,6 +151,19 @@ void sq_h_metrics(sq_req_t *req)
     put(&o, "# HELP souq_db_inflight Batches waiting for PostgreSQL on the thread's connection.\n# TYPE souq_db_inflight gauge\n");
     for (int t = 0; t < sq_server.nthreads; t++)
         put(&o, "souq_db_inflight{thread=\"%d\"} %d\n", t, sq_db_inflight(sq_server.threads[t].db));
+    put(&o, "# HELP souq_store_cache_hits_total Storefront reads answered from the thread's read cache.\n"
+            "# TYPE souq_store_cache_hits_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_store_cache_hits_total{thread=\"%d\"} %llu\n", t,
+            (unsigned long long)sq_cache_hits(sq_server.threads[t].store_cache));
+    put(&o, "# HELP souq_store_cache_misses_total Storefront reads the cache could not answer.\n"
+            "# TYPE souq_store_cache_misses_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_store_cache_misses_total{thread=\"%d\"} %llu\n", t,
+            (unsigned long long)sq_cache_misses(sq_server.threads[t].store_cache));
+    put(&o, "# HELP souq_store_cache_bytes Bytes the thread's read cache holds.\n# TYPE souq_store_cache_bytes gauge\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_store_cache_bytes{thread=\"%d\"} %zu\n", t, sq_cache_bytes(sq_server.threads[t].store_cache));
     put(&o, "# HELP souq_worker_pool_depth Jobs queued or running on the blocking pool.\n# TYPE souq_worker_pool_depth gauge\n");
     put(&o, "souq_worker_pool_depth %d\n", sq_pool_depth(sq_server.pool));
     put(&o, "# HELP souq_start_time_seconds Start time of the process.\n# TYPE souq_start_time_seconds gauge\n");

@@ -20,6 +20,7 @@ struct sq_cache {
     entry_t **buckets;
     size_t nbuckets, count, bytes, max_bytes;
     uint64_t gen, seed;
+    uint64_t hits, misses; /* written by the owner thread only, read by /metrics (relaxed atomics) */
 };
 
 static uint64_t hash(const sq_cache_t *c, const char *k, size_t n)
@@ -61,9 +62,9 @@ void sq_cache_free(sq_cache_t *c)
     free(c);
 }
 
-const void *sq_cache_get(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, size_t *vlen)
+static const void *lookup(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, size_t *vlen)
 {
-    if (c == NULL || gen != c->gen || c->count == 0)
+    if (gen != c->gen || c->count == 0)
         return NULL;
     uint64_t h = hash(c, key, klen);
     for (entry_t *e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->next)
@@ -72,6 +73,15 @@ const void *sq_cache_get(sq_cache_t *c, uint64_t gen, const char *key, size_t kl
             return e->data + klen;
         }
     return NULL;
+}
+
+const void *sq_cache_get(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, size_t *vlen)
+{
+    if (c == NULL)
+        return NULL;
+    const void *v = lookup(c, gen, key, klen, vlen);
+    __atomic_add_fetch(v != NULL ? &c->hits : &c->misses, 1, __ATOMIC_RELAXED);
+    return v;
 }
 
 static void grow(sq_cache_t *c)
@@ -132,10 +142,20 @@ void sq_cache_put(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, con
 
 size_t sq_cache_count(const sq_cache_t *c)
 {
-    return c != NULL ? c->count : 0;
+    return c != NULL ? __atomic_load_n(&c->count, __ATOMIC_RELAXED) : 0;
 }
 
 size_t sq_cache_bytes(const sq_cache_t *c)
 {
-    return c != NULL ? c->bytes : 0;
+    return c != NULL ? __atomic_load_n(&c->bytes, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t sq_cache_hits(const sq_cache_t *c)
+{
+    return c != NULL ? __atomic_load_n(&c->hits, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t sq_cache_misses(const sq_cache_t *c)
+{
+    return c != NULL ? __atomic_load_n(&c->misses, __ATOMIC_RELAXED) : 0;
 }

@@ -21,8 +21,11 @@ const void *sq_cache_get(sq_cache_t *c, uint64_t gen, const char *key, size_t kl
 /** Stores a copy of val under key for generation gen (an older gen than the cache's is ignored). */
 void sq_cache_put(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, const void *val, size_t vlen);
 
-/** Entries and bytes held (for /metrics and tests). */
+/** Entries and bytes held, lookups that hit and missed (for /metrics and tests; safe to read from another
+ * thread, the values may be a moment old). */
 size_t sq_cache_count(const sq_cache_t *c);
 size_t sq_cache_bytes(const sq_cache_t *c);
+uint64_t sq_cache_hits(const sq_cache_t *c);
+uint64_t sq_cache_misses(const sq_cache_t *c);
 
 #endif

@@ -121,3 +121,18 @@ test('identical misses on a thread share one query (single-flight)', async () =>
     assert.ok(used <= 4, `40 identical misses took ${used} database batches`);
   }
 });
+
+test('/metrics counts the read cache per thread', async () => {
+  const p = await product({ title: uniq('Counted'), variants: [{ sku: uniq('M'), prices: eur(300) }] });
+  const sum = (text, name) => [...text.matchAll(new RegExp(`^${name}\\{thread="\\d+"\\} (\\d+)$`, 'gm'))].reduce((a, x) => a + Number(x[1]), 0);
+  const metrics = async () => (await s.client.get('/metrics', { pk: null })).text;
+  const m0 = await metrics();
+  for (let i = 0; i < 10; i++) assert.equal((await S(`/v1/store/products/${p.id}`)).status, 200);
+  const m1 = await metrics();
+  const hits = sum(m1, 'souq_store_cache_hits_total') - sum(m0, 'souq_store_cache_hits_total');
+  const misses = sum(m1, 'souq_store_cache_misses_total') - sum(m0, 'souq_store_cache_misses_total');
+  assert.equal(hits + misses, 10, 'every anonymous product read looks in the cache');
+  // one miss per thread, and one more per thread if the NOTIFY of the create above lands between the reads
+  assert.ok(misses >= 1 && misses <= 4 && hits >= 6, `${hits} hits, ${misses} misses`);
+  assert.ok(sum(m1, 'souq_store_cache_bytes') > 0);
+});
