@@ -524,9 +524,10 @@ static int cmd_routes(void)
     static const char *const auth[] = {"none", "store", "customer", "admin"};
     json_t *a = json_array();
     for (size_t i = 0; i < sq_routes_count; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "method", sq_routes[i].method, "path", sq_routes[i].path,
-                                           "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth], "upload",
-                                           (sq_routes[i].flags & SQ_RT_UPLOAD) != 0));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s, s:b, s:b}", "method", sq_routes[i].method, "path",
+                                           sq_routes[i].path, "permission", sq_routes[i].perm, "auth", auth[sq_routes[i].auth],
+                                           "upload", (sq_routes[i].flags & SQ_RT_UPLOAD) != 0, "idempotent",
+                                           (sq_routes[i].flags & SQ_RT_IDEMPOTENT) != 0));
     char *s = json_dumps(a, JSON_INDENT(2));
     printf("%s\n", s);
     free(s);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <jansson.h>
 #include <time.h>
 
 #include "api/authn.h"
@@ -437,6 +438,55 @@ static bool etag_listed(const char *header, const char *etag)
     return false;
 }
 
+/* ---- Idempotency-Key -------------------------------------------------------------------------------------- */
+
+typedef struct {
+    sq_req_t *req;
+    int status;
+    const char *ctype, *body;
+    size_t len;
+} answer_t;
+
+static void on_recorded(const char *json, const sq_err_t *err, void *data)
+{
+    (void)json;
+    answer_t *a = data;
+    sq_req_t *req = a->req;
+    if (err != NULL) /* the key stays claimed until its lock expires; retries get 409, then run again */
+        sq_log(SQ_LOG_WARN, "api", "request_id=%s idempotency record failed: %s", req->request_id, err->detail);
+    if (req->h2o == NULL || req->responded)
+        return;
+    start(req, a->status, a->ctype, a->len);
+    send_body(req, a->body, a->len);
+}
+
+static const char *response_header(sq_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->h2o->res.headers, token, -1);
+    return i < 0 ? NULL
+                 : sq_arena_strndup(req->arena, req->h2o->res.headers.entries[i].value.base,
+                                    req->h2o->res.headers.entries[i].value.len);
+}
+
+/* Every answer goes out here. A request that holds an Idempotency-Key first stores its answer (2xx) or
+ * releases the key (anything else: the request wrote nothing), then answers. */
+static void respond(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
+{
+    if (!req->idem.claimed) {
+        start(req, status, ctype, len);
+        send_body(req, body, len);
+        return;
+    }
+    req->idem.claimed = false;
+    answer_t *a = SQ_NEW(req->arena, answer_t);
+    *a = (answer_t){req, status, ctype, body, len};
+    if (status >= 200 && status < 300)
+        sq_idem_finish(&req->cx, &req->idem.scope, status, ctype, response_header(req, H2O_TOKEN_LOCATION),
+                       body != NULL ? sq_arena_strndup(req->arena, body, len) : "", on_recorded, a);
+    else
+        sq_idem_release(&req->cx, &req->idem.scope, on_recorded, a);
+}
+
 static void send_json(sq_req_t *req, int status, const char *json, size_t len, bool tag_always)
 {
     if (req->h2o == NULL || req->responded)
@@ -449,13 +499,11 @@ static void send_json(sq_req_t *req, int status, const char *json, size_t len, b
         const char *inm = sq_req_header(req, "if-none-match");
         add_header(req, H2O_TOKEN_ETAG, quoted, 34);
         if (get && inm != NULL && etag_listed(inm, hex)) {
-            start(req, 304, NULL, 0);
-            send_body(req, NULL, 0);
+            respond(req, 304, NULL, NULL, 0);
             return;
         }
     }
-    start(req, status, "application/json", len);
-    send_body(req, json, len);
+    respond(req, status, "application/json", json, len);
 }
 
 void sq_req_send_json(sq_req_t *req, int status, const char *json, size_t len)
@@ -472,8 +520,7 @@ void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *
 {
     if (req->h2o == NULL || req->responded)
         return;
-    start(req, status, ctype, len);
-    send_body(req, body, len);
+    respond(req, status, ctype, body, len);
 }
 
 void sq_req_send_jansson(sq_req_t *req, int status, json_t *body)
@@ -510,8 +557,7 @@ void sq_req_send_empty(sq_req_t *req, int status)
 {
     if (req->h2o == NULL || req->responded)
         return;
-    start(req, status, NULL, 0);
-    send_body(req, NULL, 0);
+    respond(req, status, NULL, NULL, 0);
 }
 
 int sq_err_status(sq_code_t code)
@@ -538,6 +584,7 @@ int sq_err_status(sq_code_t code)
     case SQ_E_CONFLICT:
     case SQ_E_ALREADY_EXISTS:
     case SQ_E_INSUFFICIENT_STOCK:
+    case SQ_E_IDEMPOTENCY_IN_USE:
         return 409;
     case SQ_E_PRECONDITION_FAILED:
         return 412;
@@ -548,6 +595,7 @@ int sq_err_status(sq_code_t code)
     case SQ_E_UNSUPPORTED_MEDIA_TYPE:
         return 415;
     case SQ_E_UNKNOWN_FIELD:
+    case SQ_E_IDEMPOTENCY_REUSED:
     case SQ_E_VALIDATION:
         return 422;
     case SQ_E_PRECONDITION_REQUIRED:
@@ -613,8 +661,7 @@ void sq_req_fail_with(sq_req_t *req, const sq_err_t *err)
                    err->code == SQ_E_INVALID_TOKEN ? strlen("Bearer error=\"invalid_token\"") : strlen("Bearer"));
     if (status == 405 && req->match.allow[0])
         add_header(req, H2O_TOKEN_ALLOW, req->match.allow, strlen(req->match.allow));
-    start(req, status, "application/problem+json", len);
-    send_body(req, body, len);
+    respond(req, status, "application/problem+json", body, len);
 }
 
 void sq_req_fail(sq_req_t *req)
@@ -926,10 +973,95 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     return 0;
 }
 
+static void on_claimed(const char *json, const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (req->h2o == NULL || req->responded)
+        return;
+    if (err != NULL) {
+        sq_req_fail_with(req, err);
+        return;
+    }
+    json_t *j = sq_json_own(req->arena, json_loads(json, 0, NULL));
+    const char *state = json_string_value(json_object_get(j, "state"));
+    if (state != NULL && strcmp(state, "new") == 0) {
+        req->idem.claimed = true;
+        req->route->handler(req);
+    } else if (state != NULL && strcmp(state, "in_flight") == 0) {
+        sq_err_set(&req->err, SQ_E_IDEMPOTENCY_IN_USE, "A request with this Idempotency-Key is still being processed; retry shortly.");
+        req->err.retry_after = 1;
+        sq_req_fail(req);
+    } else if (state != NULL && strcmp(state, "mismatch") == 0) {
+        sq_req_fail_code(req, SQ_E_IDEMPOTENCY_REUSED,
+                         "This Idempotency-Key was used with a different request body or path; use a new key for a new request.");
+    } else if (state != NULL && strcmp(state, "done") == 0) {
+        const char *ctype = json_string_value(json_object_get(j, "content_type"));
+        const char *body = json_string_value(json_object_get(j, "body"));
+        const char *location = json_string_value(json_object_get(j, "location"));
+        if (location != NULL)
+            add_header(req, H2O_TOKEN_LOCATION, sq_arena_strdup(req->arena, location), strlen(location));
+        add_header_strn(req, "idempotent-replayed", H2O_STRLIT("true"));
+        size_t len = body != NULL ? strlen(body) : 0;
+        respond(req, (int)json_integer_value(json_object_get(j, "status")), ctype != NULL ? sq_arena_strdup(req->arena, ctype) : NULL,
+                body != NULL ? sq_arena_strdup(req->arena, body) : NULL, len);
+    } else {
+        sq_req_fail_code(req, SQ_E_INTERNAL, "The request could not be processed.");
+    }
+}
+
+/* The scope and fingerprint of an Idempotency-Key, then the claim; the handler runs once it is ours. */
+static void idem_begin(sq_req_t *req, const char *key)
+{
+    size_t n = strlen(key);
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
+    if (!ok) {
+        sq_req_fail_code(req, SQ_E_INVALID_PARAMETER, "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+        return;
+    }
+    const sq_principal_t *p = &req->principal;
+    const char *who = p->kind == SQ_PRINCIPAL_CUSTOMER ? "cus"
+                      : p->kind == SQ_PRINCIPAL_STAFF  ? "staff"
+                      : p->kind == SQ_PRINCIPAL_API_KEY ? "key"
+                                                        : "pk";
+    const char *id = p->kind != SQ_PRINCIPAL_NONE ? p->id : p->publishable_key_id;
+    req->idem.scope = (sq_idem_scope_t){sq_arena_printf(req->arena, "%s:%s", who, id != NULL ? id : "-"), req->route->method,
+                                        req->route->path, sq_arena_strdup(req->arena, key)};
+    /* fingerprint: SHA-256 of the concrete path and the body (JSON in canonical form: keys sorted, no blanks) */
+    h2o_req_t *h = req->h2o;
+    const char *body = h->entity.base != NULL ? h->entity.base : "";
+    size_t blen = h->entity.base != NULL ? h->entity.len : 0;
+    json_t *j = blen > 0 && !(req->route->flags & SQ_RT_UPLOAD) ? json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    char *canon = j != NULL ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (canon != NULL) {
+        body = sq_arena_strdup(req->arena, canon);
+        blen = strlen(body);
+        free(canon);
+    }
+    sq_buf_t b;
+    sq_buf_init(&b, req->arena, h->path_normalized.len + blen + 2);
+    sq_buf_add(&b, h->path_normalized.base, h->path_normalized.len);
+    sq_buf_add(&b, "\n", 1);
+    sq_buf_add(&b, body, blen);
+    unsigned char md[32];
+    char hex[65];
+    sq_sha256(b.p, b.len, md);
+    sq_hex(md, 32, hex);
+    sq_idem_claim(&req->cx, &req->idem.scope, sq_arena_strdup(req->arena, hex), req->rt->cfg->request_timeout_ms + 5000,
+                  on_claimed, req);
+}
+
 void sq_req_dispatch(sq_req_t *req)
 {
     if (req->h2o == NULL || req->responded)
         return;
+    const char *key = (req->route->flags & SQ_RT_IDEMPOTENT) ? sq_req_header(req, "idempotency-key") : NULL;
+    if (key != NULL) {
+        idem_begin(req, key);
+        return;
+    }
     req->route->handler(req);
 }
 

@@ -8,6 +8,7 @@
 #include "core/auth.h"
 #include "core/base/json.h"
 #include "core/ctx.h"
+#include "core/idempotency.h"
 
 typedef enum { SQ_PRINCIPAL_NONE, SQ_PRINCIPAL_CUSTOMER, SQ_PRINCIPAL_STAFF, SQ_PRINCIPAL_API_KEY } sq_principal_kind_t;
 
@@ -42,6 +43,10 @@ struct sq_req {
     size_t bytes;
     h2o_timeout_entry_t deadline;
     const char *list_sort; /* the sort a list handler actually uses, when it is not the sort parameter (cursors sign it) */
+    struct {
+        sq_idem_scope_t scope;
+        bool claimed; /* this request holds its Idempotency-Key: its answer is stored (2xx) or the key released */
+    } idem;
     int nquery;
     struct {
         const char *name, *value;

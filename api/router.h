@@ -22,6 +22,7 @@ enum {
     SQ_RT_RATE_LIMITED = 1 << 2, /* documented to answer 429 */
     SQ_RT_UPLOAD = 1 << 3,       /* body is a file: text/csv or application/x-ndjson, up to max_import_bytes */
     SQ_RT_CSV = 1 << 4,          /* answers text/csv (Accept may ask for it); errors stay problem+json */
+    SQ_RT_IDEMPOTENT = 1 << 5,   /* honours Idempotency-Key (api/req.c, migrations/0017_idempotency.sql) */
 };
 
 struct sq_resource;

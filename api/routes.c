@@ -23,6 +23,9 @@ static const char *const iitem_q[] = {"limit", "cursor", "sku", "location_id", N
 static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "reason", "reference", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
+/* Creating routes honour Idempotency-Key (a retry replays the first answer). */
+#define IDEM SQ_RT_IDEMPOTENT
+
 /* The routes of a plain resource: list and create on base, get and update on base/{id}, delete if it has one. */
 #define LIST_GET(base, res, read, q)                                                                                               \
     {"GET", base, sq_h_res_list, ADMIN, read, 0, q, &res},                                                                         \
@@ -30,7 +33,7 @@ static const char *const store_product_q[] = {"expand", "fields", "region_id", "
         "GET", base "/{id}", sq_h_res_get, ADMIN, read, 0, NULL, &res                                                              \
     }
 #define CREATE_UPDATE(base, res, write)                                                                                            \
-    {"POST", base, sq_h_res_create, ADMIN, write, 0, NULL, &res},                                                                  \
+    {"POST", base, sq_h_res_create, ADMIN, write, IDEM, NULL, &res},                                                               \
     {                                                                                                                              \
         "PATCH", base "/{id}", sq_h_res_update, ADMIN, write, 0, NULL, &res                                                        \
     }
@@ -71,7 +74,7 @@ const sq_route_t sq_routes[] = {
     {"PATCH", "/v1/store/customers/me", sq_h_store_me_update, CUSTOMER, NULL, 0, NULL},
     {"POST", "/v1/store/customers/me/password", sq_h_store_password_change, CUSTOMER, NULL, AUTHB, NULL},
     {"GET", "/v1/store/customers/me/addresses", sq_h_store_address_list, CUSTOMER, NULL, 0, page_q},
-    {"POST", "/v1/store/customers/me/addresses", sq_h_store_address_create, CUSTOMER, NULL, 0, NULL},
+    {"POST", "/v1/store/customers/me/addresses", sq_h_store_address_create, CUSTOMER, NULL, IDEM, NULL},
     {"GET", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_get, CUSTOMER, NULL, 0, NULL},
     {"PATCH", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_update, CUSTOMER, NULL, 0, NULL},
     {"DELETE", "/v1/store/customers/me/addresses/{id}", sq_h_store_address_delete, CUSTOMER, NULL, 0, NULL},
@@ -94,7 +97,7 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/auth/logout", sq_h_admin_logout, NONE, NULL, AUTHB, NULL},
     {"GET", "/v1/admin/users/me", sq_h_admin_me, ADMIN, NULL, 0, NULL},
     {"GET", "/v1/admin/users", sq_h_admin_user_list, ADMIN, "staff:read", 0, page_q},
-    {"POST", "/v1/admin/users", sq_h_admin_user_create, ADMIN, "staff:write", 0, NULL},
+    {"POST", "/v1/admin/users", sq_h_admin_user_create, ADMIN, "staff:write", IDEM, NULL},
     {"GET", "/v1/admin/users/{id}", sq_h_admin_user_get, ADMIN, "staff:read", 0, NULL},
     {"PATCH", "/v1/admin/users/{id}", sq_h_admin_user_update, ADMIN, "staff:write", 0, NULL},
     {"GET", "/v1/admin/api-keys", sq_h_admin_key_list, ADMIN, "api_keys:read", 0, keys_q},
@@ -133,17 +136,17 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/price-lists/{id}/prices", sq_h_price_list_prices, ADMIN, "catalog:write", 0, NULL},
     LIST_GET("/v1/admin/products", sq_res_product, "catalog:read", product_q),
     CREATE_UPDATE("/v1/admin/products", sq_res_product, "catalog:write"),
-    {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", 0, NULL},
+    {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", IDEM, NULL},
     {"PATCH", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_update, ADMIN, "catalog:write", 0, NULL},
     {"DELETE", "/v1/admin/products/{id}/variants/{variant_id}", sq_h_variant_delete, ADMIN, "catalog:write", 0, NULL},
     TRANSLATIONS("/v1/admin/products", sq_res_product, "catalog:read", "catalog:write"),
     LIST_GET("/v1/admin/inventory-items", sq_res_inventory_item, "inventory:read", iitem_q),
     {"PATCH", "/v1/admin/inventory-items/{id}", sq_h_res_update, ADMIN, "inventory:write", 0, NULL, &sq_res_inventory_item},
-    {"POST", "/v1/admin/inventory-items/{id}/adjustments", sq_h_stock_adjust, ADMIN, "inventory:write", 0, NULL},
-    {"POST", "/v1/admin/inventory-items/{id}/counts", sq_h_stock_count, ADMIN, "inventory:write", 0, NULL},
-    {"POST", "/v1/admin/inventory-items/{id}/transfers", sq_h_stock_transfer, ADMIN, "inventory:write", 0, NULL},
+    {"POST", "/v1/admin/inventory-items/{id}/adjustments", sq_h_stock_adjust, ADMIN, "inventory:write", IDEM, NULL},
+    {"POST", "/v1/admin/inventory-items/{id}/counts", sq_h_stock_count, ADMIN, "inventory:write", IDEM, NULL},
+    {"POST", "/v1/admin/inventory-items/{id}/transfers", sq_h_stock_transfer, ADMIN, "inventory:write", IDEM, NULL},
     {"GET", "/v1/admin/inventory-ledger", sq_h_res_list, ADMIN, "inventory:read", 0, ledger_q, &sq_res_inventory_ledger},
-    {"POST", "/v1/admin/imports", sq_h_import_create, ADMIN, "catalog:write", SQ_RT_UPLOAD, NULL},
+    {"POST", "/v1/admin/imports", sq_h_import_create, ADMIN, "catalog:write", SQ_RT_UPLOAD | IDEM, NULL},
     LIST_GET("/v1/admin/imports", sq_res_import, "catalog:read", page_q),
     {"GET", "/v1/admin/exports/products.csv", sq_h_export_products, ADMIN, "catalog:read", SQ_RT_CSV, NULL},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},

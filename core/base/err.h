@@ -20,6 +20,8 @@
     X(SQ_E_CONFLICT, "conflict", "The request conflicts with the current state")                                                   \
     X(SQ_E_ALREADY_EXISTS, "already-exists", "A resource with these values already exists")                                        \
     X(SQ_E_INSUFFICIENT_STOCK, "insufficient-stock", "Not enough stock")                                                           \
+    X(SQ_E_IDEMPOTENCY_IN_USE, "idempotency-key-in-use", "A request with this Idempotency-Key is still being processed")         \
+    X(SQ_E_IDEMPOTENCY_REUSED, "idempotency-key-reused", "This Idempotency-Key was used for a different request")                  \
     X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                                   \
     X(SQ_E_PRECONDITION_REQUIRED, "precondition-required", "This request requires If-Match")                                       \
     X(SQ_E_PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large")                                                \

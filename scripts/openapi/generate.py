@@ -14,7 +14,7 @@ SN = lambda d, **kw: {"type": ["string", "null"], "description": d, **kw}
 B = lambda d: {"type": "boolean", "description": d}
 ROLES = ["owner", "admin", "catalog_manager", "order_manager", "support", "read_only"]
 PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read"]
-SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
+SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("idempotency-key-in-use",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("idempotency-key-reused",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
 
 def obj(props, required=None, desc=None, extra=None):
     o = {"type": "object", "additionalProperties": False, "properties": props, "required": list(props.keys()) if required is None else required}
@@ -601,6 +601,20 @@ op("patch", "/v1/store/carts/{id}/line-items/{line_id}", "storeUpdateCartLine", 
    desc="Raising a quantity checks the stock again; 0 removes the line." + CART_RULES)
 op("delete", "/v1/store/carts/{id}/line-items/{line_id}", "storeDeleteCartLine", "Store Carts", "Remove a line", "store", [CART_OK("200", "The cart.")], params=[P_CART, P_LINE, P_CART_IFMATCH], desc=CART_RULES)
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
+
+# ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
+import subprocess
+P_IDEM = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+          "description": "Makes a retry safe (Stripe's semantics): the first answer (2xx) is stored for 24 hours and replayed byte for byte, with Idempotent-Replayed: true, to a retry with the same key, method, route and caller; the same key with a different path or body is 422 idempotency-key-reused; a retry while the first is still running is 409 idempotency-key-in-use with Retry-After: 1. An error answer stores nothing (the request wrote nothing), so the key can be retried. 1-255 visible ASCII characters."}
+H_REPLAYED = {"Idempotent-Replayed": {"description": "true on an answer replayed for an Idempotency-Key.", "schema": {"type": "string", "const": "true"}}}
+_routes = json.loads(subprocess.run([os.path.join(HERE, '..', '..', 'bin', 'souq'), 'routes'], check=True, capture_output=True, text=True).stdout)
+for r in _routes:
+    if r.get("idempotent"):
+        o = paths[r["path"]][r["method"].lower()]
+        o["parameters"] = [*o.get("parameters", []), P_IDEM]
+        for code, resp in list(o["responses"].items()):
+            if code.startswith("2"):  # copies: response and header objects are shared between operations
+                o["responses"][code] = {**resp, "headers": {**resp.get("headers", {}), **H_REPLAYED}}
 
 doc = {
  "openapi": "3.1.0",

@@ -64,6 +64,8 @@ test('the router and the OpenAPI document list exactly the same operations', () 
     const op = operations.find((o) => o.method === x.method && o.template === x.path).op;
     assert.equal(op['x-auth'], x.auth, `x-auth of ${x.method} ${x.path}`);
     if (x.path.startsWith('/v1/admin/') && x.auth === 'admin') assert.equal(op['x-permission'] ?? null, x.permission ?? null, `${x.method} ${x.path}`);
+    const idem = (op.parameters ?? []).some((p) => p.in === 'header' && p.name === 'Idempotency-Key');
+    assert.equal(idem, x.idempotent, `Idempotency-Key of ${x.method} ${x.path} is documented exactly where the router honours it`);
   }
 });
 

@@ -1,0 +1,114 @@
+// idempotency.test.mjs: Idempotency-Key on creating routes (api/req.c, migrations/0017_idempotency.sql): a retry
+// replays the first answer byte for byte, another body is 422, a retry during the first is 409, an error stores
+// nothing, keys are per caller, and 20 concurrent retries of a stock adjustment apply it once.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, staffLogin, newStaff } from './lib/harness.mjs';
+
+let s, t, loc;
+const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
+const A = (method, path, json, headers, token = t) => s.client.request(method, path, { pk: null, token, json, headers });
+let seq = 0;
+const uniq = (p) => `${p}-${process.pid}-${++seq}`;
+const cat = (name) => ({ name, handle: name.toLowerCase().replace(/[^a-z0-9]+/g, '-') });
+const key = () => `key-${process.pid}-${++seq}-${Math.random().toString(36).slice(2)}`;
+const count = async (sql, params) => (await s.sql(sql, params))[0].n;
+
+before(async () => {
+  s = await startStack();
+  t = (await staffLogin(s.client)).access_token;
+  loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Idem' })).body.id;
+});
+after(async () => s && (await s.stop()));
+
+test('a retry replays the first answer; the work is done once', async () => {
+  const k = key();
+  const body = { title: uniq('Once'), status: 'draft', variants: [{ sku: uniq('ONCE') }] };
+  const first = await A('POST', '/v1/admin/products', body, { 'idempotency-key': k });
+  assert.equal(first.status, 201, first.text);
+  assert.equal(first.headers.get('idempotent-replayed'), null);
+  for (let i = 0; i < 3; i++) {
+    // the same body with its keys in another order and other blanks is the same request
+    const again = await s.client.request('POST', '/v1/admin/products', {
+      pk: null, token: t, headers: { 'idempotency-key': k, 'content-type': 'application/json' },
+      body: JSON.stringify({ variants: body.variants, status: body.status, title: body.title }, null, 2),
+    });
+    assert.equal(again.status, 201);
+    assert.equal(again.text, first.text, 'byte for byte');
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.headers.get('location'), first.headers.get('location'));
+  }
+  assert.equal(await count('SELECT count(*)::int AS n FROM products WHERE title = $1', [body.title]), 1);
+  // the same key with another body, or on another route, is refused
+  const other = await A('POST', '/v1/admin/products', { ...body, title: uniq('Other') }, { 'idempotency-key': k });
+  assert.equal(other.status, 422);
+  assert.equal(other.body.type, type('idempotency-key-reused'));
+  const elsewhere = await A('POST', '/v1/admin/categories', cat(uniq('Cat')), { 'idempotency-key': k });
+  assert.equal(elsewhere.status, 201, 'keys are scoped to the route');
+  // without a key, or on a route that does not take one, nothing changes
+  assert.equal((await A('POST', '/v1/admin/products', { ...body, title: uniq('NoKey'), variants: [{ sku: uniq('NK') }] })).status, 201);
+});
+
+test('keys belong to their caller', async () => {
+  const k = key();
+  const other = await newStaff(s.client, t, 'catalog_manager');
+  const a = await A('POST', '/v1/admin/categories', cat(uniq('Mine')), { 'idempotency-key': k });
+  const b = await A('POST', '/v1/admin/categories', cat(uniq('Theirs')), { 'idempotency-key': k }, other.token);
+  assert.equal(a.status, 201);
+  assert.equal(b.status, 201);
+  assert.notEqual(a.body.id, b.body.id, 'another caller\'s key neither replays nor blocks');
+});
+
+test('an error answer stores nothing: the key can be retried with a corrected body', async () => {
+  const k = key();
+  const bad = await A('POST', '/v1/admin/products', { title: uniq('Bad'), status: 'sideways' }, { 'idempotency-key': k });
+  assert.equal(bad.status, 422);
+  const good = await A('POST', '/v1/admin/products', { title: uniq('Good'), status: 'draft' }, { 'idempotency-key': k });
+  assert.equal(good.status, 201, good.text);
+  assert.equal(good.headers.get('idempotent-replayed'), null);
+});
+
+test('bad keys are 400; a claim whose holder died is taken over', async () => {
+  for (const k of ['x'.repeat(256), 'has space', 'tab\tkey', 'ümlaut']) {
+    const r = await A('POST', '/v1/admin/categories', cat(uniq('K')), { 'idempotency-key': k });
+    assert.equal(r.status, 400, k);
+    assert.equal(r.body.type, type('invalid-parameter'));
+  }
+  assert.equal((await A('POST', '/v1/admin/categories', cat(uniq('Long')), { 'idempotency-key': 'k'.repeat(255) })).status, 201);
+  // a request that claimed the key and died (no answer, lock expired): the next one runs
+  const k = key();
+  const staff = (await s.sql("SELECT id FROM staff_users ORDER BY created_at LIMIT 1"))[0].id;
+  await s.sql(`INSERT INTO idempotency_keys (principal, method, route, key, fingerprint, state, locked_until)
+               VALUES ($1, 'POST', '/v1/admin/categories', $2, 'x', 'in_flight', now() - interval '1 second')`, [`staff:${staff}`, k]);
+  const r = await A('POST', '/v1/admin/categories', cat(uniq('Dead')), { 'idempotency-key': k });
+  assert.equal(r.status, 201, r.text);
+  // one that is still running with another body: the body is compared first (422); a running one with the same
+  // body is 409 (the concurrency test below)
+  const k2 = key();
+  await s.sql(`INSERT INTO idempotency_keys (principal, method, route, key, fingerprint, state, locked_until)
+               VALUES ($1, 'POST', '/v1/admin/categories', $2, 'x', 'in_flight', now() + interval '1 minute')`, [`staff:${staff}`, k2]);
+  const busy = await A('POST', '/v1/admin/categories', cat(uniq('Busy')), { 'idempotency-key': k2 });
+  assert.equal(busy.status, 422, busy.text);
+});
+
+test('20 concurrent retries of a stock adjustment apply it once (C3 for staff writes)', async () => {
+  const p = await A('POST', '/v1/admin/products', { title: uniq('Stock'), status: 'active', variants: [{ sku: uniq('ST'), inventory: [{ location_id: loc, quantity: 10 }] }] });
+  assert.equal(p.status, 201, p.text);
+  const item = p.body.variants[0].inventory_items[0].inventory_item_id;
+  const k = key();
+  const rs = await Promise.all(Array.from({ length: 20 }, () =>
+    A('POST', `/v1/admin/inventory-items/${item}/adjustments`, { location_id: loc, delta: 5, note: 'delivery' }, { 'idempotency-key': k })));
+  const ok = rs.filter((r) => r.status === 200);
+  const busy = rs.filter((r) => r.status === 409);
+  assert.equal(ok.length + busy.length, 20, rs.map((r) => r.status).join(','));
+  assert.ok(ok.length >= 1);
+  for (const r of busy) {
+    assert.equal(r.body.type, type('idempotency-key-in-use'));
+    assert.equal(r.headers.get('retry-after'), '1');
+  }
+  const replays = ok.filter((r) => r.headers.get('idempotent-replayed') === 'true');
+  assert.equal(ok.length - replays.length, 1, 'exactly one request did the work');
+  for (const r of replays) assert.equal(r.text, ok.find((x) => !x.headers.get('idempotent-replayed')).text);
+  const level = await A('GET', `/v1/admin/inventory-items/${item}`);
+  assert.equal(level.body.on_hand, 15, 'applied once');
+});
