@@ -90,6 +90,16 @@ void sq_h_store_cart_update(sq_req_t *req)
     sq_cart_update(&req->cx, &who, id, body, on_200, req);
 }
 
+/* POST /v1/store/carts/{id}/customer (a customer token is required by the route) */
+void sq_h_store_cart_attach(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    sq_cart_attach(&req->cx, &who, id, on_200, req);
+}
+
 void sq_h_store_cart_line_add(sq_req_t *req)
 {
     sq_cart_caller_t who;
