@@ -116,7 +116,7 @@ schemas["ApiKeyCreate"] = req({"type": {"type": "string", "enum": ["publishable"
     "sales_channel_id": S("Publishable keys only: the sales channel the key's storefront sells in (default: the default channel).", pattern="^sc_[0-9a-hjkmnp-tv-z]{26}$"),
     "scopes": {"type": "array", "maxItems": 64, "items": {"type": "string", "enum": PERMS}, "description": "Secret keys only (required, at least one): the permissions the key grants."}}, ["type", "title"], "A new API key.")
 
-H_ETAG = {"ETag": {"description": "Strong entity tag of the body (MD5); send it back in If-None-Match (or If-Match where supported).", "schema": {"type": "string"}}}
+H_ETAG = {"ETag": {"description": "Strong entity tag of the body (first 128 bits of its SHA-256, hex); send it back in If-None-Match (or If-Match where supported).", "schema": {"type": "string"}}}
 H_RID = {"X-Request-Id": {"description": "The request id (the client's, when it sent a well-formed one).", "schema": {"type": "string"}}}
 
 def ok(code, ref=None, desc="OK", headers=None, mt="application/json", schema=None):
