@@ -598,6 +598,7 @@ schemas["CartCreate"] = req({**cart_common, "region_id": S("Region; sets the cur
 schemas["CartUpdate"] = req({**cart_common, "region_id": {"type": ["string", "null"], "maxLength": 40, "description": "Region (sets the currency); null removes it."}}, [],
     "Fields to change. A new currency or region reprices every line; 422 (pointer /currency_code) when a line has no price in it.")
 schemas["CartLineAdd"] = cart_item_in
+schemas["CartAttach"] = req({}, [], "No fields: send no body or an empty object.")
 schemas["CartLineUpdate"] = req({"quantity": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "New quantity; 0 removes the line."}}, ["quantity"], "A line's new quantity.")
 P_CART = {"name": "id", "in": "path", "required": True, "description": "Id of the cart.", "schema": {"type": "string"}}
 P_LINE = {"name": "line_id", "in": "path", "required": True, "description": "Id of the line item.", "schema": {"type": "string", "pattern": "^cali_[0-9a-hjkmnp-tv-z]{26}$"}}
@@ -614,11 +615,12 @@ op("post", "/v1/store/carts/{id}/line-items", "storeAddCartLine", "Store Carts",
 op("patch", "/v1/store/carts/{id}/line-items/{line_id}", "storeUpdateCartLine", "Store Carts", "Change a line's quantity", "store", [CART_OK("200", "The cart.")], body="CartLineUpdate", params=[P_CART, P_LINE, P_CART_IFMATCH],
    desc="Raising a quantity checks the stock again; 0 removes the line." + CART_RULES)
 op("delete", "/v1/store/carts/{id}/line-items/{line_id}", "storeDeleteCartLine", "Store Carts", "Remove a line", "store", [CART_OK("200", "The cart.")], params=[P_CART, P_LINE, P_CART_IFMATCH], desc=CART_RULES)
-op("post", "/v1/store/carts/{id}/customer", "storeAttachCart", "Store Carts", "Attach a guest cart to the logged-in customer", "customer", [CART_OK("200", "The cart, now the customer's.")], params=[P_CART, P_CART_IFMATCH],
+op("post", "/v1/store/carts/{id}/customer", "storeAttachCart", "Store Carts", "Attach a guest cart to the logged-in customer", "customer", [CART_OK("200", "The cart, now the customer's.")], body="CartAttach", params=[P_CART, P_CART_IFMATCH],
    desc="The cart becomes the caller's (its email becomes the account's). When the customer has another active cart in this sales channel, the most recently changed one is merged into this one and is 404 afterwards:"
         " its lines are added (quantities of the same variant add up), capped by the 10000-unit line limit, the 250-line limit and the channel's stock (never below what this cart holds);"
         " lines that cannot be sold here are dropped; last_merge reports what was not moved. Only lines move: this cart keeps its currency, region, addresses, note and metadata."
         " A cart that already is the caller's is answered unchanged. 401 without a customer token; another customer's cart is 404 (not 409: the id alone must not reveal that the cart exists)." + CART_RULES)
+paths["/v1/store/carts/{id}/customer"]["post"]["requestBody"]["required"] = False  # no body is fine
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
 
 doc = {

@@ -170,7 +170,11 @@ test('attach: the guest cart becomes the customer\'s and the previous cart\'s li
   assert.equal((await s.client.patch(`/v1/store/carts/${old.id}`, { note: 'x' }, { token: ann.token })).status, 404);
   assert.deepEqual(qty((await s.client.get(`/v1/store/carts/${older.id}`, { token: ann.token })).body), { [V.euOnly]: 1 }, 'only the latest other cart is merged');
   assert.equal((await s.client.get(`/v1/store/carts/${g.id}`)).status, 404, 'now a customer cart: the id alone no longer reaches it');
-  const again = await attach(g.id, ann.token);
+  for (const [body, status, slug] of [['{"a":', 400, 'invalid-json'], ['{"x":1}', 422, 'unknown-field'], ['[]', 422, 'validation-failed']]) {
+    const x = await attach(g.id, ann.token, { body, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([x.status, x.body.type], [status, type(slug)], `${body}: ${x.text}`);
+  }
+  const again = await attach(g.id, ann.token, { json: {} });
   assert.equal(again.status, 200, again.text);
   assert.equal(again.headers.get('etag'), (await s.client.get(`/v1/store/carts/${g.id}`, { token: ann.token })).headers.get('etag'));
   assert.deepEqual(qty(again.body), qty(c), 'attaching the customer\'s own cart again changes nothing');
