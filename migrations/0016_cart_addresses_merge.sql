@@ -7,6 +7,9 @@ ALTER TABLE carts
     ADD COLUMN merged_into text,         -- the cart this one was merged into (no FK: the target may be swept first)
     ADD COLUMN merged_at   timestamptz,  -- a merged cart is 404, like a completed one
     ADD COLUMN last_merge  jsonb;        -- the report of the merge into this cart (shown as last_merge)
+-- a customer's active carts, latest first: the attach finds the cart to merge with one index probe
+CREATE INDEX carts_customer_active_idx ON carts (customer_id, sales_channel_id, updated_at DESC)
+    WHERE customer_id IS NOT NULL AND completed_at IS NULL AND merged_at IS NULL;
 
 -- The cart of a caller, locked (0012's function, now also refusing merged carts).
 CREATE OR REPLACE FUNCTION souq_cart_lock(p_id text, p_channel text, p_customer text, p_ttl_s int, p_version int) RETURNS carts
