@@ -11,6 +11,7 @@
 #include "core/base/buf.h"
 #include "core/base/money.h"
 #include "core/base/util.h"
+#include "core/customer.h"
 #include "core/pricing.h"
 #include "core/storefront.h"
 
@@ -20,7 +21,14 @@
     F("currency_code", SQ_FT_STR, 0, 3, 3, NULL, sq_check_currency, NULL),                                                         \
         F("region_id", SQ_FT_STR, (region_flags), 1, 40, NULL, sq_check_id, NULL),                                                 \
         F("email", SQ_FT_STR, SQ_F_NULLABLE, 0, 254, NULL, sq_check_email, NULL),                                                  \
-        F("note", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL), META
+        F("note", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL), META,                                    \
+        F("shipping_address", SQ_FT_OBJECT, SQ_F_NULLABLE, 0, 0, NULL, NULL, sq_address_postal_fields),                             \
+        F("billing_address", SQ_FT_OBJECT, SQ_F_NULLABLE, 0, 0, NULL, NULL, sq_address_postal_fields),                              \
+        F("shipping_address_id", SQ_FT_STR, 0, 1, 40, NULL, sq_check_id, NULL),                                                    \
+        F("billing_address_id", SQ_FT_STR, 0, 1, 40, NULL, sq_check_id, NULL)
+
+/* an address decodes into the 256-byte scratch of the handler's validation (api/handlers/store_carts.c) */
+_Static_assert(sizeof(sq_address_t) <= 256, "cart bodies are validated into 256 bytes");
 
 static const sq_field_t item_fields[] = {
     F("variant_id", SQ_FT_STR, SQ_F_REQUIRED, 1, 40, NULL, sq_check_id, NULL),

@@ -23,7 +23,7 @@ typedef struct {
     const char *channel_id;  /* of the publishable key */
     const char *customer_id; /* of the customer token, or NULL */
     int ttl_s;               /* carts unchanged for this long are expired */
-    const char *if_match;    /* ETag (bare MD5 hex) the change is based on, or NULL */
+    const char *if_match;    /* ETag (bare hex, sq_etag) the change is based on, or NULL */
 } sq_cart_caller_t;
 
 /** Bodies of POST /carts and PATCH /carts/{id}, validated here and passed to SQL as JSON. */
@@ -50,6 +50,11 @@ void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id,
 /** quantity 0 removes the line; quantity < 0 too (DELETE). */
 void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
                       void *data);
+
+/** POST /carts/{id}/customer (who->customer_id required): the guest cart becomes the caller's, and the caller's
+ * latest other active cart of the channel is merged into it (lines only; policy in migrations/0016). A cart that
+ * already is the caller's is answered unchanged; another customer's is 404. */
+void sq_cart_attach(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data);
 
 /** One row of the cart view (exposed for unit tests): the cart's JSON, its lines ("qty\tsellable\tjson"
  * records separated by \x1e), the price candidates of the lines (storefront.c format, index = line), the

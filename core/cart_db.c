@@ -1,6 +1,7 @@
 /* cart_db.c: SQL of carts. A change is one batch: the change (a function of migrations/0012_carts.sql, which
  * locks the cart row) and the cart view, in one transaction and one round trip. With If-Match, the view is
- * read first and priced, its MD5 compared with the ETag, and the change then carries the version it saw. */
+ * read first and priced, its ETag (sq_etag) compared with the ETag, and the change then carries the version it saw. */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,13 +11,13 @@
 
 #define ACCESS                                                                                                                     \
     "c.id = $1 AND c.sales_channel_id = $2 AND (c.customer_id IS NULL OR c.customer_id = $3) AND c.completed_at IS NULL "          \
-    "AND c.updated_at > now() - make_interval(secs => $4::int)"
+    "AND c.merged_at IS NULL AND c.updated_at > now() - make_interval(secs => $4::int)"
 
 #define CART_JSON                                                                                                                  \
     "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
     "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
     "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, 'shipping_methods', '[]'::json, "               \
-    "'promotion_codes', '[]'::json, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
+    "'promotion_codes', '[]'::json, 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
     "'updated_at', c.updated_at)"
 
 #define LINE_JSON                                                                                                                  \
@@ -71,9 +72,10 @@ SQ_STMT_RO(cart_view,
 SQ_STMT(cart_create, "SELECT souq_cart_create($1, $2, $3, $4::jsonb)");
 SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::jsonb)");
 SQ_STMT(cart_line_add, "SELECT souq_cart_line_add($1, $2, $3, $4::int, $5::int, $6, $7::int)");
+SQ_STMT(cart_attach, "SELECT souq_cart_attach($1, $2, $3, $4::int, $5::int)");
 SQ_STMT(cart_line_set, "SELECT souq_cart_line_set($1, $2, $3, $4::int, $5::int, $6, $7::int)");
 
-typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET } op_kind_t;
+typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET, OP_ATTACH } op_kind_t;
 
 typedef struct {
     sq_ctx_t *cx;
@@ -148,6 +150,9 @@ static void change(op_t *o, const char *version)
                      sq_db_params(a, 7, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->line_id,
                                   o->quantity >= 0 ? sq_db_int(a, o->quantity) : NULL));
         break;
+    case OP_ATTACH:
+        sq_batch_add(b, &cart_attach, 5, sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, ttl, version));
+        break;
     case OP_GET:
         (void)SQ_NEVER(true);
         break;
@@ -156,7 +161,7 @@ static void change(op_t *o, const char *version)
     sq_batch_send(b, on_changed, o);
 }
 
-/* If-Match: the client's ETag must be the MD5 of the cart as it would be answered now. */
+/* If-Match: the client's ETag must be the sq_etag of the cart as it would be answered now. */
 static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
@@ -242,4 +247,10 @@ void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id,
     o->line_id = line_id;
     o->quantity = quantity;
     run(o);
+}
+
+void sq_cart_attach(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    assert(who->customer_id != NULL);
+    run(op(cx, OP_ATTACH, who, id, cb, data));
 }

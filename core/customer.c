@@ -63,17 +63,20 @@ const sq_field_t sq_reset_confirm_fields[] = {
     {NULL},
 };
 
-#define ADDRESS_FIELDS(req)                                                                                                        \
+/* The postal fields of an address; the address book and carts (core/cart.c) share these rules. */
+#define POSTAL_FIELDS(line_flags, country_flags)                                                                                   \
     STR(sq_address_t, first_name, SQ_F_NULLABLE, NAME_MAX), STR(sq_address_t, last_name, SQ_F_NULLABLE, NAME_MAX),                 \
-        STR(sq_address_t, company, SQ_F_NULLABLE, 200), STR(sq_address_t, address_1, (req), 200),                                  \
-        STR(sq_address_t, address_2, SQ_F_NULLABLE, 200), STR(sq_address_t, city, (req), 100),                                     \
+        STR(sq_address_t, company, SQ_F_NULLABLE, 200), STR(sq_address_t, address_1, (line_flags), 200),                           \
+        STR(sq_address_t, address_2, SQ_F_NULLABLE, 200), STR(sq_address_t, city, (line_flags), 100),                              \
         STR(sq_address_t, province, SQ_F_NULLABLE, 100), STR(sq_address_t, postal_code, SQ_F_NULLABLE, 20),                        \
-        CHECKED(sq_address_t, country_code, (req) | SQ_F_LOWER, 2, sq_check_country),                                              \
-        CHECKED(sq_address_t, phone, SQ_F_NULLABLE, 32, sq_check_phone), BOOL(sq_address_t, is_default_shipping),                  \
-        BOOL(sq_address_t, is_default_billing), META(sq_address_t)
+        CHECKED(sq_address_t, country_code, (country_flags) | SQ_F_LOWER, 2, sq_check_country),                                    \
+        CHECKED(sq_address_t, phone, SQ_F_NULLABLE, 32, sq_check_phone)
+#define ADDRESS_FIELDS(req)                                                                                                        \
+    POSTAL_FIELDS(req, req), BOOL(sq_address_t, is_default_shipping), BOOL(sq_address_t, is_default_billing), META(sq_address_t)
 
 const sq_field_t sq_address_create_fields[] = {ADDRESS_FIELDS(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_address_update_fields[] = {ADDRESS_FIELDS(0), {NULL}};
+const sq_field_t sq_address_postal_fields[] = {POSTAL_FIELDS(SQ_F_NULLABLE, SQ_F_REQUIRED), {NULL}};
 
 /* ---- registration -------------------------------------------------------------------------------- */
 

@@ -44,6 +44,9 @@ typedef struct {
 } sq_address_t;
 extern const sq_field_t sq_address_create_fields[];
 extern const sq_field_t sq_address_update_fields[];
+/** The postal fields only (names to phone, the address book's rules), for addresses outside the address book
+ * (carts): country_code required, the other fields optional and nullable. Decodes into an sq_address_t. */
+extern const sq_field_t sq_address_postal_fields[];
 
 #define SQ_MAX_ADDRESSES 50
 

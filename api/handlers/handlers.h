@@ -35,6 +35,7 @@ void sq_h_store_address_delete(sq_req_t *req);
 void sq_h_store_cart_create(sq_req_t *req);
 void sq_h_store_cart_get(sq_req_t *req);
 void sq_h_store_cart_update(sq_req_t *req);
+void sq_h_store_cart_attach(sq_req_t *req);
 void sq_h_store_cart_line_add(sq_req_t *req);
 void sq_h_store_cart_line_update(sq_req_t *req);
 void sq_h_store_cart_line_delete(sq_req_t *req);

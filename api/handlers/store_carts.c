@@ -90,6 +90,22 @@ void sq_h_store_cart_update(sq_req_t *req)
     sq_cart_update(&req->cx, &who, id, body, on_200, req);
 }
 
+/* POST /v1/store/carts/{id}/customer (a customer token is required by the route). No body, or an empty object:
+ * like every POST, a malformed body is 400 and any field is 422 unknown-field. */
+void sq_h_store_cart_attach(sq_req_t *req)
+{
+    static const sq_field_t none[] = {{NULL}};
+    sq_cart_caller_t who;
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    if (req->h2o->entity.base != NULL && req->h2o->entity.len > 0 && sq_req_json(req, none, NULL, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    sq_cart_attach(&req->cx, &who, id, on_200, req);
+}
+
 void sq_h_store_cart_line_add(sq_req_t *req)
 {
     sq_cart_caller_t who;

@@ -116,7 +116,7 @@ schemas["ApiKeyCreate"] = req({"type": {"type": "string", "enum": ["publishable"
     "sales_channel_id": S("Publishable keys only: the sales channel the key's storefront sells in (default: the default channel).", pattern="^sc_[0-9a-hjkmnp-tv-z]{26}$"),
     "scopes": {"type": "array", "maxItems": 64, "items": {"type": "string", "enum": PERMS}, "description": "Secret keys only (required, at least one): the permissions the key grants."}}, ["type", "title"], "A new API key.")
 
-H_ETAG = {"ETag": {"description": "Strong entity tag of the body (MD5); send it back in If-None-Match (or If-Match where supported).", "schema": {"type": "string"}}}
+H_ETAG = {"ETag": {"description": "Strong entity tag of the body (first 128 bits of its SHA-256, hex); send it back in If-None-Match (or If-Match where supported).", "schema": {"type": "string"}}}
 H_RID = {"X-Request-Id": {"description": "The request id (the client's, when it sent a well-formed one).", "schema": {"type": "string"}}}
 
 def ok(code, ref=None, desc="OK", headers=None, mt="application/json", schema=None):
@@ -566,7 +566,13 @@ schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description":
     "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer it belongs to (created with a customer token); null for a guest cart."),
     "email": SN("Email for the order confirmation."), "currency_code": S("Currency of every price (lower-case ISO 4217)."), "region_id": IDN("reg", "Region (decides the currency)."),
     "note": SN("Buyer's note."), "metadata": metadata_out,
-    "shipping_address": {"type": "null", "description": "Shipping address (a later release)."}, "billing_address": {"type": "null", "description": "Billing address (a later release)."},
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Where the order ships; its country is one of the region's countries when the cart has a region."},
+    "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address (any country)."},
+    "last_merge": {"oneOf": [obj({"merged_at": TS("When the customer's previous cart was merged into this one."), "lines_merged": INT("Lines of the previous cart that added units here."),
+        "dropped": {"type": "array", "items": obj({"variant_id": ID("var"), "quantity": INT("Units of the previous cart that were not moved."),
+            "reason": {"type": "string", "enum": ["not_sellable", "not_priced", "too_many_lines", "quantity_limit", "insufficient_stock"], "description": "not_sellable: the product is not active or not in the channel; not_priced: no price in this cart's currency; too_many_lines: the cart has 250 lines; quantity_limit: a line holds at most 10000 units; insufficient_stock: the channel has fewer units."}},
+            desc="What of one line of the previous cart was not moved."), "description": "What was not moved, per line of the previous cart."}},
+        desc="The report of attaching this cart to its customer (POST /carts/{id}/customer)."), {"type": "null"}], "description": "Set when attaching the cart to its customer merged the customer's previous cart into it; null otherwise."},
     "shipping_methods": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Chosen shipping methods (empty for now)."},
     "promotion_codes": {"type": "array", "maxItems": 0, "items": {"type": "string"}, "description": "Applied promotion codes (empty for now)."},
     "items": {"type": "array", "maxItems": 250, "items": {"$ref": "#/components/schemas/CartLineItem"}, "description": "Lines, oldest first."},
@@ -577,6 +583,14 @@ schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description":
 cart_common = {"currency_code": S("ISO 4217 currency (any case). Default: the region's, else the channel's default region's, else the first region's.", minLength=3, maxLength=3),
     "email": {"type": ["string", "null"], "format": "email", "maxLength": 254, "description": "Email (stored lower-case); for a customer's cart the customer's email by default."},
     "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Buyer's note."}, "metadata": metadata_in}
+cart_addr = {k: v for k, v in addr_in.items() if k not in ("is_default_shipping", "is_default_billing", "metadata")}
+cart_addr["address_1"] = {"type": ["string", "null"], "maxLength": 200, "description": "First address line."}
+cart_addr["city"] = {"type": ["string", "null"], "maxLength": 100, "description": "City."}
+schemas["CartAddressInput"] = req(cart_addr, ["country_code"], "An address of a cart: the address book's fields and rules; only country_code is required (checkout will need more). It replaces the cart's address as a whole.")
+schemas["CartAddress"] = obj({k: (v if k == "country_code" else {**v, "type": ["string", "null"]}) for k, v in cart_addr.items()}, desc="An address of a cart (every key present; unset ones null).")
+addr_ref = lambda what: {"oneOf": [{"$ref": "#/components/schemas/CartAddressInput"}, {"type": "null"}], "description": f"The {what} address (replaces the stored one); null clears it."}
+addr_id = lambda what: {"type": "string", "maxLength": 40, "pattern": "^addr_[0-9a-hjkmnp-tv-z]{26}$", "description": f"Copy the {what} address from this address of the customer's address book (only on the customer's own cart; 422 not_found otherwise). Not together with {what}_address."}
+cart_common.update({"shipping_address": addr_ref("shipping"), "billing_address": addr_ref("billing"), "shipping_address_id": addr_id("shipping"), "billing_address_id": addr_id("billing")})
 cart_item_in = req({"variant_id": S("A variant of an active product sold in the channel, with a price in the cart's currency.", maxLength=40),
     "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units; adds to the line of the same variant."}}, ["variant_id", "quantity"], "A variant and a quantity. The price is never sent: the server resolves it.")
 schemas["CartCreate"] = req({**cart_common, "region_id": S("Region; sets the currency (422 when currency_code disagrees).", maxLength=40),
@@ -584,6 +598,7 @@ schemas["CartCreate"] = req({**cart_common, "region_id": S("Region; sets the cur
 schemas["CartUpdate"] = req({**cart_common, "region_id": {"type": ["string", "null"], "maxLength": 40, "description": "Region (sets the currency); null removes it."}}, [],
     "Fields to change. A new currency or region reprices every line; 422 (pointer /currency_code) when a line has no price in it.")
 schemas["CartLineAdd"] = cart_item_in
+schemas["CartAttach"] = req({}, [], "No fields: send no body or an empty object.")
 schemas["CartLineUpdate"] = req({"quantity": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "New quantity; 0 removes the line."}}, ["quantity"], "A line's new quantity.")
 P_CART = {"name": "id", "in": "path", "required": True, "description": "Id of the cart.", "schema": {"type": "string"}}
 P_LINE = {"name": "line_id", "in": "path", "required": True, "description": "Id of the line item.", "schema": {"type": "string", "pattern": "^cali_[0-9a-hjkmnp-tv-z]{26}$"}}
@@ -600,6 +615,12 @@ op("post", "/v1/store/carts/{id}/line-items", "storeAddCartLine", "Store Carts",
 op("patch", "/v1/store/carts/{id}/line-items/{line_id}", "storeUpdateCartLine", "Store Carts", "Change a line's quantity", "store", [CART_OK("200", "The cart.")], body="CartLineUpdate", params=[P_CART, P_LINE, P_CART_IFMATCH],
    desc="Raising a quantity checks the stock again; 0 removes the line." + CART_RULES)
 op("delete", "/v1/store/carts/{id}/line-items/{line_id}", "storeDeleteCartLine", "Store Carts", "Remove a line", "store", [CART_OK("200", "The cart.")], params=[P_CART, P_LINE, P_CART_IFMATCH], desc=CART_RULES)
+op("post", "/v1/store/carts/{id}/customer", "storeAttachCart", "Store Carts", "Attach a guest cart to the logged-in customer", "customer", [CART_OK("200", "The cart, now the customer's.")], body="CartAttach", params=[P_CART, P_CART_IFMATCH],
+   desc="The cart becomes the caller's (its email becomes the account's). When the customer has another active cart in this sales channel, the most recently changed one is merged into this one and is 404 afterwards:"
+        " its lines are added (quantities of the same variant add up), capped by the 10000-unit line limit, the 250-line limit and the channel's stock (never below what this cart holds);"
+        " lines that cannot be sold here are dropped; last_merge reports what was not moved. Only lines move: this cart keeps its currency, region, addresses, note and metadata."
+        " A cart that already is the caller's is answered unchanged. 401 without a customer token; another customer's cart is 404 (not 409: the id alone must not reveal that the cart exists)." + CART_RULES)
+paths["/v1/store/carts/{id}/customer"]["post"]["requestBody"]["required"] = False  # no body is fine
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)

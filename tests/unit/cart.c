@@ -114,8 +114,39 @@ static void test_ids(void)
     CHECK(!sq_cart_id_valid(""));
 }
 
+/* Decodes body with the PATCH rules; returns the error's first pointer ("" when valid). */
+static const char *update_error(sq_arena_t *a, const char *body, sq_err_t *e)
+{
+    json_error_t je;
+    json_t *j = sq_json_own(a, json_loads(body, 0, &je));
+    char scratch[256] = {0};
+    sq_err_clear(e);
+    if (sq_json_decode(a, j, sq_cart_update_fields, scratch, NULL, e) == 0)
+        return "";
+    return e->nfields > 0 ? sq_arena_strdup(a, e->fields[0].pointer) : "?";
+}
+
+static void test_address_rules(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_err_t e;
+    CHECK_STR(update_error(a, "{\"shipping_address\":{\"country_code\":\"DE\",\"city\":\"Berlin\",\"phone\":\"+49 30 1234\"}}", &e), "");
+    CHECK_STR(update_error(a, "{\"shipping_address\":null,\"billing_address\":null}", &e), "");
+    CHECK_STR(update_error(a, "{\"shipping_address\":{\"city\":\"Berlin\"}}", &e), "/shipping_address/country_code");
+    CHECK_STR(update_error(a, "{\"billing_address\":{\"country_code\":\"xx\"}}", &e), "/billing_address/country_code");
+    CHECK_STR(update_error(a, "{\"shipping_address\":{\"country_code\":\"de\",\"phone\":\"call me\"}}", &e), "/shipping_address/phone");
+    CHECK_STR(update_error(a, "{\"shipping_address\":{\"country_code\":\"de\",\"is_default_shipping\":true}}", &e),
+              "/shipping_address/is_default_shipping");
+    CHECK_INT(e.code, SQ_E_UNKNOWN_FIELD);
+    CHECK_STR(update_error(a, "{\"shipping_address\":\"Berlin\"}", &e), "/shipping_address");
+    CHECK_STR(update_error(a, "{\"shipping_address_id\":\"addr_01zzzzzzzzzzzzzzzzzzzzzzzz\"}", &e), "");
+    CHECK_STR(update_error(a, "{\"shipping_address_id\":null}", &e), "/shipping_address_id");
+    sq_arena_unref(a);
+}
+
 int main(void)
 {
+    test_address_rules();
     test_prices_and_totals();
     test_refine();
     test_ids();
