@@ -88,7 +88,7 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/carts/{id}", sq_h_store_cart_get, STORE, NULL, CART, NULL},
     {"PATCH", "/v1/store/carts/{id}", sq_h_store_cart_update, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/carts/{id}/customer", sq_h_store_cart_attach, CUSTOMER, NULL, CART, NULL},
-    {"POST", "/v1/store/carts/{id}/line-items", sq_h_store_cart_line_add, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/carts/{id}/line-items", sq_h_store_cart_line_add, STORE, NULL, CART | IDEM, NULL},
     {"PATCH", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_update, STORE, NULL, CART, NULL},
     {"DELETE", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_delete, STORE, NULL, CART, NULL},
 

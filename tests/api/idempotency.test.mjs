@@ -112,3 +112,21 @@ test('20 concurrent retries of a stock adjustment apply it once (C3 for staff wr
   const level = await A('GET', `/v1/admin/inventory-items/${item}`);
   assert.equal(level.body.on_hand, 15, 'applied once');
 });
+
+test('a retried add-to-cart adds once', async () => {
+  const ch = (await A('GET', '/v1/admin/sales-channels')).body.data.find((c) => c.is_default);
+  await A('POST', `/v1/admin/sales-channels/${ch.id}/locations`, { location_id: loc });
+  const p = await A('POST', '/v1/admin/products', { title: uniq('Cartable'), status: 'active', variants: [{ sku: uniq('CA'), prices: [{ currency_code: 'eur', amount: 500 }], inventory: [{ location_id: loc, quantity: 50 }] }] });
+  assert.equal(p.status, 201, p.text);
+  const cart = await s.client.post('/v1/store/carts', { currency_code: 'eur' });
+  assert.equal(cart.status, 201, cart.text);
+  const k = key();
+  const add = () => s.client.post(`/v1/store/carts/${cart.body.id}/line-items`, { variant_id: p.body.variants[0].id, quantity: 2 }, { headers: { 'idempotency-key': k } });
+  const first = await add();
+  assert.equal(first.status, 200, first.text);
+  const again = await add();
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get('idempotent-replayed'), 'true');
+  const now = await s.client.get(`/v1/store/carts/${cart.body.id}`);
+  assert.equal(now.body.items[0].quantity, 2, 'added once');
+});
