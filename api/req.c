@@ -102,7 +102,12 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     sq_err_clear(&e);
     sq_err_set(&e, SQ_E_TIMEOUT, "The request took longer than the server allows; retry shortly.");
     e.retry_after = 1;
+    /* the work may still commit: an Idempotency-Key stays claimed until the handler answers (and its answer is
+     * stored), so the retry the 503 asks for gets 409 meanwhile and then the replay, never a second run */
+    bool claimed = req->idem.claimed;
+    req->idem.claimed = false;
     sq_req_fail_with(req, &e);
+    req->idem.claimed = claimed;
 }
 
 /* ---- small helpers ------------------------------------------------------------------------------------ */
@@ -462,6 +467,8 @@ static void on_recorded(const char *json, const sq_err_t *err, void *data)
 
 static const char *response_header(sq_req_t *req, const h2o_token_t *token)
 {
+    if (req->h2o == NULL)
+        return NULL;
     ssize_t i = h2o_find_header(&req->h2o->res.headers, token, -1);
     return i < 0 ? NULL
                  : sq_arena_strndup(req->arena, req->h2o->res.headers.entries[i].value.base,
@@ -487,9 +494,21 @@ static void respond(sq_req_t *req, int status, const char *ctype, const char *bo
         sq_idem_release(&req->cx, &req->idem.scope, on_recorded, a);
 }
 
+/* True when the request cannot be answered (answered already, or the client is gone). A request that still
+ * holds its Idempotency-Key then stores its answer or releases the key all the same: the client's retry must
+ * find the work done, not do it again. */
+static bool gone(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
+{
+    if (req->h2o != NULL && !req->responded)
+        return false;
+    if (req->idem.claimed)
+        respond(req, status, ctype, body, len); /* records; nothing is sent */
+    return true;
+}
+
 static void send_json(sq_req_t *req, int status, const char *json, size_t len, bool tag_always)
 {
-    if (req->h2o == NULL || req->responded)
+    if (gone(req, status, "application/json", json, len))
         return;
     bool get = h2o_memis(req->h2o->method.base, req->h2o->method.len, H2O_STRLIT("GET"));
     if ((status == 200 && get) || tag_always) {
@@ -518,7 +537,7 @@ void sq_req_send_tagged(sq_req_t *req, int status, const char *json, size_t len)
 
 void sq_req_send_text(sq_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
-    if (req->h2o == NULL || req->responded)
+    if (gone(req, status, ctype, body, len))
         return;
     respond(req, status, ctype, body, len);
 }
@@ -555,7 +574,7 @@ void sq_req_send_list(sq_req_t *req, const sq_list_t *list)
 
 void sq_req_send_empty(sq_req_t *req, int status)
 {
-    if (req->h2o == NULL || req->responded)
+    if (gone(req, status, NULL, NULL, 0))
         return;
     respond(req, status, NULL, NULL, 0);
 }
@@ -644,9 +663,9 @@ char *sq_problem_json(sq_req_t *req, const sq_err_t *err, size_t *len)
 
 void sq_req_fail_with(sq_req_t *req, const sq_err_t *err)
 {
-    if (req->h2o == NULL || req->responded)
-        return;
     int status = sq_err_status(err->code);
+    if (gone(req, status, NULL, NULL, 0))
+        return;
     if (status >= 500 || err->internal[0] != '\0')
         sq_log(status >= 500 ? SQ_LOG_ERROR : SQ_LOG_INFO, "api", "request_id=%s status=%d type=%s detail=\"%s\" internal=\"%s\"",
                req->request_id, status, sq_err_slug(err->code), err->detail, err->internal);

@@ -130,3 +130,39 @@ test('a retried add-to-cart adds once', async () => {
   const now = await s.client.get(`/v1/store/carts/${cart.body.id}`);
   assert.equal(now.body.items[0].quantity, 2, 'added once');
 });
+
+test('a request that times out keeps its key until its work is done: the retry replays it, never runs it again', async () => {
+  const q = await startStack({ env: { SOUQ_REQUEST_TIMEOUT_MS: '300' } });
+  try {
+    const qt = (await staffLogin(q.client)).access_token;
+    const QA = (method, path, json, headers) => q.client.request(method, path, { pk: null, token: qt, json, headers });
+    const l = (await QA('POST', '/v1/admin/stock-locations', { name: 'Slow' })).body.id;
+    const p = await QA('POST', '/v1/admin/products', { title: uniq('Slow'), status: 'draft', variants: [{ sku: uniq('SL'), inventory: [{ location_id: l, quantity: 10 }] }] });
+    const item = p.body.variants[0].inventory_items[0].inventory_item_id;
+    // another transaction holds the stock level for 1.5 s, so the adjustment outlives the 300 ms deadline
+    const holder = q.sql('WITH l AS MATERIALIZED (SELECT 1 FROM inventory_levels WHERE inventory_item_id = $1 FOR UPDATE) SELECT pg_sleep(1.5) FROM l', [item]);
+    const until = Date.now() + 3000; // until the holder has the lock
+    while ((await q.sql("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))[0].n === 0 && Date.now() < until);
+    const k = key();
+    const adjust = () => QA('POST', `/v1/admin/inventory-items/${item}/adjustments`, { location_id: l, delta: 5 }, { 'idempotency-key': k });
+    const first = await adjust();
+    assert.equal(first.status, 503, first.text);
+    assert.equal(first.body.type, type('request-timeout'));
+    let r;
+    const seen = new Set();
+    const end = Date.now() + 10000;
+    do {
+      r = await adjust();
+      seen.add(r.status);
+      if (r.status !== 409 && r.status !== 503) break; // both say: retry shortly
+      await new Promise((res) => setTimeout(res, 100));
+    } while (Date.now() < end);
+    await holder;
+    assert.ok([...seen].every((x) => [200, 409, 503].includes(x)), [...seen].join(','));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('idempotent-replayed'), 'true');
+    assert.equal((await QA('GET', `/v1/admin/inventory-items/${item}`)).body.on_hand, 15, 'applied once');
+  } finally {
+    await q.stop();
+  }
+});
