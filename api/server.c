@@ -23,6 +23,7 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/db/migrate.h"
+#include "core/idempotency.h"
 #include "core/import.h"
 #include "core/inventory.h"
 #include "core/storefront.h"
@@ -128,17 +129,37 @@ typedef struct {
     sq_ctx_t cx;
 } sweep_t;
 
-static void on_swept(long n, const sq_err_t *err, void *data)
+#define PURGE_EVERY_US 60000000
+#define PURGE_BATCH 1000
+
+static void on_purged(long n, const sq_err_t *err, void *data)
 {
     sweep_t *s = data;
     sq_thread_t *t = s->t;
     t->sweeping = false;
+    t->next_purge = sq_mono_us() + (err == NULL && n == PURGE_BATCH ? 0 : PURGE_EVERY_US);
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "api", "idempotency-key purge failed: %s", err->detail);
+    else if (n > 0)
+        sq_log(SQ_LOG_INFO, "api", "purged %ld idempotency keys older than 24 hours", n);
+    sq_arena_unref(s->cx.arena);
+}
+
+static void on_swept(long n, const sq_err_t *err, void *data)
+{
+    sweep_t *s = data;
+    sq_thread_t *t = s->t;
     /* a full batch means more are waiting: go again at the next tick */
     t->next_sweep = sq_mono_us() + (err == NULL && n == SWEEP_BATCH ? 0 : SWEEP_EVERY_US);
     if (err != NULL)
         sq_log(SQ_LOG_WARN, "inventory", "reservation sweep failed: %s", err->detail);
     else if (n > 0)
         sq_log(SQ_LOG_INFO, "inventory", "released %ld expired reservations", n);
+    if (err == NULL && sq_mono_us() >= t->next_purge) { /* then, once a minute, old Idempotency-Keys */
+        sq_idem_purge(&s->cx, PURGE_BATCH, on_purged, s);
+        return;
+    }
+    t->sweeping = false;
     sq_arena_unref(s->cx.arena);
 }
 
@@ -377,6 +398,7 @@ static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cf
     sq_hex(rnd, sizeof(rnd), t->req_prefix);
     t->jwt_cache = sq_xcalloc(SQ_JWT_CACHE, sizeof(sq_jwt_entry_t));
     t->store_cache = sq_cache_new((size_t)cfg->store_cache_mb << 20);
+    t->next_purge = sq_mono_us() + SWEEP_EVERY_US; /* the second sweep purges first: start-up stays quick */
     t->db = sq_db_new(cfg->database_url, &db_io, t);
     sq_db_on_notify(t->db, on_notify, t);
     sq_db_start(t->db);

@@ -14,6 +14,9 @@ void sq_idem_claim(sq_ctx_t *cx, const sq_idem_scope_t *s, const char *fingerpri
 /** Stores the answer of a claimed key. */
 void sq_idem_finish(sq_ctx_t *cx, const sq_idem_scope_t *s, int status, const char *content_type, const char *location,
                     const char *body, sq_json_cb cb, void *data);
+/** Deletes up to limit keys older than 24 hours; cb gets how many (a full batch means more are waiting). */
+void sq_idem_purge(sq_ctx_t *cx, int limit, void (*cb)(long n, const sq_err_t *err, void *data), void *data);
+
 /** Frees a claimed key whose request failed. */
 void sq_idem_release(sq_ctx_t *cx, const sq_idem_scope_t *s, sq_json_cb cb, void *data);
 

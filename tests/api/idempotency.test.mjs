@@ -166,3 +166,20 @@ test('a request that times out keeps its key until its work is done: the retry r
     await q.stop();
   }
 });
+
+test('keys older than 24 hours are purged by the sweeper', async () => {
+  const q = await startStack();
+  try {
+    const row = (k, age) => q.sql(`INSERT INTO idempotency_keys (principal, method, route, key, fingerprint, state, status, body, created_at, locked_until)
+                                   VALUES ('staff:x', 'POST', '/v1/admin/categories', $1, 'f', 'done', 201, '{}', now() - $2::interval, now())`, [k, age]);
+    await row('old', '25 hours');
+    await row('young', '23 hours');
+    const keys = async () => (await q.sql('SELECT key FROM idempotency_keys ORDER BY key')).map((r) => r.key);
+    const end = Date.now() + 20000;
+    while ((await keys()).includes('old') && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await keys(), ['young']);
+    assert.match(q.server.log, /purged 1 idempotency keys older than 24 hours/);
+  } finally {
+    await q.stop();
+  }
+});
