@@ -992,17 +992,27 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     return 0;
 }
 
+static void on_released(const char *json, const sq_err_t *err, void *data)
+{
+    (void)json;
+    (void)err; /* if this fails, the claim's lock expires and a retry takes it over */
+    (void)data;
+}
+
 static void on_claimed(const char *json, const sq_err_t *err, void *data)
 {
     sq_req_t *req = data;
-    if (req->h2o == NULL || req->responded)
-        return;
     if (err != NULL) {
         sq_req_fail_with(req, err);
         return;
     }
     json_t *j = sq_json_own(req->arena, json_loads(json, 0, NULL));
     const char *state = json_string_value(json_object_get(j, "state"));
+    if (req->h2o == NULL || req->responded) { /* the client left before the work began: free the key at once */
+        if (state != NULL && strcmp(state, "new") == 0)
+            sq_idem_release(&req->cx, &req->idem.scope, on_released, NULL);
+        return;
+    }
     if (state != NULL && strcmp(state, "new") == 0) {
         req->idem.claimed = true;
         req->route->handler(req);
