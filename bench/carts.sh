@@ -11,32 +11,13 @@ rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 wthreads=${BENCH_THREADS:-2}
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pgport=$(scripts/free-port.sh)
-port=$(scripts/free-port.sh)
-server=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    scripts/pg.sh stop "$work/pg" || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-scripts/pg.sh start "$work/pg" "$pgport" # durable: the defaults, fsync and synchronous_commit on
-psql -h "$work/pg/sock" -p "$pgport" -U souq -d postgres -qc "CREATE DATABASE souq" >/dev/null
-export SOUQ_DATABASE_URL="postgresql://souq@/souq?host=$work/pg/sock&port=$pgport"
-export SOUQ_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export SOUQ_LISTEN="127.0.0.1:$port" SOUQ_THREADS=${SOUQ_THREADS:-2}
+. bench/lib.sh
 export SOUQ_OWNER_EMAIL=bench-owner@example.com SOUQ_OWNER_PASSWORD=bench-owner-password-1
-bin/souq migrate >/dev/null
+bench_db
 seeded=$(bin/souq seed)
 pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
 channel=$(grep -o 'sc_[0-9a-z]\{26\}' <<<"$seeded" | head -1)
-bin/souq serve 2>"$work/server.log" &
-server=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-base="http://127.0.0.1:$port"
+bench_serve
 
 # a region, a stock location of the channel and a stocked, priced product, through the admin API
 admin() { curl -sf -X "$1" "$base$2" -H "authorization: Bearer $staff" -H 'content-type: application/json' -d "$3"; }
@@ -100,4 +81,4 @@ done
 echo
 echo "add_to_cart = POST /v1/store/carts with one line (a fresh cart per request: stock check, one commit)"
 echo "cart_get_3_lines = GET /v1/store/carts/{id}: 3 lines priced by the resolver (one on a volume tier)"
-echo "carts created: $(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -Atc "SELECT count(*) FROM carts")"
+echo "carts created: $(bench_psql -Atc "SELECT count(*) FROM carts")"

@@ -7,26 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 products=${BENCH_PRODUCTS:-2500}
-work=$(mktemp -d)
-chmod 755 "$work"
-pgport=$(scripts/free-port.sh)
-port=$(scripts/free-port.sh)
-server=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    scripts/pg.sh stop "$work/pg" >/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-scripts/pg.sh start "$work/pg" "$pgport" >/dev/null
-psql -h "$work/pg/sock" -p "$pgport" -U souq -d postgres -qc "CREATE DATABASE souq" >/dev/null
-export SOUQ_DATABASE_URL="postgresql://souq@/souq?host=$work/pg/sock&port=$pgport"
-export SOUQ_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export SOUQ_LISTEN="127.0.0.1:$port" SOUQ_THREADS=2 SOUQ_ACCESS_LOG=off SOUQ_OWNER_PASSWORD=bench-owner-password-1
-bin/souq migrate >/dev/null
+. bench/lib.sh
+export SOUQ_ACCESS_LOG=off SOUQ_OWNER_PASSWORD=bench-owner-password-1
+bench_db
 bin/souq seed >/dev/null
-loc=$(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -qAtc "INSERT INTO stock_locations (name) VALUES ('Main') RETURNING id" | head -1)
+loc=$(bench_psql -qAtc "INSERT INTO stock_locations (name) VALUES ('Main') RETURNING id" | head -1)
 
 gen() { # $1 file, $2 price offset
     python3 - "$1" "$2" "$products" "$loc" <<'PY'
@@ -54,10 +39,7 @@ d1=$(secs "$t0" "$t1")
 t0=$(date +%s.%N); bin/souq import "$work/a.csv" >"$work/again.txt" 2>&1 || true; t1=$(date +%s.%N)
 d2=$(secs "$t0" "$t1")
 
-bin/souq serve 2>"$work/server.log" &
-server=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.05; done
+bench_serve
 tok=$(curl -sf "$base/v1/admin/auth/token" -H 'content-type: application/json' \
       -d '{"email":"owner@souq.local","password":"bench-owner-password-1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 t0=$(date +%s.%N)

@@ -17,24 +17,8 @@ wthreads=${BENCH_THREADS:-2}
 sconns=${BENCH_STORE_CONNECTIONS:-16}
 products=${SOUQ_BENCH_PRODUCTS:-}
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pgport=$(scripts/free-port.sh)
-port=$(scripts/free-port.sh)
-server=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    scripts/pg.sh stop "$work/pg" || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-scripts/pg.sh start "$work/pg" "$pgport"   # durable: the defaults, fsync and synchronous_commit on
-psql -h "$work/pg/sock" -p "$pgport" -U souq -d postgres -qc "CREATE DATABASE souq" >/dev/null
-export SOUQ_DATABASE_URL="postgresql://souq@/souq?host=$work/pg/sock&port=$pgport"
-export SOUQ_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export SOUQ_LISTEN="127.0.0.1:$port" SOUQ_THREADS=${SOUQ_THREADS:-2}
-bin/souq migrate >/dev/null
+. bench/lib.sh
+bench_db
 if [ -n "$products" ]; then
     echo "seeding a bench catalog of $products products..."
     seeded=$(bin/souq seed --bench "$products")
@@ -43,12 +27,9 @@ else
 fi
 grep catalog <<<"$seeded"
 pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
-psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -qc "VACUUM ANALYZE" >/dev/null
-bin/souq serve 2>"$work/server.log" &
-server=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+bench_psql -qc "VACUUM ANALYZE" >/dev/null
+bench_serve
 
-base="http://127.0.0.1:$port"
 curl -sf -X POST "$base/v1/store/customers" -H "x-publishable-api-key: $pk" -H 'content-type: application/json' \
     -d '{"email":"bench@example.com","password":"bench-password-1","first_name":"Bench"}' >/dev/null
 token=$(curl -sf -X POST "$base/v1/store/auth/token" -H "x-publishable-api-key: $pk" -H 'content-type: application/json' \
@@ -56,7 +37,7 @@ token=$(curl -sf -X POST "$base/v1/store/auth/token" -H "x-publishable-api-key: 
 
 # the storefront scenarios: a handle from the middle of the catalog, reached by walking cursor pages of 100 to
 # about half way (at most 500 pages); the page after it is the deep page
-total=$(psql -h "$work/pg/sock" -p "$pgport" -U souq -d souq -tAc "SELECT count(*) FROM products")
+total=$(bench_psql -tAc "SELECT count(*) FROM products")
 sh=(-H "x-publishable-api-key: $pk")
 cursor=""
 depth=0
