@@ -42,26 +42,6 @@ wrk.headers["content-type"] = "application/json"
 wrk.headers["x-publishable-api-key"] = "$pk"
 EOF
 
-to_ms() {
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-declare -A rps p50 p99
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-run() {
-    local name=$1
-    shift
-    local out
-    out=$(wrk -t"$wthreads" -c"$conns" -d"$dur" --latency "$@")
-    if grep -q "Non-2xx" <<<"$out"; then
-        echo "bench: $name had non-2xx answers:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    rps[$name]+="$(awk '/Requests\/sec/ {print $2}' <<<"$out") "
-    p50[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") "
-    p99[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")") "
-}
-
 echo "souq cart bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
 names=(healthz add_to_cart cart_get_3_lines)

@@ -54,29 +54,6 @@ for u in "$base/v1/store/products/$handle?expand=variants,prices" "$list" "$deep
     curl -sf "${sh[@]}" "$u" | grep -q '"id"' || { echo "bench: no product from $u" >&2; exit 1; }
 done
 
-# wrk prints latency with units (us, ms, s); normalise to milliseconds
-to_ms() {
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-
-declare -A rps p50 p99 errs
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-run() {
-    local name=$1
-    shift
-    local out
-    out=$(wrk -t"$wthreads" -c"$conns" -d"$dur" --latency "$@")
-    if grep -q "Non-2xx" <<<"$out"; then
-        echo "bench: $name had non-2xx answers:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    rps[$name]+="$(awk '/Requests\/sec/ {print $2}' <<<"$out") "
-    # requests slower than wrk's timeout (2 s) are socket timeouts, not latencies: count them, never hide them
-    errs[$name]+="$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10; f = 1 } END { if (!f) print 0 }' <<<"$out") "
-    p50[$name]+="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") "
-    p99[$name]+="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")") "
-}
 
 echo "souq bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL $(scripts/pg.sh bin | grep -o '[0-9]*/bin' | cut -d/ -f1)"
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null   # warm-up
