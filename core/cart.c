@@ -73,17 +73,11 @@ static size_t open_len(const char *obj, size_t len)
     return len > 0 ? len - 1 : 0;
 }
 
-static void amount_or_null(sq_buf_t *b, bool known, int64_t v)
-{
-    if (known)
-        sq_buf_printf(b, "%lld", (long long)v);
-    else
-        sq_buf_str(b, "null");
-}
-
-char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
+void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
 {
     static const char *const kinds[] = {"base", "sale", "override"};
+    memset(t, 0, sizeof(*t));
+    t->row = row;
     int ncand = 1;
     for (const char *p = row->candidates ? row->candidates : ""; *p; p++)
         ncand += *p == '\n';
@@ -94,17 +88,14 @@ char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
     int ngroups = 0;
     if (row->groups != NULL && *row->groups) {
         char *g = sq_arena_strdup(a, row->groups), *save = NULL;
-        for (char *t = strtok_r(g, ",", &save); t != NULL && ngroups < 32; t = strtok_r(NULL, ",", &save))
-            group_list[ngroups++] = t;
+        for (char *tok = strtok_r(g, ",", &save); tok != NULL && ngroups < 32; tok = strtok_r(NULL, ",", &save))
+            group_list[ngroups++] = tok;
     }
     const char *lines = row->lines ? row->lines : "";
-    size_t clen = strlen(row->cart);
-    sq_buf_t b;
-    sq_buf_init(&b, a, clen + strlen(lines) * 2 + 512);
-    sq_buf_add(&b, row->cart, open_len(row->cart, clen));
-    sq_buf_str(&b, ",\"items\":[");
-    int64_t item_subtotal = 0, item_count = 0;
-    int idx = 0;
+    int cap = 1;
+    for (const char *p = lines; *p; p++)
+        cap += *p == '\x1e';
+    t->lines = sq_arena_alloc(a, sizeof(*t->lines) * (size_t)cap);
     for (const char *v = lines; *v;) {
         const char *end = strchr(v, '\x1e');
         size_t rlen = end ? (size_t)(end - v) : strlen(v);
@@ -113,52 +104,100 @@ char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
         char *t1 = strchr(rec, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (SQ_NEVER(t2 == NULL))
             continue;
-        int qty = atoi(rec);
-        bool sellable = t1[1] == 't';
-        const char *json = t2 + 1;
+        int idx = t->nlines;
+        sq_cart_line_t *l = &t->lines[t->nlines++];
+        memset(l, 0, sizeof(*l));
+        l->qty = atoi(rec);
+        l->json = t2 + 1;
+        sq_buf_init(&l->adjustments, a, 64);
+        sq_buf_init(&l->tax_lines, a, 64);
         int n = 0;
         for (int i = 0; i < ncand; i++)
             if (cands[i].vidx == idx)
                 mine[n++] = cands[i].c;
-        sq_price_context_t ctx = {row->currency, qty, row->channel_id, row->region_id, NULL, group_list, ngroups, row->now_us};
+        sq_price_context_t ctx = {row->currency, l->qty, row->channel_id, row->region_id, NULL, group_list, ngroups, row->now_us};
         sq_price_result_t r = {0};
         sq_price_resolve(mine, n, &ctx, &r);
         int64_t subtotal = 0;
-        if (r.found && __builtin_mul_overflow(r.amount, (int64_t)qty, &subtotal))
+        if (r.found && __builtin_mul_overflow(r.amount, (int64_t)l->qty, &subtotal))
             r.found = false;
-        sellable = sellable && r.found;
-        if (sellable && !sq_money_add(item_subtotal, subtotal, &item_subtotal))
-            sellable = false;
-        if (sellable)
-            item_count += qty;
-        if (idx > 0)
-            sq_buf_add(&b, ",", 1);
-        sq_buf_add(&b, json, open_len(json, strlen(json)));
-        sq_buf_str(&b, ",\"unit_price\":");
-        amount_or_null(&b, r.found, r.amount);
-        sq_buf_str(&b, ",\"compare_at_unit_price\":");
-        amount_or_null(&b, r.found && r.compare_at > 0, r.compare_at);
-        sq_buf_str(&b, ",\"price_list_id\":");
-        if (r.found && r.list != NULL)
-            sq_buf_printf(&b, "\"%s\"", r.list->id);
-        else
-            sq_buf_str(&b, "null");
-        sq_buf_str(&b, ",\"price_type\":");
-        if (r.found)
-            sq_buf_printf(&b, "\"%s\"", kinds[r.kind]);
-        else
-            sq_buf_str(&b, "null");
-        sq_buf_printf(&b,
-                      ",\"sellable\":%s,\"subtotal\":%lld,\"discount_total\":0,\"tax_total\":0,\"total\":%lld,"
-                      "\"adjustments\":[],\"tax_lines\":[]}",
-                      sellable ? "true" : "false", (long long)subtotal, (long long)subtotal);
-        idx++;
+        l->priced = r.found;
+        l->unit_price = r.amount;
+        l->compare_at = r.found ? r.compare_at : 0;
+        l->price_list_id = r.found && r.list != NULL ? r.list->id : NULL;
+        l->price_type = r.found ? kinds[r.kind] : NULL;
+        l->sellable = t1[1] == 't' && r.found && sq_money_add(t->item_subtotal, subtotal, &t->item_subtotal);
+        l->subtotal = r.found ? subtotal : 0; /* shown on an unsellable line too, left out of the totals */
+        if (l->sellable)
+            t->item_count += l->qty;
     }
+}
+
+static void amount_or_null(sq_buf_t *b, bool known, int64_t v)
+{
+    if (known)
+        sq_buf_printf(b, "%lld", (long long)v);
+    else
+        sq_buf_str(b, "null");
+}
+
+static void string_or_null(sq_buf_t *b, const char *s)
+{
+    if (s != NULL)
+        sq_buf_printf(b, "\"%s\"", s);
+    else
+        sq_buf_str(b, "null");
+}
+
+char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
+{
+    const char *cart = t->row->cart;
+    size_t clen = strlen(cart);
+    sq_buf_t b;
+    sq_buf_init(&b, a, clen + (size_t)t->nlines * 640 + 512);
+    sq_buf_add(&b, cart, open_len(cart, clen));
+    sq_buf_str(&b, ",\"items\":[");
+    int64_t discount = 0, tax = t->shipping_tax_total;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        discount += l->discount_total;
+        tax += l->tax_total;
+        if (i > 0)
+            sq_buf_add(&b, ",", 1);
+        sq_buf_add(&b, l->json, open_len(l->json, strlen(l->json)));
+        sq_buf_str(&b, ",\"unit_price\":");
+        amount_or_null(&b, l->priced, l->unit_price);
+        sq_buf_str(&b, ",\"compare_at_unit_price\":");
+        amount_or_null(&b, l->priced && l->compare_at > 0, l->compare_at);
+        sq_buf_str(&b, ",\"price_list_id\":");
+        string_or_null(&b, l->price_list_id);
+        sq_buf_str(&b, ",\"price_type\":");
+        string_or_null(&b, l->price_type);
+        int64_t total = l->subtotal - l->discount_total + (t->tax_inclusive ? 0 : l->tax_total);
+        sq_buf_printf(&b, ",\"sellable\":%s,\"subtotal\":%lld,\"discount_total\":%lld,\"tax_total\":%lld,\"total\":%lld,",
+                      l->sellable ? "true" : "false", (long long)l->subtotal, (long long)l->discount_total,
+                      (long long)l->tax_total, (long long)total);
+        sq_buf_str(&b, "\"adjustments\":[");
+        sq_buf_add(&b, l->adjustments.p, l->adjustments.len);
+        sq_buf_str(&b, "],\"tax_lines\":[");
+        sq_buf_add(&b, l->tax_lines.p, l->tax_lines.len);
+        sq_buf_str(&b, "]}");
+    }
+    int64_t total = t->item_subtotal - discount + t->shipping_total - t->shipping_discount_total + (t->tax_inclusive ? 0 : tax);
     sq_buf_printf(&b,
-                  "],\"item_count\":%lld,\"item_subtotal\":%lld,\"discount_total\":0,\"shipping_total\":0,\"tax_total\":0,"
-                  "\"total\":%lld}",
-                  (long long)item_count, (long long)item_subtotal, (long long)item_subtotal);
+                  "],\"item_count\":%lld,\"item_subtotal\":%lld,\"discount_total\":%lld,\"shipping_total\":%lld,"
+                  "\"shipping_discount_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld}",
+                  (long long)t->item_count, (long long)t->item_subtotal, (long long)discount, (long long)t->shipping_total,
+                  (long long)t->shipping_discount_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total);
     return b.p;
+}
+
+char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
+{
+    sq_cart_totals_t t;
+    sq_cart_price(a, row, &t);
+    /* the totals stages, in this order: discounts (promotions), shipping, tax (on what is left after discounts) */
+    return sq_cart_encode(a, &t);
 }
 
 const sq_err_t *sq_cart_refine(sq_arena_t *a, const sq_err_t *err)

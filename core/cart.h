@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/base/buf.h"
 #include "core/base/json.h"
 #include "core/ctx.h"
 
@@ -63,6 +64,41 @@ typedef struct {
     const char *cart, *lines, *candidates, *currency, *channel_id, *region_id, *groups;
     int64_t now_us;
 } sq_cart_row_t;
+
+/** A line of a cart being totalled. Pricing fills the price; the stages after it (discounts, shipping, tax;
+ * see sq_cart_assemble) add their amounts and their JSON array elements; encoding writes it out. */
+typedef struct {
+    const char *json; /* the line's catalog JSON (cart_db.c LINE_JSON), without prices */
+    int qty;
+    bool sellable;              /* by the catalog, and priced */
+    bool priced;                /* the resolver found a price */
+    int64_t unit_price, compare_at;
+    const char *price_list_id;  /* or NULL */
+    const char *price_type;     /* "base" | "sale" | "override", or NULL */
+    int64_t subtotal;           /* unit_price x qty (0 when unpriced); stages skip lines that are not sellable */
+    int64_t discount_total;     /* promotions' share of this line (<= subtotal) */
+    int64_t tax_total;          /* tax of this line (included in subtotal - discount when tax_inclusive) */
+    sq_buf_t adjustments;       /* comma-separated JSON objects of "adjustments":[...] */
+    sq_buf_t tax_lines;         /* comma-separated JSON objects of "tax_lines":[...] */
+} sq_cart_line_t;
+
+/** A cart being totalled: its lines and the cart-level amounts. Every amount is in minor units of currency.
+ *   total = item_subtotal - discount_total + shipping_total - shipping_discount_total
+ *           + (tax_inclusive ? 0 : tax_total)
+ * discount_total is the sum of the lines' discount_total; tax_total the lines' tax plus shipping tax. */
+typedef struct {
+    const sq_cart_row_t *row;
+    sq_cart_line_t *lines;
+    int nlines;
+    bool tax_inclusive;
+    int64_t item_count, item_subtotal, discount_total, shipping_total, shipping_discount_total, shipping_tax_total, tax_total;
+} sq_cart_totals_t;
+
+/** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */
+void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t);
+/** Writes the cart JSON: the row's cart object with "items" (each line priced, with its amounts) and the totals. */
+char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t);
+/** The cart view: sq_cart_price, then each totals stage in order (discounts, shipping, tax), then sq_cart_encode. */
 char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row);
 
 /** A "pointer|code|detail" message of the cart's SQL functions as a per-field error (err unchanged otherwise). */

@@ -550,7 +550,6 @@ TAGS.append(("Admin Imports", "Bulk import (CSV, NDJSON) and export (CSV) of pro
 CART_ID = {"type": "string", "pattern": "^cart_[A-Za-z0-9_-]{43}$", "description": "Cart id: cart_ followed by 43 base64url characters (256 random bits). It is the guest's capability to the cart: keep it private."}
 MONEY = lambda d: {"type": "integer", "description": d + " Minor units of the cart's currency."}
 MONEYN = lambda d: {"type": ["integer", "null"], "description": d + " Minor units; null when the line has no price now."}
-ZERO = lambda d: {"type": "integer", "const": 0, "description": d + " Always 0 until promotions, shipping and tax arrive."}
 schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_item", "description": "Always cart_line_item."}, "variant_id": ID("var"), "product_id": ID("prod"),
     "title": S("Product title."), "variant_title": S("Variant title."), "sku": S("SKU."), "requires_shipping": B("Shipped goods."),
     "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units (1 to 10000)."}, "metadata": metadata_out,
@@ -559,7 +558,7 @@ schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_
     "price_list_id": IDN("plist", "The price list whose price applied; null for the base price."),
     "price_type": {"type": ["string", "null"], "enum": ["base", "sale", "override", None], "description": "Which kind of price applied."},
     "sellable": B("False when the product is no longer active or in the channel, or the line has no price now: such lines are left out of the cart's totals and checkout refuses them."),
-    "subtotal": MONEY("unit_price x quantity."), "discount_total": ZERO("Discounts on the line."), "tax_total": ZERO("Tax on the line."), "total": MONEY("subtotal - discount_total + tax_total."),
+    "subtotal": MONEY("unit_price x quantity."), "discount_total": MONEY("Promotions' share of the line."), "tax_total": MONEY("Tax of the line (already inside the prices when the cart's tax_inclusive)."), "total": MONEY("subtotal - discount_total, plus tax_total unless tax_inclusive."),
     "adjustments": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Promotion adjustments of the line (empty for now)."},
     "tax_lines": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Tax lines (empty for now)."}, **ts_pair}, desc="A line of a cart: one variant and its quantity, priced when answered.")
 schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description": "Always cart."},
@@ -576,8 +575,10 @@ schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description":
     "shipping_methods": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Chosen shipping methods (empty for now)."},
     "promotion_codes": {"type": "array", "maxItems": 0, "items": {"type": "string"}, "description": "Applied promotion codes (empty for now)."},
     "items": {"type": "array", "maxItems": 250, "items": {"$ref": "#/components/schemas/CartLineItem"}, "description": "Lines, oldest first."},
-    "item_count": INT("Units of the sellable lines."), "item_subtotal": MONEY("Sum of the sellable lines' subtotals."), "discount_total": ZERO("Discounts."),
-    "shipping_total": ZERO("Shipping."), "tax_total": ZERO("Tax."), "total": MONEY("item_subtotal - discount_total + shipping_total + tax_total."),
+    "item_count": INT("Units of the sellable lines."), "item_subtotal": MONEY("Sum of the sellable lines' subtotals."), "discount_total": MONEY("Sum of the lines' discounts."),
+    "shipping_total": MONEY("Shipping of the chosen methods."), "shipping_discount_total": MONEY("Discounts on shipping (free-shipping promotions)."),
+    "tax_total": MONEY("Tax of the lines and of shipping."), "tax_inclusive": B("Prices include tax (the region's setting): tax_total is then part of the prices, not added."),
+    "total": MONEY("item_subtotal - discount_total + shipping_total - shipping_discount_total, plus tax_total unless tax_inclusive."),
     "expires_at": TS("When the cart expires unless it changes again (cart_ttl after the last change)."), **ts_pair},
     desc="A cart. Prices and totals are computed by the server each time it is answered; nothing is reserved until checkout.")
 cart_common = {"currency_code": S("ISO 4217 currency (any case). Default: the region's, else the channel's default region's, else the first region's.", minLength=3, maxLength=3),
