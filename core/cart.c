@@ -186,9 +186,11 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
     int64_t total = t->item_subtotal - discount + t->shipping_total - t->shipping_discount_total + (t->tax_inclusive ? 0 : tax);
     sq_buf_printf(&b,
                   "],\"item_count\":%lld,\"item_subtotal\":%lld,\"discount_total\":%lld,\"shipping_total\":%lld,"
-                  "\"shipping_discount_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld}",
+                  "\"shipping_discount_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld,\"gift_card_total\":%lld,"
+                  "\"amount_due\":%lld}",
                   (long long)t->item_count, (long long)t->item_subtotal, (long long)discount, (long long)t->shipping_total,
-                  (long long)t->shipping_discount_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total);
+                  (long long)t->shipping_discount_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
+                  (long long)t->gift_card_total, (long long)(total - t->gift_card_total));
     return b.p;
 }
 

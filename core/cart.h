@@ -85,6 +85,7 @@ typedef struct {
 /** A cart being totalled: its lines and the cart-level amounts. Every amount is in minor units of currency.
  *   total = item_subtotal - discount_total + shipping_total - shipping_discount_total
  *           + (tax_inclusive ? 0 : tax_total)
+ *   amount_due = total - gift_card_total   (what checkout asks the payment provider for)
  * discount_total is the sum of the lines' discount_total; tax_total the lines' tax plus shipping tax. */
 typedef struct {
     const sq_cart_row_t *row;
@@ -92,6 +93,7 @@ typedef struct {
     int nlines;
     bool tax_inclusive;
     int64_t item_count, item_subtotal, discount_total, shipping_total, shipping_discount_total, shipping_tax_total, tax_total;
+    int64_t gift_card_total; /* paid by gift cards applied to the cart (<= total) */
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */

@@ -579,6 +579,7 @@ schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description":
     "shipping_total": MONEY("Shipping of the chosen methods."), "shipping_discount_total": MONEY("Discounts on shipping (free-shipping promotions)."),
     "tax_total": MONEY("Tax of the lines and of shipping."), "tax_inclusive": B("Prices include tax (the region's setting): tax_total is then part of the prices, not added."),
     "total": MONEY("item_subtotal - discount_total + shipping_total - shipping_discount_total, plus tax_total unless tax_inclusive."),
+    "gift_card_total": MONEY("Part of the total paid by the gift cards applied to the cart."), "amount_due": MONEY("total - gift_card_total: what checkout charges the payment method."),
     "expires_at": TS("When the cart expires unless it changes again (cart_ttl after the last change)."), **ts_pair},
     desc="A cart. Prices and totals are computed by the server each time it is answered; nothing is reserved until checkout.")
 cart_common = {"currency_code": S("ISO 4217 currency (any case). Default: the region's, else the channel's default region's, else the first region's.", minLength=3, maxLength=3),
