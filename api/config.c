@@ -53,6 +53,8 @@ static const spec_t specs[] = {
      "refresh-token lifetime (sliding), seconds"},
     {"cart_ttl", T_INT, F(cart_ttl), "2592000", 3600, 31536000, NULL, false, false,
      "carts unchanged for this many seconds are expired"},
+    {"checkout_reservation_ttl", T_INT, F(checkout_reservation_ttl), "900", 1, 86400, NULL, false, false,
+     "stock a checkout waiting for payment action (3-D Secure) holds for this many seconds"},
     {"session_ttl", T_INT, F(session_ttl), "7776000", 300, 63072000, NULL, false, false, "absolute session lifetime, seconds"},
     {"cors_origins", T_STR, F(cors_origins), "", 0, 0, NULL, false, false, "storefront origins allowed by CORS, comma-separated"},
     {"request_timeout_ms", T_INT, F(request_timeout_ms), "10000", 100, 600000, NULL, false, true, "per-request deadline"},

@@ -25,6 +25,7 @@ typedef struct sq_config {
     int access_token_ttl;
     int refresh_token_ttl;
     int cart_ttl;
+    int checkout_reservation_ttl;
     int session_ttl;
     char *cors_origins; /* comma-separated origins, or empty */
     int request_timeout_ms;

@@ -604,7 +604,12 @@ int sq_err_status(sq_code_t code)
     case SQ_E_ALREADY_EXISTS:
     case SQ_E_INSUFFICIENT_STOCK:
     case SQ_E_IDEMPOTENCY_IN_USE:
+    case SQ_E_INVALID_STATE:
         return 409;
+    case SQ_E_PAYMENT_DECLINED:
+        return 402;
+    case SQ_E_PAYMENT_PROVIDER:
+        return 502;
     case SQ_E_PRECONDITION_FAILED:
         return 412;
     case SQ_E_PAYLOAD_TOO_LARGE:

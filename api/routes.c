@@ -5,6 +5,7 @@
 #include "core/catalog.h"
 #include "core/import.h"
 #include "core/inventory.h"
+#include "core/order.h"
 #include "core/product.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
@@ -21,6 +22,9 @@ static const char *const browse_q[] = {"locale", NULL};
 static const char *const browse_tree_q[] = {"locale", "parent_id", NULL};
 static const char *const iitem_q[] = {"limit", "cursor", "sku", "location_id", NULL};
 static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "reason", "reference", NULL};
+static const char *const order_q[] = {"limit",         "cursor",       "status",        "payment_status", "fulfillment_status",
+                                      "customer_id",   "sales_channel_id", "currency_code", "placed_after", "placed_before",
+                                      "total_min",     "total_max",    "q",             NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -91,6 +95,9 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/store/carts/{id}/line-items", sq_h_store_cart_line_add, STORE, NULL, CART | IDEM, NULL},
     {"PATCH", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_update, STORE, NULL, CART, NULL},
     {"DELETE", "/v1/store/carts/{id}/line-items/{line_id}", sq_h_store_cart_line_delete, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/carts/{id}/complete", sq_h_store_cart_complete, STORE, NULL, CART | IDEM, NULL},
+    {"GET", "/v1/store/customers/me/orders", sq_h_store_my_orders, CUSTOMER, NULL, 0, page_q},
+    {"GET", "/v1/store/customers/me/orders/{id}", sq_h_store_my_order, CUSTOMER, NULL, 0, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -152,6 +159,13 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/admin/exports/products.csv", sq_h_export_products, ADMIN, "catalog:read", SQ_RT_CSV, NULL},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
+    LIST_GET("/v1/admin/orders", sq_res_order, "orders:read", order_q),
+    {"POST", "/v1/admin/orders/{id}/capture", sq_h_admin_order_capture, ADMIN, "orders:write", 0, NULL},
+    {"POST", "/v1/admin/orders/{id}/cancel", sq_h_admin_order_cancel, ADMIN, "orders:write", 0, NULL},
+    {"POST", "/v1/admin/orders/{id}/refunds", sq_h_admin_order_refund, ADMIN, "orders:write", IDEM, NULL},
+
+    /* callbacks of payment and shipping providers (verified by the provider) */
+    {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},
 };
 
 const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

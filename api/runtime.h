@@ -71,6 +71,7 @@ typedef struct sq_thread {
     h2o_timeout_t deadline_timeout;
     sq_db_t *db;
     h2o_socket_t *db_sock;
+    bool db_write_wanted; /* a write notification of db_sock is pending */
     int db_fd;
     int64_t db_timer_due; /* monotonic us, 0 = none */
     int64_t last_db_tick;

@@ -76,6 +76,7 @@ static void on_db_writable(h2o_socket_t *sock, const char *err)
 {
     (void)err;
     sq_thread_t *t = sock->data;
+    t->db_write_wanted = false;
     sq_db_on_io(t->db, false, true);
 }
 
@@ -89,6 +90,7 @@ static void db_watch(void *ctx, int fd, bool want_write)
             t->db_sock = NULL;
         }
         t->db_fd = fd;
+        t->db_write_wanted = false;
         if (fd >= 0) {
             /* DONT_READ: the loop must only tell us about readiness; libpq reads its own bytes */
             t->db_sock = h2o_evloop_socket_create(t->loop, dup(fd), H2O_SOCKET_FLAG_DONT_READ);
@@ -96,8 +98,12 @@ static void db_watch(void *ctx, int fd, bool want_write)
             h2o_socket_read_start(t->db_sock, on_db_readable);
         }
     }
-    if (t->db_sock != NULL && want_write)
+    /* one pending write notification at a time (H2O asserts it): a second want_write before the socket turned
+     * writable is already covered by the first */
+    if (t->db_sock != NULL && want_write && !t->db_write_wanted) {
+        t->db_write_wanted = true;
         h2o_socket_notify_write(t->db_sock, on_db_writable);
+    }
 }
 
 static void db_timer(void *ctx, int ms)

@@ -52,6 +52,10 @@ void sq_cart_line_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id,
 void sq_cart_line_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *line_id, int quantity, sq_cart_cb cb,
                       void *data);
 
+/** The priced cart and the version it was priced at (checkout passes the version on to detect changes). */
+typedef void (*sq_cart_view_cb)(const char *json, const char *version, const sq_err_t *err, void *data);
+void sq_cart_view(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_view_cb cb, void *data);
+
 /** POST /carts/{id}/customer (who->customer_id required): the guest cart becomes the caller's, and the caller's
  * latest other active cart of the channel is merged into it (lines only; policy in migrations/0016). A cart that
  * already is the caller's is answered unchanged; another customer's is 404. */

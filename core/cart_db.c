@@ -86,6 +86,7 @@ typedef struct {
     const char *body, *variant_id, *line_id; /* body: JSON of create/update */
     int quantity;
     sq_cart_cb cb;
+    sq_cart_view_cb view_cb; /* sq_cart_view */
     void *data;
 } op_t;
 
@@ -106,6 +107,14 @@ static char *priced(op_t *o, sq_rows_t *rows, const char **version, sq_err_t *er
 static void on_view(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
+    if (o->view_cb != NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        const char *version = NULL;
+        char *json = err == NULL ? priced(o, rows, &version, &e) : NULL;
+        o->view_cb(json, version, err != NULL ? err : json == NULL ? &e : NULL, o->data);
+        return;
+    }
     if (err != NULL) {
         o->cb(NULL, sq_cart_refine(o->arena, err), o->data);
         return;
@@ -215,6 +224,13 @@ static void run(op_t *o)
 void sq_cart_get(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
 {
     run(op(cx, OP_GET, who, id, cb, data));
+}
+
+void sq_cart_view(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_view_cb cb, void *data)
+{
+    op_t *o = op(cx, OP_GET, who, id, NULL, data);
+    o->view_cb = cb;
+    run(o);
 }
 
 void sq_cart_create(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *body, sq_cart_cb cb, void *data)

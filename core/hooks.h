@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/base/json.h"
 #include "core/ctx.h"
 
 /* ---- payment ------------------------------------------------------------------------------------------- */
@@ -75,5 +76,7 @@ const char *sq_payment_provider_ids(void);
  *           tok_insufficient_funds, tok_3ds (requires_action until POST /v1/hooks/test/charges/{ref}/authenticate),
  *           tok_error (the gateway fails: 502). */
 extern const sq_payment_provider_t sq_payment_manual, sq_payment_test;
+/** The test gateway's 3-D Secure page: the buyer passed (or failed) authentication of a charge. */
+void sq_payment_test_authenticate(sq_ctx_t *cx, const char *charge_id, bool succeed, sq_json_cb cb, void *data);
 
 #endif

@@ -1,6 +1,7 @@
 /* resource.c: the generic resource operations (conventions in resource.h). */
 #include "core/resource.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -169,6 +170,38 @@ int sq_resource_validate(sq_arena_t *a, const sq_resource_t *r, const json_t *bo
     return 0;
 }
 
+bool sq_filter_int(const char *v)
+{
+    const char *p = v + (*v == '-');
+    size_t n = strlen(p);
+    if (n == 0 || n > 18)
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+bool sq_filter_time(const char *v)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    size_t len = strlen(v);
+    if (len == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10)
+        return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
+    if (len < 20 || len > 35 || sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return false;
+    const char *z = v + 19;
+    if (*z == '.') /* fractions of a second */
+        for (z++; *z >= '0' && *z <= '9'; z++)
+            ;
+    if (strcmp(z, "Z") == 0)
+        return true;
+    int oh, om;
+    return (z[0] == '+' || z[0] == '-') && strlen(z) == 6 && sscanf(z + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5 && oh <= 23 && om <= 59;
+}
+
 int sq_resource_check_filters(const sq_resource_t *r, const char *const *values, sq_err_t *err)
 {
     for (int i = 0; r->filters != NULL && r->filters[i] != NULL; i++) {
@@ -184,6 +217,8 @@ int sq_resource_check_filters(const sq_resource_t *r, const char *const *values,
                 sq_err_field(err, f->name, "invalid_length", "%s must be 1 to %d characters", f->name, f->max_len);
             else if (!known)
                 sq_err_field(err, f->name, "invalid_value", "%s is not one of the values this filter takes", f->name);
+            else if (f->valid != NULL && !f->valid(v))
+                sq_err_field(err, f->name, "invalid_format", "%s has the wrong format", f->name);
         }
     }
     if (err->nfields == 0)

@@ -29,7 +29,14 @@ typedef struct {
     const char *name;
     int max_len;
     const char *const *values; /* NULL-terminated, or NULL for any text */
+    bool (*valid)(const char *v); /* a format check (sq_filter_int, sq_filter_time), or NULL */
 } sq_filter_rule_t;
+
+/** Filter formats: an integer (optional minus sign, up to 18 digits); a date (YYYY-MM-DD) or an RFC 3339 time. */
+bool sq_filter_int(const char *v);
+bool sq_filter_time(const char *v);
+
+#define SQ_RES_MAX_FILTERS 16
 
 typedef struct sq_resource {
     const char *name;   /* "region": messages and events */
@@ -38,7 +45,7 @@ typedef struct sq_resource {
     /* extra rules across fields; may be NULL. body is the parsed request; fill err and return -1 to refuse */
     int (*check)(const json_t *body, bool create, sq_err_t *err);
     sq_stmt_t *get, *list, *create, *update, *remove;
-    const char *const *filters; /* query parameters passed to list as $3, $4, ... (NULL-terminated) */
+    const char *const *filters; /* query parameters passed to list as $3, $4, ... (NULL-terminated; at most SQ_RES_MAX_FILTERS) */
     const sq_constraint_t *constraints;
     bool if_match_required; /* PATCH without If-Match is 428 */
     /* translations of its customer-visible text into the store's other locales (NULL: not translatable):

@@ -42,6 +42,15 @@ void sq_h_store_cart_line_delete(sq_req_t *req);
 
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);
+
+/* orders.c */
+void sq_h_store_cart_complete(sq_req_t *req);
+void sq_h_store_my_orders(sq_req_t *req);
+void sq_h_store_my_order(sq_req_t *req);
+void sq_h_admin_order_capture(sq_req_t *req);
+void sq_h_admin_order_cancel(sq_req_t *req);
+void sq_h_admin_order_refund(sq_req_t *req);
+void sq_h_hook_test_authenticate(sq_req_t *req);
 void sq_h_admin_user_list(sq_req_t *req);
 void sq_h_admin_user_create(sq_req_t *req);
 void sq_h_admin_user_get(sq_req_t *req);

@@ -43,8 +43,8 @@ void sq_h_res_list(sq_req_t *req)
         sq_req_fail(req);
         return;
     }
-    const char *filters[8] = {0};
-    for (int i = 0; r->filters != NULL && r->filters[i] != NULL && i < 8; i++)
+    const char *filters[SQ_RES_MAX_FILTERS] = {0};
+    for (int i = 0; r->filters != NULL && r->filters[i] != NULL && i < SQ_RES_MAX_FILTERS; i++)
         filters[i] = sq_req_query(req, r->filters[i]);
     if (sq_resource_check_filters(r, filters, &req->err) != 0) {
         sq_req_fail(req);

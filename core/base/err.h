@@ -20,6 +20,9 @@
     X(SQ_E_CONFLICT, "conflict", "The request conflicts with the current state")                                                   \
     X(SQ_E_ALREADY_EXISTS, "already-exists", "A resource with these values already exists")                                        \
     X(SQ_E_INSUFFICIENT_STOCK, "insufficient-stock", "Not enough stock")                                                           \
+    X(SQ_E_INVALID_STATE, "invalid-state", "The resource's state does not allow this")                                              \
+    X(SQ_E_PAYMENT_DECLINED, "payment-declined", "The payment was declined")                                                        \
+    X(SQ_E_PAYMENT_PROVIDER, "payment-provider-error", "The payment provider failed")                                               \
     X(SQ_E_IDEMPOTENCY_IN_USE, "idempotency-key-in-use", "A request with this Idempotency-Key is still being processed")         \
     X(SQ_E_IDEMPOTENCY_REUSED, "idempotency-key-reused", "This Idempotency-Key was used for a different request")                  \
     X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                                   \

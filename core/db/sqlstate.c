@@ -36,6 +36,7 @@ static const struct {
     {"SQ409", SQ_E_CONFLICT, NULL, 0},
     {"SQ412", SQ_E_PRECONDITION_FAILED, NULL, 0},
     {"SQSTK", SQ_E_INSUFFICIENT_STOCK, NULL, 0},
+    {"SQSTE", SQ_E_INVALID_STATE, NULL, 0},
     {"SQ422", SQ_E_VALIDATION, NULL, 0},
 };
 

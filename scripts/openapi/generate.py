@@ -14,7 +14,7 @@ SN = lambda d, **kw: {"type": ["string", "null"], "description": d, **kw}
 B = lambda d: {"type": "boolean", "description": d}
 ROLES = ["owner", "admin", "catalog_manager", "order_manager", "support", "read_only"]
 PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read"]
-SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("idempotency-key-in-use",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("idempotency-key-reused",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
+SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("invalid-state",409),("payment-declined",402),("payment-provider-error",502),("idempotency-key-in-use",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("idempotency-key-reused",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
 
 def obj(props, required=None, desc=None, extra=None):
     o = {"type": "object", "additionalProperties": False, "properties": props, "required": list(props.keys()) if required is None else required}
@@ -624,6 +624,95 @@ op("post", "/v1/store/carts/{id}/customer", "storeAttachCart", "Store Carts", "A
         " A cart that already is the caller's is answered unchanged. 401 without a customer token; another customer's cart is 404 (not 409: the id alone must not reveal that the cart exists)." + CART_RULES)
 paths["/v1/store/carts/{id}/customer"]["post"]["requestBody"]["required"] = False  # no body is fine
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
+
+# ---- checkout and orders (core/checkout*, core/order*, migrations/0019_orders_checkout.sql) ---------------------------------
+OM = lambda d: {"type": "integer", "description": d + " Minor units of the order's currency."}
+ORDER_ID = ID("order")
+schemas["OrderLineItem"] = obj({"id": ID("oli"), "object": {"const": "order_line_item", "description": "Always order_line_item."},
+    "variant_id": IDN("var", "The variant bought (null once the variant is deleted; the line keeps its snapshot)."), "product_id": SN("The product bought."),
+    "title": S("Product title at checkout."), "variant_title": SN("Variant title at checkout."), "sku": SN("SKU at checkout."), "requires_shipping": B("Shipped goods."),
+    "quantity": INT("Units.", minimum=1, maximum=10000), "unit_price": OM("Price of one unit at checkout."), "compare_at_unit_price": {"type": ["integer", "null"], "description": "Was-price at checkout."},
+    "subtotal": OM("unit_price x quantity."), "discount_total": OM("Discounts of the line."), "tax_total": OM("Tax of the line."), "total": OM("The line's total as the cart showed it."),
+    "adjustments": {"type": "array", "items": {"type": "object"}, "description": "Promotion adjustments, as the cart showed them."},
+    "tax_lines": {"type": "array", "items": {"type": "object"}, "description": "Tax lines, as the cart showed them."},
+    "fulfilled_quantity": INT("Units fulfilled.", minimum=0), "returned_quantity": INT("Units returned.", minimum=0), "metadata": metadata_out},
+    desc="A line of an order: an immutable snapshot of what the cart held at checkout.")
+schemas["OrderPayment"] = obj({"id": ID("pay"), "object": {"const": "payment", "description": "Always payment."}, "provider": S("Payment provider (manual, test, or a plugin's)."),
+    "status": {"type": "string", "enum": ["authorizing", "requires_action", "pending", "authorized", "captured", "declined", "voided", "canceled", "error"], "description": "Where the payment stands at its provider."},
+    "amount": OM("Amount authorized."), "captured_amount": OM("Amount captured."), "refunded_amount": OM("Amount refunded."), "created_at": TS("When it was opened.")}, desc="A payment of an order.")
+schemas["Refund"] = obj({"id": ID("ref"), "object": {"const": "refund", "description": "Always refund."}, "order_id": ORDER_ID, "payment_id": ID("pay"), "amount": OM("Amount refunded."),
+    "reason": {"type": ["string", "null"], "enum": ["requested_by_customer", "duplicate", "fraudulent", "return", "other", None], "description": "Why."}, "note": SN("Staff note."),
+    "status": {"type": "string", "enum": ["pending", "succeeded", "failed"], "description": "succeeded once the provider refunded it."}, "created_at": TS("When it was made.")}, required=["id", "object", "payment_id", "amount", "reason", "note", "status", "created_at"], desc="A refund of (part of) a captured payment.")
+schemas["OrderEvent"] = obj({"type": S("What happened: order.placed, order.paid, order.canceled, refund.created, ..."), "data": {"type": "object", "description": "Details of the change."},
+    "actor": SN("Who did it (a staff user, API key or customer id); null for the system."), "created_at": TS("When.")}, desc="An entry of an order's timeline.")
+order_props = {"id": ORDER_ID, "object": {"const": "order", "description": "Always order."}, "number": INT("Human-friendly order number (from 1001, increasing)."), "display_number": S("The number as shown to people: #1001."),
+    "cart_id": SN("The cart it was placed from."), "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer: the account that checked out, or a guest customer record of the email."),
+    "email": SN("Email for the order."), "currency_code": S("Lower-case ISO 4217 currency of every amount."), "region_id": IDN("reg", "Region of the cart."),
+    "status": {"type": "string", "enum": ["open", "completed", "canceled"], "description": "Lifecycle of the order."},
+    "payment_status": {"type": "string", "enum": ["pending", "authorized", "paid", "partially_refunded", "refunded", "voided"], "description": "pending -> paid|voided; authorized -> paid|voided; paid -> partially_refunded|refunded; partially_refunded -> partially_refunded|refunded. Any other move is 409 invalid-state."},
+    "fulfillment_status": {"type": "string", "enum": ["unfulfilled", "partially_fulfilled", "fulfilled", "shipped", "delivered"], "description": "Fulfilment progress."},
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Shipping address at checkout."},
+    "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address at checkout."},
+    "shipping_methods": {"type": "array", "items": {"type": "object"}, "description": "Shipping methods at checkout."}, "promotion_codes": {"type": "array", "items": {"type": "string"}, "description": "Promotion codes applied at checkout."},
+    "note": SN("Buyer's note."), "metadata": metadata_out,
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLineItem"}, "description": "Lines, in the cart's order."},
+    "payments": {"type": "array", "items": {"$ref": "#/components/schemas/OrderPayment"}, "description": "Payments."},
+    "refunds": {"type": "array", "items": {"$ref": "#/components/schemas/Refund"}, "description": "Refunds."},
+    "tax_inclusive": B("Prices include tax."), "item_subtotal": OM("Sum of the lines' subtotals."), "discount_total": OM("Discounts."), "shipping_total": OM("Shipping."),
+    "shipping_discount_total": OM("Discounts on shipping."), "tax_total": OM("Tax."), "total": OM("What the buyer owes (the cart's total at checkout)."), "gift_card_total": OM("Paid by gift cards."),
+    "paid_total": OM("Captured (and paid by gift cards)."), "refunded_total": OM("Refunded."),
+    "placed_at": TS("When the order was placed."), "canceled_at": {"type": ["string", "null"], "format": "date-time", "description": "When it was canceled."}, **ts_pair}
+schemas["Order"] = obj(order_props, desc="An order.")
+schemas["AdminOrder"] = obj({**order_props, "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/OrderEvent"}, "description": "Every change, oldest first."}}, desc="An order with its timeline (staff).")
+schemas["OrderList"] = list_of("Order", "orders")
+schemas["CheckoutRequest"] = req({"payment": req({"provider": S("The payment provider: manual (bank transfer, cash on delivery: the order waits for staff to capture) or test (a card-style test gateway).", minLength=1, maxLength=32),
+    "data": {"type": "object", "description": "The provider's payment data. test: {\"token\": \"tok_visa\" | \"tok_declined\" | \"tok_insufficient_funds\" | \"tok_3ds\" | \"tok_error\"}; manual: none."}}, ["provider"], "How the buyer pays.")}, [],
+    "How to pay. payment may be left out only when nothing is due (amount_due 0).")
+schemas["CheckoutAction"] = obj({"object": {"const": "checkout_action", "description": "Always checkout_action."}, "status": {"const": "requires_action", "description": "The buyer must act."}, "cart_id": CART_ID,
+    "payment": obj({"id": ID("pay"), "provider": S("Provider."), "status": {"const": "requires_action", "description": "Waiting for the buyer."}, "amount": OM("Amount."), "currency_code": S("Currency."),
+        "next_action": {"type": "object", "description": "What the buyer must do, e.g. {\"type\": \"redirect_to_url\", \"url\": ..., \"method\": \"POST\"}."}}, desc="The payment waiting for the buyer.")},
+    desc="The payment needs the buyer (3-D Secure, a redirect). The stock stays reserved for checkout_reservation_ttl seconds; after acting, call complete again with a new Idempotency-Key.")
+schemas["RefundCreate"] = req({"amount": INT("Amount to refund, minor units (1 or more; at most what is captured and not refunded: 422 at /amount).", minimum=1),
+    "reason": {"type": "string", "enum": ["requested_by_customer", "duplicate", "fraudulent", "return", "other"], "description": "Why."}, "note": {"type": "string", "maxLength": 1000, "description": "Staff note."}}, ["amount"], "A refund.")
+schemas["OrderCancel"] = req({"reason": {"type": "string", "enum": ["customer", "fraud", "inventory", "declined", "other"], "description": "Why."}}, [], "Why the order is canceled (optional).")
+schemas["TestAuthenticate"] = req({"result": {"type": "string", "enum": ["succeed", "fail"], "description": "The buyer passed or failed authentication."}}, ["result"], "The outcome of the test gateway's 3-D Secure page.")
+schemas["TestCharge"] = obj({"id": ID("ch"), "status": {"type": "string", "enum": ["authorized", "declined"], "description": "The charge's new status."}}, desc="A test gateway charge.")
+P_ORDER = P_ID("order", "order")
+qp = lambda n, d, sch: {"name": n, "in": "query", "required": False, "description": d, "schema": sch}
+ORDER_FILTERS = [P_LIMIT, P_CURSOR, qp("status", "Only orders in this status.", {"type": "string", "enum": ["open", "completed", "canceled"]}),
+    qp("payment_status", "Only this payment status.", {"type": "string", "enum": ["pending", "authorized", "paid", "partially_refunded", "refunded", "voided"]}),
+    qp("fulfillment_status", "Only this fulfilment status.", {"type": "string", "enum": ["unfulfilled", "partially_fulfilled", "fulfilled", "shipped", "delivered"]}),
+    qp("customer_id", "Only this customer's orders.", {"type": "string", "maxLength": 40}), qp("sales_channel_id", "Only this channel's orders.", {"type": "string", "maxLength": 40}),
+    qp("currency_code", "Only orders in this currency.", {"type": "string", "minLength": 3, "maxLength": 3}),
+    qp("placed_after", "Placed at or after (YYYY-MM-DD or RFC 3339).", {"type": "string", "maxLength": 35}), qp("placed_before", "Placed before (YYYY-MM-DD or RFC 3339).", {"type": "string", "maxLength": 35}),
+    qp("total_min", "Total at least (minor units).", {"type": "integer"}), qp("total_max", "Total at most (minor units).", {"type": "integer"}),
+    qp("q", "The order's email (case-insensitive, exact) or number (1001 or #1001).", {"type": "string", "minLength": 1, "maxLength": 254}), P_INM]
+op("post", "/v1/store/carts/{id}/complete", "storeCompleteCart", "Store Checkout", "Check out: the cart becomes an order", "store",
+   [ok("201", "Order", "The order placed."), ok("200", "Order", "The cart already is this order (a retry with another key)."), ok("202", "CheckoutAction", "The payment needs the buyer's action.")],
+   body="CheckoutRequest", params=[P_CART],
+   desc="Requires Idempotency-Key (400 invalid-parameter without it). Prices the cart, checks it (lines sellable, email, shipping address with address_1 and city when goods ship: 422 with a pointer), reserves its stock all or nothing (409 insufficient-stock), "
+        "authorizes the payment through its provider with no lock held (402 payment-declined with the decline code; 502 payment-provider-error), then creates the order with an immutable snapshot of prices, taxes, discounts and addresses, "
+        "moves the reservations to it and writes order.placed to the outbox, in one transaction. A declined or failed payment gives the stock back. The gateway gets an idempotency key derived from the cart and the Idempotency-Key, so a retried request never charges twice."
+        " 404 not-found for a cart that is missing, expired, another channel's or another customer's.")
+paths["/v1/store/carts/{id}/complete"]["post"]["requestBody"]["required"] = False
+op("get", "/v1/store/customers/me/orders", "storeListMyOrders", "Store Checkout", "The customer's orders", "customer", [ok("200", "OrderList", headers=H_ETAG), NOTMOD], params=[P_LIMIT, P_CURSOR, P_INM])
+op("get", "/v1/store/customers/me/orders/{id}", "storeGetMyOrder", "Store Checkout", "One of the customer's orders", "customer", [ok("200", "Order", headers=H_ETAG), NOTMOD], params=[P_ORDER, P_INM], desc="Another customer's order is 404.")
+op("get", "/v1/admin/orders", "adminListOrders", "Admin Orders", "Search orders", "admin", [ok("200", "OrderList", headers=H_ETAG), NOTMOD], params=ORDER_FILTERS, perm="orders:read",
+   desc="Newest first. 400 invalid-parameter for a filter value of the wrong form.")
+op("get", "/v1/admin/orders/{id}", "adminGetOrder", "Admin Orders", "An order with its timeline", "admin", [ok("200", "AdminOrder", headers=H_ETAG), NOTMOD], params=[P_ORDER, P_INM], perm="orders:read")
+op("post", "/v1/admin/orders/{id}/capture", "adminCaptureOrder", "Admin Orders", "Capture the order's payment", "admin", [ok("200", "Order", "The order, paid.")], params=[P_ORDER], perm="orders:write",
+   desc="Captures the authorized payment through its provider (for manual payments: records that the money arrived). 409 invalid-state unless the payment is pending or authorized; 502 when the provider fails. Writes order.paid.")
+paths["/v1/admin/orders/{id}/capture"]["post"]["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CartAttach"}}}}
+op("post", "/v1/admin/orders/{id}/cancel", "adminCancelOrder", "Admin Orders", "Cancel an order", "admin", [ok("200", "Order", "The order, canceled.")], body="OrderCancel", params=[P_ORDER], perm="orders:write",
+   desc="Only an unfulfilled order whose payment is pending or authorized (a paid order is refunded first): voids the payment at its provider, releases the reserved stock, writes order.canceled. 409 invalid-state otherwise.")
+paths["/v1/admin/orders/{id}/cancel"]["post"]["requestBody"]["required"] = False
+op("post", "/v1/admin/orders/{id}/refunds", "adminRefundOrder", "Admin Orders", "Refund part or all of a captured payment", "admin", [ok("201", "Refund", "The refund.")], body="RefundCreate", params=[P_ORDER], perm="orders:write",
+   desc="The amount is reserved on the payment before the provider is called, so concurrent refunds never add up to more than was captured (422 at /amount). 409 invalid-state unless the order is paid or partially refunded; 502 when the provider fails (the refund is recorded as failed). Writes refund.created.")
+op("post", "/v1/hooks/test/charges/{id}/authenticate", "hookTestAuthenticate", "Provider Callbacks", "The test gateway's 3-D Secure page", "none", [ok("200", "TestCharge")], body="TestAuthenticate",
+   params=[P_ID("ch", "test gateway charge")], desc="Stands in for the bank's page in tests and demos: the charge waiting for authentication becomes authorized (succeed) or declined (fail); then complete the cart again. 404 when no charge of this id waits.")
+TAGS.append(("Store Checkout", "Checkout and the customer's orders."))
+TAGS.append(("Admin Orders", "Order search, capture, cancel and refunds."))
+TAGS.append(("Provider Callbacks", "Calls from payment and shipping providers."))
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -31,6 +31,10 @@ const EXPECTED = {
   'inventory:write': ['owner', 'admin', 'catalog_manager', 'order_manager'],
   'catalog:read': ROLES,
   'catalog:write': ['owner', 'admin', 'catalog_manager'],
+  'orders:read': ['owner', 'admin', 'order_manager', 'support', 'read_only'],
+  'orders:write': ['owner', 'admin', 'order_manager'],
+  'promotions:read': ROLES,
+  'promotions:write': ['owner', 'admin', 'catalog_manager'],
 };
 
 test('staff login, me, refresh and logout (which ends the access token at once)', async () => {

@@ -210,6 +210,7 @@ const PREFIXES = {
   users: 'usr', 'api-keys': 'key', customers: 'cus', addresses: 'addr', 'sales-channels': 'sc', regions: 'reg',
   'stock-locations': 'sloc', locations: 'sloc', 'customer-groups': 'cgrp', categories: 'pcat', collections: 'pcol',
   'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem', 'line-items': 'cali',
+  orders: 'order', charges: 'ch',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */

@@ -1,0 +1,323 @@
+/* checkout_db.c: the checkout flow of core/checkout.h over the SQL functions of migrations/0019. */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/base/crypto.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/checkout.h"
+
+#define F SQ_VFIELD
+static const sq_field_t payment_fields[] = {
+    F("provider", SQ_FT_STR, SQ_F_REQUIRED, 1, 32, NULL, NULL, NULL),
+    F("data", SQ_FT_JSON, 0, 0, 0, NULL, NULL, NULL),
+    {NULL},
+};
+const sq_field_t sq_checkout_fields[] = {
+    F("payment", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, payment_fields),
+    {NULL},
+};
+
+SQ_STMT_RO(cart_order, "SELECT souq_order_json(o, false)::text FROM souq_cart_order($1, $2, $3) o WHERE o.id IS NOT NULL");
+SQ_STMT(prepare, "SELECT souq_checkout_prepare($1, $2, $3, $4::int, $5::int, $6::jsonb, $7, $8::jsonb, $9, $10::int)");
+SQ_STMT(fail, "SELECT souq_checkout_fail($1, $2, $3, $4, $5, $6::jsonb)");
+SQ_STMT(complete, "SELECT souq_checkout_complete($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)::text");
+
+typedef struct {
+    sq_ctx_t *cx;
+    sq_arena_t *arena;
+    sq_checkout_in_t in;
+    const sq_payment_provider_t *provider;
+    const char *cart;  /* the priced cart JSON */
+    const char *email, *currency;
+    int64_t amount_due;
+    const char *payment_id, *gateway_key, *provider_ref;
+    sq_pay_status_t pay_status;
+    sq_err_t err;       /* the error being answered after undoing */
+    const char *action; /* the 202 body of requires_action */
+    sq_checkout_cb cb;
+    void *data;
+} co_t;
+
+static void answer(co_t *c, int status, const char *json, const sq_err_t *err)
+{
+    c->cb(status, json, err, c->data);
+}
+
+static const char *pay_status_name(sq_pay_status_t s)
+{
+    switch (s) {
+    case SQ_PAY_AUTHORIZED:
+        return "authorized";
+    case SQ_PAY_CAPTURED:
+        return "captured";
+    case SQ_PAY_PENDING:
+        return "pending";
+    case SQ_PAY_REQUIRES_ACTION:
+        return "requires_action";
+    case SQ_PAY_VOIDED:
+        return "voided";
+    case SQ_PAY_REFUNDED:
+    case SQ_PAY_DECLINED:
+        break;
+    }
+    return "declined";
+}
+
+/* ---- undoing: the payment is closed and the stock released, then the error answered ----------------------- */
+
+static void on_failed(const char *json, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    (void)json;
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "checkout", "cart=%.12s undo failed: %s", c->in.cart_id, err->internal[0] ? err->internal : err->detail);
+    answer(c, 0, NULL, &c->err);
+}
+
+static void close_attempt(co_t *c, const char *status, const char *decline, const char *next_action)
+{
+    sq_arena_t *a = c->arena;
+    sq_db_json(c->cx->db, a, &fail, 6, sq_db_params(a, 6, c->in.cart_id, c->payment_id, status, c->provider_ref, decline, next_action),
+               on_failed, c);
+}
+
+static void on_voided(const sq_pay_res_t *res, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    (void)res;
+    if (err != NULL) /* the authorization lapses at the gateway by itself; the order was not placed */
+        sq_log(SQ_LOG_WARN, "checkout", "payment=%s void failed: %s", c->payment_id, err->detail);
+    close_attempt(c, err == NULL ? "voided" : "error", NULL, NULL);
+}
+
+static void on_void_logged(const sq_pay_res_t *res, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    (void)res;
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "checkout", "payment=%s void of a superseded attempt failed: %s", c->payment_id, err->detail);
+}
+
+/* The order could not be placed after the provider said yes: void the authorization, then close. */
+static void undo_authorized(co_t *c, const sq_err_t *err)
+{
+    sq_err_copy(&c->err, err);
+    if (c->payment_id == NULL) {
+        close_attempt(c, "canceled", NULL, NULL);
+        return;
+    }
+    sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, NULL, c->provider_ref, c->email};
+    c->provider->cancel(c->cx, &req, on_voided, c);
+}
+
+/* ---- step 3: the order ------------------------------------------------------------------------------------- */
+
+static void on_complete(const char *json, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err != NULL) {
+        undo_authorized(c, sq_cart_refine(c->arena, err));
+        return;
+    }
+    json_t *o = sq_json_own(c->arena, json_loads(json, 0, NULL));
+    if (json_is_true(json_object_get(o, "superseded"))) { /* another request placed the order: ours is not needed */
+        json_object_del(o, "superseded");
+        size_t len;
+        const char *order = sq_json_dump(c->arena, o, &len);
+        if (c->payment_id != NULL && c->provider != NULL) { /* void ours; the answer does not wait for it */
+            sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, NULL, c->provider_ref, c->email};
+            c->provider->cancel(c->cx, &req, on_void_logged, c);
+        }
+        answer(c, 200, order, NULL);
+        return;
+    }
+    answer(c, 201, json, NULL);
+}
+
+static void place(co_t *c)
+{
+    sq_arena_t *a = c->arena;
+    const char *const *idem = c->in.idem_scope;
+    sq_db_json(c->cx->db, a, &complete, 11,
+               sq_db_params(a, 11, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, c->payment_id, pay_status_name(c->pay_status),
+                            c->provider_ref, c->cart, idem[0], idem[1], idem[2], idem[3]),
+               on_complete, c);
+}
+
+/* The payment waits for the buyer (the stock stays reserved for reserve_ttl_s): 202 and what to do. */
+static void on_action(const char *json, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    (void)json;
+    if (err != NULL)
+        answer(c, 0, NULL, err);
+    else
+        answer(c, 202, c->action, NULL);
+}
+
+/* ---- step 2: the provider ---------------------------------------------------------------------------------- */
+
+static void on_authorized(const sq_pay_res_t *res, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err != NULL) {
+        sq_err_copy(&c->err, err);
+        close_attempt(c, "error", NULL, NULL);
+        return;
+    }
+    c->pay_status = res->status;
+    if (res->provider_ref != NULL && *res->provider_ref)
+        c->provider_ref = sq_arena_strdup(c->arena, res->provider_ref);
+    switch (res->status) {
+    case SQ_PAY_AUTHORIZED:
+    case SQ_PAY_CAPTURED:
+    case SQ_PAY_PENDING:
+        place(c);
+        return;
+    case SQ_PAY_REQUIRES_ACTION: {
+        const char *next = sq_arena_strdup(c->arena, res->next_action ? res->next_action : "{}");
+        sq_arena_t *a = c->arena;
+        c->action = sq_arena_printf(a,
+                                           "{\"object\":\"checkout_action\",\"status\":\"requires_action\",\"cart_id\":\"%s\","
+                                           "\"payment\":{\"id\":\"%s\",\"provider\":\"%s\",\"status\":\"requires_action\","
+                                           "\"amount\":%lld,\"currency_code\":\"%s\",\"next_action\":%s}}",
+                                           c->in.cart_id, c->payment_id, c->provider->id, (long long)c->amount_due, c->currency, next);
+        sq_db_json(c->cx->db, a, &fail, 6,
+                   sq_db_params(a, 6, c->in.cart_id, c->payment_id, "requires_action", c->provider_ref, NULL, next), on_action, c);
+        return;
+    }
+    case SQ_PAY_DECLINED:
+    case SQ_PAY_VOIDED:
+    case SQ_PAY_REFUNDED:
+        break;
+    }
+    const char *code = res->decline_code ? sq_arena_strdup(c->arena, res->decline_code) : "declined";
+    sq_err_set(&c->err, SQ_E_PAYMENT_DECLINED, "The payment was declined (%s); try another payment method.", code);
+    sq_err_field(&c->err, "/payment", code, "The payment was declined (%s).", code);
+    close_attempt(c, "declined", code, NULL);
+}
+
+/* ---- step 1: prepare --------------------------------------------------------------------------------------- */
+
+static void on_prepared(const char *json, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err != NULL) {
+        answer(c, 0, NULL, sq_cart_refine(c->arena, err));
+        return;
+    }
+    json_t *j = sq_json_own(c->arena, json_loads(json, 0, NULL));
+    const char *pid = json_string_value(json_object_get(j, "payment_id"));
+    if (pid == NULL) { /* nothing due */
+        c->pay_status = SQ_PAY_CAPTURED;
+        place(c);
+        return;
+    }
+    c->payment_id = sq_arena_strdup(c->arena, pid);
+    c->gateway_key = sq_arena_strdup(c->arena, json_string_value(json_object_get(j, "gateway_key")));
+    const char *ref = json_string_value(json_object_get(j, "provider_ref"));
+    c->provider_ref = ref ? sq_arena_strdup(c->arena, ref) : NULL;
+    sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, c->in.payment_data, c->provider_ref, c->email};
+    c->provider->authorize(c->cx, &req, on_authorized, c);
+}
+
+static void on_order(const char *json, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err != NULL && err->code == SQ_E_NOT_FOUND) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "The cart does not exist.");
+        answer(c, 0, NULL, &e);
+        return;
+    }
+    answer(c, 200, json, err);
+}
+
+static void on_cart(const char *json, const char *version, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    sq_arena_t *a = c->arena;
+    if (err != NULL && err->code == SQ_E_NOT_FOUND) { /* completed already? answer its order */
+        sq_db_json(c->cx->db, a, &cart_order, 3, sq_db_params(a, 3, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id),
+                   on_order, c);
+        return;
+    }
+    if (err != NULL) {
+        answer(c, 0, NULL, err);
+        return;
+    }
+    c->cart = json;
+    json_t *j = sq_json_own(a, json_loads(json, 0, NULL));
+    c->amount_due = json_integer_value(json_object_get(j, "amount_due"));
+    c->currency = sq_arena_strdup(a, json_string_value(json_object_get(j, "currency_code")));
+    const char *email = json_string_value(json_object_get(j, "email"));
+    c->email = email ? sq_arena_strdup(a, email) : NULL;
+    if (c->amount_due > 0 && c->provider == NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_VALIDATION, "The cart has an amount due: give a payment.");
+        sq_err_field(&e, "/payment", "required", "The cart has an amount due: give a payment.");
+        answer(c, 0, NULL, &e);
+        return;
+    }
+    /* the gateway's idempotency key: the client's key, scoped to the cart (one key, one charge) */
+    char *scoped = sq_arena_printf(a, "%s\n%s", c->in.cart_id, c->in.idem_key);
+    unsigned char md[32];
+    char hex[65];
+    sq_sha256(scoped, strlen(scoped), md);
+    sq_hex(md, 32, hex);
+    const char *provider = c->amount_due > 0 ? c->provider->id : NULL;
+    sq_db_json(c->cx->db, a, &prepare, 10,
+               sq_db_params(a, 10, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, sq_db_int(a, c->in.who.ttl_s), version,
+                            json, provider, c->in.payment_data, sq_arena_printf(a, "co_%s", hex), sq_db_int(a, c->in.reserve_ttl_s)),
+               on_prepared, c);
+}
+
+void sq_checkout_complete(sq_ctx_t *cx, const sq_checkout_in_t *in, sq_checkout_cb cb, void *data)
+{
+    co_t *c = SQ_NEW(cx->arena, co_t);
+    c->cx = cx;
+    c->arena = cx->arena;
+    c->in = *in;
+    c->cb = cb;
+    c->data = data;
+    sq_err_clear(&c->err);
+    if (in->provider != NULL) {
+        c->provider = sq_payment_provider(in->provider);
+        sq_err_t e;
+        sq_err_clear(&e);
+        if (c->provider == NULL) {
+            sq_err_set(&e, SQ_E_VALIDATION, "Unknown payment provider; one of: %s.", sq_payment_provider_ids());
+            sq_err_field(&e, "/payment/provider", "invalid_value", "Unknown payment provider; one of: %s.", sq_payment_provider_ids());
+            answer(c, 0, NULL, &e);
+            return;
+        }
+        json_t *d = in->payment_data ? sq_json_own(cx->arena, json_loads(in->payment_data, 0, NULL)) : NULL;
+        if (d != NULL && !json_is_object(d)) {
+            sq_err_set(&e, SQ_E_VALIDATION, "payment.data must be an object.");
+            sq_err_field(&e, "/payment/data", "invalid_type", "Must be an object.");
+            answer(c, 0, NULL, &e);
+            return;
+        }
+        if (c->provider->data_fields != NULL) {
+            char *scratch = sq_arena_zalloc(cx->arena, 256);
+            json_t *empty = sq_json_own(cx->arena, json_object());
+            if (sq_json_decode(cx->arena, d ? d : empty, c->provider->data_fields, scratch, NULL, &e) != 0) {
+                for (int i = 0; i < e.nfields; i++) /* the pointers are under /payment/data */
+                    snprintf(e.fields[i].pointer, sizeof(e.fields[i].pointer), "/payment/data%.*s",
+                             (int)(sizeof(e.fields[i].pointer) - 14), sq_arena_strdup(cx->arena, e.fields[i].pointer));
+                answer(c, 0, NULL, &e);
+                return;
+            }
+        } else if (d != NULL && json_object_size(d) > 0) {
+            sq_err_set(&e, SQ_E_VALIDATION, "The %s provider takes no payment data.", c->provider->id);
+            sq_err_field(&e, "/payment/data", "unknown_field", "The %s provider takes no payment data.", c->provider->id);
+            answer(c, 0, NULL, &e);
+            return;
+        }
+    }
+    sq_cart_view(cx, &in->who, in->cart_id, on_cart, c);
+}

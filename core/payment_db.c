@@ -1,0 +1,173 @@
+/* payment_db.c: the built-in payment providers (core/hooks.h) and their registry. `manual` answers at once;
+ * `test` keeps its books in test_gateway_* tables (migrations/0019) like a remote card gateway would, one
+ * charge per idempotency key. Both answer through the callback, as a plugin provider will. */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/base/util.h"
+#include "core/hooks.h"
+
+/* ---- manual: bank transfer, cash on delivery --------------------------------------------------------------- */
+
+static void manual_answer(const sq_pay_req_t *req, sq_pay_status_t status, sq_pay_cb cb, void *data)
+{
+    sq_pay_res_t res = {status, req->payment_id, NULL, NULL};
+    cb(&res, NULL, data);
+}
+
+static void manual_authorize(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    (void)cx;
+    manual_answer(req, SQ_PAY_PENDING, cb, data);
+}
+
+static void manual_capture(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    (void)cx;
+    manual_answer(req, SQ_PAY_CAPTURED, cb, data);
+}
+
+static void manual_cancel(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    (void)cx;
+    manual_answer(req, SQ_PAY_VOIDED, cb, data);
+}
+
+static void manual_refund(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    (void)cx;
+    manual_answer(req, SQ_PAY_REFUNDED, cb, data);
+}
+
+const sq_payment_provider_t sq_payment_manual = {"manual", NULL, manual_authorize, manual_capture, manual_cancel, manual_refund};
+
+/* ---- test: a card-style gateway --------------------------------------------------------------------------- */
+
+static const sq_field_t test_fields[] = {
+    {"token", SQ_FT_STR, SQ_F_REQUIRED, 0, 1, 64, NULL, NULL, NULL},
+    {NULL},
+};
+
+SQ_STMT(testpay_authorize, "SELECT souq_testpay_authorize($1, $2, $3, $4::bigint)");
+SQ_STMT(testpay_operate, "SELECT souq_testpay_operate($1, $2, $3::bigint, $4)");
+
+typedef struct {
+    sq_arena_t *arena;
+    sq_pay_status_t done; /* the status a successful operation answers */
+    sq_pay_cb cb;
+    void *data;
+} call_t;
+
+static sq_pay_status_t status_of(const char *s)
+{
+    if (strcmp(s, "authorized") == 0)
+        return SQ_PAY_AUTHORIZED;
+    if (strcmp(s, "captured") == 0)
+        return SQ_PAY_CAPTURED;
+    if (strcmp(s, "requires_action") == 0)
+        return SQ_PAY_REQUIRES_ACTION;
+    if (strcmp(s, "voided") == 0)
+        return SQ_PAY_VOIDED;
+    return SQ_PAY_DECLINED;
+}
+
+static void on_gateway(const char *json, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    if (err != NULL) { /* the gateway refused the operation (or could not be reached): the provider failed */
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_copy(&e, err);
+        if (e.code != SQ_E_UNAVAILABLE && e.code != SQ_E_BUSY)
+            e.code = SQ_E_PAYMENT_PROVIDER;
+        c->cb(NULL, &e, c->data);
+        return;
+    }
+    json_t *j = sq_json_own(c->arena, json_loads(json, 0, NULL));
+    const char *id = json_string_value(json_object_get(j, "id")), *st = json_string_value(json_object_get(j, "status"));
+    const char *decline = json_string_value(json_object_get(j, "decline_code"));
+    sq_pay_res_t res = {c->done, sq_arena_strdup(c->arena, id ? id : ""), NULL, decline ? sq_arena_strdup(c->arena, decline) : NULL};
+    if (c->done == SQ_PAY_AUTHORIZED) {
+        res.status = status_of(st ? st : "");
+        if (res.status == SQ_PAY_REQUIRES_ACTION)
+            res.next_action = sq_arena_printf(c->arena,
+                                              "{\"type\":\"redirect_to_url\",\"url\":\"/v1/hooks/test/charges/%s/authenticate\","
+                                              "\"method\":\"POST\"}",
+                                              res.provider_ref);
+    }
+    c->cb(&res, NULL, c->data);
+}
+
+static call_t *call(sq_ctx_t *cx, sq_pay_status_t done, sq_pay_cb cb, void *data)
+{
+    call_t *c = SQ_NEW(cx->arena, call_t);
+    *c = (call_t){cx->arena, done, cb, data};
+    return c;
+}
+
+static void test_authorize(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    sq_arena_t *a = cx->arena;
+    json_t *d = req->data ? sq_json_own(a, json_loads(req->data, 0, NULL)) : NULL;
+    const char *token = json_string_value(json_object_get(d, "token"));
+    if (token != NULL && strcmp(token, "tok_error") == 0) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_PAYMENT_PROVIDER, "The payment provider failed; nothing was charged. Try again.");
+        cb(NULL, &e, data);
+        return;
+    }
+    sq_db_json(cx->db, a, &testpay_authorize, 4,
+               sq_db_params(a, 4, req->idempotency_key, token ? token : "tok_visa", req->currency, sq_db_int(a, req->amount)),
+               on_gateway, call(cx, SQ_PAY_AUTHORIZED, cb, data));
+}
+
+static void operate(sq_ctx_t *cx, const sq_pay_req_t *req, const char *kind, const char *key, sq_pay_status_t done, sq_pay_cb cb,
+                    void *data)
+{
+    sq_arena_t *a = cx->arena;
+    sq_db_json(cx->db, a, &testpay_operate, 4, sq_db_params(a, 4, req->provider_ref, kind, sq_db_int(a, req->amount), key), on_gateway,
+               call(cx, done, cb, data));
+}
+
+static void test_capture(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    operate(cx, req, "capture", NULL, SQ_PAY_CAPTURED, cb, data);
+}
+
+static void test_cancel(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    operate(cx, req, "void", NULL, SQ_PAY_VOIDED, cb, data);
+}
+
+static void test_refund(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
+{
+    operate(cx, req, "refund", req->idempotency_key, SQ_PAY_REFUNDED, cb, data);
+}
+
+const sq_payment_provider_t sq_payment_test = {"test", test_fields, test_authorize, test_capture, test_cancel, test_refund};
+
+/* ---- registry ---------------------------------------------------------------------------------------------- */
+
+static const sq_payment_provider_t *const providers[] = {&sq_payment_manual, &sq_payment_test};
+
+const sq_payment_provider_t *sq_payment_provider(const char *id)
+{
+    for (size_t i = 0; id != NULL && i < sizeof(providers) / sizeof(providers[0]); i++)
+        if (strcmp(providers[i]->id, id) == 0)
+            return providers[i];
+    return NULL;
+}
+
+const char *sq_payment_provider_ids(void)
+{
+    return "manual, test";
+}
+
+SQ_STMT(testpay_authenticate, "SELECT souq_testpay_authenticate($1, $2::boolean)");
+
+void sq_payment_test_authenticate(sq_ctx_t *cx, const char *charge_id, bool succeed, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &testpay_authenticate, 2, sq_db_params(cx->arena, 2, charge_id, sq_db_bool(succeed)), cb, data);
+}
