@@ -28,7 +28,7 @@ DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
-.PHONY: all deps run stop test unit api-test bench bench-import bench-carts fmt clean asan
+.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout fmt clean asan
 
 all: bin/souq
 
@@ -94,6 +94,13 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/run.sh
+	@bench/checkout.sh
+
+# add-to-cart and checkout against pgbench on the same durable cluster (part of make bench)
+bench-checkout:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory bin/souq
+	@bench/checkout.sh
 
 # rows/s of bulk imports (10k-row CSV): bench/import.sh
 bench-import:

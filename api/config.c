@@ -53,6 +53,8 @@ static const spec_t specs[] = {
      "refresh-token lifetime (sliding), seconds"},
     {"cart_ttl", T_INT, F(cart_ttl), "2592000", 3600, 31536000, NULL, false, false,
      "carts unchanged for this many seconds are expired"},
+    {"db_commit_connections", T_INT, F(db_commit_connections), "4", 0, 32, NULL, false, true,
+     "extra PostgreSQL connections per thread for durable commits (checkout), so their WAL flushes are shared"},
     {"checkout_reservation_ttl", T_INT, F(checkout_reservation_ttl), "900", 1, 86400, NULL, false, false,
      "stock a checkout waiting for payment action (3-D Secure) holds for this many seconds"},
     {"session_ttl", T_INT, F(session_ttl), "7776000", 300, 63072000, NULL, false, false, "absolute session lifetime, seconds"},

@@ -26,6 +26,7 @@ typedef struct sq_config {
     int refresh_token_ttl;
     int cart_ttl;
     int checkout_reservation_ttl;
+    int db_commit_connections;
     int session_ttl;
     char *cors_origins; /* comma-separated origins, or empty */
     int request_timeout_ms;

@@ -928,6 +928,8 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     sq_rt_ref(req->rt);
     req->start_us = sq_mono_us();
     req->cx.db = thr->db;
+    req->cx.commit_dbs = thr->commit_dbs;
+    req->cx.ncommit = thr->ncommit;
     req->cx.arena = arena;
     req->cx.cache = thr->store_cache;
     req->cx.offload = offload;
@@ -1085,6 +1087,11 @@ static void idem_begin(sq_req_t *req, const char *key)
     sq_hex(md, 32, hex);
     sq_idem_claim(&req->cx, &req->idem.scope, sq_arena_strdup(req->arena, hex), req->rt->cfg->request_timeout_ms + 5000,
                   on_claimed, req);
+}
+
+void sq_req_idem_recorded(sq_req_t *req)
+{
+    req->idem.claimed = false;
 }
 
 void sq_req_dispatch(sq_req_t *req)

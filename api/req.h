@@ -106,6 +106,9 @@ int sq_err_status(sq_code_t code);
 
 /* Internal to api/: continue after authentication; build problem bodies. */
 void sq_req_dispatch(sq_req_t *req);
+/** The handler's core operation stored the answer of the request's Idempotency-Key in its own transaction (checkout):
+ * the answer about to be sent needs no second record. */
+void sq_req_idem_recorded(sq_req_t *req);
 char *sq_problem_json(sq_req_t *req, const sq_err_t *err, size_t *len);
 
 #endif

@@ -57,6 +57,16 @@ typedef struct {
     int64_t expires_us;
 } sq_pk_entry_t;
 
+/** A database connection on a thread's loop: the socket watched for it and its timer. */
+typedef struct sq_dblink {
+    struct sq_thread *t;
+    sq_db_t *db;
+    h2o_socket_t *sock;
+    bool write_wanted; /* a write notification of sock is pending */
+    int fd;
+    int64_t timer_due; /* monotonic us, 0 = none */
+} sq_dblink_t;
+
 typedef struct sq_thread {
     int index;
     pthread_t tid;
@@ -69,11 +79,13 @@ typedef struct sq_thread {
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
     h2o_timeout_t deadline_timeout;
-    sq_db_t *db;
-    h2o_socket_t *db_sock;
-    bool db_write_wanted; /* a write notification of db_sock is pending */
-    int db_fd;
-    int64_t db_timer_due; /* monotonic us, 0 = none */
+    sq_db_t *db;          /* the thread's connection: every read and most writes, pipelined */
+    sq_dblink_t link;     /* its place on the loop */
+    /* connections for durable commits (checkout's order): a commit waits for the WAL flush, and the flushes of
+     * concurrent commits are shared only across connections (group commit) */
+    sq_dblink_t *commit_links;
+    sq_db_t **commit_dbs;
+    int ncommit;
     int64_t last_db_tick;
     int64_t next_sweep; /* monotonic us of the next reservation sweep (thread 0 only) */
     int64_t next_purge; /* monotonic us of the next purge of old Idempotency-Keys (thread 0 only) */

@@ -68,48 +68,48 @@ void sq_rt_unref(sq_rt_t *rt)
 static void on_db_readable(h2o_socket_t *sock, const char *err)
 {
     (void)err;
-    sq_thread_t *t = sock->data;
-    sq_db_on_io(t->db, true, false);
+    sq_dblink_t *l = sock->data;
+    sq_db_on_io(l->db, true, false);
 }
 
 static void on_db_writable(h2o_socket_t *sock, const char *err)
 {
     (void)err;
-    sq_thread_t *t = sock->data;
-    t->db_write_wanted = false;
-    sq_db_on_io(t->db, false, true);
+    sq_dblink_t *l = sock->data;
+    l->write_wanted = false;
+    sq_db_on_io(l->db, false, true);
 }
 
 static void db_watch(void *ctx, int fd, bool want_write)
 {
-    sq_thread_t *t = ctx;
-    if (fd != t->db_fd || fd < 0) {
-        if (t->db_sock != NULL) {
-            h2o_socket_read_stop(t->db_sock);
-            h2o_socket_close(t->db_sock); /* closes our dup(), not libpq's descriptor */
-            t->db_sock = NULL;
+    sq_dblink_t *l = ctx;
+    if (fd != l->fd || fd < 0) {
+        if (l->sock != NULL) {
+            h2o_socket_read_stop(l->sock);
+            h2o_socket_close(l->sock); /* closes our dup(), not libpq's descriptor */
+            l->sock = NULL;
         }
-        t->db_fd = fd;
-        t->db_write_wanted = false;
+        l->fd = fd;
+        l->write_wanted = false;
         if (fd >= 0) {
             /* DONT_READ: the loop must only tell us about readiness; libpq reads its own bytes */
-            t->db_sock = h2o_evloop_socket_create(t->loop, dup(fd), H2O_SOCKET_FLAG_DONT_READ);
-            t->db_sock->data = t;
-            h2o_socket_read_start(t->db_sock, on_db_readable);
+            l->sock = h2o_evloop_socket_create(l->t->loop, dup(fd), H2O_SOCKET_FLAG_DONT_READ);
+            l->sock->data = l;
+            h2o_socket_read_start(l->sock, on_db_readable);
         }
     }
     /* one pending write notification at a time (H2O asserts it): a second want_write before the socket turned
      * writable is already covered by the first */
-    if (t->db_sock != NULL && want_write && !t->db_write_wanted) {
-        t->db_write_wanted = true;
-        h2o_socket_notify_write(t->db_sock, on_db_writable);
+    if (l->sock != NULL && want_write && !l->write_wanted) {
+        l->write_wanted = true;
+        h2o_socket_notify_write(l->sock, on_db_writable);
     }
 }
 
 static void db_timer(void *ctx, int ms)
 {
-    sq_thread_t *t = ctx;
-    t->db_timer_due = sq_mono_us() + (int64_t)ms * 1000;
+    sq_dblink_t *l = ctx;
+    l->timer_due = sq_mono_us() + (int64_t)ms * 1000;
 }
 
 static const sq_db_io_t db_io = {db_watch, db_timer};
@@ -223,13 +223,17 @@ static void on_tick(h2o_timeout_entry_t *e)
 {
     sq_thread_t *t = H2O_STRUCT_FROM_MEMBER(sq_thread_t, tick, e);
     int64_t now = sq_mono_us();
-    if (t->db_timer_due != 0 && now >= t->db_timer_due) {
-        t->db_timer_due = 0;
-        sq_db_on_timer(t->db);
-    }
-    if (now - t->last_db_tick >= 1000000) {
+    bool second = now - t->last_db_tick >= 1000000;
+    if (second)
         t->last_db_tick = now;
-        sq_db_tick(t->db, (int64_t)(t->rt->cfg->statement_timeout_ms + 2000) * 1000);
+    for (int i = -1; i < t->ncommit; i++) {
+        sq_dblink_t *l = i < 0 ? &t->link : &t->commit_links[i];
+        if (l->timer_due != 0 && now >= l->timer_due) {
+            l->timer_due = 0;
+            sq_db_on_timer(l->db);
+        }
+        if (second)
+            sq_db_tick(l->db, (int64_t)(t->rt->cfg->statement_timeout_ms + 2000) * 1000);
     }
     if (t->index == 0 && !t->draining && !t->sweeping && now >= t->next_sweep)
         sweep(t);
@@ -300,8 +304,12 @@ static void *thread_main(void *arg)
     while (!t->stop) {
         h2o_evloop_run(t->loop, INT32_MAX);
         sq_db_pump(t->db); /* what this iteration's requests asked for, in as few round trips as possible */
+        for (int i = 0; i < t->ncommit; i++)
+            sq_db_pump(t->commit_dbs[i]);
     }
     sq_db_close(t->db);
+    for (int i = 0; i < t->ncommit; i++)
+        sq_db_close(t->commit_dbs[i]);
     return NULL; /* the read cache stays until the process ends: /metrics on another thread may still read it */
 }
 
@@ -384,7 +392,7 @@ static void setup_h2o(const sq_config_t *cfg)
 static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cfg)
 {
     t->index = index;
-    t->db_fd = -1;
+    t->link.fd = -1;
     t->loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, t->loop, &sq_server.h2o);
     t->accept_ctx.ctx = &t->ctx;
@@ -405,9 +413,20 @@ static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cf
     t->jwt_cache = sq_xcalloc(SQ_JWT_CACHE, sizeof(sq_jwt_entry_t));
     t->store_cache = sq_cache_new((size_t)cfg->store_cache_mb << 20);
     t->next_purge = sq_mono_us() + SWEEP_EVERY_US; /* the second sweep purges first: start-up stays quick */
-    t->db = sq_db_new(cfg->database_url, &db_io, t);
+    t->link.t = t;
+    t->db = t->link.db = sq_db_new(cfg->database_url, &db_io, &t->link);
     sq_db_on_notify(t->db, on_notify, t);
     sq_db_start(t->db);
+    t->ncommit = cfg->db_commit_connections;
+    t->commit_links = sq_xcalloc((size_t)t->ncommit + 1, sizeof(sq_dblink_t));
+    t->commit_dbs = sq_xcalloc((size_t)t->ncommit + 1, sizeof(sq_db_t *));
+    for (int i = 0; i < t->ncommit; i++) {
+        sq_dblink_t *l = &t->commit_links[i];
+        l->t = t;
+        l->fd = -1;
+        l->db = t->commit_dbs[i] = sq_db_new(cfg->database_url, &db_io, l);
+        sq_db_start(l->db);
+    }
 }
 
 static void send_all(sq_msg_kind_t kind, sq_rt_t *rt)

@@ -140,7 +140,7 @@ static void place(co_t *c)
 {
     sq_arena_t *a = c->arena;
     const char *const *idem = c->in.idem_scope;
-    sq_db_json(c->cx->db, a, &complete, 11,
+    sq_db_json(sq_ctx_commit_db(c->cx), a, &complete, 11,
                sq_db_params(a, 11, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, c->payment_id, pay_status_name(c->pay_status),
                             c->provider_ref, c->cart, idem[0], idem[1], idem[2], idem[3]),
                on_complete, c);

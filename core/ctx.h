@@ -19,6 +19,22 @@ struct sq_ctx {
     void (*offload)(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data);
     void *offload_ctx;
     sq_cache_t *cache; /* the thread's storefront read cache, or NULL (tools, tests) */
+    /* connections for durable commits (may be none): see sq_ctx_commit_db */
+    sq_db_t *const *commit_dbs;
+    int ncommit;
 };
+
+/** The connection for a transaction that must wait for its WAL flush (synchronous_commit on) and is not
+ * latency-critical to pipeline with reads: the least busy ready commit connection, else db. A connection runs
+ * its statements one after another, so commits on one connection flush one at a time; spread over several,
+ * PostgreSQL flushes them together (group commit). */
+static inline sq_db_t *sq_ctx_commit_db(const sq_ctx_t *cx)
+{
+    sq_db_t *best = NULL;
+    for (int i = 0; i < cx->ncommit; i++)
+        if (sq_db_state(cx->commit_dbs[i]) == SQ_DB_READY && (best == NULL || sq_db_inflight(cx->commit_dbs[i]) < sq_db_inflight(best)))
+            best = cx->commit_dbs[i];
+    return best != NULL ? best : cx->db;
+}
 
 #endif

@@ -321,7 +321,8 @@ DECLARE
     nres int;
 BEGIN
     c := souq_cart_lock(p_id, p_channel, p_customer, p_ttl_s, NULL);
-    PERFORM set_config('synchronous_commit', 'on', true); -- souq_cart_lock turned it off for cart edits
+    -- commits without waiting for the WAL flush (souq_cart_lock set it): the order's own commit is durable and
+    -- flushes this one too; a crash before it loses the attempt, whose payment the order step then misses (SQ409)
     IF c.version <> p_version THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ409', MESSAGE = 'The cart changed during checkout; read it and try again.';
     END IF;
@@ -379,6 +380,7 @@ END $$;
 CREATE FUNCTION souq_checkout_fail(p_cart text, p_payment text, p_status text, p_provider_ref text, p_decline text,
                                    p_next_action jsonb) RETURNS json LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true); -- lost in a crash: the reservations expire by themselves
     UPDATE payments SET status = p_status, provider_ref = coalesce(p_provider_ref, provider_ref), decline_code = p_decline,
            next_action = p_next_action
      WHERE id = p_payment AND order_id IS NULL;
@@ -414,6 +416,9 @@ BEGIN
         RETURN souq_order_json(o, false) || jsonb_build_object('superseded', true);
     END IF;
     SELECT * INTO pay FROM payments WHERE id = p_payment FOR UPDATE;
+    IF p_payment IS NOT NULL AND pay.id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ409', MESSAGE = 'The checkout was interrupted; try again.';
+    END IF;
     IF p_payment IS NOT NULL AND pay.status NOT IN ('authorizing', 'requires_action', 'authorized', 'pending') THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ409', MESSAGE = 'The cart changed during checkout; read it and try again.';
     END IF;
@@ -619,4 +624,50 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('id', r.id, 'object', 'refund', 'order_id', r.order_id, 'payment_id', r.payment_id, 'amount', r.amount,
                               'reason', r.reason, 'note', r.note, 'status', r.status, 'created_at', r.created_at);
+END $$;
+
+-- ---- Idempotency-Key records commit without waiting for the WAL flush ---------------------------------------
+-- A claim or a release lost to a PostgreSQL crash only means a retry claims the key again (the work it guards
+-- either committed durably, with its answer, or not at all), so neither waits for fsync: with synchronous
+-- commits a checkout waited for three flushes instead of one. Stored answers (souq_idem_finish, and checkout's
+-- answer written in the order's own transaction) stay durable. Bodies as in 0017, plus the set_config.
+CREATE OR REPLACE FUNCTION souq_idem_claim(p_principal text, p_method text, p_route text, p_key text, p_fingerprint text,
+                                p_lock_ms integer) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    k idempotency_keys;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO idempotency_keys (principal, method, route, key, fingerprint, state, locked_until)
+    VALUES (p_principal, p_method, p_route, p_key, p_fingerprint, 'in_flight', now() + make_interval(secs => p_lock_ms / 1000.0))
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN json_build_object('state', 'new');
+    END IF;
+    SELECT * INTO k FROM idempotency_keys
+     WHERE principal = p_principal AND method = p_method AND route = p_route AND key = p_key FOR UPDATE;
+    IF k.created_at < now() - interval '24 hours' OR (k.state = 'in_flight' AND k.locked_until <= now()) THEN
+        -- expired, or its holder died without answering (nothing of it committed): a new request
+        UPDATE idempotency_keys SET fingerprint = p_fingerprint, state = 'in_flight', status = NULL, content_type = NULL,
+               location = NULL, body = NULL, created_at = now(), locked_until = now() + make_interval(secs => p_lock_ms / 1000.0)
+         WHERE principal = p_principal AND method = p_method AND route = p_route AND key = p_key;
+        RETURN json_build_object('state', 'new');
+    END IF;
+    IF k.fingerprint <> p_fingerprint THEN
+        RETURN json_build_object('state', 'mismatch');
+    END IF;
+    IF k.state = 'in_flight' THEN
+        RETURN json_build_object('state', 'in_flight');
+    END IF;
+    RETURN json_build_object('state', 'done', 'status', k.status, 'content_type', k.content_type, 'location', k.location,
+                             'body', k.body);
+END $$;
+
+DROP FUNCTION souq_idem_release(text, text, text, text);
+CREATE FUNCTION souq_idem_release(p_principal text, p_method text, p_route text, p_key text) RETURNS SETOF json
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    RETURN QUERY DELETE FROM idempotency_keys
+                  WHERE principal = p_principal AND method = p_method AND route = p_route AND key = p_key AND state = 'in_flight'
+                 RETURNING json_build_object('state', 'released');
 END $$;

@@ -44,6 +44,7 @@ start)
         # throwaway test clusters only: souq is then started with durability_check = warn
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
+    opts="$opts ${SOUQ_PG_OPTS:-}" # extra settings, e.g. -c shared_preload_libraries=pg_stat_statements to profile
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 -o "$opts" start >/dev/null ||
         { tail -20 "$dir/log" >&2; exit 1; }
     ;;

@@ -12,10 +12,13 @@
 static void on_checkout(int status, const char *json, const sq_err_t *err, void *data)
 {
     sq_req_t *req = data;
-    if (err != NULL)
+    if (err != NULL) {
         sq_req_fail_with(req, err);
-    else
-        sq_req_send_json(req, status, json, strlen(json));
+        return;
+    }
+    if (status == 201) /* the order's transaction stored this answer for the Idempotency-Key */
+        sq_req_idem_recorded(req);
+    sq_req_send_json(req, status, json, strlen(json));
 }
 
 void sq_h_store_cart_complete(sq_req_t *req)

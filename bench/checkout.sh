@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# checkout.sh: part of `make bench` (also `make bench-checkout`). wrk against the release build on a private,
+# durable PostgreSQL (fsync and synchronous_commit on):
+#   add_to_cart  POST /v1/store/carts with one line (each request a fresh cart)
+#   checkout     POST /v1/store/carts/{id}/complete with the test card (each request a fresh, ready cart and a
+#                fresh Idempotency-Key): price, reserve, authorize, place the order, one durable commit
+# as ratios to /healthz in the same run, and checkout orders/s against what pgbench (its default TPC-B-like
+# script, 8 clients) commits per second on the same cluster. Medians of BENCH_ROUNDS rounds.
+# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads),
+# BENCH_CARTS (ready carts made beforehand; default 60000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${BENCH_DURATION:-5s}
+rounds=${BENCH_ROUNDS:-3}
+conns=${BENCH_CONNECTIONS:-64}
+wthreads=${BENCH_THREADS:-2}
+ncarts=${BENCH_CARTS:-60000}
+
+. bench/lib.sh
+export SOUQ_OWNER_EMAIL=bench-owner@example.com SOUQ_OWNER_PASSWORD=bench-owner-password-1
+bench_db
+seeded=$(bin/souq seed)
+pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
+channel=$(grep -o 'sc_[0-9a-z]\{26\}' <<<"$seeded" | head -1)
+bench_serve
+
+admin() { curl -sf -X "$1" "$base$2" -H "authorization: Bearer $staff" -H 'content-type: application/json' -d "$3"; }
+staff=$(curl -sf -X POST "$base/v1/admin/auth/token" -H 'content-type: application/json' \
+    -d "{\"email\":\"$SOUQ_OWNER_EMAIL\",\"password\":\"$SOUQ_OWNER_PASSWORD\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+admin POST /v1/admin/regions '{"name":"EU","currency_code":"eur","countries":["de"]}' >/dev/null
+loc=$(admin POST /v1/admin/stock-locations '{"name":"Bench"}' | grep -o 'sloc_[0-9a-z]\{26\}' | head -1)
+admin POST "/v1/admin/sales-channels/$channel/locations" "{\"location_id\":\"$loc\",\"priority\":0}" >/dev/null
+variant=$(admin POST /v1/admin/products "{\"title\":\"Bench\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-1\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":1000}],\"inventory\":[{\"location_id\":\"$loc\",\"quantity\":100000000}]}]}" |
+    grep -o 'var_[0-9a-z]\{26\}' | head -1)
+
+# ready carts (one line, email, shipping address), made in SQL: the bench measures checkout, not cart building
+bench_psql -qAt >"$work/carts.txt" <<SQL
+CREATE TEMP TABLE ids AS SELECT 'cart_' || substr(md5(random()::text) || md5(random()::text), 1, 43) AS id FROM generate_series(1, $ncarts);
+INSERT INTO carts (id, sales_channel_id, email, currency_code, shipping_address)
+SELECT id, '$channel', 'buyer@example.com', 'eur',
+       '{"first_name":"B","last_name":"B","address_1":"Street 1","city":"Berlin","postal_code":"10117","country_code":"de"}' FROM ids;
+INSERT INTO cart_line_items (cart_id, variant_id, quantity) SELECT id, '$variant', 1 FROM ids;
+SELECT id FROM ids;
+SQL
+cat >"$work/add.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"items":[{"variant_id":"$variant","quantity":1}]}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-publishable-api-key"] = "$pk"
+EOF
+# each wrk thread walks its own slice of the cart list; every request a new cart and a new key
+cat >"$work/checkout.lua" <<EOF
+local carts, n = {}, 0
+for line in io.lines("$work/carts.txt") do n = n + 1; carts[n] = line end
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("tid", counter) end
+local i, step
+function init(args) tid = tonumber(tid) or 1; i = 0; step = $wthreads end
+local body = '{"payment":{"provider":"test","data":{"token":"tok_visa"}}}'
+function request()
+  local k = tid + i * step
+  i = i + 1
+  local id = carts[(k - 1) % n + 1]
+  return wrk.format("POST", "/v1/store/carts/" .. id .. "/complete",
+    {["content-type"] = "application/json", ["x-publishable-api-key"] = "$pk", ["idempotency-key"] = id .. "-" .. k}, body)
+end
+EOF
+
+echo "souq checkout bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
+wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
+names=(healthz add_to_cart checkout)
+for _ in $(seq "$rounds"); do
+    run healthz "$base/healthz"
+    run add_to_cart -s "$work/add.lua" "$base/v1/store/carts"
+    run checkout -s "$work/checkout.lua" "$base/v1/store/carts"
+done
+placed=$(bench_psql -Atc "SELECT count(*) FROM orders")
+if [ -n "${BENCH_PROFILE:-}" ]; then # SOUQ_PG_OPTS="-c shared_preload_libraries=pg_stat_statements" BENCH_PROFILE=1
+    bench_psql -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+    bench_psql -c "SELECT calls, round(mean_exec_time::numeric, 3) AS mean_ms, round(total_exec_time::numeric) AS total_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+fi
+# the same cluster's own write rate: pgbench's TPC-B-like script, 8 clients
+pgb=$(scripts/pg.sh bin)/pgbench
+"$pgb" -h "$work/pg/sock" -p "$pgport" -U souq -i -s 10 -q souq >/dev/null 2>&1
+tps=$("$pgb" -h "$work/pg/sock" -p "$pgport" -U souq -c 8 -j 2 -T 10 souq 2>/dev/null | awk '/^tps/ {print $3; exit}')
+
+printf '\n%-20s %12s %10s %10s %10s   %s\n' endpoint req/s p50_ms p99_ms vs_healthz "req/s of each round"
+h=$(median <<<"${rps[healthz]}")
+for name in "${names[@]}"; do
+    r=$(median <<<"${rps[$name]}")
+    ratio=$(awk -v a="$r" -v b="$h" 'BEGIN { printf "%.1f%%", 100 * a / b }')
+    printf '%-20s %12.0f %10s %10s %10s   %s\n' "$name" "$r" "$(median <<<"${p50[$name]}")" "$(median <<<"${p99[$name]}")" "$ratio" "${rps[$name]}"
+done
+c=$(median <<<"${rps[checkout]}")
+echo
+printf 'pgbench (TPC-B-like, 8 clients, 10 s) on the same cluster: %.0f tps; checkout orders/s = %.1f%% of it (target >= 50%%)\n' "$tps" \
+    "$(awk -v a="$c" -v b="$tps" 'BEGIN { print 100 * a / b }')"
+echo "orders placed: $placed; socket errors per round: checkout ${errs[checkout]}"
