@@ -703,7 +703,7 @@ schemas["OrderLineItem"] = obj({"id": ID("oli"), "object": {"const": "order_line
     "quantity": INT("Units.", minimum=1, maximum=10000), "unit_price": OM("Price of one unit at checkout."), "compare_at_unit_price": {"type": ["integer", "null"], "description": "Was-price at checkout."},
     "subtotal": OM("unit_price x quantity."), "discount_total": OM("Discounts of the line."), "tax_total": OM("Tax of the line."), "total": OM("The line's total as the cart showed it."),
     "adjustments": {"type": "array", "items": {"type": "object"}, "description": "Promotion adjustments, as the cart showed them."},
-    "tax_lines": {"type": "array", "items": {"type": "object"}, "description": "Tax lines, as the cart showed them."},
+    "tax_lines": {"type": "array", "items": {"$ref": "#/components/schemas/TaxLine"}, "description": "Tax lines, as the cart showed them."},
     "fulfilled_quantity": INT("Units fulfilled.", minimum=0), "returned_quantity": INT("Units returned.", minimum=0), "metadata": metadata_out},
     desc="A line of an order: an immutable snapshot of what the cart held at checkout.")
 schemas["OrderPayment"] = obj({"id": ID("pay"), "object": {"const": "payment", "description": "Always payment."}, "provider": S("Payment provider (manual, test, or a plugin's)."),
@@ -722,7 +722,7 @@ order_props = {"id": ORDER_ID, "object": {"const": "order", "description": "Alwa
     "fulfillment_status": {"type": "string", "enum": ["unfulfilled", "partially_fulfilled", "fulfilled", "shipped", "delivered"], "description": "Fulfilment progress."},
     "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Shipping address at checkout."},
     "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address at checkout."},
-    "shipping_methods": {"type": "array", "items": {"type": "object"}, "description": "Shipping methods at checkout."}, "promotion_codes": {"type": "array", "items": {"type": "string"}, "description": "Promotion codes applied at checkout."},
+    "shipping_methods": {"type": "array", "items": {"$ref": "#/components/schemas/CartShippingMethod"}, "description": "Shipping methods at checkout (as the cart showed them)."}, "promotion_codes": {"type": "array", "items": {"type": "string"}, "description": "Promotion codes applied at checkout."},
     "note": SN("Buyer's note."), "metadata": metadata_out,
     "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLineItem"}, "description": "Lines, in the cart's order."},
     "payments": {"type": "array", "items": {"$ref": "#/components/schemas/OrderPayment"}, "description": "Payments."},
