@@ -7,12 +7,16 @@
 #include "core/inventory.h"
 #include "core/order.h"
 #include "core/product.h"
+#include "core/shipping.h"
+#include "core/tax.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
 static const char *const keys_q[] = {"limit", "cursor", "type", NULL};
 static const char *const region_q[] = {"limit", "cursor", "currency_code", NULL};
 static const char *const category_q[] = {"limit", "cursor", "parent_id", NULL};
+static const char *const tax_rate_q[] = {"limit", "cursor", "region_id", "country_code", NULL};
+static const char *const ship_option_q[] = {"limit", "cursor", "region_id", NULL};
 static const char *const plist_q[] = {"limit", "cursor", "kind", NULL};
 static const char *const product_q[] = {"limit", "cursor", "status", "q", "sku", NULL};
 static const char *const store_products_q[] = {
@@ -98,6 +102,8 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/store/carts/{id}/complete", sq_h_store_cart_complete, STORE, NULL, CART | IDEM, NULL},
     {"GET", "/v1/store/customers/me/orders", sq_h_store_my_orders, CUSTOMER, NULL, 0, page_q},
     {"GET", "/v1/store/customers/me/orders/{id}", sq_h_store_my_order, CUSTOMER, NULL, 0, NULL},
+    {"GET", "/v1/store/carts/{id}/shipping-options", sq_h_store_cart_shipping_options, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/carts/{id}/shipping-methods", sq_h_store_cart_shipping_method, STORE, NULL, CART, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -123,6 +129,12 @@ const sq_route_t sq_routes[] = {
     LIST_GET("/v1/admin/regions", sq_res_region, "settings:read", region_q),
     CREATE_UPDATE("/v1/admin/regions", sq_res_region, "settings:write"),
     DELETE("/v1/admin/regions", sq_res_region, "settings:write"),
+    LIST_GET("/v1/admin/tax-rates", sq_res_tax_rate, "settings:read", tax_rate_q),
+    CREATE_UPDATE("/v1/admin/tax-rates", sq_res_tax_rate, "settings:write"),
+    DELETE("/v1/admin/tax-rates", sq_res_tax_rate, "settings:write"),
+    LIST_GET("/v1/admin/shipping-options", sq_res_shipping_option, "settings:read", ship_option_q),
+    CREATE_UPDATE("/v1/admin/shipping-options", sq_res_shipping_option, "settings:write"),
+    DELETE("/v1/admin/shipping-options", sq_res_shipping_option, "settings:write"),
     LIST_GET("/v1/admin/stock-locations", sq_res_stock_location, "inventory:read", page_q),
     CREATE_UPDATE("/v1/admin/stock-locations", sq_res_stock_location, "inventory:write"),
     LIST_GET("/v1/admin/customer-groups", sq_res_customer_group, "customers:read", page_q),

@@ -12,8 +12,11 @@
 #include "core/base/money.h"
 #include "core/base/util.h"
 #include "core/customer.h"
+#include "core/hooks.h"
 #include "core/pricing.h"
+#include "core/shipping.h"
 #include "core/storefront.h"
+#include "core/tax.h"
 
 #define F SQ_VFIELD
 #define META F("metadata", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, sq_check_metadata, NULL)
@@ -78,6 +81,10 @@ void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
     static const char *const kinds[] = {"base", "sale", "override"};
     memset(t, 0, sizeof(*t));
     t->row = row;
+    t->tax_inclusive = row->tax_inclusive;
+    sq_buf_init(&t->shipping_tax_lines, a, 64);
+    char *classes = sq_arena_strdup(a, row->tax_classes ? row->tax_classes : ""), *class_save = NULL;
+    char *next_class = strtok_r(classes, "\n", &class_save);
     int ncand = 1;
     for (const char *p = row->candidates ? row->candidates : ""; *p; p++)
         ncand += *p == '\n';
@@ -111,6 +118,8 @@ void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
         l->json = t2 + 1;
         sq_buf_init(&l->adjustments, a, 64);
         sq_buf_init(&l->tax_lines, a, 64);
+        l->tax_class = next_class != NULL ? next_class : "standard";
+        next_class = next_class != NULL ? strtok_r(NULL, "\n", &class_save) : NULL;
         int n = 0;
         for (int i = 0; i < ncand; i++)
             if (cands[i].vidx == idx)
@@ -184,22 +193,264 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
         sq_buf_str(&b, "]}");
     }
     int64_t total = t->item_subtotal - discount + t->shipping_total - t->shipping_discount_total + (t->tax_inclusive ? 0 : tax);
+    sq_buf_str(&b, "],\"shipping_methods\":[");
+    if (t->has_shipping) {
+        sq_buf_printf(&b,
+                      "{\"object\":\"cart_shipping_method\",\"shipping_option_id\":\"%s\",\"name\":%s,\"provider\":\"%s\",\"amount\":%lld,"
+                      "\"discount_total\":%lld,\"tax_total\":%lld,\"tax_lines\":[",
+                      t->ship_option_id, t->ship_name_json, t->ship_provider, (long long)t->shipping_total,
+                      (long long)t->shipping_discount_total, (long long)t->shipping_tax_total);
+        sq_buf_add(&b, t->shipping_tax_lines.p, t->shipping_tax_lines.len);
+        sq_buf_str(&b, "]}");
+    }
     sq_buf_printf(&b,
                   "],\"item_count\":%lld,\"item_subtotal\":%lld,\"discount_total\":%lld,\"shipping_total\":%lld,"
-                  "\"shipping_discount_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld,\"gift_card_total\":%lld,"
+                  "\"shipping_discount_total\":%lld,\"shipping_tax_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld,\"gift_card_total\":%lld,"
                   "\"amount_due\":%lld}",
                   (long long)t->item_count, (long long)t->item_subtotal, (long long)discount, (long long)t->shipping_total,
-                  (long long)t->shipping_discount_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
+                  (long long)t->shipping_discount_total, (long long)t->shipping_tax_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
                   (long long)t->gift_card_total, (long long)(total - t->gift_card_total));
     return b.p;
 }
 
-char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
+/* ---- the totals stages after pricing: discounts (promotions), shipping, tax (on what is left after discounts) -- */
+
+typedef struct {
+    sq_ctx_t *cx;
+    sq_cart_totals_t t;
+    int *item_line; /* tax item -> index of its line, -1 for shipping */
+    sq_cart_cb cb;
+    void *data;
+} view_t;
+
+static void stage_tax(view_t *v);
+
+static void on_ship_rate(const sq_ship_rate_t *res, const sq_err_t *err, void *data)
 {
+    view_t *v = data;
+    /* an option its provider does not offer now (or a failing carrier) is not shown and not charged; checkout
+     * rates it again and refuses it */
+    if (err != NULL || res == NULL || !res->available) {
+        v->t.has_shipping = false;
+        v->t.shipping_total = 0;
+    } else {
+        v->t.shipping_total = res->amount;
+    }
+    stage_tax(v);
+}
+
+static void stage_shipping(view_t *v)
+{
+    sq_arena_t *a = v->cx->arena;
+    const sq_cart_row_t *row = v->t.row;
+    sq_ship_option_t o;
+    const sq_shipping_provider_t *p = NULL;
+    if (row->shipping != NULL && *row->shipping && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &o))
+        p = sq_shipping_provider(o.provider);
+    if (p == NULL) { /* no method, or an option of a provider this build does not have */
+        stage_tax(v);
+        return;
+    }
+    v->t.has_shipping = true;
+    v->t.ship_option_id = o.id;
+    v->t.ship_provider = o.provider;
+    v->t.ship_name_json = o.name_json;
+    int64_t discount = 0;
+    for (int i = 0; i < v->t.nlines; i++)
+        discount += v->t.lines[i].discount_total;
+    sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
+    *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
+                           v->t.item_subtotal - discount, v->t.item_count};
+    p->rates(v->cx, req, on_ship_rate, v);
+}
+
+static void tax_line_json(sq_buf_t *b, const sq_tax_line_t *l)
+{
+    if (b->len > 0)
+        sq_buf_add(b, ",", 1);
+    sq_buf_printf(b, "{\"rate_id\":\"%s\",\"code\":%s,\"name\":%s,\"rate_bp\":%lld,\"amount\":%lld}", l->rate_id, l->code_json,
+                  l->name_json, (long long)l->rate_bp, (long long)l->amount);
+}
+
+static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
+{
+    view_t *v = data;
+    if (err != NULL) {
+        v->cb(NULL, err, v->data);
+        return;
+    }
+    sq_cart_totals_t *t = &v->t;
+    for (int i = 0; i < res->nlines; i++) {
+        const sq_tax_line_t *l = &res->lines[i];
+        int line = v->item_line[l->item];
+        if (line >= 0) {
+            t->lines[line].tax_total += l->amount;
+            tax_line_json(&t->lines[line].tax_lines, l);
+        } else {
+            t->shipping_tax_total += l->amount;
+            tax_line_json(&t->shipping_tax_lines, l);
+        }
+        t->tax_total += l->amount;
+    }
+    v->cb(sq_cart_encode(v->cx->arena, t), NULL, v->data);
+}
+
+static void stage_tax(view_t *v)
+{
+    sq_arena_t *a = v->cx->arena;
+    sq_cart_totals_t *t = &v->t;
+    const sq_cart_row_t *row = t->row;
+    sq_tax_req_t *req = SQ_NEW(a, sq_tax_req_t);
+    sq_tax_item_t *items = sq_arena_alloc(a, sizeof(*items) * (size_t)(t->nlines + 1));
+    v->item_line = sq_arena_alloc(a, sizeof(int) * (size_t)(t->nlines + 1));
+    int n = 0;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        if (!l->sellable)
+            continue;
+        v->item_line[n] = i;
+        items[n++] = (sq_tax_item_t){l->tax_class, l->subtotal - l->discount_total, l->qty};
+    }
+    if (t->has_shipping) {
+        v->item_line[n] = -1;
+        items[n++] = (sq_tax_item_t){"shipping", t->shipping_total - t->shipping_discount_total, 1};
+    }
+    sq_tax_rate_t *rates;
+    int nrates = sq_tax_rates_parse(a, row->tax_rates, &rates);
+    *req = (sq_tax_req_t){row->currency, t->tax_inclusive, row->tax_region_id, row->country_code, row->province, rates, nrates, items, n};
+    sq_tax_provider()->calculate(v->cx, req, on_tax, v);
+}
+
+/* The discounts stage (promotions): fills the lines' discount_total and adjustments. */
+static void stage_discounts(sq_arena_t *a, sq_cart_totals_t *t)
+{
+    (void)a;
+    (void)t;
+}
+
+void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data)
+{
+    view_t *v = SQ_NEW(cx->arena, view_t);
+    v->cx = cx;
+    v->cb = cb;
+    v->data = data;
+    sq_cart_price(cx->arena, row, &v->t);
+    stage_discounts(cx->arena, &v->t);
+    stage_shipping(v);
+}
+
+/* ---- the shipping options a cart may choose ------------------------------------------------------------------ */
+
+typedef struct {
+    sq_ctx_t *cx;
+    const sq_cart_row_t *row;
+    sq_ship_option_t *opts;
+    int nopts, next, rated;
+    const char *selected; /* the option of the cart's method, or "" */
+    int64_t item_total, item_count;
+    sq_buf_t out;
+    sq_cart_cb cb;
+    void *data;
+} offer_t;
+
+static void offer_next(offer_t *f);
+
+static void on_offer_rate(const sq_ship_rate_t *res, const sq_err_t *err, void *data)
+{
+    offer_t *f = data;
+    const sq_ship_option_t *o = &f->opts[f->next++];
+    if (err == NULL && res != NULL && res->available) {
+        if (f->rated++ > 0)
+            sq_buf_add(&f->out, ",", 1);
+        sq_buf_printf(&f->out,
+                      "{\"id\":\"%s\",\"object\":\"shipping_option\",\"name\":%s,\"provider\":\"%s\",\"amount\":%lld,"
+                      "\"currency_code\":\"%s\",\"free_over\":",
+                      o->id, o->name_json, o->provider, (long long)res->amount, f->row->currency);
+        if (o->free_over >= 0)
+            sq_buf_printf(&f->out, "%lld", (long long)o->free_over);
+        else
+            sq_buf_str(&f->out, "null");
+        sq_buf_printf(&f->out, ",\"selected\":%s}", strcmp(o->id, f->selected) == 0 ? "true" : "false");
+    }
+    offer_next(f);
+}
+
+static void offer_next(offer_t *f)
+{
+    while (f->next < f->nopts) {
+        const sq_ship_option_t *o = &f->opts[f->next];
+        const sq_shipping_provider_t *p = sq_shipping_provider(o->provider);
+        if (p == NULL) {
+            f->next++;
+            continue;
+        }
+        sq_ship_req_t *req = SQ_NEW(f->cx->arena, sq_ship_req_t);
+        *req = (sq_ship_req_t){.option_id = o->id,
+                               .currency = f->row->currency,
+                               .amount = o->amount,
+                               .free_over = o->free_over,
+                               .country_code = f->row->country_code,
+                               .province = f->row->province,
+                               .item_total = f->item_total,
+                               .item_count = f->item_count};
+        p->rates(f->cx, req, on_offer_rate, f);
+        return;
+    }
+    sq_buf_str(&f->out, "],\"has_more\":false,\"next_cursor\":null}");
+    f->cb(f->out.p, NULL, f->data);
+}
+
+void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *options, sq_cart_cb cb, void *data)
+{
+    sq_arena_t *a = cx->arena;
+    offer_t *f = SQ_NEW(a, offer_t);
+    f->cx = cx;
+    f->row = row;
+    f->cb = cb;
+    f->data = data;
     sq_cart_totals_t t;
     sq_cart_price(a, row, &t);
-    /* the totals stages, in this order: discounts (promotions), shipping, tax (on what is left after discounts) */
-    return sq_cart_encode(a, &t);
+    stage_discounts(a, &t);
+    int64_t discount = 0;
+    for (int i = 0; i < t.nlines; i++)
+        discount += t.lines[i].discount_total;
+    f->item_total = t.item_subtotal - discount;
+    f->item_count = t.item_count;
+    sq_ship_option_t cur;
+    f->selected = row->shipping != NULL && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &cur) ? cur.id : "";
+    int cap = 1;
+    for (const char *p = options ? options : ""; *p; p++)
+        cap += *p == '\n';
+    f->opts = sq_arena_alloc(a, sizeof(*f->opts) * (size_t)cap);
+    char *s = sq_arena_strdup(a, options ? options : ""), *save = NULL;
+    for (char *rec = strtok_r(s, "\n", &save); rec != NULL && f->nopts < cap; rec = strtok_r(NULL, "\n", &save))
+        if (!SQ_NEVER(!sq_ship_option_parse(rec, &f->opts[f->nopts])))
+            f->nopts++;
+    sq_buf_init(&f->out, a, 256 + (size_t)f->nopts * 200);
+    sq_buf_str(&f->out, "{\"object\":\"list\",\"data\":[");
+    offer_next(f);
+}
+
+typedef struct {
+    char *json;
+    bool answered;
+} capture_t;
+
+static void capture(const char *json, const sq_err_t *err, void *data)
+{
+    capture_t *c = data;
+    c->json = err == NULL ? (char *)json : NULL;
+    c->answered = true;
+}
+
+char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row)
+{
+    sq_ctx_t cx = {.arena = a};
+    capture_t c = {NULL, false};
+    sq_cart_compute(&cx, row, capture, &c);
+    if (SQ_NEVER(!c.answered))
+        return NULL;
+    return c.json;
 }
 
 const sq_err_t *sq_cart_refine(sq_arena_t *a, const sq_err_t *err)

@@ -67,6 +67,12 @@ void sq_cart_attach(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, s
 typedef struct {
     const char *cart, *lines, *candidates, *currency, *channel_id, *region_id, *groups;
     int64_t now_us;
+    /* tax and shipping (migrations/0020): the lines' tax classes ("\n"-separated, line order; NULL: all standard),
+     * the rates for the cart's place (sq_tax_rates_parse), the chosen method's option when it is valid now
+     * (sq_ship_option_parse; NULL: none), the region the cart is taxed and shipped in (souq_cart_region) and its
+     * tax_inclusive, the shipping address's country and province (NULL when unknown) */
+    const char *tax_classes, *tax_rates, *shipping, *tax_region_id, *country_code, *province;
+    bool tax_inclusive;
 } sq_cart_row_t;
 
 /** A line of a cart being totalled. Pricing fills the price; the stages after it (discounts, shipping, tax;
@@ -84,6 +90,7 @@ typedef struct {
     int64_t tax_total;          /* tax of this line (included in subtotal - discount when tax_inclusive) */
     sq_buf_t adjustments;       /* comma-separated JSON objects of "adjustments":[...] */
     sq_buf_t tax_lines;         /* comma-separated JSON objects of "tax_lines":[...] */
+    const char *tax_class;      /* the variant's ("standard" when the row has none) */
 } sq_cart_line_t;
 
 /** A cart being totalled: its lines and the cart-level amounts. Every amount is in minor units of currency.
@@ -98,14 +105,35 @@ typedef struct {
     bool tax_inclusive;
     int64_t item_count, item_subtotal, discount_total, shipping_total, shipping_discount_total, shipping_tax_total, tax_total;
     int64_t gift_card_total; /* paid by gift cards applied to the cart (<= total) */
+    /* the chosen shipping method (shipping stage): its option, whether its provider offers it now, its tax lines */
+    const char *ship_option_id, *ship_provider, *ship_name_json;
+    bool has_shipping;
+    sq_buf_t shipping_tax_lines;
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */
 void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t);
 /** Writes the cart JSON: the row's cart object with "items" (each line priced, with its amounts) and the totals. */
 char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t);
-/** The cart view: sq_cart_price, then each totals stage in order (discounts, shipping, tax), then sq_cart_encode. */
+/** The totals of a view row: sq_cart_price, then each totals stage in order (discounts, shipping through the option's
+ * shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
+ * it may run before sq_cart_compute returns (the built-in providers answer at once). A provider's error is cb's. */
+void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data);
+/** sq_cart_compute answered at once, for callers that cannot wait (unit tests): only valid while every provider the
+ * cart uses answers before returning (the built-in ones do); NULL on a provider error. */
 char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row);
+
+/** The shipping options a cart may choose, rated by their providers for its items (after discounts): options are
+ * core/shipping.h records separated by \n; cb gets {"object":"list","data":[...],"has_more":false,"next_cursor":null}
+ * (options their provider does not offer now are left out). May answer before it returns. */
+void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *options, sq_cart_cb cb, void *data);
+
+/** GET /carts/{id}/shipping-options: {"object":"list","data":[shipping options with the cart's amounts]}. */
+void sq_cart_shipping_options(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data);
+/** POST /carts/{id}/shipping-methods {option_id}: the cart's method becomes the option (422 /option_id when it
+ * does not exist or is not available for the cart); answers the cart. */
+void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *option_id, sq_cart_cb cb,
+                                 void *data);
 
 /** A "pointer|code|detail" message of the cart's SQL functions as a per-field error (err unchanged otherwise). */
 const sq_err_t *sq_cart_refine(sq_arena_t *a, const sq_err_t *err);

@@ -16,7 +16,7 @@
 #define CART_JSON                                                                                                                  \
     "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
     "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
-    "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, 'shipping_methods', '[]'::json, "               \
+    "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, "               \
     "'promotion_codes', '[]'::json, 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
     "'updated_at', c.updated_at)"
 
@@ -56,9 +56,35 @@
                                                                    "s.price_list_id = pl.id AND s.product_id = v.product_id))"     \
                                                                    ") x)"
 
-/* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version */
+/* the region the cart is taxed and shipped in and its tax_inclusive: souq_cart_region (migrations/0020) written out,
+ * as a plpgsql call cost more than the rest of the view */
+#define CART_REGION                                                                                                                \
+    "cr AS (SELECT g.id, g.tax_inclusive FROM c, regions g WHERE g.id = coalesce(c.region_id, "                                   \
+    " (SELECT x.id FROM region_countries rc JOIN regions x ON x.id = rc.region_id "                                               \
+    "   WHERE rc.country_code = c.shipping_address->>'country_code' AND x.currency_code = c.currency_code), "                       \
+    " (SELECT x.id FROM sales_channels sc JOIN regions x ON x.id = sc.default_region_id "                                          \
+    "   WHERE sc.id = c.sales_channel_id AND x.currency_code = c.currency_code)))"
+#define SHIP_COUNTRY "c.shipping_address->>'country_code'"
+/* a shipping option as core/shipping.h parses it */
+#define SHIP_OPTION "concat_ws(E'\\t', o.id, o.provider, o.amount, coalesce(o.free_over, -1), to_json(o.name)::text)"
+/* tax: the lines' classes, the region's tax_inclusive, the rates of the cart's place (core/tax.h), the chosen
+ * method when it is valid now, the region, the address's country and province */
+#define TAX_SHIPPING_COLUMNS                                                                                                       \
+    "(SELECT string_agg(v.tax_class, E'\\n' ORDER BY l.created_at, l.id) FROM cart_line_items l "                                   \
+    " JOIN product_variants v ON v.id = l.variant_id WHERE l.cart_id = c.id), "                                                    \
+    "coalesce((SELECT tax_inclusive FROM cr), false), "                                                                            \
+    "(SELECT string_agg(concat_ws(E'\\t', t.id, t.rate_bp, t.tax_class, CASE WHEN t.province_code IS NOT NULL THEN 2 "               \
+    "   WHEN t.country_code IS NOT NULL THEN 1 ELSE 0 END, to_json(t.code)::text, to_json(t.name)::text), E'\\n' ORDER BY t.code, t.id) " \
+    " FROM tax_rates t WHERE t.region_id = (SELECT id FROM cr) OR (t.country_code = " SHIP_COUNTRY                                \
+    "   AND (t.province_code IS NULL OR t.province_code = lower(c.shipping_address->>'province')))), "                             \
+    "(SELECT " SHIP_OPTION " FROM cart_shipping_methods m JOIN shipping_options o ON o.id = m.shipping_option_id "                  \
+    " WHERE m.cart_id = c.id AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ")), "                          \
+    "(SELECT id FROM cr), " SHIP_COUNTRY ", c.shipping_address->>'province'"
+
+/* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
+ * then TAX_SHIPPING_COLUMNS (7..13) */
 SQ_STMT_RO(cart_view,
-           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), "
+           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", "
            "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.created_at, l.id) - 1) AS idx "
            "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) "
            "SELECT " CART_JSON "::text, "
@@ -66,8 +92,16 @@ SQ_STMT_RO(cart_view,
            "   ORDER BY l.created_at, l.id) "
            " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id "
            " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, "
-           "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version "
-           "FROM c");
+           "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, "
+           TAX_SHIPPING_COLUMNS " FROM c");
+
+/* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
+SQ_STMT_RO(cart_shipping_options,
+           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION " "
+           "SELECT " SHIP_OPTION " FROM c, shipping_options o "
+           "WHERE o.region_id = (SELECT id FROM cr) AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ") "
+           "ORDER BY o.amount, o.id LIMIT 100");
+SQ_STMT(cart_shipping_method_set, "SELECT souq_cart_shipping_method_set($1, $2, $3, $4::int, $5::int, $6)");
 
 SQ_STMT(cart_create, "SELECT souq_cart_create($1, $2, $3, $4::jsonb)");
 SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::jsonb)");
@@ -75,7 +109,7 @@ SQ_STMT(cart_line_add, "SELECT souq_cart_line_add($1, $2, $3, $4::int, $5::int, 
 SQ_STMT(cart_attach, "SELECT souq_cart_attach($1, $2, $3, $4::int, $5::int)");
 SQ_STMT(cart_line_set, "SELECT souq_cart_line_set($1, $2, $3, $4::int, $5::int, $6, $7::int)");
 
-typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET, OP_ATTACH } op_kind_t;
+typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET, OP_ATTACH, OP_SHIP_METHOD, OP_SHIP_OPTIONS } op_kind_t;
 
 typedef struct {
     sq_ctx_t *cx;
@@ -84,45 +118,64 @@ typedef struct {
     sq_cart_caller_t who;
     const char *id;
     const char *body, *variant_id, *line_id; /* body: JSON of create/update */
+    const char *option_id;                   /* OP_SHIP_METHOD */
+    const char *version;                     /* of the view an If-Match was checked against */
     int quantity;
     sq_cart_cb cb;
     sq_cart_view_cb view_cb; /* sq_cart_view */
     void *data;
 } op_t;
 
-/* Prices row 0 of a cart view; NULL (404 in err) when there is none. */
-static char *priced(op_t *o, sq_rows_t *rows, const char **version, sq_err_t *err)
+/* Row 0 of a cart view as the pricing input; false (404 in err) when there is none. */
+static bool view_row(op_t *o, sq_rows_t *rows, sq_cart_row_t *row, sq_err_t *err)
 {
     if (sq_rows_count(rows) == 0) {
         sq_err_set(err, SQ_E_NOT_FOUND, "The cart does not exist.");
-        return NULL;
+        return false;
     }
-    sq_cart_row_t row = {sq_rows_text(rows, 0, 0), sq_rows_text(rows, 0, 1), sq_rows_text(rows, 0, 2), sq_rows_text(rows, 0, 3),
-                         o->who.channel_id,        sq_rows_text(rows, 0, 4), sq_rows_text(rows, 0, 5), sq_now_us()};
-    if (version != NULL)
-        *version = sq_rows_text(rows, 0, 6);
-    return sq_cart_assemble(o->arena, &row);
+#define COL(i) sq_rows_text(rows, 0, (i))
+    *row = (sq_cart_row_t){COL(0), COL(1), COL(2), COL(3), o->who.channel_id, COL(4), COL(5), sq_now_us(), COL(7), COL(9), COL(10),
+                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8)};
+#undef COL
+    o->version = sq_rows_text(rows, 0, 6);
+    return true;
+}
+
+/* The answer of an operation: the cart (cb), or for sq_cart_view the cart and its version (view_cb). */
+static void answer(op_t *o, const char *json, const sq_err_t *err)
+{
+    if (o->view_cb != NULL)
+        o->view_cb(err == NULL ? json : NULL, err == NULL ? o->version : NULL, err, o->data);
+    else
+        o->cb(err == NULL ? json : NULL, err, o->data);
+}
+
+static void on_priced(const char *json, const sq_err_t *err, void *data)
+{
+    answer(data, json, err);
+}
+
+/* Prices the view (core/cart.h stages) and answers it; next (NULL: answer) gets the JSON instead. */
+static void price_view(op_t *o, sq_rows_t *rows, sq_cart_cb next)
+{
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_cart_row_t *row = SQ_NEW(o->arena, sq_cart_row_t);
+    if (!view_row(o, rows, row, &e)) {
+        answer(o, NULL, &e);
+        return;
+    }
+    sq_cart_compute(o->cx, row, next != NULL ? next : on_priced, o);
 }
 
 static void on_view(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
-    if (o->view_cb != NULL) {
-        sq_err_t e;
-        sq_err_clear(&e);
-        const char *version = NULL;
-        char *json = err == NULL ? priced(o, rows, &version, &e) : NULL;
-        o->view_cb(json, version, err != NULL ? err : json == NULL ? &e : NULL, o->data);
-        return;
-    }
     if (err != NULL) {
-        o->cb(NULL, sq_cart_refine(o->arena, err), o->data);
+        answer(o, NULL, o->view_cb != NULL ? err : sq_cart_refine(o->arena, err));
         return;
     }
-    sq_err_t e;
-    sq_err_clear(&e);
-    char *json = priced(o, rows, NULL, &e);
-    o->cb(json, json ? NULL : &e, o->data);
+    price_view(o, rows, NULL);
 }
 
 static void on_changed(sq_batch_t *b, const sq_err_t *err, void *data)
@@ -162,7 +215,12 @@ static void change(op_t *o, const char *version)
     case OP_ATTACH:
         sq_batch_add(b, &cart_attach, 5, sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, ttl, version));
         break;
+    case OP_SHIP_METHOD:
+        sq_batch_add(b, &cart_shipping_method_set, 6,
+                     sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->option_id));
+        break;
     case OP_GET:
+    case OP_SHIP_OPTIONS:
         (void)SQ_NEVER(true);
         break;
     }
@@ -171,6 +229,25 @@ static void change(op_t *o, const char *version)
 }
 
 /* If-Match: the client's ETag must be the sq_etag of the cart as it would be answered now. */
+static void on_checked(const char *json, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL) {
+        o->cb(NULL, err, o->data);
+        return;
+    }
+    char hex[33];
+    sq_etag(json, strlen(json), hex);
+    if (strcmp(hex, o->who.if_match) != 0) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_PRECONDITION_FAILED, "The cart changed since you read it; read it again (If-Match).");
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    change(o, o->version);
+}
+
 static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
@@ -178,22 +255,29 @@ static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
         o->cb(NULL, err, o->data);
         return;
     }
+    price_view(o, rows, on_checked);
+}
+
+/* GET .../shipping-options: the view (for the items' total) and the options, rated by their providers. */
+static void on_options(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
     sq_err_t e;
     sq_err_clear(&e);
-    const char *version = NULL;
-    char *json = priced(o, rows, &version, &e);
-    if (json == NULL) {
-        o->cb(NULL, &e, o->data);
+    sq_cart_row_t *row = SQ_NEW(o->arena, sq_cart_row_t);
+    if (err != NULL || !view_row(o, sq_batch_rows(b, 0), row, &e)) {
+        o->cb(NULL, err != NULL ? err : &e, o->data);
         return;
     }
-    char hex[33];
-    sq_etag(json, strlen(json), hex);
-    if (strcmp(hex, o->who.if_match) != 0) {
-        sq_err_set(&e, SQ_E_PRECONDITION_FAILED, "The cart changed since you read it; read it again (If-Match).");
-        o->cb(NULL, &e, o->data);
-        return;
+    sq_rows_t *rows = sq_batch_rows(b, 1);
+    sq_buf_t opts;
+    sq_buf_init(&opts, o->arena, 256);
+    for (int i = 0; i < sq_rows_count(rows); i++) {
+        if (i > 0)
+            sq_buf_add(&opts, "\n", 1);
+        sq_buf_str(&opts, sq_rows_text(rows, i, 0));
     }
-    change(o, version);
+    sq_cart_offer_shipping(o->cx, row, opts.p, o->cb, o->data);
 }
 
 static op_t *op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
@@ -211,6 +295,15 @@ static op_t *op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const
 
 static void run(op_t *o)
 {
+    if (o->kind == OP_SHIP_OPTIONS) {
+        sq_arena_t *a = o->arena;
+        const char *const *params = sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(a, o->who.ttl_s));
+        sq_batch_t *b = sq_db_batch(o->cx->db, a);
+        sq_batch_add(b, &cart_view, 4, params);
+        sq_batch_add(b, &cart_shipping_options, 4, params);
+        sq_batch_send(b, on_options, o);
+        return;
+    }
     if (o->kind == OP_GET || (o->who.if_match != NULL && o->kind != OP_CREATE)) {
         sq_arena_t *a = o->arena;
         sq_db_query(o->cx->db, a, &cart_view, 4,
@@ -269,4 +362,17 @@ void sq_cart_attach(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, s
 {
     assert(who->customer_id != NULL);
     run(op(cx, OP_ATTACH, who, id, cb, data));
+}
+
+void sq_cart_shipping_options(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    run(op(cx, OP_SHIP_OPTIONS, who, id, cb, data));
+}
+
+void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *option_id, sq_cart_cb cb,
+                                 void *data)
+{
+    op_t *o = op(cx, OP_SHIP_METHOD, who, id, cb, data);
+    o->option_id = option_id;
+    run(o);
 }

@@ -79,4 +79,124 @@ extern const sq_payment_provider_t sq_payment_manual, sq_payment_test;
 /** The test gateway's 3-D Secure page: the buyer passed (or failed) authentication of a charge. */
 void sq_payment_test_authenticate(sq_ctx_t *cx, const char *charge_id, bool succeed, sq_json_cb cb, void *data);
 
+/* ---- shipping ------------------------------------------------------------------------------------------ */
+
+/** A rate request: what one shipping option would cost for a cart. Amounts are minor units of currency. */
+typedef struct {
+    const char *option_id;    /* the shipping option (so_...) */
+    const char *currency;     /* lower-case ISO 4217: the cart's, which is the option's region's */
+    int64_t amount;           /* the option's configured amount (flat_rate: the price) */
+    int64_t free_over;        /* the option's free-shipping threshold, or -1 for none */
+    const char *config;       /* the option's settings as a JSON object, or NULL (carrier providers: service codes...) */
+    const char *country_code; /* the shipping address, each NULL when unknown */
+    const char *province, *postal_code;
+    int64_t item_total;       /* the cart's items after discounts (item_subtotal - discount_total) */
+    int64_t item_count;       /* units of the cart's sellable lines */
+} sq_ship_req_t;
+
+/** A provider's rate. */
+typedef struct {
+    bool available; /* false: the provider cannot ship this cart with this option (it is not offered) */
+    int64_t amount; /* minor units of req->currency */
+} sq_ship_rate_t;
+
+/** err set: the provider failed (the option is not offered; the cart still answers). */
+typedef void (*sq_ship_rate_cb)(const sq_ship_rate_t *res, const sq_err_t *err, void *data);
+
+/** A label to buy for a shipment (carriers): declared for the fulfilment slice; the flat-rate provider has none. */
+typedef struct {
+    const char *shipment_id, *option_id, *config;
+    const char *from_json, *to_json; /* addresses as JSON objects */
+    int64_t weight_g;
+} sq_ship_label_req_t;
+typedef struct {
+    const char *tracking_number, *tracking_url, *label_url;
+    int64_t cost; /* what the carrier charged, minor units */
+} sq_ship_label_t;
+typedef void (*sq_ship_label_cb)(const sq_ship_label_t *res, const sq_err_t *err, void *data);
+typedef struct {
+    const char *status; /* "in_transit", "delivered", "exception"... */
+    int64_t delivered_at_us; /* 0 unless delivered */
+} sq_ship_track_t;
+typedef void (*sq_ship_track_cb)(const sq_ship_track_t *res, const sq_err_t *err, void *data);
+
+typedef struct sq_shipping_provider {
+    const char *id; /* what a shipping option names as its provider: "flat_rate" */
+    /* rates: the price of req's option for the cart (carrier providers ask their API) */
+    void (*rates)(sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate_cb cb, void *data);
+    /* create_label / track: carriers only; NULL when the provider has none (flat_rate) */
+    void (*create_label)(sq_ctx_t *cx, const sq_ship_label_req_t *req, sq_ship_label_cb cb, void *data);
+    void (*track)(sq_ctx_t *cx, const char *tracking_number, sq_ship_track_cb cb, void *data);
+} sq_shipping_provider_t;
+
+/** The shipping provider of an id, or NULL. */
+const sq_shipping_provider_t *sq_shipping_provider(const char *id);
+
+/* The built-in shipping provider (core/shipping.c):
+ *   flat_rate  the option's amount, or 0 once item_total reaches free_over (free_over 0: always free). */
+extern const sq_shipping_provider_t sq_shipping_flat_rate;
+
+/* ---- tax ----------------------------------------------------------------------------------------------- */
+
+/** A configured tax rate (the store's table, migrations/0020): what the table provider applies. */
+typedef struct {
+    const char *id;        /* txr_... */
+    const char *code_json; /* the rate's code and name as JSON strings (quoted, escaped) */
+    const char *name_json;
+    int64_t rate_bp;       /* basis points: 1900 = 19% */
+    const char *tax_class;
+    int level;             /* where it applies: 2 the address's province, 1 its country, 0 the cart's region */
+} sq_tax_rate_t;
+
+/** A taxable item: a sellable line of the cart, or its shipping. */
+typedef struct {
+    const char *tax_class; /* the variant's ("standard" by default), or "shipping" */
+    int64_t amount;        /* the taxed amount: subtotal - discount (shipping: shipping_total - shipping_discount_total),
+                            * tax included when the request is inclusive */
+    int64_t quantity;      /* units (1 for shipping) */
+} sq_tax_item_t;
+
+/** A tax request for a cart. */
+typedef struct {
+    const char *currency;
+    bool inclusive;                         /* prices include tax (the region's setting) */
+    const char *region_id;                  /* the cart's region (souq_cart_region), or NULL */
+    const char *country_code, *province;    /* the shipping address, each NULL when unknown */
+    const sq_tax_rate_t *rates;             /* the store's rates for this place (any level, any class) */
+    int nrates;
+    const sq_tax_item_t *items;
+    int nitems;
+} sq_tax_req_t;
+
+/** One tax charged on one item. */
+typedef struct {
+    int item;              /* index in req->items */
+    const char *rate_id;   /* the provider's id of the rate (the table's txr_...) */
+    const char *code_json, *name_json; /* JSON strings */
+    int64_t rate_bp;
+    int64_t amount;        /* minor units */
+} sq_tax_line_t;
+
+typedef struct {
+    const sq_tax_line_t *lines;
+    int nlines;
+} sq_tax_res_t;
+
+/** err set: the provider failed (the cart cannot be totalled: 502/503 to the client). */
+typedef void (*sq_tax_cb)(const sq_tax_res_t *res, const sq_err_t *err, void *data);
+
+typedef struct sq_tax_provider {
+    const char *id; /* "table" */
+    void (*calculate)(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void *data);
+    /* commit: record the tax of a placed order with the provider (providers that file returns); NULL when not needed */
+    void (*commit)(sq_ctx_t *cx, const char *order_id, const sq_tax_req_t *req, sq_done_cb cb, void *data);
+} sq_tax_provider_t;
+
+/** The tax provider carts use (the table provider until the plugin host can set another). */
+const sq_tax_provider_t *sq_tax_provider(void);
+
+/* The built-in tax provider (core/tax.c):
+ *   table  the store's rates (sq_tax_table_compute: choice of rates and rounding documented there). */
+extern const sq_tax_provider_t sq_tax_table;
+
 #endif

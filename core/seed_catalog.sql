@@ -30,7 +30,8 @@ BEGIN
 
     -- the store speaks English and German; regions give storefront requests a currency
     UPDATE store_settings SET locales = ARRAY(SELECT DISTINCT x FROM unnest(locales || ARRAY['en', 'de']) x ORDER BY 1), updated_at = now();
-    INSERT INTO regions (name, currency_code) SELECT 'Europe', 'eur' WHERE NOT EXISTS (SELECT 1 FROM regions WHERE currency_code = 'eur');
+    -- European prices include VAT (the region is tax-inclusive); US prices get sales tax added
+    INSERT INTO regions (name, currency_code, tax_inclusive) SELECT 'Europe', 'eur', true WHERE NOT EXISTS (SELECT 1 FROM regions WHERE currency_code = 'eur');
     INSERT INTO regions (name, currency_code) SELECT 'United States', 'usd' WHERE NOT EXISTS (SELECT 1 FROM regions WHERE currency_code = 'usd');
     INSERT INTO region_countries (country_code, region_id)
     SELECT c, (SELECT id FROM regions WHERE currency_code = CASE WHEN c = 'us' THEN 'usd' ELSE 'eur' END ORDER BY created_at, id LIMIT 1)
@@ -38,6 +39,29 @@ BEGIN
     ON CONFLICT (country_code) DO NOTHING;
     UPDATE sales_channels SET default_region_id = (SELECT id FROM regions WHERE currency_code = 'eur' ORDER BY created_at, id LIMIT 1)
      WHERE id = channel AND default_region_id IS NULL;
+
+    -- tax and shipping (migrations/0020), so the demo store can check out: VAT per European country (standard, and
+    -- Germany's reduced 7% for the reduced class) with 20% as the region's default; US sales tax for a few states
+    -- (a US address elsewhere pays none); a flat-rate Standard (free over 50.00) and Express option per region
+    IF NOT EXISTS (SELECT 1 FROM tax_rates) THEN
+        INSERT INTO tax_rates (region_id, tax_class, rate_bp, name, code)
+        SELECT id, 'standard', 2000, 'VAT 20%', 'VAT' FROM regions WHERE currency_code = 'eur' ORDER BY created_at, id LIMIT 1;
+        INSERT INTO tax_rates (country_code, tax_class, rate_bp, name, code)
+        SELECT c, 'standard', bp, 'VAT ' || (bp / 100) || '%', 'VAT'
+          FROM (VALUES ('de', 1900), ('at', 2000), ('fr', 2000), ('nl', 2100), ('be', 2100), ('it', 2200), ('es', 2100), ('ie', 2300)) v (c, bp);
+        INSERT INTO tax_rates (country_code, tax_class, rate_bp, name, code) VALUES ('de', 'reduced', 700, 'VAT 7%', 'VAT');
+        INSERT INTO tax_rates (country_code, province_code, tax_class, rate_bp, name, code)
+        SELECT 'us', st, 'standard', bp, name || ' sales tax', upper(st)
+          FROM (VALUES ('ca', 725, 'California'), ('ny', 400, 'New York'), ('tx', 625, 'Texas'), ('nj', 663, 'New Jersey')) v (st, bp, name);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM shipping_options) THEN
+        INSERT INTO shipping_options (name, region_id, provider, amount, free_over)
+        SELECT o.name, r.id, 'flat_rate', o.amount, o.free_over
+          FROM regions r
+          JOIN (VALUES ('eur', 'Standard', 495, 5000), ('eur', 'Express', 1495, NULL), ('usd', 'Standard', 695, 5000), ('usd', 'Express', 1995, NULL))
+               o (cur, name, amount, free_over) ON o.cur = r.currency_code
+         WHERE r.id IN (SELECT DISTINCT ON (currency_code) id FROM regions WHERE currency_code IN ('eur', 'usd') ORDER BY currency_code, created_at, id);
+    END IF;
 
     -- two warehouses the default channel sells from, Berlin first
     INSERT INTO stock_locations (name, address_1, city, postal_code, country_code)

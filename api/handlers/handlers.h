@@ -39,6 +39,8 @@ void sq_h_store_cart_attach(sq_req_t *req);
 void sq_h_store_cart_line_add(sq_req_t *req);
 void sq_h_store_cart_line_update(sq_req_t *req);
 void sq_h_store_cart_line_delete(sq_req_t *req);
+void sq_h_store_cart_shipping_options(sq_req_t *req);
+void sq_h_store_cart_shipping_method(sq_req_t *req);
 
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);

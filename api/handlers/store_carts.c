@@ -1,5 +1,6 @@
 /* store_carts.c: /v1/store/carts: guest and customer carts and their line items. The caller (channel of the
  * publishable key, customer of the token) scopes every query; answers carry an ETag for If-Match. */
+#include <stddef.h>
 #include <string.h>
 
 #include "api/handlers/handlers.h"
@@ -152,4 +153,36 @@ void sq_h_store_cart_line_delete(sq_req_t *req)
     if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL || (line = line_id(req)) == NULL)
         return;
     sq_cart_line_set(&req->cx, &who, id, line, -1, on_200, req);
+}
+
+/* GET /v1/store/carts/{id}/shipping-options */
+void sq_h_store_cart_shipping_options(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    sq_cart_shipping_options(&req->cx, &who, id, on_200, req);
+}
+
+/* POST /v1/store/carts/{id}/shipping-methods {option_id} */
+void sq_h_store_cart_shipping_method(sq_req_t *req)
+{
+    typedef struct {
+        const char *option_id;
+    } in_t;
+    static const sq_field_t fields[] = {
+        {"option_id", SQ_FT_STR, SQ_F_REQUIRED, offsetof(in_t, option_id), 1, 40, NULL, sq_check_id, NULL},
+        {NULL},
+    };
+    sq_cart_caller_t who;
+    in_t in = {0};
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    if (sq_req_json(req, fields, &in, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    sq_cart_shipping_method_set(&req->cx, &who, id, in.option_id, on_200, req);
 }

@@ -20,6 +20,22 @@ bool sq_money_fraction(int64_t amount, int64_t basis_points, int64_t *out)
     return true;
 }
 
+bool sq_money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out)
+{
+    if (den <= 0)
+        return false;
+    __int128 p = (__int128)amount * num;
+    __int128 q = p / den, r = p % den;
+    if (2 * r >= den) /* the same rule as sq_money_fraction: half away from zero */
+        q++;
+    else if (-2 * r >= den)
+        q--;
+    if (q > INT64_MAX || q < INT64_MIN)
+        return false;
+    *out = (int64_t)q;
+    return true;
+}
+
 bool sq_money_percent_off(int64_t amount, int64_t basis_points, int64_t *out)
 {
     int64_t off;

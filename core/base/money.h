@@ -9,6 +9,9 @@
 
 /** amount * basis_points / 10000, rounded half away from zero (the commercial rule). false on overflow. */
 bool sq_money_fraction(int64_t amount, int64_t basis_points, int64_t *out);
+/** amount * num / den (den > 0), rounded half away from zero: tax included in a gross amount
+ * (gross * rate / (10000 + rates)). false on overflow or den <= 0. */
+bool sq_money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out);
 /** amount minus basis_points of it (a percentage discount), never below zero. false on overflow. */
 bool sq_money_percent_off(int64_t amount, int64_t basis_points, int64_t *out);
 /** a + b without overflow; false if it would. */

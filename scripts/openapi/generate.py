@@ -550,6 +550,22 @@ TAGS.append(("Admin Imports", "Bulk import (CSV, NDJSON) and export (CSV) of pro
 CART_ID = {"type": "string", "pattern": "^cart_[A-Za-z0-9_-]{43}$", "description": "Cart id: cart_ followed by 43 base64url characters (256 random bits). It is the guest's capability to the cart: keep it private."}
 MONEY = lambda d: {"type": "integer", "description": d + " Minor units of the cart's currency."}
 MONEYN = lambda d: {"type": ["integer", "null"], "description": d + " Minor units; null when the line has no price now."}
+TAX_RULES = ("Which rates apply: for an item of tax class X (the variant's tax_class; shipping is class shipping), the rates of class X of the most specific place that has any:"
+    " the shipping address's province (province_code, compared case-insensitively with the address's province), then its country, then the cart's region (the default when the address"
+    " is unknown or has no rate); when no place has class X, class standard is used the same way (so a reduced or zero class needs rates of its own; 0 bp for zero-rated goods)."
+    " Every applicable rate is charged on the same base (no compound rates). The base of a line is subtotal - discount_total, of shipping shipping_total - shipping_discount_total."
+    " Rounding: per item and per rate, half away from zero on minor units: exclusive prices round(base x rate_bp / 10000); tax-inclusive prices (the region's tax_inclusive)"
+    " round(base x rate_bp / (10000 + the sum of the item's rates)), the tax inside the price. The item's tax is the sum of its tax lines, the cart's the sum of its items' (nothing is rounded at the cart level).")
+schemas["TaxLine"] = obj({"rate_id": S("The tax rate (txr_...) that applied."), "code": S("The rate's code (as on the invoice)."), "name": S("The rate's name."),
+    "rate_bp": INT("The rate in basis points (1900 = 19%).", minimum=0, maximum=10000), "amount": {"type": "integer", "minimum": 0, "description": "Tax of this rate on the item, minor units."}},
+    desc="One tax on a line or on shipping. " + TAX_RULES)
+schemas["CartShippingMethod"] = obj({"object": {"const": "cart_shipping_method", "description": "Always cart_shipping_method."}, "shipping_option_id": ID("so"),
+    "name": S("The option's name."), "provider": S("The shipping provider that rated it (flat_rate)."),
+    "amount": {"type": "integer", "minimum": 0, "description": "Price of the shipping, rated now (flat_rate: the option's amount, 0 once the items after discounts reach free_over). Minor units."},
+    "discount_total": {"type": "integer", "minimum": 0, "description": "Free-shipping promotions' share, minor units."},
+    "tax_total": {"type": "integer", "minimum": 0, "description": "Tax of the shipping (inside amount when tax_inclusive), minor units."},
+    "tax_lines": {"type": "array", "items": {"$ref": "#/components/schemas/TaxLine"}, "description": "The taxes of the shipping."}},
+    desc="The cart's chosen shipping method.")
 schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_item", "description": "Always cart_line_item."}, "variant_id": ID("var"), "product_id": ID("prod"),
     "title": S("Product title."), "variant_title": S("Variant title."), "sku": S("SKU."), "requires_shipping": B("Shipped goods."),
     "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units (1 to 10000)."}, "metadata": metadata_out,
@@ -560,7 +576,7 @@ schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_
     "sellable": B("False when the product is no longer active or in the channel, or the line has no price now: such lines are left out of the cart's totals and checkout refuses them."),
     "subtotal": MONEY("unit_price x quantity."), "discount_total": MONEY("Promotions' share of the line."), "tax_total": MONEY("Tax of the line (already inside the prices when the cart's tax_inclusive)."), "total": MONEY("subtotal - discount_total, plus tax_total unless tax_inclusive."),
     "adjustments": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Promotion adjustments of the line (empty for now)."},
-    "tax_lines": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Tax lines (empty for now)."}, **ts_pair}, desc="A line of a cart: one variant and its quantity, priced when answered.")
+    "tax_lines": {"type": "array", "items": {"$ref": "#/components/schemas/TaxLine"}, "description": "The taxes of the line, one per applicable rate (empty for an unsellable line or when no rate applies)."}, **ts_pair}, desc="A line of a cart: one variant and its quantity, priced when answered.")
 schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description": "Always cart."},
     "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer it belongs to (created with a customer token); null for a guest cart."),
     "email": SN("Email for the order confirmation."), "currency_code": S("Currency of every price (lower-case ISO 4217)."), "region_id": IDN("reg", "Region (decides the currency)."),
@@ -572,11 +588,12 @@ schemas["Cart"] = obj({"id": CART_ID, "object": {"const": "cart", "description":
             "reason": {"type": "string", "enum": ["not_sellable", "not_priced", "too_many_lines", "quantity_limit", "insufficient_stock"], "description": "not_sellable: the product is not active or not in the channel; not_priced: no price in this cart's currency; too_many_lines: the cart has 250 lines; quantity_limit: a line holds at most 10000 units; insufficient_stock: the channel has fewer units."}},
             desc="What of one line of the previous cart was not moved."), "description": "What was not moved, per line of the previous cart."}},
         desc="The report of attaching this cart to its customer (POST /carts/{id}/customer)."), {"type": "null"}], "description": "Set when attaching the cart to its customer merged the customer's previous cart into it; null otherwise."},
-    "shipping_methods": {"type": "array", "maxItems": 0, "items": {"type": "object"}, "description": "Chosen shipping methods (empty for now)."},
+    "shipping_methods": {"type": "array", "maxItems": 1, "items": {"$ref": "#/components/schemas/CartShippingMethod"}, "description": "The chosen shipping method (POST .../shipping-methods), when it is valid for the cart now; empty otherwise. A change of the cart's region, currency or shipping address that makes it invalid removes it (choose again); an option staff deactivate or move is not shown or charged, and checkout refuses the cart until a valid one is chosen."},
     "promotion_codes": {"type": "array", "maxItems": 0, "items": {"type": "string"}, "description": "Applied promotion codes (empty for now)."},
     "items": {"type": "array", "maxItems": 250, "items": {"$ref": "#/components/schemas/CartLineItem"}, "description": "Lines, oldest first."},
     "item_count": INT("Units of the sellable lines."), "item_subtotal": MONEY("Sum of the sellable lines' subtotals."), "discount_total": MONEY("Sum of the lines' discounts."),
     "shipping_total": MONEY("Shipping of the chosen methods."), "shipping_discount_total": MONEY("Discounts on shipping (free-shipping promotions)."),
+    "shipping_tax_total": MONEY("Tax of the shipping (part of tax_total)."),
     "tax_total": MONEY("Tax of the lines and of shipping."), "tax_inclusive": B("Prices include tax (the region's setting): tax_total is then part of the prices, not added."),
     "total": MONEY("item_subtotal - discount_total + shipping_total - shipping_discount_total, plus tax_total unless tax_inclusive."),
     "gift_card_total": MONEY("Part of the total paid by the gift cards applied to the cart."), "amount_due": MONEY("total - gift_card_total: what checkout charges the payment method."),
@@ -623,6 +640,58 @@ op("post", "/v1/store/carts/{id}/customer", "storeAttachCart", "Store Carts", "A
         " lines that cannot be sold here are dropped; last_merge reports what was not moved. Only lines move: this cart keeps its currency, region, addresses, note and metadata."
         " A cart that already is the caller's is answered unchanged. 401 without a customer token; another customer's cart is 404 (not 409: the id alone must not reveal that the cart exists)." + CART_RULES)
 paths["/v1/store/carts/{id}/customer"]["post"]["requestBody"]["required"] = False  # no body is fine
+schemas["CartShippingOption"] = obj({"id": ID("so"), "object": {"const": "shipping_option", "description": "Always shipping_option."}, "name": S("Name."),
+    "provider": S("The shipping provider (flat_rate)."), "amount": {"type": "integer", "minimum": 0, "description": "What it costs this cart now, minor units of currency_code."},
+    "currency_code": S("The cart's currency."), "free_over": {"type": ["integer", "null"], "minimum": 0, "description": "Free once the items after discounts reach this amount; null: never."},
+    "selected": B("It is the cart's chosen method.")}, desc="A shipping option a cart may choose, rated for the cart.")
+schemas["CartShippingOptionList"] = obj({"object": {"const": "list", "description": "Always list."},
+    "data": {"type": "array", "maxItems": 100, "items": {"$ref": "#/components/schemas/CartShippingOption"}, "description": "The options, in the order of their configured amount (then id); amount is what each costs this cart now."},
+    "has_more": {"const": False, "description": "Always false (every option is on the one page)."}, "next_cursor": {"type": "null", "description": "Always null."}},
+    desc="The shipping options of a cart.")
+schemas["CartShippingMethodSelect"] = req({"option_id": S("A shipping option from GET .../shipping-options.", maxLength=40, pattern="^so_[0-9a-hjkmnp-tv-z]{26}$")}, ["option_id"], "The shipping option to ship the cart with.")
+SHIP_RULES = (" The cart's region is its region_id, else the region of its shipping country, else its sales channel's default region (each only when it sells in the cart's currency)."
+              " An option is available when it is active, of that region, and, when it has countries (a zone), the cart's shipping address is in one of them.")
+op("get", "/v1/store/carts/{id}/shipping-options", "storeListCartShippingOptions", "Store Carts", "The shipping options of a cart, with their amounts", "store",
+   [ok("200", "CartShippingOptionList", headers=H_ETAG), NOTMOD], params=[P_CART, P_INM], desc="Each option rated by its provider for the cart now." + SHIP_RULES + CART_RULES)
+op("post", "/v1/store/carts/{id}/shipping-methods", "storeSetCartShippingMethod", "Store Carts", "Choose the cart's shipping method", "store", [CART_OK("200", "The cart.")],
+   body="CartShippingMethodSelect", params=[P_CART, P_CART_IFMATCH],
+   desc="Replaces the cart's method (a cart has one). 422 (pointer /option_id) with code not_found for an unknown option, not_available for one not available for this cart." + SHIP_RULES + CART_RULES)
+
+# ---- tax rates and shipping options (core/tax*.c, core/shipping*.c, migrations/0020_tax_shipping.sql) ----------------
+place = {"region_id": {"type": ["string", "null"], "maxLength": 40, "description": "The region whose default rate this is (not with country_code)."},
+    "country_code": {**country, "type": ["string", "null"], "description": "The country of the rate, ISO 3166-1 alpha-2 (not with region_id)."},
+    "province_code": {"type": ["string", "null"], "minLength": 1, "maxLength": 16, "pattern": "^[A-Za-z0-9-]+$", "description": "Narrows a country rate to a province or state: the ISO 3166-2 subdivision code without the country (ca for California), matched case-insensitively against the shipping address's province. Needs country_code."}}
+tax_in = {**place, "tax_class": S("Tax class of the variants it taxes (default standard; shipping taxes shipping).", minLength=1, maxLength=32, pattern="^[a-z0-9_]+$"),
+    "rate_bp": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "The rate in basis points: 1900 = 19%, 0 for zero-rated goods."},
+    "name": S("Name (shown in tax lines).", minLength=1, maxLength=256), "code": S("Code, unique per place and class (shown in tax lines, e.g. VAT).", minLength=1, maxLength=64), "metadata": metadata_in}
+schemas["TaxRateCreate"] = req(tax_in, ["rate_bp", "name", "code"], "A new tax rate: give region_id (the region's default) or country_code (with an optional province_code).")
+schemas["TaxRateUpdate"] = req(tax_in, [], "Fields to change; to move a rate between a region and a country send the other one as null. Send If-Match to refuse a stale change (412).")
+schemas["TaxRate"] = obj({"id": ID("txr"), "object": {"const": "tax_rate", "description": "Always tax_rate."},
+    "region_id": IDN("reg", "The region of a default rate; null for a country rate."), "country_code": SN("Country of the rate (lower-case); null for a region's default."),
+    "province_code": SN("Province or state (lower-case) of the rate; null for the whole country."), "tax_class": S("Tax class."),
+    "rate_bp": INT("Basis points (1900 = 19%).", minimum=0, maximum=10000), "name": S("Name."), "code": S("Code."), "metadata": metadata_out, **ts_pair},
+    desc="A tax rate. " + TAX_RULES)
+schemas["TaxRateList"] = list_of("TaxRate", "tax rates")
+ship_in = {"name": S("Name shown to buyers.", minLength=1, maxLength=256), "region_id": S("The region (its currency is the amounts').", maxLength=40),
+    "countries": {"type": "array", "maxItems": 250, "items": country, "description": "A zone: only these countries of the region (empty: all of them). Each must be a country of the region (422)."},
+    "provider": {"type": "string", "enum": ["flat_rate"], "description": "The shipping provider that rates it (default flat_rate)."},
+    "amount": {"type": "integer", "minimum": 0, "maximum": 1000000000000, "description": "flat_rate: the price, minor units of the region's currency."},
+    "free_over": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000000, "description": "Free once the cart's items after discounts reach this amount; null: never."},
+    "is_active": B("Offered to carts (default true)."), "metadata": metadata_in}
+schemas["ShippingOptionCreate"] = req(ship_in, ["name", "region_id", "amount"], "A new shipping option.")
+schemas["ShippingOptionUpdate"] = req(ship_in, [], "Fields to change. Send If-Match to refuse a stale change (412).")
+schemas["ShippingOption"] = obj({"id": ID("so"), "object": {"const": "shipping_option", "description": "Always shipping_option."}, "name": S("Name."), "region_id": ID("reg"),
+    "countries": {"type": "array", "items": {"type": "string"}, "description": "The zone (lower-case; empty: the whole region)."}, "provider": S("Shipping provider."),
+    "amount": INT("Price, minor units.", minimum=0), "free_over": {"type": ["integer", "null"], "description": "Free-shipping threshold; null: none."},
+    "is_active": B("Offered to carts."), "metadata": metadata_out, **ts_pair}, desc="A shipping option of a region.")
+schemas["ShippingOptionList"] = list_of("ShippingOption", "shipping options")
+crud("/v1/admin/tax-rates", "Admin Tax Rates", "TaxRate", "txr", "tax rate", "settings:read", "settings:write",
+     list_params=[Q("region_id", "Only default rates of this region."), Q("country_code", "Only rates of this country.")],
+     extra_desc="422 when neither or both of region_id and country_code are given, for a province_code without country_code, a rate_bp outside 0..10000 or an unknown region; 409 already-exists (pointer /code) when the place and class have a rate with this code.")
+crud("/v1/admin/shipping-options", "Admin Shipping Options", "ShippingOption", "so", "shipping option", "settings:read", "settings:write",
+     list_params=[Q("region_id", "Only options of this region.")], extra_desc="422 for an unknown region (pointer /region_id) or a country outside the region (pointer /countries).")
+TAGS.append(("Admin Tax Rates", "Tax rates per region, country and province, by tax class."))
+TAGS.append(("Admin Shipping Options", "Shipping options per region and zone, rated by shipping providers."))
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
 
 # ---- checkout and orders (core/checkout*, core/order*, migrations/0019_orders_checkout.sql) ---------------------------------
@@ -634,7 +703,7 @@ schemas["OrderLineItem"] = obj({"id": ID("oli"), "object": {"const": "order_line
     "quantity": INT("Units.", minimum=1, maximum=10000), "unit_price": OM("Price of one unit at checkout."), "compare_at_unit_price": {"type": ["integer", "null"], "description": "Was-price at checkout."},
     "subtotal": OM("unit_price x quantity."), "discount_total": OM("Discounts of the line."), "tax_total": OM("Tax of the line."), "total": OM("The line's total as the cart showed it."),
     "adjustments": {"type": "array", "items": {"type": "object"}, "description": "Promotion adjustments, as the cart showed them."},
-    "tax_lines": {"type": "array", "items": {"type": "object"}, "description": "Tax lines, as the cart showed them."},
+    "tax_lines": {"type": "array", "items": {"$ref": "#/components/schemas/TaxLine"}, "description": "Tax lines, as the cart showed them."},
     "fulfilled_quantity": INT("Units fulfilled.", minimum=0), "returned_quantity": INT("Units returned.", minimum=0), "metadata": metadata_out},
     desc="A line of an order: an immutable snapshot of what the cart held at checkout.")
 schemas["OrderPayment"] = obj({"id": ID("pay"), "object": {"const": "payment", "description": "Always payment."}, "provider": S("Payment provider (manual, test, or a plugin's)."),
@@ -653,7 +722,7 @@ order_props = {"id": ORDER_ID, "object": {"const": "order", "description": "Alwa
     "fulfillment_status": {"type": "string", "enum": ["unfulfilled", "partially_fulfilled", "fulfilled", "shipped", "delivered"], "description": "Fulfilment progress."},
     "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Shipping address at checkout."},
     "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address at checkout."},
-    "shipping_methods": {"type": "array", "items": {"type": "object"}, "description": "Shipping methods at checkout."}, "promotion_codes": {"type": "array", "items": {"type": "string"}, "description": "Promotion codes applied at checkout."},
+    "shipping_methods": {"type": "array", "items": {"$ref": "#/components/schemas/CartShippingMethod"}, "description": "Shipping methods at checkout (as the cart showed them)."}, "promotion_codes": {"type": "array", "items": {"type": "string"}, "description": "Promotion codes applied at checkout."},
     "note": SN("Buyer's note."), "metadata": metadata_out,
     "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLineItem"}, "description": "Lines, in the cart's order."},
     "payments": {"type": "array", "items": {"$ref": "#/components/schemas/OrderPayment"}, "description": "Payments."},

@@ -121,6 +121,31 @@ test('bad seed arguments are refused before anything is written', async () => {
   assert.match(help.stdout, /--bench N/);
 });
 
+test('the demo store can check out: tax rates and a flat-rate shipping option per region, a cart gets both', async () => {
+  const [c] = await sql(`SELECT (SELECT count(*) FROM tax_rates)::int AS rates,
+      (SELECT count(DISTINCT region_id) FROM shipping_options WHERE provider = 'flat_rate' AND is_active)::int AS shipped_regions,
+      (SELECT tax_inclusive FROM regions WHERE currency_code = 'eur') AS eu_inclusive`, [], db);
+  assert.ok(c.rates >= 10, `rates: ${c.rates}`);
+  assert.deepEqual([c.shipped_regions, c.eu_inclusive], [2, true]);
+  const p = (await client.get('/v1/store/products?limit=1&expand=variants')).body.data[0];
+  const variant = p.variants.find((v) => v.in_stock !== false) ?? p.variants[0];
+  let r = await client.post('/v1/store/carts', { shipping_address: { country_code: 'de', city: 'Berlin' }, items: [{ variant_id: variant.id, quantity: 1 }] });
+  assert.equal(r.status, 201, r.text);
+  const cart = r.body, l = cart.items[0];
+  assert.equal(cart.tax_inclusive, true, 'the channel\'s default region, Europe');
+  assert.deepEqual(l.tax_lines.map((x) => [x.code, x.rate_bp]), [['VAT', 1900]]);
+  assert.equal(l.tax_total, Math.round((l.subtotal * 1900) / 11900));
+  assert.equal(cart.total, l.subtotal);
+  r = await client.get(`/v1/store/carts/${cart.id}/shipping-options`);
+  assert.deepEqual(r.body.data.map((o) => o.name), ['Standard', 'Express']);
+  const [{ ready: before }] = await sql('SELECT souq_cart_shipping_ready($1) AS ready', [cart.id], db);
+  r = await client.post(`/v1/store/carts/${cart.id}/shipping-methods`, { option_id: r.body.data[0].id });
+  assert.equal(r.status, 200, r.text);
+  const [{ ready }] = await sql('SELECT souq_cart_shipping_ready($1) AS ready', [cart.id], db);
+  assert.deepEqual([before, ready], [false, true]);
+  assert.equal(r.body.shipping_total, l.subtotal >= 5000 ? 0 : 495);
+});
+
 test('storefront: newest first, cursor pages over the whole catalog, prices in the region currency or USD', async () => {
   const first = await client.get('/v1/store/products?limit=20&expand=variants,prices');
   assert.equal(first.status, 200, first.text);

@@ -211,6 +211,7 @@ const PREFIXES = {
   'stock-locations': 'sloc', locations: 'sloc', 'customer-groups': 'cgrp', categories: 'pcat', collections: 'pcol',
   'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem', 'line-items': 'cali',
   orders: 'order', charges: 'ch',
+  'tax-rates': 'txr', 'shipping-options': 'so',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
