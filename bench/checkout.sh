@@ -27,19 +27,22 @@ bench_serve
 admin() { curl -sf -X "$1" "$base$2" -H "authorization: Bearer $staff" -H 'content-type: application/json' -d "$3"; }
 staff=$(curl -sf -X POST "$base/v1/admin/auth/token" -H 'content-type: application/json' \
     -d "{\"email\":\"$SOUQ_OWNER_EMAIL\",\"password\":\"$SOUQ_OWNER_PASSWORD\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-admin POST /v1/admin/regions '{"name":"EU","currency_code":"eur","countries":["de"]}' >/dev/null
+region=$(admin POST /v1/admin/regions '{"name":"EU","currency_code":"eur","countries":["de"]}' | grep -o 'reg_[0-9a-z]\{26\}' | head -1)
+option=$(admin POST /v1/admin/shipping-options "{\"name\":\"Standard\",\"region_id\":\"$region\",\"provider\":\"flat_rate\",\"amount\":490}" | grep -o 'so_[0-9a-z]\{26\}' | head -1)
+admin POST /v1/admin/tax-rates "{\"region_id\":\"$region\",\"rate_bp\":1900,\"name\":\"VAT\",\"code\":\"VAT19\"}" >/dev/null
 loc=$(admin POST /v1/admin/stock-locations '{"name":"Bench"}' | grep -o 'sloc_[0-9a-z]\{26\}' | head -1)
 admin POST "/v1/admin/sales-channels/$channel/locations" "{\"location_id\":\"$loc\",\"priority\":0}" >/dev/null
 variant=$(admin POST /v1/admin/products "{\"title\":\"Bench\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-1\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":1000}],\"inventory\":[{\"location_id\":\"$loc\",\"quantity\":100000000}]}]}" |
     grep -o 'var_[0-9a-z]\{26\}' | head -1)
 
-# ready carts (one line, email, shipping address), made in SQL: the bench measures checkout, not cart building
+# ready carts (one line, email, shipping address and method; 19% VAT), made in SQL: the bench measures checkout, not cart building
 bench_psql -qAt >"$work/carts.txt" <<SQL
 CREATE TEMP TABLE ids AS SELECT 'cart_' || substr(md5(random()::text) || md5(random()::text), 1, 43) AS id FROM generate_series(1, $ncarts);
 INSERT INTO carts (id, sales_channel_id, email, currency_code, shipping_address)
 SELECT id, '$channel', 'buyer@example.com', 'eur',
        '{"first_name":"B","last_name":"B","address_1":"Street 1","city":"Berlin","postal_code":"10117","country_code":"de"}' FROM ids;
 INSERT INTO cart_line_items (cart_id, variant_id, quantity) SELECT id, '$variant', 1 FROM ids;
+INSERT INTO cart_shipping_methods (cart_id, shipping_option_id) SELECT id, '$option' FROM ids;
 SELECT id FROM ids;
 SQL
 cat >"$work/add.lua" <<EOF

@@ -340,6 +340,10 @@ BEGIN
         IF c.shipping_address IS NULL OR c.shipping_address->>'address_1' IS NULL OR c.shipping_address->>'city' IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/shipping_address|required|The cart ships goods: it needs a shipping address with address_1, city and country_code.';
         END IF;
+        -- a shipping method that can ship this cart now (souq_cart_shipping_ready: migrations/0020, run before serving)
+        IF NOT souq_cart_shipping_ready(c.id) THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/shipping_methods|required|The cart ships goods: choose a shipping method (GET /v1/store/carts/{id}/shipping-options).';
+        END IF;
     END IF;
     -- stock: the cart's earlier reservations (an attempt that needed action) are replaced, all or nothing
     PERFORM souq_release(p_id);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startStack, staffLogin, newCustomer, Client } from './lib/harness.mjs';
 
-let s, t, other, loc;
+let s, t, other, loc, shipping;
 const sql = async (text, params) => ({ rows: await s.sql(text, params) });
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
 const A = (method, path, json) => s.client.request(method, path, { pk: null, token: t, json });
@@ -26,7 +26,10 @@ async function variant(stock, amount = 1000, extra = {}) {
 before(async () => {
   s = await startStack();
   t = (await staffLogin(s.client)).access_token;
-  await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] });
+  const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+  const so = await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 0 });
+  assert.equal(so.status, 201, so.text);
+  shipping = so.body.id;
   loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
   await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
   const ch2 = await A('POST', '/v1/admin/sales-channels', { name: 'Other' });
@@ -42,7 +45,9 @@ async function readyCart(lines = [[V.tee.id, 2]], client = s.client, token) {
   const r = await client.request('POST', '/v1/store/carts', { token, json: { email: 'Buyer@Example.com', shipping_address: address,
     items: lines.map(([variant_id, quantity]) => ({ variant_id, quantity })) } });
   assert.equal(r.status, 201, r.text);
-  return r.body;
+  const m = await client.request('POST', `/v1/store/carts/${r.body.id}/shipping-methods`, { token, json: { option_id: shipping } });
+  assert.equal(m.status, 200, m.text);
+  return m.body;
 }
 const complete = (cartId, body, { k = key(), client = s.client, token } = {}) =>
   client.request('POST', `/v1/store/carts/${cartId}/complete`, { token, json: body, headers: k ? { 'idempotency-key': k } : {} });
@@ -91,6 +96,29 @@ test('a guest checkout with the test card places an order with a snapshot of the
   assert.equal(charges.rows[0].n, 1, 'one charge');
 });
 
+test('the order keeps the cart\'s shipping and tax as they were at checkout', async () => {
+  const region = (await A('POST', '/v1/admin/regions', { name: 'AT', currency_code: 'eur', countries: ['at'] })).body;
+  let r = await A('POST', '/v1/admin/tax-rates', { country_code: 'at', rate_bp: 2000, name: 'USt', code: 'AT20' });
+  assert.equal(r.status, 201, r.text);
+  const express = (await A('POST', '/v1/admin/shipping-options', { name: 'Express', region_id: region.id, provider: 'flat_rate', amount: 990 })).body;
+  let cart = (await s.client.post('/v1/store/carts', { email: 'at@example.com', region_id: region.id, items: [{ variant_id: V.mug.id, quantity: 3 }],
+    shipping_address: { ...address, country_code: 'at', city: 'Wien' } })).body;
+  cart = (await s.client.post(`/v1/store/carts/${cart.id}/shipping-methods`, { option_id: express.id })).body;
+  assert.equal(cart.shipping_total, 990);
+  assert.ok(cart.tax_total > 0);
+  r = await complete(cart.id, visa);
+  assert.equal(r.status, 201, r.text);
+  const o = r.body;
+  for (const k of ['item_subtotal', 'discount_total', 'shipping_total', 'tax_total', 'total', 'tax_inclusive']) assert.equal(o[k], cart[k], k);
+  assert.equal(o.payments[0].amount, cart.amount_due);
+  assert.deepEqual(o.items[0].tax_lines, cart.items[0].tax_lines);
+  assert.equal(o.shipping_methods[0].amount ?? o.shipping_methods[0].total, cart.shipping_methods[0].amount ?? cart.shipping_methods[0].total);
+  // a later rate change does not touch the order
+  await A('PATCH', `/v1/admin/tax-rates/${r.body.items[0].tax_lines[0].rate_id}`, { rate_bp: 1000 });
+  r = await A('GET', `/v1/admin/orders/${o.id}`);
+  assert.equal(r.body.tax_total, o.tax_total);
+});
+
 test('checkout refuses what cannot become an order, with field pointers, and changes nothing', async () => {
   let cart = await readyCart();
   let r = await complete(cart.id, visa, { k: null });
@@ -127,6 +155,10 @@ test('checkout refuses what cannot become an order, with field pointers, and cha
   r = await complete(noAddr.id, visa);
   assert.equal(r.status, 422);
   assert.equal(r.body.errors[0].pointer, '/shipping_address');
+  const noMethod = (await s.client.post('/v1/store/carts', { email: 'a@example.com', shipping_address: address, items: [{ variant_id: V.tee.id, quantity: 1 }] })).body;
+  r = await complete(noMethod.id, visa);
+  assert.equal(r.status, 422);
+  assert.equal(r.body.errors[0].pointer, '/shipping_methods');
   // unknown, malformed and foreign carts are 404
   r = await complete('cart_' + 'x'.repeat(43), visa);
   assert.equal(r.status, 404);
@@ -134,9 +166,9 @@ test('checkout refuses what cannot become an order, with field pointers, and cha
   assert.equal(r.status, 404);
   r = await complete(cart.id, visa, { client: other });
   assert.equal(r.status, 404);
-  const n = await sql('SELECT count(*)::int AS n FROM orders WHERE cart_id = ANY($1)', [[cart.id, empty.id, noMail.id, noAddr.id]]);
+  const n = await sql('SELECT count(*)::int AS n FROM orders WHERE cart_id = ANY($1)', [[cart.id, empty.id, noMail.id, noAddr.id, noMethod.id]]);
   assert.equal(n.rows[0].n, 0);
-  const resv = await sql("SELECT count(*)::int AS n FROM reservations WHERE reference = ANY($1) AND status = 'active'", [[cart.id, noMail.id, noAddr.id]]);
+  const resv = await sql("SELECT count(*)::int AS n FROM reservations WHERE reference = ANY($1) AND status = 'active'", [[cart.id, noMail.id, noAddr.id, noMethod.id]]);
   assert.equal(resv.rows[0].n, 0, 'nothing reserved');
 });
 
