@@ -32,16 +32,24 @@ option=$(admin POST /v1/admin/shipping-options "{\"name\":\"Standard\",\"region_
 admin POST /v1/admin/tax-rates "{\"region_id\":\"$region\",\"rate_bp\":1900,\"name\":\"VAT\",\"code\":\"VAT19\"}" >/dev/null
 loc=$(admin POST /v1/admin/stock-locations '{"name":"Bench"}' | grep -o 'sloc_[0-9a-z]\{26\}' | head -1)
 admin POST "/v1/admin/sales-channels/$channel/locations" "{\"location_id\":\"$loc\",\"priority\":0}" >/dev/null
-variant=$(admin POST /v1/admin/products "{\"title\":\"Bench\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-1\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":1000}],\"inventory\":[{\"location_id\":\"$loc\",\"quantity\":100000000}]}]}" |
-    grep -o 'var_[0-9a-z]\{26\}' | head -1)
+# a catalog of BENCH_SKUS products (default 50): each cart buys one of them, as shoppers spread over a catalog
+# (BENCH_SKUS=1 is a flash sale of one SKU: every checkout then queues on one stock row)
+skus=${BENCH_SKUS:-50}
+variants=()
+for i in $(seq "$skus"); do
+    variants+=("$(admin POST /v1/admin/products "{\"title\":\"Bench $i\",\"status\":\"active\",\"variants\":[{\"sku\":\"BENCH-$i\",\"prices\":[{\"currency_code\":\"eur\",\"amount\":1000}],\"inventory\":[{\"location_id\":\"$loc\",\"quantity\":100000000}]}]}" |
+        grep -o 'var_[0-9a-z]\{26\}' | head -1)")
+done
+variant=${variants[0]}
+varray=$(printf "'%s'," "${variants[@]}")
 
 # ready carts (one line, email, shipping address and method; 19% VAT), made in SQL: the bench measures checkout, not cart building
 bench_psql -qAt >"$work/carts.txt" <<SQL
-CREATE TEMP TABLE ids AS SELECT 'cart_' || substr(md5(random()::text) || md5(random()::text), 1, 43) AS id FROM generate_series(1, $ncarts);
+CREATE TEMP TABLE ids AS SELECT 'cart_' || substr(md5(random()::text) || md5(random()::text), 1, 43) AS id, g FROM generate_series(1, $ncarts) g;
 INSERT INTO carts (id, sales_channel_id, email, currency_code, shipping_address)
 SELECT id, '$channel', 'buyer@example.com', 'eur',
        '{"first_name":"B","last_name":"B","address_1":"Street 1","city":"Berlin","postal_code":"10117","country_code":"de"}' FROM ids;
-INSERT INTO cart_line_items (cart_id, variant_id, quantity) SELECT id, '$variant', 1 FROM ids;
+INSERT INTO cart_line_items (cart_id, variant_id, quantity) SELECT id, (ARRAY[${varray%,}])[g % $skus + 1], 1 FROM ids;
 INSERT INTO cart_shipping_methods (cart_id, shipping_option_id) SELECT id, '$option' FROM ids;
 SELECT id FROM ids;
 SQL
@@ -69,7 +77,7 @@ function request()
 end
 EOF
 
-echo "souq checkout bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
+echo "souq checkout bench: $SOUQ_THREADS server threads, $skus SKUs, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
 names=(healthz add_to_cart checkout)
 for _ in $(seq "$rounds"); do
@@ -80,7 +88,7 @@ done
 placed=$(bench_psql -Atc "SELECT count(*) FROM orders")
 if [ -n "${BENCH_PROFILE:-}" ]; then # SOUQ_PG_OPTS="-c shared_preload_libraries=pg_stat_statements" BENCH_PROFILE=1
     bench_psql -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
-    bench_psql -c "SELECT calls, round(mean_exec_time::numeric, 3) AS mean_ms, round(total_exec_time::numeric) AS total_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+    bench_psql -c "SELECT calls, round(mean_exec_time::numeric, 3) AS mean_ms, round(total_exec_time::numeric) AS total_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT ${BENCH_PROFILE_ROWS:-15}"
 fi
 # the same cluster's own write rate: pgbench's TPC-B-like script, 8 clients
 pgb=$(scripts/pg.sh bin)/pgbench

@@ -35,6 +35,8 @@ typedef struct {
     const char *payment_id, *gateway_key, *provider_ref;
     sq_pay_status_t pay_status;
     sq_err_t err;       /* the error being answered after undoing */
+    int retries;        /* of the current step (serialization failures) */
+    const char *version;
     const char *action; /* the 202 body of requires_action */
     sq_checkout_cb cb;
     void *data;
@@ -43,6 +45,21 @@ typedef struct {
 static void answer(co_t *c, int status, const char *json, const sq_err_t *err)
 {
     c->cb(status, json, err, c->data);
+}
+
+/* Serialization failures and deadlocks (SERIALIZABLE databases, reliability C10) run the step again, at most
+ * SQ_CHECKOUT_RETRIES times: the client never sees them. */
+#define SQ_CHECKOUT_RETRIES 10
+
+static void place(co_t *c);
+
+static bool retried(co_t *c, const sq_err_t *err, void (*again)(co_t *))
+{
+    if (err == NULL || !err->retryable || c->retries >= SQ_CHECKOUT_RETRIES)
+        return false;
+    c->retries++;
+    again(c);
+    return true;
 }
 
 static const char *pay_status_name(sq_pay_status_t s)
@@ -117,6 +134,8 @@ static void undo_authorized(co_t *c, const sq_err_t *err)
 static void on_complete(const char *json, const sq_err_t *err, void *data)
 {
     co_t *c = data;
+    if (retried(c, err, place))
+        return;
     if (err != NULL) {
         undo_authorized(c, sq_cart_refine(c->arena, err));
         return;
@@ -201,9 +220,24 @@ static void on_authorized(const sq_pay_res_t *res, const sq_err_t *err, void *da
 
 /* ---- step 1: prepare --------------------------------------------------------------------------------------- */
 
+static void on_prepared(const char *json, const sq_err_t *err, void *data);
+
+static void prepare_send(co_t *c)
+{
+    sq_arena_t *a = c->arena;
+    const char *provider = c->amount_due > 0 ? c->provider->id : NULL;
+    sq_db_json(c->cx->db, a, &prepare, 10,
+               sq_db_params(a, 10, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, sq_db_int(a, c->in.who.ttl_s), c->version,
+                            c->cart, provider, c->in.payment_data, c->gateway_key, sq_db_int(a, c->in.reserve_ttl_s)),
+               on_prepared, c);
+}
+
 static void on_prepared(const char *json, const sq_err_t *err, void *data)
 {
     co_t *c = data;
+    if (retried(c, err, prepare_send))
+        return;
+    c->retries = 0;
     if (err != NULL) {
         answer(c, 0, NULL, sq_cart_refine(c->arena, err));
         return;
@@ -269,11 +303,9 @@ static void on_cart(const char *json, const char *version, const sq_err_t *err, 
     char hex[65];
     sq_sha256(scoped, strlen(scoped), md);
     sq_hex(md, 32, hex);
-    const char *provider = c->amount_due > 0 ? c->provider->id : NULL;
-    sq_db_json(c->cx->db, a, &prepare, 10,
-               sq_db_params(a, 10, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, sq_db_int(a, c->in.who.ttl_s), version,
-                            json, provider, c->in.payment_data, sq_arena_printf(a, "co_%s", hex), sq_db_int(a, c->in.reserve_ttl_s)),
-               on_prepared, c);
+    c->gateway_key = sq_arena_printf(a, "co_%s", hex);
+    c->version = version;
+    prepare_send(c);
 }
 
 void sq_checkout_complete(sq_ctx_t *cx, const sq_checkout_in_t *in, sq_checkout_cb cb, void *data)

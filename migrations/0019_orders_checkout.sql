@@ -346,7 +346,9 @@ BEGIN
         END IF;
     END IF;
     -- stock: the cart's earlier reservations (an attempt that needed action) are replaced, all or nothing
-    PERFORM souq_release(p_id);
+    IF EXISTS (SELECT 1 FROM reservations WHERE reference = p_id AND status = 'active') THEN
+        PERFORM souq_release(p_id);
+    END IF;
     SELECT jsonb_agg(jsonb_build_object('variant_id', i->>'variant_id', 'quantity', (i->>'quantity')::int))
       INTO lines FROM jsonb_array_elements(p_cart->'items') i;
     BEGIN

@@ -40,4 +40,6 @@ fi
 flags=(--test --test-reporter=spec)
 # Node >= 20.10 takes a concurrency; older ones run files in parallel anyway
 node --help | grep -q -- --test-concurrency && flags+=(--test-concurrency="${SOUQ_TEST_JOBS:-2}")
+# SOUQ_TEST_NAME=regex runs only the tests whose name matches (with SOUQ_TEST_FILTER for the file)
+[ -n "${SOUQ_TEST_NAME:-}" ] && flags+=(--test-name-pattern="$SOUQ_TEST_NAME")
 node "${flags[@]}" "${files[@]}"

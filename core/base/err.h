@@ -66,6 +66,7 @@ typedef struct sq_err {
     int retry_after;     /* seconds; 0 = no Retry-After */
     int nfields;
     bool param_errors; /* fields name query/path/header parameters rather than body pointers */
+    bool retryable;    /* a serialization failure or deadlock: the transaction rolled back and may simply run again */
     sq_field_err_t fields[SQ_ERR_MAX_FIELDS];
 } sq_err_t;
 

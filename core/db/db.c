@@ -426,7 +426,20 @@ static void clear_result(void *p)
 static void take_result(sq_db_t *db, seg_t *s, PGresult *res)
 {
     if (s->cur >= s->nslots) {
-        (void)SQ_NEVER(1);
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            /* after the last statement: the implicit COMMIT at the Sync failed (a serialization failure under
+             * SERIALIZABLE, a deferred constraint), so every batch of the segment was rolled back */
+            for (int i = 0; i < s->nbatches; i++) {
+                sq_batch_t *b = s->batches[i];
+                if (b->failed)
+                    continue;
+                b->failed = true;
+                sq_db_map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME),
+                                   PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), b->err);
+            }
+        } else {
+            (void)SQ_NEVER(1);
+        }
         PQclear(res);
         return;
     }

@@ -55,6 +55,7 @@ void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char
             else /* our own functions' messages are written for clients */
                 sq_err_set(err, table[i].code, "%s", message ? message : "");
             err->retry_after = table[i].retry_after;
+            err->retryable = strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0;
             return;
         }
     }
