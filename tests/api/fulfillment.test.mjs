@@ -420,3 +420,22 @@ test('orders CSV export: the list filters, one row per order, formula-leading ce
     assert.equal(r.body.type, type('invalid-parameter'));
   }
 });
+
+test('concurrency: 8 fulfilments of 1 unit race for a 3-unit line, 4 receipts of one return race: never more than ordered or refunded once', async () => {
+  const o = await order([[V.tee.id, 3]], { capture: true });
+  const tee = line(o, V.tee);
+  const before = await level(V.tee.id);
+  const results = await Promise.all(Array.from({ length: 8 }, () => fulfil(o, [[tee, 1]])));
+  const by = {};
+  for (const r of results) by[r.status] = (by[r.status] ?? 0) + 1;
+  assert.deepEqual(by, { 201: 3, 422: 5 }, JSON.stringify(by));
+  const after = await level(V.tee.id);
+  assert.deepEqual([after.on_hand, after.reserved], [before.on_hand - 3, before.reserved - 3]);
+  assert.equal((await events(o, 'order.fulfilled')).length, 1);
+  const ret = (await A('POST', `/v1/admin/orders/${o.id}/returns`, { items: [{ line_item_id: tee.id, quantity: 2 }], reason: 'other' })).body;
+  const receipts = await Promise.all(Array.from({ length: 4 }, () => A('POST', `/v1/admin/orders/${o.id}/returns/${ret.id}/receive`)));
+  assert.deepEqual(receipts.map((r) => r.status).sort(), [200, 409, 409, 409]);
+  const ord = await getOrder(o);
+  assert.deepEqual([ord.refunded_total, ord.refunds.length, line(ord, V.tee).returned_quantity], [5000, 1, 2]);
+  assert.equal((await level(V.tee.id)).on_hand, before.on_hand - 1, 'restocked once');
+});
