@@ -26,8 +26,8 @@ const sq_field_t sq_shipment_fields[] = {
     {NULL},
 };
 
-static const char *const return_reasons[] = {"damaged", "defective", "wrong_item", "not_as_described", "size_or_fit",
-                                             "no_longer_needed", "other", NULL};
+static const char *const return_reasons[] = {"damaged",     "defective",        "wrong_item", "not_as_described",
+                                             "size_or_fit", "no_longer_needed", "other",      NULL};
 const sq_field_t sq_return_fields[] = {
     F("items", SQ_FT_OBJECT_ARRAY, SQ_F_REQUIRED, 1, SQ_FULFILLMENT_MAX_ITEMS, NULL, NULL, ful_item_fields),
     F("reason", SQ_FT_STR, SQ_F_REQUIRED, 1, 32, return_reasons, NULL, NULL),

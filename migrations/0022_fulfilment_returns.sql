@@ -587,3 +587,384 @@ BEGIN
     RETURN QUERY SELECT souq_return_json(r)::text, r.id FROM returns r
                   WHERE r.order_id = p_order AND (p_after IS NULL OR r.id < p_after) ORDER BY r.id DESC LIMIT p_limit;
 END $$;
+
+-- ---- order edits (staff, before fulfilment) ---------------------------------------------------------------
+-- What the order still has to collect after edits that raised its total (Shopify's total_outstanding): the
+-- payment status stays as it is; staff collect the difference separately (a manual payment, a new link).
+ALTER TABLE orders ADD COLUMN outstanding_amount bigint NOT NULL DEFAULT 0 CHECK (outstanding_amount >= 0);
+
+CREATE OR REPLACE FUNCTION souq_order_json(o orders, p_timeline boolean) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT souq_order_json_base(o, p_timeline) || jsonb_build_object(
+        'outstanding_amount', o.outstanding_amount,
+        'fulfillments', coalesce((SELECT jsonb_agg(souq_fulfillment_json(f) ORDER BY f.id) FROM fulfillments f WHERE f.order_id = o.id), '[]'),
+        'returns', coalesce((SELECT jsonb_agg(souq_return_json(r) ORDER BY r.id) FROM returns r WHERE r.order_id = o.id), '[]'))
+$$;
+
+-- The base price of a variant for a currency and quantity (the volume tier), or NULL: what staff-made lines
+-- cost when staff give no price (order edits, draft orders). Price lists and promotions do not apply.
+CREATE FUNCTION souq_variant_base_price(p_variant text, p_currency text, p_quantity int) RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT amount FROM prices WHERE variant_id = p_variant AND price_list_id IS NULL AND currency_code = lower(p_currency)
+       AND min_quantity <= greatest(p_quantity, 1) ORDER BY min_quantity DESC LIMIT 1
+$$;
+
+-- A new order line of a variant, snapshot as checkout makes them; p_unit_price NULL: the base price (SQ422 at
+-- p_pointer when there is none). No tax or discount: see README (order edits).
+CREATE FUNCTION souq_order_line_new(p_order text, p_variant text, p_quantity int, p_unit_price bigint, p_currency text,
+                                    p_position int, p_pointer text) RETURNS order_line_items LANGUAGE plpgsql AS $$
+DECLARE
+    v product_variants;
+    p products;
+    price bigint;
+    l order_line_items;
+BEGIN
+    SELECT * INTO v FROM product_variants WHERE id = p_variant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = p_pointer || '/variant_id|not_found|The variant does not exist.';
+    END IF;
+    SELECT * INTO p FROM products WHERE id = v.product_id;
+    price := coalesce(p_unit_price, souq_variant_base_price(v.id, p_currency, p_quantity));
+    IF price IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = p_pointer || '/variant_id|not_priced|The variant has no price in the order''s currency; give unit_price.';
+    END IF;
+    INSERT INTO order_line_items (order_id, variant_id, product_id, title, variant_title, sku, requires_shipping, quantity, unit_price,
+                                  subtotal, total, position)
+    VALUES (p_order, v.id, p.id, p.title, v.title, v.sku, v.requires_shipping, p_quantity, price, price * p_quantity,
+            price * p_quantity, p_position)
+    RETURNING * INTO l;
+    RETURN l;
+END $$;
+
+-- The stock an order holds, again for its current lines, all or nothing (SQSTK 409 when short).
+CREATE FUNCTION souq_order_rereserve(o orders) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    lines jsonb;
+BEGIN
+    PERFORM souq_release(o.id);
+    SELECT jsonb_agg(jsonb_build_object('variant_id', variant_id, 'quantity', quantity)) INTO lines
+      FROM order_line_items WHERE order_id = o.id AND variant_id IS NOT NULL;
+    IF lines IS NOT NULL THEN
+        BEGIN
+            PERFORM souq_reserve(lines, o.sales_channel_id, o.id, 1);
+        EXCEPTION WHEN SQLSTATE 'SQ409' THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQSTK', MESSAGE = SQLERRM;
+        END;
+        UPDATE reservations SET expires_at = 'infinity' WHERE reference = o.id AND status = 'active';
+    END IF;
+END $$;
+
+-- POST /v1/admin/orders/{id}/edits {add: [{variant_id, quantity, unit_price}], remove: [line_id],
+-- change: [{line_id, quantity}], note}: one transaction. Changed lines keep their unit price and their
+-- discount and tax in proportion; added lines cost unit_price or the base price. Stock is reserved again for
+-- the new lines, all or nothing. The difference of the total is settled (README): a higher total adds to
+-- outstanding_amount; a lower one first lowers outstanding_amount, then the open authorization's amount (the
+-- capture takes less), then is refunded from the captured payment: the caller refunds refund_amount.
+-- Answers {"order": the order with its timeline, "refund_amount": n}.
+CREATE FUNCTION souq_order_edit(p_order text, p_body jsonb, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    o orders;
+    l order_line_items;
+    it record;
+    pay payments;
+    old_sub bigint; old_disc bigint; old_tax bigint; old_total bigint;
+    new_sub bigint; new_disc bigint; new_tax bigint; new_total bigint;
+    nq int;
+    oq int;
+    pos int;
+    delta bigint;
+    rest bigint;
+    outstanding bigint;
+    reduced bigint := 0;
+    refund bigint := 0;
+    room bigint;
+BEGIN
+    o := souq_order_lock(p_order, NULL);
+    IF o.status = 'canceled' OR o.payment_status IN ('voided', 'refunded') THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = format('The order is %s; it cannot be edited.',
+            CASE WHEN o.status = 'canceled' THEN 'canceled' ELSE o.payment_status END);
+    END IF;
+    IF o.fulfillment_status <> 'unfulfilled' THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = format('The order is %s; only an unfulfilled order can be edited.', o.fulfillment_status);
+    END IF;
+    IF coalesce(jsonb_array_length(p_body->'add'), 0) + coalesce(jsonb_array_length(p_body->'remove'), 0)
+       + coalesce(jsonb_array_length(p_body->'change'), 0) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/add|required|An edit adds, removes or changes at least one line.';
+    END IF;
+    SELECT coalesce(sum(subtotal), 0), coalesce(sum(discount_total), 0), coalesce(sum(tax_total), 0), coalesce(sum(total), 0)
+      INTO old_sub, old_disc, old_tax, old_total FROM order_line_items WHERE order_id = o.id;
+    -- removals
+    FOR it IN SELECT e.v, (e.n - 1)::int AS idx FROM jsonb_array_elements_text(coalesce(p_body->'remove', '[]')) WITH ORDINALITY e(v, n) LOOP
+        DELETE FROM order_line_items WHERE id = it.v AND order_id = o.id RETURNING * INTO l;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/remove/%s|not_found|The order has no such line (or it is listed twice).', it.idx);
+        END IF;
+        PERFORM souq_order_event(o.id, 'order.line_removed', jsonb_build_object('line_item_id', l.id, 'variant_id', l.variant_id,
+            'sku', l.sku, 'quantity', l.quantity, 'total', l.total), p_actor, false);
+    END LOOP;
+    -- quantity changes: the snapshot unit price; discount and tax in proportion
+    FOR it IN SELECT e.c, (e.n - 1)::int AS idx FROM jsonb_array_elements(coalesce(p_body->'change', '[]')) WITH ORDINALITY e(c, n) LOOP
+        SELECT * INTO l FROM order_line_items WHERE id = it.c->>'line_id' AND order_id = o.id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/change/%s/line_id|not_found|The order has no such line (or it was removed).', it.idx);
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_body->'change') WITH ORDINALITY x(c, n) WHERE x.c->>'line_id' = l.id AND x.n - 1 < it.idx) THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/change/%s/line_id|repeated|Each line may be changed once.', it.idx);
+        END IF;
+        nq := (it.c->>'quantity')::int;
+        oq := l.quantity;
+        CONTINUE WHEN nq = oq;
+        UPDATE order_line_items SET quantity = nq, subtotal = unit_price * nq,
+               discount_total = discount_total * nq / l.quantity, tax_total = tax_total * nq / l.quantity
+         WHERE id = l.id RETURNING * INTO l;
+        UPDATE order_line_items SET total = subtotal - discount_total + CASE WHEN o.tax_inclusive THEN 0 ELSE tax_total END
+         WHERE id = l.id;
+        PERFORM souq_order_event(o.id, 'order.line_quantity_changed', jsonb_build_object('line_item_id', l.id, 'sku', l.sku,
+            'from', oq, 'to', nq), p_actor, false);
+    END LOOP;
+    -- additions
+    SELECT coalesce(max(position), -1) + 1 INTO pos FROM order_line_items WHERE order_id = o.id;
+    FOR it IN SELECT e.a, (e.n - 1)::int AS idx FROM jsonb_array_elements(coalesce(p_body->'add', '[]')) WITH ORDINALITY e(a, n) LOOP
+        l := souq_order_line_new(o.id, it.a->>'variant_id', (it.a->>'quantity')::int, (it.a->>'unit_price')::bigint, o.currency_code,
+                                 pos, format('/add/%s', it.idx));
+        pos := pos + 1;
+        PERFORM souq_order_event(o.id, 'order.line_added', jsonb_build_object('line_item_id', l.id, 'variant_id', l.variant_id,
+            'sku', l.sku, 'quantity', l.quantity, 'unit_price', l.unit_price, 'total', l.total), p_actor, false);
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM order_line_items WHERE order_id = o.id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/remove|not_allowed|An order keeps at least one line; cancel it instead.';
+    END IF;
+    SELECT sum(subtotal), sum(discount_total), sum(tax_total), sum(total) INTO new_sub, new_disc, new_tax, new_total
+      FROM order_line_items WHERE order_id = o.id;
+    delta := new_total - old_total;
+    IF o.total + delta < o.gift_card_total THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/remove|not_allowed|The new total would be less than what gift cards paid.';
+    END IF;
+    -- stock, all or nothing
+    PERFORM souq_order_rereserve(o);
+    -- settle the difference
+    outstanding := o.outstanding_amount;
+    IF delta > 0 THEN
+        outstanding := outstanding + delta;
+    ELSIF delta < 0 THEN
+        rest := -delta;
+        reduced := least(rest, outstanding);
+        outstanding := outstanding - reduced;
+        rest := rest - reduced;
+        reduced := 0;
+        IF rest > 0 THEN
+            SELECT * INTO pay FROM payments WHERE order_id = o.id AND status IN ('authorized', 'pending') ORDER BY id LIMIT 1 FOR UPDATE;
+            IF FOUND THEN
+                reduced := least(rest, pay.amount);
+                UPDATE payments SET amount = amount - reduced WHERE id = pay.id;
+                rest := rest - reduced;
+            END IF;
+        END IF;
+        IF rest > 0 AND o.payment_status IN ('paid', 'partially_refunded') THEN
+            SELECT coalesce(max(captured_amount - refunded_amount - refund_pending), 0) INTO room FROM payments
+             WHERE order_id = o.id AND status = 'captured';
+            refund := least(rest, room);
+        END IF;
+    END IF;
+    UPDATE orders SET item_subtotal = item_subtotal + new_sub - old_sub, discount_total = discount_total + new_disc - old_disc,
+           tax_total = tax_total + new_tax - old_tax, total = total + delta, outstanding_amount = outstanding
+     WHERE id = o.id;
+    PERFORM souq_order_event(o.id, 'order.edited', jsonb_build_object('old_total', o.total, 'new_total', o.total + delta,
+        'note', p_body->>'note', 'outstanding_amount', outstanding, 'authorization_reduced', reduced, 'refund_amount', refund), p_actor, true);
+    SELECT * INTO o FROM orders WHERE id = o.id;
+    RETURN json_build_object('order', souq_order_json(o, true), 'refund_amount', refund);
+END $$;
+
+-- ---- draft orders -----------------------------------------------------------------------------------------
+-- Staff build an order for a customer (phone, B2B): lines at the base price or a price staff set, addresses, a
+-- note; then complete it into an order with a manual payment (pending, or paid when staff say so).
+CREATE TABLE draft_orders (
+    id               text PRIMARY KEY DEFAULT souq_id('draft'),
+    status           text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'completed')),
+    sales_channel_id text NOT NULL REFERENCES sales_channels (id),
+    customer_id      text REFERENCES customers (id) ON DELETE SET NULL,
+    email            text,
+    currency_code    text NOT NULL REFERENCES currencies (code),
+    region_id        text REFERENCES regions (id) ON DELETE SET NULL,
+    items            jsonb NOT NULL DEFAULT '[]', -- [{variant_id, quantity, unit_price (staff's price, or null)}]
+    shipping_address jsonb,
+    billing_address  jsonb,
+    note             text,
+    metadata         jsonb NOT NULL DEFAULT '{}',
+    order_id         text REFERENCES orders (id) ON DELETE SET NULL,
+    created_by       text,
+    completed_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX draft_orders_customer_idx ON draft_orders (customer_id, id DESC) WHERE customer_id IS NOT NULL;
+CREATE TRIGGER draft_orders_touch BEFORE UPDATE ON draft_orders FOR EACH ROW EXECUTE FUNCTION souq_touch();
+
+-- The draft's lines priced now: the staff price, else the base price of the quantity's tier (null: no price).
+CREATE FUNCTION souq_draft_order_lines(d draft_orders) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('variant_id', x.variant_id, 'product_id', v.product_id, 'title', p.title,
+               'variant_title', v.title, 'sku', v.sku, 'requires_shipping', coalesce(v.requires_shipping, true), 'quantity', x.quantity,
+               'unit_price', x.price, 'custom_price', x.custom, 'subtotal', x.price * x.quantity) ORDER BY x.n), '[]')
+      FROM (SELECT i->>'variant_id' AS variant_id, (i->>'quantity')::int AS quantity, n, (i->>'unit_price') IS NOT NULL AS custom,
+                   coalesce((i->>'unit_price')::bigint, souq_variant_base_price(i->>'variant_id', d.currency_code, (i->>'quantity')::int)) AS price
+              FROM jsonb_array_elements(d.items) WITH ORDINALITY e(i, n)) x
+      LEFT JOIN product_variants v ON v.id = x.variant_id
+      LEFT JOIN products p ON p.id = v.product_id
+$$;
+
+CREATE FUNCTION souq_draft_order_json(d draft_orders) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    lines jsonb := souq_draft_order_lines(d);
+    sub bigint := (SELECT coalesce(sum((l->>'subtotal')::bigint), 0) FROM jsonb_array_elements(lines) l);
+BEGIN
+    RETURN json_build_object('id', d.id, 'object', 'draft_order', 'status', d.status, 'sales_channel_id', d.sales_channel_id,
+        'customer_id', d.customer_id, 'email', d.email, 'currency_code', d.currency_code, 'region_id', d.region_id, 'items', lines,
+        'item_subtotal', sub, 'total', sub, 'shipping_address', d.shipping_address, 'billing_address', d.billing_address,
+        'note', d.note, 'metadata', d.metadata, 'order_id', d.order_id, 'created_by', d.created_by, 'completed_at', d.completed_at,
+        'created_at', d.created_at, 'updated_at', d.updated_at);
+END $$;
+
+-- Create (p_id NULL) or update a draft (resource conventions: core/resource.h). NULL: no such draft. Bad values
+-- raise SQ422 with COLUMN (and HINT = the item's pointer): core/resource.c turns them into field errors.
+CREATE FUNCTION souq_draft_order_save(p_id text, b jsonb, p_etag text, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    cur draft_orders;
+    d draft_orders;
+    ch text;
+    cust customers;
+    reg regions;
+    cur_code text;
+    it record;
+BEGIN
+    IF p_id IS NOT NULL THEN
+        SELECT * INTO cur FROM draft_orders WHERE id = p_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        PERFORM souq_check_etag(souq_draft_order_json(cur), p_etag);
+        IF cur.status <> 'open' THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = 'The draft is completed: it is an order now.';
+        END IF;
+    END IF;
+    IF b->>'customer_id' IS NOT NULL THEN
+        SELECT * INTO cust FROM customers WHERE id = b->>'customer_id';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'customer_id', MESSAGE = 'The customer does not exist.';
+        END IF;
+    END IF;
+    IF b->>'region_id' IS NOT NULL THEN
+        SELECT * INTO reg FROM regions WHERE id = b->>'region_id';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'region_id', MESSAGE = 'The region does not exist.';
+        END IF;
+    END IF;
+    FOR it IN SELECT e.i, (e.n - 1)::int AS idx FROM jsonb_array_elements(coalesce(b->'items', '[]')) WITH ORDINALITY e(i, n) LOOP
+        IF NOT EXISTS (SELECT 1 FROM product_variants WHERE id = it.i->>'variant_id') THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'variant_id', HINT = format('/items/%s', it.idx),
+                MESSAGE = 'The variant does not exist.';
+        END IF;
+    END LOOP;
+    IF p_id IS NULL THEN
+        ch := coalesce(b->>'sales_channel_id', (SELECT id FROM sales_channels WHERE is_default));
+        IF NOT EXISTS (SELECT 1 FROM sales_channels WHERE id = ch) THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'sales_channel_id', MESSAGE = 'The sales channel does not exist.';
+        END IF;
+        cur_code := coalesce(lower(b->>'currency_code'), reg.currency_code,
+                             (SELECT r.currency_code FROM sales_channels c JOIN regions r ON r.id = c.default_region_id WHERE c.id = ch));
+        IF cur_code IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'currency_code', MESSAGE = 'Give currency_code or region_id.';
+        END IF;
+        IF reg.id IS NOT NULL AND reg.currency_code <> cur_code THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'currency_code', MESSAGE = 'The region sells in another currency.';
+        END IF;
+        INSERT INTO draft_orders (sales_channel_id, customer_id, email, currency_code, region_id, items, shipping_address, billing_address,
+                                  note, metadata, created_by)
+        VALUES (ch, cust.id, coalesce(lower(b->>'email'), cust.email), cur_code, reg.id, coalesce(b->'items', '[]'),
+                souq_cart_address(b->'shipping_address'), souq_cart_address(b->'billing_address'), b->>'note',
+                jsonb_strip_nulls(coalesce(b->'metadata', '{}')), p_actor)
+        RETURNING * INTO d;
+    ELSE
+        IF reg.id IS NOT NULL AND reg.currency_code <> cur.currency_code THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ422', COLUMN = 'region_id', MESSAGE = 'The region sells in another currency than the draft.';
+        END IF;
+        UPDATE draft_orders t SET
+            customer_id = CASE WHEN b ? 'customer_id' THEN cust.id ELSE t.customer_id END,
+            email = CASE WHEN b ? 'email' THEN lower(b->>'email') WHEN b->>'customer_id' IS NOT NULL AND t.email IS NULL THEN cust.email ELSE t.email END,
+            region_id = CASE WHEN b ? 'region_id' THEN reg.id ELSE t.region_id END,
+            items = CASE WHEN b ? 'items' THEN coalesce(b->'items', '[]') ELSE t.items END,
+            shipping_address = CASE WHEN b ? 'shipping_address' THEN souq_cart_address(b->'shipping_address') ELSE t.shipping_address END,
+            billing_address = CASE WHEN b ? 'billing_address' THEN souq_cart_address(b->'billing_address') ELSE t.billing_address END,
+            note = CASE WHEN b ? 'note' THEN b->>'note' ELSE t.note END,
+            metadata = souq_merge_metadata(t.metadata, b)
+         WHERE t.id = p_id RETURNING * INTO d;
+    END IF;
+    RETURN souq_draft_order_json(d);
+END $$;
+
+-- POST /v1/admin/draft-orders/{id}/complete {paid}: the order, as checkout would make it, with a manual payment.
+CREATE FUNCTION souq_draft_order_complete(p_id text, p_body jsonb, p_actor text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    d draft_orders;
+    o orders;
+    lines jsonb;
+    v_total bigint;
+    v_paid boolean := coalesce((p_body->>'paid')::boolean, false);
+    cust text;
+    bad int;
+BEGIN
+    SELECT * INTO d FROM draft_orders WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ404', MESSAGE = 'The draft order does not exist.';
+    END IF;
+    IF d.status <> 'open' THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = 'The draft is already an order.';
+    END IF;
+    lines := souq_draft_order_lines(d);
+    IF jsonb_array_length(lines) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/items|required|The draft has no lines.';
+    END IF;
+    SELECT (n - 1)::int INTO bad FROM jsonb_array_elements(lines) WITH ORDINALITY e(l, n)
+     WHERE l->>'unit_price' IS NULL OR l->>'sku' IS NULL ORDER BY n LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/items/%s/unit_price|not_priced|The line has no price in the draft''s currency (or its variant is gone); set unit_price.', bad);
+    END IF;
+    IF d.email IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/email|required|The order needs an email: set email or customer_id.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(lines) l WHERE (l->>'requires_shipping')::boolean)
+       AND (d.shipping_address IS NULL OR d.shipping_address->>'address_1' IS NULL OR d.shipping_address->>'city' IS NULL) THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/shipping_address|required|The draft ships goods: it needs a shipping address with address_1, city and country_code.';
+    END IF;
+    v_total := (SELECT sum((l->>'subtotal')::bigint) FROM jsonb_array_elements(lines) l);
+    v_paid := v_paid OR v_total = 0;
+    cust := d.customer_id;
+    IF cust IS NULL THEN -- as checkout does: a guest customer record of the email
+        SELECT id INTO cust FROM customers WHERE lower(email) = lower(d.email) AND NOT has_account ORDER BY created_at LIMIT 1;
+        IF cust IS NULL THEN
+            INSERT INTO customers (email) VALUES (lower(d.email)) RETURNING id INTO cust;
+        END IF;
+    END IF;
+    INSERT INTO orders (sales_channel_id, customer_id, email, currency_code, region_id, payment_status, shipping_address, billing_address,
+                        note, metadata, item_subtotal, total, paid_total, snapshot)
+    VALUES (d.sales_channel_id, cust, d.email, d.currency_code, d.region_id, CASE WHEN v_paid THEN 'paid' ELSE 'pending' END,
+            d.shipping_address, d.billing_address, d.note, d.metadata, v_total, v_total, CASE WHEN v_paid THEN v_total ELSE 0 END,
+            souq_draft_order_json(d)::jsonb)
+    RETURNING * INTO o;
+    INSERT INTO order_line_items (order_id, variant_id, product_id, title, variant_title, sku, requires_shipping, quantity, unit_price,
+                                  subtotal, total, metadata, position)
+    SELECT o.id, l->>'variant_id', l->>'product_id', l->>'title', l->>'variant_title', l->>'sku', (l->>'requires_shipping')::boolean,
+           (l->>'quantity')::int, (l->>'unit_price')::bigint, (l->>'subtotal')::bigint, (l->>'subtotal')::bigint,
+           CASE WHEN (l->>'custom_price')::boolean THEN '{"custom_price": true}'::jsonb ELSE '{}'::jsonb END, (n - 1)::int
+      FROM jsonb_array_elements(lines) WITH ORDINALITY e(l, n);
+    IF v_total > 0 THEN
+        INSERT INTO payments (order_id, provider, status, currency_code, amount, captured_amount, gateway_key)
+        VALUES (o.id, 'manual', CASE WHEN v_paid THEN 'captured' ELSE 'pending' END, d.currency_code, v_total,
+                CASE WHEN v_paid THEN v_total ELSE 0 END, 'draft:' || d.id);
+    END IF;
+    PERFORM souq_order_rereserve(o);
+    UPDATE draft_orders SET status = 'completed', order_id = o.id, completed_at = now() WHERE id = d.id;
+    PERFORM souq_order_event(o.id, 'order.placed', jsonb_build_object('number', o.number, 'total', o.total, 'currency_code', o.currency_code,
+        'payment_status', o.payment_status, 'draft_order_id', d.id), p_actor, true);
+    IF v_paid THEN
+        PERFORM souq_order_event(o.id, 'order.paid', jsonb_build_object('amount', o.paid_total), p_actor, true);
+    END IF;
+    RETURN souq_order_json(o, false);
+END $$;

@@ -120,4 +120,8 @@ void sq_h_admin_return_reject(sq_req_t *req);
 void sq_h_admin_return_receive(sq_req_t *req);
 void sq_h_export_orders(sq_req_t *req);
 
+/* order_edits.c */
+void sq_h_admin_order_edit(sq_req_t *req);
+void sq_h_admin_draft_complete(sq_req_t *req);
+
 #endif

@@ -850,6 +850,48 @@ op("get", "/v1/admin/exports/orders.csv", "exportOrders", "Admin Orders", "Expor
    params=[p for p in ORDER_FILTERS if p.get("name") not in ("limit", "cursor", "If-None-Match")], perm="orders:read", desc="400 invalid-parameter for a filter value of the wrong form.")
 TAGS.append(("Admin Fulfilment", "Fulfilments, shipments, deliveries and returns."))
 
+# order edits and draft orders (core/order_edit*)
+for _o in ("Order", "AdminOrder"):
+    schemas[_o]["properties"]["outstanding_amount"] = OM("What the order still has to collect because edits raised its total (the payment status does not change); 0 normally.")
+    schemas[_o]["required"] += ["outstanding_amount"]
+_add_in = req({"variant_id": S("The variant (422 not_found).", pattern="^[a-z]+_[0-9a-hjkmnp-tv-z]{26}$"), "quantity": INT("Units, 1 to 10000.", minimum=1, maximum=10000),
+    "unit_price": INT("Price of one unit, minor units (staff only); default: the variant's base price in the currency for this quantity's tier (422 not_priced at /.../variant_id when there is none).", minimum=0, maximum=999999999999)}, ["variant_id", "quantity"], "A line to add.")
+schemas["OrderEdit"] = req({"add": {"type": "array", "maxItems": 250, "items": _add_in, "description": "Lines to add (always new lines, never merged)."},
+    "remove": {"type": "array", "maxItems": 250, "items": {"type": "string"}, "description": "Ids of lines to remove (422 not_found at /remove/i)."},
+    "change": {"type": "array", "maxItems": 250, "items": req({"line_id": S("A line of the order."), "quantity": INT("New quantity, 1 to 10000 (remove a line to drop it).", minimum=1, maximum=10000)}, ["line_id", "quantity"], "A quantity change."), "description": "Quantity changes: the line keeps its unit price; its discount and tax change in proportion."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Why (on the timeline)."}}, [], "An edit: at least one of add, remove, change (422 required at /add otherwise).")
+op("post", "/v1/admin/orders/{id}/edits", "adminEditOrder", "Admin Orders", "Edit an unfulfilled order's lines", "admin", [ok("200", "AdminOrder", "The order after the edit, with its timeline.")], body="OrderEdit", params=[P_ORDER], perm="orders:write",
+   desc="Only an open, unfulfilled order whose payment is not voided or refunded (409 invalid-state). One transaction: the lines change, the stock is reserved again for the new lines all or nothing (409 insufficient-stock: nothing changes), the totals move by the lines' difference, and every change is on the timeline (order.line_added, order.line_removed, order.line_quantity_changed, then order.edited, which also goes to the outbox). "
+        "The difference is settled: a higher total adds to outstanding_amount (the payment status stays); a lower one first reduces outstanding_amount, then the open authorization's amount (the later capture takes less, as a partial capture), then is refunded from the captured payment through the refund flow (a refused refund leaves refund.failed on the timeline).")
+DRAFT_ID = ID("draft")
+_draft_line = obj({"variant_id": {"type": ["string", "null"], "description": "The variant."}, "product_id": SN("Its product."), "title": SN("Product title."), "variant_title": SN("Variant title."), "sku": SN("SKU (null once the variant is gone)."),
+    "requires_shipping": B("Shipped goods."), "quantity": INT("Units.", minimum=1), "unit_price": {"type": ["integer", "null"], "description": "Price of one unit now: staff's price, else the base price of the tier (null: none; completing is then 422)."},
+    "custom_price": B("unit_price was set by staff."), "subtotal": {"type": ["integer", "null"], "description": "unit_price x quantity."}}, desc="A line of a draft.")
+schemas["DraftOrder"] = obj({"id": DRAFT_ID, "object": {"const": "draft_order", "description": "Always draft_order."}, "status": {"type": "string", "enum": ["open", "completed"], "description": "open until completed into an order."},
+    "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer it is for."), "email": SN("Email for the order (default: the customer's)."), "currency_code": S("Currency (lower-case ISO 4217)."), "region_id": IDN("reg", "Region."),
+    "items": {"type": "array", "items": _draft_line, "description": "Lines, priced now."}, "item_subtotal": OM("Sum of the priced lines."), "total": OM("What the order will cost (no shipping, tax or discounts on drafts)."),
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Shipping address."}, "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address."},
+    "note": SN("Note (becomes the order's)."), "metadata": metadata_out, "order_id": IDN("order", "The order it became."), "created_by": SN("Who created it."), "completed_at": TSN("When it became an order."), **ts_pair}, desc="A draft order built by staff.")
+schemas["DraftOrderList"] = list_of("DraftOrder", "draft orders")
+_draft_common = {"customer_id": {"type": ["string", "null"], "description": "The customer (422 not_found)."}, "email": {**email_in, "type": ["string", "null"], "description": "Email for the order (default: the customer's)."},
+    "region_id": {"type": ["string", "null"], "description": "Region (its currency must be the draft's)."}, "items": {"type": "array", "maxItems": 250, "items": _add_in, "description": "Lines (a PATCH replaces the whole list)."},
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddressInput"}, {"type": "null"}], "description": "Shipping address (required to complete when goods ship)."},
+    "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddressInput"}, {"type": "null"}], "description": "Billing address."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Note."}, "metadata": metadata_in}
+schemas["DraftOrderCreate"] = req({"sales_channel_id": S("Sales channel (default: the default channel)."), "currency_code": cur_code, **_draft_common}, [], "A draft order. currency_code, else the region's, else the channel's default region's.")
+schemas["DraftOrderUpdate"] = req(_draft_common, [], "Fields to change (open drafts only: 409 invalid-state once completed).")
+schemas["DraftComplete"] = req({"paid": B("The customer has paid already (cash, bank transfer): the payment is recorded as captured and the order is paid. Default false: pending until captured.")}, [], "How the draft's order is paid (the body is optional).")
+P_DRAFT = P_ID("draft", "draft order")
+op("get", "/v1/admin/draft-orders", "adminListDraftOrders", "Admin Orders", "List draft orders", "admin", [ok("200", "DraftOrderList", headers=H_ETAG), NOTMOD],
+   params=[P_LIMIT, P_CURSOR, qp("status", "Only drafts in this status.", {"type": "string", "enum": ["open", "completed"]}), qp("customer_id", "Only this customer's drafts.", {"type": "string", "maxLength": 40}), P_INM], perm="orders:read")
+op("post", "/v1/admin/draft-orders", "adminCreateDraftOrder", "Admin Orders", "Create a draft order", "admin", [ok("201", "DraftOrder", "The draft.")], body="DraftOrderCreate", perm="orders:write",
+   desc="Staff may set unit_price per line (custom prices); otherwise a line costs the variant's base price. 422 with pointers for unknown customers, regions, channels and variants.")
+op("get", "/v1/admin/draft-orders/{id}", "adminGetDraftOrder", "Admin Orders", "One draft order", "admin", [ok("200", "DraftOrder", headers=H_ETAG), NOTMOD], params=[P_DRAFT, P_INM], perm="orders:read")
+op("patch", "/v1/admin/draft-orders/{id}", "adminUpdateDraftOrder", "Admin Orders", "Update a draft order", "admin", [ok("200", "DraftOrder", "The draft.")], body="DraftOrderUpdate", params=[P_DRAFT, P_IFMATCH], perm="orders:write")
+op("post", "/v1/admin/draft-orders/{id}/complete", "adminCompleteDraftOrder", "Admin Orders", "Turn a draft into an order", "admin", [ok("201", "Order", "The order.")], body="DraftComplete", params=[P_DRAFT], perm="orders:write",
+   desc="Checks what an order needs (lines, all priced, an email, a shipping address when goods ship: 422 with pointers), reserves the stock all or nothing (409 insufficient-stock), creates the order with a manual payment (pending, or captured when paid) and writes order.placed (and order.paid), in one transaction. A completed draft is 409 invalid-state.")
+paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"] = False
+
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess
 P_IDEM = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
