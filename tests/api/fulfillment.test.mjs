@@ -377,7 +377,9 @@ test('a key without orders:write gets 403 on every move; orders:read may list re
     [`/v1/admin/orders/${o.id}/returns`, { items: [{ line_item_id: mug.id, quantity: 1 }], reason: 'other' }],
     [`/v1/admin/orders/${o.id}/fulfillments/ful_00000000000000000000000000/shipments`, { carrier: 'x', tracking_number: '1' }],
     [`/v1/admin/orders/${o.id}/fulfillments/ful_00000000000000000000000000/deliver`, undefined],
-    [`/v1/admin/orders/${o.id}/returns/ret_00000000000000000000000000/receive`, undefined]]) {
+    [`/v1/admin/orders/${o.id}/returns/ret_00000000000000000000000000/receive`, undefined],
+    [`/v1/admin/orders/${o.id}/returns/ret_00000000000000000000000000/approve`, undefined],
+    [`/v1/admin/orders/${o.id}/returns/ret_00000000000000000000000000/reject`, undefined]]) {
     const r = await K('POST', path, body);
     assert.equal(r.status, 403, path);
     assert.equal(r.body.type, type('forbidden'));
