@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startStack, staffLogin, newCustomer } from './lib/harness.mjs';
 
-let s, t, loc;
+let s, t, shipping, loc;
 const sql = async (text, params) => s.sql(text, params);
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
 const A = (method, path, json, o = {}) => s.client.request(method, path, { pk: null, token: t, json, ...o });
@@ -25,7 +25,10 @@ async function variant(stock, amount = 1000, currency = 'eur') {
 before(async () => {
   s = await startStack();
   t = (await staffLogin(s.client)).access_token;
-  await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] });
+  const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+  const so = await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 0 });
+  assert.equal(so.status, 201, so.text);
+  shipping = so.body.id;
   loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
   await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
   V.tee = await variant(1000, 2500);
@@ -39,6 +42,8 @@ async function order(lines, payment = visa) {
   const c = await s.client.request('POST', '/v1/store/carts', { json: { email: 'buyer@example.com', shipping_address: address,
     items: lines.map(([v, quantity]) => ({ variant_id: v.id, quantity })) } });
   assert.equal(c.status, 201, c.text);
+  const m = await s.client.request('POST', `/v1/store/carts/${c.body.id}/shipping-methods`, { json: { option_id: shipping } });
+  assert.equal(m.status, 200, m.text);
   const r = await s.client.request('POST', `/v1/store/carts/${c.body.id}/complete`, { json: payment, headers: { 'idempotency-key': crypto.randomUUID() } });
   assert.equal(r.status, 201, r.text);
   return r.body;
