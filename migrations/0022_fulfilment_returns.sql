@@ -652,7 +652,7 @@ END $$;
 
 -- POST /v1/admin/orders/{id}/edits {add: [{variant_id, quantity, unit_price}], remove: [line_id],
 -- change: [{line_id, quantity}], note}: one transaction. Changed lines keep their unit price and their
--- discount and tax in proportion; added lines cost unit_price or the base price. Stock is reserved again for
+-- discount and tax (each tax line) in proportion, rounded down; added lines cost unit_price or the base price. Stock is reserved again for
 -- the new lines, all or nothing. The difference of the total is settled (README): a higher total adds to
 -- outstanding_amount; a lower one first lowers outstanding_amount, then the open authorization's amount (the
 -- capture takes less), then is refunded from the captured payment: the caller refunds refund_amount.
@@ -710,8 +710,12 @@ BEGIN
         nq := (it.c->>'quantity')::int;
         oq := l.quantity;
         CONTINUE WHEN nq = oq;
-        UPDATE order_line_items SET quantity = nq, subtotal = unit_price * nq,
-               discount_total = discount_total * nq / l.quantity, tax_total = tax_total * nq / l.quantity
+        UPDATE order_line_items SET quantity = nq, subtotal = unit_price * nq, discount_total = discount_total * nq / oq,
+               tax_lines = coalesce((SELECT jsonb_agg(t || jsonb_build_object('amount', (t->>'amount')::bigint * nq / oq) ORDER BY n)
+                                       FROM jsonb_array_elements(tax_lines) WITH ORDINALITY x(t, n)), '[]'),
+               tax_total = CASE WHEN jsonb_array_length(tax_lines) > 0
+                                THEN (SELECT sum((t->>'amount')::bigint * nq / oq) FROM jsonb_array_elements(tax_lines) t)
+                                ELSE tax_total * nq / oq END
          WHERE id = l.id RETURNING * INTO l;
         UPDATE order_line_items SET total = subtotal - discount_total + CASE WHEN o.tax_inclusive THEN 0 ELSE tax_total END
          WHERE id = l.id;

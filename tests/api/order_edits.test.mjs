@@ -241,3 +241,21 @@ test('draft orders: paid at completion, guests by email, and every refusal with 
   r = await s.client.request('POST', `/v1/admin/draft-orders/${short.id}/complete`, { pk: null, token: key.body.token });
   assert.equal(r.status, 403);
 });
+
+test('a changed line keeps its tax rate: each tax line and the tax total scale with the quantity', async () => {
+  const at = (await A('POST', '/v1/admin/regions', { name: 'AT', currency_code: 'eur', countries: ['at'] })).body;
+  const r0 = await A('POST', '/v1/admin/tax-rates', { region_id: at.id, rate_bp: 2000, name: 'USt', code: 'AT20' });
+  assert.equal(r0.status, 201, r0.text);
+  const so = (await A('POST', '/v1/admin/shipping-options', { name: 'AT', region_id: at.id, provider: 'flat_rate', amount: 0 })).body;
+  const c = await s.client.request('POST', '/v1/store/carts', { json: { email: 'at@example.com', region_id: at.id,
+    shipping_address: { ...address, country_code: 'at', city: 'Wien' }, items: [{ variant_id: V.tee.id, quantity: 2 }] } });
+  assert.equal(c.status, 201, c.text);
+  assert.equal((await s.client.post(`/v1/store/carts/${c.body.id}/shipping-methods`, { option_id: so.id })).status, 200);
+  const o = (await s.client.request('POST', `/v1/store/carts/${c.body.id}/complete`, { json: visa, headers: { 'idempotency-key': crypto.randomUUID() } })).body;
+  assert.deepEqual([o.item_subtotal, o.tax_total, o.total], [5000, 1000, 6000]);
+  const r = await edit(o, { change: [{ line_id: o.items[0].id, quantity: 3 }] });
+  assert.equal(r.status, 200, r.text);
+  const l = r.body.items[0];
+  assert.deepEqual([l.subtotal, l.tax_total, l.total, l.tax_lines.map((x) => [x.code, x.amount])], [7500, 1500, 9000, [['AT20', 1500]]]);
+  assert.deepEqual([r.body.item_subtotal, r.body.tax_total, r.body.total, r.body.outstanding_amount], [7500, 1500, 9000, 3000]);
+});
