@@ -6,6 +6,7 @@
 #include "core/import.h"
 #include "core/inventory.h"
 #include "core/order.h"
+#include "core/order_edit.h"
 #include "core/product.h"
 #include "core/shipping.h"
 #include "core/tax.h"
@@ -29,6 +30,10 @@ static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "
 static const char *const order_q[] = {"limit",         "cursor",       "status",        "payment_status", "fulfillment_status",
                                       "customer_id",   "sales_channel_id", "currency_code", "placed_after", "placed_before",
                                       "total_min",     "total_max",    "q",             NULL};
+static const char *const export_order_q[] = {"status",        "payment_status", "fulfillment_status", "customer_id", "sales_channel_id",
+                                             "currency_code", "placed_after",   "placed_before",      "total_min",   "total_max",
+                                             "q",             NULL};
+static const char *const draft_q[] = {"limit", "cursor", "status", "customer_id", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -104,6 +109,7 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/customers/me/orders/{id}", sq_h_store_my_order, CUSTOMER, NULL, 0, NULL},
     {"GET", "/v1/store/carts/{id}/shipping-options", sq_h_store_cart_shipping_options, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/carts/{id}/shipping-methods", sq_h_store_cart_shipping_method, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/customers/me/orders/{id}/returns", sq_h_store_return_create, CUSTOMER, NULL, IDEM, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -175,6 +181,23 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/orders/{id}/capture", sq_h_admin_order_capture, ADMIN, "orders:write", 0, NULL},
     {"POST", "/v1/admin/orders/{id}/cancel", sq_h_admin_order_cancel, ADMIN, "orders:write", 0, NULL},
     {"POST", "/v1/admin/orders/{id}/refunds", sq_h_admin_order_refund, ADMIN, "orders:write", IDEM, NULL},
+    /* fulfilments, shipments, returns (fulfillment.c) */
+    {"POST", "/v1/admin/orders/{id}/fulfillments", sq_h_admin_fulfillment_create, ADMIN, "orders:write", IDEM, NULL},
+    {"POST", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments", sq_h_admin_fulfillment_ship, ADMIN, "orders:write", IDEM,
+     NULL},
+    {"POST", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver", sq_h_admin_fulfillment_deliver, ADMIN, "orders:write", 0,
+     NULL},
+    {"GET", "/v1/admin/orders/{id}/returns", sq_h_admin_return_list, ADMIN, "orders:read", 0, page_q},
+    {"POST", "/v1/admin/orders/{id}/returns", sq_h_admin_return_create, ADMIN, "orders:write", IDEM, NULL},
+    {"POST", "/v1/admin/orders/{id}/returns/{return_id}/approve", sq_h_admin_return_approve, ADMIN, "orders:write", 0, NULL},
+    {"POST", "/v1/admin/orders/{id}/returns/{return_id}/reject", sq_h_admin_return_reject, ADMIN, "orders:write", 0, NULL},
+    {"POST", "/v1/admin/orders/{id}/returns/{return_id}/receive", sq_h_admin_return_receive, ADMIN, "orders:write", 0, NULL},
+    {"GET", "/v1/admin/exports/orders.csv", sq_h_export_orders, ADMIN, "orders:read", SQ_RT_CSV, export_order_q},
+    /* order edits and draft orders (order_edits.c) */
+    {"POST", "/v1/admin/orders/{id}/edits", sq_h_admin_order_edit, ADMIN, "orders:write", IDEM, NULL},
+    LIST_GET("/v1/admin/draft-orders", sq_res_draft_order, "orders:read", draft_q),
+    CREATE_UPDATE("/v1/admin/draft-orders", sq_res_draft_order, "orders:write"),
+    {"POST", "/v1/admin/draft-orders/{id}/complete", sq_h_admin_draft_complete, ADMIN, "orders:write", IDEM, NULL},
 
     /* callbacks of payment and shipping providers (verified by the provider) */
     {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},

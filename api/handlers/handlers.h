@@ -108,4 +108,20 @@ void sq_h_stock_transfer(sq_req_t *req);
 void sq_h_store_products(sq_req_t *req);
 void sq_h_store_product(sq_req_t *req);
 
+/* fulfillment.c: fulfilments, shipments, returns, the orders export */
+void sq_h_admin_fulfillment_create(sq_req_t *req);
+void sq_h_admin_fulfillment_ship(sq_req_t *req);
+void sq_h_admin_fulfillment_deliver(sq_req_t *req);
+void sq_h_store_return_create(sq_req_t *req);
+void sq_h_admin_return_create(sq_req_t *req);
+void sq_h_admin_return_list(sq_req_t *req);
+void sq_h_admin_return_approve(sq_req_t *req);
+void sq_h_admin_return_reject(sq_req_t *req);
+void sq_h_admin_return_receive(sq_req_t *req);
+void sq_h_export_orders(sq_req_t *req);
+
+/* order_edits.c */
+void sq_h_admin_order_edit(sq_req_t *req);
+void sq_h_admin_draft_complete(sq_req_t *req);
+
 #endif

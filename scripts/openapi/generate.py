@@ -783,6 +783,115 @@ TAGS.append(("Store Checkout", "Checkout and the customer's orders."))
 TAGS.append(("Admin Orders", "Order search, capture, cancel and refunds."))
 TAGS.append(("Provider Callbacks", "Calls from payment and shipping providers."))
 
+# ---- fulfilments, shipments, returns, the orders export (core/fulfillment*, migrations/0022_fulfilment_returns.sql) ----------
+FUL_ID, RET_ID = ID("ful"), ID("ret")
+schemas["Shipment"] = obj({"id": ID("shp"), "object": {"const": "shipment", "description": "Always shipment."}, "carrier": S("Carrier."), "tracking_number": S("Tracking number."),
+    "tracking_url": SN("Tracking page."), "created_at": TS("When it was recorded.")}, desc="A parcel of a fulfilment, with its tracking.")
+schemas["Fulfillment"] = obj({"id": FUL_ID, "object": {"const": "fulfillment", "description": "Always fulfillment."}, "order_id": ORDER_ID, "location_id": ID("sloc"),
+    "status": {"type": "string", "enum": ["fulfilled", "shipped", "delivered"], "description": "fulfilled (packed, stock taken) -> shipped (a shipment recorded) -> delivered. Any other move is 409 invalid-state."},
+    "notify": B("Whether the customer is to be told (the fulfillment.created event carries it for notification plugins)."),
+    "items": {"type": "array", "items": obj({"line_item_id": ID("oli"), "quantity": INT("Units of the line in this fulfilment.", minimum=1)}), "description": "Lines and units."},
+    "shipments": {"type": "array", "items": {"$ref": "#/components/schemas/Shipment"}, "description": "Parcels, oldest first."},
+    "shipped_at": TSN("When the first shipment was recorded."), "delivered_at": TSN("When the delivery was confirmed."), **ts_pair}, desc="A fulfilment: lines of an order packed from one stock location.")
+schemas["Return"] = obj({"id": RET_ID, "object": {"const": "return", "description": "Always return."}, "order_id": ORDER_ID,
+    "status": {"type": "string", "enum": ["requested", "approved", "rejected", "received"], "description": "requested -> approved | rejected; approved -> received. Any other move is 409 invalid-state. Returns made by staff start approved."},
+    "reason": {"type": "string", "enum": ["damaged", "defective", "wrong_item", "not_as_described", "size_or_fit", "no_longer_needed", "other"], "description": "Why."},
+    "note": SN("The requester's note."), "requested_by": {"type": "string", "enum": ["customer", "staff"], "description": "Who asked for it."}, "decision_note": SN("Staff note with the approval or rejection."),
+    "items": {"type": "array", "items": obj({"line_item_id": ID("oli"), "quantity": INT("Units returned.", minimum=1), "restock": {"type": ["boolean", "null"], "description": "Put back on hand at receipt (null until received)."},
+        "location_id": IDN("sloc", "Where the units were restocked.")}), "description": "Lines and units."},
+    "refund_amount": OM("Refund of the received units: their share of their lines' totals, at most what the captured payment still holds (0 when nothing is to be refunded)."),
+    "refund_id": IDN("ref", "The refund made at receipt."), "refund_status": {"type": ["string", "null"], "enum": ["succeeded", "failed", None], "description": "The refund's outcome; failed: the provider refused, refund by hand."},
+    "approved_at": TSN("When approved."), "rejected_at": TSN("When rejected."), "received_at": TSN("When received."), **ts_pair}, desc="A return (RMA) of fulfilled units of an order.")
+schemas["ReturnList"] = list_of("Return", "returns")
+for _o in ("Order", "AdminOrder"):
+    schemas[_o]["properties"]["fulfillments"] = {"type": "array", "items": {"$ref": "#/components/schemas/Fulfillment"}, "description": "Fulfilments, oldest first."}
+    schemas[_o]["properties"]["returns"] = {"type": "array", "items": {"$ref": "#/components/schemas/Return"}, "description": "Returns, oldest first."}
+    schemas[_o]["required"] += ["fulfillments", "returns"]
+_lines_in = lambda what: {"type": "array", "minItems": 1, "maxItems": 250, "description": f"Lines and units {what}; each line once (422 repeated).",
+    "items": req({"line_item_id": S("A line of the order (422 not_found otherwise).", pattern="^[a-z]+_[0-9a-hjkmnp-tv-z]{26}$"), "quantity": INT("Units, 1 to 10000.", minimum=1, maximum=10000)}, ["line_item_id", "quantity"], "A line and units.")}
+schemas["FulfillmentCreate"] = req({"location_id": S("The stock location the units leave from (422 not_found when unknown).", pattern="^[a-z]+_[0-9a-hjkmnp-tv-z]{26}$"),
+    "items": _lines_in("to fulfil: at most what is left to fulfil of each line (422 exceeds_unfulfilled at /items/i/quantity)"),
+    "notify": B("Tell the customer (default false)."), "capture": B("Capture the order's pending or authorized payment first (default false); a failed capture fulfils nothing.")}, ["location_id", "items"], "A fulfilment.")
+schemas["ShipmentCreate"] = req({"carrier": S("Carrier.", minLength=1, maxLength=64), "tracking_number": S("Tracking number.", minLength=1, maxLength=128),
+    "tracking_url": {"type": ["string", "null"], "maxLength": 2048, "description": "Tracking page: an absolute http(s) URL."}}, ["carrier", "tracking_number"], "A parcel.")
+schemas["ReturnCreate"] = req({"items": _lines_in("to return: at most what was fulfilled and is not in another return that was not rejected (422 exceeds_returnable at /items/i/quantity)"),
+    "reason": {"type": "string", "enum": ["damaged", "defective", "wrong_item", "not_as_described", "size_or_fit", "no_longer_needed", "other"], "description": "Why."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Note."}}, ["items", "reason"], "A return request.")
+schemas["ReturnDecision"] = req({"note": {"type": ["string", "null"], "maxLength": 1000, "description": "Note for the customer."}}, [], "An approval or rejection (the body is optional).")
+schemas["ReturnReceive"] = req({"restock": B("Put the units back on hand (default true)."), "location_id": S("Where to restock (default: the location the line was last fulfilled from).", pattern="^[a-z]+_[0-9a-hjkmnp-tv-z]{26}$"),
+    "items": {"type": "array", "maxItems": 250, "description": "Per-line restock decisions overriding restock.", "items": req({"line_item_id": S("A line of the return (422 not_found otherwise)."), "restock": B("Restock this line.")}, ["line_item_id", "restock"], "A line's decision.")},
+    "refund": B("Refund the returned units' share through the order's captured payment (default true).")}, [], "The receipt of a return (the body is optional).")
+P_FUL = {"name": "fulfillment_id", "in": "path", "required": True, "description": "Id of the fulfilment.", "schema": {"type": "string", "pattern": "^ful_[0-9a-hjkmnp-tv-z]{26}$"}}
+P_RET = {"name": "return_id", "in": "path", "required": True, "description": "Id of the return.", "schema": {"type": "string", "pattern": "^ret_[0-9a-hjkmnp-tv-z]{26}$"}}
+op("post", "/v1/admin/orders/{id}/fulfillments", "adminCreateFulfillment", "Admin Fulfilment", "Fulfil some or all lines from a location", "admin", [ok("201", "Fulfillment", "The fulfilment.")], body="FulfillmentCreate", params=[P_ORDER], perm="orders:write",
+   desc="Takes the units from the location's stock: the order's reservations there are committed (on hand and reserved go down, ledger reason sale); reservations at other locations are released and the units sold from this location instead. "
+        "409 insufficient-stock when the location lacks units (nothing changes); 409 invalid-state for a canceled order; 422 at /items/i/quantity beyond what is left to fulfil. "
+        "Raises the lines' fulfilled_quantity and moves the order's fulfillment_status (unfulfilled -> partially_fulfilled -> fulfilled). Writes fulfillment.created, and order.fulfilled when every line is fulfilled. With capture: the payment is captured first (402/502 from the provider: nothing fulfilled).")
+op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments", "adminCreateShipment", "Admin Fulfilment", "Record a shipment (carrier, tracking)", "admin", [ok("201", "Fulfillment", "The fulfilment, shipped.")], body="ShipmentCreate", params=[P_ORDER, P_FUL], perm="orders:write",
+   desc="fulfilled -> shipped (further parcels may be added while shipped; 409 invalid-state once delivered). The order becomes shipped when it is fully fulfilled and every fulfilment shipped; then order.shipped is written with all tracking numbers. Writes shipment.created.")
+op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver", "adminDeliverFulfillment", "Admin Fulfilment", "Confirm a delivery", "admin", [ok("200", "Fulfillment", "The fulfilment, delivered.")], params=[P_ORDER, P_FUL], perm="orders:write",
+   desc="shipped -> delivered (409 invalid-state otherwise). The order becomes delivered when every fulfilment is; then order.delivered is written.")
+paths["/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver"]["post"]["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CartAttach"}}}}
+op("post", "/v1/store/customers/me/orders/{id}/returns", "storeRequestReturn", "Store Checkout", "Ask to return units of an order", "customer", [ok("201", "Return", "The return, requested.")], body="ReturnCreate", params=[P_ORDER],
+   desc="Only the customer's own order (404 otherwise). The return waits for staff approval. 409 invalid-state for a canceled order. Writes return.requested.")
+op("post", "/v1/admin/orders/{id}/returns", "adminCreateReturn", "Admin Fulfilment", "Open a return for the customer", "admin", [ok("201", "Return", "The return, approved.")], body="ReturnCreate", params=[P_ORDER], perm="orders:write",
+   desc="A return opened by staff is approved at once. Writes return.requested and return.approved.")
+op("get", "/v1/admin/orders/{id}/returns", "adminListReturns", "Admin Fulfilment", "The returns of an order", "admin", [ok("200", "ReturnList", headers=H_ETAG), NOTMOD], params=[P_ORDER, P_LIMIT, P_CURSOR, P_INM], perm="orders:read", desc="Newest first; 404 for an unknown order.")
+for _v, _d in (("approve", "Approve a requested return"), ("reject", "Reject a requested return")):
+    op("post", f"/v1/admin/orders/{{id}}/returns/{{return_id}}/{_v}", f"admin{_v.title()}Return", "Admin Fulfilment", _d, "admin", [ok("200", "Return", "The return.")], body="ReturnDecision", params=[P_ORDER, P_RET], perm="orders:write",
+       desc=f"requested -> {_v}d (409 invalid-state otherwise). Writes return.{_v}d.")
+    paths[f"/v1/admin/orders/{{id}}/returns/{{return_id}}/{_v}"]["post"]["requestBody"]["required"] = False
+op("post", "/v1/admin/orders/{id}/returns/{return_id}/receive", "adminReceiveReturn", "Admin Fulfilment", "Receive a return: restock and refund", "admin", [ok("200", "Return", "The return, received.")], body="ReturnReceive", params=[P_ORDER, P_RET], perm="orders:write",
+   desc="approved -> received (409 invalid-state otherwise). Restocked units go back on hand (ledger reason return); the lines' returned_quantity rises. Unless refund is false, the returned units' share of their lines' totals is refunded through the refund flow (never more than captured); "
+        "the receipt stands when the provider refuses: refund_status failed. Writes return.received (and refund.created).")
+paths["/v1/admin/orders/{id}/returns/{return_id}/receive"]["post"]["requestBody"]["required"] = False
+op("get", "/v1/admin/exports/orders.csv", "exportOrders", "Admin Orders", "Export orders as CSV", "admin",
+   [ok("200", mt="text/csv", schema={"type": "string"}, desc="Every order the same filters select in GET /v1/admin/orders, newest first: header first, CRLF line ends, UTF-8, Content-Disposition: attachment. Amounts in minor units. Text cells that would start a spreadsheet formula (=, +, -, @, tab, CR) begin with an apostrophe.")],
+   params=[p for p in ORDER_FILTERS if p.get("name") not in ("limit", "cursor", "If-None-Match")], perm="orders:read", desc="400 invalid-parameter for a filter value of the wrong form.")
+TAGS.append(("Admin Fulfilment", "Fulfilments, shipments, deliveries and returns."))
+
+# order edits and draft orders (core/order_edit*)
+for _o in ("Order", "AdminOrder"):
+    schemas[_o]["properties"]["outstanding_amount"] = OM("What the order still has to collect because edits raised its total (the payment status does not change); 0 normally.")
+    schemas[_o]["required"] += ["outstanding_amount"]
+_add_in = req({"variant_id": S("The variant (422 not_found).", pattern="^[a-z]+_[0-9a-hjkmnp-tv-z]{26}$"), "quantity": INT("Units, 1 to 10000.", minimum=1, maximum=10000),
+    "unit_price": INT("Price of one unit, minor units (staff only); default: the variant's base price in the currency for this quantity's tier (422 not_priced at /.../variant_id when there is none).", minimum=0, maximum=999999999999)}, ["variant_id", "quantity"], "A line to add.")
+schemas["OrderEdit"] = req({"add": {"type": "array", "maxItems": 250, "items": _add_in, "description": "Lines to add (always new lines, never merged)."},
+    "remove": {"type": "array", "maxItems": 250, "items": {"type": "string"}, "description": "Ids of lines to remove (422 not_found at /remove/i)."},
+    "change": {"type": "array", "maxItems": 250, "items": req({"line_id": S("A line of the order."), "quantity": INT("New quantity, 1 to 10000 (remove a line to drop it).", minimum=1, maximum=10000)}, ["line_id", "quantity"], "A quantity change."), "description": "Quantity changes: the line keeps its unit price; its discount and tax change in proportion."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Why (on the timeline)."}}, [], "An edit: at least one of add, remove, change (422 required at /add otherwise).")
+op("post", "/v1/admin/orders/{id}/edits", "adminEditOrder", "Admin Orders", "Edit an unfulfilled order's lines", "admin", [ok("200", "AdminOrder", "The order after the edit, with its timeline.")], body="OrderEdit", params=[P_ORDER], perm="orders:write",
+   desc="Only an open, unfulfilled order whose payment is not voided or refunded (409 invalid-state). One transaction: the lines change, the stock is reserved again for the new lines all or nothing (409 insufficient-stock: nothing changes), the totals move by the lines' difference, and every change is on the timeline (order.line_added, order.line_removed, order.line_quantity_changed, then order.edited, which also goes to the outbox). "
+        "The difference is settled: a higher total adds to outstanding_amount (the payment status stays); a lower one first reduces outstanding_amount, then the open authorization's amount (the later capture takes less, as a partial capture), then is refunded from the captured payment through the refund flow (a refused refund leaves refund.failed on the timeline).")
+DRAFT_ID = ID("draft")
+_draft_line = obj({"variant_id": {"type": ["string", "null"], "description": "The variant."}, "product_id": SN("Its product."), "title": SN("Product title."), "variant_title": SN("Variant title."), "sku": SN("SKU (null once the variant is gone)."),
+    "requires_shipping": B("Shipped goods."), "quantity": INT("Units.", minimum=1), "unit_price": {"type": ["integer", "null"], "description": "Price of one unit now: staff's price, else the base price of the tier (null: none; completing is then 422)."},
+    "custom_price": B("unit_price was set by staff."), "subtotal": {"type": ["integer", "null"], "description": "unit_price x quantity."}}, desc="A line of a draft.")
+schemas["DraftOrder"] = obj({"id": DRAFT_ID, "object": {"const": "draft_order", "description": "Always draft_order."}, "status": {"type": "string", "enum": ["open", "completed"], "description": "open until completed into an order."},
+    "sales_channel_id": ID("sc"), "customer_id": IDN("cus", "The customer it is for."), "email": SN("Email for the order (default: the customer's)."), "currency_code": S("Currency (lower-case ISO 4217)."), "region_id": IDN("reg", "Region."),
+    "items": {"type": "array", "items": _draft_line, "description": "Lines, priced now."}, "item_subtotal": OM("Sum of the priced lines."), "total": OM("What the order will cost (no shipping, tax or discounts on drafts)."),
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Shipping address."}, "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddress"}, {"type": "null"}], "description": "Billing address."},
+    "note": SN("Note (becomes the order's)."), "metadata": metadata_out, "order_id": IDN("order", "The order it became."), "created_by": SN("Who created it."), "completed_at": TSN("When it became an order."), **ts_pair}, desc="A draft order built by staff.")
+schemas["DraftOrderList"] = list_of("DraftOrder", "draft orders")
+_draft_common = {"customer_id": {"type": ["string", "null"], "description": "The customer (422 not_found)."}, "email": {**email_in, "type": ["string", "null"], "description": "Email for the order (default: the customer's)."},
+    "region_id": {"type": ["string", "null"], "description": "Region (its currency must be the draft's)."}, "items": {"type": "array", "maxItems": 250, "items": _add_in, "description": "Lines (a PATCH replaces the whole list)."},
+    "shipping_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddressInput"}, {"type": "null"}], "description": "Shipping address (required to complete when goods ship)."},
+    "billing_address": {"oneOf": [{"$ref": "#/components/schemas/CartAddressInput"}, {"type": "null"}], "description": "Billing address."},
+    "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Note."}, "metadata": metadata_in}
+schemas["DraftOrderCreate"] = req({"sales_channel_id": S("Sales channel (default: the default channel)."), "currency_code": cur_code, **_draft_common}, [], "A draft order. currency_code, else the region's, else the channel's default region's.")
+schemas["DraftOrderUpdate"] = req(_draft_common, [], "Fields to change (open drafts only: 409 invalid-state once completed).")
+schemas["DraftComplete"] = req({"paid": B("The customer has paid already (cash, bank transfer): the payment is recorded as captured and the order is paid. Default false: pending until captured.")}, [], "How the draft's order is paid (the body is optional).")
+P_DRAFT = P_ID("draft", "draft order")
+op("get", "/v1/admin/draft-orders", "adminListDraftOrders", "Admin Orders", "List draft orders", "admin", [ok("200", "DraftOrderList", headers=H_ETAG), NOTMOD],
+   params=[P_LIMIT, P_CURSOR, qp("status", "Only drafts in this status.", {"type": "string", "enum": ["open", "completed"]}), qp("customer_id", "Only this customer's drafts.", {"type": "string", "maxLength": 40}), P_INM], perm="orders:read")
+op("post", "/v1/admin/draft-orders", "adminCreateDraftOrder", "Admin Orders", "Create a draft order", "admin", [ok("201", "DraftOrder", "The draft.")], body="DraftOrderCreate", perm="orders:write",
+   desc="Staff may set unit_price per line (custom prices); otherwise a line costs the variant's base price. 422 with pointers for unknown customers, regions, channels and variants.")
+op("get", "/v1/admin/draft-orders/{id}", "adminGetDraftOrder", "Admin Orders", "One draft order", "admin", [ok("200", "DraftOrder", headers=H_ETAG), NOTMOD], params=[P_DRAFT, P_INM], perm="orders:read")
+op("patch", "/v1/admin/draft-orders/{id}", "adminUpdateDraftOrder", "Admin Orders", "Update a draft order", "admin", [ok("200", "DraftOrder", "The draft.")], body="DraftOrderUpdate", params=[P_DRAFT, P_IFMATCH], perm="orders:write")
+op("post", "/v1/admin/draft-orders/{id}/complete", "adminCompleteDraftOrder", "Admin Orders", "Turn a draft into an order", "admin", [ok("201", "Order", "The order.")], body="DraftComplete", params=[P_DRAFT], perm="orders:write",
+   desc="Checks what an order needs (lines, all priced, an email, a shipping address when goods ship: 422 with pointers), reserves the stock all or nothing (409 insufficient-stock), creates the order with a manual payment (pending, or captured when paid) and writes order.placed (and order.paid), in one transaction. A completed draft is 409 invalid-state.")
+paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"] = False
+
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess
 P_IDEM = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},

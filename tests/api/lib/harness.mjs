@@ -210,7 +210,7 @@ const PREFIXES = {
   users: 'usr', 'api-keys': 'key', customers: 'cus', addresses: 'addr', 'sales-channels': 'sc', regions: 'reg',
   'stock-locations': 'sloc', locations: 'sloc', 'customer-groups': 'cgrp', categories: 'pcat', collections: 'pcol',
   'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem', 'line-items': 'cali',
-  orders: 'order', charges: 'ch',
+  orders: 'order', charges: 'ch', fulfillments: 'ful', returns: 'ret', 'draft-orders': 'draft',
   'tax-rates': 'txr', 'shipping-options': 'so',
 };
 
