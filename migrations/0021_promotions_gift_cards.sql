@@ -160,6 +160,8 @@ BEGIN
         n.collection_ids := '{}';
         n.customer_group_ids := '{}';
         n.metadata := '{}';
+        n.created_at := now();
+        n.updated_at := now();
     END IF;
     IF b ? 'code' THEN n.code := b->>'code'; END IF;
     IF b ? 'description' THEN n.description := b->>'description'; END IF;
