@@ -268,32 +268,32 @@ CREATE FUNCTION souq_gift_card_create(b jsonb, p_actor text) RETURNS json LANGUA
 DECLARE
     alphabet constant text := '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
     raw bytea := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
-    code text := '';
+    gc text := '';
     bits int;
     g gift_cards;
 BEGIN
     -- 20 symbols x 5 bits from the random bytes of two v4 UUIDs (bytes 6 and 8 hold version/variant bits: skipped)
     FOR i IN 0..19 LOOP
         bits := get_byte(raw, (ARRAY[0,1,2,3,4,5,7,9,10,11,12,13,14,15,16,17,18,19,20,21])[i + 1]) % 32;
-        code := code || substr(alphabet, bits + 1, 1);
+        gc := gc || substr(alphabet, bits + 1, 1);
     END LOOP;
     IF b ? 'customer_id' AND b->>'customer_id' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers WHERE id = b->>'customer_id') THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/customer_id|not_found|The customer does not exist.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM currencies WHERE code = lower(b->>'currency_code')) THEN
+    IF NOT EXISTS (SELECT 1 FROM currencies WHERE currencies.code = lower(b->>'currency_code')) THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/currency_code|invalid_value|The currency is not loaded.';
     END IF;
     IF (b->>'expires_at')::timestamptz <= now() THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/expires_at|out_of_range|expires_at must be in the future.';
     END IF;
     INSERT INTO gift_cards (code_hash, code_last4, currency_code, initial_balance, balance, status, expires_at, customer_id, note, metadata, created_by)
-    VALUES (souq_gift_card_hash(code), right(code, 4), lower(b->>'currency_code'), (b->>'initial_balance')::bigint,
+    VALUES (souq_gift_card_hash(gc), right(gc, 4), lower(b->>'currency_code'), (b->>'initial_balance')::bigint,
             (b->>'initial_balance')::bigint, coalesce(b->>'status', 'active'), (b->>'expires_at')::timestamptz, b->>'customer_id',
             b->>'note', jsonb_strip_nulls(coalesce(b->'metadata', '{}')), p_actor)
     RETURNING * INTO g;
     INSERT INTO gift_card_transactions (gift_card_id, kind, amount, balance_after, actor) VALUES (g.id, 'issue', g.balance, g.balance, p_actor);
-    RETURN (souq_gift_card_json(g)::jsonb || jsonb_build_object('code', substr(code, 1, 5) || '-' || substr(code, 6, 5) || '-'
-            || substr(code, 11, 5) || '-' || substr(code, 16, 5)))::json;
+    RETURN (souq_gift_card_json(g)::jsonb || jsonb_build_object('code', substr(gc, 1, 5) || '-' || substr(gc, 6, 5) || '-'
+            || substr(gc, 11, 5) || '-' || substr(gc, 16, 5)))::json;
 END $$;
 
 -- PATCH /v1/admin/gift-cards/{id}: status (disable / enable), expires_at, note, metadata. The balance only moves
