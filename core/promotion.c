@@ -337,11 +337,13 @@ void sq_promotion_stage(sq_arena_t *a, sq_cart_totals_t *t)
             t->trial_refusal = sq_arena_printf(a, "coupon_min_subtotal|The cart's subtotal is below the %lld the code needs.",
                                                (long long)p->min_subtotal);
         else if (p->why == SQ_PROMO_NO_ITEMS)
-            t->trial_refusal = p->type == SQ_PROMO_BUY_X_GET_Y
-                                   ? sq_arena_printf(a, "coupon_not_applicable|The code needs %d matching units in the cart.", p->buy + p->get)
-                                   : "coupon_not_applicable|No item of the cart qualifies for the code.";
+            t->trial_refusal =
+                p->type == SQ_PROMO_BUY_X_GET_Y
+                    ? sq_arena_printf(a, "coupon_not_applicable|The code needs %d matching units in the cart.", p->buy + p->get)
+                    : "coupon_not_applicable|No item of the cart qualifies for the code.";
         else if (!p->applied || (p->type != SQ_PROMO_FREE_SHIPPING && p->given == 0))
-            t->trial_refusal = "coupon_not_combinable|The code cannot be combined with the promotions of the cart, or gives less than they do.";
+            t->trial_refusal =
+                "coupon_not_combinable|The code cannot be combined with the promotions of the cart, or gives less than they do.";
     }
 }
 

@@ -246,7 +246,8 @@ void sq_h_store_cart_gift_card_add(sq_req_t *req)
         return;
     }
     /* guessing codes: every attempt counts per client address and per cart */
-    const char *keys[2] = {sq_arena_printf(req->arena, "giftcard:ip:%s", req->ip), sq_arena_printf(req->arena, "giftcard:cart:%s", id)};
+    const char *keys[2] = {sq_arena_printf(req->arena, "giftcard:ip:%s", req->ip),
+                           sq_arena_printf(req->arena, "giftcard:cart:%s", id)};
     int limits[2] = {req->rt->cfg->gift_card_rate_ip, req->rt->cfg->gift_card_rate_cart};
     sq_cart_gift_card_add(&req->cx, &who, id, in.code, keys, limits, on_200, req);
 }

@@ -261,13 +261,15 @@ static void test_pipeline(void)
     const char *lines = LINE(2, "t", "l0") "\x1e" LINE(1, "t", "l1");
     const char *cands = "0\tp0\t1000\t0\t1\t\t\t0\t0\t0\t0\t\n"
                         "1\tp1\t2999\t0\t1\t\t\t0\t0\t0\t0\t";
-    const char *promos = "[{\"id\":\"promo_a\",\"code\":\"SAVE10\",\"type\":\"percentage\",\"percent_bp\":1000,\"target\":\"order\","
-                         "\"priority\":0,\"combinable\":true,\"description\":\"10 \\\"off\\\"\",\"trial\":false,\"lines\":null},"
-                         "{\"id\":\"promo_s\",\"code\":null,\"type\":\"free_shipping\",\"min_subtotal\":4000,\"priority\":0,"
-                         "\"combinable\":false,\"description\":\"Free shipping\",\"trial\":false,\"lines\":null},"
-                         "{\"id\":\"promo_t\",\"code\":\"BIG\",\"type\":\"fixed\",\"amount\":500,\"min_subtotal\":99999,"
-                         "\"priority\":0,\"combinable\":true,\"description\":\"Big\",\"trial\":true,\"lines\":null}]";
-    const char *cards = "[{\"id\":\"gcard_1\",\"last4\":\"AB12\",\"balance\":3000},{\"id\":\"gcard_2\",\"last4\":\"CD34\",\"balance\":9000}]";
+    const char *promos =
+        "[{\"id\":\"promo_a\",\"code\":\"SAVE10\",\"type\":\"percentage\",\"percent_bp\":1000,\"target\":\"order\","
+        "\"priority\":0,\"combinable\":true,\"description\":\"10 \\\"off\\\"\",\"trial\":false,\"lines\":null},"
+        "{\"id\":\"promo_s\",\"code\":null,\"type\":\"free_shipping\",\"min_subtotal\":4000,\"priority\":0,"
+        "\"combinable\":false,\"description\":\"Free shipping\",\"trial\":false,\"lines\":null},"
+        "{\"id\":\"promo_t\",\"code\":\"BIG\",\"type\":\"fixed\",\"amount\":500,\"min_subtotal\":99999,"
+        "\"priority\":0,\"combinable\":true,\"description\":\"Big\",\"trial\":true,\"lines\":null}]";
+    const char *cards =
+        "[{\"id\":\"gcard_1\",\"last4\":\"AB12\",\"balance\":3000},{\"id\":\"gcard_2\",\"last4\":\"CD34\",\"balance\":9000}]";
     sq_cart_row_t row = {"{\"id\":\"cart_x\",\"object\":\"cart\"}", lines, cands, "eur", "sc_web", NULL, NULL, 0};
     row.promotions = promos;
     row.gift_cards = cards;
@@ -355,8 +357,9 @@ static void test_parse(void)
     sq_promo_t *ps;
     int n;
     CHECK_INT(sq_promo_parse(a, "not json", &ps, &n), -1);
-    CHECK_INT(sq_promo_parse(a, "[{\"id\":\"p\",\"type\":\"bogus\"},{\"id\":\"q\",\"type\":\"buy_x_get_y\",\"buy\":0,\"get\":1},"
-                                "{\"id\":\"r\",\"type\":\"fixed\",\"amount\":5,\"lines\":[0,2]}]",
+    CHECK_INT(sq_promo_parse(a,
+                             "[{\"id\":\"p\",\"type\":\"bogus\"},{\"id\":\"q\",\"type\":\"buy_x_get_y\",\"buy\":0,\"get\":1},"
+                             "{\"id\":\"r\",\"type\":\"fixed\",\"amount\":5,\"lines\":[0,2]}]",
                              &ps, &n),
               0);
     CHECK_INT(n, 1); /* unknown types and broken buy X get Y are skipped */
