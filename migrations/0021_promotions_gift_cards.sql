@@ -358,8 +358,8 @@ BEGIN
                 SELECT (row_number() OVER (ORDER BY l.created_at, l.id) - 1) AS idx, v.product_id
                   FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id WHERE l.cart_id = c.id) x
              WHERE x.product_id = ANY (p.product_ids)
-                OR EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = x.product_id AND pc.category_id = ANY (p.category_ids))
-                OR EXISTS (SELECT 1 FROM collection_products cp WHERE cp.product_id = x.product_id AND cp.collection_id = ANY (p.collection_ids)))
+                OR (p.category_ids <> '{}' AND EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = x.product_id AND pc.category_id = ANY (p.category_ids)))
+                OR (p.collection_ids <> '{}' AND EXISTS (SELECT 1 FROM collection_products cp WHERE cp.product_id = x.product_id AND cp.collection_id = ANY (p.collection_ids))))
         END);
 END $$;
 
@@ -399,10 +399,11 @@ BEGIN
 END $$;
 
 -- The codes on a cart (JSON array of strings, as the buyer typed them when applied: the promotion's spelling).
-CREATE FUNCTION souq_cart_promotion_codes(p_cart text) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json)
-      FROM cart_promotions cp JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = p_cart
-$$;
+CREATE FUNCTION souq_cart_promotion_codes(p_cart text) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json)
+              FROM cart_promotions cp JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = p_cart);
+END $$;
 
 -- Raises why a code cannot go on a cart now (a GET of the cart with p_trial runs it before pricing).
 CREATE FUNCTION souq_cart_promotion_check(p_cart text, p_code text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
