@@ -118,7 +118,8 @@ CREATE FUNCTION souq_promotion_json(p promotions) RETURNS json LANGUAGE sql STAB
         'customer_group_ids', to_json(p.customer_group_ids), 'min_subtotal', p.min_subtotal,
         'buy_quantity', p.buy_quantity, 'get_quantity', p.get_quantity, 'starts_at', p.starts_at, 'ends_at', p.ends_at,
         'status', p.status, 'usage_limit', p.usage_limit, 'usage_limit_per_customer', p.usage_limit_per_customer,
-        'usage_count', p.usage_count, 'priority', p.priority, 'combinable', p.combinable, 'metadata', p.metadata,
+        'usage_count', CASE WHEN p.usage_limit IS NULL THEN (SELECT count(*) FROM promotion_usages u WHERE u.promotion_id = p.id)
+                            ELSE p.usage_count END, 'priority', p.priority, 'combinable', p.combinable, 'metadata', p.metadata,
         'created_at', p.created_at, 'updated_at', p.updated_at)
 $$;
 
@@ -178,7 +179,14 @@ BEGIN
     IF b ? 'starts_at' THEN n.starts_at := (b->>'starts_at')::timestamptz; END IF;
     IF b ? 'ends_at' THEN n.ends_at := (b->>'ends_at')::timestamptz; END IF;
     IF b ? 'status' THEN n.status := b->>'status'; END IF;
-    IF b ? 'usage_limit' THEN n.usage_limit := (b->>'usage_limit')::int; END IF;
+    IF b ? 'usage_limit' THEN
+        IF n.usage_limit IS NULL AND b->>'usage_limit' IS NOT NULL AND p_id IS NOT NULL THEN
+            -- unlimited promotions count only usage rows (souq_checkout_redeem); the row lock held here waited for
+            -- the checkouts that use it, so the count is exact
+            n.usage_count := (SELECT count(*) FROM promotion_usages u WHERE u.promotion_id = p_id);
+        END IF;
+        n.usage_limit := (b->>'usage_limit')::int;
+    END IF;
     IF b ? 'usage_limit_per_customer' THEN n.usage_limit_per_customer := (b->>'usage_limit_per_customer')::int; END IF;
     IF b ? 'priority' THEN n.priority := (b->>'priority')::int; END IF;
     IF b ? 'combinable' THEN n.combinable := (b->>'combinable')::boolean; END IF;
@@ -219,7 +227,7 @@ BEGIN
                customer_group_ids = n.customer_group_ids, min_subtotal = n.min_subtotal, buy_quantity = n.buy_quantity,
                get_quantity = n.get_quantity, starts_at = n.starts_at, ends_at = n.ends_at, status = n.status,
                usage_limit = n.usage_limit, usage_limit_per_customer = n.usage_limit_per_customer, priority = n.priority,
-               combinable = n.combinable, metadata = n.metadata
+               combinable = n.combinable, metadata = n.metadata, usage_count = n.usage_count
          WHERE t.id = p_id;
     END IF;
     RETURN (SELECT souq_promotion_json(t) FROM promotions t WHERE t.id = n.id);
@@ -499,12 +507,15 @@ END $$;
 
 -- Called by checkout's order transaction after inserting the order, with the cart JSON the pricing pipeline
 -- produced (core/cart.c): p_cart->'promotions' [{id, code, amount}] are the promotions that gave something,
--- p_cart->'gift_cards' [{id, amount}] the gift-card payments. Each promotion gets one usage (the conditional
--- UPDATE takes the row lock, so a one-time code is redeemed exactly once however many checkouts race; the
--- per-customer count is read after that lock, so it is exact too); each gift card is debited with a
--- conditional UPDATE (balance >= amount; CHECK (balance >= 0) is the backstop) and gets a ledger row.
+-- p_cart->'gift_cards' [{id, amount}] the gift-card payments.
+--   Promotions with a usage_limit: a conditional UPDATE (usage_count < usage_limit) takes the row lock, so a
+--   one-time code is redeemed exactly once however many checkouts race. Promotions without one only take a
+--   FOR SHARE lock (checkouts using the same automatic promotion do not queue behind each other; a PATCH that
+--   sets a limit waits for them and then counts the usages); their usage count is the number of usage rows.
+--   A per-customer limit is counted under a transaction advisory lock of (promotion, customer).
+--   Gift cards: a conditional UPDATE (balance >= amount; CHECK (balance >= 0) is the backstop) and a ledger row.
 -- Anything exhausted raises SQ422 "/promotion_codes|coupon_invalid|..." or "/gift_cards|insufficient_balance|...":
--- the whole order transaction rolls back and checkout answers 422. Rows are locked in id order (no deadlocks).
+-- the whole order transaction rolls back and checkout answers 422. Rows are taken in id order (no deadlocks).
 CREATE OR REPLACE FUNCTION souq_checkout_redeem(p_order_id text, p_customer_id text, p_cart jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -513,17 +524,28 @@ DECLARE
     amt bigint;
     bal bigint;
     cur text := p_cart->>'currency_code';
+    limited boolean;
 BEGIN
     FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_cart->'promotions', '[]')) x ORDER BY x->>'id' LOOP
-        UPDATE promotions t SET usage_count = usage_count + 1
-         WHERE t.id = e->>'id' AND t.status = 'active' AND (t.usage_limit IS NULL OR t.usage_count < t.usage_limit)
-           AND (t.starts_at IS NULL OR t.starts_at <= now()) AND (t.ends_at IS NULL OR t.ends_at > now())
-        RETURNING * INTO p;
-        IF NOT FOUND THEN
+        SELECT t.usage_limit IS NOT NULL INTO limited FROM promotions t WHERE t.id = e->>'id';
+        p := NULL;
+        IF NOT coalesce(limited, false) THEN
+            SELECT * INTO p FROM promotions t WHERE t.id = e->>'id' FOR SHARE;
+        END IF;
+        IF coalesce(limited, false) OR p.usage_limit IS NOT NULL THEN  -- (a limit set meanwhile: the exact path)
+            UPDATE promotions t SET usage_count = usage_count + 1
+             WHERE t.id = e->>'id' AND t.usage_limit IS NOT NULL AND t.usage_count < t.usage_limit
+            RETURNING * INTO p;
+        END IF;
+        IF p.id IS NULL OR p.status <> 'active' OR (p.starts_at IS NOT NULL AND p.starts_at > now())
+           OR (p.ends_at IS NOT NULL AND p.ends_at <= now()) THEN
             RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/promotion_codes|coupon_invalid|The promotion '
                 || coalesce(e->>'code', e->>'id') || ' is no longer available (used up, ended or disabled); remove it and check out again.';
         END IF;
         IF p.usage_limit_per_customer IS NOT NULL THEN
+            IF p_customer_id IS NOT NULL THEN
+                PERFORM pg_advisory_xact_lock(hashtextextended('souq_promotion_usage:' || p.id || ':' || p_customer_id, 0));
+            END IF;
             IF p_customer_id IS NULL OR (SELECT count(*) FROM promotion_usages u WHERE u.promotion_id = p.id AND u.customer_id = p_customer_id)
                                          >= p.usage_limit_per_customer THEN
                 RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/promotion_codes|coupon_invalid|The code '

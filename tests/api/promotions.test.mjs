@@ -377,3 +377,27 @@ test('redemption: souq_checkout_redeem counts usages, refuses exhausted codes wi
   x = await A('GET', `/v1/admin/promotions/${p.id}`);
   assert.equal(x.body.usage_count, 1);
 });
+
+test('promotions without a usage limit count their usage rows (no shared counter to queue on); a limit set later starts from them', async () => {
+  const p = await promo({ code: code('Free'), type: 'fixed', amounts: { eur: 100 } });
+  const body = JSON.stringify({ currency_code: 'eur', promotions: [{ id: p.id, code: p.code, amount: 100 }] });
+  for (let i = 0; i < 3; i++) await s.sql('SELECT souq_checkout_redeem($1, NULL, $2::jsonb)', [`order_free_${i}`, body]);
+  let r = await A('GET', `/v1/admin/promotions/${p.id}`);
+  assert.equal(r.body.usage_count, 3);
+  r = await A('PATCH', `/v1/admin/promotions/${p.id}`, { usage_limit: 2 });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.errors[0].pointer, '/usage_limit');
+  r = await A('PATCH', `/v1/admin/promotions/${p.id}`, { usage_limit: 4 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.usage_limit, r.body.usage_count], [4, 3]);
+  await s.sql('SELECT souq_checkout_redeem($1, NULL, $2::jsonb)', ['order_free_3', body]);
+  await assert.rejects(s.sql('SELECT souq_checkout_redeem($1, NULL, $2::jsonb)', ['order_free_4', body]), (e) => e.code === 'SQ422');
+  r = await A('GET', `/v1/admin/promotions/${p.id}`);
+  assert.equal(r.body.usage_count, 4);
+  refused(await apply(await cart([[V.a, 1]]), p.code), 'coupon_exhausted');
+  // a disabled or ended promotion is refused at checkout as well
+  const q = await promo({ code: code('Gone'), type: 'fixed', amounts: { eur: 100 } });
+  await A('PATCH', `/v1/admin/promotions/${q.id}`, { status: 'disabled' });
+  await assert.rejects(s.sql('SELECT souq_checkout_redeem($1, NULL, $2::jsonb)', ['order_gone', JSON.stringify({ promotions: [{ id: q.id, code: q.code, amount: 1 }] })]),
+    (e) => e.code === 'SQ422' && e.message.includes(q.code));
+});
