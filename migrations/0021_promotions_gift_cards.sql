@@ -507,7 +507,8 @@ END $$;
 
 -- Called by checkout's order transaction after inserting the order, with the cart JSON the pricing pipeline
 -- produced (core/cart.c): p_cart->'promotions' [{id, code, amount}] are the promotions that gave something,
--- p_cart->'gift_cards' [{id, amount}] the gift-card payments.
+-- p_cart->'gift_cards' [{id, amount}] the gift-card payments. A code of p_cart->'promotion_codes' that is not
+-- among the promotions refuses the order (it stopped giving anything since the buyer saw the cart).
 --   Promotions with a usage_limit: a conditional UPDATE (usage_count < usage_limit) takes the row lock, so a
 --   one-time code is redeemed exactly once however many checkouts race. Promotions without one only take a
 --   FOR SHARE lock (checkouts using the same automatic promotion do not queue behind each other; a PATCH that
@@ -525,7 +526,17 @@ DECLARE
     bal bigint;
     cur text := p_cart->>'currency_code';
     limited boolean;
+    dead text;
 BEGIN
+    -- a code on the cart that gives nothing (used up, ended or no longer qualifying since the buyer saw the cart)
+    -- refuses the order: the buyer removes it and sees the price without it, rather than being charged more
+    SELECT k INTO dead FROM jsonb_array_elements_text(coalesce(p_cart->'promotion_codes', '[]')) k
+     WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(p_cart->'promotions', '[]')) x WHERE lower(x->>'code') = lower(k))
+     LIMIT 1;
+    IF dead IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/promotion_codes|coupon_invalid|The code ' || dead
+            || ' gives nothing now (used up, ended or no longer applicable); remove it to check out without it.';
+    END IF;
     FOR e IN SELECT x FROM jsonb_array_elements(coalesce(p_cart->'promotions', '[]')) x ORDER BY x->>'id' LOOP
         SELECT t.usage_limit IS NOT NULL INTO limited FROM promotions t WHERE t.id = e->>'id';
         p := NULL;
