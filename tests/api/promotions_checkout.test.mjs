@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startStack, staffLogin } from './lib/harness.mjs';
 
-let s, t, loc;
+let s, t, loc, ship, ship0;
 const A = (method, path, json) => s.client.request(method, path, { pk: null, token: t, json });
 let seq = 0;
 const uniq = (p) => `${p}-${process.pid}-${++seq}`;
@@ -17,16 +17,20 @@ const address = { first_name: 'Ada', last_name: 'L', address_1: 'Unter den Linde
 const visa = { payment: { provider: 'test', data: { token: 'tok_visa' } } };
 const complete = (cartId, body) => s.client.request('POST', `/v1/store/carts/${cartId}/complete`, { json: body, headers: { 'idempotency-key': crypto.randomUUID() } });
 
-async function readyCart(lines) {
+async function readyCart(lines, option = ship) {
   const r = await s.client.post('/v1/store/carts', { email: 'buyer@example.com', shipping_address: address, items: lines.map(([variant_id, quantity]) => ({ variant_id, quantity })) });
   assert.equal(r.status, 201, r.text);
-  return r.body;
+  const m = await s.client.post(`/v1/store/carts/${r.body.id}/shipping-methods`, { option_id: option });
+  assert.equal(m.status, 200, m.text);
+  return m.body;
 }
 
 before(async () => {
   s = await startStack();
   t = (await staffLogin(s.client)).access_token;
-  await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] });
+  const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+  ship = (await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 495 })).body.id;
+  ship0 = (await A('POST', '/v1/admin/shipping-options', { name: 'Pickup', region_id: eu.id, provider: 'flat_rate', amount: 0 })).body.id;
   loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
   await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
   for (const [name, amount] of [['tee', 2500], ['mug', 1000]]) {
@@ -37,22 +41,28 @@ before(async () => {
 });
 after(async () => s && (await s.stop()));
 
-test('an order keeps the discounts and adjustments of the cart; checkout counts the usage and debits the gift card', async () => {
+test('an order keeps the discounts, adjustments and free shipping of the cart; checkout counts the usages and debits the gift card', async () => {
   const p = (await A('POST', '/v1/admin/promotions', { code: uniq('TEN').replaceAll('-', ''), type: 'percentage', percent_bp: 1000, usage_limit: 10 })).body;
+  const fs = (await A('POST', '/v1/admin/promotions', { code: uniq('SHIP').replaceAll('-', ''), type: 'free_shipping' })).body;
   const g = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 2000 })).body;
-  const c = await readyCart([[V.tee, 2], [V.mug, 1]]); // 6000
+  const c = await readyCart([[V.tee, 2], [V.mug, 1]]); // 6000 + 495 shipping
+  assert.equal(c.total, 6495);
   let r = await s.client.post(`/v1/store/carts/${c.id}/promotions`, { code: p.code });
   assert.equal(r.status, 200, r.text);
+  r = await s.client.post(`/v1/store/carts/${c.id}/promotions`, { code: fs.code });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.shipping_total, r.body.shipping_discount_total, r.body.shipping_methods[0].discount_total], [495, 495, 495]);
+  assert.deepEqual(r.body.promotions.find((x) => x.id === fs.id), { id: fs.id, code: fs.code, kind: 'shipping', amount: 495 });
   r = await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: g.code });
   assert.deepEqual([r.body.total, r.body.gift_card_total, r.body.amount_due], [5400, 2000, 3400]);
   r = await complete(c.id, visa);
   assert.equal(r.status, 201, r.text);
   const o = r.body;
-  assert.deepEqual([o.discount_total, o.total, o.gift_card_total], [600, 5400, 2000]);
+  assert.deepEqual([o.discount_total, o.shipping_discount_total, o.total, o.gift_card_total], [600, 495, 5400, 2000]);
   assert.equal(o.payments[0].amount, 3400, 'the card is charged what the gift card does not pay');
   assert.deepEqual(o.items.map((l) => l.adjustments.map((a) => a.promotion_id)), [[p.id], [p.id]]);
-  const [u] = await s.sql('SELECT order_id, amount FROM promotion_usages WHERE promotion_id = $1', [p.id]);
-  assert.deepEqual(u, { order_id: o.id, amount: '600' });
+  const u = await s.sql('SELECT promotion_id, order_id, amount FROM promotion_usages WHERE order_id = $1 ORDER BY amount', [o.id]);
+  assert.deepEqual(u.map((x) => [x.promotion_id, x.amount]), [[fs.id, '495'], [p.id, '600']]);
   const card = (await A('GET', `/v1/admin/gift-cards/${g.id}`)).body;
   assert.equal(card.balance, 0);
   assert.deepEqual(card.transactions.map((x) => [x.kind, x.amount, x.order_id]), [['issue', 2000, null], ['redeem', -2000, o.id]]);
@@ -91,20 +101,20 @@ test('C5: 20 concurrent checkouts paying 10.00 each with one 100.00 gift card: e
   const g = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 10000 })).body;
   const carts = [];
   for (let i = 0; i < 20; i++) {
-    const c = await readyCart([[V.mug, 1]]);
+    const c = await readyCart([[V.mug, 1]], ship0);
     const r = await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: g.code });
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.body.amount_due, 0);
+    assert.deepEqual([r.body.gift_card_total, r.body.amount_due], [1000, 0]);
     carts.push(c.id);
   }
   const results = await Promise.all(carts.map((id) => complete(id, {})));
   const ok = results.filter((r) => r.status === 201);
-  assert.equal(ok.length, 10, JSON.stringify(results.filter((r) => r.status !== 201 && r.status !== 422).map((r) => r.text)));
+  assert.equal(ok.length, 10, JSON.stringify(results.map((r) => [r.status, r.body?.errors?.[0]?.code ?? r.body?.type])));
   for (const r of results.filter((x) => x.status !== 201)) {
     assert.equal(r.status, 422, r.text);
     assert.deepEqual([r.body.errors[0].pointer, r.body.errors[0].code], ['/gift_cards', 'insufficient_balance']);
   }
-  for (const r of ok) assert.deepEqual([r.body.gift_card_total, r.body.payments.length], [1000, 0]);
+  for (const r of ok) assert.deepEqual([r.body.gift_card_total, r.body.payments.length], [1000, 0], 'nothing left to charge');
   const card = (await A('GET', `/v1/admin/gift-cards/${g.id}`)).body;
   assert.equal(card.balance, 0);
   assert.equal(card.transactions.filter((x) => x.kind === 'redeem').length, 10);
