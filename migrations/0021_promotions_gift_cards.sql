@@ -382,6 +382,7 @@ BEGIN
     SELECT * INTO c FROM carts WHERE id = p_cart;
     FOR p IN SELECT * FROM promotions t WHERE t.code IS NULL AND t.status = 'active'
              UNION ALL SELECT t.* FROM promotions t JOIN cart_promotions cp ON cp.promotion_id = t.id AND cp.cart_id = p_cart
+                        WHERE t.code IS NOT NULL  -- a code made automatic since is in the first part already
              ORDER BY id LOOP
         IF souq_promotion_unusable(p, c) IS NULL THEN
             r := r || jsonb_build_array(souq_promotion_engine_json(p, c, false));
@@ -410,7 +411,7 @@ END $$;
 CREATE FUNCTION souq_cart_promotion_codes(p_cart text) RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json)
-              FROM cart_promotions cp JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = p_cart);
+              FROM cart_promotions cp JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = p_cart AND p.code IS NOT NULL);
 END $$;
 
 -- Raises why a code cannot go on a cart now (a GET of the cart with p_trial runs it before pricing).

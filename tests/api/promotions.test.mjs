@@ -194,6 +194,21 @@ test('a percentage code: split over the lines by largest remainder, adjustments 
   assert.equal(r.status, 404);
 });
 
+test('a code on a cart that staff turn into an automatic promotion applies once, and leaves promotion_codes', async () => {
+  const p = await promo({ code: code('Auto'), type: 'fixed', amounts: { eur: 100 }, combinable: true });
+  const c = await cart([[V.b, 1]]);
+  let r = await apply(c, p.code);
+  assert.equal(r.body.discount_total, 100);
+  r = await A('PATCH', `/v1/admin/promotions/${p.id}`, { code: null });
+  assert.equal(r.status, 200, r.text);
+  try {
+    r = await s.client.get(`/v1/store/carts/${c.id}`);
+    assert.deepEqual([r.body.promotion_codes, r.body.discount_total, r.body.promotions.map((x) => [x.id, x.code])], [[], 100, [[p.id, null]]]);
+  } finally {
+    await A('PATCH', `/v1/admin/promotions/${p.id}`, { status: 'disabled' });
+  }
+});
+
 test('refusals of a code: each has its stable code at /code and leaves the cart as it was', async () => {
   const c = await cart([[V.a, 2]]); // 2000 eur
   const usd = await cart([[V.a, 1]], { body: { currency_code: 'usd' } });
