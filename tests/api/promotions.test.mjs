@@ -84,6 +84,10 @@ test('admin CRUD: create, read, list by code (any case), update with If-Match, d
   assert.deepEqual(r.body.data.map((x) => x.id), [p.id]);
   r = await A('GET', '/v1/admin/promotions?status=disabled');
   assert.ok(!r.body.data.some((x) => x.id === p.id));
+  for (const q of ['status=gone', `code=${'x'.repeat(65)}`, 'limit=0', 'cursor=forged', 'nope=1']) {
+    r = await A('GET', `/v1/admin/promotions?${q}`);
+    assert.equal(r.status, 400, `${q}: ${r.text}`);
+  }
   const etag = (await A('GET', `/v1/admin/promotions/${p.id}`)).headers.get('etag');
   r = await s.client.request('PATCH', `/v1/admin/promotions/${p.id}`, { pk: null, token: t, json: { status: 'disabled', description: null }, headers: { 'if-match': etag } });
   assert.equal(r.status, 200, r.text);
