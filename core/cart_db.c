@@ -14,11 +14,16 @@
     "c.id = $1 AND c.sales_channel_id = $2 AND (c.customer_id IS NULL OR c.customer_id = $3) AND c.completed_at IS NULL "          \
     "AND c.merged_at IS NULL AND c.updated_at > now() - make_interval(secs => $4::int)"
 
+/* the cart's codes (migrations/0021; a code made automatic since is left out) */
+#define PROMOTION_CODES                                                                                                            \
+    "(SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json) FROM cart_promotions cp "                          \
+    " JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = c.id AND p.code IS NOT NULL)"
+
 #define CART_JSON                                                                                                                  \
     "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
     "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
     "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, "               \
-    "'promotion_codes', souq_cart_promotion_codes(c.id), 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
+    "'promotion_codes', " PROMOTION_CODES ", 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
     "'updated_at', c.updated_at)"
 
 #define LINE_JSON                                                                                                                  \
@@ -82,10 +87,20 @@
     " WHERE m.cart_id = c.id AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ")), "                          \
     "(SELECT id FROM cr), " SHIP_COUNTRY ", c.shipping_address->>'province'"
 
+/* the promotions that may apply (migrations/0021 souq_cart_promotions), asked for only when there is an active
+ * automatic promotion or a code on the cart (the view is written out rather than calling plpgsql, as above) */
+#define PROMOTIONS                                                                                                                 \
+    "CASE WHEN EXISTS (SELECT 1 FROM promotions a WHERE a.code IS NULL AND a.status = 'active') "                                  \
+    " OR EXISTS (SELECT 1 FROM cart_promotions cp WHERE cp.cart_id = c.id) THEN souq_cart_promotions(c.id, NULL) END"
+/* the gift cards of the cart usable now, in the order they were applied (NULL: none) */
+#define GIFT_CARDS                                                                                                                 \
+    "(SELECT json_agg(json_build_object('id', g.id, 'last4', g.code_last4, 'balance', g.balance) ORDER BY cg.created_at, g.id)::text " \
+    " FROM cart_gift_cards cg JOIN gift_cards g ON g.id = cg.gift_card_id WHERE cg.cart_id = c.id AND g.status = 'active' "         \
+    "   AND g.currency_code = c.currency_code AND (g.expires_at IS NULL OR g.expires_at > now()) AND g.balance > 0)"
+
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
- * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (migrations/0021; 14, 15).
- * TRIAL: the code to try ($5: POST /promotions) or NULL */
-#define CART_VIEW(TRIAL)                                                                                                           \
+ * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS */
+#define CART_VIEW(PROMOS)                                                                                                           \
            "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", " \
            "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.created_at, l.id) - 1) AS idx " \
            "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) " \
@@ -95,10 +110,10 @@
            " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
            " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, " \
            "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, " \
-           TAX_SHIPPING_COLUMNS ", souq_cart_promotions(c.id, " TRIAL "), souq_cart_gift_cards(c.id) FROM c"
-SQ_STMT_RO(cart_view, CART_VIEW("NULL"));
-/* the view with a code tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
-SQ_STMT_RO(cart_view_trial, CART_VIEW("CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END"));
+           TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS " FROM c"
+SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
+/* the view with a code ($5) tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
+SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
 SQ_STMT_RO(cart_shipping_options,

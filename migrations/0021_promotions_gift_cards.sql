@@ -3,8 +3,9 @@
 --
 -- What is decided here and what in C: SQL answers "which promotions may apply to this cart now" (status, dates,
 -- usage limits, customer groups, the cart's currency, which lines a promotion targets) as JSON for the cart view
--- (souq_cart_promotions, souq_cart_gift_cards); the amounts (percentages, allocation to lines, stacking, buy X get
--- Y, thresholds on the priced subtotal) are computed by the pure engine in core/promotion.c on every answer.
+-- (souq_cart_promotions; the view in core/cart_db.c reads the codes and gift cards itself); the amounts
+-- (percentages, allocation to lines, stacking, buy X get Y, thresholds on the priced subtotal) are computed by
+-- the pure engine in core/promotion.c on every answer.
 -- Checkout (the lead's order transaction) calls souq_checkout_redeem with the cart JSON that engine produced: it
 -- counts the usages and debits the gift cards with conditional updates, so limits hold under concurrency.
 --
@@ -398,21 +399,7 @@ BEGIN
     RETURN r::text;
 END $$;
 
--- The gift cards of a cart usable now, in the order they were applied (JSON array text of {id, last4, balance}).
-CREATE FUNCTION souq_cart_gift_cards(p_cart text) RETURNS text LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'last4', g.code_last4, 'balance', g.balance) ORDER BY cg.created_at, g.id), '[]')::text
-              FROM cart_gift_cards cg JOIN gift_cards g ON g.id = cg.gift_card_id JOIN carts c ON c.id = cg.cart_id
-             WHERE cg.cart_id = p_cart AND g.status = 'active' AND g.currency_code = c.currency_code
-               AND (g.expires_at IS NULL OR g.expires_at > now()) AND g.balance > 0);
-END $$;
-
--- The codes on a cart (JSON array of strings, as the buyer typed them when applied: the promotion's spelling).
-CREATE FUNCTION souq_cart_promotion_codes(p_cart text) RETURNS json LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json)
-              FROM cart_promotions cp JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = p_cart AND p.code IS NOT NULL);
-END $$;
+-- (The cart view, core/cart_db.c, reads the cart's codes and gift cards itself: plpgsql calls cost more there.)
 
 -- Raises why a code cannot go on a cart now (a GET of the cart with p_trial runs it before pricing).
 CREATE FUNCTION souq_cart_promotion_check(p_cart text, p_code text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
