@@ -40,6 +40,7 @@ typedef struct sq_config {
     bool access_log;
     int login_rate_account;
     int login_rate_ip;
+    int gift_card_rate_ip, gift_card_rate_cart;
     int reset_rate_account;
     int reset_rate_ip;
     int password_hash_memory_kib;

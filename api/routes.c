@@ -10,6 +10,7 @@
 #include "core/product.h"
 #include "core/shipping.h"
 #include "core/tax.h"
+#include "core/promotion.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
@@ -34,6 +35,8 @@ static const char *const export_order_q[] = {"status",        "payment_status", 
                                              "currency_code", "placed_after",   "placed_before",      "total_min",   "total_max",
                                              "q",             NULL};
 static const char *const draft_q[] = {"limit", "cursor", "status", "customer_id", NULL};
+static const char *const promo_q[] = {"limit", "cursor", "status", "code", NULL};
+static const char *const gift_card_q[] = {"limit", "cursor", "status", "customer_id", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -110,6 +113,10 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/carts/{id}/shipping-options", sq_h_store_cart_shipping_options, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/carts/{id}/shipping-methods", sq_h_store_cart_shipping_method, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/customers/me/orders/{id}/returns", sq_h_store_return_create, CUSTOMER, NULL, IDEM, NULL},
+    {"POST", "/v1/store/carts/{id}/promotions", sq_h_store_cart_promotion_add, STORE, NULL, CART, NULL},
+    {"DELETE", "/v1/store/carts/{id}/promotions/{code}", sq_h_store_cart_promotion_remove, STORE, NULL, CART, NULL},
+    {"POST", "/v1/store/carts/{id}/gift-cards", sq_h_store_cart_gift_card_add, STORE, NULL, CART, NULL},
+    {"DELETE", "/v1/store/carts/{id}/gift-cards/{gift_card_id}", sq_h_store_cart_gift_card_remove, STORE, NULL, CART, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -175,6 +182,13 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/imports", sq_h_import_create, ADMIN, "catalog:write", SQ_RT_UPLOAD | IDEM, NULL},
     LIST_GET("/v1/admin/imports", sq_res_import, "catalog:read", page_q),
     {"GET", "/v1/admin/exports/products.csv", sq_h_export_products, ADMIN, "catalog:read", SQ_RT_CSV, NULL},
+    LIST_GET("/v1/admin/promotions", sq_res_promotion, "promotions:read", promo_q),
+    CREATE_UPDATE("/v1/admin/promotions", sq_res_promotion, "promotions:write"),
+    DELETE("/v1/admin/promotions", sq_res_promotion, "promotions:write"),
+    /* the create answer holds the card's code, shown once: not stored by caches, nor for Idempotency-Key replays */
+    LIST_GET("/v1/admin/gift-cards", sq_res_gift_card, "promotions:read", gift_card_q),
+    {"POST", "/v1/admin/gift-cards", sq_h_res_create, ADMIN, "promotions:write", SQ_RT_NO_STORE, NULL, &sq_res_gift_card},
+    {"PATCH", "/v1/admin/gift-cards/{id}", sq_h_res_update, ADMIN, "promotions:write", 0, NULL, &sq_res_gift_card},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
     LIST_GET("/v1/admin/orders", sq_res_order, "orders:read", order_q),

@@ -14,6 +14,7 @@
 #include "core/customer.h"
 #include "core/hooks.h"
 #include "core/pricing.h"
+#include "core/promotion.h"
 #include "core/shipping.h"
 #include "core/storefront.h"
 #include "core/tax.h"
@@ -83,6 +84,8 @@ void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
     t->row = row;
     t->tax_inclusive = row->tax_inclusive;
     sq_buf_init(&t->shipping_tax_lines, a, 64);
+    sq_buf_init(&t->promotions, a, 64);
+    sq_buf_init(&t->gift_cards, a, 64);
     char *classes = sq_arena_strdup(a, row->tax_classes ? row->tax_classes : ""), *class_save = NULL;
     char *next_class = strtok_r(classes, "\n", &class_save);
     int ncand = 1;
@@ -158,6 +161,16 @@ static void string_or_null(sq_buf_t *b, const char *s)
         sq_buf_str(b, "null");
 }
 
+int64_t sq_cart_grand_total(const sq_cart_totals_t *t)
+{
+    int64_t discount = 0, tax = t->shipping_tax_total;
+    for (int i = 0; i < t->nlines; i++) {
+        discount += t->lines[i].discount_total;
+        tax += t->lines[i].tax_total;
+    }
+    return t->item_subtotal - discount + t->shipping_total - t->shipping_discount_total + (t->tax_inclusive ? 0 : tax);
+}
+
 char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
 {
     const char *cart = t->row->cart;
@@ -192,7 +205,7 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
         sq_buf_add(&b, l->tax_lines.p, l->tax_lines.len);
         sq_buf_str(&b, "]}");
     }
-    int64_t total = t->item_subtotal - discount + t->shipping_total - t->shipping_discount_total + (t->tax_inclusive ? 0 : tax);
+    int64_t total = sq_cart_grand_total(t);
     sq_buf_str(&b, "],\"shipping_methods\":[");
     if (t->has_shipping) {
         sq_buf_printf(&b,
@@ -206,10 +219,15 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
     sq_buf_printf(&b,
                   "],\"item_count\":%lld,\"item_subtotal\":%lld,\"discount_total\":%lld,\"shipping_total\":%lld,"
                   "\"shipping_discount_total\":%lld,\"shipping_tax_total\":%lld,\"tax_total\":%lld,\"tax_inclusive\":%s,\"total\":%lld,\"gift_card_total\":%lld,"
-                  "\"amount_due\":%lld}",
+                  "\"amount_due\":%lld,",
                   (long long)t->item_count, (long long)t->item_subtotal, (long long)discount, (long long)t->shipping_total,
                   (long long)t->shipping_discount_total, (long long)t->shipping_tax_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
                   (long long)t->gift_card_total, (long long)(total - t->gift_card_total));
+    sq_buf_str(&b, "\"promotions\":[");
+    sq_buf_add(&b, t->promotions.p, t->promotions.len);
+    sq_buf_str(&b, "],\"gift_cards\":[");
+    sq_buf_add(&b, t->gift_cards.p, t->gift_cards.len);
+    sq_buf_str(&b, "]}");
     return b.p;
 }
 
@@ -220,8 +238,17 @@ typedef struct {
     sq_cart_totals_t t;
     int *item_line; /* tax item -> index of its line, -1 for shipping */
     sq_cart_cb cb;
+    sq_cart_totals_cb tcb; /* instead of cb: sq_cart_compute_totals */
     void *data;
 } view_t;
+
+static void view_answer(view_t *v, const char *json, const sq_err_t *err)
+{
+    if (v->tcb != NULL)
+        v->tcb(json, err == NULL ? &v->t : NULL, err, v->data);
+    else
+        v->cb(json, err, v->data);
+}
 
 static void stage_tax(view_t *v);
 
@@ -276,7 +303,7 @@ static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
 {
     view_t *v = data;
     if (err != NULL) {
-        v->cb(NULL, err, v->data);
+        view_answer(v, NULL, err);
         return;
     }
     sq_cart_totals_t *t = &v->t;
@@ -292,7 +319,8 @@ static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
         }
         t->tax_total += l->amount;
     }
-    v->cb(sq_cart_encode(v->cx->arena, t), NULL, v->data);
+    sq_gift_card_stage(v->cx->arena, t); /* last: gift cards pay what they can of the total */
+    view_answer(v, sq_cart_encode(v->cx->arena, t), NULL);
 }
 
 static void stage_tax(view_t *v)
@@ -300,6 +328,7 @@ static void stage_tax(view_t *v)
     sq_arena_t *a = v->cx->arena;
     sq_cart_totals_t *t = &v->t;
     const sq_cart_row_t *row = t->row;
+    sq_promotion_free_shipping(a, t); /* after shipping, before tax: tax sees the discounted shipping */
     sq_tax_req_t *req = SQ_NEW(a, sq_tax_req_t);
     sq_tax_item_t *items = sq_arena_alloc(a, sizeof(*items) * (size_t)(t->nlines + 1));
     v->item_line = sq_arena_alloc(a, sizeof(int) * (size_t)(t->nlines + 1));
@@ -321,22 +350,32 @@ static void stage_tax(view_t *v)
     sq_tax_provider()->calculate(v->cx, req, on_tax, v);
 }
 
-/* The discounts stage (promotions): fills the lines' discount_total and adjustments. */
+/* The discounts stage (promotions, core/promotion.c): fills the lines' discount_total and adjustments. */
 static void stage_discounts(sq_arena_t *a, sq_cart_totals_t *t)
 {
-    (void)a;
-    (void)t;
+    sq_promotion_stage(a, t);
 }
 
-void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data)
+static void compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, sq_cart_totals_cb tcb, void *data)
 {
     view_t *v = SQ_NEW(cx->arena, view_t);
     v->cx = cx;
     v->cb = cb;
+    v->tcb = tcb;
     v->data = data;
     sq_cart_price(cx->arena, row, &v->t);
     stage_discounts(cx->arena, &v->t);
     stage_shipping(v);
+}
+
+void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data)
+{
+    compute(cx, row, cb, NULL, data);
+}
+
+void sq_cart_compute_totals(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_totals_cb cb, void *data)
+{
+    compute(cx, row, NULL, cb, data);
 }
 
 /* ---- the shipping options a cart may choose ------------------------------------------------------------------ */

@@ -73,6 +73,8 @@ typedef struct {
      * tax_inclusive, the shipping address's country and province (NULL when unknown) */
     const char *tax_classes, *tax_rates, *shipping, *tax_region_id, *country_code, *province;
     bool tax_inclusive;
+    /* JSON arrays (migrations/0021): the promotions that may apply and the gift cards applied; NULL: none */
+    const char *promotions, *gift_cards;
 } sq_cart_row_t;
 
 /** A line of a cart being totalled. Pricing fills the price; the stages after it (discounts, shipping, tax;
@@ -109,6 +111,14 @@ typedef struct {
     const char *ship_option_id, *ship_provider, *ship_name_json;
     bool has_shipping;
     sq_buf_t shipping_tax_lines;
+    /* promotions and gift cards (core/promotion.c): the discounts stage sets free_shipping, and the stage after
+     * shipping (sq_promotion_free_shipping, at the start of the tax stage) then makes shipping_discount_total =
+     * shipping_total; the gift cards stage runs after tax */
+    bool free_shipping;
+    const char *free_shipping_id, *free_shipping_code; /* the free-shipping promotion (code NULL: automatic) */
+    sq_buf_t promotions;       /* comma-separated JSON objects of "promotions":[...] (those that gave something) */
+    sq_buf_t gift_cards;       /* comma-separated JSON objects of "gift_cards":[...] */
+    const char *trial_refusal; /* "code|detail" when the code being applied (row promotions, trial) gives nothing */
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */
@@ -119,6 +129,11 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t);
  * shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
  * it may run before sq_cart_compute returns (the built-in providers answer at once). A provider's error is cb's. */
 void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data);
+/** sq_cart_compute whose callback also gets the totals (t->trial_refusal for POST /promotions; t is cx->arena's). */
+typedef void (*sq_cart_totals_cb)(const char *json, const sq_cart_totals_t *t, const sq_err_t *err, void *data);
+void sq_cart_compute_totals(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_totals_cb cb, void *data);
+/** The cart's total by the formula above (sums of the lines). */
+int64_t sq_cart_grand_total(const sq_cart_totals_t *t);
 /** sq_cart_compute answered at once, for callers that cannot wait (unit tests): only valid while every provider the
  * cart uses answers before returning (the built-in ones do); NULL on a provider error. */
 char *sq_cart_assemble(sq_arena_t *a, const sq_cart_row_t *row);
@@ -134,6 +149,22 @@ void sq_cart_shipping_options(sq_ctx_t *cx, const sq_cart_caller_t *who, const c
  * does not exist or is not available for the cart); answers the cart. */
 void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *option_id, sq_cart_cb cb,
                                  void *data);
+
+/** POST /carts/{id}/promotions: the code is first tried on the cart as it is (422 /code with coupon_invalid,
+ * coupon_expired, coupon_not_started, coupon_exhausted, coupon_wrong_currency, coupon_not_eligible,
+ * coupon_min_subtotal, coupon_not_applicable or coupon_not_combinable when it cannot or would give nothing), then
+ * put on the cart. A code already on the cart is answered unchanged. */
+void sq_cart_promotion_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, sq_cart_cb cb, void *data);
+/** DELETE /carts/{id}/promotions/{code}: 404 when the code is not on the cart. */
+void sq_cart_promotion_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, sq_cart_cb cb,
+                              void *data);
+/** POST /carts/{id}/gift-cards: every attempt counts against rate_keys (limits per minute; 429 rate-limited with
+ * Retry-After over them) before the code is looked up. */
+void sq_cart_gift_card_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, const char *const rate_keys[2],
+                           const int limits[2], sq_cart_cb cb, void *data);
+/** DELETE /carts/{id}/gift-cards/{gift_card_id}: 404 when the card is not on the cart. */
+void sq_cart_gift_card_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *card_id, sq_cart_cb cb,
+                              void *data);
 
 /** A "pointer|code|detail" message of the cart's SQL functions as a per-field error (err unchanged otherwise). */
 const sq_err_t *sq_cart_refine(sq_arena_t *a, const sq_err_t *err);

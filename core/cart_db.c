@@ -7,17 +7,23 @@
 
 #include "core/base/crypto.h"
 #include "core/base/util.h"
+#include "core/auth_db.h"
 #include "core/cart.h"
 
 #define ACCESS                                                                                                                     \
     "c.id = $1 AND c.sales_channel_id = $2 AND (c.customer_id IS NULL OR c.customer_id = $3) AND c.completed_at IS NULL "          \
     "AND c.merged_at IS NULL AND c.updated_at > now() - make_interval(secs => $4::int)"
 
+/* the cart's codes (migrations/0021; a code made automatic since is left out) */
+#define PROMOTION_CODES                                                                                                            \
+    "(SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json) FROM cart_promotions cp "                          \
+    " JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = c.id AND p.code IS NOT NULL)"
+
 #define CART_JSON                                                                                                                  \
     "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
     "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
     "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, "               \
-    "'promotion_codes', '[]'::json, 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
+    "'promotion_codes', " PROMOTION_CODES ", 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
     "'updated_at', c.updated_at)"
 
 #define LINE_JSON                                                                                                                  \
@@ -70,7 +76,7 @@
 /* tax: the lines' classes, the region's tax_inclusive, the rates of the cart's place (core/tax.h), the chosen
  * method when it is valid now, the region, the address's country and province */
 #define TAX_SHIPPING_COLUMNS                                                                                                       \
-    "(SELECT string_agg(v.tax_class, E'\\n' ORDER BY l.created_at, l.id) FROM cart_line_items l "                                   \
+    "(SELECT string_agg(v.tax_class, E'\\n' ORDER BY l.seq) FROM cart_line_items l "                                   \
     " JOIN product_variants v ON v.id = l.variant_id WHERE l.cart_id = c.id), "                                                    \
     "coalesce((SELECT tax_inclusive FROM cr), false), "                                                                            \
     "(SELECT string_agg(concat_ws(E'\\t', t.id, t.rate_bp, t.tax_class, CASE WHEN t.province_code IS NOT NULL THEN 2 "               \
@@ -81,19 +87,33 @@
     " WHERE m.cart_id = c.id AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ")), "                          \
     "(SELECT id FROM cr), " SHIP_COUNTRY ", c.shipping_address->>'province'"
 
+/* the promotions that may apply (migrations/0021 souq_cart_promotions), asked for only when there is an active
+ * automatic promotion or a code on the cart (the view is written out rather than calling plpgsql, as above) */
+#define PROMOTIONS                                                                                                                 \
+    "CASE WHEN EXISTS (SELECT 1 FROM promotions a WHERE a.code IS NULL AND a.status = 'active') "                                  \
+    " OR EXISTS (SELECT 1 FROM cart_promotions cp WHERE cp.cart_id = c.id) THEN souq_cart_promotions(c.id, NULL) END"
+/* the gift cards of the cart usable now, in the order they were applied (NULL: none) */
+#define GIFT_CARDS                                                                                                                 \
+    "(SELECT json_agg(json_build_object('id', g.id, 'last4', g.code_last4, 'balance', g.balance) ORDER BY cg.created_at, g.id)::text " \
+    " FROM cart_gift_cards cg JOIN gift_cards g ON g.id = cg.gift_card_id WHERE cg.cart_id = c.id AND g.status = 'active' "         \
+    "   AND g.currency_code = c.currency_code AND (g.expires_at IS NULL OR g.expires_at > now()) AND g.balance > 0)"
+
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
- * then TAX_SHIPPING_COLUMNS (7..13) */
-SQ_STMT_RO(cart_view,
-           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", "
-           "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.created_at, l.id) - 1) AS idx "
-           "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) "
-           "SELECT " CART_JSON "::text, "
-           "(SELECT string_agg(l.quantity || E'\\t' || " LINE_SELLABLE " || E'\\t' || " LINE_JSON "::text, E'\\x1e' "
-           "   ORDER BY l.created_at, l.id) "
-           " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id "
-           " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, "
-           "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, "
-           TAX_SHIPPING_COLUMNS " FROM c");
+ * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS */
+#define CART_VIEW(PROMOS)                                                                                                           \
+           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", " \
+           "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.seq) - 1) AS idx " \
+           "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) " \
+           "SELECT " CART_JSON "::text, " \
+           "(SELECT string_agg(l.quantity || E'\\t' || " LINE_SELLABLE " || E'\\t' || " LINE_JSON "::text, E'\\x1e' " \
+           "   ORDER BY l.seq) " \
+           " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
+           " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, " \
+           "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, " \
+           TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS " FROM c"
+SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
+/* the view with a code ($5) tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
+SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
 SQ_STMT_RO(cart_shipping_options,
@@ -108,8 +128,25 @@ SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::
 SQ_STMT(cart_line_add, "SELECT souq_cart_line_add($1, $2, $3, $4::int, $5::int, $6, $7::int)");
 SQ_STMT(cart_attach, "SELECT souq_cart_attach($1, $2, $3, $4::int, $5::int)");
 SQ_STMT(cart_line_set, "SELECT souq_cart_line_set($1, $2, $3, $4::int, $5::int, $6, $7::int)");
+SQ_STMT(cart_promotion_add, "SELECT souq_cart_promotion_add($1, $2, $3, $4::int, $5::int, $6)");
+SQ_STMT(cart_promotion_remove, "SELECT souq_cart_promotion_remove($1, $2, $3, $4::int, $5::int, $6)");
+SQ_STMT(cart_gift_card_add, "SELECT souq_cart_gift_card_add($1, $2, $3, $4::int, $5::int, $6)");
+SQ_STMT(cart_gift_card_remove, "SELECT souq_cart_gift_card_remove($1, $2, $3, $4::int, $5::int, $6)");
 
-typedef enum { OP_GET, OP_CREATE, OP_UPDATE, OP_ADD, OP_SET, OP_ATTACH, OP_SHIP_METHOD, OP_SHIP_OPTIONS } op_kind_t;
+typedef enum {
+    OP_GET,
+    OP_CREATE,
+    OP_UPDATE,
+    OP_ADD,
+    OP_SET,
+    OP_ATTACH,
+    OP_SHIP_METHOD,
+    OP_SHIP_OPTIONS,
+    OP_PROMO_ADD,
+    OP_PROMO_REMOVE,
+    OP_GIFT_ADD,
+    OP_GIFT_REMOVE
+} op_kind_t;
 
 typedef struct {
     sq_ctx_t *cx;
@@ -119,6 +156,7 @@ typedef struct {
     const char *id;
     const char *body, *variant_id, *line_id; /* body: JSON of create/update */
     const char *option_id;                   /* OP_SHIP_METHOD */
+    const char *code;                        /* promotion code, gift card code or gift card id */
     const char *version;                     /* of the view an If-Match was checked against */
     int quantity;
     sq_cart_cb cb;
@@ -135,7 +173,7 @@ static bool view_row(op_t *o, sq_rows_t *rows, sq_cart_row_t *row, sq_err_t *err
     }
 #define COL(i) sq_rows_text(rows, 0, (i))
     *row = (sq_cart_row_t){COL(0), COL(1), COL(2), COL(3), o->who.channel_id, COL(4), COL(5), sq_now_us(), COL(7), COL(9), COL(10),
-                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8)};
+                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8), COL(14), COL(15)};
 #undef COL
     o->version = sq_rows_text(rows, 0, 6);
     return true;
@@ -219,6 +257,17 @@ static void change(op_t *o, const char *version)
         sq_batch_add(b, &cart_shipping_method_set, 6,
                      sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->option_id));
         break;
+    case OP_PROMO_ADD:
+    case OP_PROMO_REMOVE:
+    case OP_GIFT_ADD:
+    case OP_GIFT_REMOVE: {
+        sq_stmt_t *st = o->kind == OP_PROMO_ADD      ? &cart_promotion_add
+                        : o->kind == OP_PROMO_REMOVE ? &cart_promotion_remove
+                        : o->kind == OP_GIFT_ADD     ? &cart_gift_card_add
+                                                     : &cart_gift_card_remove;
+        sq_batch_add(b, st, 6, sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->code));
+        break;
+    }
     case OP_GET:
     case OP_SHIP_OPTIONS:
         (void)SQ_NEVER(true);
@@ -293,8 +342,48 @@ static op_t *op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const
     return o;
 }
 
+/* POST /promotions: the cart priced with the code tried on it; the code must give something (t->trial_refusal) */
+static void on_trial_priced(const char *json, const sq_cart_totals_t *t, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    (void)json;
+    if (err != NULL) {
+        o->cb(NULL, err, o->data);
+        return;
+    }
+    if (t->trial_refusal != NULL) { /* "code|detail" */
+        const char *bar = strchr(t->trial_refusal, '|');
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_VALIDATION, "%s", bar + 1);
+        sq_err_field(&e, "/code", sq_arena_printf(o->arena, "%.*s", (int)(bar - t->trial_refusal), t->trial_refusal), "%s", bar + 1);
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    change(o, NULL);
+}
+
+static void on_trial(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_cart_row_t *row = SQ_NEW(o->arena, sq_cart_row_t);
+    if (err != NULL || !view_row(o, rows, row, &e)) {
+        o->cb(NULL, err != NULL ? sq_cart_refine(o->arena, err) : &e, o->data);
+        return;
+    }
+    sq_cart_compute_totals(o->cx, row, on_trial_priced, o);
+}
+
 static void run(op_t *o)
 {
+    if (o->kind == OP_PROMO_ADD) { /* try the code on the cart first */
+        sq_arena_t *a = o->arena;
+        sq_db_query(o->cx->db, a, &cart_view_trial, 5,
+                    sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(a, o->who.ttl_s), o->code), on_trial, o);
+        return;
+    }
     if (o->kind == OP_SHIP_OPTIONS) {
         sq_arena_t *a = o->arena;
         const char *const *params = sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(a, o->who.ttl_s));
@@ -375,4 +464,58 @@ void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, cons
     op_t *o = op(cx, OP_SHIP_METHOD, who, id, cb, data);
     o->option_id = option_id;
     run(o);
+}
+
+/* ---- promotion codes and gift cards (migrations/0021): set operations, so no If-Match ---------------------- */
+
+static op_t *code_op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const char *id, const char *code, sq_cart_cb cb,
+                     void *data)
+{
+    op_t *o = op(cx, kind, who, id, cb, data);
+    o->who.if_match = NULL;
+    o->code = code;
+    return o;
+}
+
+void sq_cart_promotion_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, sq_cart_cb cb, void *data)
+{
+    run(code_op(cx, OP_PROMO_ADD, who, id, code, cb, data));
+}
+
+void sq_cart_promotion_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, sq_cart_cb cb,
+                              void *data)
+{
+    run(code_op(cx, OP_PROMO_REMOVE, who, id, code, cb, data));
+}
+
+static void on_rate(int retry_after, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err != NULL) {
+        o->cb(NULL, err, o->data);
+        return;
+    }
+    if (retry_after > 0) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_RATE_LIMITED, "Too many gift card attempts; try again in %d seconds.", retry_after);
+        e.retry_after = retry_after;
+        o->cb(NULL, &e, o->data);
+        return;
+    }
+    run(o);
+}
+
+void sq_cart_gift_card_add(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *code, const char *const rate_keys[2],
+                           const int limits[2], sq_cart_cb cb, void *data)
+{
+    op_t *o = code_op(cx, OP_GIFT_ADD, who, id, code, cb, data);
+    /* every attempt counts, in its own transaction (a refused code rolls back the change, not the count) */
+    sq_auth_db_rate_take(cx, rate_keys, limits, 60, on_rate, o);
+}
+
+void sq_cart_gift_card_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *card_id, sq_cart_cb cb,
+                              void *data)
+{
+    run(code_op(cx, OP_GIFT_REMOVE, who, id, card_id, cb, data));
 }

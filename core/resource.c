@@ -42,6 +42,17 @@ const sq_err_t *sq_resource_refine(sq_arena_t *a, const sq_resource_t *r, const 
                          c->code == SQ_E_ALREADY_EXISTS ? "taken" : "invalid_value", "%s", c->detail);
         return e;
     }
+    /* a resource's SQL function may raise SQ422 with "<pointer>|<code>|<detail>" (as the cart functions do) */
+    const char *bar1 = strchr(err->detail, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+    if (err->code == SQ_E_VALIDATION && err->detail[0] == '/' && bar2 != NULL && err->nfields == 0) {
+        sq_err_t *e = SQ_NEW(a, sq_err_t);
+        sq_err_copy(e, err);
+        const char *pointer = sq_arena_printf(a, "%.*s", (int)(bar1 - err->detail), err->detail);
+        const char *code = sq_arena_printf(a, "%.*s", (int)(bar2 - bar1 - 1), bar1 + 1);
+        sq_err_set(e, err->code, "%s", bar2 + 1);
+        sq_err_field(e, pointer, code, "%s", bar2 + 1);
+        return e;
+    }
     if (err->column[0] != '\0' && err->nfields == 0) {
         sq_err_t *e = SQ_NEW(a, sq_err_t);
         sq_err_copy(e, err);

@@ -14,6 +14,11 @@
 -- State machines (souq_order_payment_move, souq_order_fulfillment_move) refuse illegal moves with SQSTE
 -- (409 invalid-state). SQ402: payment declined; SQSTK: stock short (409 insufficient-stock).
 
+-- Cart lines keep the order they were added in: lines added by one statement share created_at, and ids made in
+-- the same millisecond are in random order, so the view sorts by this insertion sequence.
+ALTER TABLE cart_line_items ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE INDEX cart_line_items_cart_seq_idx ON cart_line_items (cart_id, seq);
+
 -- ---- the test gateway's own books ------------------------------------------------------------------------
 -- The built-in `test` provider (core/payment_builtin.c) behaves like a card gateway kept outside Souq's
 -- tables: one charge per idempotency key (a retried authorize answers the same charge), and an operations

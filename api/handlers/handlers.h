@@ -41,6 +41,10 @@ void sq_h_store_cart_line_update(sq_req_t *req);
 void sq_h_store_cart_line_delete(sq_req_t *req);
 void sq_h_store_cart_shipping_options(sq_req_t *req);
 void sq_h_store_cart_shipping_method(sq_req_t *req);
+void sq_h_store_cart_promotion_add(sq_req_t *req);
+void sq_h_store_cart_promotion_remove(sq_req_t *req);
+void sq_h_store_cart_gift_card_add(sq_req_t *req);
+void sq_h_store_cart_gift_card_remove(sq_req_t *req);
 
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);

@@ -6,6 +6,7 @@
 #include "api/handlers/handlers.h"
 #include "core/base/id.h"
 #include "core/cart.h"
+#include "core/promotion.h"
 
 static void on_cart(const char *json, const sq_err_t *err, void *data, int status)
 {
@@ -185,4 +186,81 @@ void sq_h_store_cart_shipping_method(sq_req_t *req)
         return;
     }
     sq_cart_shipping_method_set(&req->cx, &who, id, in.option_id, on_200, req);
+}
+
+/* ---- promotion codes and gift cards (core/promotion.h) ------------------------------------------------------ */
+
+typedef struct {
+    const char *code;
+} code_in_t;
+
+static const sq_field_t promo_code_fields[] = {
+    {"code", SQ_FT_STR, SQ_F_REQUIRED, offsetof(code_in_t, code), 1, 64, NULL, NULL, NULL},
+    {NULL},
+};
+static const sq_field_t gift_code_fields[] = {
+    {"code", SQ_FT_STR, SQ_F_REQUIRED, offsetof(code_in_t, code), 1, 64, NULL, NULL, NULL},
+    {NULL},
+};
+
+void sq_h_store_cart_promotion_add(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    code_in_t in = {0};
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    if (sq_req_json(req, promo_code_fields, &in, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    sq_cart_promotion_add(&req->cx, &who, id, in.code, on_200, req);
+}
+
+void sq_h_store_cart_promotion_remove(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    const char *id, *code = sq_req_param(req, "code");
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    const char *why;
+    json_t *v = json_string(code);
+    bool ok = v != NULL && sq_check_promo_code(v, &why) == NULL;
+    json_decref(v);
+    if (!ok) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The code is not on the cart.");
+        return;
+    }
+    sq_cart_promotion_remove(&req->cx, &who, id, code, on_200, req);
+}
+
+void sq_h_store_cart_gift_card_add(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    code_in_t in = {0};
+    const char *id;
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    if (sq_req_json(req, gift_code_fields, &in, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    /* guessing codes: every attempt counts per client address and per cart */
+    const char *keys[2] = {sq_arena_printf(req->arena, "giftcard:ip:%s", req->ip),
+                           sq_arena_printf(req->arena, "giftcard:cart:%s", id)};
+    int limits[2] = {req->rt->cfg->gift_card_rate_ip, req->rt->cfg->gift_card_rate_cart};
+    sq_cart_gift_card_add(&req->cx, &who, id, in.code, keys, limits, on_200, req);
+}
+
+void sq_h_store_cart_gift_card_remove(sq_req_t *req)
+{
+    sq_cart_caller_t who;
+    const char *id, *card = sq_req_param(req, "gift_card_id");
+    if (caller(req, &who) != 0 || (id = cart_id(req)) == NULL)
+        return;
+    if (!sq_id_valid("gcard", card)) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The gift card is not on the cart.");
+        return;
+    }
+    sq_cart_gift_card_remove(&req->cx, &who, id, card, on_200, req);
 }

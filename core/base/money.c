@@ -50,6 +50,41 @@ bool sq_money_add(int64_t a, int64_t b, int64_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+bool sq_money_allocate(int64_t total, const int64_t *weights, int n, int64_t *out)
+{
+    __int128 sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (weights[i] < 0)
+            return false;
+        sum += weights[i];
+    }
+    if (total < 0 || total > sum)
+        return false;
+    if (n == 0)
+        return true;
+    int64_t given = 0;
+    for (int i = 0; i < n; i++) {
+        out[i] = sum == 0 ? 0 : (int64_t)((__int128)total * weights[i] / sum);
+        given += out[i];
+    }
+    /* fewer than n units are left: hand them out by largest remainder, one per share (O(n) per unit) */
+    for (int64_t left = total - given; left > 0; left--) {
+        int best = -1;
+        __int128 best_r = -1;
+        for (int i = 0; i < n; i++) {
+            __int128 r = (__int128)total * weights[i] % sum;
+            if (r > best_r && out[i] < weights[i] && out[i] == (int64_t)((__int128)total * weights[i] / sum)) {
+                best = i;
+                best_r = r;
+            }
+        }
+        if (best < 0)
+            return false; /* cannot happen: total <= sum leaves a share below its weight */
+        out[best]++;
+    }
+    return true;
+}
+
 bool sq_money_parse(const char *s, int exponent, int64_t *out)
 {
     int64_t v = 0;

@@ -693,6 +693,7 @@ crud("/v1/admin/shipping-options", "Admin Shipping Options", "ShippingOption", "
 TAGS.append(("Admin Tax Rates", "Tax rates per region, country and province, by tax class."))
 TAGS.append(("Admin Shipping Options", "Shipping options per region and zone, rated by shipping providers."))
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
+exec(open(os.path.join(HERE, 'promotions.py')).read())  # promotions and gift cards
 
 # ---- checkout and orders (core/checkout*, core/order*, migrations/0019_orders_checkout.sql) ---------------------------------
 OM = lambda d: {"type": "integer", "description": d + " Minor units of the order's currency."}
