@@ -914,6 +914,7 @@ static bool has_body_method(h2o_iovec_t m)
 }
 
 static void offload(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data);
+static void after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data);
 
 int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
 {
@@ -933,6 +934,7 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     req->cx.arena = arena;
     req->cx.cache = thr->store_cache;
     req->cx.offload = offload;
+    req->cx.after = after;
     req->cx.offload_ctx = thr;
     sq_err_clear(&req->err);
     sq_req_t **guard = h2o_mem_alloc_shared(&h->pool, sizeof(*guard), on_h2o_dispose);
@@ -1104,6 +1106,43 @@ void sq_req_dispatch(sq_req_t *req)
         return;
     }
     req->route->handler(req);
+}
+
+/* ---- waiting a little (retries with backoff) ----------------------------------------------------------------- */
+
+typedef struct {
+    h2o_timeout_entry_t entry;
+    sq_thread_t *thr;
+    int steps; /* still to wait */
+    void (*cb)(void *);
+    void *data;
+    sq_arena_t *arena;
+} after_t;
+
+static void on_step(h2o_timeout_entry_t *e)
+{
+    after_t *w = H2O_STRUCT_FROM_MEMBER(after_t, entry, e);
+    if (--w->steps > 0) {
+        h2o_timeout_link(w->thr->loop, &w->thr->step_timeout, &w->entry);
+        return;
+    }
+    w->cb(w->data);
+    sq_arena_unref(w->arena);
+}
+
+static void after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data)
+{
+    sq_thread_t *thr = cx->offload_ctx;
+    after_t *w = SQ_NEW(cx->arena, after_t);
+    w->entry = (h2o_timeout_entry_t){0};
+    w->entry.cb = on_step;
+    w->thr = thr;
+    w->steps = ms <= SQ_AFTER_STEP_MS ? 1 : (ms + SQ_AFTER_STEP_MS - 1) / SQ_AFTER_STEP_MS;
+    w->cb = cb;
+    w->data = data;
+    w->arena = cx->arena;
+    sq_arena_ref(cx->arena);
+    h2o_timeout_link(thr->loop, &thr->step_timeout, &w->entry);
 }
 
 /* ---- offloading CPU-heavy work ------------------------------------------------------------------------- */

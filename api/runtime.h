@@ -57,6 +57,8 @@ typedef struct {
     int64_t expires_us;
 } sq_pk_entry_t;
 
+#define SQ_AFTER_STEP_MS 2
+
 /** A database connection on a thread's loop: the socket watched for it and its timer. */
 typedef struct sq_dblink {
     struct sq_thread *t;
@@ -79,6 +81,7 @@ typedef struct sq_thread {
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
     h2o_timeout_t deadline_timeout;
+    h2o_timeout_t step_timeout; /* 2 ms steps of sq_ctx_t.after */
     sq_db_t *db;          /* the thread's connection: every read and most writes, pipelined */
     sq_dblink_t link;     /* its place on the loop */
     /* connections for durable commits (checkout's order): a commit waits for the WAL flush, and the flushes of

@@ -403,6 +403,7 @@ static void init_thread(sq_thread_t *t, int index, int fd, const sq_config_t *cf
     t->tick.cb = on_tick;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
     h2o_timeout_init(t->loop, &t->deadline_timeout, (uint64_t)cfg->request_timeout_ms);
+    h2o_timeout_init(t->loop, &t->step_timeout, SQ_AFTER_STEP_MS);
     t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     sq_rt_ref(sq_server.rt);

@@ -24,7 +24,7 @@ SQ_STMT(prepare, "SELECT souq_checkout_prepare($1, $2, $3, $4::int, $5::int, $6:
 SQ_STMT(fail, "SELECT souq_checkout_fail($1, $2, $3, $4, $5, $6::jsonb)");
 SQ_STMT(complete, "SELECT souq_checkout_complete($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)::text");
 
-typedef struct {
+typedef struct co {
     sq_ctx_t *cx;
     sq_arena_t *arena;
     sq_checkout_in_t in;
@@ -36,6 +36,7 @@ typedef struct {
     sq_pay_status_t pay_status;
     sq_err_t err;       /* the error being answered after undoing */
     int retries;        /* of the current step (serialization failures) */
+    void (*again)(struct co *);
     const char *version;
     const char *action; /* the 202 body of requires_action */
     sq_checkout_cb cb;
@@ -53,12 +54,28 @@ static void answer(co_t *c, int status, const char *json, const sq_err_t *err)
 
 static void place(co_t *c);
 
+static void run_again(void *data)
+{
+    co_t *c = data;
+    c->again(c);
+}
+
+/* Runs the step again after a random pause that grows with each attempt (2 to 2^n x 2 ms), so the transactions
+ * that collided do not collide again at once. */
 static bool retried(co_t *c, const sq_err_t *err, void (*again)(co_t *))
 {
     if (err == NULL || !err->retryable || c->retries >= SQ_CHECKOUT_RETRIES)
         return false;
     c->retries++;
-    again(c);
+    c->again = again;
+    if (c->cx->after == NULL) {
+        again(c);
+        return true;
+    }
+    unsigned char r;
+    sq_random_bytes(&r, 1);
+    int span = 2 << (c->retries < 6 ? c->retries : 6);
+    c->cx->after(c->cx, 2 + r % span, run_again, c);
     return true;
 }
 

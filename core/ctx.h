@@ -18,6 +18,9 @@ struct sq_ctx {
     /* runs work(data) off the loop, then done(data) back on it; the arena is kept alive meanwhile */
     void (*offload)(sq_ctx_t *cx, void (*work)(void *), void (*done)(void *), void *data);
     void *offload_ctx;
+    /* calls cb(data) on the loop after about ms milliseconds (rounded up to 2 ms steps); the arena is kept alive
+     * meanwhile. NULL outside a server thread (tools, tests): callers then go on at once */
+    void (*after)(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data);
     sq_cache_t *cache; /* the thread's storefront read cache, or NULL (tools, tests) */
     /* connections for durable commits (may be none): see sq_ctx_commit_db */
     sq_db_t *const *commit_dbs;
