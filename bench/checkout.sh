@@ -19,6 +19,7 @@ ncarts=${BENCH_CARTS:-60000}
 . bench/lib.sh
 export SOUQ_OWNER_EMAIL=bench-owner@example.com SOUQ_OWNER_PASSWORD=bench-owner-password-1
 bench_db
+[ -n "${BENCH_SQL:-}" ] && bench_psql -qc "$BENCH_SQL" # an experiment: e.g. BENCH_SQL='ALTER TABLE ...'
 seeded=$(bin/souq seed)
 pk=$(awk '/publishable key/ {print $3}' <<<"$seeded")
 channel=$(grep -o 'sc_[0-9a-z]\{26\}' <<<"$seeded" | head -1)

@@ -134,6 +134,14 @@ static void on_void_logged(const sq_pay_res_t *res, const sq_err_t *err, void *d
         sq_log(SQ_LOG_WARN, "checkout", "payment=%s void of a superseded attempt failed: %s", c->payment_id, err->detail);
 }
 
+static void on_stale_voided(const sq_pay_res_t *res, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    (void)res;
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "checkout", "cart=%.12s void of an earlier attempt failed: %s", c->in.cart_id, err->detail);
+}
+
 /* The order could not be placed after the provider said yes: void the authorization, then close. */
 static void undo_authorized(co_t *c, const sq_err_t *err)
 {
@@ -159,10 +167,12 @@ static void on_complete(const char *json, const sq_err_t *err, void *data)
     }
     json_t *o = sq_json_own(c->arena, json_loads(json, 0, NULL));
     if (json_is_true(json_object_get(o, "superseded"))) { /* another request placed the order: ours is not needed */
+        bool used = json_is_true(json_object_get(o, "payment_used"));
         json_object_del(o, "superseded");
+        json_object_del(o, "payment_used");
         size_t len;
         const char *order = sq_json_dump(c->arena, o, &len);
-        if (c->payment_id != NULL && c->provider != NULL) { /* void ours; the answer does not wait for it */
+        if (!used && c->payment_id != NULL && c->provider != NULL) { /* void ours; the answer does not wait for it */
             sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, NULL, c->provider_ref, c->email};
             c->provider->cancel(c->cx, &req, on_void_logged, c);
         }
@@ -265,6 +275,14 @@ static void on_prepared(const char *json, const sq_err_t *err, void *data)
         c->pay_status = SQ_PAY_CAPTURED;
         place(c);
         return;
+    }
+    json_t *stale = json_object_get(j, "stale");
+    const sq_payment_provider_t *sp = json_is_object(stale) ? sq_payment_provider(json_string_value(json_object_get(stale, "provider"))) : NULL;
+    if (sp != NULL) { /* an attempt for an earlier version of the cart: released at its provider, not waited for */
+        sq_pay_req_t req = {json_string_value(json_object_get(stale, "payment_id")), NULL,
+                            json_string_value(json_object_get(stale, "currency_code")), json_integer_value(json_object_get(stale, "amount")), NULL,
+                            json_string_value(json_object_get(stale, "provider_ref")), NULL};
+        sp->cancel(c->cx, &req, on_stale_voided, c);
     }
     c->payment_id = sq_arena_strdup(c->arena, pid);
     c->gateway_key = sq_arena_strdup(c->arena, json_string_value(json_object_get(j, "gateway_key")));

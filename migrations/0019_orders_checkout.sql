@@ -324,6 +324,7 @@ DECLARE
     lines jsonb;
     amount bigint := (p_cart->>'amount_due')::bigint;
     nres int;
+    stale json; -- an earlier attempt to void at its provider
 BEGIN
     c := souq_cart_lock(p_id, p_channel, p_customer, p_ttl_s, NULL);
     -- commits without waiting for the WAL flush (souq_cart_lock set it): the order's own commit is durable and
@@ -367,24 +368,35 @@ BEGIN
     IF p_provider IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/payment|required|The cart has an amount due: give a payment.';
     END IF;
-    -- the payment: reuse the attempt still open at the provider for the same amount (its key answers its state)
-    SELECT * INTO pay FROM payments
-     WHERE cart_id = p_id AND order_id IS NULL AND status IN ('authorizing', 'requires_action', 'authorized', 'pending')
-     ORDER BY created_at DESC LIMIT 1 FOR UPDATE;
-    IF FOUND AND (pay.provider <> p_provider OR pay.amount <> amount OR pay.currency_code <> c.currency_code) THEN
-        UPDATE payments SET status = 'canceled' WHERE id = pay.id; -- C voids it at the provider when it was authorized
+    -- the payment: the one of this key (a retry: the gateway answers its charge again, declined or not), else
+    -- the cart's attempt still open at the provider (after requires_action: its key answers its state)
+    SELECT * INTO pay FROM payments WHERE gateway_key = p_gateway_key FOR UPDATE;
+    IF NOT FOUND THEN
+        SELECT * INTO pay FROM payments
+         WHERE cart_id = p_id AND order_id IS NULL AND status IN ('authorizing', 'requires_action', 'authorized', 'pending')
+         ORDER BY created_at DESC LIMIT 1 FOR UPDATE;
+    END IF;
+    IF pay.id IS NOT NULL AND (pay.cart_id <> p_id OR pay.provider <> p_provider OR pay.amount <> amount
+                               OR pay.currency_code <> c.currency_code) THEN
+        IF pay.gateway_key = p_gateway_key THEN -- the gateway would answer the old charge
+            RAISE EXCEPTION USING ERRCODE = 'SQ409', MESSAGE = 'This Idempotency-Key was used for another version of the cart; use a new key.';
+        END IF;
+        -- the cart changed after an attempt the provider may still hold: close it; C voids it at the provider
+        UPDATE payments SET status = 'canceled' WHERE id = pay.id;
+        IF pay.status IN ('authorized', 'requires_action', 'error') AND pay.provider_ref IS NOT NULL THEN
+            stale := json_build_object('payment_id', pay.id, 'provider', pay.provider, 'provider_ref', pay.provider_ref,
+                                       'amount', pay.amount, 'currency_code', pay.currency_code);
+        END IF;
         pay := NULL;
     END IF;
     IF pay.id IS NULL THEN
         INSERT INTO payments (cart_id, provider, status, currency_code, amount, gateway_key, data)
-        VALUES (p_id, p_provider, 'authorizing', c.currency_code, amount, p_gateway_key, p_data)
-        ON CONFLICT (gateway_key) DO NOTHING RETURNING * INTO pay;
-        IF pay.id IS NULL THEN -- the same key again for another amount: the gateway would answer the old charge
-            RAISE EXCEPTION USING ERRCODE = 'SQ409', MESSAGE = 'This Idempotency-Key already paid for another version of the cart; use a new key.';
-        END IF;
+        VALUES (p_id, p_provider, 'authorizing', c.currency_code, amount, p_gateway_key, p_data) RETURNING * INTO pay;
+    ELSIF pay.status IN ('declined', 'error', 'voided', 'canceled') THEN -- this key's earlier attempt: ask again
+        UPDATE payments SET status = 'authorizing', decline_code = NULL WHERE id = pay.id RETURNING * INTO pay;
     END IF;
     RETURN json_build_object('payment_id', pay.id, 'gateway_key', pay.gateway_key, 'provider_ref', pay.provider_ref,
-                             'status', pay.status, 'reservations', nres);
+                             'status', pay.status, 'reservations', nres, 'stale', stale);
 END $$;
 
 -- An attempt that did not become an order: the stock goes back, the payment records why.
@@ -404,7 +416,8 @@ END $$;
 -- Step 3: the order. p_status is the payment's state at its provider (authorized, captured, pending).
 -- p_idem_*: the request's Idempotency-Key record (principal, method, route, key): its answer is stored here,
 -- in the order's transaction. p_payment NULL: nothing was due. Answers the order JSON; when the cart became an order meanwhile (a concurrent
--- completion), answers that order with "superseded": true (the caller voids its own payment).
+-- completion), answers that order with "superseded": true and whether p_payment is the order's (a concurrent
+-- request with another key reused the same open payment); the caller voids its payment when it is not.
 CREATE FUNCTION souq_checkout_complete(p_id text, p_channel text, p_customer text, p_payment text, p_status text,
                                        p_provider_ref text, p_cart jsonb, p_idem_principal text, p_idem_method text,
                                        p_idem_route text, p_idem_key text)
@@ -424,7 +437,8 @@ BEGIN
     END IF;
     IF c.completed_at IS NOT NULL THEN
         o := souq_cart_order(p_id, p_channel, p_customer);
-        RETURN souq_order_json(o, false) || jsonb_build_object('superseded', true);
+        RETURN souq_order_json(o, false) || jsonb_build_object('superseded', true,
+            'payment_used', EXISTS (SELECT 1 FROM payments WHERE id = p_payment AND order_id = o.id));
     END IF;
     SELECT * INTO pay FROM payments WHERE id = p_payment FOR UPDATE;
     IF p_payment IS NOT NULL AND pay.id IS NULL THEN

@@ -219,6 +219,32 @@ test('3-D Secure: 202 requires_action, the buyer authenticates, complete again w
   assert.equal(pays.rows[0].n, 1, 'one payment across both attempts');
 });
 
+test('a retry with the same key after a provider failure or a decline reuses its payment; a changed cart voids the old charge', async () => {
+  const cart = await readyCart([[V.mug.id, 1]]);
+  const k = key();
+  let r = await complete(cart.id, { payment: { provider: 'test', data: { token: 'tok_declined' } } }, { k });
+  assert.equal(r.status, 402);
+  r = await complete(cart.id, { payment: { provider: 'test', data: { token: 'tok_declined' } } }, { k });
+  assert.equal(r.status, 402, 'the same key: the gateway answers the same declined charge');
+  assert.equal((await sql('SELECT count(*)::int AS n FROM payments WHERE cart_id = $1', [cart.id])).rows[0].n, 1);
+  // 3-D Secure started, then the cart changes: the next attempt opens a new payment and voids the old charge
+  r = await complete(cart.id, { payment: { provider: 'test', data: { token: 'tok_3ds' } } });
+  assert.equal(r.status, 202);
+  const charge = r.body.payment.next_action.url.split('/')[5];
+  assert.equal((await s.client.request('POST', `/v1/hooks/test/charges/${charge}/authenticate`, { pk: null, json: { result: 'succeed' } })).status, 200);
+  const line = (await s.client.get(`/v1/store/carts/${cart.id}`)).body.items[0];
+  assert.equal((await s.client.request('PATCH', `/v1/store/carts/${cart.id}/line-items/${line.id}`, { json: { quantity: 2 } })).status, 200);
+  r = await complete(cart.id, visa);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.payments[0].amount, 2 * 1200);
+  const old = await sql('SELECT status FROM test_gateway_charges WHERE id = $1', [charge]);
+  for (let i = 0; i < 50 && old.rows[0].status !== 'voided'; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    old.rows = (await sql('SELECT status FROM test_gateway_charges WHERE id = $1', [charge])).rows;
+  }
+  assert.equal(old.rows[0].status, 'voided', 'the 3-D Secure charge for the old cart is released');
+});
+
 test('stock short at checkout: 409 insufficient-stock, nothing reserved', async () => {
   const few = await variant(2);
   const cart = await readyCart([[few.id, 2]]);
