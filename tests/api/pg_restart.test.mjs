@@ -60,7 +60,8 @@ async function sampleWhile(fn, tail) {
 function checkSamples(samples) {
   for (const x of samples) {
     assert.ok(x.status === 200 || x.status === 503, `unexpected status ${x.status} (${x.type})`);
-    assert.ok(x.ms < 2000, `a request took ${x.ms} ms: it must fail fast, not hang`);
+    // a hang runs into the 10 s request deadline; failing fast takes at most the ~2 s reconnect window (5 s: slack for a loaded box)
+    assert.ok(x.ms < 5000, `a request took ${x.ms} ms: it must fail fast, not hang`);
     if (x.status === 503) {
       assert.equal(x.type, 'https://docs.souq.dev/problems/dependency-unavailable');
       assert.ok(Number(x.retry) >= 1, 'Retry-After on 503');
