@@ -205,7 +205,7 @@ test('seed is idempotent and prints the owner password once when none is given',
 
 test('SIGTERM drains in-flight requests, then exits 0', async () => {
   // slow password hashes on one pool thread: the logins queue there, in flight, for seconds
-  const s = await startStack({ env: { SOUQ_REQUEST_TIMEOUT_MS: '60000', SOUQ_POOL_THREADS: '1', SOUQ_PASSWORD_HASH_ITERATIONS: '16', SOUQ_PASSWORD_HASH_MEMORY_KIB: '65536' } });
+  const s = await startStack({ env: { SOUQ_REQUEST_TIMEOUT_MS: '60000', SOUQ_SHUTDOWN_TIMEOUT_MS: '60000', SOUQ_POOL_THREADS: '1', SOUQ_PASSWORD_HASH_ITERATIONS: '16', SOUQ_PASSWORD_HASH_MEMORY_KIB: '65536' } });
   const c = await newCustomer(s.client);
   let settled = 0;
   const inflight = Array.from({ length: 6 }, () =>
