@@ -253,7 +253,7 @@ static void prepare_send(co_t *c)
 {
     sq_arena_t *a = c->arena;
     const char *provider = c->amount_due > 0 ? c->provider->id : NULL;
-    sq_db_json(c->cx->db, a, &prepare, 10,
+    sq_db_json(sq_ctx_commit_db(c->cx), a, &prepare, 10,
                sq_db_params(a, 10, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, sq_db_int(a, c->in.who.ttl_s), c->version,
                             c->cart, provider, c->in.payment_data, c->gateway_key, sq_db_int(a, c->in.reserve_ttl_s)),
                on_prepared, c);
