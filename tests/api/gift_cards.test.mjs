@@ -151,6 +151,20 @@ test('on a cart: a card pays what it can of the total, in any spelling of its co
   assert.deepEqual([r.body.gift_cards, r.body.gift_card_total, r.body.amount_due], [[], 0, 15000]);
 });
 
+test('login: the gift cards of the customer\'s previous cart come along when it is merged into the cart in hand', async () => {
+  const c = await newCustomer(s.client);
+  const g = await issue({ initial_balance: 700 });
+  const old = await cart([[V.a, 1]], { token: c.token }); // the customer's cart of an earlier session
+  assert.equal((await apply(old, g.code, c.token)).status, 200);
+  const guest = await cart([[V.a, 2]]);
+  const r = await s.client.post(`/v1/store/carts/${guest.id}/customer`, {}, { token: c.token });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.last_merge.lines_merged, 1);
+  assert.deepEqual(r.body.gift_cards.map((x) => [x.id, x.amount]), [[g.id, 700]]);
+  assert.equal(r.body.gift_card_total, 700);
+  assert.equal((await s.client.get(`/v1/store/carts/${old.id}`, { token: c.token })).status, 404, 'the old cart is gone');
+});
+
 test('refusals on a cart: unknown, disabled and expired are one answer; currency, empty, too many; foreign carts 404', async () => {
   const c = await cart([[V.a, 1]]);
   const usd = await cart([[V.a, 1]], { body: { currency_code: 'usd' } });
