@@ -13,12 +13,13 @@ LDFLAGS_RELEASE = -Wl,-z,relro,-z,now
 LIBS = $(PKG_LIBS) -lpthread
 
 CORE_SRC := $(wildcard core/base/*.c core/db/*.c core/*.c)
+PLUGIN_SRC := $(wildcard plugins/host/*.c)
 API_SRC  := $(filter-out api/main.c,$(wildcard api/*.c api/handlers/*.c))
 GEN_SRC  := build/gen/embedded.c
 EMBEDDED := $(wildcard migrations/*.sql) core/seed_catalog.sql openapi/openapi.json
 
-REL_OBJ  := $(patsubst %.c,build/release/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/release/gen/embedded.o
-ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(API_SRC) api/main.c) build/asan/gen/embedded.o
+REL_OBJ  := $(patsubst %.c,build/release/%.o,$(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c) build/release/gen/embedded.o
+ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c) build/asan/gen/embedded.o
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
@@ -114,7 +115,7 @@ bench-carts:
 	@bench/carts.sh
 
 fmt:
-	clang-format -i $(CORE_SRC) $(API_SRC) api/main.c $(wildcard core/*.h core/*/*.h api/*.h api/*/*.h tests/unit/*.[ch])
+	clang-format -i $(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c $(wildcard core/*.h core/*/*.h plugins/host/*.h api/*.h api/*/*.h tests/unit/*.[ch])
 
 clean:
 	rm -rf build bin

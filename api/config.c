@@ -96,6 +96,8 @@ static const spec_t specs[] = {
      "prefix of problem type URIs"},
     {"trust_forwarded_for", T_STR, F(trust_forwarded_for), "off", 0, 0, onoff, false, false,
      "on: client address from X-Forwarded-For (only behind a trusted proxy)"},
+    {"plugin_dirs", T_STR, F(plugin_dirs), "plugins", 0, 0, NULL, false, false,
+     "comma-separated folders whose subfolders are Lua plugins (SIGHUP and POST /v1/admin/plugins/reload reread them)"},
 };
 #undef F
 

@@ -50,6 +50,7 @@ typedef struct sq_config {
     char *metrics_token;
     char *problem_base_url;
     char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */
+    char *plugin_dirs;         /* comma-separated folders of plugin folders (plugins/host) */
 } sq_config_t;
 
 /** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated

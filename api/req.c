@@ -609,7 +609,10 @@ int sq_err_status(sq_code_t code)
     case SQ_E_PAYMENT_DECLINED:
         return 402;
     case SQ_E_PAYMENT_PROVIDER:
+    case SQ_E_PLUGIN_FAILED:
         return 502;
+    case SQ_E_PLUGIN_TIMEOUT:
+        return 504;
     case SQ_E_PRECONDITION_FAILED:
         return 412;
     case SQ_E_PAYLOAD_TOO_LARGE:
@@ -632,6 +635,7 @@ int sq_err_status(sq_code_t code)
     case SQ_E_BUSY:
     case SQ_E_TIMEOUT:
     case SQ_E_SHUTTING_DOWN:
+    case SQ_E_PLUGIN_DEGRADED:
         return 503;
     case SQ_E_INTERNAL:
     case SQ_ERR__COUNT:

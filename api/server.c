@@ -27,6 +27,7 @@
 #include "core/import.h"
 #include "core/inventory.h"
 #include "core/storefront.h"
+#include "plugins/host/host.h"
 
 extern char **environ;
 
@@ -310,6 +311,7 @@ static void *thread_main(void *arg)
     sq_db_close(t->db);
     for (int i = 0; i < t->ncommit; i++)
         sq_db_close(t->commit_dbs[i]);
+    sq_plugins_thread_exit();
     return NULL; /* the read cache stays until the process ends: /metrics on another thread may still read it */
 }
 
@@ -464,6 +466,7 @@ static void reload(const char *config_path)
     sq_server.rt = rt;
     send_all(SQ_MSG_RT_SWAP, rt);
     sq_rt_unref(old);
+    json_decref(sq_plugins_reload(cfg->plugin_dirs)); /* refused plugins are logged; their previous versions stay */
 }
 
 int sq_serve(const char *config_path)
@@ -511,6 +514,7 @@ int sq_serve(const char *config_path)
         if ((fds[i] = open_listener(cfg, false)) < 0)
             return 1;
     setup_h2o(cfg);
+    sq_plugins_init(cfg->plugin_dirs);
     sq_server.pool = sq_pool_new(cfg->pool_threads);
     sq_server.nthreads = n;
     sq_server.threads = sq_xcalloc((size_t)n, sizeof(sq_thread_t));

@@ -10,6 +10,7 @@
 #define SQ_HOOKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/base/json.h"
@@ -63,10 +64,22 @@ typedef struct sq_payment_provider {
     void (*refund)(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data);  /* req->amount <= captured - refunded */
 } sq_payment_provider_t;
 
-/** The provider of an id, or NULL. */
+/** The provider of an id, or NULL: a plugin's when an enabled plugin provides payment:<id> (sq_payment_plugins),
+ * else the built-in of that id. The pointer stays valid for the life of the process. */
 const sq_payment_provider_t *sq_payment_provider(const char *id);
-/** The ids of the providers, comma-separated (for error messages). */
+/** The ids of the providers, comma-separated (for error messages; the calling thread's buffer). */
 const char *sq_payment_provider_ids(void);
+/** The built-in provider of an id, ignoring plugins (a plugin provider whose plugin went away falls back to it). */
+const sq_payment_provider_t *sq_payment_builtin(const char *id);
+
+/** Set once at start-up by the plugin host (plugins/host/payment.c), so core consults plugins without knowing
+ * Lua: lookup answers the provider a plugin gives for an id (NULL: none); ids appends the plugin ids,
+ * comma-separated, to buf. NULL (tools, unit tests): only the built-ins answer. */
+typedef struct {
+    const sq_payment_provider_t *(*lookup)(const char *id);
+    void (*ids)(char *buf, size_t len);
+} sq_payment_plugins_t;
+extern const sq_payment_plugins_t *sq_payment_plugins;
 
 /* The built-in payment providers (core/payment_builtin.c):
  *   manual  bank transfer / cash on delivery: authorize answers SQ_PAY_PENDING; capture is staff recording that

@@ -1,6 +1,7 @@
 /* payment_db.c: the built-in payment providers (core/hooks.h) and their registry. `manual` answers at once;
  * `test` keeps its books in test_gateway_* tables (migrations/0019) like a remote card gateway would, one
  * charge per idempotency key. Both answer through the callback, as a plugin provider will. */
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -152,7 +153,9 @@ const sq_payment_provider_t sq_payment_test = {"test", test_fields, test_authori
 
 static const sq_payment_provider_t *const providers[] = {&sq_payment_manual, &sq_payment_test};
 
-const sq_payment_provider_t *sq_payment_provider(const char *id)
+const sq_payment_plugins_t *sq_payment_plugins;
+
+const sq_payment_provider_t *sq_payment_builtin(const char *id)
 {
     for (size_t i = 0; id != NULL && i < sizeof(providers) / sizeof(providers[0]); i++)
         if (strcmp(providers[i]->id, id) == 0)
@@ -160,9 +163,21 @@ const sq_payment_provider_t *sq_payment_provider(const char *id)
     return NULL;
 }
 
+const sq_payment_provider_t *sq_payment_provider(const char *id)
+{
+    const sq_payment_plugins_t *pl = __atomic_load_n(&sq_payment_plugins, __ATOMIC_ACQUIRE);
+    const sq_payment_provider_t *p = pl != NULL && id != NULL ? pl->lookup(id) : NULL;
+    return p != NULL ? p : sq_payment_builtin(id);
+}
+
 const char *sq_payment_provider_ids(void)
 {
-    return "manual, test";
+    static __thread char buf[512];
+    snprintf(buf, sizeof(buf), "manual, test");
+    const sq_payment_plugins_t *pl = __atomic_load_n(&sq_payment_plugins, __ATOMIC_ACQUIRE);
+    if (pl != NULL)
+        pl->ids(buf, sizeof(buf));
+    return buf;
 }
 
 SQ_STMT(testpay_authenticate, "SELECT souq_testpay_authenticate($1, $2::boolean)");

@@ -7,6 +7,7 @@
 #include "api/routes.h"
 #include "core/base/crypto.h"
 #include "core/base/embed.h"
+#include "plugins/host/host.h"
 
 SQ_STMT_RO(readyz_migrations, "SELECT count(*) FROM schema_migrations");
 
@@ -166,6 +167,7 @@ void sq_h_metrics(sq_req_t *req)
         put(&o, "souq_store_cache_bytes{thread=\"%d\"} %zu\n", t, sq_cache_bytes(sq_server.threads[t].store_cache));
     put(&o, "# HELP souq_worker_pool_depth Jobs queued or running on the blocking pool.\n# TYPE souq_worker_pool_depth gauge\n");
     put(&o, "souq_worker_pool_depth %d\n", sq_pool_depth(sq_server.pool));
+    put(&o, "%s", sq_plugins_metrics(req->arena));
     put(&o, "# HELP souq_start_time_seconds Start time of the process.\n# TYPE souq_start_time_seconds gauge\n");
     put(&o, "souq_start_time_seconds %lld\n", (long long)(sq_server.started_us / 1000000));
     /* text/plain: sent as is, not through the JSON path */

@@ -23,6 +23,9 @@
     X(SQ_E_INVALID_STATE, "invalid-state", "The resource's state does not allow this")                                              \
     X(SQ_E_PAYMENT_DECLINED, "payment-declined", "The payment was declined")                                                        \
     X(SQ_E_PAYMENT_PROVIDER, "payment-provider-error", "The payment provider failed")                                               \
+    X(SQ_E_PLUGIN_FAILED, "plugin-failed", "A plugin failed")                                                                      \
+    X(SQ_E_PLUGIN_TIMEOUT, "plugin-timeout", "A plugin ran out of time")                                                           \
+    X(SQ_E_PLUGIN_DEGRADED, "plugin-degraded", "A plugin is failing and temporarily switched off")                                 \
     X(SQ_E_IDEMPOTENCY_IN_USE, "idempotency-key-in-use", "A request with this Idempotency-Key is still being processed")         \
     X(SQ_E_IDEMPOTENCY_REUSED, "idempotency-key-reused", "This Idempotency-Key was used for a different request")                  \
     X(SQ_E_PRECONDITION_FAILED, "precondition-failed", "The resource changed since you read it")                                   \

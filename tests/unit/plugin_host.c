@@ -1,0 +1,428 @@
+/* plugin_host.c: tests of plugins/host: manifests, the sandbox (every escape of the fixture tests/plugins/faulty
+ * fails as a sandbox violation), budgets (instructions, wall clock, memory) that pcall cannot swallow, states
+ * rebuilt after a stop, the SDK, the payment bridge, the circuit breaker and reloads. Runs from the repository
+ * root (make unit, make test). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/base/arena.h"
+#include "core/base/log.h"
+#include "core/hooks.h"
+#include "plugins/host/internal.h"
+#include "tests/unit/check.h"
+
+static json_t *last;
+static sq_err_t last_err;
+
+static void on_call(json_t *out, const sq_err_t *err, void *data)
+{
+    int *called = data;
+    (*called)++;
+    json_decref(last);
+    last = out ? json_deep_copy(out) : NULL;
+    sq_err_clear(&last_err);
+    if (err != NULL)
+        sq_err_copy(&last_err, err);
+}
+
+/* Calls plugin.payment_authorize with data.mode = mode; returns the error code (SQ_OK on success). */
+static sq_code_t authorize(const char *plugin, const char *mode)
+{
+    json_t *in = json_pack("{s:s, s:s, s:I, s:s, s:s, s:{s:s}}", "provider", plugin, "payment_id", "pay_1", "amount", (json_int_t)100,
+                           "currency", "usd", "idempotency_key", "key_1", "data", "mode", mode);
+    int called = 0;
+    sq_plugin_call(plugin, "payment_authorize", in, false, on_call, &called);
+    json_decref(in);
+    CHECK_INT(called, 1);
+    return last_err.code;
+}
+
+/* The value of souq_plugin_failures_total{plugin, reason} in the metrics text. */
+static long failures(const char *plugin, const char *reason)
+{
+    sq_arena_t *a = sq_arena_new();
+    char *m = sq_plugins_metrics(a), key[160];
+    snprintf(key, sizeof(key), "souq_plugin_failures_total{plugin=\"%s\",reason=\"%s\"} ", plugin, reason);
+    char *p = strstr(m, key);
+    long v = p ? strtol(p + strlen(key), NULL, 10) : 0;
+    sq_arena_unref(a);
+    return v;
+}
+
+static const char *status(void)
+{
+    return json_string_value(json_object_get(last, "status"));
+}
+
+/* Each mode fails with code, counted under reason. */
+static void expect_fail(const char *mode, sq_code_t code, const char *reason)
+{
+    long before = failures("faulty", reason);
+    sq_code_t got = authorize("faulty", mode);
+    if (got != code || failures("faulty", reason) != before + 1)
+        fprintf(stderr, "mode %s: code %d (want %d), %s failures %ld -> %ld\n", mode, got, code, reason, before,
+                failures("faulty", reason));
+    CHECK_INT(got, code);
+    CHECK_INT(failures("faulty", reason), before + 1);
+    CHECK(strstr(last_err.detail, "secret plugin text") == NULL); /* clients never see plugin text */
+}
+
+static void test_load(void)
+{
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 4); /* payment-manual, faulty, flaky, slow; 2 broken ones refused */
+    char name[64];
+    CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
+    CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
+    CHECK(sq_plugin_provider_of("payment", "broken", name, sizeof(name)) == NULL);
+    CHECK(sq_plugin_provider_of("payment", "broken_syntax", name, sizeof(name)) == NULL);
+    CHECK(sq_plugin_provider_of("shipping", "manual", name, sizeof(name)) == NULL);
+}
+
+static void test_manifests(void)
+{
+    char dir[] = "/tmp/souq-plugin-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512], err[512];
+    static const struct {
+        const char *manifest, *handler, *want;
+    } cases[] = {
+        {"{", "return {}", "manifest.json line"},
+        {"[]", "return {}", "must be an object"},
+        {"{\"name\":\"Bad Name\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "name must be"},
+        {"{\"name\":\"a\",\"version\":\"1.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "semantic version"},
+        {"{\"name\":\"a\",\"version\":\"01.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "semantic version"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":2,\"provides\":[\"payment:x\"]}", "return {}", "sdk 2 is not supported"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[]}", "return {}", "provides must be"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"teleport:x\"]}", "return {}", "unknown kind"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"extra\":1}", "return {}", "unknown key"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"config\":{\"k\":{\"type\":\"string\"}}}",
+         "return {}", "description is required"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"config\":{\"k\":{\"type\":\"float\","
+         "\"description\":\"d\"}}}",
+         "return {}", "type must be one of"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"limits\":{\"memory_mb\":0}}", "return {}",
+         "limits.memory_mb"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "no function payment_authorize"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return 42", "must return the plugin's table"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {", "handler.lua"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "while true do end", "timeout"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "io.open('x')", "sandbox_violation"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "\x1bLua", "handler.lua"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(path, sizeof(path), "%s/manifest.json", dir);
+        FILE *f = fopen(path, "w");
+        fputs(cases[i].manifest, f);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/handler.lua", dir);
+        f = fopen(path, "w");
+        fputs(cases[i].handler, f);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/README.md", dir);
+        f = fopen(path, "w");
+        fputs("# a\n", f);
+        fclose(f);
+        err[0] = '\0';
+        sq_pdef_t *d = sq_pdef_load(dir, err, sizeof(err));
+        CHECK(d == NULL);
+        CHECK_CONTAINS(err, cases[i].want);
+        sq_pdef_unref(d);
+    }
+    /* a README is required */
+    snprintf(path, sizeof(path), "%s/README.md", dir);
+    unlink(path);
+    CHECK(sq_pdef_load(dir, err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "README.md");
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/handler.lua", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_config(void)
+{
+    char err[512];
+    sq_pdef_t *d = sq_pdef_load("tests/plugins/faulty", err, sizeof(err));
+    CHECK(d != NULL);
+    if (d == NULL)
+        return;
+    sq_err_t e;
+    sq_err_clear(&e);
+    json_t *c = sq_pdef_config(d, NULL, &e);
+    CHECK_STR(json_string_value(json_object_get(c, "label")), "faulty"); /* defaults */
+    json_decref(c);
+    json_t *in = json_pack("{s:s}", "label", "mine");
+    c = sq_pdef_config(d, in, &e);
+    CHECK_STR(json_string_value(json_object_get(c, "label")), "mine");
+    CHECK_STR(json_string_value(json_object_get(c, "secret_key")), "sk_fixture");
+    json_decref(c);
+    json_decref(in);
+    in = json_pack("{s:i}", "label", 5);
+    CHECK(sq_pdef_config(d, in, &e) == NULL);
+    CHECK_INT(e.code, SQ_E_VALIDATION);
+    CHECK_STR(e.fields[0].pointer, "/config/label");
+    json_decref(in);
+    sq_err_clear(&e);
+    in = json_pack("{s:s}", "nope", "x");
+    CHECK(sq_pdef_config(d, in, &e) == NULL);
+    CHECK_INT(e.code, SQ_E_UNKNOWN_FIELD);
+    json_decref(in);
+    sq_pdef_unref(d);
+}
+
+static void test_sandbox(void)
+{
+    CHECK_INT(authorize("faulty", "ok"), SQ_OK);
+    CHECK_STR(status(), "authorized");
+    /* budgets: the instruction count, also inside pcall and coroutines */
+    expect_fail("loop", SQ_E_PLUGIN_TIMEOUT, "timeout");
+    expect_fail("pcall_loop", SQ_E_PLUGIN_TIMEOUT, "timeout");
+    expect_fail("coroutine_loop", SQ_E_PLUGIN_TIMEOUT, "timeout");
+    expect_fail("recursion", SQ_E_PLUGIN_FAILED, "memory"); /* the Lua stack reaches the 8 MiB cap before its own limit */
+    /* memory */
+    expect_fail("oom", SQ_E_PLUGIN_FAILED, "memory");
+    expect_fail("oom_pcall", SQ_E_PLUGIN_FAILED, "memory");
+    expect_fail("rep_bomb", SQ_E_PLUGIN_FAILED, "memory");
+    /* errors */
+    expect_fail("error", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("error_table", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("error_nil", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("yield", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("pattern", SQ_E_PLUGIN_FAILED, "error"); /* subject over 64 KiB */
+    /* escapes */
+    static const char *const escapes[] = {"io",          "os_execute",   "os_getenv",           "require",       "package",
+                                          "dofile",      "load_bytecode", "string_dump",         "method_dump",   "debug",
+                                          "setmetatable_shared", "rawset_shared", "global_write", "library_write", "souq_write",
+                                          "collectgarbage", "gc_metamethod"};
+    for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++)
+        expect_fail(escapes[i], SQ_E_PLUGIN_FAILED, "sandbox_violation");
+    /* outputs the host cannot turn into JSON, or too large */
+    expect_fail("huge_output", SQ_E_PLUGIN_FAILED, "output_too_large");
+    expect_fail("nan", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("cyclic", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("function_value", SQ_E_PLUGIN_FAILED, "error");
+    /* after all of that, the environment is pristine */
+    CHECK_INT(authorize("faulty", "pristine"), SQ_OK);
+    CHECK_STR(status(), "authorized");
+    /* the state is rebuilt after a timeout or out-of-memory (its plugin-level counter starts again), and kept
+     * after a plain error */
+    CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n2");
+    CHECK_INT(authorize("faulty", "error"), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n3");
+    CHECK_INT(authorize("faulty", "loop"), SQ_E_PLUGIN_TIMEOUT);
+    CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n1");
+    CHECK_INT(authorize("faulty", "oom"), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n1");
+    /* the wall-clock budget (the slow fixture has a 1e9-instruction budget and 50 ms) */
+    long before = failures("slow", "timeout");
+    CHECK_INT(authorize("slow", "x"), SQ_E_PLUGIN_TIMEOUT);
+    CHECK_INT(failures("slow", "timeout"), before + 1);
+    /* unknown or refused plugins */
+    CHECK_INT(authorize("nope", "ok"), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(authorize("broken-syntax", "ok"), SQ_E_PLUGIN_FAILED);
+}
+
+static void test_sdk(void)
+{
+    CHECK_INT(authorize("faulty", "sdk"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "sdk")),
+              "1.0|faulty|[1,2,3]|c|nil|ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad|"
+              "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8|truefalse|16|aGVsbG8/|hello?|aGVsbG8_|01ff|hexok|"
+              "3,195,-3|34+33+33|false|true|1970-01-01T00:00:00Z|faulty|sk_fixture|false|sdk|100");
+}
+
+/* ---- the payment bridge ---------------------------------------------------------------------------------------- */
+
+static sq_pay_res_t pay_res;
+static sq_err_t pay_err;
+static int pay_called;
+
+static void on_pay(const sq_pay_res_t *res, const sq_err_t *err, void *data)
+{
+    sq_arena_t *a = data;
+    pay_called++;
+    sq_err_clear(&pay_err);
+    memset(&pay_res, 0, sizeof(pay_res));
+    if (err != NULL)
+        sq_err_copy(&pay_err, err);
+    else {
+        pay_res = *res;
+        pay_res.provider_ref = sq_arena_strdup(a, res->provider_ref);
+        pay_res.next_action = sq_arena_strdup(a, res->next_action);
+        pay_res.decline_code = sq_arena_strdup(a, res->decline_code);
+    }
+}
+
+static void pay(sq_arena_t *a, const char *provider, const char *data)
+{
+    sq_ctx_t cx = {0};
+    cx.arena = a;
+    sq_pay_req_t req = {"pay_9", "co_key", "usd", 1250, data, "ref_1", "buyer@example.com"};
+    const sq_payment_provider_t *p = sq_payment_provider(provider);
+    CHECK(p != NULL);
+    pay_called = 0;
+    if (p != NULL)
+        p->authorize(&cx, &req, on_pay, a);
+    CHECK_INT(pay_called, 1);
+}
+
+static void test_bridge(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    const sq_payment_provider_t *manual = sq_payment_provider("manual");
+    CHECK(manual != NULL && manual != &sq_payment_manual); /* the plugin, not the built-in */
+    CHECK(sq_payment_provider("test") == &sq_payment_test);
+    CHECK(sq_payment_provider("nope") == NULL);
+    CHECK_CONTAINS(sq_payment_provider_ids(), "faulty");
+    pay(a, "manual", NULL);
+    CHECK_INT(pay_err.code, SQ_OK);
+    CHECK_INT(pay_res.status, SQ_PAY_PENDING);
+    CHECK_STR(pay_res.provider_ref, "pay_9");
+    sq_ctx_t cx = {0};
+    cx.arena = a;
+    sq_pay_req_t req = {"pay_9", "co_key", "usd", 1250, NULL, "pay_9", NULL};
+    manual->capture(&cx, &req, on_pay, a);
+    CHECK_INT(pay_res.status, SQ_PAY_CAPTURED);
+    manual->cancel(&cx, &req, on_pay, a);
+    CHECK_INT(pay_res.status, SQ_PAY_VOIDED);
+    manual->refund(&cx, &req, on_pay, a);
+    CHECK_INT(pay_res.status, SQ_PAY_REFUNDED);
+    /* the provider's payment data rules come from the manifest */
+    const sq_payment_provider_t *faulty = sq_payment_provider("faulty");
+    CHECK(faulty != NULL && faulty->data_fields != NULL && strcmp(faulty->data_fields[0].name, "mode") == 0);
+    CHECK(faulty != NULL && (faulty->data_fields[0].flags & SQ_F_REQUIRED));
+    pay(a, "faulty", "{\"mode\":\"echo\"}");
+    CHECK_STR(pay_res.provider_ref, "co_key"); /* the checkout's idempotency key reaches the plugin */
+    pay(a, "faulty", "{\"mode\":\"requires_action\"}");
+    CHECK_INT(pay_res.status, SQ_PAY_REQUIRES_ACTION);
+    CHECK_CONTAINS(pay_res.next_action, "\"redirect_to_url\"");
+    CHECK_CONTAINS(pay_res.next_action, "https://bank.example/3ds/pay_9");
+    pay(a, "faulty", "{\"mode\":\"declined\"}");
+    CHECK_INT(pay_res.status, SQ_PAY_DECLINED);
+    CHECK_STR(pay_res.decline_code, "card_declined");
+    /* answers that break the contract */
+    static const char *const bad[] = {"{\"mode\":\"bad_return\"}", "{\"mode\":\"bad_status\"}", "{\"mode\":\"no_next_action\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long before = failures("faulty", "error");
+        pay(a, "faulty", bad[i]);
+        CHECK_INT(pay_err.code, SQ_E_PLUGIN_FAILED);
+        CHECK_INT(failures("faulty", "error"), before + 1);
+    }
+    pay(a, "faulty", "{\"mode\":\"loop\"}");
+    CHECK_INT(pay_err.code, SQ_E_PLUGIN_TIMEOUT);
+    sq_arena_unref(a);
+}
+
+static void test_breaker(void)
+{
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(authorize("flaky", "x"), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(failures("flaky", "error"), 5);
+    CHECK_INT(authorize("flaky", "x"), SQ_E_PLUGIN_DEGRADED); /* fails fast while open */
+    CHECK_INT(failures("flaky", "degraded"), 1);
+    CHECK(last_err.retry_after == 30);
+    sq_arena_t *a = sq_arena_new();
+    CHECK_CONTAINS(sq_plugins_metrics(a), "souq_plugin_degraded{plugin=\"flaky\"} 1");
+    CHECK_CONTAINS(sq_plugins_metrics(a), "souq_plugin_degraded{plugin=\"faulty\"} 0");
+    sq_arena_unref(a);
+}
+
+/* ---- reloads ------------------------------------------------------------------------------------------------------ */
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_reload(void)
+{
+    char root[] = "/tmp/souq-plugins-XXXXXX", dir[600];
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(dir, sizeof(dir), "%s/greeter", root);
+    mkdir(dir, 0755);
+    write_file(dir, "README.md", "# greeter\n");
+    write_file(dir, "manifest.json",
+               "{\"name\":\"greeter\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:greet\"],"
+               "\"config\":{\"word\":{\"type\":\"string\",\"description\":\"The greeting.\",\"default\":\"hello\"}}}");
+    write_file(dir, "handler.lua", "return { on_event = function(conf, e) return { said = conf.word .. ' v1' } end }");
+    json_t *rep = sq_plugins_reload(root);
+    CHECK_INT(json_array_size(json_object_get(rep, "loaded")), 1);
+    uint64_t gen = sq_preg_generation();
+    json_decref(rep);
+    int called = 0;
+    json_t *in = json_object();
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_STR(json_string_value(json_object_get(last, "said")), "hello v1");
+    /* a new version is swapped in at the next call */
+    write_file(dir, "handler.lua", "return { on_event = function(conf, e) return { said = conf.word .. ' v2' } end }");
+    write_file(dir, "manifest.json",
+               "{\"name\":\"greeter\",\"version\":\"1.1.0\",\"sdk\":1,\"provides\":[\"events:greet\"],"
+               "\"config\":{\"word\":{\"type\":\"string\",\"description\":\"The greeting.\",\"default\":\"hello\"}}}");
+    json_decref(sq_plugins_reload(root));
+    CHECK(sq_preg_generation() == gen + 1);
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_STR(json_string_value(json_object_get(last, "said")), "hello v2");
+    /* a version that fails to load is reported and the previous one stays */
+    write_file(dir, "handler.lua", "return { on_event = function(conf, e) return oops( end }");
+    write_file(dir, "manifest.json",
+               "{\"name\":\"greeter\",\"version\":\"1.2.0\",\"sdk\":1,\"provides\":[\"events:greet\"],"
+               "\"config\":{\"word\":{\"type\":\"string\",\"description\":\"The greeting.\",\"default\":\"hello\"}}}");
+    rep = sq_plugins_reload(root);
+    CHECK_INT(json_array_size(json_object_get(rep, "loaded")), 0);
+    json_t *r0 = json_array_get(json_object_get(rep, "refused"), 0);
+    CHECK_STR(json_string_value(json_object_get(r0, "kept_version")), "1.1.0");
+    CHECK_CONTAINS(json_string_value(json_object_get(r0, "error")), "handler.lua");
+    json_decref(rep);
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_STR(json_string_value(json_object_get(last, "said")), "hello v2");
+    /* a plugin with a required setting and no value loads disabled */
+    write_file(dir, "handler.lua", "return { on_event = function(conf, e) return { said = conf.word } end }");
+    write_file(dir, "manifest.json",
+               "{\"name\":\"greeter\",\"version\":\"2.0.0\",\"sdk\":1,\"provides\":[\"events:greet\"],"
+               "\"config\":{\"word\":{\"type\":\"string\",\"description\":\"The greeting.\",\"required\":true}}}");
+    json_decref(sq_plugins_reload(root));
+    sq_err_clear(&last_err);
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_INT(last_err.code, SQ_E_PLUGIN_FAILED);
+    json_decref(in);
+    CHECK_INT(called, 4);
+    char path[700];
+    static const char *const files[] = {"README.md", "manifest.json", "handler.lua"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    rmdir(root);
+    /* back to the fixtures for whatever runs next */
+    json_decref(sq_plugins_reload("plugins,tests/plugins"));
+}
+
+int main(void)
+{
+    sq_log_set_level(SQ_LOG_ERROR);
+    test_load();
+    test_manifests();
+    test_config();
+    test_sandbox();
+    test_sdk();
+    test_bridge();
+    test_breaker();
+    test_reload();
+    json_decref(last);
+    sq_plugins_thread_exit();
+    return check_done("plugin_host");
+}
