@@ -213,6 +213,12 @@ const sq_route_t sq_routes[] = {
     CREATE_UPDATE("/v1/admin/draft-orders", sq_res_draft_order, "orders:write"),
     {"POST", "/v1/admin/draft-orders/{id}/complete", sq_h_admin_draft_complete, ADMIN, "orders:write", IDEM, NULL},
 
+    /* plugins (plugins.c) */
+    {"GET", "/v1/admin/plugins", sq_h_admin_plugin_list, ADMIN, "plugins:read", 0, NULL},
+    {"POST", "/v1/admin/plugins/reload", sq_h_admin_plugin_reload, ADMIN, "plugins:write", 0, NULL},
+    {"GET", "/v1/admin/plugins/{name}", sq_h_admin_plugin_get, ADMIN, "plugins:read", 0, NULL},
+    {"PATCH", "/v1/admin/plugins/{name}", sq_h_admin_plugin_update, ADMIN, "plugins:write", 0, NULL},
+
     /* callbacks of payment and shipping providers (verified by the provider) */
     {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},
 };

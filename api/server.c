@@ -23,9 +23,11 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/db/migrate.h"
+#include "core/db/syncloop.h"
 #include "core/idempotency.h"
 #include "core/import.h"
 #include "core/inventory.h"
+#include "core/plugin.h"
 #include "core/storefront.h"
 #include "plugins/host/host.h"
 
@@ -445,6 +447,44 @@ static void send_all(sq_msg_kind_t kind, sq_rt_t *rt)
     }
 }
 
+/* The stored plugin settings (plugin_settings), read with a blocking connection: only on the main thread, before
+ * the loops start and on SIGHUP. Without them (database down, schema behind) plugins load with their defaults. */
+typedef struct {
+    bool done;
+    json_t *settings;
+    sq_err_t err;
+} settings_read_t;
+
+static void on_plugin_settings(const char *json, const sq_err_t *err, void *data)
+{
+    settings_read_t *st = data;
+    st->done = true;
+    if (err != NULL)
+        sq_err_copy(&st->err, err);
+    else
+        st->settings = json_loads(json, 0, NULL);
+}
+
+static void read_plugin_settings(const sq_config_t *cfg)
+{
+    settings_read_t st = {0};
+    sq_err_clear(&st.err);
+    sq_syncdb_t *s = sq_syncdb_connect(cfg->database_url, 5000, &st.err);
+    if (s != NULL) {
+        sq_ctx_t *cx = sq_syncdb_ctx(s);
+        sq_plugin_settings_list(cx, on_plugin_settings, &st);
+        if (sq_syncdb_wait(s, &st.done, 5000) != 0 && !st.done)
+            sq_err_set(&st.err, SQ_E_TIMEOUT, "timed out");
+        sq_syncdb_ctx_free(cx);
+        sq_syncdb_close(s);
+    }
+    if (st.settings != NULL)
+        sq_plugins_set_settings(st.settings);
+    else
+        sq_log(SQ_LOG_WARN, "plugin", "plugin settings not read (%s); plugins use their defaults", st.err.detail);
+    json_decref(st.settings);
+}
+
 static void reload(const char *config_path)
 {
     char errbuf[512];
@@ -466,6 +506,7 @@ static void reload(const char *config_path)
     sq_server.rt = rt;
     send_all(SQ_MSG_RT_SWAP, rt);
     sq_rt_unref(old);
+    read_plugin_settings(cfg);
     json_decref(sq_plugins_reload(cfg->plugin_dirs)); /* refused plugins are logged; their previous versions stay */
 }
 
@@ -514,6 +555,7 @@ int sq_serve(const char *config_path)
         if ((fds[i] = open_listener(cfg, false)) < 0)
             return 1;
     setup_h2o(cfg);
+    read_plugin_settings(cfg);
     sq_plugins_init(cfg->plugin_dirs);
     sq_server.pool = sq_pool_new(cfg->pool_threads);
     sq_server.nthreads = n;

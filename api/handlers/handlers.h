@@ -46,6 +46,12 @@ void sq_h_store_cart_promotion_remove(sq_req_t *req);
 void sq_h_store_cart_gift_card_add(sq_req_t *req);
 void sq_h_store_cart_gift_card_remove(sq_req_t *req);
 
+/* plugins.c */
+void sq_h_admin_plugin_list(sq_req_t *req);
+void sq_h_admin_plugin_get(sq_req_t *req);
+void sq_h_admin_plugin_update(sq_req_t *req);
+void sq_h_admin_plugin_reload(sq_req_t *req);
+
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);
 

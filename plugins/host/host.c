@@ -153,6 +153,7 @@ void sq_pdef_unref(sq_pdef_t *d)
     free(d->source);
     json_decref(d->schema);
     json_decref(d->config);
+    json_decref(d->stored);
     json_decref(d->payment_data);
     free(d);
 }
@@ -291,6 +292,29 @@ static int check_schema(const char *what, json_t *schema, char *err, size_t errl
     return 0;
 }
 
+/* Applies a stored setting ({"enabled", "config"}, or NULL for none) to d: its effective config and whether it is
+ * enabled. Stored values that no longer fit the manifest (a new version changed its schema) leave it disabled. */
+static void apply_setting(sq_pdef_t *d, const json_t *setting)
+{
+    json_t *stored = json_object_get(setting, "config");
+    json_t *en = json_object_get(setting, "enabled");
+    json_decref(d->config);
+    json_decref(d->stored);
+    d->stored = stored ? json_deep_copy(stored) : json_object();
+    d->wanted = en == NULL || json_is_true(en);
+    sq_err_t e;
+    sq_err_clear(&e);
+    d->config = sq_pdef_config(d, d->stored, &e);
+    d->configured = d->config != NULL; /* a plugin with required settings waits until they are set */
+    if (d->config == NULL) {
+        d->config = json_object();
+        if (setting != NULL)
+            sq_log(SQ_LOG_WARN, "plugin", "plugin %s: its stored settings do not fit its schema (%s %s); it stays disabled",
+                   d->name, e.nfields ? e.fields[0].pointer : "", e.detail);
+    }
+    d->enabled = d->wanted && d->configured;
+}
+
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
     static const char *const top[] = {"name", "version", "sdk", "priority", "provides", "description", "config", "limits",
@@ -418,12 +442,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "README.md is missing (every plugin documents itself)");
         goto Error;
     }
-    sq_err_t e;
-    sq_err_clear(&e);
-    d->config = sq_pdef_config(d, NULL, &e);
-    d->enabled = d->config != NULL; /* a plugin with required settings waits until they are set */
-    if (d->config == NULL)
-        d->config = json_object();
+    apply_setting(d, NULL);
     d->slot = slot_of(d->name);
     if (d->slot < 0) {
         snprintf(err, errlen, "too many plugins (at most %d names per process)", SQ_PLUGIN_MAX);
@@ -619,6 +638,102 @@ static sq_pdef_t *find_def(const sq_preg_t *r, const char *name)
     return NULL;
 }
 
+/* The stored settings (plugin_settings) the next load applies: {"<name>": {"enabled", "config"}}. */
+static json_t *settings;
+static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void sq_plugins_set_settings(const json_t *s)
+{
+    json_t *copy = json_is_object(s) ? json_deep_copy(s) : json_object();
+    pthread_mutex_lock(&settings_lock);
+    json_t *old = settings;
+    settings = copy;
+    pthread_mutex_unlock(&settings_lock);
+    json_decref(old);
+}
+
+/* A new reference to the stored setting of a plugin, or NULL. */
+static json_t *setting_of(const char *name)
+{
+    pthread_mutex_lock(&settings_lock);
+    json_t *s = json_object_get(settings, name);
+    s = s ? json_deep_copy(s) : NULL;
+    pthread_mutex_unlock(&settings_lock);
+    return s;
+}
+
+static sq_pdef_t *clone_def(const sq_pdef_t *d)
+{
+    sq_pdef_t *c = sq_xmalloc(sizeof(*c));
+    *c = *d;
+    c->refs = 1;
+    c->name = sq_xstrdup(d->name);
+    c->version = sq_xstrdup(d->version);
+    c->description = sq_xstrdup(d->description);
+    c->dir = sq_xstrdup(d->dir);
+    c->provides = sq_xcalloc((size_t)d->nprovides + 1, sizeof(char *));
+    for (int i = 0; i < d->nprovides; i++)
+        c->provides[i] = sq_xstrdup(d->provides[i]);
+    c->source = sq_xmalloc(d->srclen + 1);
+    memcpy(c->source, d->source, d->srclen + 1);
+    json_incref(c->schema);
+    json_incref(c->payment_data);
+    c->config = c->stored = NULL;
+    return c;
+}
+
+/* d with setting applied: d itself (a new reference) when nothing changes, else a changed copy. */
+static sq_pdef_t *with_setting(sq_pdef_t *d, const json_t *setting)
+{
+    json_t *stored = json_object_get(setting, "config"), *empty = json_object();
+    bool wanted = setting == NULL || json_object_get(setting, "enabled") == NULL || json_is_true(json_object_get(setting, "enabled"));
+    bool same = wanted == d->wanted && json_equal(stored ? stored : empty, d->stored);
+    json_decref(empty);
+    if (same) {
+        sq_pdef_ref(d);
+        return d;
+    }
+    sq_pdef_t *c = clone_def(d);
+    apply_setting(c, setting);
+    return c;
+}
+
+/* Publishes r as the current registry (generation + 1). */
+static void publish(sq_preg_t *r)
+{
+    pthread_mutex_lock(&reg_lock);
+    sq_preg_t *old = current;
+    r->generation = current_gen + 1;
+    current = r;
+    __atomic_store_n(&current_gen, r->generation, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&reg_lock);
+    sq_preg_unref(old);
+}
+
+void sq_plugins_apply(const char *name, const json_t *setting)
+{
+    pthread_mutex_lock(&settings_lock);
+    if (settings == NULL)
+        settings = json_object();
+    json_object_set_new(settings, name, json_deep_copy(setting));
+    pthread_mutex_unlock(&settings_lock);
+    sq_preg_t *prev = sq_preg_acquire();
+    sq_preg_t *r = sq_xcalloc(1, sizeof(*r));
+    r->refs = 1;
+    r->defs = sq_xcalloc((size_t)(prev ? prev->n : 0) + 1, sizeof(sq_pdef_t *));
+    for (int i = 0; prev != NULL && i < prev->n; i++) {
+        sq_pdef_t *d = prev->defs[i];
+        if (strcmp(d->name, name) == 0) {
+            r->defs[r->n++] = with_setting(d, setting);
+        } else {
+            sq_pdef_ref(d);
+            r->defs[r->n++] = d;
+        }
+    }
+    sq_preg_unref(prev);
+    publish(r);
+}
+
 static json_t *load_all(const char *dirs)
 {
     sq_preg_t *prev = sq_preg_acquire();
@@ -636,6 +751,12 @@ static json_t *load_all(const char *dirs)
             sq_pdef_unref(d);
             d = NULL;
         }
+        if (d != NULL) {
+            json_t *setting = setting_of(d->name);
+            if (setting != NULL)
+                apply_setting(d, setting);
+            json_decref(setting);
+        }
         if (d == NULL) {
             sq_pdef_t *old = NULL; /* the previous version of the same folder stays */
             for (int j = 0; prev != NULL && j < prev->n; j++)
@@ -646,8 +767,9 @@ static json_t *load_all(const char *dirs)
             json_array_append_new(refused, json_pack("{s:s, s:s, s:s?}", "folder", folders[i], "error", err, "kept_version",
                                                      old ? old->version : NULL));
             if (old != NULL) {
-                sq_pdef_ref(old);
-                r->defs[r->n++] = old;
+                json_t *setting = setting_of(old->name);
+                r->defs[r->n++] = with_setting(old, setting);
+                json_decref(setting);
             }
         } else {
             r->defs[r->n++] = d;
@@ -659,13 +781,7 @@ static json_t *load_all(const char *dirs)
     }
     free(folders);
     sq_preg_unref(prev);
-    pthread_mutex_lock(&reg_lock);
-    sq_preg_t *old = current;
-    r->generation = current_gen + 1;
-    current = r;
-    __atomic_store_n(&current_gen, r->generation, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&reg_lock);
-    sq_preg_unref(old);
+    publish(r);
     return json_pack("{s:I, s:o, s:o}", "generation", (json_int_t)r->generation, "loaded", loaded, "refused", refused);
 }
 
@@ -846,4 +962,114 @@ void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_er
     sq_preg_unref(r);
     sq_err_set(e, SQ_E_PLUGIN_FAILED, "The %s plugin failed; nothing was done. Try again later.", plugin);
     sq_err_internal(e, "plugin=%s hook=%s reason=error: %s", plugin, fn, why);
+}
+
+/* ---- the admin view ------------------------------------------------------------------------------------------------ */
+
+static json_t *describe(const sq_pdef_t *d)
+{
+    int64_t now = sq_mono_us();
+    const char *status = !d->wanted ? "disabled" : !d->configured ? "unconfigured" : degraded(d, now) ? "degraded" : "active";
+    json_t *config = json_object(), *secrets = json_array(), *schema = json_object();
+    const char *k;
+    json_t *f;
+    json_object_foreach(d->schema, k, f)
+    {
+        bool secret = json_is_true(json_object_get(f, "secret"));
+        json_t *v = json_object_get(d->config, k);
+        if (secret && v != NULL)
+            json_array_append_new(secrets, json_string(k));
+        else if (!secret && v != NULL)
+            json_object_set(config, k, v);
+        json_t *fs = json_deep_copy(f);
+        if (secret)
+            json_object_del(fs, "default"); /* a secret's default is a secret too */
+        json_object_set_new(fs, "secret", json_boolean(secret));
+        json_object_set_new(fs, "required", json_boolean(json_is_true(json_object_get(f, "required"))));
+        json_object_set_new(schema, k, fs);
+    }
+    json_t *provides = json_array();
+    for (int i = 0; i < d->nprovides; i++)
+        json_array_append_new(provides, json_string(d->provides[i]));
+    uint64_t failures = 0;
+    for (int r = 1; r < SQ_PR__COUNT; r++)
+        failures += __atomic_load_n(&slots[d->slot].failures[r], __ATOMIC_RELAXED);
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
+                     "s:{s:I, s:I}}",
+                     "object", "plugin", "name", d->name, "version", d->version, "sdk", d->sdk, "description", d->description,
+                     "priority", d->priority, "provides", provides, "folder", d->dir, "enabled", d->wanted, "status", status, "config",
+                     config, "secrets_set", secrets, "config_schema", schema, "limits", "instructions", (json_int_t)d->instr_request,
+                     "background_instructions", (json_int_t)d->instr_background, "wall_ms", (json_int_t)d->wall_request_ms,
+                     "background_wall_ms", (json_int_t)d->wall_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20),
+                     "breaker_failures", d->breaker_failures, "breaker_window_s", d->breaker_window_s, "breaker_open_s",
+                     d->breaker_open_s, "stats", "calls", (json_int_t)__atomic_load_n(&slots[d->slot].calls, __ATOMIC_RELAXED),
+                     "failures", (json_int_t)failures);
+}
+
+json_t *sq_plugins_describe(const char *name)
+{
+    sq_preg_t *r = sq_preg_acquire();
+    json_t *out = NULL;
+    if (name != NULL) {
+        const sq_pdef_t *d = find_def(r, name);
+        out = d ? describe(d) : NULL;
+    } else {
+        json_t *data = json_array();
+        for (int i = 0; r != NULL && i < r->n; i++)
+            json_array_append_new(data, describe(r->defs[i]));
+        out = json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", data, "has_more", 0, "next_cursor");
+    }
+    sq_preg_unref(r);
+    return out;
+}
+
+int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t *config, json_t **set, json_t **unset, sq_err_t *err)
+{
+    *set = *unset = NULL;
+    sq_preg_t *r = sq_preg_acquire();
+    const sq_pdef_t *d = find_def(r, name);
+    int rc = -1;
+    json_t *merged = NULL;
+    if (d == NULL) {
+        sq_err_set(err, SQ_E_NOT_FOUND, "The plugin does not exist.");
+        goto Exit;
+    }
+    merged = json_deep_copy(d->stored);
+    *set = json_object();
+    *unset = json_array();
+    const char *k;
+    json_t *v;
+    if (config != NULL)
+        json_object_foreach((json_t *)config, k, v)
+        {
+            if (json_is_null(v)) {
+                json_object_del(merged, k);
+                json_array_append_new(*unset, json_string(k));
+            } else {
+                json_object_set(merged, k, v);
+                json_object_set(*set, k, v);
+            }
+        }
+    bool want = enabled != NULL ? json_is_true(enabled) : d->wanted;
+    sq_err_t e;
+    sq_err_clear(&e);
+    json_t *eff = sq_pdef_config(d, merged, &e);
+    json_decref(eff);
+    bool only_required = e.code == SQ_E_VALIDATION;
+    for (int i = 0; i < e.nfields; i++)
+        only_required &= strcmp(e.fields[i].code, "required") == 0;
+    if (eff == NULL && !(only_required && !want)) { /* a disabled plugin may lack required settings */
+        sq_err_copy(err, &e);
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    if (rc != 0) {
+        json_decref(*set);
+        json_decref(*unset);
+        *set = *unset = NULL;
+    }
+    json_decref(merged);
+    sq_preg_unref(r);
+    return rc;
 }

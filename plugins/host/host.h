@@ -43,6 +43,27 @@ const char *sq_plugin_provider_of(const char *kind, const char *id, char *buf, s
 /** Prometheus text of the plugin counters (calls, failures by reason, degraded), in the arena. */
 char *sq_plugins_metrics(sq_arena_t *a);
 
+/** Replaces the stored settings ({"<name>": {"enabled": bool, "config": {...}}}, from plugin_settings) that the
+ * next load or reload applies. Call before sq_plugins_init and before each reload. */
+void sq_plugins_set_settings(const json_t *settings);
+
+/** Applies one plugin's new stored setting ({"enabled", "config"}) at once: a new registry generation in which
+ * only that plugin's definition changed (threads rebuild its state at their next call). No file I/O. */
+void sq_plugins_apply(const char *name, const json_t *setting);
+
+/** The admin view of one plugin (name) or of all ({"object":"list","data":[...]}; name NULL): manifest, status,
+ * config values (secret fields never: their names are in secrets_set), schema, limits, counters. A new
+ * reference; NULL when no plugin has that name. */
+json_t *sq_plugins_describe(const char *name);
+
+/** Checks a PATCH of a plugin's settings: enabled (JSON boolean or NULL) and config (an object of values, null
+ * resetting a key to its default, or NULL). On success *set gets the values to store and *unset the keys to
+ * remove (new references); the merged config was validated against the schema (required settings may be missing
+ * only while the plugin stays disabled). -1 with err: SQ_E_NOT_FOUND, SQ_E_UNKNOWN_FIELD or SQ_E_VALIDATION with
+ * pointers /config/<field>. Never copies a value into err. */
+int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t *config, json_t **set, json_t **unset,
+                           sq_err_t *err);
+
 /** Closes this thread's plugin states (a loop thread on exit; tests). */
 void sq_plugins_thread_exit(void);
 

@@ -50,8 +50,11 @@ typedef struct sq_pdef {
     size_t srclen;
     json_t *schema;       /* manifest "config": field -> {type, description, secret, required, default, ...} */
     json_t *config;       /* defaults + stored values, validated against schema */
+    json_t *stored;       /* the values staff set (plugin_settings.config), without defaults */
+    bool wanted;          /* plugin_settings.enabled (true without a row) */
+    bool configured;      /* config validated (required settings present) */
     json_t *payment_data; /* manifest "payment_data": the buyer's payment data fields, or NULL */
-    bool enabled;
+    bool enabled; /* wanted && configured */
     int64_t instr_request, instr_background; /* per-call instruction budgets */
     int64_t wall_request_ms, wall_background_ms;
     int64_t memory_bytes;

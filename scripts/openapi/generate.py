@@ -778,10 +778,57 @@ op("post", "/v1/admin/orders/{id}/cancel", "adminCancelOrder", "Admin Orders", "
 paths["/v1/admin/orders/{id}/cancel"]["post"]["requestBody"]["required"] = False
 op("post", "/v1/admin/orders/{id}/refunds", "adminRefundOrder", "Admin Orders", "Refund part or all of a captured payment", "admin", [ok("201", "Refund", "The refund.")], body="RefundCreate", params=[P_ORDER], perm="orders:write",
    desc="The amount is reserved on the payment before the provider is called, so concurrent refunds never add up to more than was captured (422 at /amount). 409 invalid-state unless the order is paid or partially refunded; 502 when the provider fails (the refund is recorded as failed). Writes refund.created.")
+# ---- plugins (api/handlers/plugins.c, plugins/host) -----------------------------------------------------------
+PLUGIN_FIELD = {"type": "object", "description": "One setting of the plugin's config schema (from its manifest).", "additionalProperties": False,
+    "properties": {"type": {"type": "string", "enum": ["string", "integer", "boolean", "string[]", "object"], "description": "The value's type."},
+                   "description": S("What the setting is for."), "required": B("The plugin stays disabled (status unconfigured) until it is set."),
+                   "secret": B("Write-only: its value is never returned (its name is listed in secrets_set once it has one) nor logged."),
+                   "default": {"description": "The value when none is set (never shown for secret settings)."},
+                   "enum": {"type": "array", "items": {"type": "string"}, "description": "Allowed values."},
+                   "min": INT("Smallest allowed integer."), "max": INT("Largest allowed integer."), "max_length": INT("Longest allowed string.")},
+    "required": ["type", "description", "required", "secret"]}
+schemas["Plugin"] = obj({"object": {"const": "plugin", "description": "Always plugin."},
+    "name": S("The plugin's name (its manifest's), unique.", pattern="^[a-z][a-z0-9_-]{0,47}$"), "version": S("Semantic version of the loaded code."),
+    "sdk": INT("The souq.* SDK major version the plugin targets."), "description": S("What it does."), "priority": INT("Among plugins providing the same kind:id, the highest priority serves."),
+    "provides": {"type": "array", "items": S("kind:id, e.g. payment:manual."), "description": "The extension points it fills (payment:<id> is a payment provider id checkouts can name)."},
+    "folder": S("The folder it was loaded from."),
+    "enabled": B("The stored setting: false switches the plugin off (a built-in provider of the same id, if any, serves instead)."),
+    "status": {"type": "string", "enum": ["active", "disabled", "unconfigured", "degraded"], "description": "active; disabled (enabled false); unconfigured (a required setting is missing); degraded (its circuit breaker is open after repeated failures: calls fail fast with 503 plugin-degraded)."},
+    "config": {"type": "object", "description": "The effective values of the settings that are not secret (stored values over manifest defaults)."},
+    "secrets_set": {"type": "array", "items": {"type": "string"}, "description": "Names of the secret settings that have a value. Their values are never returned."},
+    "config_schema": {"type": "object", "additionalProperties": PLUGIN_FIELD, "description": "The settings the plugin takes, by name."},
+    "limits": obj({"instructions": INT("Lua VM instructions per request-path call."), "background_instructions": INT("Instructions per background call."),
+                   "wall_ms": INT("Wall-clock budget of a request-path call, ms."), "background_wall_ms": INT("Wall-clock budget of a background call, ms."),
+                   "memory_mb": INT("Memory cap of each of its Lua states, MiB."), "breaker_failures": INT("Failures that open the circuit breaker..."),
+                   "breaker_window_s": INT("...within this many seconds."), "breaker_open_s": INT("How long the breaker stays open.")}, desc="Its budgets (manifest limits, else the defaults)."),
+    "stats": obj({"calls": INT("Calls into the plugin since the process started."), "failures": INT("Failed calls (any reason; /metrics has them by reason).")}, desc="Counters of this process.")},
+    desc="A Lua plugin as loaded by this node (plugins/<name>/: manifest.json, handler.lua, README.md).")
+schemas["PluginList"] = obj({"object": {"const": "list", "description": "Always list."},
+    "data": {"type": "array", "maxItems": 64, "items": {"$ref": "#/components/schemas/Plugin"}, "description": "Every loaded plugin, by folder order (one page)."},
+    "has_more": {"const": False, "description": "Always false."}, "next_cursor": {"type": "null", "description": "Always null."}}, desc="The loaded plugins.")
+schemas["PluginUpdate"] = req({"enabled": B("Switch the plugin on or off."),
+    "config": {"type": "object", "description": "Settings to change, merged over the stored ones; null resets a setting to its default. Validated against the plugin's config_schema (422 with /config/<name>; 422 unknown-field for a setting it does not have). Secret values are accepted here and never shown again."}},
+    [], "A change of a plugin's settings. Enabling needs every required setting.")
+schemas["PluginReload"] = obj({"object": {"const": "plugin_reload", "description": "Always plugin_reload."}, "generation": INT("The registry generation now serving."),
+    "loaded": {"type": "array", "items": S("Name."), "description": "Plugins loaded from their folders."},
+    "refused": {"type": "array", "description": "Plugins that failed to load, with why; when kept_version is set, the previous version of that folder stays active.",
+        "items": obj({"folder": S("The plugin's folder."), "error": S("Why it was refused (manifest error, syntax error, missing hook function...)."), "kept_version": S("The version still serving.")}, ["folder", "error"], desc="A refused plugin.")}},
+    desc="The outcome of a reload.")
+P_PLUGIN = {"name": "name", "in": "path", "required": True, "description": "The plugin's name.", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}
+op("get", "/v1/admin/plugins", "adminListPlugins", "Admin Plugins", "The loaded plugins", "admin", [ok("200", "PluginList")], perm="plugins:read",
+   desc="What this node loaded from plugin_dirs, with status, effective settings (secret values never) and counters.")
+op("get", "/v1/admin/plugins/{name}", "adminGetPlugin", "Admin Plugins", "One plugin", "admin", [ok("200", "Plugin")], params=[P_PLUGIN], perm="plugins:read", desc="404 not-found for a name no loaded plugin has.")
+op("patch", "/v1/admin/plugins/{name}", "adminUpdatePlugin", "Admin Plugins", "Enable, disable or configure a plugin", "admin", [ok("200", "Plugin", "The plugin with its new settings (applied on this node at once; other nodes at their next reload).")],
+   body="PluginUpdate", params=[P_PLUGIN], perm="plugins:write",
+   desc="Stores the settings in the database (plugin_settings) and applies them: calls already running finish with the old settings. Secret values are write-only and never logged.")
+op("post", "/v1/admin/plugins/reload", "adminReloadPlugins", "Admin Plugins", "Reload the plugin folders", "admin", [ok("200", "PluginReload")], perm="plugins:write",
+   desc="Rereads every plugin folder and the stored settings, builds the new versions and swaps them in while requests keep flowing (SIGHUP does the same). A plugin that fails to load is reported and its previous version stays. Takes no body (an empty JSON object is accepted).")
+
 op("post", "/v1/hooks/test/charges/{id}/authenticate", "hookTestAuthenticate", "Provider Callbacks", "The test gateway's 3-D Secure page", "none", [ok("200", "TestCharge")], body="TestAuthenticate",
    params=[P_ID("ch", "test gateway charge")], desc="Stands in for the bank's page in tests and demos: the charge waiting for authentication becomes authorized (succeed) or declined (fail); then complete the cart again. 404 when no charge of this id waits.")
 TAGS.append(("Store Checkout", "Checkout and the customer's orders."))
 TAGS.append(("Admin Orders", "Order search, capture, cancel and refunds."))
+TAGS.append(("Admin Plugins", "Lua plugins: status, settings (secrets write-only), reload."))
 TAGS.append(("Provider Callbacks", "Calls from payment and shipping providers."))
 
 # ---- fulfilments, shipments, returns, the orders export (core/fulfillment*, migrations/0022_fulfilment_returns.sql) ----------

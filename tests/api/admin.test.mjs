@@ -17,6 +17,8 @@ const admin = (method, path, o = {}) => s.client.request(method, path, { pk: nul
 // The expected permissions, written down independently of core/auth.c: a change there must change this.
 const ROLES = ['owner', 'admin', 'catalog_manager', 'order_manager', 'support', 'read_only'];
 const EXPECTED = {
+  'plugins:read': ['owner', 'admin'],
+  'plugins:write': ['owner', 'admin'],
   'staff:read': ['owner', 'admin'],
   'staff:write': ['owner', 'admin'],
   'api_keys:read': ['owner', 'admin'],
