@@ -353,6 +353,10 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "manifest.json: name must be 1-48 lower-case letters, digits, - or _, starting with a letter");
         goto Error;
     }
+    if (strcmp(name, "reload") == 0) { /* POST /v1/admin/plugins/reload */
+        snprintf(err, errlen, "manifest.json: the name reload is reserved");
+        goto Error;
+    }
     d->name = sq_xstrdup(name);
     const char *version = json_string_value(json_object_get(m, "version"));
     if (version == NULL || !valid_semver(version)) {
@@ -1060,6 +1064,13 @@ int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t
         only_required &= strcmp(e.fields[i].code, "required") == 0;
     if (eff == NULL && !(only_required && !want)) { /* a disabled plugin may lack required settings */
         sq_err_copy(err, &e);
+        if (!want) { /* ...so only the other problems are reported */
+            int n = 0;
+            for (int i = 0; i < e.nfields; i++)
+                if (strcmp(e.fields[i].code, "required") != 0)
+                    err->fields[n++] = e.fields[i];
+            err->nfields = n;
+        }
         goto Exit;
     }
     rc = 0;

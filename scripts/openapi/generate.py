@@ -812,7 +812,7 @@ schemas["PluginUpdate"] = req({"enabled": B("Switch the plugin on or off."),
 schemas["PluginReload"] = obj({"object": {"const": "plugin_reload", "description": "Always plugin_reload."}, "generation": INT("The registry generation now serving."),
     "loaded": {"type": "array", "items": S("Name."), "description": "Plugins loaded from their folders."},
     "refused": {"type": "array", "description": "Plugins that failed to load, with why; when kept_version is set, the previous version of that folder stays active.",
-        "items": obj({"folder": S("The plugin's folder."), "error": S("Why it was refused (manifest error, syntax error, missing hook function...)."), "kept_version": S("The version still serving.")}, ["folder", "error"], desc="A refused plugin.")}},
+        "items": obj({"folder": S("The plugin's folder."), "error": S("Why it was refused (manifest error, syntax error, missing hook function...)."), "kept_version": SN("The previous version of the folder, still serving; null when there was none.")}, ["folder", "error"], desc="A refused plugin.")}},
     desc="The outcome of a reload.")
 P_PLUGIN = {"name": "name", "in": "path", "required": True, "description": "The plugin's name.", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}
 op("get", "/v1/admin/plugins", "adminListPlugins", "Admin Plugins", "The loaded plugins", "admin", [ok("200", "PluginList")], perm="plugins:read",

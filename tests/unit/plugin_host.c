@@ -72,13 +72,14 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 
 static void test_load(void)
 {
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 4); /* payment-manual, faulty, flaky, slow; 2 broken ones refused */
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 5); /* payment-manual, faulty, flaky, needs-config, slow; 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
     CHECK(sq_plugin_provider_of("payment", "broken", name, sizeof(name)) == NULL);
     CHECK(sq_plugin_provider_of("payment", "broken_syntax", name, sizeof(name)) == NULL);
     CHECK(sq_plugin_provider_of("shipping", "manual", name, sizeof(name)) == NULL);
+    CHECK(sq_plugin_provider_of("payment", "needs_config", name, sizeof(name)) == NULL); /* a required setting is missing */
 }
 
 static void test_manifests(void)
@@ -92,6 +93,7 @@ static void test_manifests(void)
         {"{", "return {}", "manifest.json line"},
         {"[]", "return {}", "must be an object"},
         {"{\"name\":\"Bad Name\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "name must be"},
+        {"{\"name\":\"reload\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "reserved"},
         {"{\"name\":\"a\",\"version\":\"1.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "semantic version"},
         {"{\"name\":\"a\",\"version\":\"01.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "semantic version"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":2,\"provides\":[\"payment:x\"]}", "return {}", "sdk 2 is not supported"},
