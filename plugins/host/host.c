@@ -35,6 +35,7 @@ typedef struct {
     int64_t ring[BREAKER_RING]; /* monotonic us of recent failures */
     int nring, head;
     int64_t degraded_until; /* monotonic us; 0 = closed */
+    int64_t memory;         /* bytes held by the plugin's states on every thread (updated after each call) */
 } slot_t;
 
 static slot_t slots[SQ_PLUGIN_MAX];
@@ -60,6 +61,14 @@ static int slot_of(const char *name)
     }
     pthread_mutex_unlock(&slots_lock);
     return i;
+}
+
+void sq_pstate_account(sq_pstate_t *ps, size_t now_used)
+{
+    if (ps->def->slot < 0)
+        return;
+    __atomic_add_fetch(&slots[ps->def->slot].memory, (int64_t)now_used - (int64_t)ps->reported, __ATOMIC_RELAXED);
+    ps->reported = now_used;
 }
 
 static bool degraded(const sq_pdef_t *d, int64_t now)
@@ -128,6 +137,11 @@ char *sq_plugins_metrics(sq_arena_t *a)
     for (int i = 0; i < n; i++)
         PUT("souq_plugin_degraded{plugin=\"%s\"} %d\n", slots[i].name,
             __atomic_load_n(&slots[i].degraded_until, __ATOMIC_RELAXED) > now);
+    PUT("# HELP souq_plugin_memory_bytes Bytes held by the plugin's Lua states on all threads.\n"
+        "# TYPE souq_plugin_memory_bytes gauge\n");
+    for (int i = 0; i < n; i++)
+        PUT("souq_plugin_memory_bytes{plugin=\"%s\"} %lld\n", slots[i].name,
+            (long long)__atomic_load_n(&slots[i].memory, __ATOMIC_RELAXED));
 #undef PUT
     return buf;
 }
@@ -942,6 +956,7 @@ void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, boo
     }
     json_t *out = NULL;
     sq_preason_t r = sq_pstate_run(ps, fn, (json_t *)input, background, &out, &call);
+    sq_pstate_account(ps, ps->used);
     if (r == SQ_PR_TIMEOUT || r == SQ_PR_MEMORY) { /* never reused: the next call builds a fresh state */
         tls.states[idx] = NULL;
         release_state(ps);

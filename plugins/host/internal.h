@@ -79,6 +79,12 @@ void sq_preg_unref(sq_preg_t *r);
 /** The generation of the current registry (a cheap check for threads). */
 uint64_t sq_preg_generation(void);
 
+typedef struct sq_pstate sq_pstate_t;
+
+/** Brings the plugin's souq_plugin_memory_bytes gauge up to date with ps->used (after a call, and with 0 when
+ * the state is closed). */
+void sq_pstate_account(sq_pstate_t *ps, size_t now_used);
+
 /** Parses and checks dir/manifest.json and dir/handler.lua (compiled and run once in a scratch sandbox). NULL and
  * a message naming the problem in err when the plugin is refused. */
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen);
@@ -92,17 +98,18 @@ json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err);
 typedef struct sq_pcall sq_pcall_t;
 
 /** One plugin's lua_State on one thread. */
-typedef struct sq_pstate {
+struct sq_pstate {
     lua_State *L;
     sq_pdef_t *def; /* referenced */
     size_t used, limit; /* bytes, enforced by the allocator */
     uint64_t refused;   /* allocations refused at the cap */
+    size_t reported;    /* bytes last added to the plugin's memory gauge */
     int handler_ref;    /* the table handler.lua returned */
     int config_ref;     /* the read-only config table (souq.config, and the first argument of every hook) */
     int inflight;       /* calls running or suspended in a coroutine */
     bool discard;       /* closed once inflight reaches 0 (after a timeout or OOM, or on reload) */
     sq_pcall_t *cur;    /* the call running now (the hook charges it) */
-} sq_pstate_t;
+};
 
 /** A call in progress: its budgets and what stopped it. */
 struct sq_pcall {

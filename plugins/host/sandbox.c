@@ -538,6 +538,7 @@ void sq_pstate_free(sq_pstate_t *ps)
         return;
     if (ps->L != NULL)
         lua_close(ps->L);
+    sq_pstate_account(ps, 0);
     sq_pdef_unref(ps->def);
     free(ps);
 }

@@ -150,7 +150,7 @@ def op(method, path, opid, tag, summary, auth, responses, body=None, params=None
 RL = " Failed attempts are throttled per account and per client address (429 rate-limited with Retry-After)."
 op("get", "/healthz", "getHealth", "System", "Liveness (does not touch the database)", "none", [ok("200", "Health")])
 op("get", "/readyz", "getReady", "System", "Readiness: database reachable and migrations current", "none", [ok("200", "Ready")], desc="Answers 503 dependency-unavailable (with Retry-After) while the database is unreachable or the schema is behind.")
-op("get", "/metrics", "getMetrics", "System", "Prometheus metrics", "none", [ok("200", mt="text/plain", schema={"type": "string"}, desc="Prometheus text format 0.0.4: requests by route and status, latency histograms, database connection state, round trips.")], desc="Requires Authorization: Bearer <metrics_token> when metrics_token is configured.")
+op("get", "/metrics", "getMetrics", "System", "Prometheus metrics", "none", [ok("200", mt="text/plain", schema={"type": "string"}, desc="Prometheus text format 0.0.4: requests by route and status, latency histograms, database connection state, round trips, plugin calls, failures by reason, breaker state and memory.")], desc="Requires Authorization: Bearer <metrics_token> when metrics_token is configured.")
 op("get", "/openapi.json", "getOpenApi", "System", "This document", "none", [ok("200", schema={"type": "object"}, desc="The OpenAPI document.", headers=H_ETAG)])
 
 op("post", "/v1/store/auth/token", "storeLogin", "Store Auth", "Log a customer in", "store", [ok("200", "TokenResponse", "Tokens.")], body="LoginRequest", desc="Wrong email and wrong password answer the same 401 invalid-credentials." + RL)

@@ -139,6 +139,8 @@ test('every fault of a payment plugin fails the checkout with 502/504 problem+js
   assert.equal(r.status, 201, r.text);
   assert.equal(r.body.payments[0].status, 'authorized');
   assert.equal((await level()).reserved, start.reserved + 3);
+  const mem = metric(await metrics(), 'souq_plugin_memory_bytes', '{plugin="faulty"}');
+  assert.ok(mem > 0 && mem < 4 * 1024 * 1024, `memory returned to a baseline after the memory bombs (${mem} bytes on 2 threads)`);
 });
 
 test('the wall-clock budget stops a plugin with a huge instruction budget: 504 plugin-timeout', async () => {

@@ -52,6 +52,18 @@ static long failures(const char *plugin, const char *reason)
     return v;
 }
 
+/* souq_plugin_memory_bytes{plugin} */
+static long memory(const char *plugin)
+{
+    sq_arena_t *a = sq_arena_new();
+    char *m = sq_plugins_metrics(a), key[160];
+    snprintf(key, sizeof(key), "souq_plugin_memory_bytes{plugin=\"%s\"} ", plugin);
+    char *p = strstr(m, key);
+    long v = p ? strtol(p + strlen(key), NULL, 10) : -1;
+    sq_arena_unref(a);
+    return v;
+}
+
 static const char *status(void)
 {
     return json_string_value(json_object_get(last, "status"));
@@ -222,7 +234,9 @@ static void test_sandbox(void)
     CHECK_INT(authorize("faulty", "counter"), SQ_OK);
     CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n1");
     CHECK_INT(authorize("faulty", "oom"), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(memory("faulty"), 0); /* the 8 MiB state was closed: its memory is back */
     CHECK_INT(authorize("faulty", "counter"), SQ_OK);
+    CHECK(memory("faulty") > 0 && memory("faulty") < 1024 * 1024);
     CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "n1");
     /* the wall-clock budget (the slow fixture has a 1e9-instruction budget and 50 ms) */
     long before = failures("slow", "timeout");
