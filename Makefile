@@ -29,7 +29,7 @@ DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
-.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout fmt clean asan
+.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout bench-plugins fmt clean asan
 
 all: bin/souq
 
@@ -96,12 +96,21 @@ bench:
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/run.sh
 	@bench/checkout.sh
+	@$(MAKE) --no-print-directory bench-plugins
 
 # add-to-cart and checkout against pgbench on the same durable cluster (part of make bench)
 bench-checkout:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/checkout.sh
+
+# microseconds per call of a pure request-path plugin hook against the same provider in C (no database)
+build/bench/plugin_call: bench/plugin_call.c $(filter-out build/release/api/main.o,$(REL_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
+bench-plugins: build/bench/plugin_call
+	@build/bench/plugin_call
 
 # rows/s of bulk imports (10k-row CSV): bench/import.sh
 bench-import:

@@ -1,8 +1,9 @@
 /* plugin_db.c: SQL of the plugin settings (core/plugin.h). */
 #include "core/plugin.h"
 
-SQ_STMT_RO(plugin_settings_list, "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'config', config)), "
-                                  "'{}'::jsonb)::text FROM plugin_settings");
+SQ_STMT_RO(plugin_settings_list,
+           "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'config', config)), "
+           "'{}'::jsonb)::text FROM plugin_settings");
 
 SQ_STMT(plugin_settings_put,
         "INSERT INTO plugin_settings AS s (name, enabled, config) "
@@ -19,5 +20,6 @@ void sq_plugin_settings_list(sq_ctx_t *cx, sq_json_cb cb, void *data)
 void sq_plugin_settings_put(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
                             sq_json_cb cb, void *data)
 {
-    sq_db_json(cx->db, cx->arena, &plugin_settings_put, 4, sq_db_params(cx->arena, 4, name, enabled, set_json, unset_json), cb, data);
+    sq_db_json(cx->db, cx->arena, &plugin_settings_put, 4, sq_db_params(cx->arena, 4, name, enabled, set_json, unset_json), cb,
+               data);
 }

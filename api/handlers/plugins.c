@@ -127,7 +127,8 @@ void sq_h_admin_plugin_reload(sq_req_t *req)
 {
     static const sq_field_t none[] = {{NULL}};
     char scratch[16];
-    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 && sq_req_json(req, none, scratch, NULL) != 0) {
+    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 &&
+        sq_req_json(req, none, scratch, NULL) != 0) {
         sq_req_fail(req);
         return;
     }

@@ -18,7 +18,7 @@
 
 const char *sq_preason_name(sq_preason_t r)
 {
-    static const char *const names[] = {"none",  "timeout", "memory", "error", "sandbox_violation", "output_too_large",
+    static const char *const names[] = {"none",     "timeout",    "memory", "error", "sandbox_violation", "output_too_large",
                                         "degraded", "unavailable"};
     return (unsigned)r < SQ_PR__COUNT ? names[r] : "error";
 }
@@ -31,7 +31,7 @@ typedef struct {
     char name[64];
     uint64_t calls;
     uint64_t failures[SQ_PR__COUNT];
-    pthread_mutex_t lock;   /* the failure ring (failures are rare; the fast path reads degraded_until only) */
+    pthread_mutex_t lock;       /* the failure ring (failures are rare; the fast path reads degraded_until only) */
     int64_t ring[BREAKER_RING]; /* monotonic us of recent failures */
     int nring, head;
     int64_t degraded_until; /* monotonic us; 0 = closed */
@@ -130,8 +130,8 @@ char *sq_plugins_metrics(sq_arena_t *a)
         for (int r = 1; r < SQ_PR__COUNT; r++) {
             uint64_t v = __atomic_load_n(&slots[i].failures[r], __ATOMIC_RELAXED);
             if (v > 0)
-                PUT("souq_plugin_failures_total{plugin=\"%s\",reason=\"%s\"} %llu\n", slots[i].name, sq_preason_name((sq_preason_t)r),
-                    (unsigned long long)v);
+                PUT("souq_plugin_failures_total{plugin=\"%s\",reason=\"%s\"} %llu\n", slots[i].name,
+                    sq_preason_name((sq_preason_t)r), (unsigned long long)v);
         }
     PUT("# HELP souq_plugin_degraded 1 while the plugin's circuit breaker is open.\n# TYPE souq_plugin_degraded gauge\n");
     for (int i = 0; i < n; i++)
@@ -244,13 +244,14 @@ static bool in_list(const char *s, const char *const *list)
  * enum?, min?, max?, max_length?}. */
 static int check_field(const char *what, const char *key, json_t *f, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"type", "description", "required", "secret", "default", "enum", "min", "max",
-                                          "max_length", NULL};
+    static const char *const allowed[] = {"type", "description", "required", "secret",     "default",
+                                          "enum", "min",         "max",      "max_length", NULL};
     if (!json_is_object(f))
         return snprintf(err, errlen, "%s.%s must be an object", what, key), -1;
     const char *k;
     json_t *v;
-    json_object_foreach(f, k, v) if (!in_list(k, allowed)) return snprintf(err, errlen, "%s.%s: unknown key \"%s\"", what, key, k), -1;
+    json_object_foreach(f, k, v) if (!in_list(k, allowed)) return snprintf(err, errlen, "%s.%s: unknown key \"%s\"", what, key, k),
+        -1;
     const char *type = json_string_value(json_object_get(f, "type"));
     if (type == NULL || !in_list(type, field_types))
         return snprintf(err, errlen, "%s.%s.type must be one of string, integer, boolean, string[], object", what, key), -1;
@@ -331,8 +332,8 @@ static void apply_setting(sq_pdef_t *d, const json_t *setting)
 
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
-    static const char *const top[] = {"name", "version", "sdk", "priority", "provides", "description", "config", "limits",
-                                      "payment_data", NULL};
+    static const char *const top[] = {"name",        "version", "sdk",    "priority",     "provides",
+                                      "description", "config",  "limits", "payment_data", NULL};
     char path[PATH_MAX];
     size_t len = 0;
     json_t *m = NULL;
@@ -415,8 +416,8 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         }
         snprintf(kind, sizeof(kind), "%.*s", (int)(colon - p), p);
         if (!in_list(kind, kinds)) {
-            snprintf(err, errlen, "manifest.json: provides[%zu]: unknown kind \"%s\" (payment, shipping, tax, notification, events)", i,
-                     kind);
+            snprintf(err, errlen,
+                     "manifest.json: provides[%zu]: unknown kind \"%s\" (payment, shipping, tax, notification, events)", i, kind);
             goto Error;
         }
         d->provides[d->nprovides++] = sq_xstrdup(p);
@@ -542,7 +543,8 @@ json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
                 bad = "Must be an integer.";
             else {
                 json_t *mn = json_object_get(f, "min"), *mx = json_object_get(f, "max");
-                if ((mn && json_integer_value(val) < json_integer_value(mn)) || (mx && json_integer_value(val) > json_integer_value(mx)))
+                if ((mn && json_integer_value(val) < json_integer_value(mn)) ||
+                    (mx && json_integer_value(val) > json_integer_value(mx)))
                     bad = "Out of range.";
             }
         } else if (strcmp(type, "boolean") == 0) {
@@ -704,7 +706,8 @@ static sq_pdef_t *clone_def(const sq_pdef_t *d)
 static sq_pdef_t *with_setting(sq_pdef_t *d, const json_t *setting)
 {
     json_t *stored = json_object_get(setting, "config"), *empty = json_object();
-    bool wanted = setting == NULL || json_object_get(setting, "enabled") == NULL || json_is_true(json_object_get(setting, "enabled"));
+    bool wanted =
+        setting == NULL || json_object_get(setting, "enabled") == NULL || json_is_true(json_object_get(setting, "enabled"));
     bool same = wanted == d->wanted && json_equal(stored ? stored : empty, d->stored);
     json_decref(empty);
     if (same) {
@@ -904,8 +907,9 @@ static void fail(const sq_pdef_t *d, const char *name, const char *fn, sq_preaso
 {
     double ms = call ? (double)(sq_mono_us() - call->start_us) / 1000.0 : 0.0;
     long long instr = call ? (long long)call->used : 0;
-    sq_log(r == SQ_PR_DEGRADED ? SQ_LOG_INFO : SQ_LOG_WARN, "plugin", "plugin=%s hook=%s reason=%s elapsed_ms=%.2f instructions=%lld detail=%s",
-           name, fn, sq_preason_name(r), ms, instr, call && call->detail[0] ? call->detail : "-");
+    sq_log(r == SQ_PR_DEGRADED ? SQ_LOG_INFO : SQ_LOG_WARN, "plugin",
+           "plugin=%s hook=%s reason=%s elapsed_ms=%.2f instructions=%lld detail=%s", name, fn, sq_preason_name(r), ms, instr,
+           call && call->detail[0] ? call->detail : "-");
     if (d != NULL)
         count_failure(d, r, now);
     sq_err_t e;
@@ -974,8 +978,8 @@ void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_er
     sq_preg_t *r = sq_preg_acquire();
     const sq_pdef_t *d = find_def(r, plugin);
     int64_t now = sq_mono_us();
-    sq_log(SQ_LOG_WARN, "plugin", "plugin=%s hook=%s reason=error elapsed_ms=0 instructions=0 detail=invalid output: %s", plugin, fn,
-           why);
+    sq_log(SQ_LOG_WARN, "plugin", "plugin=%s hook=%s reason=error elapsed_ms=0 instructions=0 detail=invalid output: %s", plugin,
+           fn, why);
     if (d != NULL)
         count_failure(d, SQ_PR_ERROR, now);
     sq_preg_unref(r);
@@ -1013,16 +1017,16 @@ static json_t *describe(const sq_pdef_t *d)
     uint64_t failures = 0;
     for (int r = 1; r < SQ_PR__COUNT; r++)
         failures += __atomic_load_n(&slots[d->slot].failures[r], __ATOMIC_RELAXED);
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
-                     "s:{s:I, s:I}}",
-                     "object", "plugin", "name", d->name, "version", d->version, "sdk", d->sdk, "description", d->description,
-                     "priority", d->priority, "provides", provides, "folder", d->dir, "enabled", d->wanted, "status", status, "config",
-                     config, "secrets_set", secrets, "config_schema", schema, "limits", "instructions", (json_int_t)d->instr_request,
-                     "background_instructions", (json_int_t)d->instr_background, "wall_ms", (json_int_t)d->wall_request_ms,
-                     "background_wall_ms", (json_int_t)d->wall_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20),
-                     "breaker_failures", d->breaker_failures, "breaker_window_s", d->breaker_window_s, "breaker_open_s",
-                     d->breaker_open_s, "stats", "calls", (json_int_t)__atomic_load_n(&slots[d->slot].calls, __ATOMIC_RELAXED),
-                     "failures", (json_int_t)failures);
+    return json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
+        "s:{s:I, s:I}}",
+        "object", "plugin", "name", d->name, "version", d->version, "sdk", d->sdk, "description", d->description, "priority",
+        d->priority, "provides", provides, "folder", d->dir, "enabled", d->wanted, "status", status, "config", config,
+        "secrets_set", secrets, "config_schema", schema, "limits", "instructions", (json_int_t)d->instr_request,
+        "background_instructions", (json_int_t)d->instr_background, "wall_ms", (json_int_t)d->wall_request_ms, "background_wall_ms",
+        (json_int_t)d->wall_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20), "breaker_failures",
+        d->breaker_failures, "breaker_window_s", d->breaker_window_s, "breaker_open_s", d->breaker_open_s, "stats", "calls",
+        (json_int_t)__atomic_load_n(&slots[d->slot].calls, __ATOMIC_RELAXED), "failures", (json_int_t)failures);
 }
 
 json_t *sq_plugins_describe(const char *name)
@@ -1042,7 +1046,8 @@ json_t *sq_plugins_describe(const char *name)
     return out;
 }
 
-int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t *config, json_t **set, json_t **unset, sq_err_t *err)
+int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t *config, json_t **set, json_t **unset,
+                           sq_err_t *err)
 {
     *set = *unset = NULL;
     sq_preg_t *r = sq_preg_acquire();

@@ -15,8 +15,8 @@
 
 #define SQ_PLUGIN_SDK_MAJOR 1
 #define SQ_PLUGIN_SDK_VERSION "1.0"
-#define SQ_PLUGIN_MAX 64          /* plugins a process knows by name (stats slots are never reused) */
-#define SQ_PLUGIN_HOOK_STEP 1000  /* the count hook fires every this many VM instructions */
+#define SQ_PLUGIN_MAX 64         /* plugins a process knows by name (stats slots are never reused) */
+#define SQ_PLUGIN_HOOK_STEP 1000 /* the count hook fires every this many VM instructions */
 #define SQ_PLUGIN_OUTPUT_MAX (256 * 1024)
 #define SQ_PLUGIN_PATTERN_SUBJECT_MAX (64 * 1024)
 #define SQ_PLUGIN_PATTERN_MAX 256
@@ -25,13 +25,13 @@
 /** Why a call failed (the `reason` of the log line and of souq_plugin_failures_total). */
 typedef enum {
     SQ_PR_NONE = 0,
-    SQ_PR_TIMEOUT,           /* instruction or wall-clock budget */
-    SQ_PR_MEMORY,            /* the state's byte cap */
-    SQ_PR_ERROR,             /* a Lua error, or an output that breaks the hook's contract */
-    SQ_PR_SANDBOX,           /* a forbidden global, library member, bytecode, or a write to a read-only table */
-    SQ_PR_OUTPUT_TOO_LARGE,  /* the result is over SQ_PLUGIN_OUTPUT_MAX once encoded */
-    SQ_PR_DEGRADED,          /* the circuit breaker is open: the call was not made */
-    SQ_PR_UNAVAILABLE,       /* the plugin is not loaded, disabled, or its state could not be built */
+    SQ_PR_TIMEOUT,          /* instruction or wall-clock budget */
+    SQ_PR_MEMORY,           /* the state's byte cap */
+    SQ_PR_ERROR,            /* a Lua error, or an output that breaks the hook's contract */
+    SQ_PR_SANDBOX,          /* a forbidden global, library member, bytecode, or a write to a read-only table */
+    SQ_PR_OUTPUT_TOO_LARGE, /* the result is over SQ_PLUGIN_OUTPUT_MAX once encoded */
+    SQ_PR_DEGRADED,         /* the circuit breaker is open: the call was not made */
+    SQ_PR_UNAVAILABLE,      /* the plugin is not loaded, disabled, or its state could not be built */
     SQ_PR__COUNT
 } sq_preason_t;
 
@@ -48,13 +48,13 @@ typedef struct sq_pdef {
     int nprovides;
     char *source; /* handler.lua */
     size_t srclen;
-    json_t *schema;       /* manifest "config": field -> {type, description, secret, required, default, ...} */
-    json_t *config;       /* defaults + stored values, validated against schema */
-    json_t *stored;       /* the values staff set (plugin_settings.config), without defaults */
-    bool wanted;          /* plugin_settings.enabled (true without a row) */
-    bool configured;      /* config validated (required settings present) */
-    json_t *payment_data; /* manifest "payment_data": the buyer's payment data fields, or NULL */
-    bool enabled; /* wanted && configured */
+    json_t *schema;                          /* manifest "config": field -> {type, description, secret, required, default, ...} */
+    json_t *config;                          /* defaults + stored values, validated against schema */
+    json_t *stored;                          /* the values staff set (plugin_settings.config), without defaults */
+    bool wanted;                             /* plugin_settings.enabled (true without a row) */
+    bool configured;                         /* config validated (required settings present) */
+    json_t *payment_data;                    /* manifest "payment_data": the buyer's payment data fields, or NULL */
+    bool enabled;                            /* wanted && configured */
     int64_t instr_request, instr_background; /* per-call instruction budgets */
     int64_t wall_request_ms, wall_background_ms;
     int64_t memory_bytes;
@@ -100,7 +100,7 @@ typedef struct sq_pcall sq_pcall_t;
 /** One plugin's lua_State on one thread. */
 struct sq_pstate {
     lua_State *L;
-    sq_pdef_t *def; /* referenced */
+    sq_pdef_t *def;     /* referenced */
     size_t used, limit; /* bytes, enforced by the allocator */
     uint64_t refused;   /* allocations refused at the cap */
     size_t reported;    /* bytes last added to the plugin's memory gauge */

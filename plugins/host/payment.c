@@ -29,10 +29,22 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static void pay(int slot, op_t op, sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data);
 
 #define TRAMP(n)                                                                                                                   \
-    static void pay_authorize_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d) { pay(n, OP_AUTHORIZE, cx, r, cb, d); } \
-    static void pay_capture_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d) { pay(n, OP_CAPTURE, cx, r, cb, d); }     \
-    static void pay_cancel_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d) { pay(n, OP_CANCEL, cx, r, cb, d); }       \
-    static void pay_refund_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d) { pay(n, OP_REFUND, cx, r, cb, d); }
+    static void pay_authorize_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d)                                      \
+    {                                                                                                                              \
+        pay(n, OP_AUTHORIZE, cx, r, cb, d);                                                                                        \
+    }                                                                                                                              \
+    static void pay_capture_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d)                                        \
+    {                                                                                                                              \
+        pay(n, OP_CAPTURE, cx, r, cb, d);                                                                                          \
+    }                                                                                                                              \
+    static void pay_cancel_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d)                                         \
+    {                                                                                                                              \
+        pay(n, OP_CANCEL, cx, r, cb, d);                                                                                           \
+    }                                                                                                                              \
+    static void pay_refund_##n(sq_ctx_t *cx, const sq_pay_req_t *r, sq_pay_cb cb, void *d)                                         \
+    {                                                                                                                              \
+        pay(n, OP_REFUND, cx, r, cb, d);                                                                                           \
+    }
 TRAMP(0)
 TRAMP(1)
 TRAMP(2)
@@ -69,40 +81,38 @@ TRAMP(31)
 typedef void (*pay_fn)(sq_ctx_t *, const sq_pay_req_t *, sq_pay_cb, void *);
 static const struct {
     pay_fn authorize, capture, cancel, refund;
-} tramps[SLOTS] = {
-    {pay_authorize_0, pay_capture_0, pay_cancel_0, pay_refund_0},
-    {pay_authorize_1, pay_capture_1, pay_cancel_1, pay_refund_1},
-    {pay_authorize_2, pay_capture_2, pay_cancel_2, pay_refund_2},
-    {pay_authorize_3, pay_capture_3, pay_cancel_3, pay_refund_3},
-    {pay_authorize_4, pay_capture_4, pay_cancel_4, pay_refund_4},
-    {pay_authorize_5, pay_capture_5, pay_cancel_5, pay_refund_5},
-    {pay_authorize_6, pay_capture_6, pay_cancel_6, pay_refund_6},
-    {pay_authorize_7, pay_capture_7, pay_cancel_7, pay_refund_7},
-    {pay_authorize_8, pay_capture_8, pay_cancel_8, pay_refund_8},
-    {pay_authorize_9, pay_capture_9, pay_cancel_9, pay_refund_9},
-    {pay_authorize_10, pay_capture_10, pay_cancel_10, pay_refund_10},
-    {pay_authorize_11, pay_capture_11, pay_cancel_11, pay_refund_11},
-    {pay_authorize_12, pay_capture_12, pay_cancel_12, pay_refund_12},
-    {pay_authorize_13, pay_capture_13, pay_cancel_13, pay_refund_13},
-    {pay_authorize_14, pay_capture_14, pay_cancel_14, pay_refund_14},
-    {pay_authorize_15, pay_capture_15, pay_cancel_15, pay_refund_15},
-    {pay_authorize_16, pay_capture_16, pay_cancel_16, pay_refund_16},
-    {pay_authorize_17, pay_capture_17, pay_cancel_17, pay_refund_17},
-    {pay_authorize_18, pay_capture_18, pay_cancel_18, pay_refund_18},
-    {pay_authorize_19, pay_capture_19, pay_cancel_19, pay_refund_19},
-    {pay_authorize_20, pay_capture_20, pay_cancel_20, pay_refund_20},
-    {pay_authorize_21, pay_capture_21, pay_cancel_21, pay_refund_21},
-    {pay_authorize_22, pay_capture_22, pay_cancel_22, pay_refund_22},
-    {pay_authorize_23, pay_capture_23, pay_cancel_23, pay_refund_23},
-    {pay_authorize_24, pay_capture_24, pay_cancel_24, pay_refund_24},
-    {pay_authorize_25, pay_capture_25, pay_cancel_25, pay_refund_25},
-    {pay_authorize_26, pay_capture_26, pay_cancel_26, pay_refund_26},
-    {pay_authorize_27, pay_capture_27, pay_cancel_27, pay_refund_27},
-    {pay_authorize_28, pay_capture_28, pay_cancel_28, pay_refund_28},
-    {pay_authorize_29, pay_capture_29, pay_cancel_29, pay_refund_29},
-    {pay_authorize_30, pay_capture_30, pay_cancel_30, pay_refund_30},
-    {pay_authorize_31, pay_capture_31, pay_cancel_31, pay_refund_31}
-};
+} tramps[SLOTS] = {{pay_authorize_0, pay_capture_0, pay_cancel_0, pay_refund_0},
+                   {pay_authorize_1, pay_capture_1, pay_cancel_1, pay_refund_1},
+                   {pay_authorize_2, pay_capture_2, pay_cancel_2, pay_refund_2},
+                   {pay_authorize_3, pay_capture_3, pay_cancel_3, pay_refund_3},
+                   {pay_authorize_4, pay_capture_4, pay_cancel_4, pay_refund_4},
+                   {pay_authorize_5, pay_capture_5, pay_cancel_5, pay_refund_5},
+                   {pay_authorize_6, pay_capture_6, pay_cancel_6, pay_refund_6},
+                   {pay_authorize_7, pay_capture_7, pay_cancel_7, pay_refund_7},
+                   {pay_authorize_8, pay_capture_8, pay_cancel_8, pay_refund_8},
+                   {pay_authorize_9, pay_capture_9, pay_cancel_9, pay_refund_9},
+                   {pay_authorize_10, pay_capture_10, pay_cancel_10, pay_refund_10},
+                   {pay_authorize_11, pay_capture_11, pay_cancel_11, pay_refund_11},
+                   {pay_authorize_12, pay_capture_12, pay_cancel_12, pay_refund_12},
+                   {pay_authorize_13, pay_capture_13, pay_cancel_13, pay_refund_13},
+                   {pay_authorize_14, pay_capture_14, pay_cancel_14, pay_refund_14},
+                   {pay_authorize_15, pay_capture_15, pay_cancel_15, pay_refund_15},
+                   {pay_authorize_16, pay_capture_16, pay_cancel_16, pay_refund_16},
+                   {pay_authorize_17, pay_capture_17, pay_cancel_17, pay_refund_17},
+                   {pay_authorize_18, pay_capture_18, pay_cancel_18, pay_refund_18},
+                   {pay_authorize_19, pay_capture_19, pay_cancel_19, pay_refund_19},
+                   {pay_authorize_20, pay_capture_20, pay_cancel_20, pay_refund_20},
+                   {pay_authorize_21, pay_capture_21, pay_cancel_21, pay_refund_21},
+                   {pay_authorize_22, pay_capture_22, pay_cancel_22, pay_refund_22},
+                   {pay_authorize_23, pay_capture_23, pay_cancel_23, pay_refund_23},
+                   {pay_authorize_24, pay_capture_24, pay_cancel_24, pay_refund_24},
+                   {pay_authorize_25, pay_capture_25, pay_cancel_25, pay_refund_25},
+                   {pay_authorize_26, pay_capture_26, pay_cancel_26, pay_refund_26},
+                   {pay_authorize_27, pay_capture_27, pay_cancel_27, pay_refund_27},
+                   {pay_authorize_28, pay_capture_28, pay_cancel_28, pay_refund_28},
+                   {pay_authorize_29, pay_capture_29, pay_cancel_29, pay_refund_29},
+                   {pay_authorize_30, pay_capture_30, pay_cancel_30, pay_refund_30},
+                   {pay_authorize_31, pay_capture_31, pay_cancel_31, pay_refund_31}};
 
 static const char *check_object(const json_t *v, const char **code)
 {
@@ -240,8 +250,9 @@ typedef struct {
 static const struct {
     const char *name;
     sq_pay_status_t st;
-} statuses[] = {{"authorized", SQ_PAY_AUTHORIZED},           {"captured", SQ_PAY_CAPTURED}, {"pending", SQ_PAY_PENDING},
-                {"requires_action", SQ_PAY_REQUIRES_ACTION}, {"declined", SQ_PAY_DECLINED}, {"voided", SQ_PAY_VOIDED},
+} statuses[] = {{"authorized", SQ_PAY_AUTHORIZED}, {"captured", SQ_PAY_CAPTURED},
+                {"pending", SQ_PAY_PENDING},       {"requires_action", SQ_PAY_REQUIRES_ACTION},
+                {"declined", SQ_PAY_DECLINED},     {"voided", SQ_PAY_VOIDED},
                 {"refunded", SQ_PAY_REFUNDED}};
 
 /* Which answers each operation may give (core/hooks.h). */

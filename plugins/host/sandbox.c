@@ -320,11 +320,11 @@ static int l_rep(lua_State *L)
 
 /* ---- the environment -------------------------------------------------------------------------------------------- */
 
-static const char *const base_allowed[] = {"assert", "error",    "ipairs", "next",   "pairs",    "select",   "tonumber",
-                                           "tostring", "type",   "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION",
-                                           NULL};
-static const char *const globals_forbidden[] = {"io",      "debug",    "package", "require", "dofile",  "loadfile", "loadstring",
-                                                "module",  "setfenv",  "getfenv", "print",   "newproxy", NULL};
+static const char *const base_allowed[] = {"assert", "error",    "ipairs",       "next",     "pairs",
+                                           "select", "tonumber", "tostring",     "type",     "rawequal",
+                                           "rawget", "rawlen",   "getmetatable", "_VERSION", NULL};
+static const char *const globals_forbidden[] = {"io",     "debug",   "package", "require", "dofile",   "loadfile", "loadstring",
+                                                "module", "setfenv", "getfenv", "print",   "newproxy", NULL};
 static const char *const string_forbidden[] = {"dump", NULL};
 
 /* Opens a standard library into a fresh table (not the state's globals) and leaves it on the stack. */
@@ -347,7 +347,7 @@ static int setup(lua_State *L)
     sq_pdef_t *d = ps->def;
     lua_settop(L, 0);
     open_lib(L, "_G", luaopen_base); /* 1: the state's real globals (never reachable by plugins) */
-    lua_newtable(L);                  /* 2: B, the allowlisted globals */
+    lua_newtable(L);                 /* 2: B, the allowlisted globals */
     for (int i = 0; base_allowed[i]; i++) {
         lua_getfield(L, 1, base_allowed[i]);
         lua_setfield(L, 2, base_allowed[i]);

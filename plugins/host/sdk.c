@@ -371,8 +371,9 @@ static int t_iso(lua_State *L)
  * lands. Raises an error a plugin can pcall. */
 static int h_request(lua_State *L)
 {
-    return luaL_error(L, "souq.http.request is not available yet in this host (SDK %s): the outbound HTTP client is not "
-                         "wired in",
+    return luaL_error(L,
+                      "souq.http.request is not available yet in this host (SDK %s): the outbound HTTP client is not "
+                      "wired in",
                       SQ_PLUGIN_SDK_VERSION);
 }
 
@@ -398,7 +399,8 @@ void sq_sdk_open(lua_State *L, sq_pdef_t *d)
                                       {"base64url_encode", c_b64url_encode},
                                       {"base64url_decode", c_b64url_decode},
                                       {NULL, NULL}};
-    static const luaL_Reg log[] = {{"debug", log_debug}, {"info", log_info}, {"warn", log_warn}, {"error", log_error}, {NULL, NULL}};
+    static const luaL_Reg log[] = {
+        {"debug", log_debug}, {"info", log_info}, {"warn", log_warn}, {"error", log_error}, {NULL, NULL}};
     static const luaL_Reg money_fns[] = {{"add", m_add},         {"sub", m_sub},     {"mul", m_mul},
                                          {"percent", m_percent}, {"split", m_split}, {NULL, NULL}};
     static const luaL_Reg time_fns[] = {{"now", t_now}, {"now_ms", t_now_ms}, {"iso8601", t_iso}, {NULL, NULL}};

@@ -31,8 +31,8 @@ static void on_call(json_t *out, const sq_err_t *err, void *data)
 /* Calls plugin.payment_authorize with data.mode = mode; returns the error code (SQ_OK on success). */
 static sq_code_t authorize(const char *plugin, const char *mode)
 {
-    json_t *in = json_pack("{s:s, s:s, s:I, s:s, s:s, s:{s:s}}", "provider", plugin, "payment_id", "pay_1", "amount", (json_int_t)100,
-                           "currency", "usd", "idempotency_key", "key_1", "data", "mode", mode);
+    json_t *in = json_pack("{s:s, s:s, s:I, s:s, s:s, s:{s:s}}", "provider", plugin, "payment_id", "pay_1", "amount",
+                           (json_int_t)100, "currency", "usd", "idempotency_key", "key_1", "data", "mode", mode);
     int called = 0;
     sq_plugin_call(plugin, "payment_authorize", in, false, on_call, &called);
     json_decref(in);
@@ -84,7 +84,8 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 
 static void test_load(void)
 {
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 5); /* payment-manual, faulty, flaky, needs-config, slow; 2 broken ones refused */
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
+              5); /* payment-manual, faulty, flaky, needs-config, slow; 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
@@ -119,8 +120,10 @@ static void test_manifests(void)
          "return {}", "type must be one of"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"limits\":{\"memory_mb\":0}}", "return {}",
          "limits.memory_mb"},
-        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}", "no function payment_authorize"},
-        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return 42", "must return the plugin's table"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}",
+         "no function payment_authorize"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return 42",
+         "must return the plugin's table"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {", "handler.lua"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "while true do end", "timeout"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "io.open('x')", "sandbox_violation"},
@@ -208,10 +211,11 @@ static void test_sandbox(void)
     expect_fail("yield", SQ_E_PLUGIN_FAILED, "error");
     expect_fail("pattern", SQ_E_PLUGIN_FAILED, "error"); /* subject over 64 KiB */
     /* escapes */
-    static const char *const escapes[] = {"io",          "os_execute",   "os_getenv",           "require",       "package",
-                                          "dofile",      "load_bytecode", "string_dump",         "method_dump",   "debug",
-                                          "setmetatable_shared", "rawset_shared", "global_write", "library_write", "souq_write",
-                                          "collectgarbage", "gc_metamethod"};
+    static const char *const escapes[] = {"io",           "os_execute",    "os_getenv",           "require",
+                                          "package",      "dofile",        "load_bytecode",       "string_dump",
+                                          "method_dump",  "debug",         "setmetatable_shared", "rawset_shared",
+                                          "global_write", "library_write", "souq_write",          "collectgarbage",
+                                          "gc_metamethod"};
     for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++)
         expect_fail(escapes[i], SQ_E_PLUGIN_FAILED, "sandbox_violation");
     /* outputs the host cannot turn into JSON, or too large */
