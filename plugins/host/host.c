@@ -462,6 +462,15 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         goto Error;
     }
     apply_setting(d, NULL);
+    sq_err_t e;
+    sq_err_clear(&e);
+    json_t *defaults = sq_pdef_config(d, NULL, &e); /* a default that breaks its own field's rules is a manifest error */
+    json_decref(defaults);
+    for (int i = 0; defaults == NULL && i < e.nfields; i++)
+        if (strcmp(e.fields[i].code, "required") != 0) {
+            snprintf(err, errlen, "manifest.json: the default of %s: %s", e.fields[i].pointer + 1, e.fields[i].detail);
+            goto Error;
+        }
     d->slot = slot_of(d->name);
     if (d->slot < 0) {
         snprintf(err, errlen, "too many plugins (at most %d names per process)", SQ_PLUGIN_MAX);

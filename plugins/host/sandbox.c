@@ -743,15 +743,16 @@ json_t *sq_lua_to_json(lua_State *L, int idx, int depth, size_t *bytes, char *wh
             return NULL;
         }
         size_t len = lua_rawlen(L, idx), count = 0;
-        bool strkeys = true;
+        bool strkeys = true, arraykeys = true; /* an array: exactly the keys 1..len */
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {
             count++;
             strkeys &= lua_type(L, -2) == LUA_TSTRING;
+            arraykeys &= lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && (size_t)lua_tointeger(L, -2) <= len;
             lua_pop(L, 1);
         }
         json_t *out;
-        if (count > 0 && count == len) {
+        if (count > 0 && count == len && arraykeys) {
             out = json_array();
             for (size_t i = 1; i <= len; i++) {
                 lua_rawgeti(L, idx, (lua_Integer)i);

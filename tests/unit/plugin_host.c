@@ -118,6 +118,9 @@ static void test_manifests(void)
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"config\":{\"k\":{\"type\":\"float\","
          "\"description\":\"d\"}}}",
          "return {}", "type must be one of"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"config\":{\"k\":{\"type\":\"integer\","
+         "\"description\":\"d\",\"default\":\"five\"}}}",
+         "return {}", "the default of config/k: Must be an integer."},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"limits\":{\"memory_mb\":0}}", "return {}",
          "limits.memory_mb"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}",
@@ -223,6 +226,7 @@ static void test_sandbox(void)
     expect_fail("nan", SQ_E_PLUGIN_FAILED, "error");
     expect_fail("cyclic", SQ_E_PLUGIN_FAILED, "error");
     expect_fail("function_value", SQ_E_PLUGIN_FAILED, "error");
+    expect_fail("holes", SQ_E_PLUGIN_FAILED, "error");
     /* after all of that, the environment is pristine */
     CHECK_INT(authorize("faulty", "pristine"), SQ_OK);
     CHECK_STR(status(), "authorized");

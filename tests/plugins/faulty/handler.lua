@@ -58,6 +58,7 @@ function modes.huge_output() return { status = "authorized", provider_ref = stri
 function modes.nan() return { status = "authorized", amount = 0/0 } end
 function modes.cyclic() local t = {} t.t = t return t end
 function modes.function_value() return { status = "authorized", f = function() end } end
+function modes.holes() return { [1] = "a", [3] = "c", k = "v" } end -- neither an array nor an object
 -- the environment stays pristine: string.upper works and globals are unchanged after the attempts above
 function modes.pristine()
   local ok = string.upper("a") == "A" and x == nil and souq.config.label == "faulty" and getmetatable("") == "read-only"
