@@ -1,16 +1,19 @@
 /* plugin_db.c: SQL of the plugin settings (core/plugin.h). */
 #include "core/plugin.h"
 
-SQ_STMT_RO(plugin_settings_list,
-           "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'config', config)), "
-           "'{}'::jsonb)::text FROM plugin_settings");
+/* updated_at in microseconds: the host keeps the newest setting of each plugin when reads and writes cross */
+#define SETTING                                                                                                                    \
+    "jsonb_build_object('enabled', s.enabled, 'config', s.config, 'updated_at', (extract(epoch FROM s.updated_at) * 1000000)::bigint)"
+
+SQ_STMT_RO(plugin_settings_list, "SELECT coalesce(jsonb_object_agg(s.name, " SETTING "), '{}'::jsonb)::text FROM plugin_settings s");
 
 SQ_STMT(plugin_settings_put,
         "INSERT INTO plugin_settings AS s (name, enabled, config) "
         "VALUES ($1, coalesce($2::boolean, true), $3::jsonb - ARRAY(SELECT jsonb_array_elements_text($4::jsonb))) "
         "ON CONFLICT (name) DO UPDATE SET enabled = coalesce($2::boolean, s.enabled), "
-        "config = (s.config || $3::jsonb) - ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), updated_at = now() "
-        "RETURNING jsonb_build_object('enabled', s.enabled, 'config', s.config)::text");
+        "config = (s.config || $3::jsonb) - ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
+        "updated_at = greatest(now(), s.updated_at + interval '1 microsecond') "
+        "RETURNING " SETTING "::text");
 
 void sq_plugin_settings_list(sq_ctx_t *cx, sq_json_cb cb, void *data)
 {

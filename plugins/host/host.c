@@ -671,14 +671,30 @@ static sq_pdef_t *find_def(const sq_preg_t *r, const char *name)
 static json_t *settings;
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static json_int_t stamp(const json_t *setting)
+{
+    return json_integer_value(json_object_get(setting, "updated_at"));
+}
+
+/* Stores one setting unless the map already has a newer one (a PATCH that committed after a reload read the
+ * table must not be undone by that reload). Called with settings_lock held. */
+static void store_setting(const char *name, const json_t *setting)
+{
+    json_t *cur = json_object_get(settings, name);
+    if (cur == NULL || stamp(cur) <= stamp(setting))
+        json_object_set_new(settings, name, json_deep_copy(setting));
+}
+
 void sq_plugins_set_settings(const json_t *s)
 {
-    json_t *copy = json_is_object(s) ? json_deep_copy(s) : json_object();
     pthread_mutex_lock(&settings_lock);
-    json_t *old = settings;
-    settings = copy;
+    if (settings == NULL)
+        settings = json_object();
+    const char *k;
+    json_t *v;
+    if (json_is_object(s))
+        json_object_foreach((json_t *)s, k, v) store_setting(k, v);
     pthread_mutex_unlock(&settings_lock);
-    json_decref(old);
 }
 
 /* A new reference to the stored setting of a plugin, or NULL. */
@@ -740,28 +756,41 @@ static void publish(sq_preg_t *r)
     sq_preg_unref(old);
 }
 
+/* Publishes are serialized, and each applies the settings current at that moment, so a reload that was building
+ * while a PATCH landed cannot publish the settings it read before. */
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void publish_current(sq_preg_t *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        json_t *setting = setting_of(r->defs[i]->name);
+        sq_pdef_t *d = with_setting(r->defs[i], setting);
+        sq_pdef_unref(r->defs[i]);
+        r->defs[i] = d;
+        json_decref(setting);
+    }
+    publish(r);
+}
+
 void sq_plugins_apply(const char *name, const json_t *setting)
 {
+    pthread_mutex_lock(&publish_lock);
     pthread_mutex_lock(&settings_lock);
     if (settings == NULL)
         settings = json_object();
-    json_object_set_new(settings, name, json_deep_copy(setting));
+    store_setting(name, setting);
     pthread_mutex_unlock(&settings_lock);
     sq_preg_t *prev = sq_preg_acquire();
     sq_preg_t *r = sq_xcalloc(1, sizeof(*r));
     r->refs = 1;
     r->defs = sq_xcalloc((size_t)(prev ? prev->n : 0) + 1, sizeof(sq_pdef_t *));
     for (int i = 0; prev != NULL && i < prev->n; i++) {
-        sq_pdef_t *d = prev->defs[i];
-        if (strcmp(d->name, name) == 0) {
-            r->defs[r->n++] = with_setting(d, setting);
-        } else {
-            sq_pdef_ref(d);
-            r->defs[r->n++] = d;
-        }
+        sq_pdef_ref(prev->defs[i]);
+        r->defs[r->n++] = prev->defs[i];
     }
     sq_preg_unref(prev);
-    publish(r);
+    publish_current(r);
+    pthread_mutex_unlock(&publish_lock);
 }
 
 static json_t *load_all(const char *dirs)
@@ -811,7 +840,9 @@ static json_t *load_all(const char *dirs)
     }
     free(folders);
     sq_preg_unref(prev);
-    publish(r);
+    pthread_mutex_lock(&publish_lock);
+    publish_current(r);
+    pthread_mutex_unlock(&publish_lock);
     return json_pack("{s:I, s:o, s:o}", "generation", (json_int_t)r->generation, "loaded", loaded, "refused", refused);
 }
 

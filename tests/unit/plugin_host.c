@@ -421,8 +421,21 @@ static void test_reload(void)
     sq_err_clear(&last_err);
     sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
     CHECK_INT(last_err.code, SQ_E_PLUGIN_FAILED);
+    /* a setting applied by a PATCH is not undone by a reload that read the table before that PATCH committed */
+    json_t *newer = json_pack("{s:b, s:{s:s}, s:I}", "enabled", 1, "config", "word", "newer", "updated_at", (json_int_t)200);
+    sq_plugins_apply("greeter", newer);
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_STR(json_string_value(json_object_get(last, "said")), "newer");
+    json_t *older =
+        json_pack("{s:{s:b, s:{s:s}, s:I}}", "greeter", "enabled", 1, "config", "word", "older", "updated_at", (json_int_t)100);
+    sq_plugins_set_settings(older);
+    json_decref(sq_plugins_reload(root));
+    sq_plugin_call("greeter", "on_event", in, true, on_call, &called);
+    CHECK_STR(json_string_value(json_object_get(last, "said")), "newer");
+    json_decref(newer);
+    json_decref(older);
     json_decref(in);
-    CHECK_INT(called, 4);
+    CHECK_INT(called, 6);
     char path[700];
     static const char *const files[] = {"README.md", "manifest.json", "handler.lua"};
     for (int i = 0; i < 3; i++) {
