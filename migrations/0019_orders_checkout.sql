@@ -347,7 +347,8 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/shipping_address|required|The cart ships goods: it needs a shipping address with address_1, city and country_code.';
         END IF;
         -- a shipping method that can ship this cart now (souq_cart_shipping_ready: migrations/0020, run before serving)
-        IF NOT souq_cart_shipping_ready(c.id) THEN
+        -- and the priced cart must show it with its amount: a provider that could not rate it leaves it out
+        IF NOT souq_cart_shipping_ready(c.id) OR jsonb_array_length(coalesce(p_cart->'shipping_methods', '[]')) = 0 THEN
             RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/shipping_methods|required|The cart ships goods: choose a shipping method (GET /v1/store/carts/{id}/shipping-options).';
         END IF;
     END IF;
