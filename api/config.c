@@ -86,6 +86,8 @@ static const spec_t specs[] = {
     {"password_hash_memory_kib", T_INT, F(password_hash_memory_kib), "19456", 1024, 1048576, NULL, false, false,
      "argon2id memory cost (OWASP minimum: 19456)"},
     {"password_hash_iterations", T_INT, F(password_hash_iterations), "2", 1, 16, NULL, false, false, "argon2id time cost"},
+    {"store_cache_max_age_s", T_INT, F(store_cache_max_age_s), "5", 0, 3600, NULL, false, false,
+     "storefront cache entries are recomputed at least this often (stock quantities of reservations); 0 = only on change"},
     {"store_cache_mb", T_INT, F(store_cache_mb), "64", 0, 4096, NULL, false, true,
      "storefront read cache per thread, MiB (0 = off)"},
     {"shutdown_timeout_ms", T_INT, F(shutdown_timeout_ms), "10000", 0, 600000, NULL, false, false,

@@ -47,6 +47,7 @@ typedef struct sq_config {
     int password_hash_iterations;
     int shutdown_timeout_ms;
     int store_cache_mb; /* per thread; 0 = no storefront read cache */
+    int store_cache_max_age_s; /* thread 0 starts a new cache generation this often (0 = never) */
     char *metrics_token;
     char *problem_base_url;
     char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */

@@ -92,6 +92,7 @@ typedef struct sq_thread {
     int64_t last_db_tick;
     int64_t next_sweep; /* monotonic us of the next reservation sweep (thread 0 only) */
     int64_t next_purge; /* monotonic us of the next purge of old Idempotency-Keys (thread 0 only) */
+    int64_t next_cache_age; /* monotonic us of the next storefront cache generation by age (thread 0 only) */
     bool sweeping;
     int64_t next_import; /* monotonic us of the next look for pending imports (thread 0 only) */
     bool importing;

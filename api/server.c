@@ -240,6 +240,13 @@ static void on_tick(h2o_timeout_entry_t *e)
     }
     if (t->index == 0 && !t->draining && !t->sweeping && now >= t->next_sweep)
         sweep(t);
+    /* reservations change stock without notifying (0026): bound how old the quantities of cached pages get */
+    int max_age = t->rt->cfg->store_cache_max_age_s;
+    if (t->index == 0 && max_age > 0 && now >= t->next_cache_age) {
+        if (t->next_cache_age != 0)
+            sq_store_invalidate();
+        t->next_cache_age = now + (int64_t)max_age * 1000000;
+    }
     if (t->index == 0 && sq_db_reconnects(t->db) != t->db_reconnects) {
         t->db_reconnects = sq_db_reconnects(t->db);
         sq_store_invalidate();

@@ -136,3 +136,60 @@ test('/metrics counts the read cache per thread', async () => {
   assert.ok(misses >= 1 && misses <= 4 && hits >= 6, `${hits} hits, ${misses} misses`);
   assert.ok(sum(m1, 'souq_store_cache_bytes') > 0);
 });
+
+test('stock: a reservation does not empty the caches (no NOTIFY per order); selling out and on-hand changes do', async () => {
+  const st = await startStack({ env: { SOUQ_STORE_CACHE_MAX_AGE_S: '0' } }); // only changes start a new generation
+  try {
+    const tok = (await staffLogin(st.client)).access_token;
+    const Ad = (method, path, json) => st.client.request(method, path, { pk: null, token: tok, json });
+    const loc = (await Ad('POST', '/v1/admin/stock-locations', { name: 'L' })).body.id;
+    await Ad('POST', `/v1/admin/sales-channels/${st.channel}/locations`, { location_id: loc, priority: 0 });
+    const p = (await Ad('POST', '/v1/admin/products', { status: 'active', title: uniq('Stocked'),
+      variants: [{ sku: uniq('S'), prices: eur(100), inventory: [{ location_id: loc, quantity: 3 }] }] })).body;
+    const item = (await st.sql('SELECT inventory_item_id AS i FROM variant_inventory_items WHERE variant_id = $1', [p.variants[0].id]))[0].i;
+    const path = `/v1/store/products/${p.id}?currency_code=eur`;
+    const qty = async () => (await Promise.all(Array.from({ length: 8 }, () => st.client.get(path)))).map((r) => r.body.variants[0].availability);
+    const until = async (pred) => {
+      for (let i = 0; i < 100; i++) { const a = await qty(); if (a.every(pred)) return a; await new Promise((r) => setTimeout(r, 50)); }
+      return qty();
+    };
+    assert.ok((await until((a) => a.quantity === 3)).every((a) => a.quantity === 3));
+    const listens = async () => (await st.sql("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"))[0].n;
+    assert.ok(await listens() >= 1);
+    // a checkout's reservation: stock stays on both sides of zero, nothing is notified, the cached quantity stays
+    await st.sql('UPDATE inventory_levels SET reserved = reserved + 1 WHERE inventory_item_id = $1', [item]);
+    await st.sql('SELECT pg_sleep(0.3)');
+    assert.ok((await qty()).every((a) => a.quantity === 3), 'cached pages are not emptied by a reservation');
+    // the last units reserved: sold out, notified, every thread drops its page
+    await st.sql('UPDATE inventory_levels SET reserved = reserved + 2 WHERE inventory_item_id = $1', [item]);
+    assert.ok((await until((a) => a.in_stock === false)).every((a) => a.in_stock === false && a.quantity === 0));
+    // a staff count changes on_hand: notified
+    await st.sql('UPDATE inventory_levels SET on_hand = on_hand + 4 WHERE inventory_item_id = $1', [item]);
+    assert.ok((await until((a) => a.quantity === 4)).every((a) => a.quantity === 4 && a.in_stock));
+  } finally {
+    await st.stop();
+  }
+});
+
+test('cached pages are recomputed after store_cache_max_age_s, so reserved quantities catch up', async () => {
+  const st = await startStack({ env: { SOUQ_STORE_CACHE_MAX_AGE_S: '1' } });
+  try {
+    const tok = (await staffLogin(st.client)).access_token;
+    const Ad = (method, path, json) => st.client.request(method, path, { pk: null, token: tok, json });
+    const loc = (await Ad('POST', '/v1/admin/stock-locations', { name: 'L' })).body.id;
+    await Ad('POST', `/v1/admin/sales-channels/${st.channel}/locations`, { location_id: loc, priority: 0 });
+    const p = (await Ad('POST', '/v1/admin/products', { status: 'active', title: uniq('Aged'),
+      variants: [{ sku: uniq('A'), prices: eur(100), inventory: [{ location_id: loc, quantity: 10 }] }] })).body;
+    const path = `/v1/store/products/${p.id}?currency_code=eur`;
+    assert.equal((await st.client.get(path)).body.variants[0].availability.quantity, 10);
+    await st.sql('UPDATE inventory_levels SET reserved = 4 WHERE inventory_item_id = (SELECT inventory_item_id FROM variant_inventory_items WHERE variant_id = $1)', [p.variants[0].id]);
+    let q;
+    for (let i = 0; i < 100 && q !== 6; i++) {
+      q = (await st.client.get(path)).body.variants[0].availability.quantity;
+      if (q !== 6) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(q, 6, 'the quantity caught up without any notification');
+  } finally {
+    await st.stop();
+  }
+});
