@@ -20,6 +20,7 @@ void sq_err_clear(sq_err_t *e)
     e->retry_after = 0;
     e->nfields = 0;
     e->param_errors = false;
+    e->retryable = false;
 }
 
 int sq_err_set(sq_err_t *e, sq_code_t code, const char *fmt, ...)
@@ -58,6 +59,7 @@ void sq_err_copy(sq_err_t *dst, const sq_err_t *src)
     if (dst == src)
         return;
     dst->code = src->code;
+    dst->retryable = src->retryable;
     memcpy(dst->detail, src->detail, sizeof(dst->detail));
     memcpy(dst->internal, src->internal, sizeof(dst->internal));
     memcpy(dst->constraint, src->constraint, sizeof(dst->constraint));

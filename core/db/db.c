@@ -39,6 +39,7 @@ struct sq_batch {
     bool failed;  /* a statement of this batch failed: err says why */
     bool aborted; /* not run because another batch of its group failed: send again */
     bool solo;    /* never group (it was aborted once) */
+    int retries;  /* sent again after a serialization failure or deadlock */
     sq_err_t *err;
     sq_batch_cb cb;
     void *data;
@@ -475,12 +476,27 @@ static void take_result(sq_db_t *db, seg_t *s, PGresult *res)
     sq_arena_defer(b->arena, clear_result, res);
 }
 
-/* The Sync of a segment arrived: every batch in it is done, except those a group sibling aborted. */
+/* A batch is one transaction: one that failed with a serialization failure or a deadlock (40001, 40P01: a
+ * SERIALIZABLE database, locks taken in an unlucky order) was rolled back whole and is sent again, at the back of
+ * the queue, up to SQ_DB_RETRIES times; its caller only sees the failure after that (503 busy). */
+#define SQ_DB_RETRIES 3
+
+/* The Sync of a segment arrived: every batch in it is done, except those a group sibling aborted and those
+ * worth running again. */
 static void complete_segment(sq_db_t *db)
 {
     seg_t *s = pop_seg(db);
     for (int i = 0; i < s->nbatches; i++) {
         sq_batch_t *b = s->batches[i];
+        if (b->failed && b->err->retryable && b->retries < SQ_DB_RETRIES) {
+            b->retries++;
+            b->failed = b->aborted = false;
+            b->solo = true;
+            sq_err_clear(b->err);
+            memset(b->rows, 0, sizeof(sq_rows_t) * (size_t)b->n);
+            push_out(db, b, false);
+            continue;
+        }
         if (b->aborted && !b->failed) {
             b->aborted = false;
             b->solo = true;

@@ -47,6 +47,7 @@ void sq_db_map_sqlstate(const char *sqlstate, const char *constraint, const char
     sq_err_internal(err, "sqlstate=%s constraint=%s message=%.160s", sqlstate, constraint ? constraint : "-",
                     message ? message : "-");
     snprintf(err->constraint, sizeof(err->constraint), "%s", constraint ? constraint : "");
+    err->retryable = false;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         size_t n = strlen(table[i].state);
         if (strncmp(sqlstate, table[i].state, n) == 0) {

@@ -18,6 +18,11 @@ SQ_STMT(t_setup, "CREATE TEMP TABLE pipeline_t (v int NOT NULL CHECK (v >= 0))")
 SQ_STMT(t_notify, "SELECT pg_notify('souq', 'api_keys')");
 SQ_STMT_RO(t_sleep, "SELECT pg_sleep(2)");
 SQ_STMT_RO(t_pid, "SELECT pg_backend_pid()");
+/* a transaction that fails with a serialization failure the first $1 times (the sequence does not roll back) */
+SQ_STMT(t_retry_setup, "CREATE TEMP SEQUENCE pipeline_tries");
+SQ_STMT(t_flaky, "SELECT CASE WHEN nextval('pipeline_tries') <= $1::int THEN pg_temp.souq_test_serialization_failure() ELSE 1 END");
+SQ_STMT(t_retry_fn, "CREATE OR REPLACE FUNCTION pg_temp.souq_test_serialization_failure() RETURNS int LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'could not serialize'; END $$");
 
 typedef struct {
     int done;
@@ -146,6 +151,20 @@ static void test_atomicity(sq_syncdb_t *s, sq_ctx_t *cx)
     CHECK(c2.ok && c2.value == 1);
 }
 
+/* A batch failing with 40001 is sent again (a rolled-back transaction may simply run again), at most 3 times. */
+static void test_serialization_retry(sq_syncdb_t *s, sq_ctx_t *cx)
+{
+    result_t r;
+    one(s, cx, &t_retry_setup, NULL, &r);
+    CHECK(r.ok);
+    one(s, cx, &t_retry_fn, NULL, &r);
+    CHECK(r.ok);
+    one(s, cx, &t_flaky, "2", &r); /* fails twice, then succeeds: the caller sees the success */
+    CHECK(r.ok && r.value == 1);
+    one(s, cx, &t_flaky, "1000", &r); /* always fails: after the retries the caller gets 503 busy */
+    CHECK(!r.ok && r.code == SQ_E_BUSY);
+}
+
 static int notified;
 static void on_notify(const char *payload, void *data)
 {
@@ -220,6 +239,7 @@ int main(void)
     test_failure_in_group(s, cx);
     test_prepare_failure(s, cx);
     test_atomicity(s, cx);
+    test_serialization_retry(s, cx);
     test_notify(s, cx);
     test_connection_killed(s, cx, url);
     sq_syncdb_ctx_free(cx);
