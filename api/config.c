@@ -100,6 +100,21 @@ static const spec_t specs[] = {
      "on: client address from X-Forwarded-For (only behind a trusted proxy)"},
     {"plugin_dirs", T_STR, F(plugin_dirs), "plugins", 0, 0, NULL, false, false,
      "comma-separated folders whose subfolders are Lua plugins (SIGHUP and POST /v1/admin/plugins/reload reread them)"},
+    {"outbound_allow_cidrs", T_STR, F(outbound_allow_cidrs), "", 0, 0, NULL, false, false,
+     "comma-separated CIDRs that outbound HTTP (webhooks, plugins) may reach although private or loopback"},
+    {"webhook_connect_timeout_ms", T_INT, F(webhook_connect_timeout_ms), "2000", 50, 60000, NULL, false, false,
+     "webhook delivery: connect timeout"},
+    {"webhook_timeout_ms", T_INT, F(webhook_timeout_ms), "10000", 100, 120000, NULL, false, false,
+     "webhook delivery: total timeout of one attempt"},
+    {"webhook_retry_base_ms", T_INT, F(webhook_retry_base_ms), "60000", 1, 3600000, NULL, false, false,
+     "first retry delay of a failed webhook delivery; the schedule 1m 5m 30m 2h 6h 12h 24h 24h scales with it"},
+    {"webhook_max_attempts", T_INT, F(webhook_max_attempts), "9", 1, 20, NULL, false, false,
+     "attempts of one webhook delivery (the first included) before it is discarded and the endpoint disabled"},
+    {"events_poll_ms", T_INT, F(events_poll_ms), "1000", 10, 60000, NULL, false, false,
+     "the event dispatcher looks for due events and deliveries at least this often (NOTIFY wakes it at once)"},
+    {"events_lease_ms", T_INT, F(events_lease_ms), "60000", 1000, 3600000, NULL, false, false,
+     "a claimed delivery returns to the queue after this long when its node died; longer than webhook_timeout_ms"},
+    {"events_dispatch", T_BOOL, F(events_dispatch), "on", 0, 0, NULL, false, true, "off: this node dispatches no events"},
 };
 #undef F
 
@@ -295,6 +310,16 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
     if (c->max_auth_body_bytes > c->max_body_bytes)
         return fail(errbuf, errlen, "config max_auth_body_bytes: must not exceed max_body_bytes");
+    if (c->events_lease_ms < c->webhook_timeout_ms + 1000)
+        return fail(errbuf, errlen, "config events_lease_ms: must exceed webhook_timeout_ms by at least 1000");
+    if (c->webhook_connect_timeout_ms > c->webhook_timeout_ms)
+        return fail(errbuf, errlen, "config webhook_connect_timeout_ms: must not exceed webhook_timeout_ms");
+    {
+        char why[128];
+        c->nallow_cidrs = sq_cidr_parse_list(c->outbound_allow_cidrs, c->allow_cidrs, SQ_ARRAY_LEN(c->allow_cidrs), why, sizeof(why));
+        if (c->nallow_cidrs < 0)
+            return fail(errbuf, errlen, "config outbound_allow_cidrs: %s", why);
+    }
     /* origins: scheme://host[:port] each, or "*" */
     char *copy = sq_xstrdup(c->cors_origins), *save = NULL;
     int rc = 0;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SQ_METRICS_ROUTES 128 /* route index + 1; slot 0 is "unmatched" */
+#define SQ_METRICS_ROUTES 256 /* route index + 1; slot 0 is "unmatched" */
 #define SQ_METRICS_STATUSES 24
 #define SQ_METRICS_BUCKETS 14
 

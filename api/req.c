@@ -1,5 +1,6 @@
 /* req.c: the request pipeline (limits -> route -> negotiate -> authenticate -> handler) and responses. */
 #include "api/req.h"
+#include "api/http_client.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -939,6 +940,7 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     req->cx.cache = thr->store_cache;
     req->cx.offload = offload;
     req->cx.after = after;
+    req->cx.http = sq_api_http;
     req->cx.offload_ctx = thr;
     sq_err_clear(&req->err);
     sq_req_t **guard = h2o_mem_alloc_shared(&h->pool, sizeof(*guard), on_h2o_dispose);

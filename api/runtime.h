@@ -106,6 +106,8 @@ typedef struct sq_thread {
     sq_metrics_t metrics;
     sq_cache_t *store_cache; /* storefront reads (core/storefront.h) */
     uint64_t db_reconnects;  /* seen by thread 0: notifications may have been missed across a reconnect */
+    struct sq_http_thread *http;        /* outbound HTTP client state (http_client.c), created on first use */
+    struct sq_dispatcher *dispatcher;   /* the event dispatcher (thread 0; dispatcher.c) */
 } sq_thread_t;
 
 /** Process-wide state. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/authn.h"
+#include "api/http_client.h"
 #include "api/req.h"
 #include "api/routes.h"
 #include "core/auth.h"
@@ -180,6 +181,8 @@ static void sweep(sq_thread_t *t)
     s->t = t;
     s->cx.db = t->db;
     s->cx.arena = a;
+    s->cx.http = sq_api_http;
+    s->cx.offload_ctx = t;
     t->sweeping = true;
     sq_stock_release_expired(&s->cx, SWEEP_BATCH, on_swept, s);
 }
@@ -218,6 +221,8 @@ static void import_step(sq_thread_t *t)
     s->t = t;
     s->cx.db = t->db;
     s->cx.arena = a;
+    s->cx.http = sq_api_http;
+    s->cx.offload_ctx = t;
     t->importing = true;
     sq_import_step(&s->cx, NULL, IMPORT_BATCH, IMPORT_BATCH_MS, on_import_step, s);
 }
