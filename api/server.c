@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/authn.h"
+#include "api/dispatcher.h"
 #include "api/http_client.h"
 #include "api/req.h"
 #include "api/routes.h"
@@ -127,6 +128,8 @@ static void on_notify(const char *payload, void *data)
         sq_store_invalidate(); /* one thread bumps the process-wide generation */
     else if (strcmp(payload, "imports") == 0 && t->index == 0)
         t->next_import = 0; /* a new import: look at the next tick instead of the next poll */
+    else if (strcmp(payload, "events") == 0 && t->index == 0)
+        sq_dispatcher_wake(t); /* new events or deliveries (replay, test) */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
@@ -258,7 +261,9 @@ static void on_tick(h2o_timeout_entry_t *e)
     }
     if (t->index == 0 && !t->draining && !t->importing && now >= t->next_import && sq_db_state(t->db) == SQ_DB_READY)
         import_step(t);
-    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing)
+    if (t->index == 0)
+        sq_dispatcher_tick(t, now);
+    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing && !sq_dispatcher_busy(t))
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }
