@@ -312,8 +312,6 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config max_auth_body_bytes: must not exceed max_body_bytes");
     if (c->events_lease_ms < c->webhook_timeout_ms + 1000)
         return fail(errbuf, errlen, "config events_lease_ms: must exceed webhook_timeout_ms by at least 1000");
-    if (c->webhook_connect_timeout_ms > c->webhook_timeout_ms)
-        return fail(errbuf, errlen, "config webhook_connect_timeout_ms: must not exceed webhook_timeout_ms");
     {
         char why[128];
         c->nallow_cidrs = sq_cidr_parse_list(c->outbound_allow_cidrs, c->allow_cidrs, SQ_ARRAY_LEN(c->allow_cidrs), why, sizeof(why));

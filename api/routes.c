@@ -3,6 +3,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/catalog.h"
+#include "core/events.h"
 #include "core/import.h"
 #include "core/inventory.h"
 #include "core/order.h"
@@ -37,6 +38,9 @@ static const char *const export_order_q[] = {"status",        "payment_status", 
 static const char *const draft_q[] = {"limit", "cursor", "status", "customer_id", NULL};
 static const char *const promo_q[] = {"limit", "cursor", "status", "code", NULL};
 static const char *const gift_card_q[] = {"limit", "cursor", "status", "customer_id", NULL};
+static const char *const webhook_q[] = {"limit", "cursor", "enabled", NULL};
+static const char *const delivery_q[] = {"limit", "cursor", "state", NULL};
+static const char *const event_q[] = {"limit", "cursor", "type", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -212,6 +216,17 @@ const sq_route_t sq_routes[] = {
     LIST_GET("/v1/admin/draft-orders", sq_res_draft_order, "orders:read", draft_q),
     CREATE_UPDATE("/v1/admin/draft-orders", sq_res_draft_order, "orders:write"),
     {"POST", "/v1/admin/draft-orders/{id}/complete", sq_h_admin_draft_complete, ADMIN, "orders:write", IDEM, NULL},
+    /* webhooks, events and their deliveries (events.c) */
+    LIST_GET("/v1/admin/webhooks", sq_res_webhook, "webhooks:read", webhook_q),
+    {"POST", "/v1/admin/webhooks", sq_h_webhook_create, ADMIN, "webhooks:write", SQ_RT_NO_STORE, NULL, &sq_res_webhook},
+    {"PATCH", "/v1/admin/webhooks/{id}", sq_h_webhook_update, ADMIN, "webhooks:write", 0, NULL, &sq_res_webhook},
+    DELETE("/v1/admin/webhooks", sq_res_webhook, "webhooks:write"),
+    {"POST", "/v1/admin/webhooks/{id}/rotate-secret", sq_h_webhook_rotate, ADMIN, "webhooks:write", SQ_RT_NO_STORE, NULL},
+    {"POST", "/v1/admin/webhooks/{id}/test", sq_h_webhook_test, ADMIN, "webhooks:write", 0, NULL},
+    {"GET", "/v1/admin/webhooks/{id}/deliveries", sq_h_webhook_deliveries, ADMIN, "webhooks:read", 0, delivery_q},
+    {"GET", "/v1/admin/events", sq_h_event_list, ADMIN, "events:read", 0, event_q},
+    {"GET", "/v1/admin/events/{id}", sq_h_event_get, ADMIN, "events:read", 0, NULL},
+    {"POST", "/v1/admin/events/{id}/replay", sq_h_event_replay, ADMIN, "webhooks:write", 0, NULL},
 
     /* plugins (plugins.c) */
     {"GET", "/v1/admin/plugins", sq_h_admin_plugin_list, ADMIN, "plugins:read", 0, NULL},

@@ -75,10 +75,12 @@ CREATE TRIGGER event_deliveries_notify AFTER INSERT ON event_deliveries FOR EACH
 CREATE VIEW souq_event_targets AS
     SELECT 'webhook'::text AS kind, w.id, w.event_types, w.enabled FROM webhook_endpoints w;
 
--- An event type matches a subscription pattern: exactly, '*', or a prefix ending in '.*' ('order.*').
+-- An event type matches a subscription pattern: exactly, '*', or a prefix ending in '.*' ('order.*'). Events that
+-- carry a secret (a password-reset token, for the notification provider) match only when named exactly.
 CREATE FUNCTION souq_event_matches(p_patterns text[], p_type text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT EXISTS (SELECT 1 FROM unnest(p_patterns) p
-                    WHERE p = '*' OR p = p_type OR (right(p, 2) = '.*' AND starts_with(p_type, left(p, -1))))
+                    WHERE p = p_type OR (p_type NOT IN ('customer.password_reset_requested')
+                          AND (p = '*' OR (right(p, 2) = '.*' AND starts_with(p_type, left(p, -1))))))
 $$;
 
 -- Claims up to p_limit due events, creates their deliveries and marks them completed, in one transaction: a crash

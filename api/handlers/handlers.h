@@ -78,6 +78,16 @@ void sq_h_admin_customer_get(sq_req_t *req);
 void sq_h_import_create(sq_req_t *req);
 void sq_h_export_products(sq_req_t *req);
 
+/* events.c: webhooks, events, deliveries */
+void sq_h_webhook_create(sq_req_t *req);
+void sq_h_webhook_update(sq_req_t *req);
+void sq_h_webhook_rotate(sq_req_t *req);
+void sq_h_webhook_test(sq_req_t *req);
+void sq_h_webhook_deliveries(sq_req_t *req);
+void sq_h_event_list(sq_req_t *req);
+void sq_h_event_get(sq_req_t *req);
+void sq_h_event_replay(sq_req_t *req);
+
 /* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
 void sq_h_res_list(sq_req_t *req);
 void sq_h_res_get(sq_req_t *req);

@@ -940,6 +940,8 @@ op("post", "/v1/admin/draft-orders/{id}/complete", "adminCompleteDraftOrder", "A
    desc="Checks what an order needs (lines, all priced, an email, a shipping address when goods ship: 422 with pointers), reserves the stock all or nothing (409 insufficient-stock), creates the order with a manual payment (pending, or captured when paid) and writes order.placed (and order.paid), in one transaction. A completed draft is 409 invalid-state.")
 paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"] = False
 
+exec(open(os.path.join(HERE, 'events.py')).read())  # webhooks, events, the event catalogue (x-events)
+
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess
 P_IDEM = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
@@ -971,6 +973,7 @@ doc = {
    "customerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A customer access token (audience souq:store) from /v1/store/auth/token."},
    "staffToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A staff access token (audience souq:admin) from /v1/admin/auth/token; the session is checked on every request."},
    "secretKey": {"type": "http", "scheme": "bearer", "description": "A secret API key (sk_...) with scopes; each scope is a permission name."}}}}
+doc["x-events"] = X_EVENTS
 json.dump(doc, open(os.path.join(HERE, '..', '..', 'openapi', 'openapi.json'), 'w'), indent=2, ensure_ascii=False)
 open(os.path.join(HERE, '..', '..', 'openapi', 'openapi.json'), 'a').write('\n')
 print(len(paths), sum(len(v) for v in paths.values()))

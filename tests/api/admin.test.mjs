@@ -37,6 +37,9 @@ const EXPECTED = {
   'orders:write': ['owner', 'admin', 'order_manager'],
   'promotions:read': ROLES,
   'promotions:write': ['owner', 'admin', 'catalog_manager'],
+  'webhooks:read': ['owner', 'admin'],
+  'webhooks:write': ['owner', 'admin'],
+  'events:read': ['owner', 'admin'],
 };
 
 test('staff login, me, refresh and logout (which ends the access token at once)', async () => {
