@@ -1,5 +1,6 @@
 /* dispatcher.c: the event dispatcher. Thread 0 of every node fans due outbox events out into deliveries and
- * performs deliveries it claimed under a lease (core/events.h), at most MAX_INFLIGHT at a time. It is woken by
+ * performs deliveries it claimed under a lease (core/events.h), at most MAX_INFLIGHT at a time. A step (fan-out
+ * and claim) is one transaction and one round trip; an idle node costs one per events_poll_ms. It is woken by
  * NOTIFY souq 'events' (new events and deliveries), and polls every events_poll_ms as the fallback (a missed
  * notification, retries coming due, expired leases of a dead node). Nothing here blocks the loop: SQL through
  * the thread's pipelined connection, HTTP through sq_ctx_t.http. Any number of nodes share the work through
@@ -19,7 +20,7 @@
 
 #define FANOUT_BATCH 200
 #define MAX_INFLIGHT 32
-#define STATS_EVERY_US 1000000
+#define STATS_EVERY_US 5000000
 #define MAX_RESPONSE_BYTES (256 * 1024)
 
 struct sq_dispatcher {
@@ -164,7 +165,7 @@ static void perform(job_t *j)
     sq_ctx_http(&j->cx, &rq, on_http, j);
 }
 
-/* ---- the step: fan out, then claim ------------------------------------------------------------------------ */
+/* ---- the step: fan out, then claim, in one batch ------------------------------------------------------------------------ */
 
 static void step_done(step_t *s, bool more)
 {
@@ -183,15 +184,16 @@ static void step_done(step_t *s, bool more)
         d->next_step = now + poll;
 }
 
-static void on_claimed(sq_delivery_t *list, int n, const sq_err_t *err, void *data)
+static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err, void *data)
 {
     step_t *s = data;
     struct sq_dispatcher *d = s->d;
     if (err != NULL) {
-        sq_log(SQ_LOG_WARN, "events", "claiming deliveries failed: %s (%s)", err->detail, err->internal);
+        sq_log(SQ_LOG_WARN, "events", "dispatch step failed: %s (%s)", err->detail, err->internal);
         step_done(s, false);
         return;
     }
+    __atomic_add_fetch(&g.fanned_out, (uint64_t)fanned, __ATOMIC_RELAXED);
     for (int i = 0; i < n; i++) {
         job_t *j = SQ_NEW(s->cx.arena, job_t);
         j->dp = d;
@@ -201,27 +203,8 @@ static void on_claimed(sq_delivery_t *list, int n, const sq_err_t *err, void *da
         d->inflight++;
         perform(j);
     }
-    step_done(s, n > 0 && d->inflight < MAX_INFLIGHT);
-}
-
-static void on_fanned(long n, const sq_err_t *err, void *data)
-{
-    step_t *s = data;
-    struct sq_dispatcher *d = s->d;
-    if (err != NULL) {
-        sq_log(SQ_LOG_WARN, "events", "event fan-out failed: %s (%s)", err->detail, err->internal);
-        step_done(s, false);
-        return;
-    }
-    __atomic_add_fetch(&g.fanned_out, (uint64_t)n, __ATOMIC_RELAXED);
-    if (n == FANOUT_BATCH)
-        d->again = true;
-    int room = MAX_INFLIGHT - d->inflight;
-    if (room <= 0) {
-        step_done(s, false);
-        return;
-    }
-    sq_deliveries_claim(&s->cx, d->node, room, d->t->rt->cfg->events_lease_ms, on_claimed, s);
+    /* a full fan-out batch, or claims that may have left more due work: go on at once */
+    step_done(s, fanned == FANOUT_BATCH || (n > 0 && d->inflight < MAX_INFLIGHT));
 }
 
 static void step(struct sq_dispatcher *d)
@@ -238,7 +221,9 @@ static void step(struct sq_dispatcher *d)
     step_t *s = SQ_NEW(a, step_t);
     s->d = d;
     ctx_init(&s->cx, d->t, a);
-    sq_events_fanout(&s->cx, FANOUT_BATCH, d->t->rt->cfg->webhook_max_attempts, on_fanned, s);
+    const sq_config_t *cfg = d->t->rt->cfg;
+    sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, MAX_INFLIGHT - d->inflight, cfg->events_lease_ms, on_step,
+                   s);
 }
 
 /* ---- stats ------------------------------------------------------------------------------------------------- */

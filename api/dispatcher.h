@@ -4,7 +4,7 @@
 
 #include "api/runtime.h"
 
-/** Called by thread 0's tick: polls for due work every events_poll_ms, refreshes the queue figures every second. */
+/** Called by thread 0's tick: polls for due work every events_poll_ms, refreshes the queue figures every 5 s. */
 void sq_dispatcher_tick(sq_thread_t *t, int64_t now_mono_us);
 /** NOTIFY souq 'events': look for work now. */
 void sq_dispatcher_wake(sq_thread_t *t);

@@ -49,15 +49,15 @@ typedef struct {
 
 /* ---- the dispatcher's operations ----------------------------------------------------------------------------- */
 
-typedef void (*sq_count_cb)(long n, const sq_err_t *err, void *data);
-typedef void (*sq_deliveries_cb)(sq_delivery_t *list, int n, const sq_err_t *err, void *data);
 typedef void (*sq_state_cb)(const char *state, const sq_err_t *err, void *data);
 typedef void (*sq_stats_cb)(const sq_events_stats_t *stats, const sq_err_t *err, void *data);
 
-/** Fans out up to limit due events (one transaction); cb gets how many. */
-void sq_events_fanout(sq_ctx_t *cx, int limit, int max_attempts, sq_count_cb cb, void *data);
-/** Claims up to limit due deliveries (and expired leases) for node, leased for lease_ms. */
-void sq_deliveries_claim(sq_ctx_t *cx, const char *node, int limit, int lease_ms, sq_deliveries_cb cb, void *data);
+typedef void (*sq_step_cb)(long fanned_out, sq_delivery_t *list, int n, const sq_err_t *err, void *data);
+/** One step of the dispatcher, one transaction and one round trip: fans out up to fanout_limit due events, then
+ * claims up to claim_limit due deliveries (those just created included, and expired leases) for node, leased for
+ * lease_ms (claim_limit 0: none). */
+void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms, sq_step_cb cb,
+                    void *data);
 /** Records an attempt; cb gets the new state, or NULL when the lease had passed to another node. response (may be
  * NULL) is cut to 1 KiB. */
 void sq_delivery_finish(sq_ctx_t *cx, const sq_delivery_t *d, const char *node, sq_delivery_outcome_t outcome, int status,

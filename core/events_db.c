@@ -74,27 +74,16 @@ static op_t *op(sq_ctx_t *cx, void (*cb)(), void *data)
     return o;
 }
 
-static void on_fanout(sq_rows_t *rows, const sq_err_t *err, void *data)
+static void on_step(sq_batch_t *b, const sq_err_t *err, void *data)
 {
     op_t *o = data;
-    ((sq_count_cb)o->cb)(err == NULL && sq_rows_count(rows) > 0 ? (long)sq_rows_int64(rows, 0, 0) : 0, err, o->data);
-}
-
-void sq_events_fanout(sq_ctx_t *cx, int limit, int max_attempts, sq_count_cb cb, void *data)
-{
-    sq_db_query(cx->db, cx->arena, &events_fanout, 2,
-                sq_db_params(cx->arena, 2, sq_db_int(cx->arena, limit), sq_db_int(cx->arena, max_attempts)), on_fanout,
-                op(cx, (void (*)())cb, data));
-}
-
-static void on_claim(sq_rows_t *rows, const sq_err_t *err, void *data)
-{
-    op_t *o = data;
-    sq_deliveries_cb cb = (sq_deliveries_cb)o->cb;
+    sq_step_cb cb = (sq_step_cb)o->cb;
     if (err != NULL) {
-        cb(NULL, 0, err, o->data);
+        cb(0, NULL, 0, err, o->data);
         return;
     }
+    sq_rows_t *f = sq_batch_rows(b, 0), *rows = sq_batch_rows(b, 1);
+    long fanned = sq_rows_count(f) > 0 ? (long)sq_rows_int64(f, 0, 0) : 0;
     int n = sq_rows_count(rows);
     sq_delivery_t *list = sq_arena_zalloc(o->arena, sizeof(sq_delivery_t) * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
@@ -113,14 +102,17 @@ static void on_claim(sq_rows_t *rows, const sq_err_t *err, void *data)
         d->previous_secret = sq_rows_text(rows, i, 11);
         d->body = sq_rows_text(rows, i, 12);
     }
-    cb(list, n, NULL, o->data);
+    cb(fanned, list, n, NULL, o->data);
 }
 
-void sq_deliveries_claim(sq_ctx_t *cx, const char *node, int limit, int lease_ms, sq_deliveries_cb cb, void *data)
+void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms, sq_step_cb cb,
+                    void *data)
 {
     sq_arena_t *a = cx->arena;
-    sq_db_query(cx->db, a, &deliveries_claim, 3, sq_db_params(a, 3, node, sq_db_int(a, limit), sq_db_int(a, lease_ms)), on_claim,
-                op(cx, (void (*)())cb, data));
+    sq_batch_t *b = sq_db_batch(cx->db, a);
+    sq_batch_add(b, &events_fanout, 2, sq_db_params(a, 2, sq_db_int(a, fanout_limit), sq_db_int(a, max_attempts)));
+    sq_batch_add(b, &deliveries_claim, 3, sq_db_params(a, 3, node, sq_db_int(a, claim_limit), sq_db_int(a, lease_ms)));
+    sq_batch_send(b, on_step, op(cx, (void (*)())cb, data));
 }
 
 static void on_finish(sq_rows_t *rows, const sq_err_t *err, void *data)

@@ -61,15 +61,28 @@ CREATE TABLE event_delivery_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
--- A new event or delivery wakes the dispatchers of every node (one notification per statement, and PostgreSQL
--- folds equal notifications of one transaction into one).
+-- A new event, or a delivery asked for through the API (replay, test), wakes the dispatchers of every node: one
+-- notification per statement that inserted rows (a statement trigger fires for zero rows too, hence the
+-- transition tables), and PostgreSQL folds equal notifications of one transaction into one. Deliveries the fan-out
+-- creates need none: the dispatcher that fanned out claims next.
 CREATE FUNCTION souq_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('souq', 'events');
+    IF EXISTS (SELECT 1 FROM new_rows) THEN
+        PERFORM pg_notify('souq', 'events');
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER outbox_events_notify AFTER INSERT ON outbox_events FOR EACH STATEMENT EXECUTE FUNCTION souq_notify_events();
-CREATE TRIGGER event_deliveries_notify AFTER INSERT ON event_deliveries FOR EACH STATEMENT EXECUTE FUNCTION souq_notify_events();
+CREATE FUNCTION souq_notify_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows WHERE new_rows.trigger <> 'event') THEN
+        PERFORM pg_notify('souq', 'events');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_events_notify AFTER INSERT ON outbox_events REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION souq_notify_events();
+CREATE TRIGGER event_deliveries_notify AFTER INSERT ON event_deliveries REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION souq_notify_deliveries();
 
 -- Who subscribes to what. Plugin subscribers and automation rules join this view with their own kind.
 CREATE VIEW souq_event_targets AS

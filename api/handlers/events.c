@@ -19,6 +19,21 @@ static const char *path_id(sq_req_t *req, const char *prefix, const char *what)
     return id;
 }
 
+/* Routes that take no body accept an empty one or {}; anything else is refused (400 invalid JSON, 422 unknown field),
+ * so a client that thinks it is passing options learns it is not. -1 after answering. */
+static int no_body(sq_req_t *req)
+{
+    static const sq_field_t none[] = {{NULL}};
+    if (req->h2o->entity.base == NULL || req->h2o->entity.len == 0)
+        return 0;
+    json_t *b = sq_req_body(req);
+    if (b == NULL || sq_json_decode(req->arena, b, none, NULL, NULL, &req->err) != 0) {
+        sq_req_fail(req);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- create and update: the URL's destination first ----------------------------------------------------------- */
 
 typedef struct {
@@ -132,7 +147,7 @@ void sq_h_webhook_update(sq_req_t *req)
 void sq_h_webhook_rotate(sq_req_t *req)
 {
     const char *id = path_id(req, "whk", "webhook endpoint");
-    if (id == NULL)
+    if (id == NULL || no_body(req) != 0)
         return;
     sq_webhook_rotate(&req->cx, id, sq_webhook_secret_new(req->arena), ROTATE_OVERLAP_S, sq_req_on_json_200, req);
 }
@@ -201,7 +216,7 @@ static void on_delivery_202(const char *json, const sq_err_t *err, void *data)
 void sq_h_webhook_test(sq_req_t *req)
 {
     const char *id = path_id(req, "whk", "webhook endpoint");
-    if (id != NULL)
+    if (id != NULL && no_body(req) == 0)
         sq_delivery_create(&req->cx, NULL, id, "test", req->rt->cfg->webhook_max_attempts, on_delivery_202, req);
 }
 

@@ -125,9 +125,9 @@ op("patch", "/v1/admin/webhooks/{id}", "updateWebhookEndpoint", TW, "Update a we
    params=[WHK, {**P_IFMATCH, "description": "ETag the change is based on; 412 when the endpoint changed since."}], perm="webhooks:write", desc="A new URL is checked as on creation.")
 op("delete", "/v1/admin/webhooks/{id}", "deleteWebhookEndpoint", TW, "Delete a webhook endpoint", "admin", [ok("204", desc="Deleted; its pending deliveries are canceled (their log stays).")], params=[WHK], perm="webhooks:write")
 op("post", "/v1/admin/webhooks/{id}/rotate-secret", "rotateWebhookSecret", TW, "Rotate the signing secret", "admin", [ok("200", "WebhookEndpointWithSecret", "The endpoint with its new secret, shown this once.", headers=H_NS)],
-   params=[WHK], perm="webhooks:write", desc="The previous secret keeps signing for 24 hours: deliveries then carry two v1 signatures, so a receiver can switch secrets without losing events. No request body.")
+   params=[WHK], perm="webhooks:write", desc="The previous secret keeps signing for 24 hours: deliveries then carry two v1 signatures, so a receiver can switch secrets without losing events. No request body (an empty one or {}; fields are 422 unknown-field).")
 op("post", "/v1/admin/webhooks/{id}/test", "testWebhookEndpoint", TW, "Send a test event", "admin", [ok("202", "EventDelivery", "The delivery of a new webhook_endpoint.test event to this endpoint (also when disabled); follow it in the delivery log.")],
-   params=[WHK], perm="webhooks:write", desc="No request body.")
+   params=[WHK], perm="webhooks:write", desc="No request body (an empty one or {}; fields are 422 unknown-field).")
 op("get", "/v1/admin/webhooks/{id}/deliveries", "listWebhookDeliveries", TW, "An endpoint's delivery log", "admin", [ok("200", "EventDeliveryList", headers=H_ETAG), NOTMOD],
    params=[WHK, P_LIMIT, P_CURSOR, qp("state", "Only deliveries in this state.", {"type": "string", "enum": DELIVERY_STATES}), P_INM], perm="webhooks:read")
 op("get", "/v1/admin/events", "listEvents", TW, "List events", "admin", [ok("200", "EventList", headers=H_ETAG), NOTMOD],
