@@ -1,7 +1,9 @@
 /* dispatcher.c: the event dispatcher. Thread 0 of every node fans due outbox events out into deliveries and
- * performs deliveries it claimed under a lease (core/events.h), at most MAX_INFLIGHT at a time. A step (fan-out
- * and claim) is one transaction and one round trip; an idle node costs one per events_poll_ms. It is woken by
- * NOTIFY souq 'events' (new events and deliveries), and polls every events_poll_ms as the fallback (a missed
+ * performs deliveries it claimed under a lease (core/events.h), at most MAX_INFLIGHT at a time. It steps again at once
+ * while steps find work, so a steady stream of events needs no notification (only the first after a quiet spell
+ * sends one: NOTIFY serializes commits in PostgreSQL). A step (fan-out and claim) is one transaction and one round
+ * trip; an idle node costs one per events_poll_ms. It is woken by NOTIFY souq 'events' (new events and
+ * deliveries), and polls every events_poll_ms as the fallback (a missed
  * notification, retries coming due, expired leases of a dead node). Nothing here blocks the loop: SQL through
  * the thread's pipelined connection, HTTP through sq_ctx_t.http. Any number of nodes share the work through
  * SKIP LOCKED; a delivery is performed at least once (a node that dies mid-delivery loses its lease). */
@@ -203,8 +205,8 @@ static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err
         d->inflight++;
         perform(j);
     }
-    /* a full fan-out batch, or claims that may have left more due work: go on at once */
-    step_done(s, fanned == FANOUT_BATCH || (n > 0 && d->inflight < MAX_INFLIGHT));
+    /* while steps find work, step again at once: events that keep coming do not NOTIFY (migration 0023) */
+    step_done(s, fanned > 0 || (n > 0 && d->inflight < MAX_INFLIGHT));
 }
 
 static void step(struct sq_dispatcher *d)

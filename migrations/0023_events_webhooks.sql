@@ -61,13 +61,19 @@ CREATE TABLE event_delivery_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
--- A new event, or a delivery asked for through the API (replay, test), wakes the dispatchers of every node: one
--- notification per statement that inserted rows (a statement trigger fires for zero rows too, hence the
--- transition tables), and PostgreSQL folds equal notifications of one transaction into one. Deliveries the fan-out
--- creates need none: the dispatcher that fanned out claims next.
+-- A new event, or a delivery asked for through the API (replay, test), wakes the dispatchers of every node.
+-- NOTIFY is costly on a busy system: PostgreSQL serializes the commits of notifying transactions (a lock held
+-- through the commit's WAL flush), which would undo the group commit checkouts rely on. So an insert notifies
+-- only when its rows are the only events waiting: the first event after an idle spell wakes the dispatcher at
+-- once, and while events keep coming the dispatcher is awake anyway (it steps again at once while a step finds
+-- work; polling is the fallback). A statement trigger fires for zero rows too, hence the transition tables.
 CREATE FUNCTION souq_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    k bigint;
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows) THEN
+    SELECT count(*) INTO k FROM new_rows;
+    IF k > 0 AND (SELECT count(*) FROM (SELECT 1 FROM outbox_events e WHERE e.state IN ('available', 'retryable')
+                                           AND e.run_at <= now() LIMIT k + 1) x) <= k THEN
         PERFORM pg_notify('souq', 'events');
     END IF;
     RETURN NULL;
