@@ -29,7 +29,7 @@ DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
-.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout bench-plugins fmt clean asan
+.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout bench-plugins bench-events fmt clean asan
 
 all: bin/souq
 
@@ -97,6 +97,7 @@ bench:
 	@bench/run.sh
 	@bench/checkout.sh
 	@$(MAKE) --no-print-directory bench-plugins
+	@bench/events.sh
 
 # add-to-cart and checkout against pgbench on the same durable cluster (part of make bench)
 bench-checkout:
@@ -111,6 +112,12 @@ build/bench/plugin_call: bench/plugin_call.c $(filter-out build/release/api/main
 
 bench-plugins: build/bench/plugin_call
 	@build/bench/plugin_call
+
+# events dispatched end to end: outbox -> signed webhook -> loopback receiver (part of make bench)
+bench-events:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory bin/souq
+	@bench/events.sh
 
 # rows/s of bulk imports (10k-row CSV): bench/import.sh
 bench-import:

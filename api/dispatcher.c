@@ -29,6 +29,7 @@ struct sq_dispatcher {
     sq_thread_t *t;
     char node[96];
     bool stepping, again;
+    bool more_due; /* the last claim was full: more deliveries may be due */
     int inflight;
     int64_t next_step; /* monotonic us */
     int64_t next_stats;
@@ -44,6 +45,7 @@ static struct {
 typedef struct {
     struct sq_dispatcher *d;
     sq_ctx_t cx;
+    int room; /* deliveries the step may claim */
 } step_t;
 
 typedef struct {
@@ -81,7 +83,8 @@ static void on_finished(const char *state, const sq_err_t *err, void *data)
         __atomic_add_fetch(&g.canceled, 1, __ATOMIC_RELAXED);
     d->inflight--;
     sq_arena_unref(j->cx.arena);
-    if (d->again && !d->t->draining)
+    /* refill when half the slots are free and the last claim was full (or a notification came meanwhile) */
+    if ((d->again || (d->more_due && d->inflight <= MAX_INFLIGHT / 2)) && !d->t->draining)
         step(d);
 }
 
@@ -196,6 +199,7 @@ static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err
         return;
     }
     __atomic_add_fetch(&g.fanned_out, (uint64_t)fanned, __ATOMIC_RELAXED);
+    d->more_due = n > 0 && n == s->room;
     for (int i = 0; i < n; i++) {
         job_t *j = SQ_NEW(s->cx.arena, job_t);
         j->dp = d;
@@ -224,8 +228,8 @@ static void step(struct sq_dispatcher *d)
     s->d = d;
     ctx_init(&s->cx, d->t, a);
     const sq_config_t *cfg = d->t->rt->cfg;
-    sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, MAX_INFLIGHT - d->inflight, cfg->events_lease_ms, on_step,
-                   s);
+    s->room = MAX_INFLIGHT - d->inflight;
+    sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, s->room, cfg->events_lease_ms, on_step, s);
 }
 
 /* ---- stats ------------------------------------------------------------------------------------------------- */

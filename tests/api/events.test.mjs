@@ -95,6 +95,22 @@ test('two nodes share the work: each event is fanned out once and delivered once
   }
 });
 
+test('a backlog larger than the in-flight limit drains on NOTIFY alone (no poll helps: events_poll_ms is a minute)', async () => {
+  const server = await startServer({ dbName: db, env: { ...ENV, SOUQ_EVENTS_POLL_MS: '60000' } });
+  try {
+    const typ = `test.backlog_${process.pid}`;
+    await webhook(server, rx.url + '/status/200', [typ]);
+    // let the start-up poll pass: from here on only the notification of the insert and the dispatcher's own
+    // continuation (more steps while work is found, refills as deliveries finish) can move the 150 deliveries
+    await eventually(async () => (await fetch(server.url + '/metrics').then((r) => r.text())).includes('souq_events_fanned_out_total'), 5000, 'metrics');
+    const ids = (await q("INSERT INTO outbox_events (type, payload) SELECT $1, jsonb_build_object('n', n) FROM generate_series(1, 150) n RETURNING id", [typ])).map((r) => r.id);
+    await eventually(async () => (await q("SELECT count(*)::int AS n FROM event_deliveries WHERE event_id = ANY($1) AND state = 'completed'", [ids]))[0].n === 150, 20000, '150 deliveries');
+    assert.ok(ids.every((id) => rx.of(id).length === 1));
+  } finally {
+    await server.stop();
+  }
+});
+
 // ---- the catalogue ------------------------------------------------------------------------------------------
 
 const catalogue = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'openapi/openapi.json'), 'utf8'))['x-events'];
