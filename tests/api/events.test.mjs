@@ -4,6 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createDatabase, seed, startServer, sql, staffLogin, newCustomer, Client, ROOT } from './lib/harness.mjs';
 import { startReceiver, eventually } from './lib/receiver.mjs';
@@ -108,6 +111,48 @@ test('a backlog larger than the in-flight limit drains on NOTIFY alone (no poll 
     assert.ok(ids.every((id) => rx.of(id).length === 1));
   } finally {
     await server.stop();
+  }
+});
+
+test('https: the certificate is verified against the URL host name; an untrusted one is a retried tls error', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'souq-tls-'));
+  const cert = (name) => {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/${name}.key`, '-out', `${dir}/${name}.pem`,
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return { key: fs.readFileSync(`${dir}/${name}.key`), cert: fs.readFileSync(`${dir}/${name}.pem`) };
+  };
+  const trusted = cert('trusted'), untrusted = cert('untrusted');
+  const got = [];
+  const serve = (creds) => new Promise((resolve) => {
+    const srv = https.createServer(creds, (req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => { got.push({ headers: req.headers, body: Buffer.concat(chunks).toString() }); res.writeHead(200); res.end('ok'); });
+    });
+    srv.listen(0, '::', () => resolve(srv)); // localhost may resolve to ::1 or 127.0.0.1: listen on both
+  });
+  const good = await serve(trusted), bad = await serve(untrusted);
+  // the server trusts only the first certificate (OpenSSL reads SSL_CERT_FILE for its default verify paths)
+  const server = await startServer({ dbName: db, env: { ...ENV, SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32,::1/128', SSL_CERT_FILE: `${dir}/trusted.pem` } });
+  try {
+    const typ = `test.tls_${process.pid}`;
+    const w1 = await webhook(server, `https://localhost:${good.address().port}/hook`, [typ]);
+    const w2 = await webhook(server, `https://localhost:${bad.address().port}/hook`, [typ]);
+    const id = (await q('INSERT INTO outbox_events (type, payload) VALUES ($1, $2) RETURNING id', [typ, { tls: true }]))[0].id;
+    const rows = await eventually(async () => {
+      const r = await q('SELECT target_id, state, attempts, last_error FROM event_deliveries WHERE event_id = $1', [id]);
+      const byId = Object.fromEntries(r.map((x) => [x.target_id, x]));
+      return byId[w1.id]?.state === 'completed' && byId[w2.id]?.attempts >= 2 ? byId : null;
+    }, 20000, 'a TLS delivery and a refused one');
+    assert.equal(rows[w2.id].last_error, 'tls');
+    assert.equal(got.filter((g) => g.headers['souq-event-id'] === id).length, 1, 'only the trusted endpoint got it');
+    assert.equal(JSON.parse(got.find((g) => g.headers['souq-event-id'] === id).body).data.tls, true);
+  } finally {
+    await server.stop();
+    good.close();
+    bad.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
