@@ -55,16 +55,16 @@ typedef struct sq_config {
     char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */
     char *plugin_dirs;         /* comma-separated folders of plugin folders (plugins/host) */
     /* outbound HTTP (webhooks, plugins) and the event dispatcher */
-    char *outbound_allow_cidrs;    /* comma-separated CIDRs exempt from the private-address refusal */
-    sq_cidr_t allow_cidrs[16];     /* parsed from outbound_allow_cidrs */
+    char *outbound_allow_cidrs; /* comma-separated CIDRs exempt from the private-address refusal */
+    sq_cidr_t allow_cidrs[16];  /* parsed from outbound_allow_cidrs */
     int nallow_cidrs;
     int webhook_connect_timeout_ms;
-    int webhook_timeout_ms;        /* total, per attempt */
-    int webhook_retry_base_ms;     /* the first retry's delay; the schedule scales with it */
-    int webhook_max_attempts;      /* attempts of one delivery, the first included */
-    int events_poll_ms;            /* the dispatcher looks for due work at least this often (NOTIFY wakes it sooner) */
-    int events_lease_ms;           /* a claimed delivery is another node's again after this long */
-    bool events_dispatch;          /* off: this node does not dispatch (other nodes do) */
+    int webhook_timeout_ms;    /* total, per attempt */
+    int webhook_retry_base_ms; /* the first retry's delay; the schedule scales with it */
+    int webhook_max_attempts;  /* attempts of one delivery, the first included */
+    int events_poll_ms;        /* the dispatcher looks for due work at least this often (NOTIFY wakes it sooner) */
+    int events_lease_ms;       /* a claimed delivery is another node's again after this long */
+    bool events_dispatch;      /* off: this node does not dispatch (other nodes do) */
 } sq_config_t;
 
 /** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated

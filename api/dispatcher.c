@@ -73,8 +73,8 @@ static void on_finished(const char *state, const sq_err_t *err, void *data)
     job_t *j = data;
     struct sq_dispatcher *d = j->dp;
     if (err != NULL)
-        sq_log(SQ_LOG_WARN, "events", "recording delivery %s failed: %s (%s); its lease will expire and it is retried",
-               j->d->id, err->detail, err->internal);
+        sq_log(SQ_LOG_WARN, "events", "recording delivery %s failed: %s (%s); its lease will expire and it is retried", j->d->id,
+               err->detail, err->internal);
     else if (state == NULL)
         __atomic_add_fetch(&g.lost, 1, __ATOMIC_RELAXED);
     else if (strcmp(state, "discarded") == 0)
@@ -156,8 +156,8 @@ static void perform(job_t *j)
     h[2] = (sq_http_header_t){"Souq-Event-Type", dl->event_type};
     h[3] = (sq_http_header_t){"Souq-Delivery-Id", dl->id};
     h[4] = (sq_http_header_t){"Souq-Delivery-Attempt", sq_arena_printf(a, "%d", dl->attempt)};
-    h[5] = (sq_http_header_t){"Souq-Signature", sq_webhook_signature(a, j->started_unix_us / 1000000, dl->body, len, dl->secret,
-                                                                     dl->previous_secret)};
+    h[5] = (sq_http_header_t){
+        "Souq-Signature", sq_webhook_signature(a, j->started_unix_us / 1000000, dl->body, len, dl->secret, dl->previous_secret)};
     sq_http_request_t rq = {.method = "POST",
                             .url = dl->url,
                             .headers = h,

@@ -56,8 +56,8 @@ typedef void (*sq_step_cb)(long fanned_out, sq_delivery_t *list, int n, const sq
 /** One step of the dispatcher, one transaction and one round trip: fans out up to fanout_limit due events, then
  * claims up to claim_limit due deliveries (those just created included, and expired leases) for node, leased for
  * lease_ms (claim_limit 0: none). */
-void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms, sq_step_cb cb,
-                    void *data);
+void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms,
+                    sq_step_cb cb, void *data);
 /** Records an attempt; cb gets the new state, or NULL when the lease had passed to another node. response (may be
  * NULL) is cut to 1 KiB. */
 void sq_delivery_finish(sq_ctx_t *cx, const sq_delivery_t *d, const char *node, sq_delivery_outcome_t outcome, int status,

@@ -12,13 +12,12 @@ SQ_STMT(deliveries_claim, "SELECT id, event_id, event_type, attempt, max_attempt
                           "secret, previous_secret, body FROM souq_deliveries_claim($1, $2::int, $3::int)");
 SQ_STMT(delivery_finish, "SELECT souq_delivery_finish($1, $2, $3::int, $4, $5::int, $6, to_timestamp($7::bigint / 1e6), $8::int, "
                          "$9, $10::bigint)");
-SQ_STMT_RO(events_stats,
-           "SELECT (SELECT count(*) FROM outbox_events WHERE state IN ('available', 'retryable')), "
-           "(SELECT count(*) FROM event_deliveries WHERE state IN ('available', 'retryable', 'running')), "
-           "coalesce(extract(epoch FROM now() - (SELECT min(occurred_at) FROM outbox_events "
-           "  WHERE state IN ('available', 'retryable'))), 0)::float8, "
-           "coalesce(extract(epoch FROM now() - (SELECT min(run_at) FROM event_deliveries "
-           "  WHERE state IN ('available', 'retryable') AND run_at <= now())), 0)::float8");
+SQ_STMT_RO(events_stats, "SELECT (SELECT count(*) FROM outbox_events WHERE state IN ('available', 'retryable')), "
+                         "(SELECT count(*) FROM event_deliveries WHERE state IN ('available', 'retryable', 'running')), "
+                         "coalesce(extract(epoch FROM now() - (SELECT min(occurred_at) FROM outbox_events "
+                         "  WHERE state IN ('available', 'retryable'))), 0)::float8, "
+                         "coalesce(extract(epoch FROM now() - (SELECT min(run_at) FROM event_deliveries "
+                         "  WHERE state IN ('available', 'retryable') AND run_at <= now())), 0)::float8");
 
 SQ_STMT_RO(webhook_get, "SELECT souq_webhook_json(t) FROM webhook_endpoints t WHERE t.id = $1");
 SQ_STMT_RO(webhook_list, "SELECT souq_webhook_json(t), t.id FROM webhook_endpoints t WHERE ($1::text IS NULL OR t.id < $1) "
@@ -105,8 +104,8 @@ static void on_step(sq_batch_t *b, const sq_err_t *err, void *data)
     cb(fanned, list, n, NULL, o->data);
 }
 
-void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms, sq_step_cb cb,
-                    void *data)
+void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms,
+                    sq_step_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
     sq_batch_t *b = sq_db_batch(cx->db, a);

@@ -230,14 +230,14 @@ bool sq_http_addr_blocked(const struct sockaddr *sa, const sq_cidr_t *allow, int
         uint8_t net[16];
         int bits;
     } v6_blocked[] = {
-        {{0xfc}, 7},             /* unique local */
-        {{0xfe, 0x80}, 10},      /* link-local */
-        {{0xfe, 0xc0}, 10},      /* site-local (deprecated) */
-        {{0xff}, 8},             /* multicast */
+        {{0xfc}, 7},                    /* unique local */
+        {{0xfe, 0x80}, 10},             /* link-local */
+        {{0xfe, 0xc0}, 10},             /* site-local (deprecated) */
+        {{0xff}, 8},                    /* multicast */
         {{0x20, 0x01, 0x0d, 0xb8}, 32}, /* documentation */
-        {{0x20, 0x02}, 16},      /* 6to4: embeds any IPv4 address */
+        {{0x20, 0x02}, 16},             /* 6to4: embeds any IPv4 address */
         {{0x20, 0x01, 0x00, 0x00}, 32}, /* Teredo */
-        {{0x01, 0x00}, 64},      /* discard-only */
+        {{0x01, 0x00}, 64},             /* discard-only */
     };
     for (size_t i = 0; i < sizeof(v6_blocked) / sizeof(v6_blocked[0]); i++)
         if (in_block(a, v6_blocked[i].net, v6_blocked[i].bits))

@@ -19,17 +19,17 @@ struct sockaddr;
 
 /** Why a request got no HTTP answer. */
 typedef enum {
-    SQ_HTTP_OK = 0,          /* an answer came (any status) */
-    SQ_HTTP_E_INVALID_URL,   /* not an absolute http(s) URL we can parse */
-    SQ_HTTP_E_SCHEME,        /* a scheme other than http and https */
-    SQ_HTTP_E_DNS,           /* the host does not resolve */
-    SQ_HTTP_E_SSRF_BLOCKED,  /* the host resolves to an address the egress policy refuses */
-    SQ_HTTP_E_REFUSED,       /* connection refused or reset before an answer */
-    SQ_HTTP_E_TIMEOUT,       /* connect or total timeout */
-    SQ_HTTP_E_TOO_LARGE,     /* the answer is larger than max_response_bytes */
-    SQ_HTTP_E_TLS,           /* handshake or certificate failure */
-    SQ_HTTP_E_PROTOCOL,      /* a malformed answer */
-    SQ_HTTP_E_UNAVAILABLE,   /* no client here (tools, unit tests) */
+    SQ_HTTP_OK = 0,         /* an answer came (any status) */
+    SQ_HTTP_E_INVALID_URL,  /* not an absolute http(s) URL we can parse */
+    SQ_HTTP_E_SCHEME,       /* a scheme other than http and https */
+    SQ_HTTP_E_DNS,          /* the host does not resolve */
+    SQ_HTTP_E_SSRF_BLOCKED, /* the host resolves to an address the egress policy refuses */
+    SQ_HTTP_E_REFUSED,      /* connection refused or reset before an answer */
+    SQ_HTTP_E_TIMEOUT,      /* connect or total timeout */
+    SQ_HTTP_E_TOO_LARGE,    /* the answer is larger than max_response_bytes */
+    SQ_HTTP_E_TLS,          /* handshake or certificate failure */
+    SQ_HTTP_E_PROTOCOL,     /* a malformed answer */
+    SQ_HTTP_E_UNAVAILABLE,  /* no client here (tools, unit tests) */
 } sq_http_error_t;
 
 typedef struct {
@@ -74,7 +74,7 @@ typedef struct {
     bool https;
     const char *host; /* without brackets for IPv6 literals */
     int port;
-    const char *path; /* path and query, at least "/" */
+    const char *path;        /* path and query, at least "/" */
     const char *host_header; /* host[:port] as sent in Host */
 } sq_url_t;
 

@@ -201,8 +201,8 @@ static void on_delivery_202(const char *json, const sq_err_t *err, void *data)
     if (err != NULL && err->code == SQ_E_NOT_FOUND) {
         sq_err_t e;
         sq_err_copy(&e, err);
-        sq_err_set(&e, SQ_E_NOT_FOUND, strstr(req->route->path, "/events/") ? "The event does not exist."
-                                                                               : "The webhook endpoint does not exist.");
+        sq_err_set(&e, SQ_E_NOT_FOUND,
+                   strstr(req->route->path, "/events/") ? "The event does not exist." : "The webhook endpoint does not exist.");
         sq_req_fail_with(req, &e);
         return;
     }

@@ -32,8 +32,8 @@ static void test_outcome(void)
     const struct {
         int status;
         sq_delivery_outcome_t o;
-    } cases[] = {{200, SQ_DELIVERY_OK}, {204, SQ_DELIVERY_OK},   {299, SQ_DELIVERY_OK},    {301, SQ_DELIVERY_FAIL},
-                 {400, SQ_DELIVERY_FAIL}, {401, SQ_DELIVERY_FAIL}, {404, SQ_DELIVERY_FAIL}, {408, SQ_DELIVERY_RETRY},
+    } cases[] = {{200, SQ_DELIVERY_OK},   {204, SQ_DELIVERY_OK},    {299, SQ_DELIVERY_OK},    {301, SQ_DELIVERY_FAIL},
+                 {400, SQ_DELIVERY_FAIL}, {401, SQ_DELIVERY_FAIL},  {404, SQ_DELIVERY_FAIL},  {408, SQ_DELIVERY_RETRY},
                  {410, SQ_DELIVERY_FAIL}, {429, SQ_DELIVERY_RETRY}, {500, SQ_DELIVERY_RETRY}, {503, SQ_DELIVERY_RETRY}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         r.status = cases[i].status;
@@ -82,7 +82,8 @@ static int validate(sq_arena_t *a, const char *json, sq_err_t *err)
 static void test_rules(sq_arena_t *a)
 {
     sq_err_t err;
-    CHECK_INT(validate(a, "{\"url\":\"https://hooks.example.com/x\",\"event_types\":[\"order.placed\",\"order.*\",\"*\"]}", &err), 0);
+    CHECK_INT(validate(a, "{\"url\":\"https://hooks.example.com/x\",\"event_types\":[\"order.placed\",\"order.*\",\"*\"]}", &err),
+              0);
     CHECK_INT(validate(a, "{\"url\":\"ftp://example.com/\",\"event_types\":[\"*\"]}", &err), -1);
     CHECK_STR(err.fields[0].pointer, "/url");
     CHECK_INT(validate(a, "{\"url\":\"https://x.example\",\"event_types\":[]}", &err), -1);
