@@ -183,6 +183,28 @@ static void test_tools_and_restart_keys(void)
     sq_config_free(b);
 }
 
+static void test_outbound(void)
+{
+    char *env[] = {SECRET, "SOUQ_OUTBOUND_ALLOW_CIDRS=127.0.0.1/32, 10.1.0.0/16,::1", NULL};
+    sq_config_t *c = load_env(env);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK_INT(c->nallow_cidrs, 3);
+        CHECK_INT(c->webhook_timeout_ms, 10000);
+        CHECK_INT(c->webhook_connect_timeout_ms, 2000);
+        CHECK_INT(c->webhook_max_attempts, 9);
+        CHECK_INT(c->webhook_retry_base_ms, 60000);
+        CHECK_INT(c->events_lease_ms, 60000);
+        CHECK(c->events_dispatch);
+    }
+    sq_config_free(c);
+    expect_file_error("outbound_allow_cidrs = 10.0.0.0/33\n", "config outbound_allow_cidrs");
+    expect_file_error("outbound_allow_cidrs = intranet.example\n", "not an IPv4 or IPv6 address");
+    /* a lease shorter than an attempt would let a second node deliver while the first still waits */
+    expect_file_error("webhook_timeout_ms = 10000\nevents_lease_ms = 5000\n", "config events_lease_ms");
+    expect_file_error("webhook_max_attempts = 0\n", "config webhook_max_attempts");
+}
+
 int main(void)
 {
     test_defaults();
@@ -190,5 +212,6 @@ int main(void)
     test_file_errors();
     test_validation();
     test_tools_and_restart_keys();
+    test_outbound();
     return check_done("config");
 }
