@@ -275,7 +275,10 @@ CREATE FUNCTION souq_delivery_json(d event_deliveries) RETURNS json LANGUAGE sql
 $$;
 
 CREATE FUNCTION souq_event_json(e outbox_events, p_deliveries boolean) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT (json_build_object('id', e.id, 'object', 'event', 'type', e.type, 'data', e.payload, 'created_at', e.occurred_at,
+    -- the reset token is for the merchant's mail system (a webhook subscribed by the exact name), never for API reads
+    SELECT (json_build_object('id', e.id, 'object', 'event', 'type', e.type,
+        'data', CASE WHEN e.type = 'customer.password_reset_requested' THEN e.payload - 'token' ELSE e.payload END,
+        'created_at', e.occurred_at,
         'dispatch_state', CASE WHEN e.state = 'completed' THEN 'dispatched' WHEN e.state = 'discarded' THEN 'discarded' ELSE 'pending' END)::jsonb
         || CASE WHEN p_deliveries THEN jsonb_build_object('deliveries', coalesce((SELECT jsonb_agg(souq_delivery_json(d)::jsonb ORDER BY d.id)
                 FROM event_deliveries d WHERE d.event_id = e.id), '[]'::jsonb)) ELSE '{}'::jsonb END)::json

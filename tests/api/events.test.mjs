@@ -210,3 +210,24 @@ test('the events a run writes match their catalogue entries', async () => {
     await server.stop();
   }
 });
+
+test('a password-reset event keeps its token out of API reads (only an exact-name webhook gets it)', async () => {
+  const server = await startServer({ dbName: db, env: ENV });
+  try {
+    const c = new Client(server.url, seeded.pk);
+    const cust = await newCustomer(c);
+    assert.equal((await c.post('/v1/store/auth/password-reset', { email: cust.email })).status, 202);
+    const t = (await staffLogin(c)).access_token;
+    const r = await c.request('GET', '/v1/admin/events?type=customer.password_reset_requested&limit=100', { pk: null, token: t });
+    assert.equal(r.status, 200, r.text);
+    const mine = r.body.data.filter((e) => e.data.customer_id === cust.customer.id);
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0].data.token, undefined, 'no token in the list');
+    const one = await c.request('GET', `/v1/admin/events/${mine[0].id}`, { pk: null, token: t });
+    assert.equal(one.status, 200);
+    assert.equal(one.body.data.token, undefined, 'no token in the event');
+    assert.ok(!one.text.includes(((await q("SELECT payload->>'token' AS t FROM outbox_events WHERE id = $1", [mine[0].id]))[0].t)));
+  } finally {
+    await server.stop();
+  }
+});
