@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/util.h"
+#include "core/jobs.h"
 
 typedef enum { T_STR, T_INT, T_BOOL } type_t;
 
@@ -115,6 +116,25 @@ static const spec_t specs[] = {
     {"events_lease_ms", T_INT, F(events_lease_ms), "60000", 1000, 3600000, NULL, false, false,
      "a claimed delivery returns to the queue after this long when its node died; longer than webhook_timeout_ms"},
     {"events_dispatch", T_BOOL, F(events_dispatch), "on", 0, 0, NULL, false, true, "off: this node dispatches no events"},
+    {"jobs_run", T_BOOL, F(jobs_run), "on", 0, 0, NULL, false, true, "off: this node runs no jobs (other nodes do)"},
+    {"jobs_poll_ms", T_INT, F(jobs_poll_ms), "1000", 10, 60000, NULL, false, false,
+     "the job runner looks for due jobs and schedules at least this often (NOTIFY wakes it at once for new jobs)"},
+    {"jobs_lease_ms", T_INT, F(jobs_lease_ms), "300000", 500, 86400000, NULL, false, false,
+     "a claimed job returns to the queue after this long when its node died; handlers finish well within it"},
+    {"job_retry_base_ms", T_INT, F(job_retry_base_ms), "15000", 1, 3600000, NULL, false, false,
+     "first retry delay of a failed job; doubles per failure (+-10 % jitter) up to job_retry_max_ms"},
+    {"job_retry_max_ms", T_INT, F(job_retry_max_ms), "3600000", 1, 86400000, NULL, false, false, "the longest retry delay of a job"},
+    {"jobs_test_kinds", T_BOOL, F(jobs_test_kinds), "off", 0, 0, NULL, false, true,
+     "on: register the test.probe job kind (API tests only)"},
+    {"abandoned_carts", T_BOOL, F(abandoned_carts), "on", 0, 0, NULL, false, true, "off: send no abandoned-cart reminders"},
+    {"abandoned_cart_schedule", T_STR, F(abandoned_cart_schedule), "every 5 minutes", 0, 0, NULL, false, true,
+     "how often the abandoned-cart scan runs: \"every N seconds|minutes|hours\" or \"daily at HH:MM\" (UTC)"},
+    {"abandoned_cart_after_s", T_INT, F(abandoned_cart_after_s), "3600", 1, 31536000, NULL, false, false,
+     "a cart with an email and items, unchanged for this many seconds, is abandoned"},
+    {"abandoned_cart_max_reminders", T_INT, F(abandoned_cart_max_reminders), "2", 0, 10, NULL, false, false,
+     "cart.abandoned reminders per cart at most (0: none)"},
+    {"abandoned_cart_spacing_s", T_INT, F(abandoned_cart_spacing_s), "86400", 1, 31536000, NULL, false, false,
+     "at least this many seconds between two reminders of one cart"},
 };
 #undef F
 
@@ -310,6 +330,14 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
     if (c->max_auth_body_bytes > c->max_body_bytes)
         return fail(errbuf, errlen, "config max_auth_body_bytes: must not exceed max_body_bytes");
+    {
+        sq_schedule_spec_t ps;
+        const char *why;
+        if (sq_schedule_parse(c->abandoned_cart_schedule, &ps, &why) != 0)
+            return fail(errbuf, errlen, "config abandoned_cart_schedule: %s", why);
+    }
+    if (c->job_retry_max_ms < c->job_retry_base_ms)
+        return fail(errbuf, errlen, "config job_retry_max_ms: must be at least job_retry_base_ms");
     if (c->events_lease_ms < c->webhook_timeout_ms + 1000)
         return fail(errbuf, errlen, "config events_lease_ms: must exceed webhook_timeout_ms by at least 1000");
     {

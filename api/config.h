@@ -65,6 +65,18 @@ typedef struct sq_config {
     int events_poll_ms;        /* the dispatcher looks for due work at least this often (NOTIFY wakes it sooner) */
     int events_lease_ms;       /* a claimed delivery is another node's again after this long */
     bool events_dispatch;      /* off: this node does not dispatch (other nodes do) */
+    /* durable jobs (api/jobs_runner.c) and the abandoned-cart automation */
+    bool jobs_run;                     /* off: this node runs no jobs (other nodes do) */
+    int jobs_poll_ms;                  /* the runner looks for due jobs at least this often (NOTIFY wakes it sooner) */
+    int jobs_lease_ms;                 /* a claimed job is another node's again after this long */
+    int job_retry_base_ms;             /* the first retry's delay; doubles per failure */
+    int job_retry_max_ms;              /* the longest retry delay */
+    bool jobs_test_kinds;              /* on: the test.probe kind the API tests drive */
+    bool abandoned_carts;              /* off: no abandoned-cart reminders */
+    char *abandoned_cart_schedule;     /* how often the scan runs (a schedule spec) */
+    int abandoned_cart_after_s;        /* a cart unchanged this long is abandoned */
+    int abandoned_cart_max_reminders;  /* reminders per cart */
+    int abandoned_cart_spacing_s;      /* at least this long between two reminders of one cart */
 } sq_config_t;
 
 /** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated

@@ -1151,6 +1151,11 @@ static void after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data)
     h2o_timeout_link(thr->loop, &thr->step_timeout, &w->entry);
 }
 
+void sq_req_after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data)
+{
+    after(cx, ms, cb, data);
+}
+
 /* ---- offloading CPU-heavy work ------------------------------------------------------------------------- */
 
 typedef struct {

@@ -55,6 +55,9 @@ struct sq_req {
 
 /** Entry point from the H2O handler. */
 int sq_req_handle(h2o_handler_t *self, h2o_req_t *h2o);
+/** sq_ctx_t.after for contexts outside a request (cx->offload_ctx is the thread): cb(data) on the loop after about ms
+ * milliseconds, cx->arena kept alive meanwhile. */
+void sq_req_after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data);
 
 /** A path parameter, NUL-terminated in the arena ("" if absent). */
 const char *sq_req_param(sq_req_t *req, const char *name);

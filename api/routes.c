@@ -41,6 +41,7 @@ static const char *const gift_card_q[] = {"limit", "cursor", "status", "customer
 static const char *const webhook_q[] = {"limit", "cursor", "enabled", NULL};
 static const char *const delivery_q[] = {"limit", "cursor", "state", NULL};
 static const char *const event_q[] = {"limit", "cursor", "type", NULL};
+static const char *const job_q[] = {"limit", "cursor", "state", "kind", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -227,6 +228,12 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/admin/events", sq_h_event_list, ADMIN, "events:read", 0, event_q},
     {"GET", "/v1/admin/events/{id}", sq_h_event_get, ADMIN, "events:read", 0, NULL},
     {"POST", "/v1/admin/events/{id}/replay", sq_h_event_replay, ADMIN, "webhooks:write", 0, NULL},
+    /* durable jobs (jobs.c): reads with events:read, moves with settings:write */
+    {"GET", "/v1/admin/jobs", sq_h_job_list, ADMIN, "events:read", 0, job_q},
+    {"GET", "/v1/admin/jobs/{id}", sq_h_job_get, ADMIN, "events:read", 0, NULL},
+    {"POST", "/v1/admin/jobs/{id}/retry", sq_h_job_retry, ADMIN, "settings:write", 0, NULL},
+    {"POST", "/v1/admin/jobs/{id}/cancel", sq_h_job_cancel, ADMIN, "settings:write", 0, NULL},
+    {"GET", "/v1/admin/reports/abandoned-carts", sq_h_abandoned_carts_report, ADMIN, "orders:read", 0, NULL},
 
     /* plugins (plugins.c) */
     {"GET", "/v1/admin/plugins", sq_h_admin_plugin_list, ADMIN, "plugins:read", 0, NULL},

@@ -108,6 +108,7 @@ typedef struct sq_thread {
     uint64_t db_reconnects;  /* seen by thread 0: notifications may have been missed across a reconnect */
     struct sq_http_thread *http;        /* outbound HTTP client state (http_client.c), created on first use */
     struct sq_dispatcher *dispatcher;   /* the event dispatcher (thread 0; dispatcher.c) */
+    struct sq_jobs_runner *jobs;        /* the job runner (thread 0; jobs_runner.c) */
 } sq_thread_t;
 
 /** Process-wide state. */

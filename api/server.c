@@ -17,6 +17,8 @@
 
 #include "api/authn.h"
 #include "api/dispatcher.h"
+#include "api/jobs_runner.h"
+#include "core/jobs.h"
 #include "api/http_client.h"
 #include "api/req.h"
 #include "api/routes.h"
@@ -130,6 +132,8 @@ static void on_notify(const char *payload, void *data)
         t->next_import = 0; /* a new import: look at the next tick instead of the next poll */
     else if (strcmp(payload, "events") == 0 && t->index == 0)
         sq_dispatcher_wake(t); /* new events or deliveries (replay, test) */
+    else if (strcmp(payload, "jobs") == 0 && t->index == 0)
+        sq_jobs_runner_wake(t); /* new due jobs, manual retries */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */
@@ -261,9 +265,11 @@ static void on_tick(h2o_timeout_entry_t *e)
     }
     if (t->index == 0 && !t->draining && !t->importing && now >= t->next_import && sq_db_state(t->db) == SQ_DB_READY)
         import_step(t);
-    if (t->index == 0)
+    if (t->index == 0) {
         sq_dispatcher_tick(t, now);
-    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing && !sq_dispatcher_busy(t))
+        sq_jobs_runner_tick(t, now);
+    }
+    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing && !sq_dispatcher_busy(t) && !sq_jobs_runner_busy(t))
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }
@@ -548,6 +554,7 @@ int sq_serve(const char *config_path)
         return 2;
     }
     cfg = sq_server.rt->cfg;
+    sq_jobs_register_builtins(cfg->jobs_test_kinds); /* before the threads: the table is read-only from then on */
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

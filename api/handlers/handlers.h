@@ -87,6 +87,12 @@ void sq_h_webhook_deliveries(sq_req_t *req);
 void sq_h_event_list(sq_req_t *req);
 void sq_h_event_get(sq_req_t *req);
 void sq_h_event_replay(sq_req_t *req);
+/* jobs.c: durable jobs, the abandoned-cart report */
+void sq_h_job_list(sq_req_t *req);
+void sq_h_job_get(sq_req_t *req);
+void sq_h_job_retry(sq_req_t *req);
+void sq_h_job_cancel(sq_req_t *req);
+void sq_h_abandoned_carts_report(sq_req_t *req);
 
 /* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
 void sq_h_res_list(sq_req_t *req);

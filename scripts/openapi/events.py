@@ -61,6 +61,12 @@ EVENTS = {
      "min_quantity": _i("Volume tier."), "old_amount": _in("Before (null: new price)."), "new_amount": _in("After (null: removed).")}),
  "webhook_endpoint.disabled": _payload("A webhook endpoint was disabled after its deliveries kept failing through the whole retry schedule.", {"webhook_id": _s("Endpoint."), "url": _s("Its URL."), "reason": {"const": "persistent_failure", "description": "Why."},
      "failing_since": _ts("First failure since the last success."), "delivery_id": _s("The delivery that exhausted its retries."), "last_status": _in("Last HTTP status (null: network error)."), "last_error": _sn("Last error kind.")}, ["webhook_id", "url", "reason"]),
+ "cart.abandoned": _payload("A cart with an email and items was left unchanged for abandoned_cart_after_s (reminder 1), or another abandoned_cart_spacing_s passed (reminder 2, ...; at most abandoned_cart_max_reminders per cart). Never for a completed or merged cart. Written by the abandoned_carts.scan job.",
+     {"cart_id": _s("The cart."), "email": _s("The cart's email."), "reminder": _i("Which reminder this is (1 for the first); unique per cart."),
+      "max_reminders": _i("How many reminders a cart gets at most (the server's setting)."),
+      "items": _items("The cart's lines.", {"variant_id": _s("Variant."), "sku": _s("SKU."), "title": _s("Variant title."), "product_title": _s("Product title."), "quantity": _i("Quantity."), "unit_amount": _in("Base unit price in the cart's currency for the line's quantity tier (null: no base price).")}),
+      "item_count": _i("Number of lines."), "total": _i("Sum of the lines at base prices, minor units (price lists, promotions, tax and shipping are left to the checkout)."),
+      "currency": _s("The cart's currency (lower-case ISO 4217).")}),
  "webhook_endpoint.test": _payload("Sent by POST /v1/admin/webhooks/{id}/test to that endpoint only.", {"webhook_id": _s("Endpoint."), "message": _s("A fixed text.")}),
 }
 for t, e in EVENTS.items():
@@ -135,3 +141,42 @@ op("get", "/v1/admin/events", "listEvents", TW, "List events", "admin", [ok("200
 op("get", "/v1/admin/events/{id}", "getEvent", TW, "One event with its deliveries", "admin", [ok("200", "EventWithDeliveries", headers=H_ETAG), NOTMOD], params=[EVT, P_INM], perm="events:read")
 op("post", "/v1/admin/events/{id}/replay", "replayEvent", TW, "Send an event to an endpoint again", "admin", [ok("202", "EventDelivery", "The new delivery (trigger replay).")],
    body="EventReplay", params=[EVT], perm="webhooks:write", desc="Any event, to any endpoint (subscribed or not, enabled or not), with the original body and event id.")
+
+# ---- durable jobs (core/jobs*.c, api/handlers/jobs.c, migrations/0028_jobs.sql) --------------------------------------
+JOB_STATES = ["scheduled", "running", "retryable", "completed", "discarded", "canceled"]
+_job_error = obj({"attempt": {"type": "integer", "minimum": 0, "description": "The failed attempt."}, "at": TS("When it was recorded."),
+    "error": S("What went wrong (lease expired: the node running it died or took longer than its lease)."), "node": SN("The node that ran it."),
+    "next_run_at": TSN("When the retry was due (null: none)."), }, desc="A failed attempt.")
+_job_error["required"] = ["attempt", "at", "error"]
+schemas["Job"] = obj({"id": ID("job"), "object": {"const": "job", "description": "Always job."},
+    "kind": S("What it does: the handler registered for this kind runs it (abandoned_carts.scan, ...)."), "payload": {"type": "object", "description": "The handler's input."},
+    "state": {"type": "string", "enum": JOB_STATES, "description": "scheduled (waiting for run_at), running (leased by a node), retryable (failed; due again at run_at), completed, discarded (failed max_attempts times: the dead letter), canceled."},
+    "run_at": TS("When it is (or was) due."), "attempts": {"type": "integer", "minimum": 0, "description": "Attempts started (a node that died mid-run counts one)."},
+    "max_attempts": {"type": "integer", "minimum": 1, "description": "Attempts allowed."}, "locked_by": SN("The node running it (running jobs)."),
+    "locked_until": TSN("When its lease expires (running jobs)."), "last_error": SN("The last failure."),
+    "errors": {"type": "array", "items": _job_error, "description": "Every failed attempt, oldest first."},
+    "unique_key": SN("The logical job: a second enqueue with the same key is a no-op (schedules use schedule:<id>:<period start>)."),
+    "schedule_id": SN("The recurring schedule it was made from."), "created_at": TS("Created."), "updated_at": TS("Last changed."),
+    "completed_at": TSN("When it reached completed, discarded or canceled.")},
+    desc="A durable job: delayed or scheduled work run at least once by some node, with retries (exponential backoff with jitter) and a dead-letter state.")
+schemas["JobList"] = list_of("Job", "jobs")
+schemas["AbandonedCartReport"] = obj({"object": {"const": "abandoned_cart_report", "description": "Always abandoned_cart_report."},
+    "since": TSN("Start of the period (null: all time)."), "reminded_carts": {"type": "integer", "minimum": 0, "description": "Carts that got at least one cart.abandoned reminder."},
+    "reminders_sent": {"type": "integer", "minimum": 0, "description": "Reminders sent."},
+    "recovered_carts": {"type": "integer", "minimum": 0, "description": "Reminded carts completed (checked out) after their first reminder."},
+    "recovery_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "recovered_carts / reminded_carts (0 when none), 4 decimals."}},
+    desc="How many abandoned carts came back after a reminder.")
+
+TAGS.append(("Admin Jobs", "Durable jobs (delayed and scheduled work) and the automations built on them."))
+TJ = "Admin Jobs"
+JOB = P_ID("job", "job")
+op("get", "/v1/admin/jobs", "listJobs", TJ, "List jobs", "admin", [ok("200", "JobList", headers=H_ETAG), NOTMOD],
+   params=[P_LIMIT, P_CURSOR, qp("state", "Only jobs in this state.", {"type": "string", "enum": JOB_STATES}),
+           qp("kind", "Only jobs of this kind.", {"type": "string", "maxLength": 64, "pattern": "^[a-z][a-z0-9_.]*$"}), P_INM], perm="events:read", desc="Newest first.")
+op("get", "/v1/admin/jobs/{id}", "getJob", TJ, "One job", "admin", [ok("200", "Job", headers=H_ETAG), NOTMOD], params=[JOB, P_INM], perm="events:read")
+op("post", "/v1/admin/jobs/{id}/retry", "retryJob", TJ, "Run a job again now", "admin", [ok("200", "Job", "The job, scheduled now.")], params=[JOB], perm="settings:write",
+   desc="A discarded, retryable or canceled job is scheduled to run now (allowed one more attempt when it had used them up); other states are 409 invalid-state. No request body (an empty one or {}; fields are 422 unknown-field).")
+op("post", "/v1/admin/jobs/{id}/cancel", "cancelJob", TJ, "Cancel a job", "admin", [ok("200", "Job", "The job, canceled.")], params=[JOB], perm="settings:write",
+   desc="A scheduled, retryable or running job will not run (again); a running handler is not interrupted, but its outcome is dropped. Completed, discarded and canceled jobs are 409 invalid-state. No request body (an empty one or {}; fields are 422 unknown-field).")
+op("get", "/v1/admin/reports/abandoned-carts", "abandonedCartReport", TJ, "Abandoned-cart recovery", "admin", [ok("200", "AbandonedCartReport", headers=H_ETAG), NOTMOD], params=[P_INM], perm="orders:read",
+   desc="Reminded carts, those of them completed after their first reminder, and the rate. Carts deleted since (expired) count as not recovered.")
