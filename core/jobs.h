@@ -87,7 +87,7 @@ void sq_job_schedule_upsert(sq_ctx_t *cx, const char *id, const char *kind, cons
 
 /** Queue figures for /metrics. */
 typedef struct {
-    int64_t by_state[6]; /* scheduled, running, retryable, completed, discarded, canceled */
+    int64_t by_state[6];     /* scheduled, running, retryable, completed, discarded, canceled */
     double oldest_due_age_s; /* how late the most overdue scheduled or retryable job is (0 when none) */
 } sq_jobs_stats_t;
 extern const char *const sq_job_states[]; /* the six states, NULL-terminated, in by_state's order */

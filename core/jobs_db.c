@@ -9,9 +9,10 @@
 SQ_STMT(jobs_step, "SELECT id, kind, payload, attempt, max_attempts FROM souq_jobs_step($1, $2::text[], $3::int, $4::int)");
 SQ_STMT(job_finish, "SELECT souq_job_finish($1, $2, $3::int, $4, $5::bigint, $6::boolean)");
 SQ_STMT(schedule_upsert, "SELECT souq_schedule_upsert($1, $2, $3, $4::int, $5::int, $6::boolean, $7::int)");
-SQ_STMT_RO(jobs_stats, "SELECT (SELECT coalesce(jsonb_object_agg(state, n), '{}')::text FROM (SELECT state, count(*) AS n FROM jobs "
-                       "GROUP BY state) x), coalesce(extract(epoch FROM now() - (SELECT min(run_at) FROM jobs "
-                       "WHERE state IN ('scheduled', 'retryable') AND run_at <= now())), 0)::float8");
+SQ_STMT_RO(jobs_stats,
+           "SELECT (SELECT coalesce(jsonb_object_agg(state, n), '{}')::text FROM (SELECT state, count(*) AS n FROM jobs "
+           "GROUP BY state) x), coalesce(extract(epoch FROM now() - (SELECT min(run_at) FROM jobs "
+           "WHERE state IN ('scheduled', 'retryable') AND run_at <= now())), 0)::float8");
 SQ_STMT_RO(jobs_list, "SELECT souq_job_json(j), j.id FROM jobs j WHERE ($1::text IS NULL OR j.id < $1) "
                       "AND ($3::text IS NULL OR j.state = $3) AND ($4::text IS NULL OR j.kind = $4) ORDER BY j.id DESC LIMIT $2");
 SQ_STMT_RO(job_get, "SELECT souq_job_json(j) FROM jobs j WHERE j.id = $1");
@@ -95,8 +96,8 @@ void sq_job_finish(sq_ctx_t *cx, const sq_job_row_t *job, const char *node, cons
                    sq_job_state_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
-    const char **p = sq_db_params(a, 6, job->id, node, sq_db_int(a, job->attempt), error, sq_db_int(a, retry_ms),
-                                  discard ? "true" : "false");
+    const char **p =
+        sq_db_params(a, 6, job->id, node, sq_db_int(a, job->attempt), error, sq_db_int(a, retry_ms), discard ? "true" : "false");
     sq_db_query(cx->db, a, &job_finish, 6, p, on_finish, op(cx, (void (*)())cb, data));
 }
 
