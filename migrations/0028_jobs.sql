@@ -19,7 +19,7 @@ CREATE TABLE jobs (
     last_error   text,
     -- one entry per failed attempt: {attempt, at, error, next_run_at}
     errors       jsonb NOT NULL DEFAULT '[]',
-    -- one logical job is enqueued once, ever (a schedule's period, "cart:<id>:reminder:2", ...)
+    -- one logical job is enqueued once while its row exists (a schedule's period, "cart:<id>:reminder:2", ...)
     unique_key   text CHECK (length(unique_key) <= 200),
     schedule_id  text,
     created_at   timestamptz NOT NULL DEFAULT now(),
@@ -31,6 +31,7 @@ CREATE INDEX jobs_due_idx ON jobs (run_at) WHERE state IN ('scheduled', 'retryab
 CREATE INDEX jobs_running_idx ON jobs (locked_until) WHERE state = 'running';
 CREATE INDEX jobs_kind_idx ON jobs (kind, id);
 CREATE INDEX jobs_state_idx ON jobs (state, id);
+CREATE INDEX jobs_finished_idx ON jobs (completed_at) WHERE state IN ('completed', 'canceled');
 
 -- Recurring work. spec is "every N seconds|minutes|hours" (periods aligned to the Unix epoch) or "daily at HH:MM"
 -- (UTC); the server parses it (core/jobs.c) into every_s or daily_min. A due schedule becomes one job per period
@@ -104,6 +105,11 @@ BEGIN
     )
     UPDATE job_schedules s SET next_run_at = souq_schedule_next(s.every_s, s.daily_min, greatest(s.next_run_at, now()))
       FROM due WHERE s.id = due.id;
+
+    -- retention: completed and canceled jobs go after 7 days, a few per step (discarded ones stay for inspection)
+    DELETE FROM jobs j WHERE j.id IN (SELECT x.id FROM jobs x WHERE x.state IN ('completed', 'canceled')
+                                        AND x.completed_at < now() - interval '7 days'
+                                      ORDER BY x.completed_at LIMIT 100 FOR UPDATE SKIP LOCKED);
 
     -- a lease that expired on the last attempt: the job is given up (it may have run; it is not run again)
     WITH gone AS (

@@ -66,9 +66,7 @@ void sq_h_job_get(sq_req_t *req)
 /* retry and cancel take no options: an empty body or {}; anything else is refused (400 or 422) */
 static void move(sq_req_t *req, const char *what)
 {
-    const char *id = job_id(req);
-    if (id == NULL)
-        return;
+    /* the body first (as every body route): a malformed one is 400 whatever the id */
     if (req->h2o->entity.base != NULL && req->h2o->entity.len > 0) {
         static const sq_field_t none[] = {{NULL}};
         json_t *b = sq_req_body(req);
@@ -77,7 +75,9 @@ static void move(sq_req_t *req, const char *what)
             return;
         }
     }
-    sq_job_move(&req->cx, id, what, on_job, req);
+    const char *id = job_id(req);
+    if (id != NULL)
+        sq_job_move(&req->cx, id, what, on_job, req);
 }
 
 void sq_h_job_retry(sq_req_t *req)

@@ -199,3 +199,12 @@ test('two nodes on one database: a recurring schedule runs once per period; kill
     for (const n of nodes) if (!n.exited) await n.stop('SIGKILL');
   }
 });
+
+test('retention: completed and canceled jobs go 7 days after they finished; discarded ones and recent ones stay', async () => {
+  const mk = (state, days) => s.sql(`INSERT INTO jobs (kind, state, completed_at) VALUES ('test.probe', $1, now() - $2 * interval '1 day') RETURNING id`, [state, days]);
+  const old = [(await mk('completed', 8))[0].id, (await mk('canceled', 8))[0].id];
+  const keep = [(await mk('discarded', 30))[0].id, (await mk('completed', 6))[0].id];
+  const count = async (ids) => (await s.sql('SELECT count(*)::int AS n FROM jobs WHERE id = ANY ($1)', [ids]))[0].n;
+  await eventually(async () => (await count(old)) === 0, 20000, 'old jobs purged');
+  assert.equal(await count(keep), 2);
+});
