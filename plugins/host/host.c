@@ -442,6 +442,8 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         limit(limits, "background_instructions", 10000000, 1000, 10000000000LL, &d->instr_background, err, errlen) != 0 ||
         limit(limits, "wall_ms", 200, 1, 60000, &d->wall_request_ms, err, errlen) != 0 ||
         limit(limits, "background_wall_ms", 5000, 1, 600000, &d->wall_background_ms, err, errlen) != 0 ||
+        limit(limits, "deadline_ms", 15000, 100, 120000, &d->deadline_request_ms, err, errlen) != 0 ||
+        limit(limits, "background_deadline_ms", 60000, 100, 600000, &d->deadline_background_ms, err, errlen) != 0 ||
         limit(limits, "memory_mb", 32, 1, 1024, &mem_mb, err, errlen) != 0 ||
         limit(limits, "breaker_failures", 5, 1, BREAKER_RING, &bf, err, errlen) != 0 ||
         limit(limits, "breaker_window_s", 60, 1, 86400, &bw, err, errlen) != 0 ||
@@ -970,7 +972,40 @@ static void fail(const sq_pdef_t *d, const char *name, const char *fn, sq_preaso
     cb(NULL, &e, data);
 }
 
-void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb, void *data)
+typedef struct {
+    sq_pcall_t call;
+    char plugin[64], fn[64];
+    sq_plugin_cb cb;
+    void *data;
+} host_call_t;
+
+static void call_done(sq_pcall_t *call, json_t *out)
+{
+    host_call_t *h = (host_call_t *)call;
+    sq_pstate_t *ps = call->ps;
+    sq_pdef_t *d = ps->def;
+    sq_pdef_ref(d);
+    sq_pstate_account(ps, ps->used);
+    if (call->reason == SQ_PR_TIMEOUT || call->reason == SQ_PR_MEMORY) { /* never reused: the next call builds a fresh one */
+        for (int i = 0; tls.reg != NULL && i < tls.reg->n; i++)
+            if (tls.states[i] == ps)
+                tls.states[i] = NULL;
+        ps->discard = true;
+    }
+    if (ps->discard && ps->inflight == 0)
+        sq_pstate_free(ps);
+    json_decref(call->input);
+    if (call->reason != SQ_PR_NONE)
+        fail(d, h->plugin, call->fn, call->reason, call, sq_mono_us(), h->cb, h->data);
+    else
+        h->cb(out, NULL, h->data);
+    json_decref(out);
+    sq_pdef_unref(d);
+    free(h);
+}
+
+void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
+                       void *data)
 {
     tls_sync();
     int64_t now = sq_mono_us();
@@ -988,29 +1023,32 @@ void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, boo
         return;
     }
     sq_pstate_t *ps = tls.states[idx];
-    sq_pcall_t call;
-    memset(&call, 0, sizeof(call));
-    call.start_us = now;
     if (ps == NULL) {
+        sq_pcall_t call;
+        memset(&call, 0, sizeof(call));
+        call.start_us = now;
         ps = tls.states[idx] = sq_pstate_new(d, call.detail, sizeof(call.detail));
         if (ps == NULL) {
             fail(d, plugin, fn, SQ_PR_ERROR, &call, now, cb, data);
             return;
         }
     }
-    json_t *out = NULL;
-    sq_preason_t r = sq_pstate_run(ps, fn, (json_t *)input, background, &out, &call);
-    sq_pstate_account(ps, ps->used);
-    if (r == SQ_PR_TIMEOUT || r == SQ_PR_MEMORY) { /* never reused: the next call builds a fresh state */
-        tls.states[idx] = NULL;
-        release_state(ps);
-    }
-    if (r != SQ_PR_NONE) {
-        fail(d, plugin, fn, r, &call, now, cb, data);
-        return;
-    }
-    cb(out, NULL, data);
-    json_decref(out);
+    host_call_t *h = sq_xcalloc(1, sizeof(*h));
+    snprintf(h->plugin, sizeof(h->plugin), "%s", plugin);
+    h->cb = cb;
+    h->data = data;
+    snprintf(h->fn, sizeof(h->fn), "%s", fn);
+    h->call.fn = h->fn;
+    h->call.input = json_incref((json_t *)input);
+    h->call.background = background;
+    h->call.cx = cx;
+    h->call.done = call_done;
+    sq_pstate_start(ps, &h->call);
+}
+
+void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb, void *data)
+{
+    sq_plugin_call_cx(NULL, plugin, fn, input, background, cb, data);
 }
 
 void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_err_t *e)
@@ -1058,13 +1096,14 @@ static json_t *describe(const sq_pdef_t *d)
     for (int r = 1; r < SQ_PR__COUNT; r++)
         failures += __atomic_load_n(&slots[d->slot].failures[r], __ATOMIC_RELAXED);
     return json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
+        "{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
         "s:{s:I, s:I}}",
         "object", "plugin", "name", d->name, "version", d->version, "sdk", d->sdk, "description", d->description, "priority",
         d->priority, "provides", provides, "folder", d->dir, "enabled", d->wanted, "status", status, "config", config,
         "secrets_set", secrets, "config_schema", schema, "limits", "instructions", (json_int_t)d->instr_request,
         "background_instructions", (json_int_t)d->instr_background, "wall_ms", (json_int_t)d->wall_request_ms, "background_wall_ms",
-        (json_int_t)d->wall_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20), "breaker_failures",
+        (json_int_t)d->wall_background_ms, "deadline_ms", (json_int_t)d->deadline_request_ms, "background_deadline_ms",
+        (json_int_t)d->deadline_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20), "breaker_failures",
         d->breaker_failures, "breaker_window_s", d->breaker_window_s, "breaker_open_s", d->breaker_open_s, "stats", "calls",
         (json_int_t)__atomic_load_n(&slots[d->slot].calls, __ATOMIC_RELAXED), "failures", (json_int_t)failures);
 }

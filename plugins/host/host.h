@@ -32,6 +32,14 @@ typedef void (*sq_plugin_cb)(json_t *out, const sq_err_t *err, void *data);
  * returns. */
 void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb, void *data);
 
+typedef struct sq_ctx sq_ctx_t;
+
+/** sq_plugin_call with a context for the plugin's I/O (souq.http.request goes through cx->http; cx and its arena
+ * must stay alive until cb runs, which the loop's contexts do). The call may then suspend while it waits: cb runs
+ * later, on this thread. Without a context (sq_plugin_call) souq.http.request raises {code = "unavailable"}. */
+void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
+                       void *data);
+
 /** Reports that a plugin's answer broke its hook's contract (wrong status, missing fields): logged and counted as
  * a failure of reason "error", and e is filled with SQ_E_PLUGIN_FAILED. */
 void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_err_t *e);

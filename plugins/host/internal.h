@@ -11,6 +11,7 @@
 
 #include "core/base/arena.h"
 #include "core/base/err.h"
+#include "core/ctx.h"
 #include "plugins/host/host.h"
 
 #define SQ_PLUGIN_SDK_MAJOR 1
@@ -21,6 +22,9 @@
 #define SQ_PLUGIN_PATTERN_SUBJECT_MAX (64 * 1024)
 #define SQ_PLUGIN_PATTERN_MAX 256
 #define SQ_PLUGIN_DEPTH_MAX 32
+#define SQ_PLUGIN_HTTP_RESPONSE_MAX (1024 * 1024) /* souq.http.request: the largest answer body */
+#define SQ_PLUGIN_HTTP_REQUEST_MAX (1024 * 1024)  /* and the largest request body */
+#define SQ_PLUGIN_HTTP_PER_CALL 16                /* requests one call may make */
 
 /** Why a call failed (the `reason` of the log line and of souq_plugin_failures_total). */
 typedef enum {
@@ -57,6 +61,7 @@ typedef struct sq_pdef {
     bool enabled;                            /* wanted && configured */
     int64_t instr_request, instr_background; /* per-call instruction budgets */
     int64_t wall_request_ms, wall_background_ms;
+    int64_t deadline_request_ms, deadline_background_ms; /* a call's bound including the time waiting for I/O */
     int64_t memory_bytes;
     int breaker_failures, breaker_window_s, breaker_open_s;
     int slot; /* index of the plugin's stats slot (by name, stable across reloads) */
@@ -111,23 +116,57 @@ struct sq_pstate {
     sq_pcall_t *cur;    /* the call running now (the hook charges it) */
 };
 
-/** A call in progress: its budgets and what stopped it. */
+typedef void (*sq_pcall_done)(sq_pcall_t *call, json_t *out);
+
+/** A call in progress (heap-allocated by the host; it may be suspended while souq.http waits for its answer): its
+ * budgets and what stopped it. The instruction and wall-clock budgets count only time running Lua: deadline_us
+ * moves forward by each wait. call_deadline_us bounds the whole call, waits included. */
 struct sq_pcall {
     sq_pstate_t *ps;
     int64_t budget, used; /* instructions */
-    int64_t start_us, deadline_us;
+    int64_t start_us, deadline_us, call_deadline_us;
+    int64_t io_us, paused_us; /* time spent waiting for I/O; when the current wait began */
     sq_preason_t reason;
     char detail[256]; /* why, for the log only */
+    /* set by the caller of sq_pstate_start */
+    const char *fn;
+    json_t *input;
+    bool background;
+    sq_ctx_t *cx; /* for I/O (souq.http); NULL: no I/O (tools, unit tests) */
+    sq_pcall_done done;
+    void *data;
+    /* the machinery */
+    lua_State *co;
+    int co_ref;
+    int io; /* SQ_PIO_* */
+    int nrequests;
+    sq_http_response_t res;
+    sq_pcall_t *prev_cur;
 };
+
+enum { SQ_PIO_NONE, SQ_PIO_ISSUING, SQ_PIO_WAITING, SQ_PIO_DONE };
 
 /** Builds a state for d: the allowlisted environment, the SDK, and handler.lua run once with the background
  * budget. NULL with a message in err on failure. */
 sq_pstate_t *sq_pstate_new(sq_pdef_t *d, char *err, size_t errlen);
 void sq_pstate_free(sq_pstate_t *ps);
 
-/** Runs handler[fn](config, input) in a coroutine of ps under the request or background budget. On success
- * *out gets a new reference (the result, or JSON null for nil). On failure returns the reason and fills call. */
-sq_preason_t sq_pstate_run(sq_pstate_t *ps, const char *fn, json_t *input, bool background, json_t **out, sq_pcall_t *call);
+/** Starts handler[call->fn](config, call->input) in a coroutine of ps under the request or background budgets.
+ * call->done(call, out) runs once at the end (maybe before this returns), with ps->inflight already decremented:
+ * out is a new reference (the result, or JSON null for nil) when call->reason is SQ_PR_NONE, else NULL. */
+void sq_pstate_start(sq_pstate_t *ps, sq_pcall_t *call);
+
+/** Resumes a call suspended in an SDK I/O function (its answer is in call->res; http.c). */
+void sq_pcall_resume(sq_pcall_t *call);
+
+/** Stops the running call with reason r (the detail for the log) and raises (never returns). */
+void sq_sandbox_stop(lua_State *L, sq_preason_t r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** The call running on L (NULL outside a call). */
+sq_pcall_t *sq_pcall_current(lua_State *L);
+
+/** souq.http.request (http.c). */
+int sq_sdk_http_request(lua_State *L);
 
 /** Marks the running call as a sandbox violation and raises (never returns). */
 int sq_sandbox_violation(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

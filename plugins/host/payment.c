@@ -350,6 +350,6 @@ static void pay(int slot, op_t op, sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay
     }
     call_t *c = SQ_NEW(cx->arena, call_t);
     *c = (call_t){cx, op, sq_arena_strdup(cx->arena, name), cb, data};
-    sq_plugin_call(name, fn_names[op], in, false, on_result, c);
+    sq_plugin_call_cx(cx, name, fn_names[op], in, false, on_result, c);
     json_decref(in);
 }

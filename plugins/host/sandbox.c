@@ -64,6 +64,21 @@ static void stop(lua_State *L, sq_preason_t r, const char *fmt, ...)
     raise_stop(L);
 }
 
+void sq_sandbox_stop(lua_State *L, sq_preason_t r, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    stop(L, r, "%s", msg);
+}
+
+sq_pcall_t *sq_pcall_current(lua_State *L)
+{
+    return pstate(L)->cur;
+}
+
 int sq_sandbox_violation(lua_State *L, const char *fmt, ...)
 {
     char msg[200];
@@ -486,7 +501,19 @@ static void describe(lua_State *L, int idx, char *out, size_t len)
 {
     if (lua_type(L, idx) == LUA_TSTRING)
         snprintf(out, len, "%s", lua_tostring(L, idx));
-    else
+    else if (lua_type(L, idx) == LUA_TTABLE && lua_checkstack(L, 2)) { /* souq.http's errors: {code =, message =} */
+        idx = lua_absindex(L, idx);
+        lua_pushliteral(L, "code");
+        lua_rawget(L, idx);
+        lua_pushliteral(L, "message");
+        lua_rawget(L, idx);
+        if (lua_type(L, -2) == LUA_TSTRING)
+            snprintf(out, len, "(an error table) code=%.40s message=%.180s", lua_tostring(L, -2),
+                     lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "-");
+        else
+            snprintf(out, len, "(an error object of type table)");
+        lua_pop(L, 2);
+    } else
         snprintf(out, len, "(an error object of type %s)", luaL_typename(L, idx));
 }
 
@@ -545,18 +572,11 @@ void sq_pstate_free(sq_pstate_t *ps)
 
 /* ---- a call ----------------------------------------------------------------------------------------------------- */
 
-typedef struct {
-    lua_State *co;
-    int ref;
-    const char *fn;
-    json_t *input;
-} entry_t;
-
 static int mk_thread(lua_State *L)
 {
-    entry_t *e = lua_touserdata(L, 1);
-    e->co = lua_newthread(L);
-    e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    sq_pcall_t *c = lua_touserdata(L, 1);
+    c->co = lua_newthread(L);
+    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
@@ -571,46 +591,52 @@ static int entry_k(lua_State *L, int status, lua_KContext ctx)
 /* The body of a call's coroutine: handler[fn](config, input). */
 static int entry(lua_State *L)
 {
-    entry_t *e = lua_touserdata(L, 1);
+    sq_pcall_t *c = lua_touserdata(L, 1);
     sq_pstate_t *ps = pstate(L);
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->handler_ref);
-    lua_pushstring(L, e->fn);
+    lua_pushstring(L, c->fn);
     if (lua_rawget(L, 1) != LUA_TFUNCTION)
-        return luaL_error(L, "the plugin has no function %s", e->fn);
+        return luaL_error(L, "the plugin has no function %s", c->fn);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->config_ref);
-    sq_lua_push_json(L, e->input, 0);
+    sq_lua_push_json(L, c->input, 0);
     lua_callk(L, 2, 1, 0, entry_k);
     return entry_k(L, LUA_OK, 0);
 }
 
-sq_preason_t sq_pstate_run(sq_pstate_t *ps, const char *fn, json_t *input, bool background, json_t **out, sq_pcall_t *call)
+/* The end of a call: its result or reason, the coroutine dropped, done() told. */
+static void finish(sq_pcall_t *c, json_t *out)
 {
-    lua_State *L = ps->L;
-    call->ps = ps;
-    call->reason = SQ_PR_NONE;
-    call->budget = background ? ps->def->instr_background : ps->def->instr_request;
-    call->start_us = sq_mono_us();
-    call->deadline_us = call->start_us + (background ? ps->def->wall_background_ms : ps->def->wall_request_ms) * 1000;
-    *out = NULL;
-    ps->cur = call;
-    ps->inflight++;
-    entry_t e = {NULL, LUA_NOREF, fn, input};
-    lua_pushcfunction(L, mk_thread);
-    lua_pushlightuserdata(L, &e);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        lua_pop(L, 1);
-        call->reason = SQ_PR_MEMORY;
-        snprintf(call->detail, sizeof(call->detail), "no memory for the call's coroutine");
-        goto Exit;
+    sq_pstate_t *ps = c->ps;
+    if (c->co != NULL) {
+        lua_settop(c->co, 0);
+        luaL_unref(ps->L, LUA_REGISTRYINDEX, c->co_ref);
+        c->co = NULL;
     }
-    lua_State *co = e.co;
-    lua_sethook(co, hook, LUA_MASKCOUNT, SQ_PLUGIN_HOOK_STEP);
-    lua_pushcfunction(co, entry);
-    lua_pushlightuserdata(co, &e);
+    ps->inflight--;
+    if (c->reason != SQ_PR_NONE) {
+        json_decref(out);
+        out = NULL;
+    }
+    c->done(c, out);
+}
+
+/* Runs the call's coroutine until it returns, fails, or waits for I/O (nargs values on its stack). */
+static void step(sq_pcall_t *c, lua_State *from, int nargs)
+{
+    sq_pstate_t *ps = c->ps;
+    lua_State *co = c->co;
+    c->prev_cur = ps->cur;
+    ps->cur = c;
     int nres = 0;
-    int st = lua_resume(co, L, 1, &nres);
-    if (call->reason != SQ_PR_NONE) {
+    int st = lua_resume(co, from, nargs, &nres);
+    ps->cur = c->prev_cur;
+    json_t *out = NULL;
+    if (st == LUA_YIELD && c->reason == SQ_PR_NONE && c->io == SQ_PIO_WAITING) {
+        lua_pop(co, nres);
+        return; /* the I/O callback resumes it */
+    }
+    if (c->reason != SQ_PR_NONE) {
         /* stopped: the reason and detail are set */
     } else if (st == LUA_OK) {
         size_t bytes = 0;
@@ -622,33 +648,62 @@ sq_preason_t sq_pstate_run(sq_pstate_t *ps, const char *fn, json_t *input, bool 
             bytes = SQ_PLUGIN_OUTPUT_MAX + 1;
         }
         if (j == NULL && bytes > SQ_PLUGIN_OUTPUT_MAX) {
-            call->reason = SQ_PR_OUTPUT_TOO_LARGE;
-            snprintf(call->detail, sizeof(call->detail), "%s returned more than %d bytes", fn, SQ_PLUGIN_OUTPUT_MAX);
+            c->reason = SQ_PR_OUTPUT_TOO_LARGE;
+            snprintf(c->detail, sizeof(c->detail), "%s returned more than %d bytes", c->fn, SQ_PLUGIN_OUTPUT_MAX);
         } else if (j == NULL) {
-            call->reason = SQ_PR_ERROR;
-            snprintf(call->detail, sizeof(call->detail), "%s returned a value that is not JSON: %s", fn, why);
+            c->reason = SQ_PR_ERROR;
+            snprintf(c->detail, sizeof(c->detail), "%s returned a value that is not JSON: %s", c->fn, why);
         }
-        *out = j;
+        out = j;
     } else if (st == LUA_YIELD) {
-        call->reason = SQ_PR_ERROR;
-        snprintf(call->detail, sizeof(call->detail), "%s yielded outside an SDK call", fn);
+        c->reason = SQ_PR_ERROR;
+        snprintf(c->detail, sizeof(c->detail), "%s yielded outside an SDK call", c->fn);
     } else if (st == LUA_ERRMEM) {
-        call->reason = SQ_PR_MEMORY;
-        snprintf(call->detail, sizeof(call->detail), "memory cap of %zu bytes reached", ps->limit);
+        c->reason = SQ_PR_MEMORY;
+        snprintf(c->detail, sizeof(c->detail), "memory cap of %zu bytes reached", ps->limit);
     } else {
-        call->reason = SQ_PR_ERROR;
-        describe(co, -1, call->detail, sizeof(call->detail));
+        c->reason = SQ_PR_ERROR;
+        describe(co, -1, c->detail, sizeof(c->detail));
     }
-    lua_settop(co, 0);
-    luaL_unref(L, LUA_REGISTRYINDEX, e.ref);
-Exit:
-    ps->cur = NULL;
-    ps->inflight--;
-    if (call->reason != SQ_PR_NONE) {
-        json_decref(*out);
-        *out = NULL;
+    finish(c, out);
+}
+
+void sq_pstate_start(sq_pstate_t *ps, sq_pcall_t *c)
+{
+    lua_State *L = ps->L;
+    c->ps = ps;
+    c->reason = SQ_PR_NONE;
+    c->budget = c->background ? ps->def->instr_background : ps->def->instr_request;
+    c->start_us = sq_mono_us();
+    c->deadline_us = c->start_us + (c->background ? ps->def->wall_background_ms : ps->def->wall_request_ms) * 1000;
+    c->call_deadline_us = c->start_us + (c->background ? ps->def->deadline_background_ms : ps->def->deadline_request_ms) * 1000;
+    c->io = SQ_PIO_NONE;
+    c->co = NULL;
+    c->co_ref = LUA_NOREF;
+    ps->inflight++;
+    lua_pushcfunction(L, mk_thread);
+    lua_pushlightuserdata(L, c);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        c->reason = SQ_PR_MEMORY;
+        snprintf(c->detail, sizeof(c->detail), "no memory for the call's coroutine");
+        finish(c, NULL);
+        return;
     }
-    return call->reason;
+    lua_sethook(c->co, hook, LUA_MASKCOUNT, SQ_PLUGIN_HOOK_STEP);
+    lua_pushcfunction(c->co, entry);
+    lua_pushlightuserdata(c->co, c);
+    step(c, L, 1);
+}
+
+void sq_pcall_resume(sq_pcall_t *c)
+{
+    /* the wait does not count against the CPU budgets: the wall-clock deadline moves by its length */
+    int64_t waited = sq_mono_us() - c->paused_us;
+    c->io_us += waited;
+    c->deadline_us += waited;
+    c->io = SQ_PIO_DONE;
+    step(c, c->ps->L, 0);
 }
 
 /* ---- JSON <-> Lua --------------------------------------------------------------------------------------------------- */

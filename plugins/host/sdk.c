@@ -365,18 +365,6 @@ static int t_iso(lua_State *L)
     return 1;
 }
 
-/* ---- souq.http (not in this host yet) ------------------------------------------------------------------------------ */
-
-/** souq.http.request(opts): not available in this build; the outbound HTTP client (core/http.h) is wired in when it
- * lands. Raises an error a plugin can pcall. */
-static int h_request(lua_State *L)
-{
-    return luaL_error(L,
-                      "souq.http.request is not available yet in this host (SDK %s): the outbound HTTP client is not "
-                      "wired in",
-                      SQ_PLUGIN_SDK_VERSION);
-}
-
 static void lib(lua_State *L, const char *name, const luaL_Reg *fns)
 {
     lua_newtable(L);
@@ -404,7 +392,7 @@ void sq_sdk_open(lua_State *L, sq_pdef_t *d)
     static const luaL_Reg money_fns[] = {{"add", m_add},         {"sub", m_sub},     {"mul", m_mul},
                                          {"percent", m_percent}, {"split", m_split}, {NULL, NULL}};
     static const luaL_Reg time_fns[] = {{"now", t_now}, {"now_ms", t_now_ms}, {"iso8601", t_iso}, {NULL, NULL}};
-    static const luaL_Reg http[] = {{"request", h_request}, {NULL, NULL}};
+    static const luaL_Reg http[] = {{"request", sq_sdk_http_request}, {NULL, NULL}};
     lua_pushliteral(L, SQ_PLUGIN_SDK_VERSION);
     lua_setfield(L, -2, "sdk_version");
     lua_createtable(L, 0, 2);

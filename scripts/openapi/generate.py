@@ -799,6 +799,8 @@ schemas["Plugin"] = obj({"object": {"const": "plugin", "description": "Always pl
     "config_schema": {"type": "object", "additionalProperties": PLUGIN_FIELD, "description": "The settings the plugin takes, by name."},
     "limits": obj({"instructions": INT("Lua VM instructions per request-path call."), "background_instructions": INT("Instructions per background call."),
                    "wall_ms": INT("Wall-clock budget of a request-path call, ms."), "background_wall_ms": INT("Wall-clock budget of a background call, ms."),
+                   "deadline_ms": INT("Overall bound of a request-path call including the time it waits for souq.http answers, ms."),
+                   "background_deadline_ms": INT("Overall bound of a background call including I/O waits, ms."),
                    "memory_mb": INT("Memory cap of each of its Lua states, MiB."), "breaker_failures": INT("Failures that open the circuit breaker..."),
                    "breaker_window_s": INT("...within this many seconds."), "breaker_open_s": INT("How long the breaker stays open.")}, desc="Its budgets (manifest limits, else the defaults)."),
     "stats": obj({"calls": INT("Calls into the plugin since the process started."), "failures": INT("Failed calls (any reason; /metrics has them by reason).")}, desc="Counters of this process.")},

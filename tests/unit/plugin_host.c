@@ -85,7 +85,7 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 static void test_load(void)
 {
     CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
-              5); /* payment-manual, faulty, flaky, needs-config, slow; 2 broken ones refused */
+              6); /* payment-manual, payment-stripe (unconfigured), faulty, flaky, needs-config, slow; 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
@@ -448,6 +448,105 @@ static void test_reload(void)
     json_decref(sq_plugins_reload("plugins,tests/plugins"));
 }
 
+/* ---- souq.http through a fake client ------------------------------------------------------------------------- */
+
+static struct {
+    bool immediate;      /* answer inside the request call (no yield) */
+    sq_http_error_t err; /* the answer's error */
+    int count;
+    sq_http_request_t rq; /* the last request (strings in the context's arena) */
+    sq_http_cb cb;
+    void *data;
+} fake;
+
+static void fake_http(sq_ctx_t *cx, const sq_http_request_t *rq, sq_http_cb cb, void *data)
+{
+    (void)cx;
+    fake.count++;
+    fake.rq = *rq;
+    fake.cb = cb;
+    fake.data = data;
+    if (fake.immediate) {
+        sq_http_response_t res = {fake.err, "refused by the fake", 0, NULL, 0, NULL, 0, 0, NULL};
+        cb(&res, data);
+    }
+}
+
+/* Answers the pending request: 201 with a header and a body. */
+static void fake_answer(void)
+{
+    static const sq_http_header_t h[] = {{"X-Answer", "yes"}, {"content-type", "text/plain"}};
+    sq_http_response_t res = {SQ_HTTP_OK, NULL, 201, h, 2, "paid", 4, 0, "192.0.2.1"};
+    sq_http_cb cb = fake.cb;
+    fake.cb = NULL;
+    cb(&res, fake.data);
+}
+
+static sq_code_t authorize_cx(sq_ctx_t *cx, const char *mode, int *called)
+{
+    json_t *in = json_pack("{s:s, s:s, s:I, s:s, s:s, s:{s:s}}", "provider", "faulty", "payment_id", "pay_1", "amount",
+                           (json_int_t)100, "currency", "usd", "idempotency_key", "key_1", "data", "mode", mode);
+    *called = 0;
+    sq_plugin_call_cx(cx, "faulty", "payment_authorize", in, false, on_call, called);
+    json_decref(in);
+    return last_err.code;
+}
+
+static void test_http(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_ctx_t cx = {0};
+    cx.arena = a;
+    cx.http = fake_http;
+    int called;
+    /* the call suspends while the request is out, and resumes with the answer */
+    memset(&fake, 0, sizeof(fake));
+    authorize_cx(&cx, "http", &called);
+    CHECK_INT(called, 0);
+    CHECK_INT(fake.count, 1);
+    CHECK_STR(fake.rq.method, "POST");
+    CHECK_STR(fake.rq.url, "https://gw.example/pay");
+    CHECK_INT((int)fake.rq.body_len, 10);
+    CHECK(fake.rq.body != NULL && memcmp(fake.rq.body, "amount=100", 10) == 0);
+    CHECK_INT(fake.rq.nheaders, 2);
+    CHECK_INT(fake.rq.total_timeout_ms, 2000); /* 2500 rounded down to a step */
+    CHECK_INT((int)fake.rq.max_response_bytes, SQ_PLUGIN_HTTP_RESPONSE_MAX);
+    bool key_seen = false;
+    for (int i = 0; i < fake.rq.nheaders; i++)
+        key_seen |= strcmp(fake.rq.headers[i].name, "Idempotency-Key") == 0 && strcmp(fake.rq.headers[i].value, "key_1") == 0;
+    CHECK(key_seen);
+    /* meanwhile another call on the same state runs and finishes */
+    CHECK_INT(authorize("faulty", "ok"), SQ_OK);
+    usleep(250 * 1000); /* longer than the wall-clock budget (200 ms): waiting does not count against it */
+    fake_answer();
+    CHECK_INT(called, 1);
+    CHECK_INT(last_err.code, SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "provider_ref")), "201:yes:paid");
+    /* a transport failure is an error table the plugin can pcall; answered at once (no yield) or later */
+    for (int immediate = 0; immediate <= 1; immediate++) {
+        memset(&fake, 0, sizeof(fake));
+        fake.immediate = immediate;
+        fake.err = SQ_HTTP_E_SSRF_BLOCKED;
+        authorize_cx(&cx, "http_error", &called);
+        if (!immediate) {
+            CHECK_INT(called, 0);
+            sq_http_response_t res = {SQ_HTTP_E_TIMEOUT, "total timeout", 0, NULL, 0, NULL, 0, 0, NULL};
+            fake.cb(&res, fake.data);
+        }
+        CHECK_INT(called, 1);
+        CHECK_STR(json_string_value(json_object_get(last, "decline_code")), immediate ? "ssrf_blocked" : "timeout");
+    }
+    /* without a context: unavailable */
+    CHECK_INT(authorize("faulty", "http_error"), SQ_OK);
+    CHECK_STR(json_string_value(json_object_get(last, "decline_code")), "unavailable");
+    /* forbidden headers and calls from a plugin's own coroutine fail the call; nothing is sent */
+    memset(&fake, 0, sizeof(fake));
+    CHECK_INT(authorize_cx(&cx, "http_bad_header", &called), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(authorize_cx(&cx, "http_in_coroutine", &called), SQ_E_PLUGIN_FAILED);
+    CHECK_INT(fake.count, 0);
+    sq_arena_unref(a);
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
@@ -459,6 +558,7 @@ int main(void)
     test_bridge();
     test_breaker();
     test_reload();
+    test_http();
     json_decref(last);
     sq_plugins_thread_exit();
     return check_done("plugin_host");

@@ -14,6 +14,22 @@ function modes.requires_action(req)
 end
 function modes.declined(req) return { status = "declined", decline_code = "card_declined" } end
 function modes.echo(req) return { status = "authorized", provider_ref = req.idempotency_key } end
+-- souq.http (tests/unit/plugin_host.c answers through a fake client)
+function modes.http(req)
+  local r = souq.http.request { method = "POST", url = "https://gw.example/pay", body = "amount=" .. req.amount,
+                                headers = { ["X-Key"] = "k1", ["Idempotency-Key"] = req.idempotency_key }, timeout_ms = 2500 }
+  local x = 0
+  for i = 1, 1000 do x = x + i end -- some work after the wait
+  return { status = "authorized", provider_ref = r.status .. ":" .. tostring(r.headers["x-answer"]) .. ":" .. r.body }
+end
+function modes.http_error()
+  local ok, e = pcall(souq.http.request, { url = "https://gw.example/" })
+  return { status = "declined", decline_code = ok and "no error" or e.code }
+end
+function modes.http_bad_header() return souq.http.request { url = "https://gw.example/", headers = { Host = "evil" } } end
+function modes.http_in_coroutine()
+  return coroutine.wrap(function() return souq.http.request { url = "https://gw.example/" } end)()
+end
 -- budgets
 function modes.loop() while true do end end
 function modes.pcall_loop() while true do pcall(function() while true do end end) end end

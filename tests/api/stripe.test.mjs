@@ -1,0 +1,243 @@
+// stripe.test.mjs: the bundled payment-stripe plugin through the running server against a small fake of Stripe's
+// PaymentIntents API on loopback (node http), which records every request. Checks the wire shape (form-encoded
+// POSTs, Bearer key, the checkout's Idempotency-Key), declines, 3-D Secure, capture and refund through the admin
+// routes, the fake being down or slow (502, nothing half-done), the egress policy, and that the secret key never
+// shows in logs or admin answers. souq.http.request's suspension is exercised by every call here.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { startStack, staffLogin, ROOT } from './lib/harness.mjs';
+
+const SECRET = `sk_test_${crypto.randomBytes(12).toString('hex')}`;
+let s, t, loc, shipping, variant, fake;
+const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
+const A = (method, path, json, headers) => s.client.request(method, path, { pk: null, token: t, json, headers });
+const key = () => crypto.randomUUID();
+const address = { first_name: 'Ada', last_name: 'L', address_1: 'Unter den Linden 1', city: 'Berlin', postal_code: '10117', country_code: 'de' };
+
+// ---- the fake ------------------------------------------------------------------------------------------------------
+function startFake() {
+  const f = { requests: [], intents: new Map(), replays: new Map(), mode: 'up', n: 0 };
+  const send = (res, status, body) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
+  f.server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const form = Object.fromEntries(new URLSearchParams(raw));
+      f.requests.push({ method: req.method, path: req.url, headers: req.headers, raw, form });
+      if (f.mode === 'down') return req.socket.destroy();
+      if (f.mode === 'hang') return; // never answers
+      if (req.headers.authorization !== `Bearer ${SECRET}`)
+        return send(res, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
+      const idem = req.headers['idempotency-key'];
+      if (req.method === 'POST' && idem && f.replays.has(idem)) { const [st, b] = f.replays.get(idem); return send(res, st, b); }
+      const answer = (st, b) => { if (req.method === 'POST' && idem) f.replays.set(idem, [st, b]); send(res, st, b); };
+      let m;
+      if (req.method === 'POST' && req.url === '/v1/payment_intents') {
+        const pi = { id: `pi_${++f.n}`, object: 'payment_intent', amount: Number(form.amount), currency: form.currency,
+          capture_method: form.capture_method, payment_method: form.payment_method, status: 'requires_capture', next_action: null };
+        if (form.payment_method === 'pm_card_chargeDeclined') {
+          pi.status = 'requires_payment_method';
+          f.intents.set(pi.id, pi);
+          return answer(402, { error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', payment_intent: pi } });
+        }
+        if (form.payment_method === 'pm_card_threeDSecure2Required') {
+          pi.status = 'requires_action';
+          pi.next_action = { type: 'redirect_to_url', redirect_to_url: { url: `https://hooks.stripe.com/3d_secure_2/${pi.id}`, return_url: form.return_url } };
+        }
+        f.intents.set(pi.id, pi);
+        return answer(200, pi);
+      }
+      if (req.method === 'GET' && (m = /^\/v1\/payment_intents\/(pi_\d+)$/.exec(req.url)) && f.intents.has(m[1]))
+        return send(res, 200, f.intents.get(m[1]));
+      if (req.method === 'POST' && (m = /^\/v1\/payment_intents\/(pi_\d+)\/(capture|cancel)$/.exec(req.url)) && f.intents.has(m[1])) {
+        const pi = f.intents.get(m[1]);
+        if (pi.status !== 'requires_capture')
+          return answer(400, { error: { type: 'invalid_request_error', code: 'payment_intent_unexpected_state' } });
+        pi.status = m[2] === 'capture' ? 'succeeded' : 'canceled';
+        if (m[2] === 'capture') pi.amount_received = Number(form.amount_to_capture ?? pi.amount);
+        return answer(200, pi);
+      }
+      if (req.method === 'POST' && req.url === '/v1/refunds' && f.intents.get(form.payment_intent)?.status === 'succeeded')
+        return answer(200, { id: `re_${++f.n}`, object: 'refund', amount: Number(form.amount), payment_intent: form.payment_intent, status: 'succeeded' });
+      send(res, 404, { error: { type: 'invalid_request_error', code: 'resource_missing' } });
+    });
+  });
+  // the buyer passes 3-D Secure on Stripe's page
+  f.authenticate = (id) => { f.intents.get(id).status = 'requires_capture'; f.intents.get(id).next_action = null; };
+  return new Promise((resolve) => f.server.listen(0, '127.0.0.1', () => { f.port = f.server.address().port; resolve(f); }));
+}
+
+before(async () => {
+  fake = await startFake();
+  s = await startStack({ env: { SOUQ_PLUGIN_DIRS: `${ROOT}/plugins`, SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32' } });
+  t = (await staffLogin(s.client)).access_token;
+  const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+  shipping = (await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 0 })).body.id;
+  loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
+  await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
+  const r = await A('POST', '/v1/admin/products', { title: 'Stripe thing', status: 'active',
+    variants: [{ sku: `STR-${process.pid}`, prices: [{ currency_code: 'eur', amount: 1500 }], inventory: [{ location_id: loc, quantity: 500 }] }] });
+  assert.equal(r.status, 201, r.text);
+  variant = r.body.variants[0].id;
+});
+after(async () => { if (s) await s.stop(); if (fake) fake.server.close(); });
+
+async function readyCart(quantity = 2) {
+  const r = await s.client.request('POST', '/v1/store/carts', { json: { email: 'buyer@example.com', shipping_address: address,
+    items: [{ variant_id: variant, quantity }] } });
+  assert.equal(r.status, 201, r.text);
+  const m = await s.client.request('POST', `/v1/store/carts/${r.body.id}/shipping-methods`, { json: { option_id: shipping } });
+  assert.equal(m.status, 200, m.text);
+  return m.body;
+}
+const complete = (cartId, data, k = key()) =>
+  s.client.request('POST', `/v1/store/carts/${cartId}/complete`, { json: { payment: { provider: 'stripe', data } }, headers: { 'idempotency-key': k } });
+const level = async () => (await s.sql(
+  'SELECT l.on_hand, l.reserved FROM inventory_levels l JOIN variant_inventory_items v ON v.inventory_item_id = l.inventory_item_id WHERE v.variant_id = $1',
+  [variant]))[0];
+const orders = async (cartId) => Number((await s.sql('SELECT count(*) AS n FROM orders WHERE cart_id = $1', [cartId]))[0].n);
+const configure = (config) => A('PATCH', '/v1/admin/plugins/payment-stripe', { config });
+
+test('payment-stripe loads unconfigured (its secret key is required) and takes a write-only key', async () => {
+  let r = await A('GET', '/v1/admin/plugins/payment-stripe');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.status, 'unconfigured');
+  assert.equal(r.body.config.base_url, 'https://api.stripe.com');
+  assert.equal((await readyCart(1)) && (await complete((await readyCart(1)).id, { payment_method: 'pm_card_visa' })).status, 422,
+    'stripe is not a provider while unconfigured');
+  r = await configure({ base_url: 'not a url at all', timeout_ms: 10 });
+  assert.equal(r.status, 422);
+  assert.ok(r.body.errors.some((e) => e.pointer === '/config/timeout_ms'), r.text);
+  r = await configure({ secret_key: SECRET, base_url: `http://127.0.0.1:${fake.port}`, webhook_secret: 'whsec_x' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.status, 'active');
+  assert.deepEqual(r.body.secrets_set.sort(), ['secret_key', 'webhook_secret']);
+  assert.doesNotMatch(r.text, new RegExp(SECRET));
+});
+
+test('checkout with stripe creates a manual-capture PaymentIntent with the checkout\'s Idempotency-Key and places the order', async () => {
+  const cart = await readyCart(2);
+  let r = await complete(cart.id, {});
+  assert.equal(r.status, 422, 'payment_method is required');
+  assert.equal(r.body.errors[0].pointer, '/payment/data/payment_method');
+  const seen = fake.requests.length;
+  r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual([r.body.payment_status, r.body.payments[0].provider, r.body.payments[0].status], ['authorized', 'stripe', 'authorized']);
+  const sent = fake.requests.slice(seen);
+  assert.equal(sent.length, 1);
+  const [q] = sent;
+  assert.deepEqual([q.method, q.path, q.headers['content-type']], ['POST', '/v1/payment_intents', 'application/x-www-form-urlencoded']);
+  assert.equal(q.headers.authorization, `Bearer ${SECRET}`);
+  assert.deepEqual([q.form.amount, q.form.currency, q.form.payment_method, q.form.confirm, q.form.capture_method],
+    [String(r.body.total), 'eur', 'pm_card_visa', 'true', 'manual']);
+  const [p] = await s.sql('SELECT provider_ref, gateway_key FROM payments WHERE order_id = $1', [r.body.id]);
+  assert.equal(q.headers['idempotency-key'], p.gateway_key, 'the checkout\'s gateway key is Stripe\'s idempotency key');
+  assert.match(p.provider_ref, /^pi_\d+$/);
+  assert.equal(q.form['metadata[souq_payment_id]'], r.body.payments[0].id);
+
+  // capture and refund through the admin order routes
+  const before = fake.requests.length;
+  let c = await A('POST', `/v1/admin/orders/${r.body.id}/capture`);
+  assert.equal(c.status, 200, c.text);
+  assert.equal(c.body.payment_status, 'paid');
+  assert.equal(fake.intents.get(p.provider_ref).status, 'succeeded');
+  const cap = fake.requests[before];
+  assert.deepEqual([cap.path, cap.form.amount_to_capture], [`/v1/payment_intents/${p.provider_ref}/capture`, String(r.body.total)]);
+  assert.ok(cap.headers['idempotency-key']);
+  c = await A('POST', `/v1/admin/orders/${r.body.id}/refunds`, { amount: 700 });
+  assert.equal(c.status, 201, c.text);
+  assert.deepEqual([c.body.amount, c.body.status], [700, 'succeeded']);
+  const ref = fake.requests.at(-1);
+  assert.deepEqual([ref.path, ref.form.payment_intent, ref.form.amount], ['/v1/refunds', p.provider_ref, '700']);
+  assert.equal(ref.headers['idempotency-key'], c.body.id, 'the refund\'s id is its idempotency key');
+});
+
+test('a cancelled order voids its PaymentIntent', async () => {
+  const cart = await readyCart(1);
+  const r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+  assert.equal(r.status, 201, r.text);
+  const [p] = await s.sql('SELECT provider_ref FROM payments WHERE order_id = $1', [r.body.id]);
+  const c = await A('POST', `/v1/admin/orders/${r.body.id}/cancel`);
+  assert.equal(c.status, 200, c.text);
+  assert.equal(fake.intents.get(p.provider_ref).status, 'canceled');
+  assert.equal(fake.requests.at(-1).path, `/v1/payment_intents/${p.provider_ref}/cancel`);
+});
+
+test('a card Stripe declines (402) is 402 payment-declined; no order, the stock is released', async () => {
+  const cart = await readyCart(3);
+  const start = await level();
+  const r = await complete(cart.id, { payment_method: 'pm_card_chargeDeclined' });
+  assert.equal(r.status, 402, r.text);
+  assert.equal(r.body.type, type('payment-declined'));
+  assert.equal(await orders(cart.id), 0);
+  assert.deepEqual(await level(), start);
+});
+
+test('3-D Secure: requires_action with Stripe\'s redirect URL, then, once the buyer passed, the order is authorized', async () => {
+  const cart = await readyCart(1);
+  let r = await complete(cart.id, { payment_method: 'pm_card_threeDSecure2Required', return_url: 'https://shop.example/back' });
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.status, 'requires_action');
+  const url = r.body.payment.next_action.url;
+  assert.match(url, /^https:\/\/hooks\.stripe\.com\/3d_secure_2\/pi_\d+$/);
+  assert.deepEqual(r.body.payment.next_action, { type: 'redirect_to_url', url });
+  assert.equal(fake.requests.at(-1).form.return_url, 'https://shop.example/back');
+  const id = url.split('/').at(-1);
+  r = await complete(cart.id, { payment_method: 'pm_card_threeDSecure2Required' });
+  assert.equal(r.status, 202, 'not authenticated yet');
+  assert.deepEqual([fake.requests.at(-1).method, fake.requests.at(-1).path], ['GET', `/v1/payment_intents/${id}`], 'the plugin asks Stripe where the intent stands');
+  fake.authenticate(id);
+  r = await complete(cart.id, { payment_method: 'pm_card_threeDSecure2Required' });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.payment_status, 'authorized');
+  const creates = fake.requests.filter((q) => q.method === 'POST' && q.path === '/v1/payment_intents' && q.form.payment_method === 'pm_card_threeDSecure2Required');
+  assert.equal(new Set(creates.map((q) => q.form['metadata[souq_payment_id]'])).size, 1);
+  assert.equal(Number((await s.sql('SELECT count(*) AS n FROM payments WHERE cart_id = $1', [cart.id]))[0].n), 1);
+});
+
+test('Stripe down, slow, or out of the egress policy: 502 plugin-failed, no order, the reservation released', async () => {
+  const cart = await readyCart(2);
+  const start = await level();
+  for (const mode of ['down', 'hang']) {
+    fake.mode = mode;
+    if (mode === 'hang') assert.equal((await configure({ timeout_ms: 500 })).status, 200);
+    const r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+    assert.equal(r.status, 502, `${mode}: ${r.text}`);
+    assert.equal(r.body.type, type('plugin-failed'));
+    assert.equal(await orders(cart.id), 0, mode);
+    assert.deepEqual(await level(), start, `${mode}: the stock reservation was released`);
+  }
+  assert.match(s.server.log, /stripe POST \/v1\/payment_intents failed: (refused|protocol)/);
+  assert.match(s.server.log, /stripe POST \/v1\/payment_intents failed: timeout/);
+  fake.mode = 'up';
+  // 127.0.0.2 is loopback but not in outbound_allow_cidrs: the host refuses to connect
+  const seen = fake.requests.length;
+  assert.equal((await configure({ base_url: `http://127.0.0.2:${fake.port}`, timeout_ms: null })).status, 200);
+  let r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+  assert.equal(r.status, 502, r.text);
+  assert.match(s.server.log, /stripe POST \/v1\/payment_intents failed: ssrf_blocked/);
+  assert.equal((await configure({ base_url: `ftp://127.0.0.1:${fake.port}` })).status, 200);
+  r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+  assert.equal(r.status, 502, r.text);
+  assert.match(s.server.log, /stripe POST \/v1\/payment_intents failed: scheme/);
+  assert.equal(fake.requests.length, seen, 'nothing reached the fake');
+  assert.equal((await configure({ base_url: `http://127.0.0.1:${fake.port}` })).status, 200);
+  r = await complete(cart.id, { payment_method: 'pm_card_visa' });
+  assert.equal(r.status, 201, r.text);
+  assert.equal((await level()).reserved, start.reserved + 2);
+});
+
+test('the secret key never appears in the logs or in admin answers', async () => {
+  for (const path of ['/v1/admin/plugins', '/v1/admin/plugins/payment-stripe', '/v1/admin/orders']) {
+    const r = await A('GET', path);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(!r.text.includes(SECRET), path);
+    assert.ok(!r.text.includes('whsec_x'), path);
+  }
+  assert.ok(fake.requests.some((q) => q.headers.authorization === `Bearer ${SECRET}`), 'the key did go to Stripe');
+  assert.ok(!s.server.log.includes(SECRET), 'not in the log');
+  assert.ok(!s.server.log.includes(SECRET.slice(8)), 'no part of it in the log');
+});
