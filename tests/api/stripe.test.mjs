@@ -104,7 +104,8 @@ test('payment-stripe loads unconfigured (its secret key is required) and takes a
   let r = await A('GET', '/v1/admin/plugins/payment-stripe');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.status, 'unconfigured');
-  assert.equal(r.body.config.base_url, 'https://api.stripe.com');
+  assert.equal(r.body.config_schema.base_url.default, 'https://api.stripe.com');
+  assert.equal(r.body.config_schema.secret_key.secret, true);
   assert.equal((await readyCart(1)) && (await complete((await readyCart(1)).id, { payment_method: 'pm_card_visa' })).status, 422,
     'stripe is not a provider while unconfigured');
   r = await configure({ base_url: 'not a url at all', timeout_ms: 10 });
