@@ -243,6 +243,8 @@ const sq_route_t sq_routes[] = {
 
     /* callbacks of payment and shipping providers (verified by the provider) */
     {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},
+    {"POST", "/v1/hooks/{plugin}", sq_h_hook_plugin, NONE, NULL, 0, NULL},
+    {"POST", "/v1/hooks/{plugin}/{topic}", sq_h_hook_plugin, NONE, NULL, 0, NULL},
 };
 
 const size_t sq_routes_count = sizeof(sq_routes) / sizeof(sq_routes[0]);

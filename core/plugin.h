@@ -17,4 +17,11 @@ void sq_plugin_settings_list(sq_ctx_t *cx, sq_json_cb cb, void *data);
 void sq_plugin_settings_put(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
                             sq_json_cb cb, void *data);
 
+/** Records an inbound provider event a plugin verified (migrations/0027): the first receipt of (plugin, event_id)
+ * inserts its row and writes plugin.webhook_received ({plugin, event_id, event_type, data}) to the outbox in the
+ * same statement; a replay changes nothing. Answers {"duplicate": bool, "events": outbox rows written (0 or 1)}. data_json is a JSON
+ * object (the plugin's summary of the event) or NULL; event_type may be NULL. */
+void sq_plugin_webhook_record(sq_ctx_t *cx, const char *plugin, const char *event_id, const char *event_type,
+                              const char *data_json, sq_json_cb cb, void *data);
+
 #endif

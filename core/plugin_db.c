@@ -26,3 +26,17 @@ void sq_plugin_settings_put(sq_ctx_t *cx, const char *name, const char *enabled,
     sq_db_json(cx->db, cx->arena, &plugin_settings_put, 4, sq_db_params(cx->arena, 4, name, enabled, set_json, unset_json), cb,
                data);
 }
+
+SQ_STMT(plugin_webhook_record,
+        "WITH ins AS (INSERT INTO plugin_webhook_events (plugin, event_id, event_type) VALUES ($1, $2, $3) "
+        "ON CONFLICT (plugin, event_id) DO NOTHING RETURNING received_at), "
+        "ev AS (INSERT INTO outbox_events (type, payload) SELECT 'plugin.webhook_received', jsonb_build_object('plugin', $1::text, "
+        "'event_id', $2::text, 'event_type', $3::text, 'data', coalesce($4::jsonb, '{}'::jsonb)) FROM ins RETURNING id) "
+        "SELECT jsonb_build_object('duplicate', NOT EXISTS (SELECT 1 FROM ins), 'events', (SELECT count(*) FROM ev))::text");
+
+void sq_plugin_webhook_record(sq_ctx_t *cx, const char *plugin, const char *event_id, const char *event_type,
+                              const char *data_json, sq_json_cb cb, void *data)
+{
+    sq_db_json(sq_ctx_commit_db(cx), cx->arena, &plugin_webhook_record, 4,
+               sq_db_params(cx->arena, 4, plugin, event_id, event_type, data_json), cb, data);
+}

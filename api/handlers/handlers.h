@@ -63,6 +63,7 @@ void sq_h_admin_order_capture(sq_req_t *req);
 void sq_h_admin_order_cancel(sq_req_t *req);
 void sq_h_admin_order_refund(sq_req_t *req);
 void sq_h_hook_test_authenticate(sq_req_t *req);
+void sq_h_hook_plugin(sq_req_t *req);
 void sq_h_admin_user_list(sq_req_t *req);
 void sq_h_admin_user_create(sq_req_t *req);
 void sq_h_admin_user_get(sq_req_t *req);

@@ -134,3 +134,119 @@ void sq_h_admin_plugin_reload(sq_req_t *req)
     }
     sq_plugin_settings_list(&req->cx, on_settings, req);
 }
+
+/* ---- inbound provider callbacks: POST /v1/hooks/{plugin}[/{topic}] ------------------------------------------------ */
+
+typedef struct {
+    sq_req_t *req;
+    const char *plugin, *event_id;
+} hook_t;
+
+static void on_recorded(const char *json, const sq_err_t *err, void *data)
+{
+    hook_t *h = data;
+    if (err != NULL) {
+        sq_req_fail_with(h->req, err);
+        return;
+    }
+    json_t *j = sq_json_own(h->req->arena, json_loads(json, 0, NULL));
+    bool dup = json_is_true(json_object_get(j, "duplicate"));
+    sq_req_send_jansson(h->req, 200,
+                        json_pack("{s:s, s:s, s:s, s:s}", "object", "webhook_receipt", "plugin", h->plugin, "event_id", h->event_id,
+                                  "status", dup ? "duplicate" : "applied"));
+}
+
+static bool short_str(const json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= max;
+}
+
+/* The plugin's verdict: {status = "accepted", event_id =, event_type =, data =} | {status = "rejected"} |
+ * {status = "ignored"}. */
+static void on_verified(json_t *out, const sq_err_t *err, void *data)
+{
+    hook_t *h = data;
+    sq_req_t *req = h->req;
+    if (err != NULL) {
+        sq_req_fail_with(req, err);
+        return;
+    }
+    const char *st = json_string_value(json_object_get(out, "status"));
+    json_t *id = json_object_get(out, "event_id"), *type = json_object_get(out, "event_type"), *d = json_object_get(out, "data");
+    if (st != NULL && strcmp(st, "rejected") == 0) {
+        sq_req_fail_code(req, SQ_E_BAD_REQUEST, "The callback could not be verified (signature, timestamp or body).");
+        return;
+    }
+    if (st != NULL && strcmp(st, "ignored") == 0) {
+        sq_req_send_jansson(req, 200, json_pack("{s:s, s:s, s:n, s:s}", "object", "webhook_receipt", "plugin", h->plugin, "event_id",
+                                                "status", "ignored"));
+        return;
+    }
+    const char *why = NULL;
+    if (st == NULL || strcmp(st, "accepted") != 0)
+        why = "status must be accepted, rejected or ignored";
+    else if (!short_str(id, 255))
+        why = "event_id must be a string of 1-255 bytes";
+    else if (type != NULL && !short_str(type, 128))
+        why = "event_type must be a string of 1-128 bytes";
+    else if (d != NULL && !json_is_object(d))
+        why = "data must be a table with string keys";
+    if (why != NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_plugin_reject(h->plugin, "handle_webhook", why, &e);
+        sq_req_fail_with(req, &e);
+        return;
+    }
+    h->event_id = sq_arena_strdup(req->arena, json_string_value(id));
+    size_t len;
+    const char *dj = d != NULL ? sq_json_dump(req->arena, d, &len) : NULL;
+    sq_plugin_webhook_record(&req->cx, h->plugin, h->event_id, type ? sq_arena_strdup(req->arena, json_string_value(type)) : NULL,
+                             dj, on_recorded, h);
+}
+
+void sq_h_hook_plugin(sq_req_t *req)
+{
+    const char *plugin = sq_req_param(req, "plugin"), *topic = sq_req_param(req, "topic");
+    bool with_topic = strchr(req->route->path + strlen("/v1/hooks/{plugin}"), '{') != NULL;
+    if (!with_topic)
+        topic = NULL;
+    bool topic_ok = topic == NULL || (strlen(topic) >= 1 && strlen(topic) <= 128);
+    for (const char *p = topic; topic_ok && p && *p; p++)
+        topic_ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+    if (plugin == NULL || !topic_ok || !sq_plugin_enabled(plugin)) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "No enabled plugin takes callbacks here.");
+        return;
+    }
+    if (req->h2o == NULL)
+        return;
+    /* the raw body and headers, as the provider sent them (signatures cover the exact bytes) */
+    json_t *headers = json_object();
+    for (size_t i = 0; i < req->h2o->headers.size; i++) {
+        const h2o_header_t *hd = &req->h2o->headers.entries[i];
+        char *name = sq_arena_strndup(req->arena, hd->name->base, hd->name->len);
+        for (char *c = name; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        json_t *v = json_stringn(hd->value.base, hd->value.len), *prev = json_object_get(headers, name);
+        if (v == NULL)
+            continue; /* not UTF-8: no provider signs such a header */
+        if (prev != NULL) {
+            char *joined = sq_arena_printf(req->arena, "%s, %s", json_string_value(prev), json_string_value(v));
+            json_decref(v);
+            v = json_string(joined);
+        }
+        json_object_set_new(headers, name, v);
+    }
+    json_t *body = json_stringn(req->h2o->entity.base ? req->h2o->entity.base : "", req->h2o->entity.base ? req->h2o->entity.len : 0);
+    if (body == NULL) {
+        json_decref(headers);
+        sq_req_fail_code(req, SQ_E_BAD_REQUEST, "The body is not UTF-8.");
+        return;
+    }
+    json_t *in = json_pack("{s:s, s:s?, s:o, s:o}", "method", "POST", "topic", topic, "headers", headers, "body", body);
+    hook_t *h = SQ_NEW(req->arena, hook_t);
+    *h = (hook_t){req, sq_arena_strdup(req->arena, plugin), NULL};
+    sq_plugin_call_cx(&req->cx, h->plugin, "handle_webhook", in, false, on_verified, h);
+    json_decref(in);
+}

@@ -1051,6 +1051,15 @@ void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, boo
     sq_plugin_call_cx(NULL, plugin, fn, input, background, cb, data);
 }
 
+bool sq_plugin_enabled(const char *plugin)
+{
+    sq_preg_t *r = sq_preg_acquire();
+    const sq_pdef_t *d = find_def(r, plugin);
+    bool on = d != NULL && d->enabled;
+    sq_preg_unref(r);
+    return on;
+}
+
 void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_err_t *e)
 {
     sq_preg_t *r = sq_preg_acquire();

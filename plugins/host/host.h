@@ -40,6 +40,9 @@ typedef struct sq_ctx sq_ctx_t;
 void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
                        void *data);
 
+/** True when a plugin of that name is loaded and enabled. */
+bool sq_plugin_enabled(const char *plugin);
+
 /** Reports that a plugin's answer broke its hook's contract (wrong status, missing fields): logged and counted as
  * a failure of reason "error", and e is filled with SQ_E_PLUGIN_FAILED. */
 void sq_plugin_reject(const char *plugin, const char *fn, const char *why, sq_err_t *e);

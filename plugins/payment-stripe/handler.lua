@@ -10,8 +10,8 @@
 -- Every POST carries Idempotency-Key (the checkout's gateway key for authorize, the refund's id for refunds), so a
 -- retried call never charges twice. The secret key goes only into the Authorization header: it is never logged,
 -- never put into an error message, never returned.
-local souq, string, tostring, type, pcall, error, pairs, ipairs, table =
-      souq, string, tostring, type, pcall, error, pairs, ipairs, table
+local souq, string, tostring, tonumber, type, pcall, error, pairs, ipairs, table, math =
+      souq, string, tostring, tonumber, type, pcall, error, pairs, ipairs, table, math
 local plugin = {}
 
 -- application/x-www-form-urlencoded, keys sorted (a stable body for the same request)
@@ -137,6 +137,45 @@ function plugin.payment_refund(conf, req)
   if status ~= 200 then failed(re, status, "refunding") end
   if re.status ~= "succeeded" and re.status ~= "pending" then error("refund status " .. tostring(re.status), 0) end
   return { status = "refunded", provider_ref = re.id }
+end
+
+-- Inbound events: POST /v1/hooks/payment-stripe (the endpoint configured in Stripe's dashboard). The host hands
+-- over the raw body and headers; Stripe-Signature is "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the
+-- endpoint's signing secret>[,v1=...]". Events older or newer than 5 minutes are refused (replay window); within
+-- it, the host applies each event id once.
+local TOLERANCE = 300
+
+function plugin.handle_webhook(conf, req)
+  local secret = conf.webhook_secret
+  local header = req.headers["stripe-signature"]
+  if type(secret) ~= "string" or type(header) ~= "string" or #header > 2048 then
+    return { status = "rejected" }
+  end
+  local t, sigs = nil, {}
+  for part in string.gmatch(header, "[^,]+") do
+    local k, v = string.match(part, "^%s*([%w_]+)=([%w]+)%s*$")
+    if k == "t" then t = tonumber(v) elseif k == "v1" then sigs[#sigs + 1] = v end
+  end
+  if not t or #sigs == 0 or math.abs(souq.time.now() - t) > TOLERANCE then
+    return { status = "rejected" }
+  end
+  local expected = souq.crypto.hmac_sha256(secret, string.format("%d", t) .. "." .. req.body)
+  local ok = false
+  for _, s in ipairs(sigs) do
+    if souq.crypto.equals(string.lower(s), expected) then ok = true end
+  end
+  if not ok then return { status = "rejected" } end
+  local dok, event = pcall(souq.json.decode, req.body)
+  if not dok or type(event) ~= "table" or type(event.id) ~= "string" or type(event.type) ~= "string" then
+    return { status = "rejected" }
+  end
+  local object = type(event.data) == "table" and type(event.data.object) == "table" and event.data.object or {}
+  return {
+    status = "accepted", event_id = event.id, event_type = string.sub(event.type, 1, 128),
+    data = { object_id = type(object.id) == "string" and object.id or nil,
+             object_status = type(object.status) == "string" and object.status or nil,
+             livemode = event.livemode == true },
+  }
 end
 
 return plugin

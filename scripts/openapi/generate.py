@@ -828,6 +828,19 @@ op("post", "/v1/admin/plugins/reload", "adminReloadPlugins", "Admin Plugins", "R
 
 op("post", "/v1/hooks/test/charges/{id}/authenticate", "hookTestAuthenticate", "Provider Callbacks", "The test gateway's 3-D Secure page", "none", [ok("200", "TestCharge")], body="TestAuthenticate",
    params=[P_ID("ch", "test gateway charge")], desc="Stands in for the bank's page in tests and demos: the charge waiting for authentication becomes authorized (succeed) or declined (fail); then complete the cart again. 404 when no charge of this id waits.")
+schemas["ProviderEvent"] = {"type": "object", "description": "The provider's event exactly as it sends it (the plugin verifies the raw bytes, e.g. Stripe-Signature)."}
+schemas["WebhookReceipt"] = obj({"object": {"const": "webhook_receipt", "description": "Always webhook_receipt."}, "plugin": S("The plugin that verified the callback."),
+    "event_id": {"type": ["string", "null"], "description": "The provider's event id (null when the plugin ignored the callback)."},
+    "status": {"type": "string", "enum": ["applied", "duplicate", "ignored"], "description": "applied: the first receipt of this event id (plugin.webhook_received was written to the outbox); duplicate: a replay, nothing changed; ignored: the plugin does not act on this kind of callback."}},
+    desc="What became of an inbound provider callback.")
+P_HOOK_PLUGIN = {"name": "plugin", "in": "path", "required": True, "description": "The plugin's name (payment-stripe).", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}
+P_HOOK_TOPIC = {"name": "topic", "in": "path", "required": True, "description": "A path segment the plugin may use (1-128 letters, digits, _ - .).", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"}}
+HOOK_DESC = ("The raw body and headers go to the plugin's handle_webhook, which verifies the provider's signature (payment-stripe: Stripe-Signature, HMAC-SHA256 with the "
+             "webhook_secret setting, 5-minute tolerance). Each event id is applied once per plugin (plugin_webhook_events): the first receipt writes plugin.webhook_received "
+             "to the outbox, replays answer duplicate. 400 bad-request when the plugin cannot verify the callback; 404 not-found when no enabled plugin has this name; "
+             "502 plugin-failed when the plugin has no handle_webhook or fails; 503/504 as for any plugin call.")
+op("post", "/v1/hooks/{plugin}", "hookPlugin", "Provider Callbacks", "An event from a plugin's provider", "none", [ok("200", "WebhookReceipt")], body="ProviderEvent", params=[P_HOOK_PLUGIN], desc=HOOK_DESC)
+op("post", "/v1/hooks/{plugin}/{topic}", "hookPluginTopic", "Provider Callbacks", "An event from a plugin's provider, with a topic", "none", [ok("200", "WebhookReceipt")], body="ProviderEvent", params=[P_HOOK_PLUGIN, P_HOOK_TOPIC], desc=HOOK_DESC + " The topic is handed to the plugin.")
 TAGS.append(("Store Checkout", "Checkout and the customer's orders."))
 TAGS.append(("Admin Orders", "Order search, capture, cancel and refunds."))
 TAGS.append(("Admin Plugins", "Lua plugins: status, settings (secrets write-only), reload."))

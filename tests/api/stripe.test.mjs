@@ -242,3 +242,62 @@ test('the secret key never appears in the logs or in admin answers', async () =>
   assert.ok(!s.server.log.includes(SECRET), 'not in the log');
   assert.ok(!s.server.log.includes(SECRET.slice(8)), 'no part of it in the log');
 });
+
+// ---- inbound events: POST /v1/hooks/payment-stripe ----------------------------------------------------------------
+const WHSEC = 'whsec_x'; // set in the first test
+const sign = (body, { t = Math.floor(Date.now() / 1000), secret = WHSEC } = {}) =>
+  `t=${t},v1=${crypto.createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+const hook = (body, sig, path = '/v1/hooks/payment-stripe') =>
+  s.client.request('POST', path, { pk: null, body, headers: { 'content-type': 'application/json; charset=utf-8', ...(sig ? { 'stripe-signature': sig } : {}) } });
+const recorded = async (id) => Number((await s.sql('SELECT count(*) AS n FROM plugin_webhook_events WHERE plugin = $1 AND event_id = $2', ['payment-stripe', id]))[0].n);
+const outboxed = async (id) => Number((await s.sql("SELECT count(*) AS n FROM outbox_events WHERE type = 'plugin.webhook_received' AND payload->>'event_id' = $1", [id]))[0].n);
+
+test('a Stripe event with a valid Stripe-Signature is applied once; replays answer duplicate', async () => {
+  const id = `evt_${crypto.randomBytes(8).toString('hex')}`;
+  const body = JSON.stringify({ id, object: 'event', type: 'payment_intent.succeeded', livemode: false,
+    data: { object: { id: 'pi_42', object: 'payment_intent', status: 'succeeded' } } });
+  let r = await hook(body, sign(body));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body, { object: 'webhook_receipt', plugin: 'payment-stripe', event_id: id, status: 'applied' });
+  const [ev] = await s.sql("SELECT payload FROM outbox_events WHERE type = 'plugin.webhook_received' AND payload->>'event_id' = $1", [id]);
+  assert.deepEqual(ev.payload, { plugin: 'payment-stripe', event_id: id, event_type: 'payment_intent.succeeded',
+    data: { object_id: 'pi_42', object_status: 'succeeded', livemode: false } });
+  // the same event again (Stripe retries; an attacker replays within the tolerance), and with a second v1 signature
+  r = await hook(body, sign(body));
+  assert.deepEqual([r.status, r.body.status], [200, 'duplicate']);
+  r = await hook(body, `${sign(body)},v1=${'0'.repeat(64)}`, '/v1/hooks/payment-stripe/events');
+  assert.deepEqual([r.status, r.body.status], [200, 'duplicate']);
+  assert.equal(await recorded(id), 1);
+  assert.equal(await outboxed(id), 1, 'one outbox event across three deliveries');
+});
+
+test('Stripe events that cannot be verified are refused with 400 and nothing is recorded', async () => {
+  const id = `evt_${crypto.randomBytes(8).toString('hex')}`;
+  const body = JSON.stringify({ id, object: 'event', type: 'charge.refunded', data: { object: { id: 'ch_1' } } });
+  const old = Math.floor(Date.now() / 1000) - 3600;
+  for (const [what, sig, b = body] of [
+    ['no signature', null],
+    ['a wrong secret', sign(body, { secret: 'whsec_other' })],
+    ['a tampered body', sign(body), body.replace('charge.refunded', 'charge.succeeded')],
+    ['a stale timestamp', sign(body, { t: old })],
+    ['a malformed header', 'v1=abc,t=notanumber'],
+    ['a signed body that is not an event', sign('{"hello":1}'), '{"hello":1}'],
+  ]) {
+    const r = await hook(b, sig ?? undefined);
+    assert.equal(r.status, 400, `${what}: ${r.text}`);
+    assert.equal(r.body.type, type('bad-request'), what);
+  }
+  assert.equal(await recorded(id), 0);
+  assert.equal(await outboxed(id), 0);
+  let r = await hook(body, sign(body), '/v1/hooks/no-such-plugin');
+  assert.equal(r.status, 404);
+  assert.equal(r.body.type, type('not-found'));
+  r = await hook(body, sign(body), '/v1/hooks/payment-stripe/bad%20topic');
+  assert.equal(r.status, 404);
+  r = await hook(body, sign(body), '/v1/hooks/payment-manual');
+  assert.equal(r.status, 502, 'payment-manual has no handle_webhook');
+  assert.equal(r.body.type, type('plugin-failed'));
+  r = await s.client.request('POST', '/v1/hooks/payment-stripe', { pk: null, body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded', 'stripe-signature': sign('x=1') } });
+  assert.equal(r.status, 415);
+  assert.ok(!s.server.log.includes(WHSEC), 'the webhook secret is never logged');
+});
