@@ -214,12 +214,16 @@ void sq_h_hook_plugin(sq_req_t *req)
     bool topic_ok = topic == NULL || (strlen(topic) >= 1 && strlen(topic) <= 128);
     for (const char *p = topic; topic_ok && p && *p; p++)
         topic_ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+    if (req->h2o == NULL)
+        return;
+    if (sq_req_body(req) == NULL) { /* JSON, as the route's content type says (the plugin still gets the raw bytes) */
+        sq_req_fail(req);
+        return;
+    }
     if (plugin == NULL || !topic_ok || !sq_plugin_enabled(plugin)) {
         sq_req_fail_code(req, SQ_E_NOT_FOUND, "No enabled plugin takes callbacks here.");
         return;
     }
-    if (req->h2o == NULL)
-        return;
     /* the raw body and headers, as the provider sent them (signatures cover the exact bytes) */
     json_t *headers = json_object();
     for (size_t i = 0; i < req->h2o->headers.size; i++) {

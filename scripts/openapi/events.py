@@ -67,6 +67,9 @@ EVENTS = {
       "items": _items("The cart's lines.", {"variant_id": _s("Variant."), "sku": _s("SKU."), "title": _s("Variant title."), "product_title": _s("Product title."), "quantity": _i("Quantity."), "unit_amount": _in("Base unit price in the cart's currency for the line's quantity tier (null: no base price).")}),
       "item_count": _i("Number of lines."), "total": _i("Sum of the lines at base prices, minor units (price lists, promotions, tax and shipping are left to the checkout)."),
       "currency": _s("The cart's currency (lower-case ISO 4217).")}),
+ "plugin.webhook_received": _payload("A plugin verified an inbound provider callback (POST /v1/hooks/{plugin}) whose event id it had not seen: written once per plugin and event id.",
+     {"plugin": _s("The plugin (payment-stripe)."), "event_id": _s("The provider's event id."), "event_type": _sn("The provider's event type (payment_intent.succeeded)."),
+      "data": {"type": "object", "description": "The plugin's summary of the event (payment-stripe: object_id, object_status, livemode)."}}, ["plugin", "event_id", "data"]),
  "webhook_endpoint.test": _payload("Sent by POST /v1/admin/webhooks/{id}/test to that endpoint only.", {"webhook_id": _s("Endpoint."), "message": _s("A fixed text.")}),
 }
 for t, e in EVENTS.items():
