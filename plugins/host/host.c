@@ -442,7 +442,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         limit(limits, "background_instructions", 10000000, 1000, 10000000000LL, &d->instr_background, err, errlen) != 0 ||
         limit(limits, "wall_ms", 200, 1, 60000, &d->wall_request_ms, err, errlen) != 0 ||
         limit(limits, "background_wall_ms", 5000, 1, 600000, &d->wall_background_ms, err, errlen) != 0 ||
-        limit(limits, "deadline_ms", 15000, 100, 120000, &d->deadline_request_ms, err, errlen) != 0 ||
+        limit(limits, "deadline_ms", 8000, 100, 120000, &d->deadline_request_ms, err, errlen) != 0 ||
         limit(limits, "background_deadline_ms", 60000, 100, 600000, &d->deadline_background_ms, err, errlen) != 0 ||
         limit(limits, "memory_mb", 32, 1, 1024, &mem_mb, err, errlen) != 0 ||
         limit(limits, "breaker_failures", 5, 1, BREAKER_RING, &bf, err, errlen) != 0 ||

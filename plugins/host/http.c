@@ -5,7 +5,7 @@
  *
  * Budgets: the instruction budget counts VM instructions only, so waiting costs nothing; the wall-clock budget's
  * deadline moves forward by each wait (sandbox.c sq_pcall_resume). What bounds the waits is the call's deadline
- * (limits.deadline_ms, default 15 s on the request path, 60 s in the background): each request's timeout is cut to
+ * (limits.deadline_ms, default 8 s on the request path, 60 s in the background): each request's timeout is cut to
  * the time left, and a call whose deadline has passed when it resumes is stopped as a timeout (pcall cannot
  * swallow it). */
 #include <stdarg.h>

@@ -50,7 +50,7 @@ test('GET /v1/admin/plugins lists the loaded plugins with status, settings, sche
   const manual = by['payment-manual'];
   assert.deepEqual([manual.version, manual.sdk, manual.status, manual.enabled, manual.provides], ['1.0.0', 1, 'active', true, ['payment:manual']]);
   assert.deepEqual(manual.limits, { instructions: 1000000, background_instructions: 10000000, wall_ms: 200, background_wall_ms: 5000,
-    deadline_ms: 15000, background_deadline_ms: 60000, memory_mb: 32,
+    deadline_ms: 8000, background_deadline_ms: 60000, memory_mb: 32,
     breaker_failures: 5, breaker_window_s: 60, breaker_open_s: 30 });
   const faulty = by.faulty;
   assert.equal(faulty.config.label, 'faulty');
