@@ -14,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/http_client.h"
+#include "api/req.h"
+#include "api/server.h"
 #include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -57,14 +58,6 @@ typedef struct {
 } job_t;
 
 static void step(struct sq_dispatcher *d);
-
-static void ctx_init(sq_ctx_t *cx, sq_thread_t *t, sq_arena_t *a)
-{
-    cx->db = t->db;
-    cx->arena = a;
-    cx->http = sq_api_http;
-    cx->offload_ctx = t;
-}
 
 /* ---- one delivery ----------------------------------------------------------------------------------------- */
 
@@ -204,7 +197,7 @@ static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err
         job_t *j = SQ_NEW(s->cx.arena, job_t);
         j->dp = d;
         j->d = &list[i];
-        ctx_init(&j->cx, d->t, s->cx.arena);
+        sq_thread_ctx(d->t, &j->cx, s->cx.arena);
         sq_arena_ref(s->cx.arena);
         d->inflight++;
         perform(j);
@@ -226,7 +219,7 @@ static void step(struct sq_dispatcher *d)
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->d = d;
-    ctx_init(&s->cx, d->t, a);
+    sq_thread_ctx(d->t, &s->cx, a);
     const sq_config_t *cfg = d->t->rt->cfg;
     s->room = MAX_INFLIGHT - d->inflight;
     sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, s->room, cfg->events_lease_ms, on_step, s);
@@ -252,7 +245,7 @@ static void stats(struct sq_dispatcher *d)
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->d = d;
-    ctx_init(&s->cx, d->t, a);
+    sq_thread_ctx(d->t, &s->cx, a);
     d->stats_running = true;
     sq_events_stats(&s->cx, on_stats, s);
 }
@@ -264,13 +257,7 @@ static struct sq_dispatcher *get(sq_thread_t *t)
     if (t->dispatcher == NULL) {
         struct sq_dispatcher *d = sq_xcalloc(1, sizeof(*d));
         d->t = t;
-        char host[64] = "node";
-        gethostname(host, sizeof(host) - 1);
-        unsigned char rnd[4];
-        char hex[9];
-        sq_random_bytes(rnd, sizeof(rnd));
-        sq_hex(rnd, sizeof(rnd), hex);
-        snprintf(d->node, sizeof(d->node), "%.60s:%d:%s", host, (int)getpid(), hex);
+        snprintf(d->node, sizeof(d->node), "%s", sq_node_id());
         t->dispatcher = d;
     }
     return t->dispatcher;

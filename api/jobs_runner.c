@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/http_client.h"
 #include "api/req.h"
+#include "api/server.h"
 #include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -51,15 +51,6 @@ typedef struct {
 } run_t;
 
 static void step(struct sq_jobs_runner *r);
-
-static void ctx_init(sq_ctx_t *cx, sq_thread_t *t, sq_arena_t *a)
-{
-    cx->db = t->db;
-    cx->arena = a;
-    cx->http = sq_api_http;
-    cx->offload_ctx = t;
-    cx->after = sq_req_after;
-}
 
 /* ---- one job -------------------------------------------------------------------------------------------------- */
 
@@ -150,7 +141,7 @@ static void on_step(sq_job_row_t *list, int n, const sq_err_t *err, void *data)
         sq_arena_t *a = sq_arena_new();
         run_t *j = SQ_NEW(a, run_t);
         j->r = r;
-        ctx_init(&j->cx, r->t, a);
+        sq_thread_ctx(r->t, &j->cx, a);
         sq_job_row_t *job = SQ_NEW(a, sq_job_row_t);
         job->id = sq_arena_strdup(a, list[i].id);
         job->kind = sq_arena_strdup(a, list[i].kind);
@@ -182,7 +173,7 @@ static void step(struct sq_jobs_runner *r)
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->r = r;
-    ctx_init(&s->cx, r->t, a);
+    sq_thread_ctx(r->t, &s->cx, a);
     s->room = MAX_INFLIGHT - r->inflight;
     sq_jobs_step(&s->cx, r->node, sq_jobs_kinds(), s->room, cfg->jobs_lease_ms, on_step, s);
 }
@@ -212,7 +203,7 @@ static void register_schedules(struct sq_jobs_runner *r)
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->r = r;
-    ctx_init(&s->cx, r->t, a);
+    sq_thread_ctx(r->t, &s->cx, a);
     r->registering = true;
     sq_job_schedule_upsert(&s->cx, "abandoned_carts", "abandoned_carts.scan", cfg->abandoned_cart_schedule, &ps,
                            cfg->abandoned_carts && cfg->abandoned_cart_max_reminders > 0, 1, on_registered, s);
@@ -237,7 +228,7 @@ static void stats(struct sq_jobs_runner *r)
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->r = r;
-    ctx_init(&s->cx, r->t, a);
+    sq_thread_ctx(r->t, &s->cx, a);
     r->stats_running = true;
     sq_jobs_stats(&s->cx, on_stats, s);
 }
@@ -249,13 +240,7 @@ static struct sq_jobs_runner *get(sq_thread_t *t)
     if (t->jobs == NULL) {
         struct sq_jobs_runner *r = sq_xcalloc(1, sizeof(*r));
         r->t = t;
-        char host[64] = "node";
-        gethostname(host, sizeof(host) - 1);
-        unsigned char rnd[4];
-        char hex[9];
-        sq_random_bytes(rnd, sizeof(rnd));
-        sq_hex(rnd, sizeof(rnd), hex);
-        snprintf(r->node, sizeof(r->node), "%.60s:%d:%s", host, (int)getpid(), hex);
+        snprintf(r->node, sizeof(r->node), "%s", sq_node_id());
         t->jobs = r;
     }
     return t->jobs;

@@ -933,15 +933,8 @@ int sq_req_handle(h2o_handler_t *self, h2o_req_t *h)
     req->rt = thr->rt;
     sq_rt_ref(req->rt);
     req->start_us = sq_mono_us();
-    req->cx.db = thr->db;
-    req->cx.commit_dbs = thr->commit_dbs;
-    req->cx.ncommit = thr->ncommit;
-    req->cx.arena = arena;
-    req->cx.cache = thr->store_cache;
-    req->cx.offload = offload;
-    req->cx.after = after;
-    req->cx.http = sq_api_http;
-    req->cx.offload_ctx = thr;
+    sq_thread_ctx(thr, &req->cx, arena);
+    req->cx.cache = thr->store_cache; /* the storefront read cache is for requests only */
     sq_err_clear(&req->err);
     sq_req_t **guard = h2o_mem_alloc_shared(&h->pool, sizeof(*guard), on_h2o_dispose);
     *guard = req;
@@ -1114,6 +1107,19 @@ void sq_req_dispatch(sq_req_t *req)
     req->route->handler(req);
 }
 
+void sq_thread_ctx(sq_thread_t *thr, sq_ctx_t *cx, sq_arena_t *arena)
+{
+    *cx = (sq_ctx_t){0};
+    cx->db = thr->db;
+    cx->commit_dbs = thr->commit_dbs;
+    cx->ncommit = thr->ncommit;
+    cx->arena = arena;
+    cx->offload = offload;
+    cx->offload_ctx = thr;
+    cx->after = after;
+    cx->http = sq_api_http;
+}
+
 /* ---- waiting a little (retries with backoff) ----------------------------------------------------------------- */
 
 typedef struct {
@@ -1149,11 +1155,6 @@ static void after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data)
     w->arena = cx->arena;
     sq_arena_ref(cx->arena);
     h2o_timeout_link(thr->loop, &thr->step_timeout, &w->entry);
-}
-
-void sq_req_after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data)
-{
-    after(cx, ms, cb, data);
 }
 
 /* ---- offloading CPU-heavy work ------------------------------------------------------------------------- */

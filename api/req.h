@@ -55,9 +55,10 @@ struct sq_req {
 
 /** Entry point from the H2O handler. */
 int sq_req_handle(h2o_handler_t *self, h2o_req_t *h2o);
-/** sq_ctx_t.after for contexts outside a request (cx->offload_ctx is the thread): cb(data) on the loop after about ms
- * milliseconds, cx->arena kept alive meanwhile. */
-void sq_req_after(sq_ctx_t *cx, int ms, void (*cb)(void *), void *data);
+/** The context of work a loop thread does, in a request or in the background (sweeps, imports, the dispatcher,
+ * jobs): the thread's connection and commit connections, the worker pool, the loop timer, the outbound HTTP
+ * client, and arena. Requests add the storefront read cache. */
+void sq_thread_ctx(sq_thread_t *thr, sq_ctx_t *cx, sq_arena_t *arena);
 
 /** A path parameter, NUL-terminated in the arena ("" if absent). */
 const char *sq_req_param(sq_req_t *req, const char *name);

@@ -19,7 +19,6 @@
 #include "api/dispatcher.h"
 #include "api/jobs_runner.h"
 #include "core/jobs.h"
-#include "api/http_client.h"
 #include "api/req.h"
 #include "api/routes.h"
 #include "core/auth.h"
@@ -68,6 +67,28 @@ void sq_rt_unref(sq_rt_t *rt)
     sq_jwt_free(&rt->jwt);
     sq_config_free(rt->cfg);
     free(rt);
+}
+
+/* ---- this node's name ---------------------------------------------------------------------------------- */
+
+static char node_id[96];
+static pthread_once_t node_once = PTHREAD_ONCE_INIT;
+
+static void make_node_id(void)
+{
+    char host[64] = "node";
+    gethostname(host, sizeof(host) - 1);
+    unsigned char rnd[4];
+    char hex[9];
+    sq_random_bytes(rnd, sizeof(rnd));
+    sq_hex(rnd, sizeof(rnd), hex);
+    snprintf(node_id, sizeof(node_id), "%.60s:%d:%s", host, (int)getpid(), hex);
+}
+
+const char *sq_node_id(void)
+{
+    pthread_once(&node_once, make_node_id);
+    return node_id;
 }
 
 /* ---- the database connection on the loop ----------------------------------------------------------------- */
@@ -186,10 +207,7 @@ static void sweep(sq_thread_t *t)
     sq_arena_t *a = sq_arena_new();
     sweep_t *s = SQ_NEW(a, sweep_t);
     s->t = t;
-    s->cx.db = t->db;
-    s->cx.arena = a;
-    s->cx.http = sq_api_http;
-    s->cx.offload_ctx = t;
+    sq_thread_ctx(t, &s->cx, a);
     t->sweeping = true;
     sq_stock_release_expired(&s->cx, SWEEP_BATCH, on_swept, s);
 }
@@ -226,10 +244,7 @@ static void import_step(sq_thread_t *t)
     sq_arena_t *a = sq_arena_new();
     sweep_t *s = SQ_NEW(a, sweep_t);
     s->t = t;
-    s->cx.db = t->db;
-    s->cx.arena = a;
-    s->cx.http = sq_api_http;
-    s->cx.offload_ctx = t;
+    sq_thread_ctx(t, &s->cx, a);
     t->importing = true;
     sq_import_step(&s->cx, NULL, IMPORT_BATCH, IMPORT_BATCH_MS, on_import_step, s);
 }

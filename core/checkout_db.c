@@ -79,6 +79,12 @@ static bool retried(co_t *c, const sq_err_t *err, void (*again)(co_t *))
     return true;
 }
 
+/* The provider call of this attempt's payment (data: the buyer's payment data, for authorize only). */
+static sq_pay_req_t pay_req(const co_t *c, const char *data)
+{
+    return (sq_pay_req_t){c->payment_id, c->gateway_key, c->currency, c->amount_due, data, c->provider_ref, c->email};
+}
+
 static const char *pay_status_name(sq_pay_status_t s)
 {
     switch (s) {
@@ -150,7 +156,7 @@ static void undo_authorized(co_t *c, const sq_err_t *err)
         close_attempt(c, "canceled", NULL, NULL);
         return;
     }
-    sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, NULL, c->provider_ref, c->email};
+    sq_pay_req_t req = pay_req(c, NULL);
     c->provider->cancel(c->cx, &req, on_voided, c);
 }
 
@@ -173,7 +179,7 @@ static void on_complete(const char *json, const sq_err_t *err, void *data)
         size_t len;
         const char *order = sq_json_dump(c->arena, o, &len);
         if (!used && c->payment_id != NULL && c->provider != NULL) { /* void ours; the answer does not wait for it */
-            sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, NULL, c->provider_ref, c->email};
+            sq_pay_req_t req = pay_req(c, NULL);
             c->provider->cancel(c->cx, &req, on_void_logged, c);
         }
         answer(c, 200, order, NULL);
@@ -288,7 +294,7 @@ static void on_prepared(const char *json, const sq_err_t *err, void *data)
     c->gateway_key = sq_arena_strdup(c->arena, json_string_value(json_object_get(j, "gateway_key")));
     const char *ref = json_string_value(json_object_get(j, "provider_ref"));
     c->provider_ref = ref ? sq_arena_strdup(c->arena, ref) : NULL;
-    sq_pay_req_t req = {c->payment_id, c->gateway_key, c->currency, c->amount_due, c->in.payment_data, c->provider_ref, c->email};
+    sq_pay_req_t req = pay_req(c, c->in.payment_data);
     c->provider->authorize(c->cx, &req, on_authorized, c);
 }
 
