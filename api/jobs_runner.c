@@ -82,7 +82,8 @@ static void on_job_done(const sq_err_t *err, bool discard, void *data)
         __atomic_add_fetch(&g.completed, 1, __ATOMIC_RELAXED);
     } else {
         __atomic_add_fetch(&g.failed, 1, __ATOMIC_RELAXED);
-        error = err->detail[0] != '\0' ? err->detail : sq_err_slug(err->code);
+        /* a copy: err may live on the handler's stack, and the statement is sent after this returns */
+        error = sq_arena_strdup(j->cx.arena, err->detail[0] != '\0' ? err->detail : sq_err_slug(err->code));
         uint32_t rnd;
         sq_random_bytes(&rnd, sizeof(rnd));
         retry_ms = sq_job_backoff_ms(j->job->attempt, cfg->job_retry_base_ms, cfg->job_retry_max_ms, rnd);
