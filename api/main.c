@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/config.h"
+#include "api/plugin_tool.h"
 #include "api/routes.h"
 #include "api/server.h"
 #include "core/apikey.h"
@@ -43,6 +44,8 @@ static const char usage[] =
     "  import FILE [--config FILE] [--format csv|ndjson]\n"
     "                                   import products from a CSV or NDJSON file (as POST /v1/admin/imports):\n"
     "                                   progress on stderr, per-row errors, exit code 1 if any row failed\n"
+    "  plugin new NAME [DIR]            a payment plugin with a spec to start from, in DIR/NAME (DIR: plugins)\n"
+    "  plugin test DIR...               run each plugin's specs (spec/NAME.lua) in the sandbox, with faked HTTP\n"
     "  config [--config FILE]           print the effective configuration (secrets redacted)\n"
     "  routes                           print the route table as JSON\n"
     "  version                          print the version\n"
@@ -549,6 +552,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "routes") == 0)
         return cmd_routes();
+    if (strcmp(cmd, "plugin") == 0)
+        return sq_cmd_plugin(argc - 2, argv + 2);
     if (strcmp(cmd, "admin") == 0) {
         if (argc < 3) {
             fputs(usage, stderr);

@@ -172,7 +172,7 @@ void sq_pdef_unref(sq_pdef_t *d)
     free(d);
 }
 
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+char *sq_plugin_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -339,7 +339,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     json_t *m = NULL;
     sq_pdef_t *d = NULL;
     snprintf(path, sizeof(path), "%s/manifest.json", dir);
-    char *text = read_file(path, MANIFEST_MAX, &len, err, errlen);
+    char *text = sq_plugin_read_file(path, MANIFEST_MAX, &len, err, errlen);
     if (text == NULL)
         goto Error;
     json_error_t je;
@@ -454,7 +454,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     d->breaker_window_s = (int)bw;
     d->breaker_open_s = (int)bo;
     snprintf(path, sizeof(path), "%s/handler.lua", dir);
-    d->source = read_file(path, SOURCE_MAX, &d->srclen, err, errlen);
+    d->source = sq_plugin_read_file(path, SOURCE_MAX, &d->srclen, err, errlen);
     if (d->source == NULL)
         goto Error;
     snprintf(path, sizeof(path), "%s/README.md", dir);
@@ -726,6 +726,18 @@ static sq_pdef_t *clone_def(const sq_pdef_t *d)
     json_incref(c->schema);
     json_incref(c->payment_data);
     c->config = c->stored = NULL;
+    return c;
+}
+
+sq_pdef_t *sq_pdef_with_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
+{
+    json_t *config = sq_pdef_config(d, cfg, err);
+    if (config == NULL)
+        return NULL;
+    sq_pdef_t *c = clone_def(d);
+    c->config = config;
+    c->stored = cfg ? json_deep_copy(cfg) : json_object();
+    c->wanted = c->configured = c->enabled = true;
     return c;
 }
 

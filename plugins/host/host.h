@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/base/arena.h"
 #include "core/base/err.h"
@@ -74,6 +75,11 @@ json_t *sq_plugins_describe(const char *name);
  * pointers /config/<field>. Never copies a value into err. */
 int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t *config, json_t **set, json_t **unset,
                            sq_err_t *err);
+
+/** `souq plugin test DIR`: runs the plugin's spec files (spec/NAME.lua) in the sandbox with the spec harness (plugins/host/spec.c,
+ * sdk/lua/guide.md), printing each test and a "N passed, N failed" line to out. -1 when the plugin does not load or
+ * has no spec file (printed); else 0, with the counts. */
+int sq_plugin_spec_run(const char *dir, FILE *out, int *passed, int *failed);
 
 /** Closes this thread's plugin states (a loop thread on exit; tests). */
 void sq_plugins_thread_exit(void);

@@ -94,6 +94,13 @@ void sq_pstate_account(sq_pstate_t *ps, size_t now_used);
  * a message naming the problem in err when the plugin is refused. */
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen);
 
+/** The contents of a file of at most max bytes (NUL-terminated, free it), or NULL with a message in err. */
+char *sq_plugin_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+/** A copy of d whose effective config is cfg validated against d's schema (defaults filled), or NULL with err
+ * set (per-field errors point at /config/<field>). The copy is enabled. */
+sq_pdef_t *sq_pdef_with_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err);
+
 /** Validates cfg (an object; NULL = {}) against a plugin's schema and fills defaults: a new reference to the
  * effective config, or NULL with err set (per-field errors point at /config/<field>). */
 json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err);
@@ -111,6 +118,7 @@ struct sq_pstate {
     size_t reported;    /* bytes last added to the plugin's memory gauge */
     int handler_ref;    /* the table handler.lua returned */
     int config_ref;     /* the read-only config table (souq.config, and the first argument of every hook) */
+    int env_ref;        /* the read-only globals plugin code sees (spec.c runs specs in a table inheriting them) */
     int inflight;       /* calls running or suspended in a coroutine */
     bool discard;       /* closed once inflight reaches 0 (after a timeout or OOM, or on reload) */
     sq_pcall_t *cur;    /* the call running now (the hook charges it) */

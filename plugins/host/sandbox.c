@@ -447,6 +447,8 @@ static int setup(lua_State *L)
     lua_pushvalue(L, P);
     lua_pushcclosure(L, l_load, 1);
     lua_setfield(L, 2, "load");
+    lua_pushvalue(L, P);
+    ps->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* the config: souq.config and the first argument of hooks */
     lua_getfield(L, 2, "souq");
     lua_getfield(L, -1, "config");
@@ -523,7 +525,7 @@ sq_pstate_t *sq_pstate_new(sq_pdef_t *d, char *err, size_t errlen)
     sq_pdef_ref(d);
     ps->def = d;
     ps->limit = (size_t)d->memory_bytes;
-    ps->handler_ref = ps->config_ref = LUA_NOREF;
+    ps->handler_ref = ps->config_ref = ps->env_ref = LUA_NOREF;
     ps->L = lua_newstate(l_alloc, ps);
     if (ps->L == NULL) {
         snprintf(err, errlen, "cannot create a Lua state");
