@@ -104,3 +104,30 @@ test('what the harness cannot run is refused: no specs, a spec without tests, a 
   assert.equal(r.status, 1);
   assert.match(r.stdout, /does not load/);
 });
+
+test('sdk/lua/spec.lua stubs exactly the functions of the spec harness', () => {
+  const dir = tmp();
+  assert.equal(souq(['plugin', 'new', 'payment-acme', dir]).status, 0);
+  const p = path.join(dir, 'payment-acme');
+  fs.writeFileSync(path.join(p, 'spec', 'payment_spec.lua'), [
+    'spec.test("names", function()',
+    '  local out = {}',
+    '  for k, v in pairs(spec) do',
+    '    if type(v) == "function" then out[#out + 1] = "spec." .. k',
+    '    elseif type(v) == "table" then',
+    '      for f, g in pairs(v) do if type(g) == "function" then out[#out + 1] = "spec." .. k .. "." .. f end end',
+    '    end',
+    '  end',
+    '  table.sort(out)',
+    '  error("NAMES " .. table.concat(out, " "), 0)',
+    'end)',
+  ].join('\n'));
+  const r = souq(['plugin', 'test', p]);
+  const m = /NAMES ([\w. ]+)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  const harness = m[1].trim().split(' ').sort();
+  const stubs = [...fs.readFileSync(path.join(ROOT, 'sdk', 'lua', 'spec.lua'), 'utf8').matchAll(/^function (spec\.[\w.]+)\(/gm)]
+    .map((x) => x[1]).sort();
+  assert.ok(harness.length >= 8, harness.join(' '));
+  assert.deepEqual(stubs, harness);
+});

@@ -10,6 +10,7 @@
 
 #include "core/base/arena.h"
 #include "core/base/log.h"
+#include "core/base/util.h"
 #include "core/hooks.h"
 #include "plugins/host/internal.h"
 #include "tests/unit/check.h"
@@ -549,6 +550,66 @@ static void test_http(void)
     sq_arena_unref(a);
 }
 
+/* sdk/lua/souq.lua has a stub for every function the host installs under souq, and none for a function it does not */
+static void test_stubs(void)
+{
+    char err[512];
+    size_t len = 0;
+    char *stubs = sq_plugin_read_file("sdk/lua/souq.lua", 1 << 20, &len, err, sizeof(err));
+    CHECK(stubs != NULL);
+    sq_pdef_t *d = sq_pdef_load("plugins/payment-manual", err, sizeof(err));
+    sq_pstate_t *ps = d ? sq_pstate_new(d, err, sizeof(err)) : NULL;
+    CHECK(ps != NULL);
+    if (stubs == NULL || ps == NULL)
+        return;
+    static const char walk[] = "local out = {}\n"
+                               "for lib, t in pairs(souq) do\n"
+                               "  if type(t) == 'table' and lib ~= 'config' and lib ~= 'plugin' then\n"
+                               "    for name, f in pairs(t) do\n"
+                               "      if type(f) == 'function' then out[#out + 1] = 'souq.' .. lib .. '.' .. name end\n"
+                               "    end\n"
+                               "  end\n"
+                               "end\n"
+                               "return table.concat(out, ' ')\n";
+    lua_State *L = ps->L;
+    CHECK_INT(luaL_loadbufferx(L, walk, sizeof(walk) - 1, "=walk", "t"), LUA_OK);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ps->env_ref);
+    lua_setupvalue(L, -2, 1);
+    CHECK_INT(lua_pcall(L, 0, 1, 0), LUA_OK);
+    const char *got = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+    size_t glen = strlen(got);
+    char *all = sq_xmalloc(glen + 3), *names = sq_xstrdup(got); /* all: " a b c " for whole-word lookups */
+    snprintf(all, glen + 3, " %s ", got);
+    lua_pop(L, 1);
+    int installed = 0;
+    for (char *save = NULL, *n = strtok_r(names, " ", &save); n != NULL; n = strtok_r(NULL, " ", &save)) {
+        char want[128];
+        snprintf(want, sizeof(want), "function %s(", n);
+        if (strstr(stubs, want) == NULL)
+            fprintf(stderr, "sdk/lua/souq.lua has no stub for %s\n", n);
+        CHECK(strstr(stubs, want) != NULL);
+        installed++;
+    }
+    CHECK(installed >= 25);
+    /* and every stub is a function the host installs */
+    int stubbed = 0;
+    for (const char *p = stubs; (p = strstr(p, "\nfunction souq.")) != NULL; p++) {
+        const char *name = p + 10, *end = strchr(name, '(');
+        char word[128];
+        snprintf(word, sizeof(word), " %.*s ", end ? (int)(end - name) : 0, name);
+        if (strstr(all, word) == NULL)
+            fprintf(stderr, "sdk/lua/souq.lua stubs%sbut the host installs no such function\n", word);
+        CHECK(strstr(all, word) != NULL);
+        stubbed++;
+    }
+    CHECK_INT(stubbed, installed);
+    free(all);
+    free(names);
+    sq_pstate_free(ps);
+    sq_pdef_unref(d);
+    free(stubs);
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
@@ -561,6 +622,7 @@ int main(void)
     test_breaker();
     test_reload();
     test_http();
+    test_stubs();
     json_decref(last);
     sq_plugins_thread_exit();
     return check_done("plugin_host");
