@@ -123,14 +123,31 @@ static int answer_k(lua_State *L, int status, lua_KContext ctx)
     return 1;
 }
 
-/** souq.http.request{method =, url =, headers =, body =, timeout_ms =} -> {status =, headers =, body =}.
- * method: GET (default), POST, PUT, PATCH, DELETE or HEAD. url: absolute http:// or https://. headers: a table of
- * name = value strings (at most 32; Host, Content-Length, Connection, Transfer-Encoding are set by the host).
- * body: a string of at most 1 MiB. timeout_ms: 1-30000 (default 10000), rounded down to 500, 1000, 2000, 5000,
- * 10000 or 30000 ms and cut to what is left of the call's deadline. The answer's header names are lower case; its
- * body is capped at 1 MiB. Any status is an answer; no answer raises {code =, message =} with code one of
- * invalid_url, scheme, dns, ssrf_blocked, refused, timeout, too_large, tls, protocol, unavailable,
- * too_many_requests. Redirects are not followed. */
+/** souq.http.request{method =, url =, headers =, body =, timeout_ms =} -> {status =, headers =, body =}
+ * The call reads synchronously, but the host suspends your hook's coroutine while the request is out and resumes it
+ * with the answer: the event loop keeps serving meanwhile, and the wait counts neither against the instruction
+ * budget nor against the wall-clock budget, only against the call's deadline (`limits.deadline_ms`).
+ * - `method`: `GET` (default), `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`. `url`: absolute `http://` or `https://`
+ *   (other schemes fail with `scheme`). `headers`: a table of `name = value` strings (at most 32; `Host`,
+ *   `Content-Length`, `Connection`, `Transfer-Encoding`, `TE`, `Upgrade`, `Keep-Alive` are the host's and
+ *   refused; no line breaks). `body`: a string (at most 1 MiB). `timeout_ms`: 1-30000, default 10000, rounded
+ *   down to 500, 1000, 2000, 5000, 10000 or 30000 ms (at least 500) and cut to what is left of the deadline.
+ * - The answer: any HTTP status is an answer (check `status`); header names are lower case (repeated headers
+ *   joined with `, `); `body` is at most 1 MiB. Redirects are not followed.
+ * - No answer raises an error table `{code =, message =}` you can `pcall`: `code` is `invalid_url`, `scheme`,
+ *   `dns`, `ssrf_blocked` (the host resolves to a private, loopback, link-local or reserved address not in the
+ *   server's `outbound_allow_cidrs`), `refused`, `timeout`, `too_large`, `tls`, `protocol`, `unavailable` (no
+ *   client, e.g. a tool) or `too_many_requests`. Bad arguments raise a plain error.
+ * - Only from the hook's own coroutine: calling it inside a coroutine you created (or while `handler.lua` loads)
+ *   is an error.
+ *
+ * ```lua
+ * local ok, res = pcall(souq.http.request, { method = "POST", url = conf.base_url .. "/v1/charges",
+ *   headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = req.idempotency_key },
+ *   body = souq.json.encode({ amount = req.amount }), timeout_ms = 5000 })
+ * if not ok then error("gateway unreachable: " .. res.code, 0) end
+ * ```
+ */
 int sq_sdk_http_request(lua_State *L)
 {
     sq_pcall_t *c = sq_pcall_current(L);

@@ -23,8 +23,9 @@ static sq_pdef_t *def(lua_State *L)
 
 /* ---- souq.json ---------------------------------------------------------------------------------------------------- */
 
-/** souq.json.encode(value) -> string. Tables with keys 1..n become arrays, others objects (string keys only);
- * an empty table is {}. Errors on functions, cycles, NaN, and output over 256 KiB. */
+/** souq.json.encode(value) -> string
+ * Tables with keys `1..n` become arrays, other tables objects (string keys only); an empty table is `{}`. Errors on
+ * functions, cycles, NaN/infinity, nesting over 32, output over 256 KiB. */
 static int json_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
@@ -50,7 +51,8 @@ static int box_gc(lua_State *L)
     return 0;
 }
 
-/** souq.json.decode(string) -> value, or nil and a message. JSON null becomes nil (and is dropped from objects). */
+/** souq.json.decode(text) -> value | nil, message
+ * JSON `null` becomes nil (dropped from objects). Input up to 1 MiB. */
 static int json_decode(lua_State *L)
 {
     size_t n;
@@ -99,7 +101,11 @@ static void push_digest(lua_State *L, const unsigned char *md, size_t n, bool ra
     lua_pushstring(L, hex);
 }
 
-/** souq.crypto.sha256(data [, raw]) -> lower-case hex (or 32 raw bytes when raw is true). */
+/** souq.crypto
+ * Inputs up to 4 MiB; strings are bytes. */
+
+/** souq.crypto.sha256(data [, raw]) -> hex
+ * 64 lower-case hex characters; 32 raw bytes with `raw = true`. */
 static int c_sha256(lua_State *L)
 {
     size_t n;
@@ -110,7 +116,8 @@ static int c_sha256(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.hmac_sha256(key, data [, raw]) -> lower-case hex (or 32 raw bytes). */
+/** souq.crypto.hmac_sha256(key, data [, raw]) -> hex
+ * For webhook signatures: Stripe's `v1` is `hmac_sha256(secret, timestamp .. "." .. body)`. */
 static int c_hmac(lua_State *L)
 {
     size_t kl, n;
@@ -122,7 +129,8 @@ static int c_hmac(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.equals(a, b) -> boolean, in constant time for strings of the same length (signature checks). */
+/** souq.crypto.equals(a, b) -> boolean
+ * Constant time for strings of the same length: use it to compare signatures. */
 static int c_equals(lua_State *L)
 {
     size_t al, bl;
@@ -131,7 +139,8 @@ static int c_equals(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.random_bytes(n) -> n bytes from the CSPRNG (1 <= n <= 1024). */
+/** souq.crypto.random_bytes(n) -> bytes
+ * n (1 <= n <= 1024) bytes from the CSPRNG. */
 static int c_random(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -142,7 +151,8 @@ static int c_random(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.hex_encode(data) / hex_decode(hex) -> string (decode: nil on bad input). */
+/** souq.crypto.hex_encode(bytes) -> hex, souq.crypto.hex_decode(hex) -> bytes | nil
+ * Decoding answers nil on bad input. */
 static int c_hex_encode(lua_State *L)
 {
     size_t n;
@@ -181,7 +191,8 @@ static int c_hex_decode(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.base64_encode(data) / base64_decode(text): standard alphabet with padding (RFC 4648 section 4). */
+/** souq.crypto.base64_encode(bytes) -> text, souq.crypto.base64_decode(text) -> bytes | nil
+ * The standard alphabet with padding (RFC 4648 section 4: HTTP Basic auth). */
 static int c_b64_encode(lua_State *L)
 {
     size_t n;
@@ -216,7 +227,8 @@ static int c_b64_decode(lua_State *L)
     return 1;
 }
 
-/** souq.crypto.base64url_encode(data) / base64url_decode(text): URL alphabet without padding (JWT, webhooks). */
+/** souq.crypto.base64url_encode(bytes) -> text, souq.crypto.base64url_decode(text) -> bytes | nil
+ * The URL alphabet without padding (JWT, webhooks). */
 static int c_b64url_encode(lua_State *L)
 {
     size_t n;
@@ -255,8 +267,9 @@ static int log_at(lua_State *L, sq_log_level_t level)
     return 0;
 }
 
-/** souq.log.debug/info/warn/error(message): one log line, component plugin/<name>, truncated to 1 KiB. Never log
- * secrets (souq.config's secret fields are the plugin's to protect). */
+/** souq.log.debug(message), info(message), warn(message), error(message)
+ * One JSON log line, component `plugin/<name>`, the message truncated to 1 KiB. Never log secrets (souq.config's
+ * secret fields are the plugin's to protect) or card data. */
 static int log_debug(lua_State *L)
 {
     return log_at(L, SQ_LOG_DEBUG);
@@ -283,7 +296,10 @@ static lua_Integer money(lua_State *L, int i)
     return lua_tointeger(L, i);
 }
 
-/** souq.money.add(a, b), sub(a, b), mul(a, n) -> integer; errors on overflow or non-integers. */
+/** souq.money
+ * Integer minor units (cents); floats are refused; every function errors on overflow. */
+
+/** souq.money.add(a, b), souq.money.sub(a, b), souq.money.mul(a, n) -> integer */
 static int m_add(lua_State *L)
 {
     lua_Integer r;
@@ -309,7 +325,8 @@ static int m_mul(lua_State *L)
     return 1;
 }
 
-/** souq.money.percent(amount, basis_points) -> amount * bp / 10000 rounded half away from zero (1900 bp = 19%). */
+/** souq.money.percent(amount, basis_points) -> integer
+ * `amount * bp / 10000`, half away from zero (1900 bp = 19%; `percent(-5, 5000)` is `-3`). */
 static int m_percent(lua_State *L)
 {
     lua_Integer a = money(L, 1), bp = money(L, 2), p;
@@ -324,7 +341,9 @@ static int m_percent(lua_State *L)
     return 1;
 }
 
-/** souq.money.split(amount, n) -> array of n integers that sum to amount, the remainder spread over the first ones. */
+/** souq.money.split(amount, n) -> {integers}
+ * n parts (1..1000) that add up to amount, the remainder spread over the first parts (`split(100, 3)` is
+ * `{34, 33, 33}`). */
 static int m_split(lua_State *L)
 {
     lua_Integer a = money(L, 1), n = money(L, 2);
@@ -341,7 +360,8 @@ static int m_split(lua_State *L)
 
 /* ---- souq.time ------------------------------------------------------------------------------------------------------ */
 
-/** souq.time.now() -> integer seconds since the epoch (UTC); now_ms() -> milliseconds. */
+/** souq.time.now() -> integer, souq.time.now_ms() -> integer
+ * Seconds (milliseconds) since the epoch, UTC. */
 static int t_now(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)(sq_now_us() / 1000000));
@@ -353,7 +373,8 @@ static int t_now_ms(lua_State *L)
     return 1;
 }
 
-/** souq.time.iso8601([seconds]) -> "2026-01-31T12:00:00Z" (now when omitted). */
+/** souq.time.iso8601([seconds]) -> "2026-01-31T12:00:00Z"
+ * Now when omitted (UTC). */
 static int t_iso(lua_State *L)
 {
     time_t t = lua_isnoneornil(L, 1) ? (time_t)(sq_now_us() / 1000000) : (time_t)luaL_checkinteger(L, 1);

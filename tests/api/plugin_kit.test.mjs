@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { ROOT, souq } from './lib/harness.mjs';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'souq-kit-'));
@@ -130,4 +131,12 @@ test('sdk/lua/spec.lua stubs exactly the functions of the spec harness', () => {
     .map((x) => x[1]).sort();
   assert.ok(harness.length >= 8, harness.join(' '));
   assert.deepEqual(stubs, harness);
+});
+
+test('sdk/lua/reference.md is generated from the host\'s current doc comments', () => {
+  const r = spawnSync('python3', [path.join(ROOT, 'scripts', 'sdkref.py'), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const ref = fs.readFileSync(path.join(ROOT, 'sdk', 'lua', 'reference.md'), 'utf8');
+  for (const fn of ['souq.json.encode', 'souq.crypto.hmac_sha256', 'souq.money.split', 'souq.http.request'])
+    assert.ok(ref.includes('`' + fn), fn);
 });
