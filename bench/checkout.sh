@@ -5,7 +5,8 @@
 #   checkout     POST /v1/store/carts/{id}/complete with the test card (each request a fresh, ready cart and a
 #                fresh Idempotency-Key): price, reserve, authorize, place the order, one durable commit
 # as ratios to /healthz in the same run, and checkout orders/s against what pgbench (its default TPC-B-like
-# script, 8 clients) commits per second on the same cluster. Medians of BENCH_ROUNDS rounds.
+# script, 8 clients) commits per second on the same cluster. Medians of BENCH_ROUNDS rounds. Then one more
+# checkout run with a webhook subscribed to order.placed: the events' lag from commit to delivery under that load.
 # Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads),
 # BENCH_CARTS (ready carts made beforehand; default 60000).
 set -euo pipefail
@@ -18,6 +19,7 @@ ncarts=${BENCH_CARTS:-120000}
 
 . bench/lib.sh
 export SOUQ_OWNER_EMAIL=bench-owner@example.com SOUQ_OWNER_PASSWORD=bench-owner-password-1
+export SOUQ_OUTBOUND_ALLOW_CIDRS=127.0.0.1/32 # the webhook receiver of the last run is on loopback
 bench_db
 [ -n "${BENCH_SQL:-}" ] && bench_psql -qc "$BENCH_SQL" # an experiment: e.g. BENCH_SQL='ALTER TABLE ...'
 seeded=$(bin/souq seed)
@@ -88,7 +90,7 @@ echo "souq checkout bench: $SOUQ_THREADS server threads, $skus SKUs, wrk -t$wthr
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
 # checkout warm-up (its orders count too): plans cached on every connection, WAL segments created
 # every wrk run walks its own slice of the carts (BENCH_OFFSET), so no request finds its cart already an order
-per_run=$((ncarts / (rounds + 1)))
+per_run=$((ncarts / (rounds + 2))) # the warm-up, the rounds and the webhook run each take a slice
 BENCH_OFFSET=0 wrk -t"$wthreads" -c"$conns" -d10s -s "$work/checkout.lua" "$base/v1/store/carts" >/dev/null
 names=(healthz add_to_cart checkout)
 declare -A placed_rate
@@ -102,6 +104,26 @@ for r in $(seq "$rounds"); do
     after=$(bench_psql -Atc "SELECT count(*) FROM orders")
     placed_rate[checkout]+="$(awk -v a="$after" -v b="$before" -v x="$t0" -v y="$t1" 'BEGIN { printf "%.0f", (a - b) / (y - x) }') "
 done
+# events under checkout load: a merchant's webhook on order.placed (a loopback receiver answering 200), one more
+# checkout run, then the lag from each order.placed commit to the start of its delivery
+rport=$(scripts/free-port.sh)
+node -e "require('http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200); s.end('ok'); }); }).listen($rport, '127.0.0.1')" &
+receiver=$!
+trap 'kill $receiver 2>/dev/null; bench_cleanup' EXIT
+admin POST /v1/admin/webhooks "{\"url\":\"http://127.0.0.1:$rport/hook\",\"event_types\":[\"order.placed\"]}" >/dev/null
+since=$(bench_psql -Atc "SELECT now()")
+BENCH_OFFSET=$(((rounds + 1) * per_run)) run checkout_webhook -s "$work/checkout.lua" "$base/v1/store/carts"
+run_events="FROM outbox_events e JOIN event_deliveries d ON d.event_id = e.id"
+run_where="WHERE e.type = 'order.placed' AND e.occurred_at >= '$since'"
+for _ in $(seq 1200); do # until every delivery of the run is done (at most a minute)
+    [ "$(bench_psql -Atc "SELECT count(*) FILTER (WHERE d.state <> 'completed') $run_events $run_where")" = 0 ] && break
+    sleep 0.05
+done
+read -r wh_events wh_p50 wh_p99 wh_max <<<"$(bench_psql -Atc "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1)
+    FROM (SELECT extract(epoch FROM a.started_at - e.occurred_at) * 1000 AS ms $run_events
+          JOIN event_delivery_attempts a ON a.delivery_id = d.id AND a.attempt = 1 $run_where) x" | tr '|' ' ')"
+
 placed=$(bench_psql -Atc "SELECT count(*) FROM orders")
 if [ -n "${BENCH_PROFILE:-}" ]; then # SOUQ_PG_OPTS="-c shared_preload_libraries=pg_stat_statements" BENCH_PROFILE=1
     bench_psql -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
@@ -121,3 +143,5 @@ printf 'pgbench (TPC-B-like, 8 clients, 10 s) on the same cluster: %.0f tps; che
     "$(awk -v a="$c" -v b="$tps" 'BEGIN { print 100 * a / b }')"
 echo "orders placed: $placed; new orders per second of each round (count of orders / wall time, wrk start to end): ${placed_rate[checkout]}"
 echo "socket errors per round: checkout ${errs[checkout]}"
+printf 'checkout with a webhook on order.placed: %.0f req/s; %s order.placed events delivered, lag from commit to delivery p50 %s ms, p99 %s ms, max %s ms\n' \
+    "$(median <<<"${rps[checkout_webhook]}")" "$wh_events" "$wh_p50" "$wh_p99" "$wh_max"
