@@ -22,7 +22,7 @@
 #include "core/events.h"
 
 #define FANOUT_BATCH 200
-#define MAX_INFLIGHT 32
+#define MAX_INFLIGHT 128
 #define STATS_EVERY_US 5000000
 #define MAX_RESPONSE_BYTES (256 * 1024)
 
@@ -198,6 +198,7 @@ static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err
         j->dp = d;
         j->d = &list[i];
         sq_thread_ctx(d->t, &j->cx, s->cx.arena);
+        j->cx.db = sq_ctx_commit_db(&j->cx);
         sq_arena_ref(s->cx.arena);
         d->inflight++;
         perform(j);
@@ -220,6 +221,7 @@ static void step(struct sq_dispatcher *d)
     step_t *s = SQ_NEW(a, step_t);
     s->d = d;
     sq_thread_ctx(d->t, &s->cx, a);
+    s->cx.db = sq_ctx_commit_db(&s->cx);
     const sq_config_t *cfg = d->t->rt->cfg;
     s->room = MAX_INFLIGHT - d->inflight;
     sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, s->room, cfg->events_lease_ms, on_step, s);

@@ -6,7 +6,7 @@
 #            completed (fan-out, claim, HTTP, record: all of it)
 #   steady   BENCH_EVENT_RATE (1000) events/s inserted in 100 ms slices for BENCH_EVENT_SECONDS (5 s); the lag from
 #            an event's commit to its delivery's start, p50 / p99 / max
-# One node (thread 0 dispatches, up to 32 deliveries in flight). Knobs above and BENCH_WEBHOOKS (1): endpoints
+# One node (thread 0 dispatches, up to 128 deliveries in flight). Knobs above and BENCH_WEBHOOKS (1): endpoints
 # subscribed to every event (each event is then that many deliveries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
