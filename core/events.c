@@ -92,7 +92,8 @@ char *sq_webhook_secret_new(sq_arena_t *a)
 
 #define F SQ_VFIELD
 
-/* an event type or a pattern: lower-case words joined by dots and underscores, '*' or a prefix ending in ".*" */
+/* an event type or a pattern: lower-case words joined by dots, underscores and dashes (plugin names: the custom events
+ * plugin.payment-stripe.*), '*' or a prefix ending in ".*" */
 static const char *check_event_type(const json_t *v, const char **code)
 {
     const char *s = json_string_value(v);
@@ -103,7 +104,7 @@ static const char *check_event_type(const json_t *v, const char **code)
         n -= 2;
     bool ok = n > 0 && s[0] >= 'a' && s[0] <= 'z' && s[n - 1] != '.';
     for (size_t i = 0; ok && i < n; i++)
-        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || (s[i] == '.' && s[i - 1] != '.');
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || (s[i] == '.' && s[i - 1] != '.');
     if (ok)
         return NULL;
     *code = "invalid_format";

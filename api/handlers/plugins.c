@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "api/handlers/handlers.h"
+#include "core/base/log.h"
 #include "core/plugin.h"
+#include "core/plugin_sdk.h"
 #include "plugins/host/host.h"
 
 static const char *plugin_name(sq_req_t *req)
@@ -151,9 +153,49 @@ static void on_recorded(const char *json, const sq_err_t *err, void *data)
     }
     json_t *j = sq_json_own(h->req->arena, json_loads(json, 0, NULL));
     bool dup = json_is_true(json_object_get(j, "duplicate"));
-    sq_req_send_jansson(h->req, 200,
-                        json_pack("{s:s, s:s, s:s, s:s}", "object", "webhook_receipt", "plugin", h->plugin, "event_id", h->event_id,
-                                  "status", dup ? "duplicate" : "applied"));
+    json_t *receipt = json_pack("{s:s, s:s, s:s, s:s}", "object", "webhook_receipt", "plugin", h->plugin, "event_id", h->event_id,
+                                "status", dup ? "duplicate" : "applied");
+    json_t *outcome = json_object_get(j, "outcome"); /* a payment move (sq_plugin_webhook_record_payment) */
+    if (json_is_object(outcome)) {
+        const char *result = json_string_value(json_object_get(outcome, "result"));
+        if (result != NULL && strcmp(result, "ignored") == 0) /* logged, answered 200: the provider must not retry it forever */
+            sq_log(SQ_LOG_WARN, "plugin", "plugin=%s event_id=%s payment move %s ignored: %s", h->plugin, h->event_id,
+                   json_string_value(json_object_get(outcome, "action")), json_string_value(json_object_get(outcome, "detail")));
+        json_object_set(receipt, "payment", outcome);
+    }
+    sq_req_send_jansson(h->req, 200, receipt);
+}
+
+/* The payment move of an accepted event (handle_webhook's payment = {action, provider_ref, amount, currency,
+ * decline_code}): NULL when it is well formed (*mv filled), else why it breaks the hook's contract. */
+static const char *payment_move(sq_arena_t *a, const json_t *p, sq_plugin_payment_move_t *mv)
+{
+    static const char *const actions[] = {"captured", "failed", "refunded", NULL};
+    const char *action = json_string_value(json_object_get(p, "action"));
+    json_t *ref = json_object_get(p, "provider_ref"), *amount = json_object_get(p, "amount"), *cur = json_object_get(p, "currency");
+    json_t *decline = json_object_get(p, "decline_code");
+    int i = 0;
+    while (action != NULL && actions[i] != NULL && strcmp(actions[i], action) != 0)
+        i++;
+    if (!json_is_object(p) || action == NULL || actions[i] == NULL)
+        return "payment.action must be captured, failed or refunded";
+    if (!json_is_string(ref) || json_string_length(ref) < 1 || json_string_length(ref) > 255)
+        return "payment.provider_ref must be a string of 1-255 bytes";
+    if (amount != NULL && (!json_is_integer(amount) || json_integer_value(amount) < 0))
+        return "payment.amount must be a non-negative integer (minor units)";
+    if (amount == NULL && strcmp(action, "refunded") == 0)
+        return "payment.amount (the total refunded at the provider) is required with refunded";
+    if (cur != NULL && (!json_is_string(cur) || json_string_length(cur) != 3))
+        return "payment.currency must be a lower-case ISO 4217 code";
+    if (decline != NULL && (!json_is_string(decline) || json_string_length(decline) < 1 || json_string_length(decline) > 64))
+        return "payment.decline_code must be a string of 1-64 bytes";
+    *mv = (sq_plugin_payment_move_t){actions[i], sq_arena_strdup(a, json_string_value(ref)), amount ? json_integer_value(amount) : -1,
+                                     cur ? sq_arena_strdup(a, json_string_value(cur)) : NULL,
+                                     decline ? sq_arena_strdup(a, json_string_value(decline)) : NULL};
+    for (char *c = (char *)mv->currency; c && *c; c++)
+        if (*c < 'a' || *c > 'z')
+            return "payment.currency must be a lower-case ISO 4217 code";
+    return NULL;
 }
 
 static bool short_str(const json_t *v, size_t max)
@@ -191,6 +233,10 @@ static void on_verified(json_t *out, const sq_err_t *err, void *data)
         why = "event_type must be a string of 1-128 bytes";
     else if (d != NULL && !json_is_object(d))
         why = "data must be a table with string keys";
+    sq_plugin_payment_move_t mv;
+    json_t *pay = json_object_get(out, "payment");
+    if (why == NULL && pay != NULL)
+        why = payment_move(req->arena, pay, &mv);
     if (why != NULL) {
         sq_err_t e;
         sq_err_clear(&e);
@@ -201,6 +247,13 @@ static void on_verified(json_t *out, const sq_err_t *err, void *data)
     h->event_id = sq_arena_strdup(req->arena, json_string_value(id));
     size_t len;
     const char *dj = d != NULL ? sq_json_dump(req->arena, d, &len) : NULL;
+    if (pay != NULL) { /* core applies the move once, with the event id's record (only to the plugin's own providers) */
+        json_t *ids = sq_json_own(req->arena, sq_plugin_provides(h->plugin, "payment"));
+        sq_plugin_webhook_record_payment(&req->cx, h->plugin, h->event_id,
+                                         type ? sq_arena_strdup(req->arena, json_string_value(type)) : NULL, dj,
+                                         sq_json_dump(req->arena, ids, &len), &mv, on_recorded, h);
+        return;
+    }
     sq_plugin_webhook_record(&req->cx, h->plugin, h->event_id, type ? sq_arena_strdup(req->arena, json_string_value(type)) : NULL,
                              dj, on_recorded, h);
 }

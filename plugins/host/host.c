@@ -169,6 +169,8 @@ void sq_pdef_unref(sq_pdef_t *d)
     json_decref(d->config);
     json_decref(d->stored);
     json_decref(d->payment_data);
+    json_decref(d->actions);
+    json_decref(d->channels);
     free(d);
 }
 
@@ -317,6 +319,9 @@ static void apply_setting(sq_pdef_t *d, const json_t *setting)
     json_decref(d->stored);
     d->stored = stored ? json_deep_copy(stored) : json_object();
     d->wanted = en == NULL || json_is_true(en);
+    json_t *ch = json_object_get(setting, "sales_channels");
+    json_decref(d->channels);
+    d->channels = json_is_array(ch) ? json_deep_copy(ch) : NULL;
     sq_err_t e;
     sq_err_clear(&e);
     d->config = sq_pdef_config(d, d->stored, &e);
@@ -330,10 +335,53 @@ static void apply_setting(sq_pdef_t *d, const json_t *setting)
     d->enabled = d->wanted && d->configured;
 }
 
+/* The manifest's "actions": name -> {description, input}, where input is a schema like config's. Each action is the
+ * handler's function action_<name> (checked when the state is built). */
+static int load_actions(sq_pdef_t *d, json_t *actions, char *err, size_t errlen)
+{
+    if (actions == NULL)
+        return 0;
+    if (!json_is_object(actions) || json_object_size(actions) > 32)
+        return snprintf(err, errlen, "manifest.json: actions must be an object of at most 32 name -> {description, input}"), -1;
+    const char *k;
+    json_t *a;
+    json_object_foreach(actions, k, a)
+    {
+        size_t n = strlen(k);
+        bool ok = n >= 1 && n <= 48 && k[0] >= 'a' && k[0] <= 'z';
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_';
+        if (!ok)
+            return snprintf(err, errlen, "manifest.json: action name \"%.40s\" must be 1-48 of a-z 0-9 _, starting with a letter", k), -1;
+        if (!json_is_object(a))
+            return snprintf(err, errlen, "manifest.json: actions.%s must be an object {description, input}", k), -1;
+        const char *ak;
+        json_t *av;
+        json_object_foreach(a, ak, av) if (strcmp(ak, "description") != 0 && strcmp(ak, "input") != 0) return snprintf(
+            err, errlen, "manifest.json: actions.%s: unknown key \"%.40s\"", k, ak),
+            -1;
+        const char *desc = json_string_value(json_object_get(a, "description"));
+        if (desc == NULL || desc[0] == '\0')
+            return snprintf(err, errlen, "manifest.json: actions.%s.description is required (say what the action does)", k), -1;
+        char what[80];
+        snprintf(what, sizeof(what), "actions.%s.input", k);
+        json_t *in = json_object_get(a, "input");
+        if (in != NULL && check_schema(what, in, err, errlen) != 0)
+            return -1;
+        json_t *f;
+        const char *fk;
+        json_object_foreach(in, fk, f) if (json_is_true(json_object_get(f, "secret"))) return snprintf(
+            err, errlen, "manifest.json: %s.%s: inputs cannot be secret", what, fk),
+            -1;
+    }
+    d->actions = json_incref(actions);
+    return 0;
+}
+
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
     static const char *const top[] = {"name",        "version", "sdk",    "priority",     "provides",
-                                      "description", "config",  "limits", "payment_data", NULL};
+                                      "description", "config",  "limits", "payment_data", "actions", NULL};
     char path[PATH_MAX];
     size_t len = 0;
     json_t *m = NULL;
@@ -399,7 +447,8 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     const char *desc = json_string_value(json_object_get(m, "description"));
     d->description = sq_xstrdup(desc ? desc : "");
     json_t *prov = json_object_get(m, "provides");
-    if (!json_is_array(prov) || json_array_size(prov) == 0 || json_array_size(prov) > 32) {
+    if (!json_is_array(prov) || json_array_size(prov) > 32 ||
+        (json_array_size(prov) == 0 && json_object_get(m, "actions") == NULL)) { /* a plugin of actions only provides nothing */
         snprintf(err, errlen, "manifest.json: provides must be a non-empty array of \"kind:id\" (payment:manual)");
         goto Error;
     }
@@ -432,6 +481,8 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
             goto Error;
         d->payment_data = json_incref(pd);
     }
+    if (load_actions(d, json_object_get(m, "actions"), err, errlen) != 0)
+        goto Error;
     json_t *limits = json_object_get(m, "limits");
     if (limits != NULL && !json_is_object(limits)) {
         snprintf(err, errlen, "manifest.json: limits must be an object");
@@ -725,7 +776,9 @@ static sq_pdef_t *clone_def(const sq_pdef_t *d)
     memcpy(c->source, d->source, d->srclen + 1);
     json_incref(c->schema);
     json_incref(c->payment_data);
+    json_incref(c->actions);
     c->config = c->stored = NULL;
+    c->channels = NULL;
     return c;
 }
 
@@ -747,7 +800,9 @@ static sq_pdef_t *with_setting(sq_pdef_t *d, const json_t *setting)
     json_t *stored = json_object_get(setting, "config"), *empty = json_object();
     bool wanted =
         setting == NULL || json_object_get(setting, "enabled") == NULL || json_is_true(json_object_get(setting, "enabled"));
-    bool same = wanted == d->wanted && json_equal(stored ? stored : empty, d->stored);
+    json_t *ch = json_object_get(setting, "sales_channels");
+    bool same = wanted == d->wanted && json_equal(stored ? stored : empty, d->stored) &&
+                (json_is_array(ch) ? d->channels != NULL && json_equal(ch, d->channels) : d->channels == NULL);
     json_decref(empty);
     if (same) {
         sq_pdef_ref(d);
@@ -868,6 +923,7 @@ int sq_plugins_init(const char *dirs)
     int n = (int)json_array_size(json_object_get(rep, "loaded"));
     json_decref(rep);
     sq_payment_plugins_install();
+    sq_plugin_kv_register_jobs(); /* kv.c: the purge of expired keys */
     return n;
 }
 
@@ -1116,7 +1172,7 @@ static json_t *describe(const sq_pdef_t *d)
     uint64_t failures = 0;
     for (int r = 1; r < SQ_PR__COUNT; r++)
         failures += __atomic_load_n(&slots[d->slot].failures[r], __ATOMIC_RELAXED);
-    return json_pack(
+    json_t *out = json_pack(
         "{s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}, "
         "s:{s:I, s:I}}",
         "object", "plugin", "name", d->name, "version", d->version, "sdk", d->sdk, "description", d->description, "priority",
@@ -1127,6 +1183,9 @@ static json_t *describe(const sq_pdef_t *d)
         (json_int_t)d->deadline_background_ms, "memory_mb", (json_int_t)(d->memory_bytes >> 20), "breaker_failures",
         d->breaker_failures, "breaker_window_s", d->breaker_window_s, "breaker_open_s", d->breaker_open_s, "stats", "calls",
         (json_int_t)__atomic_load_n(&slots[d->slot].calls, __ATOMIC_RELAXED), "failures", (json_int_t)failures);
+    json_object_set_new(out, "actions", sq_plugin_actions_describe(d)); /* actions.c */
+    json_object_set_new(out, "sales_channels", d->channels ? json_deep_copy(d->channels) : json_null());
+    return out;
 }
 
 json_t *sq_plugins_describe(const char *name)

@@ -81,6 +81,27 @@ int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t
  * has no spec file (printed); else 0, with the counts. */
 int sq_plugin_spec_run(const char *dir, FILE *out, int *passed, int *failed);
 
+/** A named automation action's answer: out is the action's return value as JSON (null for nil; borrowed, alive until the
+ * callback returns), or err. */
+typedef void (*sq_plugin_action_cb)(json_t *out, const sq_err_t *err, void *data);
+
+/** Runs the action of a plugin (its manifest's "actions", the handler's action_<name>(conf, input)) on this thread,
+ * under the plugin's background budgets, with cx for its I/O (souq.http, souq.kv, souq.events; cx and its arena must stay
+ * alive until cb runs). input (an object or NULL) is validated against the action's input schema first and copied.
+ * Errors: SQ_E_NOT_FOUND (no enabled plugin of that name, or no such action), SQ_E_UNKNOWN_FIELD and SQ_E_VALIDATION
+ * (pointers /input/<field>), and the call's SQ_E_PLUGIN_FAILED / SQ_E_PLUGIN_TIMEOUT / SQ_E_PLUGIN_DEGRADED. The
+ * callback may run before this returns. */
+void sq_plugin_run_action(sq_ctx_t *cx, const char *plugin, const char *action, const json_t *input, sq_plugin_action_cb cb,
+                          void *data);
+
+/** True when the named plugin is enabled and serves the sales channel (its sales_channels setting is unset, or lists
+ * the channel). */
+bool sq_plugin_serves_channel(const char *plugin, const char *channel_id);
+
+/** The ids the named plugin provides for kind ("payment" -> ["stripe"]) as a new JSON array (empty when it is not
+ * loaded). */
+json_t *sq_plugin_provides(const char *plugin, const char *kind);
+
 /** Closes this thread's plugin states (a loop thread on exit; tests). */
 void sq_plugins_thread_exit(void);
 

@@ -25,6 +25,13 @@
 #define SQ_PLUGIN_HTTP_RESPONSE_MAX (1024 * 1024) /* souq.http.request: the largest answer body */
 #define SQ_PLUGIN_HTTP_REQUEST_MAX (1024 * 1024)  /* and the largest request body */
 #define SQ_PLUGIN_HTTP_PER_CALL 16                /* requests one call may make */
+/* souq.kv and souq.events (kv.c) */
+#define SQ_PLUGIN_KV_KEY_MAX 256                  /* bytes of a key */
+#define SQ_PLUGIN_KV_VALUE_MAX (64 * 1024)        /* bytes of a value */
+#define SQ_PLUGIN_KV_KEYS_MAX 10000               /* live keys of one plugin */
+#define SQ_PLUGIN_KV_TTL_MAX_S (366 * 86400)      /* the longest ttl, seconds */
+#define SQ_PLUGIN_DB_PER_CALL 64                  /* souq.kv and souq.events calls one call may make */
+#define SQ_PLUGIN_EVENT_PAYLOAD_MAX (64 * 1024)   /* bytes of an emitted event's payload as JSON */
 
 /** Why a call failed (the `reason` of the log line and of souq_plugin_failures_total). */
 typedef enum {
@@ -58,6 +65,8 @@ typedef struct sq_pdef {
     bool wanted;                             /* plugin_settings.enabled (true without a row) */
     bool configured;                         /* config validated (required settings present) */
     json_t *payment_data;                    /* manifest "payment_data": the buyer's payment data fields, or NULL */
+    json_t *actions;                         /* manifest "actions": name -> {description, input}, or NULL (actions.c) */
+    json_t *channels;                        /* plugin_settings.sales_channels: the channel ids it serves, NULL: all */
     bool enabled;                            /* wanted && configured */
     int64_t instr_request, instr_background; /* per-call instruction budgets */
     int64_t wall_request_ms, wall_background_ms;
@@ -148,6 +157,7 @@ struct sq_pcall {
     int co_ref;
     int io; /* SQ_PIO_* */
     int nrequests;
+    int nsdk_io; /* souq.kv and souq.events calls made (kv.c) */
     sq_http_response_t res;
     sq_pcall_t *prev_cur;
 };
@@ -182,6 +192,16 @@ int sq_sandbox_violation(lua_State *L, const char *fmt, ...) __attribute__((form
 /** Replaces the table at the top of L's stack with a read-only proxy of it (writes, rawset and setmetatable are
  * sandbox violations; pairs and # still work). May raise (memory). */
 void sq_lua_readonly(lua_State *L);
+
+/** Installs souq.kv and souq.events (kv.c) into the souq table at the top of L's stack. */
+void sq_sdk_open_db(lua_State *L);
+/** The admin view of a plugin's actions: [{name, description, input_schema}] (actions.c). */
+json_t *sq_plugin_actions_describe(const sq_pdef_t *d);
+/** True when d serves the sales channel (no sales_channels setting, or it lists the channel; NULL channel: true). */
+bool sq_pdef_serves(const sq_pdef_t *d, const char *channel_id);
+
+/** Registers the plugin_kv.purge job kind (core/jobs.h; its schedule is in migrations/0031). */
+void sq_plugin_kv_register_jobs(void);
 
 /** Installs the souq.* SDK into the table at the top of L's stack (sdk.c). */
 void sq_sdk_open(lua_State *L, sq_pdef_t *d);

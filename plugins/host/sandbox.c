@@ -493,6 +493,15 @@ static int setup(lua_State *L)
                 lua_pop(L, 1);
             }
         }
+    const char *an; /* named automation actions: action_<name> (actions.c) */
+    json_t *av;
+    json_object_foreach(d->actions, an, av)
+    {
+        lua_pushfstring(L, "action_%s", an);
+        if (lua_gettable(L, h) != LUA_TFUNCTION)
+            return luaL_error(L, "its manifest lists the action %s but handler.lua has no function action_%s", an, an);
+        lua_pop(L, 1);
+    }
     ps->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, 0);
     return 0;

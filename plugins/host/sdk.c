@@ -429,6 +429,7 @@ void sq_sdk_open(lua_State *L, sq_pdef_t *d)
     lib(L, "money", money_fns);
     lib(L, "time", time_fns);
     lib(L, "http", http);
+    sq_sdk_open_db(L); /* souq.kv, souq.events (kv.c) */
     sq_lua_push_json(L, d->config, 0);
     sq_lua_readonly(L);
     lua_setfield(L, -2, "config");

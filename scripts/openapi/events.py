@@ -81,7 +81,7 @@ X_EVENTS = {"version": EVENTS_VERSION,
 # ---- webhooks ------------------------------------------------------------------------------------------------------
 WHK = P_ID("whk", "webhook endpoint")
 EVT = P_ID("evt", "event")
-_evtype = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^(\\*|[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*(\\.\\*)?)$", "description": "An event type (order.placed), a prefix pattern (order.*) or * (everything except sensitive types, which must be named)."}
+_evtype = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^(\\*|[a-z][a-z0-9_-]*(\\.[a-z0-9_-]+)*(\\.\\*)?)$", "description": "An event type (order.placed), a prefix pattern (order.*) or * (everything except sensitive types, which must be named)."}
 _wh_props = {
     "url": {"type": "string", "minLength": 1, "maxLength": 2048, "format": "uri", "description": "Where deliveries are POSTed: http or https only. Its host must resolve to public addresses (422 at /url for private, loopback, link-local, multicast or reserved ones unless the server's outbound_allow_cidrs allows them); checked again at every delivery."},
     "event_types": {"type": "array", "minItems": 1, "maxItems": 100, "items": _evtype, "description": "Event types to receive (see x-events)."},

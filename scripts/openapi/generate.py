@@ -956,6 +956,7 @@ op("post", "/v1/admin/draft-orders/{id}/complete", "adminCompleteDraftOrder", "A
 paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"] = False
 
 exec(open(os.path.join(HERE, 'events.py')).read())  # webhooks, events, the event catalogue (x-events)
+exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales channels, custom events (after events.py)
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -1,0 +1,204 @@
+/* actions.c: named automation actions. A manifest lists them ("actions": name -> {description, input}); the handler
+ * implements each as action_<name>(conf, input). sq_plugin_run_action validates the input against the action's schema
+ * and runs it under the background budgets (the automation-rules engine calls it; POST
+ * /v1/admin/plugins/{name}/actions/{action} runs one by hand). The channel rules of plugins (plugin_settings.
+ * sales_channels) are here too. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/util.h"
+#include "plugins/host/internal.h"
+
+/* Checks input (an object, NULL = {}) against an action's input schema; a new reference to the input with defaults
+ * filled in, or NULL with err set (pointers /input/<field>). */
+static json_t *check_input(const char *plugin, const char *action, const json_t *schema, const json_t *input, sq_err_t *err)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v, *f;
+    if (input != NULL && !json_is_object(input)) {
+        sq_err_set(err, SQ_E_VALIDATION, "input must be an object.");
+        sq_err_field(err, "/input", "invalid_type", "Must be an object.");
+        goto Error;
+    }
+    if (input != NULL)
+        json_object_foreach((json_t *)input, k, v) if (json_object_get(schema, k) == NULL)
+        {
+            sq_err_set(err, SQ_E_UNKNOWN_FIELD, "The %s action of %s takes no input \"%.40s\".", action, plugin, k);
+            sq_err_field(err, "/input", "unknown_field", "Unknown input: %.60s", k);
+        }
+    if (err->code != SQ_OK)
+        goto Error;
+    json_object_foreach((json_t *)schema, k, f)
+    {
+        char ptr[80];
+        snprintf(ptr, sizeof(ptr), "/input/%s", k);
+        json_t *val = input ? json_object_get(input, k) : NULL;
+        if (val == NULL || json_is_null(val))
+            val = json_object_get(f, "default");
+        const char *type = json_string_value(json_object_get(f, "type"));
+        if (val == NULL) {
+            if (json_is_true(json_object_get(f, "required"))) {
+                sq_err_set(err, SQ_E_VALIDATION, "Some inputs are invalid.");
+                sq_err_field(err, ptr, "required", "Required.");
+            }
+            continue;
+        }
+        const char *bad = NULL;
+        if (strcmp(type, "string") == 0) {
+            json_t *ml = json_object_get(f, "max_length"), *en = json_object_get(f, "enum");
+            if (!json_is_string(val))
+                bad = "Must be a string.";
+            else if (json_string_length(val) > (ml ? (size_t)json_integer_value(ml) : 4096))
+                bad = "Too long.";
+            else if (en != NULL) {
+                bool found = false;
+                size_t i;
+                json_t *x;
+                json_array_foreach(en, i, x) found |= json_equal(x, val);
+                if (!found)
+                    bad = "Not one of the allowed values.";
+            }
+        } else if (strcmp(type, "integer") == 0) {
+            json_t *mn = json_object_get(f, "min"), *mx = json_object_get(f, "max");
+            if (!json_is_integer(val))
+                bad = "Must be an integer.";
+            else if ((mn && json_integer_value(val) < json_integer_value(mn)) || (mx && json_integer_value(val) > json_integer_value(mx)))
+                bad = "Out of range.";
+        } else if (strcmp(type, "boolean") == 0) {
+            if (!json_is_boolean(val))
+                bad = "Must be true or false.";
+        } else if (strcmp(type, "string[]") == 0) {
+            bool ok = json_is_array(val) && json_array_size(val) <= 256;
+            size_t i;
+            json_t *x;
+            json_array_foreach(val, i, x) ok &= json_is_string(x) && json_string_length(x) <= 4096;
+            if (!ok)
+                bad = "Must be an array of strings.";
+        } else if (!json_is_object(val)) {
+            bad = "Must be an object.";
+        }
+        if (bad != NULL) {
+            sq_err_set(err, SQ_E_VALIDATION, "Some inputs are invalid.");
+            sq_err_field(err, ptr, "invalid_value", "%s", bad);
+            continue;
+        }
+        json_object_set(out, k, val);
+    }
+    if (err->code != SQ_OK)
+        goto Error;
+    return out;
+Error:
+    json_decref(out);
+    return NULL;
+}
+
+typedef struct {
+    sq_plugin_action_cb cb;
+    void *data;
+} run_t;
+
+static void on_ran(json_t *out, const sq_err_t *err, void *data)
+{
+    run_t r = *(run_t *)data;
+    free(data);
+    r.cb(out, err, r.data);
+}
+
+void sq_plugin_run_action(sq_ctx_t *cx, const char *plugin, const char *action, const json_t *input, sq_plugin_action_cb cb,
+                          void *data)
+{
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_preg_t *r = sq_preg_acquire();
+    const sq_pdef_t *d = NULL;
+    for (int i = 0; r != NULL && i < r->n && d == NULL; i++)
+        if (strcmp(r->defs[i]->name, plugin) == 0)
+            d = r->defs[i];
+    json_t *schema = NULL, *in = NULL;
+    if (d == NULL || !d->enabled) {
+        sq_err_set(&e, SQ_E_NOT_FOUND, "No enabled plugin has this name.");
+        goto Fail;
+    }
+    json_t *a = d->actions != NULL ? json_object_get(d->actions, action) : NULL;
+    if (a == NULL) {
+        sq_err_set(&e, SQ_E_NOT_FOUND, "The %s plugin has no action of this name.", d->name);
+        goto Fail;
+    }
+    schema = json_object_get(a, "input");
+    json_t *empty = json_object();
+    in = check_input(d->name, action, schema ? schema : empty, input, &e);
+    json_decref(empty);
+    if (in == NULL)
+        goto Fail;
+    char fn[64];
+    snprintf(fn, sizeof(fn), "action_%s", action);
+    sq_preg_unref(r);
+    run_t *run = sq_xmalloc(sizeof(*run));
+    *run = (run_t){cb, data};
+    sq_plugin_call_cx(cx, plugin, fn, in, true, on_ran, run);
+    json_decref(in);
+    return;
+Fail:
+    sq_preg_unref(r);
+    cb(NULL, &e, data);
+}
+
+json_t *sq_plugin_actions_describe(const sq_pdef_t *d)
+{
+    json_t *list = json_array();
+    const char *k;
+    json_t *a;
+    json_object_foreach(d->actions, k, a)
+    {
+        json_t *schema = json_object(), *f;
+        const char *fk;
+        json_object_foreach(json_object_get(a, "input"), fk, f)
+        {
+            json_t *fs = json_deep_copy(f); /* the shape of config_schema's fields: required and secret always there */
+            json_object_set_new(fs, "required", json_boolean(json_is_true(json_object_get(f, "required"))));
+            json_object_set_new(fs, "secret", json_false());
+            json_object_set_new(schema, fk, fs);
+        }
+        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "name", k, "description",
+                                              json_string_value(json_object_get(a, "description")), "input_schema", schema));
+    }
+    return list;
+}
+
+/* ---- sales channels --------------------------------------------------------------------------------------------- */
+
+bool sq_pdef_serves(const sq_pdef_t *d, const char *channel_id)
+{
+    if (d->channels == NULL || channel_id == NULL)
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(d->channels, i, v) if (json_is_string(v) && strcmp(json_string_value(v), channel_id) == 0) return true;
+    return false;
+}
+
+bool sq_plugin_serves_channel(const char *plugin, const char *channel_id)
+{
+    sq_preg_t *r = sq_preg_acquire();
+    bool on = false;
+    for (int i = 0; r != NULL && i < r->n; i++)
+        if (strcmp(r->defs[i]->name, plugin) == 0)
+            on = r->defs[i]->enabled && sq_pdef_serves(r->defs[i], channel_id);
+    sq_preg_unref(r);
+    return on;
+}
+
+json_t *sq_plugin_provides(const char *plugin, const char *kind)
+{
+    json_t *out = json_array();
+    size_t kl = strlen(kind);
+    sq_preg_t *r = sq_preg_acquire();
+    for (int i = 0; r != NULL && i < r->n; i++)
+        if (strcmp(r->defs[i]->name, plugin) == 0)
+            for (int j = 0; j < r->defs[i]->nprovides; j++)
+                if (strncmp(r->defs[i]->provides[j], kind, kl) == 0 && r->defs[i]->provides[j][kl] == ':')
+                    json_array_append_new(out, json_string(r->defs[i]->provides[j] + kl + 1));
+    sq_preg_unref(r);
+    return out;
+}
