@@ -145,6 +145,26 @@ end
 -- it, the host applies each event id once.
 local TOLERANCE = 300
 
+-- The payment move core applies for an event (once per event id): a payment captured, failed or refunded outside
+-- Souq (the Stripe dashboard, a delayed payment method settling, a dispute refund), or echoing what Souq did itself,
+-- which core recognizes and leaves alone. nil: nothing to move.
+local function payment_move(event, object)
+  local t = event.type
+  if t == "payment_intent.succeeded" and type(object.id) == "string" then
+    return { action = "captured", provider_ref = object.id, currency = object.currency,
+             amount = math.type(object.amount_received) == "integer" and object.amount_received > 0 and object.amount_received or nil }
+  elseif t == "payment_intent.payment_failed" and type(object.id) == "string" then
+    local e = type(object.last_payment_error) == "table" and object.last_payment_error or {}
+    local code = e.decline_code or e.code
+    return { action = "failed", provider_ref = object.id,
+             decline_code = type(code) == "string" and #code > 0 and string.sub(code, 1, 64) or nil }
+  elseif t == "charge.refunded" and type(object.payment_intent) == "string" and math.type(object.amount_refunded) == "integer" then
+    -- amount_refunded is the charge's running total: core records only what it does not know yet
+    return { action = "refunded", provider_ref = object.payment_intent, amount = object.amount_refunded, currency = object.currency }
+  end
+  return nil
+end
+
 function plugin.handle_webhook(conf, req)
   local secret = conf.webhook_secret
   local header = req.headers["stripe-signature"]
@@ -170,11 +190,14 @@ function plugin.handle_webhook(conf, req)
     return { status = "rejected" }
   end
   local object = type(event.data) == "table" and type(event.data.object) == "table" and event.data.object or {}
+  local move = payment_move(event, object)
+  if move then move.currency = type(move.currency) == "string" and string.lower(move.currency) or nil end
   return {
     status = "accepted", event_id = event.id, event_type = string.sub(event.type, 1, 128),
     data = { object_id = type(object.id) == "string" and object.id or nil,
              object_status = type(object.status) == "string" and object.status or nil,
              livemode = event.livemode == true },
+    payment = move,
   }
 end
 

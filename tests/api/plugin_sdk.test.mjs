@@ -165,6 +165,33 @@ test('souq.kv on the request path: a webhook hook counts its calls', async () =>
   }
 });
 
+test('handle_webhook payment moves: malformed ones fail the plugin (502, nothing recorded); a plugin moves only its own providers\' payments', async () => {
+  const hook = (json) => s.client.request('POST', '/v1/hooks/sdk-fixture', { pk: null, json });
+  for (const [what, move] of [
+    ['no action', { provider_ref: 'pi_1' }],
+    ['an unknown action', { action: 'stolen', provider_ref: 'pi_1' }],
+    ['no provider_ref', { action: 'captured' }],
+    ['a negative amount', { action: 'captured', provider_ref: 'pi_1', amount: -1 }],
+    ['a float amount', { action: 'captured', provider_ref: 'pi_1', amount: 1.5 }],
+    ['a refund without its total', { action: 'refunded', provider_ref: 'pi_1' }],
+    ['an upper-case currency', { action: 'captured', provider_ref: 'pi_1', currency: 'EUR' }],
+    ['not a table', 'captured'],
+  ]) {
+    const id = `bad_${crypto.randomBytes(4).toString('hex')}`;
+    const r = await hook({ id, move });
+    assert.equal(r.status, 502, `${what}: ${r.text}`);
+    assert.equal(r.body.type, type('plugin-failed'));
+    assert.equal((await s.sql('SELECT count(*)::int AS n FROM plugin_webhook_events WHERE event_id = $1', [id]))[0].n, 0, what);
+  }
+  assert.match(s.server.log, /hook=handle_webhook reason=error .*payment\.action must be captured, failed or refunded/);
+  // a payment of the built-in test provider: sdk-fixture provides no payment ids, so it cannot touch it
+  await s.sql("INSERT INTO payments (provider, status, currency_code, amount, gateway_key, provider_ref) VALUES ('test', 'authorized', 'eur', 100, $1, 'ch_other')", [crypto.randomUUID()]);
+  const r = await hook({ id: 'evt_isolation', move: { action: 'captured', provider_ref: 'ch_other' } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.status, r.body.payment.result, r.body.payment.detail], ['applied', 'ignored', 'no payment of this plugin has this provider_ref']);
+  assert.equal((await s.sql("SELECT status FROM payments WHERE provider_ref = 'ch_other'"))[0].status, 'authorized');
+});
+
 test('souq.events.emit: plugin.<plugin>.<type> in the outbox, delivered to subscribed webhooks; payload capped', async () => {
   const wh = await A('POST', '/v1/admin/webhooks', { url: rx.url + '/status/200', event_types: ['plugin.sdk-fixture.*'] });
   assert.equal(wh.status, 201, wh.text);

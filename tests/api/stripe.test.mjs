@@ -258,10 +258,12 @@ test('a Stripe event with a valid Stripe-Signature is applied once; replays answ
     data: { object: { id: 'pi_42', object: 'payment_intent', status: 'succeeded' } } });
   let r = await hook(body, sign(body));
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.body, { object: 'webhook_receipt', plugin: 'payment-stripe', event_id: id, status: 'applied' });
+  const { payment, ...receipt } = r.body;
+  assert.deepEqual(receipt, { object: 'webhook_receipt', plugin: 'payment-stripe', event_id: id, status: 'applied' });
+  assert.deepEqual([payment.action, payment.result], ['captured', 'ignored'], 'no payment has this intent: logged and ignored');
   const [ev] = await s.sql("SELECT payload FROM outbox_events WHERE type = 'plugin.webhook_received' AND payload->>'event_id' = $1", [id]);
-  assert.deepEqual(ev.payload, { plugin: 'payment-stripe', event_id: id, event_type: 'payment_intent.succeeded',
-    data: { object_id: 'pi_42', object_status: 'succeeded', livemode: false } });
+  assert.deepEqual({ ...ev.payload, payment: undefined }, { plugin: 'payment-stripe', event_id: id, event_type: 'payment_intent.succeeded',
+    data: { object_id: 'pi_42', object_status: 'succeeded', livemode: false }, payment: undefined });
   // the same event again (Stripe retries; an attacker replays within the tolerance), and with a second v1 signature
   r = await hook(body, sign(body));
   assert.deepEqual([r.status, r.body.status], [200, 'duplicate']);
@@ -300,4 +302,114 @@ test('Stripe events that cannot be verified are refused with 400 and nothing is 
   r = await s.client.request('POST', '/v1/hooks/payment-stripe', { pk: null, body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded', 'stripe-signature': sign('x=1') } });
   assert.equal(r.status, 415);
   assert.ok(!s.server.log.includes(WHSEC), 'the webhook secret is never logged');
+});
+
+// ---- payment moves from Stripe's events (core applies them once per event id) --------------------------------------
+const stripeEvent = (type, object) => {
+  const id = `evt_${crypto.randomBytes(8).toString('hex')}`;
+  return { id, body: JSON.stringify({ id, object: 'event', type, livemode: false, data: { object } }) };
+};
+const send = async (ev) => {
+  const r = await hook(ev.body, sign(ev.body));
+  assert.equal(r.status, 200, r.text);
+  return r.body;
+};
+const order = async (id) => (await A('GET', `/v1/admin/orders/${id}`)).body;
+const placed = async (pm = 'pm_card_visa') => {
+  const cart = await readyCart(1);
+  const r = await complete(cart.id, { payment_method: pm });
+  assert.equal(r.status, 201, r.text);
+  const [p] = await s.sql('SELECT id, provider_ref FROM payments WHERE order_id = $1', [r.body.id]);
+  return { order: r.body, pi: p.provider_ref, payment: p.id };
+};
+const orderEvents = async (orderId, type) => s.sql('SELECT payload FROM outbox_events WHERE type = $1 AND payload->>\'order_id\' = $2', [type, orderId]);
+
+test('payment_intent.succeeded captured in Stripe\'s dashboard: the order becomes paid, once', async () => {
+  const { order: o, pi, payment } = await placed();
+  const ev = stripeEvent('payment_intent.succeeded', { id: pi, object: 'payment_intent', status: 'succeeded', amount_received: o.total, currency: 'eur' });
+  let r = await send(ev);
+  assert.equal(r.status, 'applied');
+  assert.deepEqual(r.payment, { action: 'captured', result: 'applied', payment_id: payment, order_id: o.id });
+  let now = await order(o.id);
+  assert.deepEqual([now.payment_status, now.paid_total, now.payments[0].status, now.payments[0].captured_amount], ['paid', o.total, 'captured', o.total]);
+  const paid = await orderEvents(o.id, 'order.paid');
+  assert.equal(paid.length, 1);
+  assert.deepEqual([paid[0].payload.source, paid[0].payload.provider_event_id, paid[0].payload.amount], ['provider', ev.id, o.total]);
+  const [tl] = await s.sql("SELECT actor FROM order_events WHERE order_id = $1 AND type = 'order.paid'", [o.id]);
+  assert.equal(tl.actor, 'plugin:payment-stripe', 'the timeline says who moved it');
+  // Stripe retries the same event: nothing more; another event for the same intent: already there
+  r = await send(ev);
+  assert.deepEqual([r.status, r.payment], ['duplicate', undefined]);
+  r = await send(stripeEvent('payment_intent.succeeded', { id: pi, amount_received: o.total, currency: 'eur' }));
+  assert.deepEqual([r.status, r.payment.result], ['applied', 'already']);
+  assert.equal((await orderEvents(o.id, 'order.paid')).length, 1, 'paid once');
+  assert.equal((await order(o.id)).paid_total, o.total);
+  const [kept] = await s.sql('SELECT outcome FROM plugin_webhook_events WHERE plugin = $1 AND event_id = $2', ['payment-stripe', ev.id]);
+  assert.equal(kept.outcome.result, 'applied', 'the outcome is kept with the event id');
+  // capturing through the API now is an illegal move
+  const c = await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  assert.equal(c.status, 409, c.text);
+  assert.equal(c.body.type, type('invalid-state'));
+});
+
+test('charge.refunded: refunds made in Stripe are recorded; Souq\'s own refunds echoed back are not doubled', async () => {
+  const { order: o, pi } = await placed();
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/capture`)).status, 200);
+  const own = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 300 });
+  assert.equal(own.status, 201, own.text);
+  const charge = (amount_refunded) => stripeEvent('charge.refunded', { id: `ch_${pi}`, object: 'charge', payment_intent: pi, amount_refunded, currency: 'eur' });
+  let r = await send(charge(300));
+  assert.deepEqual([r.payment.action, r.payment.result], ['refunded', 'already'], 'the echo of Souq\'s own refund');
+  let now = await order(o.id);
+  assert.deepEqual([now.refunded_total, now.refunds.length], [300, 1]);
+  r = await send(charge(800));
+  assert.equal(r.payment.result, 'applied');
+  now = await order(o.id);
+  assert.deepEqual([now.payment_status, now.refunded_total, now.refunds.length], ['partially_refunded', 800, 2]);
+  const made = now.refunds.find((x) => x.id === r.payment.refund_id);
+  assert.deepEqual([made.amount, made.status, made.reason, made.note], [500, 'succeeded', 'other', 'Refunded at the payment provider.']);
+  assert.equal((await orderEvents(o.id, 'refund.created')).length, 2);
+  r = await send(charge(o.total + 1));
+  assert.equal(r.payment.result, 'ignored', 'more than was captured');
+  assert.match(s.server.log, /payment move refunded ignored: the refunded total exceeds what was captured/);
+  r = await send(charge(o.total));
+  assert.equal(r.payment.result, 'applied');
+  now = await order(o.id);
+  assert.deepEqual([now.payment_status, now.refunded_total], ['refunded', o.total]);
+  r = await send(charge(o.total));
+  assert.equal(r.payment.result, 'ignored', 'a fully refunded payment has nothing left');
+  assert.equal((await order(o.id)).refunds.length, 3);
+});
+
+test('payment_intent.payment_failed voids an order\'s open payment; illegal moves and unknown intents are logged, answered 200, not applied', async () => {
+  const { order: o, pi, payment } = await placed();
+  let r = await send(stripeEvent('payment_intent.payment_failed', { id: pi, object: 'payment_intent', status: 'requires_payment_method',
+    last_payment_error: { code: 'card_declined', decline_code: 'insufficient_funds' } }));
+  assert.deepEqual(r.payment, { action: 'failed', result: 'applied', payment_id: payment, order_id: o.id });
+  const now = await order(o.id);
+  assert.deepEqual([now.payment_status, now.payments[0].status, now.status], ['voided', 'declined', 'open']);
+  const [failed] = await orderEvents(o.id, 'order.payment_failed');
+  assert.deepEqual([failed.payload.payment_id, failed.payload.decline_code], [payment, 'insufficient_funds']);
+  // a capture reported after the failure is an illegal move: ignored and logged, 200 so Stripe stops retrying
+  r = await send(stripeEvent('payment_intent.succeeded', { id: pi, amount_received: o.total, currency: 'eur' }));
+  assert.equal(r.payment.result, 'ignored');
+  assert.match(r.payment.detail, /cannot become captured/);
+  assert.match(s.server.log, /plugin=payment-stripe event_id=evt_[0-9a-f]+ payment move captured ignored: the payment is declined/);
+  assert.equal((await order(o.id)).payment_status, 'voided');
+  // another currency, an unknown intent, an intent whose checkout has no order yet
+  const other = await placed();
+  r = await send(stripeEvent('payment_intent.succeeded', { id: other.pi, amount_received: other.order.total, currency: 'usd' }));
+  assert.deepEqual([r.payment.result, r.payment.detail], ['ignored', "the currency is not the payment's"]);
+  assert.equal((await order(other.order.id)).payment_status, 'authorized');
+  r = await send(stripeEvent('payment_intent.succeeded', { id: 'pi_unknown', amount_received: 100, currency: 'eur' }));
+  assert.deepEqual([r.payment.result, r.payment.payment_id], ['ignored', undefined]);
+  const cart = await readyCart(1);
+  const pending = await complete(cart.id, { payment_method: 'pm_card_threeDSecure2Required' });
+  assert.equal(pending.status, 202, pending.text);
+  const waiting = pending.body.payment.next_action.url.split('/').at(-1);
+  r = await send(stripeEvent('payment_intent.succeeded', { id: waiting, amount_received: 1500, currency: 'eur' }));
+  assert.deepEqual([r.payment.result, r.payment.detail], ['ignored', 'the payment has no order yet']);
+  // events Souq does not act on carry no move
+  r = await send(stripeEvent('customer.created', { id: 'cus_1' }));
+  assert.deepEqual([r.status, r.payment], ['applied', undefined]);
 });

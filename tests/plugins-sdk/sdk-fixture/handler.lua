@@ -1,5 +1,5 @@
 -- tests/plugins-sdk/sdk-fixture/handler.lua: drives souq.kv and souq.events.emit for tests/api/plugin_sdk.test.mjs.
-local souq, pcall, string, tostring, table = souq, pcall, string, tostring, table
+local souq, pcall, string, tostring, table, type = souq, pcall, string, tostring, table, type
 local plugin = {}
 
 local function result(ok, v)
@@ -74,7 +74,12 @@ function plugin.action_fail(conf, input)
 end
 
 -- a request-path hook that counts its calls in the store
+-- (a body {"id": ..., "move": {...}} asks core for that payment move instead)
 function plugin.handle_webhook(conf, req)
+  local body = souq.json.decode(req.body)
+  if type(body) == "table" and body.move ~= nil then
+    return { status = "accepted", event_id = body.id, payment = body.move }
+  end
   local n = souq.kv.incr("webhooks")
   return { status = "accepted", event_id = "evt_" .. n, data = { count = n } }
 end
