@@ -368,6 +368,13 @@ void sq_checkout_complete(sq_ctx_t *cx, const sq_checkout_in_t *in, sq_checkout_
             answer(c, 0, NULL, &e);
             return;
         }
+        if (!sq_payment_provider_serves(in->provider, in->who.channel_id)) { /* the plugin's sales_channels setting */
+            sq_err_set(&e, SQ_E_VALIDATION, "The %s payment provider is not available in this sales channel.", c->provider->id);
+            sq_err_field(&e, "/payment/provider", "not_allowed", "The %s payment provider is not available in this sales channel.",
+                         c->provider->id);
+            answer(c, 0, NULL, &e);
+            return;
+        }
         json_t *d = in->payment_data ? sq_json_own(cx->arena, json_loads(in->payment_data, 0, NULL)) : NULL;
         if (d != NULL && !json_is_object(d)) {
             sq_err_set(&e, SQ_E_VALIDATION, "payment.data must be an object.");

@@ -69,6 +69,9 @@ typedef struct sq_payment_provider {
 const sq_payment_provider_t *sq_payment_provider(const char *id);
 /** The ids of the providers, comma-separated (for error messages; the calling thread's buffer). */
 const char *sq_payment_provider_ids(void);
+/** Whether the provider of id may take payments in the sales channel: false when a plugin provides it and its settings
+ * restrict it to other channels (checkout refuses it: 422 at /payment/provider). Built-ins serve every channel. */
+bool sq_payment_provider_serves(const char *id, const char *channel_id);
 /** The built-in provider of an id, ignoring plugins (a plugin provider whose plugin went away falls back to it). */
 const sq_payment_provider_t *sq_payment_builtin(const char *id);
 
@@ -78,6 +81,8 @@ const sq_payment_provider_t *sq_payment_builtin(const char *id);
 typedef struct {
     const sq_payment_provider_t *(*lookup)(const char *id);
     void (*ids)(char *buf, size_t len);
+    /* whether the plugin providing id serves the sales channel (its sales_channels setting); NULL: always */
+    bool (*serves)(const char *id, const char *channel_id);
 } sq_payment_plugins_t;
 extern const sq_payment_plugins_t *sq_payment_plugins;
 

@@ -170,6 +170,12 @@ const sq_payment_provider_t *sq_payment_provider(const char *id)
     return p != NULL ? p : sq_payment_builtin(id);
 }
 
+bool sq_payment_provider_serves(const char *id, const char *channel_id)
+{
+    const sq_payment_plugins_t *pl = __atomic_load_n(&sq_payment_plugins, __ATOMIC_ACQUIRE);
+    return pl == NULL || pl->serves == NULL || id == NULL || pl->serves(id, channel_id);
+}
+
 const char *sq_payment_provider_ids(void)
 {
     static __thread char buf[512];

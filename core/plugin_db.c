@@ -3,7 +3,8 @@
 
 /* updated_at in microseconds: the host keeps the newest setting of each plugin when reads and writes cross */
 #define SETTING                                                                                                                    \
-    "jsonb_build_object('enabled', s.enabled, 'config', s.config, 'updated_at', (extract(epoch FROM s.updated_at) * 1000000)::bigint)"
+    "jsonb_build_object('enabled', s.enabled, 'config', s.config, 'sales_channels', to_jsonb(s.sales_channels), "                    \
+    "'updated_at', (extract(epoch FROM s.updated_at) * 1000000)::bigint)"
 
 SQ_STMT_RO(plugin_settings_list, "SELECT coalesce(jsonb_object_agg(s.name, " SETTING "), '{}'::jsonb)::text FROM plugin_settings s");
 

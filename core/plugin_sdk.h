@@ -47,4 +47,10 @@ void sq_plugin_webhook_record_payment(sq_ctx_t *cx, const char *plugin, const ch
                                       const char *data_json, const char *providers_json, const sq_plugin_payment_move_t *mv,
                                       sq_json_cb cb, void *data);
 
+/** sq_plugin_settings_put (core/plugin.h) with the plugin's sales channels: channels_json NULL keeps them, "null" serves
+ * every channel, a JSON array of channel ids restricts the plugin to them (an unknown id: SQ_E_VALIDATION at
+ * /sales_channels/<i>). Answers the stored {"enabled", "config", "sales_channels", "updated_at"}. */
+void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
+                                     const char *channels_json, sq_json_cb cb, void *data);
+
 #endif

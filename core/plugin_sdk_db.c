@@ -1,4 +1,6 @@
 /* plugin_sdk_db.c: SQL of souq.kv, souq.events.emit and webhook payment moves (core/plugin_sdk.h, migrations/0031). */
+#include <string.h>
+
 #include "core/plugin_sdk.h"
 
 SQ_STMT(kv_get, "SELECT jsonb_build_object('found', count(*) > 0, 'value', max(encode(value, 'hex')))::text FROM plugin_kv "
@@ -64,4 +66,39 @@ void sq_plugin_webhook_record_payment(sq_ctx_t *cx, const char *plugin, const ch
                sq_db_params(a, 10, plugin, event_id, event_type, data_json, providers_json, mv->action, mv->provider_ref,
                             mv->amount >= 0 ? sq_db_int(a, mv->amount) : NULL, mv->currency, mv->decline_code),
                cb, data);
+}
+
+SQ_STMT(settings_put, "SELECT souq_plugin_settings_put($1, $2::boolean, $3::jsonb, $4::jsonb, $5::jsonb)::text");
+
+typedef struct {
+    sq_arena_t *arena;
+    sq_json_cb cb;
+    void *data;
+} put_t;
+
+/* "<pointer>|<code>|<detail>" messages of the SQL function become a per-field error */
+static void on_put(const char *json, const sq_err_t *err, void *data)
+{
+    put_t *p = data;
+    const char *bar1 = err ? strchr(err->detail, '|') : NULL, *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+    if (err != NULL && err->code == SQ_E_VALIDATION && err->detail[0] == '/' && bar2 != NULL) {
+        sq_err_t *e = SQ_NEW(p->arena, sq_err_t);
+        sq_err_copy(e, err);
+        const char *pointer = sq_arena_printf(p->arena, "%.*s", (int)(bar1 - err->detail), err->detail);
+        const char *code = sq_arena_printf(p->arena, "%.*s", (int)(bar2 - bar1 - 1), bar1 + 1);
+        sq_err_set(e, err->code, "%s", bar2 + 1);
+        sq_err_field(e, pointer, code, "%s", bar2 + 1);
+        p->cb(NULL, e, p->data);
+        return;
+    }
+    p->cb(json, err, p->data);
+}
+
+void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
+                                     const char *channels_json, sq_json_cb cb, void *data)
+{
+    put_t *p = SQ_NEW(cx->arena, put_t);
+    *p = (put_t){cx->arena, cb, data};
+    sq_db_json(cx->db, cx->arena, &settings_put, 5, sq_db_params(cx->arena, 5, name, enabled, set_json, unset_json, channels_json), on_put,
+               p);
 }

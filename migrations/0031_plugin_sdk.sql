@@ -193,3 +193,31 @@ BEGIN
         'event_id', p_event, 'event_type', p_type, 'data', coalesce(p_data, '{}'::jsonb), 'payment', res));
     RETURN jsonb_build_object('duplicate', false, 'events', 1, 'outcome', res);
 END $$;
+
+-- plugin_settings_put (core/plugin_db.c) with the sales channels: p_channels NULL keeps them, JSON null serves every
+-- channel, an array of channel ids restricts the plugin to them (each must exist: 422 at /sales_channels/<i>).
+CREATE FUNCTION souq_plugin_settings_put(p_name text, p_enabled boolean, p_set jsonb, p_unset jsonb, p_channels jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    s   plugin_settings;
+    chs text[];
+    i   integer;
+BEGIN
+    IF p_channels IS NOT NULL AND jsonb_typeof(p_channels) = 'array' THEN
+        chs := ARRAY(SELECT jsonb_array_elements_text(p_channels));
+        FOR i IN 1 .. coalesce(cardinality(chs), 0) LOOP
+            IF NOT EXISTS (SELECT 1 FROM sales_channels WHERE id = chs[i]) THEN
+                RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/sales_channels/%s|not_found|No sales channel has this id.', i - 1);
+            END IF;
+        END LOOP;
+    END IF;
+    INSERT INTO plugin_settings AS t (name, enabled, config, sales_channels)
+    VALUES (p_name, coalesce(p_enabled, true), p_set - ARRAY(SELECT jsonb_array_elements_text(p_unset)), chs)
+    ON CONFLICT (name) DO UPDATE SET enabled = coalesce(p_enabled, t.enabled),
+        config = (t.config || p_set) - ARRAY(SELECT jsonb_array_elements_text(p_unset)),
+        sales_channels = CASE WHEN p_channels IS NULL THEN t.sales_channels ELSE chs END,
+        updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
+    RETURNING * INTO s;
+    RETURN jsonb_build_object('enabled', s.enabled, 'config', s.config, 'sales_channels', to_jsonb(s.sales_channels),
+                              'updated_at', (extract(epoch FROM s.updated_at) * 1000000)::bigint);
+END $$;

@@ -34,6 +34,7 @@ void sq_h_admin_plugin_get(sq_req_t *req)
 typedef struct {
     bool enabled;
     json_t *config;
+    json_t *sales_channels;
 } patch_t;
 
 static const char *check_object(const json_t *v, const char **code)
@@ -44,9 +45,30 @@ static const char *check_object(const json_t *v, const char **code)
     return "Must be an object.";
 }
 
+/* 1-100 distinct sales channel ids (sc_...); null serves every channel */
+static const char *check_channels(const json_t *v, const char **code)
+{
+    *code = "invalid_value";
+    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 100)
+        return "Must be null or an array of 1-100 sales channel ids.";
+    size_t i, j;
+    json_t *x;
+    json_array_foreach(v, i, x)
+    {
+        const char *s = json_string_value(x);
+        if (s == NULL || strlen(s) != 29 || strncmp(s, "sc_", 3) != 0 || strspn(s + 3, "0123456789abcdefghjkmnpqrstvwxyz") != 26)
+            return "Must be sales channel ids (sc_...).";
+        for (j = 0; j < i; j++)
+            if (json_equal(x, json_array_get(v, j)))
+                return "Lists a sales channel twice.";
+    }
+    return NULL;
+}
+
 static const sq_field_t patch_fields[] = {
     {"enabled", SQ_FT_BOOL, 0, offsetof(patch_t, enabled), 0, 0, NULL, NULL, NULL},
     {"config", SQ_FT_JSON, 0, offsetof(patch_t, config), 0, 0, NULL, check_object, NULL},
+    {"sales_channels", SQ_FT_JSON, SQ_F_NULLABLE, offsetof(patch_t, sales_channels), 0, 0, NULL, check_channels, NULL}, /* 0031 */
     {NULL},
 };
 
@@ -86,8 +108,9 @@ void sq_h_admin_plugin_update(sq_req_t *req)
     const char *set_json = sq_json_dump(req->arena, set, &len), *unset_json = sq_json_dump(req->arena, unset, &len);
     json_decref(set);
     json_decref(unset);
-    sq_plugin_settings_put(&req->cx, plugin_name(req), enabled ? (in.enabled ? "true" : "false") : NULL, set_json, unset_json,
-                           on_stored, req);
+    const char *channels = (present & 4) ? (in.sales_channels ? sq_json_dump(req->arena, in.sales_channels, &len) : "null") : NULL;
+    sq_plugin_settings_put_channels(&req->cx, plugin_name(req), enabled ? (in.enabled ? "true" : "false") : NULL, set_json, unset_json,
+                                    channels, on_stored, req);
 }
 
 /* ---- POST reload ----------------------------------------------------------------------------------------------- */

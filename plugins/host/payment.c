@@ -230,7 +230,16 @@ static void ids(char *buf, size_t len)
     sq_preg_unref(r);
 }
 
-static const sq_payment_plugins_t hooks = {lookup, ids};
+/* A plugin restricted to some sales channels (plugin_settings.sales_channels, actions.c) takes no payments in others. */
+static bool serves(const char *id, const char *channel_id)
+{
+    char name[64];
+    if (sq_plugin_provider_of("payment", id, name, sizeof(name)) == NULL)
+        return true; /* a built-in */
+    return sq_plugin_serves_channel(name, channel_id);
+}
+
+static const sq_payment_plugins_t hooks = {lookup, ids, serves};
 
 void sq_payment_plugins_install(void)
 {

@@ -269,3 +269,61 @@ test('actions: the admin route validates input against the action\'s schema and 
   assert.equal(r.status, 404);
   assert.equal((await A('PATCH', '/v1/admin/plugins/sdk-other', { enabled: true })).status, 200);
 });
+
+test('sales channels: a plugin restricted to some channels is refused at checkout elsewhere (422 /payment/provider); settings validated and kept across reloads', async () => {
+  const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+  const shipping = (await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 0 })).body.id;
+  const loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
+  await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
+  const p = await A('POST', '/v1/admin/products', { title: 'Channel thing', status: 'active',
+    variants: [{ sku: `CH-${process.pid}`, prices: [{ currency_code: 'eur', amount: 900 }], inventory: [{ location_id: loc, quantity: 100 }] }] });
+  assert.equal(p.status, 201, p.text);
+  const other = await A('POST', '/v1/admin/sales-channels', { name: 'Wholesale' });
+  assert.equal(other.status, 201, other.text);
+  const checkout = async () => {
+    const c = await s.client.request('POST', '/v1/store/carts', { json: { email: 'b@example.com', items: [{ variant_id: p.body.variants[0].id, quantity: 1 }],
+      shipping_address: { first_name: 'A', last_name: 'L', address_1: 'Unter den Linden 1', city: 'Berlin', postal_code: '10117', country_code: 'de' } } });
+    assert.equal(c.status, 201, c.text);
+    assert.equal((await s.client.request('POST', `/v1/store/carts/${c.body.id}/shipping-methods`, { json: { option_id: shipping } })).status, 200);
+    return s.client.request('POST', `/v1/store/carts/${c.body.id}/complete`, { json: { payment: { provider: 'manual' } }, headers: { 'idempotency-key': crypto.randomUUID() } });
+  };
+  // payment-manual provides payment:manual: restricted to the other channel, the storefront's channel cannot use it
+  let r = await A('PATCH', '/v1/admin/plugins/payment-manual', { sales_channels: [other.body.id] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.sales_channels, [other.body.id]);
+  assert.deepEqual((await s.sql("SELECT sales_channels FROM plugin_settings WHERE name = 'payment-manual'"))[0].sales_channels, [other.body.id]);
+  r = await checkout();
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.type, type('validation-failed'));
+  assert.deepEqual(r.body.errors.map((e) => [e.pointer, e.code]), [['/payment/provider', 'not_allowed']]);
+  assert.match(r.body.detail, /not available in this sales channel/);
+  // both channels: fine; a reload keeps the setting
+  r = await A('PATCH', '/v1/admin/plugins/payment-manual', { sales_channels: [other.body.id, s.channel] });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await A('POST', '/v1/admin/plugins/reload')).status, 200);
+  assert.deepEqual((await A('GET', '/v1/admin/plugins/payment-manual')).body.sales_channels, [other.body.id, s.channel]);
+  r = await checkout();
+  assert.equal(r.status, 201, r.text);
+  // PATCH of other settings keeps the channels; null serves every channel again
+  r = await A('PATCH', '/v1/admin/plugins/payment-manual', { enabled: true });
+  assert.deepEqual(r.body.sales_channels, [other.body.id, s.channel]);
+  r = await A('PATCH', '/v1/admin/plugins/payment-manual', { sales_channels: [other.body.id] });
+  assert.equal((await checkout()).status, 422);
+  r = await A('PATCH', '/v1/admin/plugins/payment-manual', { sales_channels: null });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.sales_channels, null);
+  assert.equal((await checkout()).status, 201);
+  // bad values: nothing stored
+  for (const [what, v, pointer, code] of [
+    ['an unknown channel', [other.body.id, 'sc_00000000000000000000000000'], '/sales_channels/1', 'not_found'],
+    ['not ids', ['wholesale'], '/sales_channels', 'invalid_value'],
+    ['an empty list', [], '/sales_channels', 'invalid_value'],
+    ['a channel twice', [other.body.id, other.body.id], '/sales_channels', 'invalid_value'],
+    ['a string', other.body.id, '/sales_channels', 'invalid_value'],
+  ]) {
+    r = await A('PATCH', '/v1/admin/plugins/payment-manual', { sales_channels: v });
+    assert.equal(r.status, 422, `${what}: ${r.text}`);
+    assert.deepEqual(r.body.errors.map((e) => [e.pointer, e.code]), [[pointer, code]], what);
+  }
+  assert.equal((await s.sql("SELECT sales_channels FROM plugin_settings WHERE name = 'payment-manual'"))[0].sales_channels, null);
+});
