@@ -168,7 +168,16 @@ static int64_t check_ttl(lua_State *L, int idx, int which)
     return (int64_t)lua_tointeger(L, idx) * 1000;
 }
 
-/** souq.kv.get(key) -> the string stored at key, or nil (never set, deleted, or expired). */
+/** souq.kv
+ * A key-value store of your plugin's own, shared by every node (PostgreSQL). Values are strings (bytes); encode tables
+ * with `souq.json.encode`. Each call suspends your hook like `souq.http.request` (only from the hook's own coroutine;
+ * the wait counts only against the call's deadline). Errors are Lua errors starting with the function's name (`pcall`
+ * them): limits, bad arguments, and `souq.kv.get: the store is unavailable (...)` when the database cannot be reached.
+ * Keys: 1-256 bytes of UTF-8 without control characters. At most 64 `souq.kv` and `souq.events` calls per hook call.
+ * Expired keys are invisible at once and purged by a job every 5 minutes. No plugin sees another's keys. */
+
+/** souq.kv.get(key) -> string | nil
+ * nil when the key was never set, was deleted, or has expired. */
 static int kv_get(lua_State *L)
 {
     const char *k = check_key(L, OP_GET);
@@ -179,9 +188,10 @@ static int kv_get(lua_State *L)
     return wait_for(L, op);
 }
 
-/** souq.kv.set(key, value [, ttl]) -> true. value: a string of at most 64 KiB (bytes; encode tables with
- * souq.json.encode); ttl: seconds (1 to 365 days) after which the key is gone, none: kept until deleted. Setting an
- * existing key replaces its value and its ttl. A new key beyond 10,000 live keys of the plugin is an error. */
+/** souq.kv.set(key, value [, ttl]) -> true
+ * `value`: a string of at most 64 KiB. `ttl`: seconds (1 to 366 days) after which the key is gone; none: kept until
+ * deleted. Replaces the value and the ttl. A new key beyond 10,000 live keys of the plugin is an error (rewriting a
+ * live key is always fine). */
 static int kv_set(lua_State *L)
 {
     const char *k = check_key(L, OP_SET);
@@ -202,7 +212,8 @@ static int kv_set(lua_State *L)
     return wait_for(L, op);
 }
 
-/** souq.kv.delete(key) -> true when a live key was deleted, false when there was none. */
+/** souq.kv.delete(key) -> boolean
+ * true when a live key was deleted, false when there was none. */
 static int kv_delete(lua_State *L)
 {
     const char *k = check_key(L, OP_DELETE);
@@ -213,10 +224,10 @@ static int kv_delete(lua_State *L)
     return wait_for(L, op);
 }
 
-/** souq.kv.incr(key [, by [, ttl]]) -> the new integer, atomically (concurrent calls on every node each count). by: an
- * integer, default 1 (negative decrements). A missing or expired key starts from 0 and gets ttl (seconds), so
- * incr(key, 1, 60) counts within a fixed 60-second window; an existing key keeps its expiry. A value that is not an
- * integer, or an overflow, is an error. */
+/** souq.kv.incr(key [, by [, ttl]]) -> integer
+ * Adds `by` (default 1; negative decrements) atomically: concurrent calls on every node each count. A missing or
+ * expired key starts from 0 and gets `ttl`; a live key keeps its expiry, so `incr(k, 1, 60)` counts within a fixed
+ * 60-second window. A value that is not a decimal integer, or an overflow, is an error. */
 static int kv_incr(lua_State *L)
 {
     const char *k = check_key(L, OP_INCR);
@@ -234,11 +245,11 @@ static int kv_incr(lua_State *L)
     return wait_for(L, op);
 }
 
-/** souq.events.emit(type, payload) -> the event's id (evt_...). Writes the event plugin.<plugin name>.<type> to the
- * outbox (webhooks subscribe to it by name, or to plugin.<plugin name>.* or plugin.*), delivered at least once like
- * every event. type: 1-64 of a-z 0-9 _ and ., starting with a letter, not ending with a dot; payload: a table that
- * encodes as a JSON object of at most 64 KiB. The event is written at once, in its own transaction: it is not undone
- * when the hook fails later. */
+/** souq.events.emit(type, payload) -> "evt_..."
+ * Writes the event `plugin.<your plugin>.<type>` to the outbox at once, in its own transaction (it stays even if your
+ * hook fails later); webhooks subscribed to it (by name, to `plugin.<your plugin>.*` or to `plugin.*`) get it at least
+ * once. `type`: 1-64 of `a-z 0-9 _ .`, starting with a letter, no `..`, not ending with `.`. `payload`: a table that
+ * encodes as a JSON object (`{}` for an empty table), at most 64 KiB. Document your events in your README. */
 static int events_emit(lua_State *L)
 {
     size_t tl;
