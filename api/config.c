@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/base/util.h"
 #include "core/jobs.h"
+#include "plugins/host/host.h"
 
 typedef enum { T_STR, T_INT, T_BOOL } type_t;
 
@@ -101,6 +103,10 @@ static const spec_t specs[] = {
      "on: client address from X-Forwarded-For (only behind a trusted proxy)"},
     {"plugin_dirs", T_STR, F(plugin_dirs), "plugins", 0, 0, NULL, false, false,
      "comma-separated folders whose subfolders are Lua plugins (SIGHUP and POST /v1/admin/plugins/reload reread them)"},
+    {"plugin_secrets_key", T_STR, F(plugin_secrets_key), "", 0, 0, NULL, true, false,
+     "64 hex characters (32 bytes): seals plugin settings marked secret at rest (AES-256-GCM); empty: stored as given"},
+    {"plugin_secrets_previous_key", T_STR, F(plugin_secrets_previous_key), "", 0, 0, NULL, true, false,
+     "the key before a rotation: still opens secrets sealed with it until they are resealed"},
     {"outbound_allow_cidrs", T_STR, F(outbound_allow_cidrs), "", 0, 0, NULL, false, false,
      "comma-separated CIDRs that outbound HTTP (webhooks, plugins) may reach although private or loopback"},
     {"webhook_connect_timeout_ms", T_INT, F(webhook_connect_timeout_ms), "2000", 50, 60000, NULL, false, false,
@@ -326,6 +332,12 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
             return fail(errbuf, errlen, "config jwt_kid: only letters, digits, '-', '_' and '.'");
     if (strlen(c->jwt_kid) == 0 || strlen(c->jwt_kid) > 60)
         return fail(errbuf, errlen, "config jwt_kid: must be 1 to 60 characters");
+    if (!sq_plugin_secrets_key_valid(c->plugin_secrets_key))
+        return fail(errbuf, errlen, "config plugin_secrets_key: must be 64 hex characters (32 bytes; openssl rand -hex 32) or empty");
+    if (!sq_plugin_secrets_key_valid(c->plugin_secrets_previous_key))
+        return fail(errbuf, errlen, "config plugin_secrets_previous_key: must be 64 hex characters or empty");
+    if (c->plugin_secrets_previous_key[0] != '\0' && strcasecmp(c->plugin_secrets_previous_key, c->plugin_secrets_key) == 0)
+        return fail(errbuf, errlen, "config plugin_secrets_previous_key: must differ from plugin_secrets_key");
     if (c->session_ttl < c->access_token_ttl)
         return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
     if (c->max_auth_body_bytes > c->max_body_bytes)

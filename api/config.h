@@ -54,6 +54,7 @@ typedef struct sq_config {
     char *problem_base_url;
     char *trust_forwarded_for; /* "on": take the client address from X-Forwarded-For (behind a proxy) */
     char *plugin_dirs;         /* comma-separated folders of plugin folders (plugins/host) */
+    char *plugin_secrets_key, *plugin_secrets_previous_key; /* AES-256-GCM keys of secret plugin settings (hex) */
     /* outbound HTTP (webhooks, plugins) and the event dispatcher */
     char *outbound_allow_cidrs; /* comma-separated CIDRs exempt from the private-address refusal */
     sq_cidr_t allow_cidrs[16];  /* parsed from outbound_allow_cidrs */

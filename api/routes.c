@@ -241,6 +241,7 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/admin/plugins/{name}", sq_h_admin_plugin_get, ADMIN, "plugins:read", 0, NULL},
     {"PATCH", "/v1/admin/plugins/{name}", sq_h_admin_plugin_update, ADMIN, "plugins:write", 0, NULL},
     {"POST", "/v1/admin/plugins/{name}/actions/{action}", sq_h_admin_plugin_action_run, ADMIN, "plugins:write", 0, NULL}, /* plugin_actions.c */
+    {"POST", "/v1/admin/plugins/{name}/reseal-secrets", sq_h_admin_plugin_reseal, ADMIN, "plugins:write", 0, NULL},
 
     /* callbacks of payment and shipping providers (verified by the provider) */
     {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},

@@ -545,6 +545,7 @@ static void reload(const char *config_path)
     send_all(SQ_MSG_RT_SWAP, rt);
     sq_rt_unref(old);
     read_plugin_settings(cfg);
+    sq_plugins_set_secret_keys(cfg->plugin_secrets_key, cfg->plugin_secrets_previous_key); /* validated at load */
     json_decref(sq_plugins_reload(cfg->plugin_dirs)); /* refused plugins are logged; their previous versions stay */
 }
 
@@ -595,6 +596,7 @@ int sq_serve(const char *config_path)
             return 1;
     setup_h2o(cfg);
     read_plugin_settings(cfg);
+    sq_plugins_set_secret_keys(cfg->plugin_secrets_key, cfg->plugin_secrets_previous_key); /* validated at load */
     sq_plugins_init(cfg->plugin_dirs);
     sq_server.pool = sq_pool_new(cfg->pool_threads);
     sq_server.nthreads = n;

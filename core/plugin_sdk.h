@@ -53,4 +53,9 @@ void sq_plugin_webhook_record_payment(sq_ctx_t *cx, const char *plugin, const ch
 void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
                                      const char *channels_json, sq_json_cb cb, void *data);
 
+/** Replaces the stored values of set_json (field -> new sealed value) only while every field still holds its value in
+ * expect_json (compare-and-set: a PATCH that landed meanwhile wins; SQ_E_CONFLICT then). Answers the stored setting
+ * like sq_plugin_settings_put. */
+void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb, void *data);
+
 #endif

@@ -102,3 +102,16 @@ void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char 
     sq_db_json(cx->db, cx->arena, &settings_put, 5, sq_db_params(cx->arena, 5, name, enabled, set_json, unset_json, channels_json), on_put,
                p);
 }
+
+SQ_STMT(settings_reseal,
+        "WITH u AS (UPDATE plugin_settings s SET config = s.config || $2::jsonb, "
+        "updated_at = greatest(now(), s.updated_at + interval '1 microsecond') WHERE s.name = $1 AND s.config @> $3::jsonb "
+        "RETURNING jsonb_build_object('enabled', s.enabled, 'config', s.config, 'sales_channels', to_jsonb(s.sales_channels), "
+        "'updated_at', (extract(epoch FROM s.updated_at) * 1000000)::bigint) AS setting) "
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN (SELECT setting FROM u)::text ELSE souq_raise('SQ409', "
+        "'The secret settings changed meanwhile; try again.')::text END");
+
+void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, &settings_reseal, 3, sq_db_params(cx->arena, 3, name, set_json, expect_json), cb, data);
+}

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "api/handlers/handlers.h"
+#include "core/plugin_sdk.h"
 #include "plugins/host/host.h"
 
 typedef struct {
@@ -49,4 +50,57 @@ void sq_h_admin_plugin_action_run(sq_req_t *req)
     run_t *r = SQ_NEW(req->arena, run_t);
     *r = (run_t){req, sq_req_param(req, "name"), sq_req_param(req, "action")};
     sq_plugin_run_action(&req->cx, r->plugin, r->action, in.input, on_ran, r);
+}
+
+/* ---- POST /v1/admin/plugins/{name}/reseal-secrets: a key rotation's second step ----------------------------------- */
+
+typedef struct {
+    sq_req_t *req;
+    json_t *fields;
+} reseal_t;
+
+static void on_resealed(const char *json, const sq_err_t *err, void *data)
+{
+    reseal_t *r = data;
+    sq_req_t *req = r->req;
+    if (err != NULL) {
+        sq_req_fail_with(req, err);
+        return;
+    }
+    sq_plugins_apply(sq_req_param(req, "name"), sq_json_own(req->arena, json_loads(json, 0, NULL)));
+    sq_req_send_jansson(req, 200,
+                        json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", sq_req_param(req, "name"), "resealed",
+                                  r->fields));
+}
+
+void sq_h_admin_plugin_reseal(sq_req_t *req)
+{
+    static const sq_field_t none[] = {{NULL}};
+    char scratch[16];
+    const char *name = sq_req_param(req, "name");
+    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 && sq_req_json(req, none, scratch, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    json_t *p = sq_plugins_describe(name);
+    if (p == NULL) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The plugin does not exist.");
+        return;
+    }
+    json_decref(p);
+    json_t *expect = NULL;
+    json_t *set = sq_json_own(req->arena, sq_plugins_secrets_to_reseal(name, &expect));
+    sq_json_own(req->arena, expect);
+    reseal_t *r = SQ_NEW(req->arena, reseal_t);
+    r->req = req;
+    r->fields = sq_json_own(req->arena, json_array());
+    const char *k;
+    json_t *v;
+    json_object_foreach(set, k, v) json_array_append_new(r->fields, json_string(k));
+    if (json_object_size(set) == 0) { /* nothing to do (or no key): answer at once */
+        sq_req_send_jansson(req, 200, json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", name, "resealed", r->fields));
+        return;
+    }
+    size_t len;
+    sq_plugin_settings_reseal(&req->cx, name, sq_json_dump(req->arena, set, &len), sq_json_dump(req->arena, expect, &len), on_resealed, r);
 }

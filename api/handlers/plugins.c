@@ -104,6 +104,12 @@ void sq_h_admin_plugin_update(sq_req_t *req)
         sq_req_fail(req);
         return;
     }
+    if (sq_plugins_seal_secrets(plugin_name(req), set, &req->err) != 0) { /* AES-256-GCM at rest (plugins/host/secrets.c) */
+        json_decref(set);
+        json_decref(unset);
+        sq_req_fail(req);
+        return;
+    }
     size_t len;
     const char *set_json = sq_json_dump(req->arena, set, &len), *unset_json = sq_json_dump(req->arena, unset, &len);
     json_decref(set);

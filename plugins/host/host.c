@@ -324,7 +324,9 @@ static void apply_setting(sq_pdef_t *d, const json_t *setting)
     d->channels = json_is_array(ch) ? json_deep_copy(ch) : NULL;
     sq_err_t e;
     sq_err_clear(&e);
-    d->config = sq_pdef_config(d, d->stored, &e);
+    json_t *opened = sq_psecrets_open(d, d->stored); /* sealed secret values, opened in memory only (secrets.c) */
+    d->config = sq_pdef_config(d, opened, &e);
+    json_decref(opened);
     d->configured = d->config != NULL; /* a plugin with required settings waits until they are set */
     if (d->config == NULL) {
         d->config = json_object();
@@ -1217,7 +1219,7 @@ int sq_plugins_check_patch(const char *name, const json_t *enabled, const json_t
         sq_err_set(err, SQ_E_NOT_FOUND, "The plugin does not exist.");
         goto Exit;
     }
-    merged = json_deep_copy(d->stored);
+    merged = sq_psecrets_open(d, d->stored); /* validated opened; the caller seals what it stores */
     *set = json_object();
     *unset = json_array();
     const char *k;

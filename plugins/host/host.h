@@ -102,6 +102,23 @@ bool sq_plugin_serves_channel(const char *plugin, const char *channel_id);
  * loaded). */
 json_t *sq_plugin_provides(const char *plugin, const char *kind);
 
+/** Sets the keys of secret settings at rest (secrets.c): current_hex seals new values and opens, previous_hex only
+ * opens (a rotation); each 64 hex characters (32 bytes, AES-256-GCM) or empty/NULL for none. -1 when one is malformed.
+ * Call before sq_plugins_init and before each reload. */
+int sq_plugins_set_secret_keys(const char *current_hex, const char *previous_hex);
+/** True when hex is empty/NULL or a valid key (64 hex characters). */
+bool sq_plugin_secrets_key_valid(const char *hex);
+/** True when a stored value is sealed ("sq1:..."). */
+bool sq_plugin_secret_sealed(const char *value);
+/** Seals, in place, the values of set (a checked PATCH's config values) that are secret settings of the plugin, with
+ * the current key (none: left as they are). A secret value starting with "sq1:" is refused (SQ_E_VALIDATION at
+ * /config/<field>): it would read back as ciphertext. */
+int sq_plugins_seal_secrets(const char *plugin, json_t *set, sq_err_t *err);
+/** The plugin's stored secret values not sealed with the current key (plaintext stored before a key was set, or sealed
+ * with the previous key), sealed again with the current key: a new object of field -> new value; *expect gets field ->
+ * the stored value it replaces (for a compare-and-set). Empty without a current key. */
+json_t *sq_plugins_secrets_to_reseal(const char *plugin, json_t **expect);
+
 /** Closes this thread's plugin states (a loop thread on exit; tests). */
 void sq_plugins_thread_exit(void);
 

@@ -200,6 +200,10 @@ json_t *sq_plugin_actions_describe(const sq_pdef_t *d);
 /** True when d serves the sales channel (no sales_channels setting, or it lists the channel; NULL channel: true). */
 bool sq_pdef_serves(const sq_pdef_t *d, const char *channel_id);
 
+/** A copy of stored (a plugin's stored config values) with its sealed secret values opened (secrets.c); a value that
+ * cannot be opened is left out (logged without its value). A new reference. */
+json_t *sq_psecrets_open(const sq_pdef_t *d, const json_t *stored);
+
 /** Registers the plugin_kv.purge job kind (core/jobs.h; its schedule is in migrations/0031). */
 void sq_plugin_kv_register_jobs(void);
 

@@ -51,3 +51,11 @@ X_EVENTS["families"] = {"plugin.{plugin}.{type}": {
     "description": "Custom events a plugin emits with souq.events.emit(type, payload): the type is prefixed with plugin.<plugin name>. (plugin.loyalty.points_earned), so plugins cannot write core events or each other's. "
                    "type is 1-64 of a-z 0-9 _ . starting with a letter. Subscribe by exact name, by plugin (plugin.loyalty.*) or to all plugin events (plugin.*). Delivered at least once like every event.",
     "pattern": "^plugin\\.[a-z][a-z0-9_-]{0,47}\\.[a-z][a-z0-9_.]{0,63}$", "sensitive": False, "payload": {"$ref": "#/components/schemas/Event_plugin_custom"}}}
+
+# ---- secret settings at rest: the rotation's reseal -------------------------------------------------------------------------
+schemas["PluginSecretsReseal"] = obj({"object": {"const": "plugin_secrets_reseal", "description": "Always plugin_secrets_reseal."}, "plugin": S("The plugin."),
+    "resealed": {"type": "array", "items": S("A secret setting's name."), "description": "The secret settings now sealed with the current plugin_secrets_key (they were stored in plain text or sealed with plugin_secrets_previous_key); empty when there was nothing to do or no key is configured."}},
+    desc="The outcome of resealing a plugin's secret settings.")
+op("post", "/v1/admin/plugins/{name}/reseal-secrets", "adminResealPluginSecrets", "Admin Plugins", "Reseal a plugin's secret settings with the current key", "admin",
+   [ok("200", "PluginSecretsReseal")], params=[P_PLUGIN], perm="plugins:write",
+   desc="The second step of a key rotation (README, Configuration): after plugin_secrets_key became the new key and plugin_secrets_previous_key the old one, this rewrites the plugin's stored secret values sealed with the old key (or stored in plain text before any key was set) with the new key, compare-and-set: a PATCH that changed one meanwhile wins (409 conflict, try again). Values are never returned. 404 for a plugin that is not loaded. Takes no body (an empty JSON object is accepted).")

@@ -69,6 +69,10 @@ function plugin.action_emit(conf, input)
   return result(ok, id)
 end
 
+function plugin.action_secret_digest(conf, input)
+  return { digest = souq.crypto.sha256(conf.token or ""), same = conf.token == souq.config.token }
+end
+
 function plugin.action_fail(conf, input)
   error("the fixture fails on purpose")
 end
