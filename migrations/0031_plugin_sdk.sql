@@ -23,8 +23,8 @@ CREATE INDEX plugin_kv_expires_idx ON plugin_kv (expires_at) WHERE expires_at IS
 -- holds under concurrent writers; rewriting an existing key takes no lock.
 CREATE FUNCTION souq_kv_room(p_plugin text, p_key text, p_max integer) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM plugin_kv WHERE plugin = p_plugin AND key = p_key) THEN
-        RETURN;
+    IF EXISTS (SELECT 1 FROM plugin_kv WHERE plugin = p_plugin AND key = p_key AND (expires_at IS NULL OR expires_at > now())) THEN
+        RETURN; -- a live key is rewritten: no new key (an expired one comes back to life: it counts)
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('souq_kv'), hashtext(p_plugin));
     IF (SELECT count(*) FROM plugin_kv WHERE plugin = p_plugin AND (expires_at IS NULL OR expires_at > now())) >= p_max THEN

@@ -138,8 +138,11 @@ test('souq.kv: at most 10,000 live keys per plugin; expired keys do not count; r
   assert.match(incr.error, /already has 10000 keys/, 'incr of a new key too');
   assert.deepEqual(await kv({ op: 'set', key: 'fill-1', value: 'rewritten' }), { ok: true, value: true }, 'an existing key can be rewritten');
   assert.deepEqual(await run('set', { key: 'free', value: 'x' }, 'sdk-other').then((r) => r.body.output), { ok: true }, 'another plugin has its own quota');
-  await s.sql("UPDATE plugin_kv SET expires_at = now() - interval '1 second' WHERE plugin = 'sdk-fixture' AND key = 'fill-2'");
+  await s.sql("UPDATE plugin_kv SET expires_at = now() - interval '1 second' WHERE plugin = 'sdk-fixture' AND key IN ('fill-2', 'fill-3')");
   assert.deepEqual(await kv({ op: 'set', key: 'one-too-many', value: 'v' }), { ok: true, value: true }, 'an expired key frees its place');
+  assert.deepEqual(await kv({ op: 'set', key: 'fill-3', value: 'back' }), { ok: true, value: true }, 'an expired key may come back while there is room');
+  const back = await kv({ op: 'set', key: 'fill-2', value: 'back' });
+  assert.match(back.error ?? '', /already has 10000 keys/, 'but it counts as a new key');
   await s.sql("DELETE FROM plugin_kv WHERE plugin = 'sdk-fixture'");
 });
 
