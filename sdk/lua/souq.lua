@@ -163,6 +163,47 @@ souq.http = {}
 ---@return souq.HttpResponse
 function souq.http.request(request) end
 
+-- ---- souq.kv: the plugin's own key-value store (PostgreSQL, shared by every node) ---------------------------------
+
+souq.kv = {}
+
+---The string stored at key, or nil (never set, deleted, or expired). Suspends the hook while the database answers.
+---@param key string 1-256 bytes of UTF-8 without control characters
+---@return string|nil
+function souq.kv.get(key) end
+
+---Stores value (a string of at most 64 KiB) at key, replacing value and ttl. A new key beyond 10,000 live keys of the
+---plugin is an error.
+---@param key string
+---@param value string bytes; encode tables with souq.json.encode
+---@param ttl? integer seconds (1 to 366 days) until the key is gone; none: kept until deleted
+---@return true
+function souq.kv.set(key, value, ttl) end
+
+---Deletes key; true when a live key was deleted.
+---@param key string
+---@return boolean
+function souq.kv.delete(key) end
+
+---Adds by (default 1) to the integer at key, atomically across nodes. A missing or expired key starts from 0 and gets
+---ttl; a live key keeps its expiry (a fixed window). A value that is not an integer, or an overflow, is an error.
+---@param key string
+---@param by? integer
+---@param ttl? integer seconds
+---@return integer
+function souq.kv.incr(key, by, ttl) end
+
+-- ---- souq.events: custom events through the outbox -----------------------------------------------------------------
+
+souq.events = {}
+
+---Writes the event plugin.<this plugin>.<type> with payload to the outbox (at once, in its own transaction); webhooks
+---subscribed to it get it at least once. Returns the event's id.
+---@param type string 1-64 of a-z 0-9 _ . starting with a letter
+---@param payload table encodes as a JSON object of at most 64 KiB
+---@return string id "evt_..."
+function souq.events.emit(type, payload) end
+
 -- ---- the hooks a plugin's handler.lua may return (sdk/lua/reference.md, "Hooks") ----------------------------------
 
 ---@class souq.PaymentRequest
@@ -192,6 +233,14 @@ function souq.http.request(request) end
 ---@field event_id? string with accepted
 ---@field event_type? string
 ---@field data? table
+---@field payment? souq.PaymentMove with accepted: a payment move core applies once per event id
+
+---@class souq.PaymentMove
+---@field action "captured"|"failed"|"refunded"
+---@field provider_ref string the gateway's id of the payment
+---@field amount? integer captured: the amount taken; refunded (required): the total refunded at the provider so far
+---@field currency? string lower-case ISO 4217
+---@field decline_code? string failed: the gateway's reason
 
 ---@class souq.Plugin
 ---@field payment_authorize? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
@@ -199,3 +248,4 @@ function souq.http.request(request) end
 ---@field payment_cancel? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field payment_refund? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field handle_webhook? fun(conf: table, req: souq.WebhookRequest): souq.WebhookAnswer
+---@field [string] fun(conf: table, input: table): any named actions: action_<name> for each of the manifest's actions
