@@ -158,6 +158,8 @@ struct sq_pcall {
     int io; /* SQ_PIO_* */
     int nrequests;
     int nsdk_io; /* souq.kv and souq.events calls made (kv.c) */
+    json_t *kv_fake;     /* the spec harness: an in-memory souq.kv (key -> {hex, exp}) instead of the database, or NULL */
+    json_t *events_fake; /* the spec harness: souq.events.emit appends {type, payload} here instead, or NULL */
     sq_http_response_t res;
     sq_pcall_t *prev_cur;
 };

@@ -8,6 +8,7 @@
  * against the call's deadline, as for souq.http. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base/crypto.h"
@@ -122,7 +123,7 @@ static dbop_t *begin(lua_State *L, int which)
     sq_pcall_t *c = sq_pcall_current(L);
     if (c == NULL || c->co != L)
         luaL_error(L, "%s can only be called while a hook runs, and not inside a coroutine the plugin created", op_names[which]);
-    if (c->cx == NULL || c->cx->db == NULL)
+    if (c->cx == NULL || c->cx->arena == NULL || (c->cx->db == NULL && (which == OP_EMIT ? c->events_fake : c->kv_fake) == NULL))
         luaL_error(L, "%s: the store is unavailable in this context", op_names[which]);
     if (c->nsdk_io >= SQ_PLUGIN_DB_PER_CALL)
         luaL_error(L, "%s: at most %d souq.kv and souq.events calls per hook call", op_names[which], SQ_PLUGIN_DB_PER_CALL);
@@ -136,6 +137,84 @@ static dbop_t *begin(lua_State *L, int which)
     c->io = SQ_PIO_ISSUING; /* the caller issues the statement next; nothing may raise in between */
     c->paused_us = sq_mono_us();
     return op;
+}
+
+/* ---- the spec harness's store (souq plugin test): the same rules, in memory, answered at once ------------------------- */
+
+static bool fake_live(const json_t *e, int64_t now)
+{
+    json_int_t exp = json_integer_value(json_object_get(e, "exp"));
+    return e != NULL && (exp == 0 || exp > now);
+}
+
+static void fake_fail(dbop_t *op, const char *msg)
+{
+    op->failed = true;
+    op->code = SQ_E_VALIDATION;
+    snprintf(op->detail, sizeof(op->detail), "%s", msg);
+}
+
+/* Runs op on c->kv_fake (hex: set's value; by: incr's step; ttl_ms: set and incr) and marks it answered. */
+static void fake_kv(dbop_t *op, const char *key, const char *hex, int64_t by, int64_t ttl_ms)
+{
+    sq_pcall_t *c = op->c;
+    json_t *kv = c->kv_fake, *e = json_object_get(kv, key);
+    int64_t now = sq_now_us() / 1000000;
+    bool live = fake_live(e, now);
+    sq_arena_t *a = c->cx->arena;
+    if ((op->op == OP_SET || op->op == OP_INCR) && !live) { /* a new key: the cap */
+        int n = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(kv, k, v) n += fake_live(v, now);
+        char msg[80];
+        snprintf(msg, sizeof(msg), "the plugin already has %d keys (the limit)", SQ_PLUGIN_KV_KEYS_MAX);
+        if (n >= SQ_PLUGIN_KV_KEYS_MAX)
+            fake_fail(op, msg);
+    }
+    json_int_t exp = ttl_ms > 0 ? (json_int_t)(now + ttl_ms / 1000) : 0;
+    if (op->failed) {
+        /* answered below */
+    } else if (op->op == OP_GET) {
+        op->res = sq_json_own(a, live ? json_pack("{s:b, s:O}", "found", 1, "value", json_object_get(e, "hex"))
+                                      : json_pack("{s:b}", "found", 0));
+    } else if (op->op == OP_SET) {
+        json_object_set_new(kv, key, json_pack("{s:s, s:I}", "hex", hex, "exp", exp));
+        op->res = sq_json_own(a, json_pack("{s:b}", "ok", 1));
+    } else if (op->op == OP_DELETE) {
+        json_object_del(kv, key);
+        op->res = sq_json_own(a, json_pack("{s:b}", "deleted", live));
+    } else { /* OP_INCR: the value is hex of its decimal text */
+        long long cur = 0, n = 0;
+        if (live) {
+            const char *h = json_string_value(json_object_get(e, "hex"));
+            char text[24];
+            size_t hl = strlen(h);
+            bool ok = hl >= 2 && hl <= 40;
+            for (size_t i = 0; ok && i < hl / 2; i++) {
+                int hi = h[2 * i] <= '9' ? h[2 * i] - '0' : h[2 * i] - 'a' + 10, lo = h[2 * i + 1] <= '9' ? h[2 * i + 1] - '0' : h[2 * i + 1] - 'a' + 10;
+                text[i] = (char)(hi << 4 | lo);
+                ok = (text[i] >= '0' && text[i] <= '9') || (i == 0 && text[i] == '-' && hl > 2);
+            }
+            if (ok) {
+                text[hl / 2] = '\0';
+                char *end;
+                cur = strtoll(text, &end, 10);
+            } else {
+                fake_fail(op, "the value at this key is not an integer");
+            }
+        }
+        if (!op->failed && __builtin_add_overflow(cur, (long long)by, &n))
+            fake_fail(op, "the value would overflow");
+        if (!op->failed) {
+            char text[24], hx[49];
+            int tl = snprintf(text, sizeof(text), "%lld", n);
+            sq_hex((const unsigned char *)text, (size_t)tl, hx);
+            json_object_set_new(kv, key, json_pack("{s:s, s:I}", "hex", hx, "exp", live ? json_integer_value(json_object_get(e, "exp")) : exp));
+            op->res = sq_json_own(a, json_pack("{s:I}", "value", (json_int_t)n));
+        }
+    }
+    c->io = SQ_PIO_DONE;
 }
 
 /* After the statement was issued: goes on at once when it already answered, else yields until on_db resumes. */
@@ -184,7 +263,10 @@ static int kv_get(lua_State *L)
     dbop_t *op = begin(L, OP_GET);
     sq_ctx_t *cx = op->c->cx;
     const char *key = sq_arena_strdup(cx->arena, k);
-    sq_plugin_kv_get(cx, sq_pcall_current(L)->ps->def->name, key, on_db, op);
+    if (op->c->kv_fake != NULL)
+        fake_kv(op, key, NULL, 0, 0);
+    else
+        sq_plugin_kv_get(cx, sq_pcall_current(L)->ps->def->name, key, on_db, op);
     return wait_for(L, op);
 }
 
@@ -208,7 +290,10 @@ static int kv_set(lua_State *L)
     sq_hex((const unsigned char *)v, vl, hex);
     hex[vl * 2] = '\0';
     const char *key = sq_arena_strdup(cx->arena, k);
-    sq_plugin_kv_set(cx, op->c->ps->def->name, key, hex, ttl, SQ_PLUGIN_KV_KEYS_MAX, on_db, op);
+    if (op->c->kv_fake != NULL)
+        fake_kv(op, key, hex, 0, ttl);
+    else
+        sq_plugin_kv_set(cx, op->c->ps->def->name, key, hex, ttl, SQ_PLUGIN_KV_KEYS_MAX, on_db, op);
     return wait_for(L, op);
 }
 
@@ -220,7 +305,10 @@ static int kv_delete(lua_State *L)
     dbop_t *op = begin(L, OP_DELETE);
     sq_ctx_t *cx = op->c->cx;
     const char *key = sq_arena_strdup(cx->arena, k);
-    sq_plugin_kv_delete(cx, op->c->ps->def->name, key, on_db, op);
+    if (op->c->kv_fake != NULL)
+        fake_kv(op, key, NULL, 0, 0);
+    else
+        sq_plugin_kv_delete(cx, op->c->ps->def->name, key, on_db, op);
     return wait_for(L, op);
 }
 
@@ -241,7 +329,10 @@ static int kv_incr(lua_State *L)
     dbop_t *op = begin(L, OP_INCR);
     sq_ctx_t *cx = op->c->cx;
     const char *key = sq_arena_strdup(cx->arena, k);
-    sq_plugin_kv_incr(cx, op->c->ps->def->name, key, (int64_t)by, ttl, SQ_PLUGIN_KV_KEYS_MAX, on_db, op);
+    if (op->c->kv_fake != NULL)
+        fake_kv(op, key, NULL, (int64_t)by, ttl);
+    else
+        sq_plugin_kv_incr(cx, op->c->ps->def->name, key, (int64_t)by, ttl, SQ_PLUGIN_KV_KEYS_MAX, on_db, op);
     return wait_for(L, op);
 }
 
@@ -292,7 +383,15 @@ static int events_emit(lua_State *L)
     const char *payload = sq_json_dump(cx->arena, j, &len);
     json_decref(j);
     const char *type = sq_arena_strndup(cx->arena, t, tl);
-    sq_plugin_event_emit(cx, op->c->ps->def->name, type, payload, on_db, op);
+    if (op->c->events_fake != NULL) { /* the spec harness records it */
+        json_t *ev = json_pack("{s:s, s:o}", "type", sq_arena_printf(cx->arena, "plugin.%s.%s", op->c->ps->def->name, type), "payload",
+                               json_loads(payload, 0, NULL));
+        json_array_append_new(op->c->events_fake, ev);
+        op->res = sq_json_own(cx->arena, json_pack("{s:s}", "id", sq_arena_printf(cx->arena, "evt_spec_%zu", json_array_size(op->c->events_fake))));
+        op->c->io = SQ_PIO_DONE;
+    } else {
+        sq_plugin_event_emit(cx, op->c->ps->def->name, type, payload, on_db, op);
+    }
     return wait_for(L, op);
 }
 

@@ -2,13 +2,15 @@
  * real sandbox (the plugin's own allowlisted globals and budgets) with one more global, `spec`: tests register
  * with spec.test, call the plugin's hooks with spec.call exactly as the host calls them (a coroutine on a state of
  * their own, the request or background budgets, JSON in and out), and answer its souq.http.request calls from
- * fakes (spec.http.respond) while recording them (spec.http.requests). Nothing here opens a socket or a database.
+ * fakes (spec.http.respond) while recording them (spec.http.requests); souq.kv runs on an in-memory store (spec.kv) and
+ * souq.events.emit is recorded (spec.events). Nothing here opens a socket or a database.
  * The spec API is documented in sdk/lua/guide.md. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/crypto.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "plugins/host/internal.h"
@@ -22,6 +24,8 @@ typedef struct harness {
     sq_ctx_t cx;       /* the context of hook calls: its http is the fake below */
     json_t *fakes;     /* [{method, url, response}] */
     json_t *requests;  /* what the plugin sent, in order */
+    json_t *kv;        /* souq.kv of the hooks: key -> {hex, exp} (kv.c) */
+    json_t *events;    /* what souq.events.emit wrote: [{type, payload}] */
     sq_pstate_t *ps[SPEC_STATES];
     char *key[SPEC_STATES]; /* the config each state was built with (sorted, compact JSON) */
     int nps;
@@ -41,6 +45,8 @@ static void reset(harness_t *h)
     h->nps = 0;
     json_array_clear(h->fakes);
     json_array_clear(h->requests);
+    json_object_clear(h->kv);
+    json_array_clear(h->events);
     if (h->cx.arena != NULL)
         sq_arena_unref(h->cx.arena);
     h->cx.arena = sq_arena_new();
@@ -234,6 +240,8 @@ static int l_call(lua_State *L)
     call->input = input ? input : json_null();
     call->background = background;
     call->cx = &h->cx;
+    call->kv_fake = h->kv;
+    call->events_fake = h->events;
     call->done = on_done;
     call->data = &a;
     sq_pstate_start(ps, call);
@@ -261,6 +269,51 @@ static int l_call(lua_State *L)
     }
     sq_lua_push_json(L, a.out, 0);
     json_decref(a.out);
+    return 1;
+}
+
+/* spec.kv.get(key) -> the string the plugin's souq.kv holds at key, or nil; spec.kv.set(key, value): seeds it (no
+ * expiry). The store is the test's: empty at its start. */
+static int l_kv_get(lua_State *L)
+{
+    json_t *e = json_object_get(harness(L)->kv, luaL_checkstring(L, 1));
+    const char *hex = json_string_value(json_object_get(e, "hex"));
+    json_int_t exp = json_integer_value(json_object_get(e, "exp"));
+    if (hex == NULL || (exp != 0 && exp <= sq_now_us() / 1000000)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_Buffer b;
+    size_t n = strlen(hex) / 2;
+    char *out = luaL_buffinitsize(L, &b, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex[2 * i] <= '9' ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10;
+        int lo = hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10;
+        out[i] = (char)(hi << 4 | lo);
+    }
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+static int l_kv_set(lua_State *L)
+{
+    const char *k = luaL_checkstring(L, 1);
+    size_t vl;
+    const char *v = luaL_checklstring(L, 2, &vl);
+    char *hex = sq_xmalloc(vl * 2 + 1);
+    sq_hex((const unsigned char *)v, vl, hex);
+    json_t *e = json_pack("{s:s, s:i}", "hex", hex, "exp", 0);
+    free(hex);
+    if (json_object_set_new(harness(L)->kv, k, e) != 0)
+        return luaL_error(L, "spec.kv.set: the key must be UTF-8");
+    return 0;
+}
+
+/* spec.events() -> what the plugin's souq.events.emit wrote in this test: {{type = "plugin.<name>.<type>", payload =
+ * {...}}, ...}. */
+static int l_events(lua_State *L)
+{
+    sq_lua_push_json(L, harness(L)->events, 0);
     return 1;
 }
 
@@ -361,7 +414,7 @@ static int load_spec(harness_t *h, sq_pstate_t *ps, const char *path, const char
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_newtable(L); /* spec */
-    static const luaL_Reg fns[] = {{"test", l_test}, {"call", l_call}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"test", l_test}, {"call", l_call}, {"events", l_events}, {NULL, NULL}};
     lua_pushlightuserdata(L, h);
     luaL_setfuncs(L, fns, 1);
     lua_newtable(L);
@@ -369,6 +422,11 @@ static int load_spec(harness_t *h, sq_pstate_t *ps, const char *path, const char
     lua_pushlightuserdata(L, h);
     luaL_setfuncs(L, http, 1);
     lua_setfield(L, -2, "http");
+    lua_newtable(L);
+    static const luaL_Reg kv[] = {{"get", l_kv_get}, {"set", l_kv_set}, {NULL, NULL}};
+    lua_pushlightuserdata(L, h);
+    luaL_setfuncs(L, kv, 1);
+    lua_setfield(L, -2, "kv");
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "spec"); /* E.spec */
     /* the prelude, then the file, both with E as their environment */
@@ -499,6 +557,8 @@ int sq_plugin_spec_run(const char *dir, FILE *out, int *passed, int *failed)
     h.cx.http = fake_http;
     h.fakes = json_array();
     h.requests = json_array();
+    h.kv = json_object();
+    h.events = json_array();
     for (int i = 0; i < n; i++) {
         run_file(&h, dir, files[i], out, passed, failed);
         free(files[i]);
@@ -508,6 +568,8 @@ int sq_plugin_spec_run(const char *dir, FILE *out, int *passed, int *failed)
     sq_arena_unref(h.cx.arena);
     json_decref(h.fakes);
     json_decref(h.requests);
+    json_decref(h.kv);
+    json_decref(h.events);
     sq_pdef_unref(d);
     fprintf(out, "%d passed, %d failed\n", *passed, *failed);
     return 0;

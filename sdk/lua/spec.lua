@@ -58,3 +58,19 @@ function spec.http.respond(method, url, response) end
 ---What the plugin sent in this test, in order.
 ---@return {method: string, url: string, headers: table<string, string>, body: string}[]
 function spec.http.requests() end
+
+spec.kv = {}
+
+---What the plugin's souq.kv holds at key in this test (the harness's in-memory store), or nil.
+---@param key string
+---@return string|nil
+function spec.kv.get(key) end
+
+---Seeds the plugin's souq.kv for this test (no expiry).
+---@param key string
+---@param value string
+function spec.kv.set(key, value) end
+
+---What the plugin's souq.events.emit wrote in this test.
+---@return {type: string, payload: table}[]
+function spec.events() end

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startStack, staffLogin, newStaff, ROOT } from './lib/harness.mjs';
+import { startStack, staffLogin, newStaff, souq, ROOT } from './lib/harness.mjs';
 import { startReceiver, eventually } from './lib/receiver.mjs';
 
 let s, t, rx;
@@ -329,4 +329,11 @@ test('sales channels: a plugin restricted to some channels is refused at checkou
     assert.deepEqual(r.body.errors.map((e) => [e.pointer, e.code]), [[pointer, code]], what);
   }
   assert.equal((await s.sql("SELECT sales_channels FROM plugin_settings WHERE name = 'payment-manual'"))[0].sales_channels, null);
+});
+
+test('souq plugin test: souq.kv runs on the harness\'s in-memory store and souq.events.emit is recorded', () => {
+  const r = souq(['plugin', 'test', `${ROOT}/tests/plugins-sdk/sdk-fixture`]);
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /\n4 passed, 0 failed\n/);
+  assert.doesNotMatch(r.stdout, /FAIL/);
 });

@@ -1,0 +1,33 @@
+-- souq plugin test tests/plugins-sdk/sdk-fixture: souq.kv and souq.events.emit against the harness's in-memory store.
+
+spec.test("set, get, incr and delete go to the harness's store", function()
+  spec.eq(spec.call("action_kv", { op = "set", key = "a", value = "1" }), { ok = true, value = true })
+  spec.eq(spec.kv.get("a"), "1")
+  spec.eq(spec.call("action_kv", { op = "incr", key = "a", by = 41 }).value, 42)
+  spec.eq(spec.kv.get("a"), "42")
+  spec.eq(spec.call("action_kv", { op = "delete", key = "a" }).value, true)
+  spec.eq(spec.kv.get("a"), nil)
+  spec.eq(spec.call("action_kv", { op = "delete", key = "a" }).value, false)
+end)
+
+spec.test("each test starts with an empty store; spec.kv.set seeds it", function()
+  spec.eq(spec.kv.get("a"), nil)
+  spec.kv.set("greeting", "hello")
+  spec.eq(spec.call("action_kv", { op = "get", key = "greeting" }).value, "hello")
+  local r = spec.call("action_kv", { op = "incr", key = "greeting" })
+  spec.eq(r.ok, false)
+  spec.contains(r.error, "souq.kv.incr: the value at this key is not an integer")
+end)
+
+spec.test("the store's argument rules hold in the harness too", function()
+  local e = spec.call("action_kv_args", {})
+  spec.contains(e.key_empty, "1-256 bytes")
+  spec.contains(e.value_large, "larger than 65536 bytes")
+  spec.eq(spec.call("action_kv_bytes", {}), { same = true, length = 256 })
+end)
+
+spec.test("emitted events are recorded with their full type", function()
+  local r = spec.call("action_emit", { type = "points.earned", payload = { points = 3 } })
+  spec.eq(r, { ok = true, value = "evt_spec_1" })
+  spec.eq(spec.events(), { { type = "plugin.sdk-fixture.points.earned", payload = { points = 3 } } })
+end)
