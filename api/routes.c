@@ -102,6 +102,7 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/products", sq_h_store_products, STORE, NULL, 0, store_products_q},
     {"GET", "/v1/store/products/{id}", sq_h_store_product, STORE, NULL, 0, store_product_q},
     {"GET", "/v1/store/categories", sq_h_store_categories, STORE, NULL, 0, browse_tree_q},
+    {"GET", "/v1/store/payment-providers", sq_h_store_payment_providers, STORE, NULL, 0, NULL}, /* plugin_actions.c */
     {"GET", "/v1/store/categories/{id}", sq_h_store_category, STORE, NULL, 0, browse_q},
     {"GET", "/v1/store/collections", sq_h_store_collections, STORE, NULL, 0, browse_q},
     {"GET", "/v1/store/collections/{id}", sq_h_store_collection, STORE, NULL, 0, browse_q},

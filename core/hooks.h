@@ -72,6 +72,9 @@ const char *sq_payment_provider_ids(void);
 /** Whether the provider of id may take payments in the sales channel: false when a plugin provides it and its settings
  * restrict it to other channels (checkout refuses it: 422 at /payment/provider). Built-ins serve every channel. */
 bool sq_payment_provider_serves(const char *id, const char *channel_id);
+/** The payment provider ids a checkout in the sales channel may name (the built-ins and the plugins' payment:<id>,
+ * without those sq_payment_provider_serves refuses there), sorted, as a new JSON array of strings. */
+json_t *sq_payment_provider_ids_for(const char *channel_id);
 /** The built-in provider of an id, ignoring plugins (a plugin provider whose plugin went away falls back to it). */
 const sq_payment_provider_t *sq_payment_builtin(const char *id);
 

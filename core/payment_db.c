@@ -2,6 +2,7 @@
  * `test` keeps its books in test_gateway_* tables (migrations/0019) like a remote card gateway would, one
  * charge per idempotency key. Both answer through the callback, as a plugin provider will. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -174,6 +175,30 @@ bool sq_payment_provider_serves(const char *id, const char *channel_id)
 {
     const sq_payment_plugins_t *pl = __atomic_load_n(&sq_payment_plugins, __ATOMIC_ACQUIRE);
     return pl == NULL || pl->serves == NULL || id == NULL || pl->serves(id, channel_id);
+}
+
+static int cmp_json_str(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+json_t *sq_payment_provider_ids_for(const char *channel_id)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "manual, test");
+    const sq_payment_plugins_t *pl = __atomic_load_n(&sq_payment_plugins, __ATOMIC_ACQUIRE);
+    if (pl != NULL)
+        pl->ids(buf, sizeof(buf));
+    json_t *ids[64];
+    size_t n = 0;
+    for (char *save = NULL, *id = strtok_r(buf, ", ", &save); id != NULL && n < 64; id = strtok_r(NULL, ", ", &save))
+        if (sq_payment_provider(id) != NULL && sq_payment_provider_serves(id, channel_id))
+            ids[n++] = json_string(id);
+    qsort(ids, n, sizeof(ids[0]), cmp_json_str);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, ids[i]);
+    return out;
 }
 
 const char *sq_payment_provider_ids(void)

@@ -54,6 +54,7 @@ void sq_h_admin_plugin_reload(sq_req_t *req);
 /* plugin_actions.c */
 void sq_h_admin_plugin_action_run(sq_req_t *req);
 void sq_h_admin_plugin_reseal(sq_req_t *req);
+void sq_h_store_payment_providers(sq_req_t *req);
 
 /* admin.c */
 void sq_h_admin_me(sq_req_t *req);

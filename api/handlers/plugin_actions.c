@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "api/handlers/handlers.h"
+#include "core/hooks.h"
 #include "core/plugin_sdk.h"
 #include "plugins/host/host.h"
 
@@ -103,4 +104,16 @@ void sq_h_admin_plugin_reseal(sq_req_t *req)
     }
     size_t len;
     sq_plugin_settings_reseal(&req->cx, name, sq_json_dump(req->arena, set, &len), sq_json_dump(req->arena, expect, &len), on_resealed, r);
+}
+
+/* ---- GET /v1/store/payment-providers: what checkout accepts in the key's sales channel ---------------------------- */
+
+void sq_h_store_payment_providers(sq_req_t *req)
+{
+    json_t *ids = sq_payment_provider_ids_for(req->principal.channel_id), *data = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) json_array_append_new(data, json_pack("{s:s, s:O}", "object", "payment_provider", "id", id));
+    json_decref(ids);
+    sq_req_send_jansson(req, 200, json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", data, "has_more", 0, "next_cursor"));
 }

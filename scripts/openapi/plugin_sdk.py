@@ -59,3 +59,12 @@ schemas["PluginSecretsReseal"] = obj({"object": {"const": "plugin_secrets_reseal
 op("post", "/v1/admin/plugins/{name}/reseal-secrets", "adminResealPluginSecrets", "Admin Plugins", "Reseal a plugin's secret settings with the current key", "admin",
    [ok("200", "PluginSecretsReseal")], params=[P_PLUGIN], perm="plugins:write",
    desc="The second step of a key rotation (README, Configuration): after plugin_secrets_key became the new key and plugin_secrets_previous_key the old one, this rewrites the plugin's stored secret values sealed with the old key (or stored in plain text before any key was set) with the new key, compare-and-set: a PATCH that changed one meanwhile wins (409 conflict, try again). Values are never returned. 404 for a plugin that is not loaded. Takes no body (an empty JSON object is accepted).")
+
+# ---- the payment providers a storefront may offer -----------------------------------------------------------------------
+schemas["StorePaymentProviderList"] = obj({"object": {"const": "list", "description": "Always list."},
+    "data": {"type": "array", "items": obj({"object": {"const": "payment_provider", "description": "Always payment_provider."},
+        "id": S("What checkout's payment.provider names (manual, test, or a plugin's payment:<id>).")}, desc="A payment provider."), "description": "Sorted by id."},
+    "has_more": {"const": False, "description": "Always false."}, "next_cursor": {"type": "null", "description": "Always null."}},
+    desc="The payment providers checkout accepts in the publishable key's sales channel.")
+op("get", "/v1/store/payment-providers", "storeListPaymentProviders", "Store Carts", "The payment providers of this sales channel", "store", [ok("200", "StorePaymentProviderList", headers=H_ETAG), NOTMOD], params=[P_INM],
+   desc="The built-in providers and those of enabled plugins, without plugins restricted to other sales channels (their sales_channels setting): a storefront offers these, and checkout refuses the others (422 at /payment/provider).")

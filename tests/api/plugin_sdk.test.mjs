@@ -295,6 +295,8 @@ test('sales channels: a plugin restricted to some channels is refused at checkou
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.sales_channels, [other.body.id]);
   assert.deepEqual((await s.sql("SELECT sales_channels FROM plugin_settings WHERE name = 'payment-manual'"))[0].sales_channels, [other.body.id]);
+  const offered = async () => (await s.client.request('GET', '/v1/store/payment-providers')).body.data.map((p) => p.id);
+  assert.deepEqual(await offered(), ['test'], 'manual is not offered in this channel');
   r = await checkout();
   assert.equal(r.status, 422, r.text);
   assert.equal(r.body.type, type('validation-failed'));
@@ -305,6 +307,7 @@ test('sales channels: a plugin restricted to some channels is refused at checkou
   assert.equal(r.status, 200, r.text);
   assert.equal((await A('POST', '/v1/admin/plugins/reload')).status, 200);
   assert.deepEqual((await A('GET', '/v1/admin/plugins/payment-manual')).body.sales_channels, [other.body.id, s.channel]);
+  assert.deepEqual(await offered(), ['manual', 'test']);
   r = await checkout();
   assert.equal(r.status, 201, r.text);
   // PATCH of other settings keeps the channels; null serves every channel again
