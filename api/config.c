@@ -333,7 +333,8 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
     if (strlen(c->jwt_kid) == 0 || strlen(c->jwt_kid) > 60)
         return fail(errbuf, errlen, "config jwt_kid: must be 1 to 60 characters");
     if (!sq_plugin_secrets_key_valid(c->plugin_secrets_key))
-        return fail(errbuf, errlen, "config plugin_secrets_key: must be 64 hex characters (32 bytes; openssl rand -hex 32) or empty");
+        return fail(errbuf, errlen,
+                    "config plugin_secrets_key: must be 64 hex characters (32 bytes; openssl rand -hex 32) or empty");
     if (!sq_plugin_secrets_key_valid(c->plugin_secrets_previous_key))
         return fail(errbuf, errlen, "config plugin_secrets_previous_key: must be 64 hex characters or empty");
     if (c->plugin_secrets_previous_key[0] != '\0' && strcasecmp(c->plugin_secrets_previous_key, c->plugin_secrets_key) == 0)

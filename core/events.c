@@ -104,7 +104,8 @@ static const char *check_event_type(const json_t *v, const char **code)
         n -= 2;
     bool ok = n > 0 && s[0] >= 'a' && s[0] <= 'z' && s[n - 1] != '.';
     for (size_t i = 0; ok && i < n; i++)
-        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || (s[i] == '.' && s[i - 1] != '.');
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' ||
+             (s[i] == '.' && s[i - 1] != '.');
     if (ok)
         return NULL;
     *code = "invalid_format";

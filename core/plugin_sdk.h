@@ -21,8 +21,8 @@ void sq_plugin_kv_set(sq_ctx_t *cx, const char *plugin, const char *key, const c
 void sq_plugin_kv_delete(sq_ctx_t *cx, const char *plugin, const char *key, sq_json_cb cb, void *data);
 /** Adds by to the integer at key atomically; a missing or expired key starts from 0 and gets ttl_ms (<= 0: none). Answers
  * {"value": n}; SQ_E_VALIDATION when the value is not an integer or would overflow, or the key cap is reached. */
-void sq_plugin_kv_incr(sq_ctx_t *cx, const char *plugin, const char *key, int64_t by, int64_t ttl_ms, int max_keys,
-                       sq_json_cb cb, void *data);
+void sq_plugin_kv_incr(sq_ctx_t *cx, const char *plugin, const char *key, int64_t by, int64_t ttl_ms, int max_keys, sq_json_cb cb,
+                       void *data);
 /** Deletes up to limit expired keys (the plugin_kv.purge job); {"deleted": n}. */
 void sq_plugin_kv_purge(sq_ctx_t *cx, int limit, sq_json_cb cb, void *data);
 
@@ -50,12 +50,13 @@ void sq_plugin_webhook_record_payment(sq_ctx_t *cx, const char *plugin, const ch
 /** sq_plugin_settings_put (core/plugin.h) with the plugin's sales channels: channels_json NULL keeps them, "null" serves
  * every channel, a JSON array of channel ids restricts the plugin to them (an unknown id: SQ_E_VALIDATION at
  * /sales_channels/<i>). Answers the stored {"enabled", "config", "sales_channels", "updated_at"}. */
-void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
-                                     const char *channels_json, sq_json_cb cb, void *data);
+void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json,
+                                     const char *unset_json, const char *channels_json, sq_json_cb cb, void *data);
 
 /** Replaces the stored values of set_json (field -> new sealed value) only while every field still holds its value in
  * expect_json (compare-and-set: a PATCH that landed meanwhile wins; SQ_E_CONFLICT then). Answers the stored setting
  * like sq_plugin_settings_put. */
-void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb, void *data);
+void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb,
+                               void *data);
 
 #endif

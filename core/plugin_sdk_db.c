@@ -6,8 +6,10 @@
 SQ_STMT(kv_get, "SELECT jsonb_build_object('found', count(*) > 0, 'value', max(encode(value, 'hex')))::text FROM plugin_kv "
                 "WHERE plugin = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > now())");
 SQ_STMT(kv_set, "SELECT souq_kv_set($1, $2, decode($3, 'hex'), nullif($4::bigint, 0), $5::integer)::text");
-SQ_STMT(kv_delete, "WITH d AS (DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2 RETURNING expires_at IS NULL OR expires_at > now() AS live) "
-                   "SELECT jsonb_build_object('deleted', coalesce((SELECT live FROM d), false))::text");
+SQ_STMT(
+    kv_delete,
+    "WITH d AS (DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2 RETURNING expires_at IS NULL OR expires_at > now() AS live) "
+    "SELECT jsonb_build_object('deleted', coalesce((SELECT live FROM d), false))::text");
 SQ_STMT(kv_incr, "SELECT souq_kv_incr($1, $2, $3::bigint, nullif($4::bigint, 0), $5::integer)::text");
 SQ_STMT(kv_purge, "SELECT souq_kv_purge($1::integer)::text");
 
@@ -29,8 +31,8 @@ void sq_plugin_kv_delete(sq_ctx_t *cx, const char *plugin, const char *key, sq_j
     sq_db_json(cx->db, cx->arena, &kv_delete, 2, sq_db_params(cx->arena, 2, plugin, key), cb, data);
 }
 
-void sq_plugin_kv_incr(sq_ctx_t *cx, const char *plugin, const char *key, int64_t by, int64_t ttl_ms, int max_keys,
-                       sq_json_cb cb, void *data)
+void sq_plugin_kv_incr(sq_ctx_t *cx, const char *plugin, const char *key, int64_t by, int64_t ttl_ms, int max_keys, sq_json_cb cb,
+                       void *data)
 {
     sq_arena_t *a = cx->arena;
     sq_db_json(cx->db, a, &kv_incr, 5,
@@ -94,13 +96,13 @@ static void on_put(const char *json, const sq_err_t *err, void *data)
     p->cb(json, err, p->data);
 }
 
-void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json, const char *unset_json,
-                                     const char *channels_json, sq_json_cb cb, void *data)
+void sq_plugin_settings_put_channels(sq_ctx_t *cx, const char *name, const char *enabled, const char *set_json,
+                                     const char *unset_json, const char *channels_json, sq_json_cb cb, void *data)
 {
     put_t *p = SQ_NEW(cx->arena, put_t);
     *p = (put_t){cx->arena, cb, data};
-    sq_db_json(cx->db, cx->arena, &settings_put, 5, sq_db_params(cx->arena, 5, name, enabled, set_json, unset_json, channels_json), on_put,
-               p);
+    sq_db_json(cx->db, cx->arena, &settings_put, 5, sq_db_params(cx->arena, 5, name, enabled, set_json, unset_json, channels_json),
+               on_put, p);
 }
 
 SQ_STMT(settings_reseal,
@@ -111,7 +113,8 @@ SQ_STMT(settings_reseal,
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN (SELECT setting FROM u)::text ELSE souq_raise('SQ409', "
         "'The secret settings changed meanwhile; try again.')::text END");
 
-void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb, void *data)
+void sq_plugin_settings_reseal(sq_ctx_t *cx, const char *name, const char *set_json, const char *expect_json, sq_json_cb cb,
+                               void *data)
 {
     sq_db_json(cx->db, cx->arena, &settings_reseal, 3, sq_db_params(cx->arena, 3, name, set_json, expect_json), cb, data);
 }

@@ -44,7 +44,8 @@ static void on_ran(json_t *out, const sq_err_t *err, void *data)
 void sq_h_admin_plugin_action_run(sq_req_t *req)
 {
     run_in_t in = {0};
-    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 && sq_req_json(req, run_fields, &in, NULL) != 0) {
+    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 &&
+        sq_req_json(req, run_fields, &in, NULL) != 0) {
         sq_req_fail(req);
         return;
     }
@@ -70,8 +71,8 @@ static void on_resealed(const char *json, const sq_err_t *err, void *data)
     }
     sq_plugins_apply(sq_req_param(req, "name"), sq_json_own(req->arena, json_loads(json, 0, NULL)));
     sq_req_send_jansson(req, 200,
-                        json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", sq_req_param(req, "name"), "resealed",
-                                  r->fields));
+                        json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", sq_req_param(req, "name"),
+                                  "resealed", r->fields));
 }
 
 void sq_h_admin_plugin_reseal(sq_req_t *req)
@@ -79,7 +80,8 @@ void sq_h_admin_plugin_reseal(sq_req_t *req)
     static const sq_field_t none[] = {{NULL}};
     char scratch[16];
     const char *name = sq_req_param(req, "name");
-    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 && sq_req_json(req, none, scratch, NULL) != 0) {
+    if (req->h2o != NULL && req->h2o->entity.base != NULL && req->h2o->entity.len > 0 &&
+        sq_req_json(req, none, scratch, NULL) != 0) {
         sq_req_fail(req);
         return;
     }
@@ -99,11 +101,13 @@ void sq_h_admin_plugin_reseal(sq_req_t *req)
     json_t *v;
     json_object_foreach(set, k, v) json_array_append_new(r->fields, json_string(k));
     if (json_object_size(set) == 0) { /* nothing to do (or no key): answer at once */
-        sq_req_send_jansson(req, 200, json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", name, "resealed", r->fields));
+        sq_req_send_jansson(req, 200,
+                            json_pack("{s:s, s:s, s:O}", "object", "plugin_secrets_reseal", "plugin", name, "resealed", r->fields));
         return;
     }
     size_t len;
-    sq_plugin_settings_reseal(&req->cx, name, sq_json_dump(req->arena, set, &len), sq_json_dump(req->arena, expect, &len), on_resealed, r);
+    sq_plugin_settings_reseal(&req->cx, name, sq_json_dump(req->arena, set, &len), sq_json_dump(req->arena, expect, &len),
+                              on_resealed, r);
 }
 
 /* ---- GET /v1/store/payment-providers: what checkout accepts in the key's sales channel ---------------------------- */

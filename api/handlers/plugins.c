@@ -115,8 +115,8 @@ void sq_h_admin_plugin_update(sq_req_t *req)
     json_decref(set);
     json_decref(unset);
     const char *channels = (present & 4) ? (in.sales_channels ? sq_json_dump(req->arena, in.sales_channels, &len) : "null") : NULL;
-    sq_plugin_settings_put_channels(&req->cx, plugin_name(req), enabled ? (in.enabled ? "true" : "false") : NULL, set_json, unset_json,
-                                    channels, on_stored, req);
+    sq_plugin_settings_put_channels(&req->cx, plugin_name(req), enabled ? (in.enabled ? "true" : "false") : NULL, set_json,
+                                    unset_json, channels, on_stored, req);
 }
 
 /* ---- POST reload ----------------------------------------------------------------------------------------------- */
@@ -218,9 +218,9 @@ static const char *payment_move(sq_arena_t *a, const json_t *p, sq_plugin_paymen
         return "payment.currency must be a lower-case ISO 4217 code";
     if (decline != NULL && (!json_is_string(decline) || json_string_length(decline) < 1 || json_string_length(decline) > 64))
         return "payment.decline_code must be a string of 1-64 bytes";
-    *mv = (sq_plugin_payment_move_t){actions[i], sq_arena_strdup(a, json_string_value(ref)), amount ? json_integer_value(amount) : -1,
-                                     cur ? sq_arena_strdup(a, json_string_value(cur)) : NULL,
-                                     decline ? sq_arena_strdup(a, json_string_value(decline)) : NULL};
+    *mv = (sq_plugin_payment_move_t){
+        actions[i], sq_arena_strdup(a, json_string_value(ref)), amount ? json_integer_value(amount) : -1,
+        cur ? sq_arena_strdup(a, json_string_value(cur)) : NULL, decline ? sq_arena_strdup(a, json_string_value(decline)) : NULL};
     for (char *c = (char *)mv->currency; c && *c; c++)
         if (*c < 'a' || *c > 'z')
             return "payment.currency must be a lower-case ISO 4217 code";

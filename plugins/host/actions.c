@@ -63,7 +63,8 @@ static json_t *check_input(const char *plugin, const char *action, const json_t 
             json_t *mn = json_object_get(f, "min"), *mx = json_object_get(f, "max");
             if (!json_is_integer(val))
                 bad = "Must be an integer.";
-            else if ((mn && json_integer_value(val) < json_integer_value(mn)) || (mx && json_integer_value(val) > json_integer_value(mx)))
+            else if ((mn && json_integer_value(val) < json_integer_value(mn)) ||
+                     (mx && json_integer_value(val) > json_integer_value(mx)))
                 bad = "Out of range.";
         } else if (strcmp(type, "boolean") == 0) {
             if (!json_is_boolean(val))

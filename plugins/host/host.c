@@ -354,7 +354,9 @@ static int load_actions(sq_pdef_t *d, json_t *actions, char *err, size_t errlen)
         for (size_t i = 0; ok && i < n; i++)
             ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_';
         if (!ok)
-            return snprintf(err, errlen, "manifest.json: action name \"%.40s\" must be 1-48 of a-z 0-9 _, starting with a letter", k), -1;
+            return snprintf(err, errlen, "manifest.json: action name \"%.40s\" must be 1-48 of a-z 0-9 _, starting with a letter",
+                            k),
+                   -1;
         if (!json_is_object(a))
             return snprintf(err, errlen, "manifest.json: actions.%s must be an object {description, input}", k), -1;
         const char *ak;
@@ -382,8 +384,8 @@ static int load_actions(sq_pdef_t *d, json_t *actions, char *err, size_t errlen)
 
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
-    static const char *const top[] = {"name",        "version", "sdk",    "priority",     "provides",
-                                      "description", "config",  "limits", "payment_data", "actions", NULL};
+    static const char *const top[] = {"name",   "version", "sdk",          "priority", "provides", "description",
+                                      "config", "limits",  "payment_data", "actions",  NULL};
     char path[PATH_MAX];
     size_t len = 0;
     json_t *m = NULL;

@@ -26,12 +26,12 @@
 #define SQ_PLUGIN_HTTP_REQUEST_MAX (1024 * 1024)  /* and the largest request body */
 #define SQ_PLUGIN_HTTP_PER_CALL 16                /* requests one call may make */
 /* souq.kv and souq.events (kv.c) */
-#define SQ_PLUGIN_KV_KEY_MAX 256                  /* bytes of a key */
-#define SQ_PLUGIN_KV_VALUE_MAX (64 * 1024)        /* bytes of a value */
-#define SQ_PLUGIN_KV_KEYS_MAX 10000               /* live keys of one plugin */
-#define SQ_PLUGIN_KV_TTL_MAX_S (366 * 86400)      /* the longest ttl, seconds */
-#define SQ_PLUGIN_DB_PER_CALL 64                  /* souq.kv and souq.events calls one call may make */
-#define SQ_PLUGIN_EVENT_PAYLOAD_MAX (64 * 1024)   /* bytes of an emitted event's payload as JSON */
+#define SQ_PLUGIN_KV_KEY_MAX 256                /* bytes of a key */
+#define SQ_PLUGIN_KV_VALUE_MAX (64 * 1024)      /* bytes of a value */
+#define SQ_PLUGIN_KV_KEYS_MAX 10000             /* live keys of one plugin */
+#define SQ_PLUGIN_KV_TTL_MAX_S (366 * 86400)    /* the longest ttl, seconds */
+#define SQ_PLUGIN_DB_PER_CALL 64                /* souq.kv and souq.events calls one call may make */
+#define SQ_PLUGIN_EVENT_PAYLOAD_MAX (64 * 1024) /* bytes of an emitted event's payload as JSON */
 
 /** Why a call failed (the `reason` of the log line and of souq_plugin_failures_total). */
 typedef enum {
@@ -157,7 +157,7 @@ struct sq_pcall {
     int co_ref;
     int io; /* SQ_PIO_* */
     int nrequests;
-    int nsdk_io; /* souq.kv and souq.events calls made (kv.c) */
+    int nsdk_io;         /* souq.kv and souq.events calls made (kv.c) */
     json_t *kv_fake;     /* the spec harness: an in-memory souq.kv (key -> {hex, exp}) instead of the database, or NULL */
     json_t *events_fake; /* the spec harness: souq.events.emit appends {type, payload} here instead, or NULL */
     sq_http_response_t res;

@@ -192,7 +192,8 @@ static void fake_kv(dbop_t *op, const char *key, const char *hex, int64_t by, in
             size_t hl = strlen(h);
             bool ok = hl >= 2 && hl <= 40;
             for (size_t i = 0; ok && i < hl / 2; i++) {
-                int hi = h[2 * i] <= '9' ? h[2 * i] - '0' : h[2 * i] - 'a' + 10, lo = h[2 * i + 1] <= '9' ? h[2 * i + 1] - '0' : h[2 * i + 1] - 'a' + 10;
+                int hi = h[2 * i] <= '9' ? h[2 * i] - '0' : h[2 * i] - 'a' + 10,
+                    lo = h[2 * i + 1] <= '9' ? h[2 * i + 1] - '0' : h[2 * i + 1] - 'a' + 10;
                 text[i] = (char)(hi << 4 | lo);
                 ok = (text[i] >= '0' && text[i] <= '9') || (i == 0 && text[i] == '-' && hl > 2);
             }
@@ -210,7 +211,8 @@ static void fake_kv(dbop_t *op, const char *key, const char *hex, int64_t by, in
             char text[24], hx[49];
             int tl = snprintf(text, sizeof(text), "%lld", n);
             sq_hex((const unsigned char *)text, (size_t)tl, hx);
-            json_object_set_new(kv, key, json_pack("{s:s, s:I}", "hex", hx, "exp", live ? json_integer_value(json_object_get(e, "exp")) : exp));
+            json_object_set_new(
+                kv, key, json_pack("{s:s, s:I}", "hex", hx, "exp", live ? json_integer_value(json_object_get(e, "exp")) : exp));
             op->res = sq_json_own(a, json_pack("{s:I}", "value", (json_int_t)n));
         }
     }
@@ -384,10 +386,11 @@ static int events_emit(lua_State *L)
     json_decref(j);
     const char *type = sq_arena_strndup(cx->arena, t, tl);
     if (op->c->events_fake != NULL) { /* the spec harness records it */
-        json_t *ev = json_pack("{s:s, s:o}", "type", sq_arena_printf(cx->arena, "plugin.%s.%s", op->c->ps->def->name, type), "payload",
-                               json_loads(payload, 0, NULL));
+        json_t *ev = json_pack("{s:s, s:o}", "type", sq_arena_printf(cx->arena, "plugin.%s.%s", op->c->ps->def->name, type),
+                               "payload", json_loads(payload, 0, NULL));
         json_array_append_new(op->c->events_fake, ev);
-        op->res = sq_json_own(cx->arena, json_pack("{s:s}", "id", sq_arena_printf(cx->arena, "evt_spec_%zu", json_array_size(op->c->events_fake))));
+        op->res = sq_json_own(
+            cx->arena, json_pack("{s:s}", "id", sq_arena_printf(cx->arena, "evt_spec_%zu", json_array_size(op->c->events_fake))));
         op->c->io = SQ_PIO_DONE;
     } else {
         sq_plugin_event_emit(cx, op->c->ps->def->name, type, payload, on_db, op);

@@ -102,7 +102,8 @@ static char *seal(const skey_t *k, const char *plugin, const char *field, const 
               EVP_EncryptInit_ex(ctx, NULL, NULL, k->key, nonce) == 1 &&
               EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)ad, (int)adn) == 1 &&
               EVP_EncryptUpdate(ctx, buf + NONCE, &len, (const unsigned char *)value, (int)vlen) == 1 &&
-              EVP_EncryptFinal_ex(ctx, buf + NONCE + len, &fin) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG, tag) == 1;
+              EVP_EncryptFinal_ex(ctx, buf + NONCE + len, &fin) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG, tag) == 1;
     EVP_CIPHER_CTX_free(ctx);
     char *out = NULL;
     if (ok) {
@@ -216,7 +217,8 @@ int sq_plugins_seal_secrets(const char *plugin, json_t *set, sq_err_t *err)
             char ptr[80];
             snprintf(ptr, sizeof(ptr), "/config/%s", k);
             sq_err_set(err, SQ_E_VALIDATION, "Some settings are invalid.");
-            sq_err_field(err, ptr, "invalid_value", "A secret setting cannot start with sq1: or be longer than %d bytes.", VALUE_MAX);
+            sq_err_field(err, ptr, "invalid_value", "A secret setting cannot start with sq1: or be longer than %d bytes.",
+                         VALUE_MAX);
             rc = -1;
             break;
         }

@@ -21,11 +21,11 @@
 
 typedef struct harness {
     sq_pdef_t *def;
-    sq_ctx_t cx;       /* the context of hook calls: its http is the fake below */
-    json_t *fakes;     /* [{method, url, response}] */
-    json_t *requests;  /* what the plugin sent, in order */
-    json_t *kv;        /* souq.kv of the hooks: key -> {hex, exp} (kv.c) */
-    json_t *events;    /* what souq.events.emit wrote: [{type, payload}] */
+    sq_ctx_t cx;      /* the context of hook calls: its http is the fake below */
+    json_t *fakes;    /* [{method, url, response}] */
+    json_t *requests; /* what the plugin sent, in order */
+    json_t *kv;       /* souq.kv of the hooks: key -> {hex, exp} (kv.c) */
+    json_t *events;   /* what souq.events.emit wrote: [{type, payload}] */
     sq_pstate_t *ps[SPEC_STATES];
     char *key[SPEC_STATES]; /* the config each state was built with (sorted, compact JSON) */
     int nps;

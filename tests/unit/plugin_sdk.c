@@ -117,7 +117,8 @@ static void test_actions(void)
     put(dir, "handler.lua",
         "local souq, pcall, string, tostring = souq, pcall, string, tostring\n"
         "return {\n"
-        "  action_greet = function(conf, input) return { text = string.rep('hi ' .. input.name .. ' ', input.times), tone = input.tone } end,\n"
+        "  action_greet = function(conf, input) return { text = string.rep('hi ' .. input.name .. ' ', input.times), tone = "
+        "input.tone } end,\n"
         "  action_store = function(conf, input)\n"
         "    local ok1, e1 = pcall(souq.kv.get, 'k')\n"
         "    local ok2, e2 = pcall(souq.events.emit, 'x', {})\n"
@@ -151,7 +152,8 @@ static void test_actions(void)
     /* souq.kv and souq.events need a context with a database: without one they raise, and pcall sees a clear message */
     CHECK_INT(run("acts", "store", NULL), SQ_OK);
     CHECK_CONTAINS(json_string_value(json_object_get(last, "kv")), "souq.kv.get: the store is unavailable in this context");
-    CHECK_CONTAINS(json_string_value(json_object_get(last, "events")), "souq.events.emit: the store is unavailable in this context");
+    CHECK_CONTAINS(json_string_value(json_object_get(last, "events")),
+                   "souq.events.emit: the store is unavailable in this context");
     CHECK(json_is_false(json_object_get(last, "ok")));
 
     /* the admin view lists the actions with normalized input schemas */
