@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/base/log.h"
+#include "core/base/util.h"
 #include "core/hooks.h"
 #include "plugins/host/internal.h"
 #include "tests/unit/check.h"
@@ -222,6 +223,90 @@ static void test_channels(void)
     rm(dir);
 }
 
+static sq_pdef_t *find(sq_preg_t *r, const char *name)
+{
+    for (int i = 0; r != NULL && i < r->n; i++)
+        if (strcmp(r->defs[i]->name, name) == 0)
+            return r->defs[i];
+    return NULL;
+}
+
+static void test_secrets(void)
+{
+    static const char K1[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    static const char K2[] = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    CHECK(sq_plugin_secrets_key_valid(""));
+    CHECK(sq_plugin_secrets_key_valid(K1));
+    CHECK(!sq_plugin_secrets_key_valid("abc"));
+    CHECK(!sq_plugin_secrets_key_valid("zz02030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"));
+    CHECK_INT(sq_plugins_set_secret_keys("nope", NULL), -1);
+    char dir[600];
+    static const char *const names[] = {"sa", "sb"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", root, names[i]);
+        mkdir(dir, 0700);
+        char m[400];
+        snprintf(m, sizeof(m),
+                 "{\"name\":\"%s\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[],\"config\":{\"token\":{\"type\":\"string\","
+                 "\"description\":\"d\",\"secret\":true},\"other\":{\"type\":\"string\",\"description\":\"d\"}},"
+                 "\"actions\":{\"noop\":{\"description\":\"d\"}}}",
+                 names[i]);
+        put(dir, "manifest.json", m);
+        put(dir, "handler.lua", "return { action_noop = function() return 1 end }");
+        put(dir, "README.md", "# s\n");
+    }
+    CHECK_INT(sq_plugins_init(root), 2);
+    CHECK_INT(sq_plugins_set_secret_keys(K1, NULL), 0);
+    sq_err_t e;
+    sq_err_clear(&e);
+    json_t *set = json_pack("{s:s, s:s}", "token", "s3cret", "other", "plain");
+    CHECK_INT(sq_plugins_seal_secrets("sa", set, &e), 0);
+    const char *sealed = json_string_value(json_object_get(set, "token"));
+    CHECK(sq_plugin_secret_sealed(sealed));
+    CHECK(strncmp(sealed, "sq1:", 4) == 0 && strstr(sealed, "s3cret") == NULL);
+    CHECK_STR(json_string_value(json_object_get(set, "other")), "plain"); /* only secret settings */
+    sq_preg_t *r = sq_preg_acquire();
+    sq_pdef_t *a = find(r, "sa"), *b = find(r, "sb");
+    CHECK(a != NULL && b != NULL);
+    json_t *open = sq_psecrets_open(a, set);
+    CHECK_STR(json_string_value(json_object_get(open, "token")), "s3cret");
+    json_decref(open);
+    open = sq_psecrets_open(b, set); /* bound to its plugin: another's does not open it */
+    CHECK(json_object_get(open, "token") == NULL);
+    CHECK_STR(json_string_value(json_object_get(open, "other")), "plain");
+    json_decref(open);
+    char *tampered = sq_xstrdup(sealed);
+    tampered[strlen(tampered) - 3] = tampered[strlen(tampered) - 3] == 'A' ? 'B' : 'A';
+    json_t *t = json_pack("{s:s}", "token", tampered);
+    open = sq_psecrets_open(a, t);
+    CHECK(json_object_get(open, "token") == NULL);
+    json_decref(open);
+    json_decref(t);
+    free(tampered);
+    /* a rotation: the previous key opens; the current one does not open values of an unknown key id */
+    CHECK_INT(sq_plugins_set_secret_keys(K2, K1), 0);
+    open = sq_psecrets_open(a, set);
+    CHECK_STR(json_string_value(json_object_get(open, "token")), "s3cret");
+    json_decref(open);
+    CHECK_INT(sq_plugins_set_secret_keys(K2, NULL), 0);
+    open = sq_psecrets_open(a, set);
+    CHECK(json_object_get(open, "token") == NULL);
+    json_decref(open);
+    /* a value that looks sealed is refused, with or without a key */
+    json_t *bad = json_pack("{s:s}", "token", "sq1:00000000:abc");
+    sq_err_clear(&e);
+    CHECK_INT(sq_plugins_seal_secrets("sa", bad, &e), -1);
+    CHECK_STR(e.fields[0].pointer, "/config/token");
+    json_decref(bad);
+    sq_preg_unref(r);
+    json_decref(set);
+    CHECK_INT(sq_plugins_set_secret_keys(NULL, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", root, names[i]);
+        rm(dir);
+    }
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
@@ -229,6 +314,7 @@ int main(void)
     test_action_manifests();
     test_actions();
     test_channels();
+    test_secrets();
     json_decref(last);
     sq_plugins_thread_exit();
     rmdir(root);
