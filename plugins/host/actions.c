@@ -106,43 +106,56 @@ static void on_ran(json_t *out, const sq_err_t *err, void *data)
     r.cb(out, err, r.data);
 }
 
+/* The enabled definition of plugin with the action, its input checked: the input to pass (a new reference), or NULL
+ * with err set. r must be held by the caller. */
+static json_t *checked(sq_preg_t *r, const char *plugin, const char *action, const json_t *input, sq_err_t *err)
+{
+    const sq_pdef_t *d = NULL;
+    for (int i = 0; r != NULL && i < r->n && d == NULL; i++)
+        if (strcmp(r->defs[i]->name, plugin) == 0)
+            d = r->defs[i];
+    if (d == NULL || !d->enabled) {
+        sq_err_set(err, SQ_E_NOT_FOUND, "No enabled plugin has this name.");
+        return NULL;
+    }
+    json_t *a = d->actions != NULL ? json_object_get(d->actions, action) : NULL;
+    if (a == NULL) {
+        sq_err_set(err, SQ_E_NOT_FOUND, "The %s plugin has no action of this name.", d->name);
+        return NULL;
+    }
+    json_t *schema = json_object_get(a, "input"), *empty = json_object();
+    json_t *in = check_input(d->name, action, schema ? schema : empty, input, err);
+    json_decref(empty);
+    return in;
+}
+
+int sq_plugin_action_check(const char *plugin, const char *action, const json_t *input, sq_err_t *err)
+{
+    sq_preg_t *r = sq_preg_acquire();
+    json_t *in = checked(r, plugin, action, input, err);
+    sq_preg_unref(r);
+    json_decref(in);
+    return in != NULL ? 0 : -1;
+}
+
 void sq_plugin_run_action(sq_ctx_t *cx, const char *plugin, const char *action, const json_t *input, sq_plugin_action_cb cb,
                           void *data)
 {
     sq_err_t e;
     sq_err_clear(&e);
     sq_preg_t *r = sq_preg_acquire();
-    const sq_pdef_t *d = NULL;
-    for (int i = 0; r != NULL && i < r->n && d == NULL; i++)
-        if (strcmp(r->defs[i]->name, plugin) == 0)
-            d = r->defs[i];
-    json_t *schema = NULL, *in = NULL;
-    if (d == NULL || !d->enabled) {
-        sq_err_set(&e, SQ_E_NOT_FOUND, "No enabled plugin has this name.");
-        goto Fail;
+    json_t *in = checked(r, plugin, action, input, &e);
+    sq_preg_unref(r);
+    if (in == NULL) {
+        cb(NULL, &e, data);
+        return;
     }
-    json_t *a = d->actions != NULL ? json_object_get(d->actions, action) : NULL;
-    if (a == NULL) {
-        sq_err_set(&e, SQ_E_NOT_FOUND, "The %s plugin has no action of this name.", d->name);
-        goto Fail;
-    }
-    schema = json_object_get(a, "input");
-    json_t *empty = json_object();
-    in = check_input(d->name, action, schema ? schema : empty, input, &e);
-    json_decref(empty);
-    if (in == NULL)
-        goto Fail;
     char fn[64];
     snprintf(fn, sizeof(fn), "action_%s", action);
-    sq_preg_unref(r);
     run_t *run = sq_xmalloc(sizeof(*run));
     *run = (run_t){cb, data};
     sq_plugin_call_cx(cx, plugin, fn, in, true, on_ran, run);
     json_decref(in);
-    return;
-Fail:
-    sq_preg_unref(r);
-    cb(NULL, &e, data);
 }
 
 json_t *sq_plugin_actions_describe(const sq_pdef_t *d)
@@ -165,6 +178,26 @@ json_t *sq_plugin_actions_describe(const sq_pdef_t *d)
                                               json_string_value(json_object_get(a, "description")), "input_schema", schema));
     }
     return list;
+}
+
+json_t *sq_plugin_actions_list(void)
+{
+    json_t *out = json_array();
+    sq_preg_t *r = sq_preg_acquire();
+    for (int i = 0; r != NULL && i < r->n; i++) {
+        if (!r->defs[i]->enabled)
+            continue;
+        json_t *list = sq_plugin_actions_describe(r->defs[i]), *a;
+        size_t k;
+        json_array_foreach(list, k, a)
+        {
+            json_object_set_new(a, "plugin", json_string(r->defs[i]->name));
+            json_array_append(out, a);
+        }
+        json_decref(list);
+    }
+    sq_preg_unref(r);
+    return out;
 }
 
 /* ---- sales channels --------------------------------------------------------------------------------------------- */

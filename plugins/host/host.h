@@ -94,6 +94,13 @@ typedef void (*sq_plugin_action_cb)(json_t *out, const sq_err_t *err, void *data
 void sq_plugin_run_action(sq_ctx_t *cx, const char *plugin, const char *action, const json_t *input, sq_plugin_action_cb cb,
                           void *data);
 
+/** Checks input (an object or NULL) against the action's input schema without running it (the automation-rules engine
+ * validates a rule's action when the rule is saved): 0, or -1 with err as sq_plugin_run_action sets it. */
+int sq_plugin_action_check(const char *plugin, const char *action, const json_t *input, sq_err_t *err);
+
+/** Every enabled plugin's actions: [{plugin, name, description, input_schema}] (a new reference), for choosing one. */
+json_t *sq_plugin_actions_list(void);
+
 /** True when the named plugin is enabled and serves the sales channel (its sales_channels setting is unset, or lists
  * the channel). */
 bool sq_plugin_serves_channel(const char *plugin, const char *channel_id);

@@ -172,11 +172,32 @@ static void test_actions(void)
     CHECK(json_is_null(json_object_get(p, "sales_channels")));
     json_decref(p);
 
+    /* checked without running (a rule being saved), and listed for choosing */
+    sq_err_t e;
+    sq_err_clear(&e);
+    json_t *in = json_pack("{s:s}", "name", "Adelheid");
+    CHECK_INT(sq_plugin_action_check("acts", "greet", in, &e), -1);
+    CHECK_STR(e.fields[0].pointer, "/input/name");
+    json_decref(in);
+    sq_err_clear(&e);
+    in = json_pack("{s:s}", "name", "Ada");
+    CHECK_INT(sq_plugin_action_check("acts", "greet", in, &e), 0);
+    CHECK_INT(sq_plugin_action_check("acts", "nope", in, &e), -1);
+    CHECK_INT(e.code, SQ_E_NOT_FOUND);
+    json_decref(in);
+    json_t *all = sq_plugin_actions_list();
+    CHECK_INT((int)json_array_size(all), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "plugin")), "acts");
+    json_decref(all);
+
     /* a disabled plugin's actions are not found */
     json_t *off = json_pack("{s:b}", "enabled", 0);
     sq_plugins_apply("acts", off);
     json_decref(off);
     CHECK_INT(run("acts", "greet", "{\"name\":\"Ada\"}"), SQ_E_NOT_FOUND);
+    all = sq_plugin_actions_list();
+    CHECK_INT((int)json_array_size(all), 0);
+    json_decref(all);
     rm(dir);
 }
 
