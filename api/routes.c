@@ -3,6 +3,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/catalog.h"
+#include "core/dynprice.h"
 #include "core/events.h"
 #include "core/import.h"
 #include "core/inventory.h"
@@ -42,6 +43,9 @@ static const char *const webhook_q[] = {"limit", "cursor", "enabled", NULL};
 static const char *const delivery_q[] = {"limit", "cursor", "state", NULL};
 static const char *const event_q[] = {"limit", "cursor", "type", NULL};
 static const char *const job_q[] = {"limit", "cursor", "state", "kind", NULL};
+static const char *const price_change_q[] = {"limit",  "cursor",    "variant_id",    "product_id",     "price_list_id", "currency_code",
+                                             "source", "source_id", "created_after", "created_before", NULL};
+static const char *const status_q[] = {"limit", "cursor", "status", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -173,6 +177,15 @@ const sq_route_t sq_routes[] = {
     CREATE_UPDATE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
     DELETE("/v1/admin/price-lists", sq_res_price_list, "catalog:write"),
     {"POST", "/v1/admin/price-lists/{id}/prices", sq_h_price_list_prices, ADMIN, "catalog:write", 0, NULL},
+    /* dynamic pricing (0035): the price ledger, scheduled price changes, pricing rules */
+    LIST_GET("/v1/admin/price-changes", sq_res_price_change, "catalog:read", price_change_q),
+    LIST_GET("/v1/admin/price-schedules", sq_res_price_schedule, "catalog:read", status_q),
+    {"POST", "/v1/admin/price-schedules", sq_h_res_create, ADMIN, "catalog:write", IDEM, NULL, &sq_res_price_schedule},
+    {"POST", "/v1/admin/price-schedules/{id}/cancel", sq_h_price_schedule_cancel, ADMIN, "catalog:write", 0, NULL},
+    LIST_GET("/v1/admin/pricing-rules", sq_res_pricing_rule, "catalog:read", status_q),
+    CREATE_UPDATE("/v1/admin/pricing-rules", sq_res_pricing_rule, "catalog:write"),
+    DELETE("/v1/admin/pricing-rules", sq_res_pricing_rule, "catalog:write"),
+    {"POST", "/v1/admin/pricing-rules/{id}/preview", sq_h_pricing_rule_preview, ADMIN, "catalog:read", 0, NULL},
     LIST_GET("/v1/admin/products", sq_res_product, "catalog:read", product_q),
     CREATE_UPDATE("/v1/admin/products", sq_res_product, "catalog:write"),
     {"POST", "/v1/admin/products/{id}/variants", sq_h_variant_create, ADMIN, "catalog:write", IDEM, NULL},

@@ -19,5 +19,7 @@ void sq_channel_location_remove(sq_ctx_t *cx, const char *channel_id, const char
 void sq_group_members(sq_ctx_t *cx, const char *group_id, const char *body, sq_json_cb cb, void *data);
 void sq_collection_products(sq_ctx_t *cx, const char *collection_id, const char *body, sq_json_cb cb, void *data);
 void sq_price_list_prices(sq_ctx_t *cx, const char *list_id, const char *body, sq_json_cb cb, void *data);
+/** The same, with the caller (staff user or API key id) recorded in the price ledger (0035). */
+void sq_price_list_prices_as(sq_ctx_t *cx, const char *list_id, const char *body, const char *actor, sq_json_cb cb, void *data);
 
 #endif

@@ -58,6 +58,7 @@ SQ_STMT(group_members,
         "SELECT count(*) FROM g");
 SQ_STMT(collection_products, "SELECT souq_collection_products($1, $2::jsonb)");
 SQ_STMT(price_list_prices, "SELECT souq_price_list_prices($1, $2::jsonb)");
+SQ_STMT(price_list_prices_as, "SELECT souq_price_list_prices_as($1, $2::jsonb, $3)"); /* 0035: the ledger records who */
 
 static const sq_constraint_t channel_constraints[] = {
     {"sales_channels_default_region_id_fkey", "/default_region_id", SQ_E_VALIDATION, "The region does not exist."},
@@ -268,4 +269,10 @@ void sq_collection_products(sq_ctx_t *cx, const char *collection_id, const char 
 void sq_price_list_prices(sq_ctx_t *cx, const char *list_id, const char *body, sq_json_cb cb, void *data)
 {
     send_then_get(sub(cx, &sq_res_price_list, list_id, cb, data), &price_list_prices, 2, sq_db_params(cx->arena, 2, list_id, body));
+}
+
+void sq_price_list_prices_as(sq_ctx_t *cx, const char *list_id, const char *body, const char *actor, sq_json_cb cb, void *data)
+{
+    send_then_get(sub(cx, &sq_res_price_list, list_id, cb, data), &price_list_prices_as, 3,
+                  sq_db_params(cx->arena, 3, list_id, body, actor));
 }

@@ -14,7 +14,7 @@ SQ_STMT_RO(product_list,
            "AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = t.id AND v.sku = $5)) "
            "ORDER BY t.id DESC LIMIT $2");
 SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL, $2)");
-SQ_STMT(product_update, "SELECT souq_product_save($1, $2::jsonb, $3)");
+SQ_STMT(product_update, "SELECT souq_product_save($1, $2::jsonb, $3, $4)"); /* $4: the caller, for the price ledger */
 SQ_STMT(variant_save, "SELECT souq_variant_save($1, $2, $3::jsonb, $4)");
 SQ_STMT(variant_delete, "SELECT 1 FROM souq_variant_delete($1, $2) n WHERE n > 0");
 
@@ -75,6 +75,7 @@ const sq_resource_t sq_res_product = {"product",
                                       &translation_save,
                                       &translation_remove,
                                       product_filter_rules,
+                                      true,
                                       true};
 
 typedef struct {

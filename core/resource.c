@@ -112,6 +112,13 @@ void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, co
     sq_db_json(cx->db, cx->arena, r->update, 3, sq_db_params(cx->arena, 3, id, body, if_match), on_json, op(cx, r, cb, NULL, data));
 }
 
+void sq_resource_update_as(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match,
+                           const char *actor, sq_json_cb cb, void *data)
+{
+    sq_db_json(cx->db, cx->arena, r->update, 4, sq_db_params(cx->arena, 4, id, body, if_match, actor), on_json,
+               op(cx, r, cb, NULL, data));
+}
+
 static void on_removed(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;

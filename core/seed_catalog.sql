@@ -17,6 +17,7 @@ DECLARE
     existing bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(7297283102); -- one catalog seed at a time
+    PERFORM set_config('souq.price_source', 'seed', true); -- no ledger rows or price.changed events (0035)
     SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM categories) + (SELECT count(*) FROM collections) INTO existing;
     IF existing > 0 THEN
         RETURN json_build_object('seeded', false, 'reason',

@@ -92,6 +92,10 @@ void sq_h_webhook_deliveries(sq_req_t *req);
 void sq_h_event_list(sq_req_t *req);
 void sq_h_event_get(sq_req_t *req);
 void sq_h_event_replay(sq_req_t *req);
+/* dynprice.c: scheduled price changes and pricing rules (their CRUD is the generic resource handlers) */
+void sq_h_price_schedule_cancel(sq_req_t *req);
+void sq_h_pricing_rule_preview(sq_req_t *req);
+
 /* jobs.c: durable jobs, the abandoned-cart report */
 void sq_h_job_list(sq_req_t *req);
 void sq_h_job_get(sq_req_t *req);

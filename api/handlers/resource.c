@@ -98,7 +98,10 @@ void sq_h_res_update(sq_req_t *req)
         sq_req_fail_code(req, SQ_E_PRECONDITION_REQUIRED, "Send the ETag of the %s you read in If-Match.", r->name);
         return;
     }
-    sq_resource_update(&req->cx, r, id, body, etag, sq_req_on_json_200, req);
+    if (r->update_takes_actor)
+        sq_resource_update_as(&req->cx, r, id, body, etag, req->principal.id, sq_req_on_json_200, req);
+    else
+        sq_resource_update(&req->cx, r, id, body, etag, sq_req_on_json_200, req);
 }
 
 void sq_h_res_delete(sq_req_t *req)
@@ -148,7 +151,7 @@ void sq_h_price_list_prices(sq_req_t *req)
     const char *id = path_id(req, "id", "plist", "price list");
     const char *body = id ? valid_body(req, sq_list_prices_fields) : NULL;
     if (body != NULL)
-        sq_price_list_prices(&req->cx, id, body, sq_req_on_json_200, req);
+        sq_price_list_prices_as(&req->cx, id, body, req->principal.id, sq_req_on_json_200, req);
 }
 
 /* ---- product variants -------------------------------------------------------------------------------------- */

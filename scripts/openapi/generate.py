@@ -694,6 +694,7 @@ TAGS.append(("Admin Tax Rates", "Tax rates per region, country and province, by 
 TAGS.append(("Admin Shipping Options", "Shipping options per region and zone, rated by shipping providers."))
 TAGS.append(("Store Carts", "Guest and customer carts with server-priced lines."))
 exec(open(os.path.join(HERE, 'promotions.py')).read())  # promotions and gift cards
+exec(open(os.path.join(HERE, 'dynprice.py')).read())  # dynamic pricing: the price ledger, schedules, rules
 
 # ---- checkout and orders (core/checkout*, core/order*, migrations/0019_orders_checkout.sql) ---------------------------------
 OM = lambda d: {"type": "integer", "description": d + " Minor units of the order's currency."}
