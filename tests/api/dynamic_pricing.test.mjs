@@ -268,6 +268,18 @@ test('schedule: Idempotency-Key replays the creation instead of scheduling twice
 
 // ---- pricing rules ------------------------------------------------------------------------------------------------
 
+test('rule arithmetic in SQL (souq_price_adjust) gives what core/dynprice.c gives (the cases of tests/unit/dynprice.c)', async () => {
+  const BIG = 1000000000000;
+  const cases = [[1000, 'percent', 1000, 0, BIG, 1100], [1010, 'percent', 500, 0, BIG, 1061], [1005, 'percent', -1500, 0, BIG, 854], [999, 'percent', -1500, 0, BIG, 849],
+    [1, 'percent', -5000, 0, BIG, 1], [3, 'percent', -5000, 0, BIG, 2], [1000, 'percent', -10000, 0, BIG, 0], [1000, 'percent', 100000, 0, BIG, 11000],
+    [500, 'fixed', -50, 0, BIG, 450], [500, 'fixed', -900, 0, BIG, 0], [500, 'fixed', 250, 0, BIG, 750], [1010, 'percent', 1000, 0, 1100, 1100],
+    [100, 'percent', -1500, 90, BIG, 90], [80, 'percent', -1500, 90, BIG, 80], [2000, 'percent', 1000, 0, 1500, 2000]];
+  for (const [amount, kind, value, floor, ceiling, want] of cases) {
+    const [{ x }] = await s.sql('SELECT souq_price_adjust($1, $2, $3, $4, $5)::bigint AS x', [amount, kind, value, floor, ceiling]);
+    assert.equal(Number(x), want, `${amount} ${kind} ${value} [${floor}, ${ceiling}]`);
+  }
+});
+
 const rule = (variantIds, extra = {}) => ({ title: uniq('Rule'), currency_code: 'eur', condition: { type: 'stock_below', threshold: 5 },
   adjustment: { type: 'percent', value: 1000 }, floor_amount: 0, ceiling_amount: 100000, variant_ids: variantIds, ...extra });
 
