@@ -213,6 +213,7 @@ const PREFIXES = {
   orders: 'order', charges: 'ch', fulfillments: 'ful', returns: 'ret', 'draft-orders': 'draft',
   'tax-rates': 'txr', 'shipping-options': 'so',
   promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt',
+  'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
