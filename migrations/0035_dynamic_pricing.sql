@@ -139,6 +139,23 @@ BEGIN
     RETURN souq_import_product_0009(b, p_actor);
 END $$;
 
+-- An import step picks its import first (the same choice as 0009's, whose FOR UPDATE SKIP LOCKED then finds the row
+-- this transaction already holds), so its price changes name the import.
+ALTER FUNCTION souq_import_step(text, int, int) RENAME TO souq_import_step_0009;
+CREATE FUNCTION souq_import_step(p_import text, p_limit int, p_max_ms int) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    imp imports;
+BEGIN
+    SELECT * INTO imp FROM imports
+     WHERE status IN ('queued', 'running') AND (p_import IS NULL OR id = p_import)
+     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM souq_price_attribute('import', imp.id, imp.created_by);
+    RETURN souq_import_step_0009(imp.id, p_limit, p_max_ms);
+END $$;
+
 CREATE FUNCTION souq_price_list_prices_as(p_id text, b jsonb, p_actor text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM souq_price_attribute_actor(p_actor);

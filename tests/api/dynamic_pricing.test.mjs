@@ -111,7 +111,7 @@ test('ledger: admin edits, list prices and API keys are attributed; each entry h
   assert.deepEqual(r.body, log[0]);
 });
 
-test('ledger: imports are attributed to the import and its uploader; SQL by hand is system', async () => {
+test('ledger: imports are attributed to the import (source_id) and its uploader (actor); SQL by hand is system', async () => {
   const p = await product(500);
   const sku = p.variants[0].sku;
   const csv = `handle,sku,price.eur\n${p.handle},${sku},550\n`;
@@ -121,7 +121,7 @@ test('ledger: imports are attributed to the import and its uploader; SQL by hand
   await s.sql(`UPDATE prices SET amount = 560 WHERE variant_id = $1`, [p.variants[0].id]);
   const log = await changes({ variant_id: p.variants[0].id });
   assert.deepEqual(log.map((c) => [c.source, c.source_id, c.actor, c.old_amount, c.new_amount]),
-    [['system', null, null, 550, 560], ['import', null, me, 500, 550], ['staff', me, me, null, 500]]);
+    [['system', null, null, 550, 560], ['import', r.body.id, me, 500, 550], ['staff', me, me, null, 500]]);
 });
 
 test('ledger: bad filters are 400 invalid-parameter; unknown and malformed ids 404; credentials and permissions checked', async () => {
