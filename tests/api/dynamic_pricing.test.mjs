@@ -376,6 +376,27 @@ test('rule: narrowing the scope gives the dropped variant its price back; fixed 
   assert.equal(await basePrice(b.variants[0].id), 600);
 });
 
+test('rule: evaluations racing on several connections adjust a price once (one ledger entry, one event)', async () => {
+  const p = await product(4000, 1);
+  const r = await A('POST', '/v1/admin/pricing-rules', rule([p.variants[0].id], { status: 'disabled' }));
+  assert.equal(r.status, 201, r.text);
+  await s.sql(`UPDATE pricing_rules SET status = 'active' WHERE id = $1`, [r.body.id]); // active, not yet evaluated
+  const conns = await Promise.all(Array.from({ length: 6 }, async () => {
+    const c = new pg.Client({ host: SOCK, port: Number(PGPORT), user: 'souq', database: s.dbName });
+    await c.connect();
+    return c;
+  }));
+  try {
+    await Promise.all(conns.map((c) => c.query('SELECT souq_pricing_rules_evaluate(NULL, false, false)')));
+  } finally {
+    await Promise.all(conns.map((c) => c.end()));
+  }
+  assert.equal(await basePrice(p.variants[0].id), 4400);
+  assert.deepEqual((await changes({ source_id: r.body.id })).map((c) => [c.old_amount, c.new_amount]), [[4000, 4400]]);
+  assert.equal((await A('DELETE', `/v1/admin/pricing-rules/${r.body.id}`)).status, 204);
+  assert.equal(await basePrice(p.variants[0].id), 4000);
+});
+
 test('rule: invalid bodies are 422 with pointers, unknown ids 404, permissions; nothing is half-written', async () => {
   const p = await product(100);
   const v = p.variants[0].id;
