@@ -148,10 +148,12 @@ int sq_pricing_rule_check(const json_t *b, bool create, sq_err_t *err)
         if (stock) {
             if (get(c, "threshold") == NULL)
                 sq_err_field(err, "/condition/threshold", "required", "A stock_below condition needs a threshold."), bad++;
-            static const char *const not_stock[][2] = {{"days", "/condition/days"}, {"start", "/condition/start"}, {"end", "/condition/end"}};
+            static const char *const not_stock[][2] = {
+                {"days", "/condition/days"}, {"start", "/condition/start"}, {"end", "/condition/end"}};
             for (int i = 0; i < 3; i++)
                 if (get(c, not_stock[i][0]) != NULL)
-                    sq_err_field(err, not_stock[i][1], "not_allowed", "Only a time_window condition has %s.", not_stock[i][0]), bad++;
+                    sq_err_field(err, not_stock[i][1], "not_allowed", "Only a time_window condition has %s.", not_stock[i][0]),
+                        bad++;
         } else {
             if (get(c, "threshold") != NULL)
                 sq_err_field(err, "/condition/threshold", "not_allowed", "Only a stock_below condition has a threshold."), bad++;

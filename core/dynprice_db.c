@@ -20,8 +20,8 @@ SQ_STMT_RO(change_list, "SELECT souq_price_change_json(c), c.id FROM price_chang
                         "AND ($10::timestamptz IS NULL OR c.created_at < $10::timestamptz) "
                         "ORDER BY c.id DESC LIMIT $2");
 
-static const char *const change_filters[] = {"variant_id",    "product_id",     "price_list_id", "currency_code", "source",
-                                             "source_id",     "created_after", "created_before", NULL};
+static const char *const change_filters[] = {
+    "variant_id", "product_id", "price_list_id", "currency_code", "source", "source_id", "created_after", "created_before", NULL};
 static const char *const change_sources[] = {"staff", "api_key", "import", "schedule", "rule", "system", NULL};
 
 static bool currency_ok(const char *v)
@@ -35,9 +35,15 @@ static bool currency_ok(const char *v)
 }
 
 static const sq_filter_rule_t change_rules[] = {
-    {"variant_id", 40, NULL, NULL},          {"product_id", 40, NULL, NULL},          {"price_list_id", 40, NULL, NULL},
-    {"currency_code", 3, NULL, currency_ok}, {"source", 16, change_sources, NULL},    {"source_id", 64, NULL, NULL},
-    {"created_after", 40, NULL, sq_filter_time}, {"created_before", 40, NULL, sq_filter_time}, {NULL},
+    {"variant_id", 40, NULL, NULL},
+    {"product_id", 40, NULL, NULL},
+    {"price_list_id", 40, NULL, NULL},
+    {"currency_code", 3, NULL, currency_ok},
+    {"source", 16, change_sources, NULL},
+    {"source_id", 64, NULL, NULL},
+    {"created_after", 40, NULL, sq_filter_time},
+    {"created_before", 40, NULL, sq_filter_time},
+    {NULL},
 };
 
 const sq_resource_t sq_res_price_change = {

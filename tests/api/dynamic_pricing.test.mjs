@@ -282,6 +282,18 @@ test('rule arithmetic in SQL (souq_price_adjust) gives what core/dynprice.c give
   }
 });
 
+test('time windows in SQL (souq_pricing_window_holds) give what core/dynprice.c gives (the cases of tests/unit/dynprice.c)', async () => {
+  // 2026-11-30 is a Monday; 1020-1140 is 17:00-19:00, 1320-120 is 22:00-02:00 (Sunday's night)
+  const cases = [[127, 1020, 1140, '2026-11-30T17:00:00Z', true], [127, 1020, 1140, '2026-11-30T18:59:00Z', true], [127, 1020, 1140, '2026-11-30T19:00:00Z', false],
+    [127, 1020, 1140, '2026-11-30T16:59:00Z', false], [31, 1020, 1140, '2026-12-04T18:00:00Z', true], [31, 1020, 1140, '2026-12-05T18:00:00Z', false],
+    [64, 1320, 120, '2026-11-29T23:00:00Z', true], [64, 1320, 120, '2026-11-30T01:00:00Z', true], [64, 1320, 120, '2026-11-30T23:00:00Z', false],
+    [64, 1320, 120, '2026-11-30T02:00:00Z', false]];
+  for (const [days, start, end, t, want] of cases) {
+    const [{ x }] = await s.sql('SELECT souq_pricing_window_holds($1, $2, $3, $4::timestamptz) AS x', [days, start, end, t]);
+    assert.equal(x, want, `${days} ${start}-${end} at ${t}`);
+  }
+});
+
 const rule = (variantIds, extra = {}) => ({ title: uniq('Rule'), currency_code: 'eur', condition: { type: 'stock_below', threshold: 5 },
   adjustment: { type: 'percent', value: 1000 }, floor_amount: 0, ceiling_amount: 100000, variant_ids: variantIds, ...extra });
 

@@ -53,8 +53,8 @@ static void test_window(void)
     CHECK(!sq_price_window_holds(weekdays, 17 * 60, 19 * 60, MON + 5 * DAY_US + 18 * 60 * MIN_US)); /* Saturday */
     /* across midnight: belongs to the day it starts on */
     CHECK(sq_price_window_holds(sun, 22 * 60, 2 * 60, MON - DAY_US + 23 * 60 * MIN_US)); /* Sunday 23:00 */
-    CHECK(sq_price_window_holds(sun, 22 * 60, 2 * 60, MON + 1 * 60 * MIN_US));          /* Monday 01:00, Sunday's night */
-    CHECK(!sq_price_window_holds(sun, 22 * 60, 2 * 60, MON + 23 * 60 * MIN_US));        /* Monday 23:00 */
+    CHECK(sq_price_window_holds(sun, 22 * 60, 2 * 60, MON + 1 * 60 * MIN_US));           /* Monday 01:00, Sunday's night */
+    CHECK(!sq_price_window_holds(sun, 22 * 60, 2 * 60, MON + 23 * 60 * MIN_US));         /* Monday 23:00 */
     CHECK(!sq_price_window_holds(sun, 22 * 60, 2 * 60, MON + 2 * 60 * MIN_US));
     /* before the epoch, day arithmetic still holds (1969-12-29 was a Monday) */
     CHECK(sq_price_window_holds(1, 0, 60, -3 * DAY_US + 30 * MIN_US));
@@ -93,14 +93,16 @@ static int check(const char *body, const char *pointer)
 
 static void test_rule_check(void)
 {
-    CHECK(check("{\"condition\":{\"type\":\"stock_below\",\"threshold\":5},\"adjustment\":{\"type\":\"percent\",\"value\":1000}}", NULL));
+    CHECK(check("{\"condition\":{\"type\":\"stock_below\",\"threshold\":5},\"adjustment\":{\"type\":\"percent\",\"value\":1000}}",
+                NULL));
     CHECK(check("{\"condition\":{\"type\":\"stock_below\"}}", "/condition/threshold"));
     CHECK(check("{\"condition\":{\"type\":\"stock_below\",\"threshold\":5,\"days\":[\"mon\"]}}", "/condition/days"));
     CHECK(check("{\"condition\":{\"type\":\"time_window\",\"start\":\"10:00\",\"end\":\"12:00\"}}", NULL));
     CHECK(check("{\"condition\":{\"type\":\"time_window\",\"start\":\"22:00\",\"end\":\"02:00\"}}", NULL));
     CHECK(check("{\"condition\":{\"type\":\"time_window\",\"end\":\"12:00\"}}", "/condition/start"));
     CHECK(check("{\"condition\":{\"type\":\"time_window\",\"start\":\"12:00\",\"end\":\"12:00\"}}", "/condition/end"));
-    CHECK(check("{\"condition\":{\"type\":\"time_window\",\"start\":\"1:00\",\"end\":\"2:00\",\"threshold\":1}}", "/condition/threshold"));
+    CHECK(check("{\"condition\":{\"type\":\"time_window\",\"start\":\"1:00\",\"end\":\"2:00\",\"threshold\":1}}",
+                "/condition/threshold"));
     CHECK(check("{\"adjustment\":{\"type\":\"percent\",\"value\":-10001}}", "/adjustment/value"));
     CHECK(check("{\"adjustment\":{\"type\":\"percent\",\"value\":100001}}", "/adjustment/value"));
     CHECK(check("{\"adjustment\":{\"type\":\"fixed\",\"value\":-100001}}", NULL));
