@@ -40,7 +40,7 @@ SQ_STMT(collection_remove, "DELETE FROM collections WHERE id = $1");
 RESOURCE_STMTS(price_list, "price_lists");
 SQ_STMT_RO(price_list_list, "SELECT souq_price_list_json(t), t.id FROM price_lists t WHERE ($1::text IS NULL OR t.id < $1) "
                             "AND ($3::text IS NULL OR t.kind = $3) ORDER BY t.id DESC LIMIT $2");
-SQ_STMT(price_list_remove, "DELETE FROM price_lists WHERE id = $1");
+SQ_STMT(price_list_remove, "SELECT 1 FROM souq_price_list_delete_as($1, $2) n WHERE n > 0"); /* $2: the caller (0035) */
 
 SQ_STMT(channel_location_set,
         "WITH c AS (SELECT id FROM sales_channels WHERE id = $1 FOR UPDATE), "
@@ -197,7 +197,8 @@ const sq_resource_t sq_res_price_list = {"price list",
                                          price_list_filters,
                                          price_list_constraints,
                                          false,
-                                         .filter_rules = price_list_filter_rules};
+                                         .filter_rules = price_list_filter_rules,
+                                         .remove_takes_actor = true};
 
 /* ---- sub-operations: change, then answer with the parent ---------------------------------------------------- */
 

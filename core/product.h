@@ -16,6 +16,9 @@ int sq_variant_check(const json_t *b, const char *pointer, sq_err_t *err);
 void sq_variant_save(sq_ctx_t *cx, const char *product_id, const char *variant_id, const char *body, const char *actor,
                      sq_json_cb cb, void *data);
 void sq_variant_delete(sq_ctx_t *cx, const char *product_id, const char *variant_id, sq_done_cb cb, void *data);
+/** The same, with the caller (staff user or API key id) recorded in the price ledger for the prices it removes. */
+void sq_variant_delete_as(sq_ctx_t *cx, const char *product_id, const char *variant_id, const char *actor, sq_done_cb cb,
+                          void *data);
 
 /** A locale we accept: a language (en) or language-REGION (de-CH). */
 bool sq_locale_valid(const char *s);

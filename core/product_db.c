@@ -17,6 +17,7 @@ SQ_STMT(product_create, "SELECT souq_product_save(NULL, $1::jsonb, NULL, $2)");
 SQ_STMT(product_update, "SELECT souq_product_save($1, $2::jsonb, $3, $4)"); /* $4: the caller, for the price ledger */
 SQ_STMT(variant_save, "SELECT souq_variant_save($1, $2, $3::jsonb, $4)");
 SQ_STMT(variant_delete, "SELECT 1 FROM souq_variant_delete($1, $2) n WHERE n > 0");
+SQ_STMT(variant_delete_as, "SELECT 1 FROM souq_variant_delete_as($1, $2, $3) n WHERE n > 0"); /* 0035: the ledger records who */
 
 /* translations: the product's text, its variants' titles, its options' titles and values (0006) */
 SQ_STMT_RO(translation_get, "SELECT souq_product_translation_json($1, $2)");
@@ -129,6 +130,16 @@ void sq_variant_delete(sq_ctx_t *cx, const char *product_id, const char *variant
     v->data = data;
     v->missing = "The product or variant does not exist.";
     sq_db_query(cx->db, cx->arena, &variant_delete, 2, sq_db_params(cx->arena, 2, product_id, variant_id), on_deleted, v);
+}
+
+void sq_variant_delete_as(sq_ctx_t *cx, const char *product_id, const char *variant_id, const char *actor, sq_done_cb cb,
+                          void *data)
+{
+    vctx_t *v = SQ_NEW(cx->arena, vctx_t);
+    v->done = cb;
+    v->data = data;
+    v->missing = "The product or variant does not exist.";
+    sq_db_query(cx->db, cx->arena, &variant_delete_as, 3, sq_db_params(cx->arena, 3, product_id, variant_id, actor), on_deleted, v);
 }
 
 SQ_STMT_RO(store_get, "SELECT souq_store_json(s) FROM store_settings s");

@@ -137,6 +137,11 @@ void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq
     sq_db_query(cx->db, cx->arena, r->remove, 1, sq_db_params(cx->arena, 1, id), on_removed, op(cx, r, NULL, cb, data));
 }
 
+void sq_resource_remove_as(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *actor, sq_done_cb cb, void *data)
+{
+    sq_db_query(cx->db, cx->arena, r->remove, 2, sq_db_params(cx->arena, 2, id, actor), on_removed, op(cx, r, NULL, cb, data));
+}
+
 void sq_resource_translation_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_json_cb cb,
                                  void *data)
 {

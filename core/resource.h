@@ -56,6 +56,7 @@ typedef struct sq_resource {
     const sq_filter_rule_t *filter_rules; /* checks of filter values (NULL-terminated by name; may be NULL) */
     bool create_takes_actor;              /* create gets the caller's id as $2 (it writes ledgers that record who) */
     bool update_takes_actor;              /* update gets the caller's id as $4 (sq_resource_update_as) */
+    bool remove_takes_actor;              /* remove gets the caller's id as $2 (sq_resource_remove_as) */
 } sq_resource_t;
 
 void sq_resource_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_json_cb cb, void *data);
@@ -70,6 +71,8 @@ void sq_resource_update(sq_ctx_t *cx, const sq_resource_t *r, const char *id, co
 void sq_resource_update_as(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *body, const char *if_match,
                            const char *actor, sq_json_cb cb, void *data);
 void sq_resource_remove(sq_ctx_t *cx, const sq_resource_t *r, const char *id, sq_done_cb cb, void *data);
+/** sq_resource_remove with the caller's id as $2 (resources with remove_takes_actor: the price ledger records who). */
+void sq_resource_remove_as(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *actor, sq_done_cb cb, void *data);
 void sq_resource_translation_get(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, sq_json_cb cb,
                                  void *data);
 void sq_resource_translation_save(sq_ctx_t *cx, const sq_resource_t *r, const char *id, const char *locale, const char *body,

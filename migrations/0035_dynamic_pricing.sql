@@ -162,6 +162,23 @@ BEGIN
     RETURN souq_price_list_prices(p_id, b);
 END $$;
 
+-- Deleting a variant or a price list removes its prices by cascade; the admin routes say who did.
+CREATE FUNCTION souq_variant_delete_as(p_product text, p_variant text, p_actor text) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM souq_price_attribute_actor(p_actor);
+    RETURN souq_variant_delete(p_product, p_variant);
+END $$;
+
+CREATE FUNCTION souq_price_list_delete_as(p_id text, p_actor text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    PERFORM souq_price_attribute_actor(p_actor);
+    DELETE FROM price_lists WHERE id = p_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- ---- money rules (the same arithmetic as core/dynprice.c, unit-tested there) ------------------------------------
 -- A percentage of basis points (bp) or a fixed minor-unit amount added to p_amount, rounded half away from zero,
 -- never moved past the bound in the adjustment's direction (floor for decreases, ceiling for increases), never

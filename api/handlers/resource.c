@@ -108,7 +108,9 @@ void sq_h_res_delete(sq_req_t *req)
 {
     const sq_resource_t *r = req->route->res;
     const char *id = path_id(req, "id", r->prefix, r->name);
-    if (id != NULL)
+    if (id != NULL && r->remove_takes_actor)
+        sq_resource_remove_as(&req->cx, r, id, req->principal.id, sq_req_on_done_204, req);
+    else if (id != NULL)
         sq_resource_remove(&req->cx, r, id, sq_req_on_done_204, req);
 }
 
@@ -193,7 +195,7 @@ void sq_h_variant_delete(sq_req_t *req)
     const char *pid = path_id(req, "id", "prod", "product");
     const char *vid = pid ? path_id(req, "variant_id", "var", "variant") : NULL;
     if (vid != NULL)
-        sq_variant_delete(&req->cx, pid, vid, sq_req_on_done_204, req);
+        sq_variant_delete_as(&req->cx, pid, vid, req->principal.id, sq_req_on_done_204, req);
 }
 
 /* ---- store settings and product translations ------------------------------------------------------------- */

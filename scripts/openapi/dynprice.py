@@ -7,7 +7,7 @@ schemas["PriceChange"] = obj({"id": ID("pchg"), "object": {"const": "price_chang
     "price_id": S("The price (it may have been removed since)."), "variant_id": S("Its variant."), "product_id": SN("The variant's product (null when the variant was already gone)."),
     "price_list_id": SN("The price list (null: a base price)."), "currency_code": S("Currency (lower-case ISO 4217)."), "min_quantity": {"type": "integer", "description": "Volume tier."},
     "old_amount": AMTN("Before (null: the price was created)."), "new_amount": AMTN("After (null: the price was removed)."),
-    "source": {"type": "string", "enum": SOURCES, "description": "What changed it: staff (a staff user's admin call), api_key (a secret key's admin call), import, schedule (a scheduled price change), rule (a pricing rule), system (no attribution: cascades of removed variants or lists, SQL by hand)."},
+    "source": {"type": "string", "enum": SOURCES, "description": "What changed it: staff (a staff user's admin call), api_key (a secret key's admin call), import, schedule (a scheduled price change), rule (a pricing rule), system (no attribution: SQL by hand)."},
     "source_id": SN("The staff user, API key, import (imp_), schedule (psch_) or rule (prule_) that changed it; null for system changes."),
     "actor": SN("The staff user or API key responsible: the caller, the uploader of an import, the creator of a schedule; null for rules and system changes."),
     "event_id": S("The price.changed event written with this entry (evt_)."), "created_at": TS("When the change committed's transaction ran.")},

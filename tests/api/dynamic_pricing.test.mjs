@@ -88,17 +88,21 @@ test('ledger: admin edits, list prices and API keys are attributed; each entry h
   r = await A('PATCH', `/v1/admin/products/${p.id}`, { subtitle: 'new' }, t, { 'if-match': cur.headers.get('etag') });
   assert.equal(r.status, 200, r.text);
 
-  log = await changes({ variant_id: v.id });
+  log = (await changes({ variant_id: v.id })).filter((c) => c.new_amount !== null);
   assert.deepEqual(log.map((c) => [c.source, c.source_id, c.price_list_id, c.old_amount, c.new_amount]), [
     ['staff', me, list.body.id, null, 900], ['api_key', key.body.id, null, 1200, 1300], ['staff', me, null, 1000, 1200], ['staff', me, null, null, 1000]]);
   assert.deepEqual((await changes({ variant_id: v.id, source: 'api_key' })).map((c) => c.new_amount), [1300]);
   assert.deepEqual((await changes({ price_list_id: list.body.id })).map((c) => c.new_amount), [900]);
-  assert.deepEqual((await changes({ product_id: p.id, currency_code: 'EUR', limit: 2 })).map((c) => c.new_amount), [900, 1300]);
+  // deleting the list removes its prices: attributed to the caller too
+  assert.equal((await A('DELETE', `/v1/admin/price-lists/${list.body.id}`, undefined, key.body.token)).status, 204);
+  assert.deepEqual((await changes({ price_list_id: list.body.id })).map((c) => [c.source, c.source_id, c.old_amount, c.new_amount]),
+    [['api_key', key.body.id, 900, null], ['staff', me, null, 900]]);
+  assert.deepEqual((await changes({ product_id: p.id, currency_code: 'EUR', limit: 3 })).map((c) => c.new_amount), [null, 900, 1300]);
   assert.equal((await changes({ variant_id: v.id, created_after: '2100-01-01' })).length, 0);
-  assert.equal((await changes({ variant_id: v.id, created_before: '2100-01-01T00:00:00Z' })).length, 4);
+  assert.equal((await changes({ variant_id: v.id, created_before: '2100-01-01T00:00:00Z' })).length, 5);
 
   const events = await s.sql(`SELECT id, payload FROM outbox_events WHERE type = 'price.changed' AND payload->>'variant_id' = $1`, [v.id]);
-  assert.equal(events.length, 4, 'one event per ledger entry');
+  assert.equal(events.length, 5, 'one event per ledger entry (the four above and the list price removed)');
   for (const c of log) {
     const e = events.filter((x) => x.id === c.event_id);
     assert.equal(e.length, 1, `the event of ${c.id}`);
@@ -122,6 +126,11 @@ test('ledger: imports are attributed to the import (source_id) and its uploader 
   const log = await changes({ variant_id: p.variants[0].id });
   assert.deepEqual(log.map((c) => [c.source, c.source_id, c.actor, c.old_amount, c.new_amount]),
     [['system', null, null, 550, 560], ['import', r.body.id, me, 500, 550], ['staff', me, me, null, 500]]);
+  // deleting the variant removes its prices, attributed to the caller (a cascade without one would be system)
+  const del = await A('DELETE', `/v1/admin/products/${p.id}/variants/${p.variants[0].id}`);
+  assert.equal(del.status, 204, del.text);
+  const gone = (await changes({ variant_id: p.variants[0].id }))[0];
+  assert.deepEqual([gone.source, gone.source_id, gone.old_amount, gone.new_amount, gone.product_id], ['staff', me, 560, null, null]);
 });
 
 test('ledger: bad filters are 400 invalid-parameter; unknown and malformed ids 404; credentials and permissions checked', async () => {
