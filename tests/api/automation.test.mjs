@@ -407,14 +407,23 @@ test('kill -9 of a node while rules run: afterwards each rule acted exactly once
     assert.equal(r.status, 201, r.text);
     const ruleId = r.body.id;
     const N = 40;
+    // webhook calls hang until released: runs stop in the middle (after adjust_price, inside call_webhook)
+    rcv.hang(true);
     // the events: customers written with their customer.created events as core would (one transaction each)
     for (let i = 0; i < N; i++)
       await q("WITH c AS (INSERT INTO customers (email, has_account) VALUES ($1, false) RETURNING id, email) INSERT INTO outbox_events (type, payload) SELECT 'customer.created', jsonb_build_object('id', c.id, 'email', c.email) FROM c", [`k${i}-${process.pid}@example.com`]);
-    // kill one node once some runs finished and others have not
-    await eventually(async () => (await q("SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND state = 'succeeded'", [ruleId]))[0].n >= 3, 30000, 'first runs');
-    nodes[0].proc.kill('SIGKILL');
-    await nodes[0].exitPromise;
-    nodes[0].assertClean();
+    // kill node 0 while it holds runs that did their first action and wait on their second
+    const victim = nodes[0];
+    const held = await eventually(async () => {
+      const rs = await q("SELECT r.id FROM jobs j JOIN automation_runs r ON j.unique_key = 'automation.run:' || r.id WHERE j.state = 'running' AND r.step = 1 AND j.locked_by LIKE $1",
+        [`%:${victim.proc.pid}:%`]);
+      return rs.length > 0 ? rs : null;
+    }, 30000, 'runs in flight on the victim');
+    victim.proc.kill('SIGKILL');
+    await victim.exitPromise;
+    victim.assertClean();
+    rcv.hang(false);
+    rcv.release(); // the survivor's hanging calls fail (a network error: retried)
     nodes.push(await startServer({ dbName, env })); // a restarted node joins the survivor
     const runs = await eventually(async () => {
       const rs = await q('SELECT * FROM automation_runs WHERE rule_id = $1', [ruleId]);
@@ -434,6 +443,9 @@ test('kill -9 of a node while rules run: afterwards each rule acted exactly once
     const keys = new Set(rcv.requests.filter((x) => x.headers['souq-automation-rule'] === ruleId).map((x) => x.headers['idempotency-key']));
     assert.equal(keys.size, N);
     for (const x of runs) assert.ok(keys.has(`${x.id}.1`));
+    // the victim's runs came back after their lease expired and finished elsewhere, without repeating their first action
+    const lost = await q("SELECT j.errors FROM jobs j WHERE j.unique_key = ANY ($1) ", [held.map((x) => `automation.run:${x.id}`)]);
+    assert.ok(lost.every((j) => j.errors.some((e) => e.error === 'lease expired' && e.node.includes(`:${victim.proc.pid}:`))), JSON.stringify(lost));
   } finally {
     for (const nd of nodes) if (!nd.exited) await nd.stop('SIGKILL');
   }
