@@ -171,6 +171,9 @@ static void on_saved_rule(const char *json, const sq_err_t *err, void *data)
 /* POST /v1/admin/automation/rules/{id}/dry-run */
 void sq_h_rule_dry_run_saved(sq_req_t *req)
 {
+    const char *id = rule_id(req);
+    if (id == NULL)
+        return;
     json_t *b = sq_req_body(req);
     char *scratch = sq_arena_zalloc(req->arena, 64);
     if (b == NULL || sq_json_decode(req->arena, b, sq_dry_run_saved_fields, scratch, NULL, &req->err) != 0 ||
@@ -178,9 +181,6 @@ void sq_h_rule_dry_run_saved(sq_req_t *req)
         sq_req_fail(req);
         return;
     }
-    const char *id = rule_id(req);
-    if (id == NULL)
-        return;
     saved_t *s = SQ_NEW(req->arena, saved_t);
     s->req = req;
     s->event = json_object_get(b, "event");
