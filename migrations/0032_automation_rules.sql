@@ -21,7 +21,8 @@ CREATE INDEX orders_tags_idx ON orders USING gin (tags);
 
 -- tags plus the new ones that are not there yet, in order
 CREATE FUNCTION souq_tags_add(cur text[], add text[]) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-    SELECT cur || coalesce(ARRAY(SELECT DISTINCT ON (t) t FROM unnest(add) WITH ORDINALITY x(t, i) WHERE t <> ALL (cur) ORDER BY t, i), '{}')
+    SELECT cur || ARRAY(SELECT y.t FROM (SELECT DISTINCT ON (x.t) x.t, x.i FROM unnest(add) WITH ORDINALITY x(t, i)
+                                          WHERE x.t <> ALL (cur) ORDER BY x.t, x.i) y ORDER BY y.i)
 $$;
 
 -- ---- rules -----------------------------------------------------------------------------------------------------

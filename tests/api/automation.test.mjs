@@ -166,14 +166,14 @@ test('rules: every refusal is a 422 (or 400) with the pointer into the rule, and
 
 test('an event rule runs once per event: tags the customer (visible and filterable), emits a custom event; conditions that do not hold skip', async () => {
   let r = await A('POST', R, rule({ conditions: { all: [{ field: '/email', op: 'exists' }, { not: { field: '/email', op: 'eq', value: 'skip-me@example.com' } }] },
-    actions: [{ type: 'tag_customer', params: { tags: ['vip', 'welcome'] } }, { type: 'emit_event', params: { name: 'vip_customer', data: { customer: { $field: '/id' }, fixed: 1 } } }] }));
+    actions: [{ type: 'tag_customer', params: { tags: ['welcome', 'vip', 'welcome'] } }, { type: 'emit_event', params: { name: 'vip_customer', data: { customer: { $field: '/id' }, fixed: 1 } } }] }));
   assert.equal(r.status, 201, r.text);
   const x = r.body;
   const c = await newCustomer(s.client);
   const [run] = await settledRuns(x.id, 1);
   assert.equal(run.state, 'succeeded', JSON.stringify(run));
   r = await A('GET', `/v1/admin/customers/${c.customer.id}`);
-  assert.deepEqual(r.body.tags, ['vip', 'welcome']);
+  assert.deepEqual(r.body.tags, ['welcome', 'vip'], 'in order, once');
   r = await A('GET', '/v1/admin/customers?tag=vip');
   assert.ok(r.body.data.some((z) => z.id === c.customer.id));
   r = await A('GET', '/v1/admin/customers?tag=nobody-has-this');
@@ -191,7 +191,7 @@ test('an event rule runs once per event: tags the customer (visible and filterab
   assert.deepEqual([h.id, h.state, h.matched, h.trigger, h.event_type, h.attempts, h.rule_version], [run.id, 'succeeded', true, 'event', 'customer.created', 1, 1]);
   assert.equal(h.event_id, run.trigger_key);
   assert.deepEqual(h.actions.map((a) => [a.index, a.type, a.outcome]), [[0, 'tag_customer', 'succeeded'], [1, 'emit_event', 'succeeded']]);
-  assert.deepEqual(h.actions[0].result.added, ['vip', 'welcome']);
+  assert.deepEqual(h.actions[0].result.added, ['welcome', 'vip']);
   assert.equal(h.actions[1].result.event_id, emitted[0].id);
   assert.deepEqual(h.conditions.map((z) => [z.at, z.result]), [['/conditions', true], ['/conditions/all/0', true], ['/conditions/all/1', true], ['/conditions/all/1/not', false]]);
   // a second customer whose email the conditions exclude: skipped, nothing tagged
