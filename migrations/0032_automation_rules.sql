@@ -143,6 +143,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- a dead run whose job was retried by hand (POST /v1/admin/jobs/{id}/retry: a new attempt) goes on from its failed step
+    IF x.state = 'dead' AND p_attempt > x.attempts THEN
+        UPDATE automation_runs t SET state = 'retrying', completed_at = NULL, max_attempts = greatest(t.max_attempts, p_attempt), updated_at = now()
+         WHERE t.id = p_run RETURNING * INTO x;
+    END IF;
     IF x.state IN ('pending', 'running', 'retrying') THEN
         SELECT r.enabled INTO v_enabled FROM automation_rules r WHERE r.id = x.rule_id;
         IF NOT coalesce(v_enabled, false) THEN
@@ -345,11 +350,11 @@ CREATE FUNCTION souq_automation_rule_json(r automation_rules) RETURNS json LANGU
 $$;
 
 -- A run as the history shows it. A run whose job was given up while it held a lease (the node died on the last
--- attempt) shows as dead.
+-- attempt) shows as dead; retrying its job (execution_job_id) by hand continues it from the failed step.
 CREATE FUNCTION souq_automation_run_json(x automation_runs) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', x.id, 'object', 'automation_run', 'rule_id', x.rule_id, 'rule_version', x.rule_version,
         'trigger', x.trigger, 'event_id', CASE WHEN x.trigger = 'event' THEN x.trigger_key END,
-        'job_id', CASE WHEN x.trigger = 'schedule' THEN x.trigger_key END, 'event_type', x.event_type,
+        'job_id', CASE WHEN x.trigger = 'schedule' THEN x.trigger_key END, 'event_type', x.event_type, 'execution_job_id', j.id,
         'state', CASE WHEN x.state IN ('pending', 'running', 'retrying') AND j.state = 'discarded' THEN 'dead' ELSE x.state END,
         'matched', x.matched, 'conditions', coalesce(x.condition_results, '[]'::jsonb),
         'actions', (SELECT coalesce(jsonb_agg(CASE WHEN r.value IS NOT NULL THEN r.value

@@ -300,6 +300,14 @@ test('call_webhook: signed like webhook deliveries with an idempotency key; 5xx 
   r = await A('GET', `${R}/${x.id}/runs?state=dead`);
   assert.deepEqual(r.body.data[0].actions.map((a) => [a.type, a.outcome]), [['call_webhook', 'failed'], ['tag_customer', 'pending']]);
   assert.deepEqual((await s.sql('SELECT tags FROM customers WHERE id = $1', [c2.customer.id]))[0].tags, []);
+  // fixed endpoint: retrying the dead run's job continues it from the failed action
+  const dead = r.body.data[0];
+  r = await A('PATCH', `/v1/admin/webhooks/${wh.id}`, { url: `${rcv.url}/status/200` });
+  r = await A('POST', `/v1/admin/jobs/${dead.execution_job_id}/retry`);
+  assert.equal(r.status, 200, r.text);
+  const again = await eventually(async () => { const z = (await runsOf(x.id)).find((q) => q.id === dead.id); return z.state === 'succeeded' ? z : null; }, 20000, 'the retried run');
+  assert.equal(again.attempts, 2);
+  assert.deepEqual((await s.sql('SELECT tags FROM customers WHERE id = $1', [c2.customer.id]))[0].tags, ['called']);
   await A('DELETE', `/v1/admin/webhooks/${wh.id}`);
   await cleanup();
 });
