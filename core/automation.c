@@ -173,7 +173,7 @@ typedef struct {
 
 #define FIELD_ERR(vs, at, code, ...)                                                                                               \
     do {                                                                                                                           \
-        sq_err_field((vs)->err, (at), (code), __VA_ARGS__);                                                                       \
+        sq_err_field((vs)->err, (at), (code), __VA_ARGS__);                                                                        \
         bad = true;                                                                                                                \
     } while (0)
 
@@ -440,7 +440,8 @@ static bool eval_compare(const json_t *node, const json_t *payload, int64_t now_
         }
         json_array_foreach(value, i, x)
         {
-            if (strcmp(type, "number") == 0 ? cmp_numbers(actual, x) == 0 : strcmp(json_string_value(actual), json_string_value(x)) == 0)
+            if (strcmp(type, "number") == 0 ? cmp_numbers(actual, x) == 0
+                                            : strcmp(json_string_value(actual), json_string_value(x)) == 0)
                 r = true;
         }
         goto Exit;
@@ -565,7 +566,8 @@ static void check_trigger(const json_t *t, sq_err_t *err)
     const char *key;
     const json_t *v;
     if (!json_is_object(t)) {
-        sq_err_field(err, "/trigger", "invalid_type", "{\"type\": \"event\", \"event\": ...} or {\"type\": \"schedule\", \"schedule\": ...}");
+        sq_err_field(err, "/trigger", "invalid_type",
+                     "{\"type\": \"event\", \"event\": ...} or {\"type\": \"schedule\", \"schedule\": ...}");
         return;
     }
     const char *type = json_string_value(json_object_get(t, "type"));
@@ -669,10 +671,12 @@ static int rule_check(const json_t *body, bool create, sq_err_t *err)
 
 #define F SQ_VFIELD
 #define RULE(req)                                                                                                                  \
-    F("name", SQ_FT_STR, (req), 1, 200, NULL, NULL, NULL), F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL),  \
+    F("name", SQ_FT_STR, (req), 1, 200, NULL, NULL, NULL),                                                                         \
+        F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL),                                    \
         F("enabled", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), F("trigger", SQ_FT_JSON, (req), 0, 0, NULL, NULL, NULL),              \
-        F("conditions", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, NULL, NULL), F("actions", SQ_FT_JSON, (req), 0, 0, NULL, NULL, NULL), \
-        F("max_attempts", SQ_FT_INT, 0, 1, 20, NULL, NULL, NULL), F("metadata", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, sq_check_metadata, NULL)
+        F("conditions", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, NULL, NULL),                                                        \
+        F("actions", SQ_FT_JSON, (req), 0, 0, NULL, NULL, NULL), F("max_attempts", SQ_FT_INT, 0, 1, 20, NULL, NULL, NULL),         \
+        F("metadata", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, sq_check_metadata, NULL)
 
 const sq_field_t sq_rule_create_fields[] = {RULE(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_rule_update_fields[] = {RULE(0), {NULL}};
@@ -850,8 +854,8 @@ static void fail(runner_t *rn, int step, const char *type, const sq_err_t *err, 
     f->rn = rn;
     sq_err_copy(&f->err, err);
     f->permanent = permanent;
-    sq_log(SQ_LOG_INFO, "automation", "run %s action %d (%s) attempt %d failed%s: %s (%s)", rn->run_id, step, type, rn->job->attempt,
-           permanent ? " for good" : "", err->detail, err->internal);
+    sq_log(SQ_LOG_INFO, "automation", "run %s action %d (%s) attempt %d failed%s: %s (%s)", rn->run_id, step, type,
+           rn->job->attempt, permanent ? " for good" : "", err->detail, err->internal);
     sq_automation_db_fail(rn->cx, rn->run_id, rn->job->attempt, step, type, err->detail, permanent, on_failed, f);
 }
 
@@ -978,7 +982,8 @@ static void on_begin(const char *json, const sq_err_t *err, void *data)
         return;
     }
     json_t *trace = sq_json_own(rn->cx->arena, json_array());
-    bool m = sq_expr_eval(json_object_get(rn->run, "conditions"), json_object_get(rn->run, "payload"), sq_now_us(), "/conditions", trace);
+    bool m = sq_expr_eval(json_object_get(rn->run, "conditions"), json_object_get(rn->run, "payload"), sq_now_us(), "/conditions",
+                          trace);
     size_t len;
     sq_automation_db_match(rn->cx, rn->run_id, m, sq_json_dump(rn->cx->arena, trace, &len), on_matched, rn);
 }

@@ -53,9 +53,9 @@ struct sq_action_run {
     sq_ctx_t *cx;
     const char *run_id, *rule_id, *trigger_key, *event_type;
     int index, attempt;
-    const json_t *params;  /* validated at save time */
-    const json_t *payload; /* the event's data */
-    json_t *plan;          /* what the action's plan function made of params and payload */
+    const json_t *params;        /* validated at save time */
+    const json_t *payload;       /* the event's data */
+    json_t *plan;                /* what the action's plan function made of params and payload */
     const char *idempotency_key; /* "<run id>.<index>": external actions send it */
     int http_connect_timeout_ms, http_timeout_ms;
     sq_action_done_fn done;
@@ -65,10 +65,10 @@ struct sq_action_run {
 /** An entry of the action registry. Adding an action = one entry in sq_automation_actions (automation_actions.c)
  * and its functions; the engine, the API and the dry run need no change. */
 typedef struct {
-    const char *type;     /* "tag_customer": the action's "type" in a rule */
-    const char *summary;  /* one line for documents */
-    bool external;        /* its effect is outside the database (HTTP): run before its step is recorded, with the
-                             idempotency key; database actions apply their effect in the step's transaction */
+    const char *type;    /* "tag_customer": the action's "type" in a rule */
+    const char *summary; /* one line for documents */
+    bool external;       /* its effect is outside the database (HTTP): run before its step is recorded, with the
+                            idempotency key; database actions apply their effect in the step's transaction */
     /** Checks params (the action's "params" object, maybe NULL) at save time; errors at pointer + "/<field>". 0 or -1. */
     int (*validate)(const json_t *params, const char *pointer, sq_err_t *err);
     /** What the action will do for this payload (ids resolved from the event, templates filled): a new object, or

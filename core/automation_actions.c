@@ -440,13 +440,14 @@ static void webhook_run(sq_action_run_t *r)
 
 static int price_validate(const json_t *params, const char *at, sq_err_t *err)
 {
-    static const char *const keys[] = {"variant_id", "variant_field", "price_list_id", "currency_code", "set", "delta",
-                                       "percent",    "floor",         "ceiling",       NULL};
+    static const char *const keys[] = {"variant_id", "variant_field", "price_list_id", "currency_code", "set",
+                                       "delta",      "percent",       "floor",         "ceiling",       NULL};
     if (only_keys(params, at, keys, err) != 0)
         return -1;
     const json_t *v = json_object_get(params, "variant_id"), *vf = json_object_get(params, "variant_field");
     if ((v == NULL) == (vf == NULL))
-        ferr(err, at, "variant_id", "required", "give exactly one of variant_id (an id) and variant_field (a pointer into the event)");
+        ferr(err, at, "variant_id", "required",
+             "give exactly one of variant_id (an id) and variant_field (a pointer into the event)");
     else if (v != NULL && !id_ok(v, "var"))
         ferr(err, at, "variant_id", "invalid_format", "a variant id (var_...)");
     else if (vf != NULL && !pointer_ok(vf))

@@ -12,7 +12,8 @@ SQ_STMT_RO(rule_list, "SELECT souq_automation_rule_json(r), r.id FROM automation
 SQ_STMT(rule_create, "SELECT souq_automation_rule_save(NULL, $1::jsonb, NULL, $2)");
 SQ_STMT(rule_update, "SELECT souq_automation_rule_save($1, $2::jsonb, $3, NULL)");
 /* the rule's schedule goes with it; so do its runs (pending jobs find nothing and complete) */
-SQ_STMT(rule_remove, "WITH s AS (DELETE FROM job_schedules WHERE id = 'automation.' || $1) DELETE FROM automation_rules WHERE id = $1");
+SQ_STMT(rule_remove,
+        "WITH s AS (DELETE FROM job_schedules WHERE id = 'automation.' || $1) DELETE FROM automation_rules WHERE id = $1");
 SQ_STMT_RO(run_list, "SELECT souq_automation_run_json(x), x.id FROM automation_runs x WHERE x.rule_id = $3 "
                      "AND ($1::text IS NULL OR x.id < $1) AND ($4::text IS NULL OR x.state = $4) ORDER BY x.id DESC LIMIT $2");
 SQ_STMT_RO(rule_exists, "SELECT 1 FROM automation_rules WHERE id = $1");
@@ -77,8 +78,8 @@ static void on_rule(sq_rows_t *rows, const sq_err_t *err, void *data)
         return;
     }
     sq_arena_t *a = r->cx->arena;
-    sq_db_list(r->cx->db, a, &run_list, 4,
-               sq_db_params(a, 4, r->page.after, sq_db_int(a, r->page.limit + 1), r->rule_id, r->state), r->page.limit, r->cb, r->data);
+    sq_db_list(r->cx->db, a, &run_list, 4, sq_db_params(a, 4, r->page.after, sq_db_int(a, r->page.limit + 1), r->rule_id, r->state),
+               r->page.limit, r->cb, r->data);
 }
 
 void sq_automation_runs(sq_ctx_t *cx, const char *rule_id, const sq_page_t *page, const char *state, sq_list_cb cb, void *data)
@@ -97,8 +98,8 @@ void sq_automation_runs(sq_ctx_t *cx, const char *rule_id, const sq_page_t *page
 
 void sq_automation_db_begin(sq_ctx_t *cx, const char *run_id, int attempt, sq_json_cb cb, void *data)
 {
-    sq_db_json(sq_ctx_commit_db(cx), cx->arena, &run_begin, 2, sq_db_params(cx->arena, 2, run_id, sq_db_int(cx->arena, attempt)), cb,
-               data);
+    sq_db_json(sq_ctx_commit_db(cx), cx->arena, &run_begin, 2, sq_db_params(cx->arena, 2, run_id, sq_db_int(cx->arena, attempt)),
+               cb, data);
 }
 
 void sq_automation_db_match(sq_ctx_t *cx, const char *run_id, bool matched, const char *results, sq_json_cb cb, void *data)

@@ -41,7 +41,9 @@ static bool eval(const char *expr, const char *payload)
 static void test_validate(void)
 {
     CHECK_STR(first_error("{\"field\": \"/total\", \"op\": \"gt\", \"value\": 5}"), "");
-    CHECK_STR(first_error("{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"not\": {\"field\": \"/b\", \"op\": \"in\", \"value\": [1, 2]}}]}"), "");
+    CHECK_STR(first_error("{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"not\": {\"field\": \"/b\", \"op\": \"in\", "
+                          "\"value\": [1, 2]}}]}"),
+              "");
     CHECK_STR(first_error("{\"field\": \"/t\", \"op\": \"gte\", \"value\": {\"amount\": 100, \"currency\": \"EUR\"}}"), "");
     CHECK_STR(first_error("{\"field\": \"/at\", \"op\": \"lt\", \"value\": \"now-7d\", \"type\": \"date\"}"), "");
     CHECK_STR(first_error("{\"field\": \"/at\", \"op\": \"lt\", \"value\": \"2026-01-01\", \"type\": \"date\"}"), "");
@@ -51,15 +53,20 @@ static void test_validate(void)
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"like\", \"value\": 1}"), "/conditions/op");
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": 1, \"type\": \"float\"}"), "/conditions/type");
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": 1, \"x\": 1}"), "/conditions/x");
-    CHECK_STR(first_error("{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"any\": [{\"field\": \"/b\", \"op\": \"in\", \"value\": [\"a\", 1]}]}]}"),
+    CHECK_STR(first_error("{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"any\": [{\"field\": \"/b\", \"op\": \"in\", "
+                          "\"value\": [\"a\", 1]}]}]}"),
               "/conditions/all/1/any/0/value/1");
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"in\", \"value\": []}"), "/conditions/value");
-    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"in\", \"value\": [{\"amount\": 1, \"currency\": \"eur\"}]}"), "/conditions/value");
+    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"in\", \"value\": [{\"amount\": 1, \"currency\": \"eur\"}]}"),
+              "/conditions/value");
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"exists\", \"value\": 1}"), "/conditions/value");
-    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": {\"amount\": 1.5, \"currency\": \"eur\"}}"), "/conditions/value");
-    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": {\"amount\": 1, \"currency\": \"xxx\"}}"), "/conditions/value");
+    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": {\"amount\": 1.5, \"currency\": \"eur\"}}"),
+              "/conditions/value");
+    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": {\"amount\": 1, \"currency\": \"xxx\"}}"),
+              "/conditions/value");
     CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": \"soon\", \"type\": \"date\"}"), "/conditions/value");
-    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": 1, \"currency_field\": \"/c\"}"), "/conditions/currency_field");
+    CHECK_STR(first_error("{\"field\": \"/a\", \"op\": \"eq\", \"value\": 1, \"currency_field\": \"/c\"}"),
+              "/conditions/currency_field");
     CHECK_STR(first_error("{\"all\": []}"), "/conditions/all");
     CHECK_STR(first_error("{\"all\": [1]}"), "/conditions/all/0");
     CHECK_STR(first_error("{\"not\": {\"field\": \"/a\", \"op\": \"exists\"}, \"all\": []}"), "/conditions");
@@ -76,7 +83,8 @@ static void test_validate(void)
     char wide[16384] = "{\"any\": [";
     for (int i = 0; i < 20; i++) {
         strcat(wide, i ? "," : "");
-        strcat(wide, "{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"field\": \"/b\", \"op\": \"exists\"}, {\"field\": \"/c\", \"op\": \"exists\"}, "
+        strcat(wide, "{\"all\": [{\"field\": \"/a\", \"op\": \"exists\"}, {\"field\": \"/b\", \"op\": \"exists\"}, {\"field\": "
+                     "\"/c\", \"op\": \"exists\"}, "
                      "{\"field\": \"/d\", \"op\": \"exists\"}, {\"field\": \"/e\", \"op\": \"exists\"}]}");
     }
     strcat(wide, "]}");
@@ -85,8 +93,9 @@ static void test_validate(void)
 
 static void test_eval(void)
 {
-    const char *order = "{\"total\": 6000, \"currency_code\": \"eur\", \"email\": \"a@b.c\", \"tags\": [\"x\"], \"ratio\": 0.5,"
-                        "\"money\": {\"amount\": 300, \"currency\": \"USD\"}, \"placed_at\": \"2023-11-14T22:13:20Z\", \"nested\": {\"a/b\": 1}}";
+    const char *order =
+        "{\"total\": 6000, \"currency_code\": \"eur\", \"email\": \"a@b.c\", \"tags\": [\"x\"], \"ratio\": 0.5,"
+        "\"money\": {\"amount\": 300, \"currency\": \"USD\"}, \"placed_at\": \"2023-11-14T22:13:20Z\", \"nested\": {\"a/b\": 1}}";
     CHECK(eval("{\"field\": \"/total\", \"op\": \"gte\", \"value\": 5000}", order));
     CHECK(!eval("{\"field\": \"/total\", \"op\": \"lt\", \"value\": 5000}", order));
     CHECK(eval("{\"field\": \"/total\", \"op\": \"ne\", \"value\": 1}", order));
@@ -108,7 +117,9 @@ static void test_eval(void)
     CHECK(!eval("{\"field\": \"/total\", \"op\": \"gt\", \"value\": {\"amount\": 6000, \"currency\": \"eur\"}}", order));
     CHECK(!eval("{\"field\": \"/total\", \"op\": \"gte\", \"value\": {\"amount\": 1, \"currency\": \"usd\"}}", order));
     CHECK(eval("{\"field\": \"/money\", \"op\": \"lt\", \"value\": {\"amount\": 301, \"currency\": \"usd\"}}", order));
-    CHECK(eval("{\"field\": \"/total\", \"op\": \"eq\", \"value\": {\"amount\": 6000, \"currency\": \"usd\"}, \"currency_field\": \"/money/currency\"}", order));
+    CHECK(eval("{\"field\": \"/total\", \"op\": \"eq\", \"value\": {\"amount\": 6000, \"currency\": \"usd\"}, \"currency_field\": "
+               "\"/money/currency\"}",
+               order));
     /* dates: absolute and relative to now (1700000000 = 2023-11-14T22:13:20Z) */
     CHECK(eval("{\"field\": \"/placed_at\", \"op\": \"eq\", \"value\": \"2023-11-14T23:13:20+01:00\", \"type\": \"date\"}", order));
     CHECK(eval("{\"field\": \"/placed_at\", \"op\": \"gte\", \"value\": \"2023-11-14\", \"type\": \"date\"}", order));
@@ -118,11 +129,15 @@ static void test_eval(void)
     CHECK(eval("{\"field\": \"/placed_at\", \"op\": \"lt\", \"value\": \"now+1s\", \"type\": \"date\"}", order));
     CHECK(!eval("{\"field\": \"/email\", \"op\": \"lt\", \"value\": \"now\", \"type\": \"date\"}", order));
     /* groups */
-    CHECK(eval("{\"all\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": 1}, {\"any\": [{\"field\": \"/x\", \"op\": \"exists\"}, {\"field\": \"/email\", \"op\": \"exists\"}]}]}", order));
-    CHECK(!eval("{\"all\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": 1}, {\"field\": \"/x\", \"op\": \"exists\"}]}", order));
+    CHECK(eval("{\"all\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": 1}, {\"any\": [{\"field\": \"/x\", \"op\": "
+               "\"exists\"}, {\"field\": \"/email\", \"op\": \"exists\"}]}]}",
+               order));
+    CHECK(!eval("{\"all\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": 1}, {\"field\": \"/x\", \"op\": \"exists\"}]}",
+                order));
     CHECK(sq_expr_eval(NULL, NULL, 0, "/conditions", NULL));
     /* the trace: every node, with values and reasons */
-    json_t *e = J("{\"any\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": {\"amount\": 1, \"currency\": \"usd\"}}, {\"field\": \"/nope\", \"op\": \"eq\", \"value\": 1}]}");
+    json_t *e = J("{\"any\": [{\"field\": \"/total\", \"op\": \"gt\", \"value\": {\"amount\": 1, \"currency\": \"usd\"}}, "
+                  "{\"field\": \"/nope\", \"op\": \"eq\", \"value\": 1}]}");
     json_t *p = J(order), *trace = json_array();
     CHECK(!sq_expr_eval(e, p, 0, "/conditions", trace));
     CHECK_INT((int)json_array_size(trace), 3);
@@ -190,19 +205,29 @@ static void test_rules_and_actions(void)
     CHECK(!sq_automation_event_known("order.exploded"));
     CHECK(!sq_automation_event_known("customer.password_reset_requested"));
     /* rule bodies */
-    CHECK_STR(rule_error("{\"trigger\": {\"type\": \"schedule\", \"schedule\": \"daily at 03:00\"}, \"actions\": [{\"type\": \"emit_event\", \"params\": {\"name\": \"nightly\"}}]}"), "");
-    CHECK_STR(rule_error("{\"trigger\": {\"type\": \"schedule\", \"schedule\": \"daily at 25:00\"}, \"actions\": []}"), "/trigger/schedule");
+    CHECK_STR(rule_error("{\"trigger\": {\"type\": \"schedule\", \"schedule\": \"daily at 03:00\"}, \"actions\": [{\"type\": "
+                         "\"emit_event\", \"params\": {\"name\": \"nightly\"}}]}"),
+              "");
+    CHECK_STR(rule_error("{\"trigger\": {\"type\": \"schedule\", \"schedule\": \"daily at 25:00\"}, \"actions\": []}"),
+              "/trigger/schedule");
     CHECK_STR(rule_error("{\"trigger\": \"order.placed\"}"), "/trigger");
     CHECK_STR(rule_error("{\"actions\": [{\"type\": \"tag_order\", \"params\": {\"tags\": []}}]}"), "/actions/0/params/tags");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"tag_order\", \"params\": {\"tags\": [\"-x\"]}}]}"), "/actions/0/params/tags/0");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"tag_order\", \"params\": {\"tags\": [\"x\"], \"order_id\": \"order\"}}]}"), "/actions/0/params/order_id");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"call_webhook\", \"params\": {\"webhook_id\": \"wh_1\"}}]}"), "/actions/0/params/webhook_id");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"variant_field\": \"/v\", \"currency_code\": \"eur\", \"set\": 1, \"delta\": 2}}]}"),
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"tag_order\", \"params\": {\"tags\": [\"-x\"]}}]}"),
+              "/actions/0/params/tags/0");
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"tag_order\", \"params\": {\"tags\": [\"x\"], \"order_id\": \"order\"}}]}"),
+              "/actions/0/params/order_id");
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"call_webhook\", \"params\": {\"webhook_id\": \"wh_1\"}}]}"),
+              "/actions/0/params/webhook_id");
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"variant_field\": \"/v\", \"currency_code\": "
+                         "\"eur\", \"set\": 1, \"delta\": 2}}]}"),
               "/actions/0/params/set");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"variant_field\": \"/v\", \"currency_code\": \"eur\", \"percent\": -20000}}]}"),
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"variant_field\": \"/v\", \"currency_code\": "
+                         "\"eur\", \"percent\": -20000}}]}"),
               "/actions/0/params/percent");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"currency_code\": \"eur\", \"set\": 1}}]}"), "/actions/0/params/variant_id");
-    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"emit_event\", \"params\": {\"name\": \"x\", \"data\": [1]}}]}"), "/actions/0/params/data");
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"adjust_price\", \"params\": {\"currency_code\": \"eur\", \"set\": 1}}]}"),
+              "/actions/0/params/variant_id");
+    CHECK_STR(rule_error("{\"actions\": [{\"type\": \"emit_event\", \"params\": {\"name\": \"x\", \"data\": [1]}}]}"),
+              "/actions/0/params/data");
     /* plans: ids from the event, templates filled, a missing target is an error */
     sq_err_t err;
     sq_err_clear(&err);
@@ -216,7 +241,8 @@ static void test_rules_and_actions(void)
     json_decref(plan);
     CHECK(sq_automation_action("tag_order")->plan(params, cust, "customer.created", &err) == NULL);
     CHECK_CONTAINS(err.detail, "no order");
-    json_t *ep = J("{\"name\": \"n\", \"data\": {\"t\": {\"$field\": \"/total\"}, \"gone\": {\"$field\": \"/nope\"}, \"k\": [1, {\"$field\": \"/order_id\"}]}}");
+    json_t *ep = J("{\"name\": \"n\", \"data\": {\"t\": {\"$field\": \"/total\"}, \"gone\": {\"$field\": \"/nope\"}, \"k\": [1, "
+                   "{\"$field\": \"/order_id\"}]}}");
     plan = sq_automation_action("emit_event")->plan(ep, payload, "order.placed", &err);
     char *s = json_dumps(json_object_get(plan, "data"), JSON_COMPACT | JSON_SORT_KEYS);
     CHECK_STR(s, "{\"gone\":null,\"k\":[1,\"order_1\"],\"t\":5}");
