@@ -801,6 +801,27 @@ void sq_automation_dry_run(sq_ctx_t *cx, const json_t *rule, const json_t *event
 
 /* ---- the engine: one run per automation.run job ------------------------------------------------------------------ */
 
+/* this node's run outcomes for /metrics (any thread writes, /metrics reads) */
+static struct {
+    uint64_t succeeded, skipped, failed_attempts, dead, actions;
+} g;
+#define COUNT(x) __atomic_add_fetch(&g.x, 1, __ATOMIC_RELAXED)
+
+char *sq_automation_metrics(sq_arena_t *a)
+{
+#define U(x) (unsigned long long)__atomic_load_n(&g.x, __ATOMIC_RELAXED)
+    return sq_arena_printf(
+        a,
+        "# HELP souq_automation_runs_total Automation runs this node finished, by outcome, and failed attempts.\n"
+        "# TYPE souq_automation_runs_total counter\n"
+        "souq_automation_runs_total{outcome=\"succeeded\"} %llu\nsouq_automation_runs_total{outcome=\"skipped\"} %llu\n"
+        "souq_automation_runs_total{outcome=\"dead\"} %llu\nsouq_automation_runs_total{outcome=\"failed_attempt\"} %llu\n"
+        "# HELP souq_automation_actions_total Automation actions this node performed.\n"
+        "# TYPE souq_automation_actions_total counter\nsouq_automation_actions_total %llu\n",
+        U(succeeded), U(skipped), U(dead), U(failed_attempts), U(actions));
+#undef U
+}
+
 typedef struct {
     sq_ctx_t *cx;
     const sq_job_row_t *job;
@@ -823,7 +844,8 @@ static void end(runner_t *rn, const sq_err_t *err, bool discard)
 static void on_db_done(const char *json, const sq_err_t *err, void *data)
 {
     runner_t *rn = data;
-    (void)json;
+    if (err == NULL && json != NULL && strcmp(json, "succeeded") == 0)
+        COUNT(succeeded);
     end(rn, err != NULL && err->code != SQ_E_NOT_FOUND ? err : NULL, false);
 }
 
@@ -845,6 +867,9 @@ static void on_failed(const char *json, const sq_err_t *err, void *data)
         return;
     }
     bool dead = json != NULL && strstr(json, "dead") != NULL;
+    COUNT(failed_attempts);
+    if (dead)
+        COUNT(dead);
     end(f->rn, &f->err, f->permanent || dead);
 }
 
@@ -878,6 +903,7 @@ static void on_action(sq_action_run_t *ar, json_t *result, const sq_err_t *err, 
         fail(rn, rn->step, rn->def->type, err, permanent);
         return;
     }
+    COUNT(actions);
     if (!rn->def->external) { /* the action's own transaction recorded the step */
         rn->step++;
         next_action(rn);
@@ -947,6 +973,7 @@ static void on_matched(const char *json, const sq_err_t *err, void *data)
         return;
     }
     if (strstr(json, "skipped") != NULL) { /* the conditions do not hold */
+        COUNT(skipped);
         end(rn, NULL, false);
         return;
     }

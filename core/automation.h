@@ -111,6 +111,9 @@ extern const sq_field_t sq_dry_run_fields[], sq_dry_run_saved_fields[];
  * would do, changing nothing. cb gets the report (JSON text in cx->arena). */
 void sq_automation_dry_run(sq_ctx_t *cx, const json_t *rule, const json_t *event, sq_json_cb cb, void *data);
 
+/** This node's run and action counters in the Prometheus text format (in the arena). */
+char *sq_automation_metrics(sq_arena_t *a);
+
 /** Registers the job kinds automation.run and automation.schedule (before the server starts its threads). */
 void sq_automation_register_jobs(void);
 

@@ -203,6 +203,10 @@ test('an event rule runs once per event: tags the customer (visible and filterab
   r = await A('GET', `${R}/${x.id}/runs?state=skipped`);
   assert.deepEqual(r.body.data.map((z) => [z.state, z.matched, z.actions.map((a) => a.outcome).join()]), [['skipped', false, 'not_run,not_run']]);
   assert.deepEqual((await s.sql('SELECT tags FROM customers WHERE email = $1', [email]))[0].tags, []);
+  const metrics = await (await fetch(`${s.url}/metrics`)).text();
+  assert.ok(Number(/souq_automation_runs_total\{outcome="succeeded"\} (\d+)/.exec(metrics)?.[1]) >= 1, metrics);
+  assert.ok(Number(/souq_automation_runs_total\{outcome="skipped"\} (\d+)/.exec(metrics)?.[1]) >= 1);
+  assert.ok(Number(/souq_automation_actions_total (\d+)/.exec(metrics)?.[1]) >= 2);
   r = await A('GET', `${R}/${x.id}/runs?state=finished`);
   assert.deepEqual([r.status, r.body.errors[0].parameter], [400, 'state']);
   // the same event again (a replayed insert cannot happen, but a second run for it is refused by the key)
