@@ -1058,8 +1058,29 @@ static void job_schedule(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb d
     sq_automation_db_fire(cx, rule, job->id, on_fired, f);
 }
 
+#define RUN_RETENTION_DAYS 90
+
+static void on_retention(const char *json, const sq_err_t *err, void *data)
+{
+    fire_t *f = data;
+    if (err == NULL && json != NULL && strcmp(json, "0") != 0)
+        sq_log(SQ_LOG_INFO, "automation", "retention: %s finished run(s) older than %d days deleted", json, RUN_RETENTION_DAYS);
+    f->done(err, false, f->data);
+}
+
+/* automation.retention: finished runs go after RUN_RETENTION_DAYS (a daily built-in schedule, migration 0032) */
+static void job_retention(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, void *data)
+{
+    (void)job;
+    fire_t *f = SQ_NEW(cx->arena, fire_t);
+    f->done = done;
+    f->data = data;
+    sq_automation_db_retention(cx, RUN_RETENTION_DAYS, on_retention, f);
+}
+
 void sq_automation_register_jobs(void)
 {
     sq_jobs_register("automation.run", job_run);
     sq_jobs_register("automation.schedule", job_schedule);
+    sq_jobs_register("automation.retention", job_retention);
 }

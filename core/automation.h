@@ -114,7 +114,8 @@ void sq_automation_dry_run(sq_ctx_t *cx, const json_t *rule, const json_t *event
 /** This node's run and action counters in the Prometheus text format (in the arena). */
 char *sq_automation_metrics(sq_arena_t *a);
 
-/** Registers the job kinds automation.run and automation.schedule (before the server starts its threads). */
+/** Registers the job kinds automation.run, automation.schedule and automation.retention (before the server starts its
+ * threads). */
 void sq_automation_register_jobs(void);
 
 /* ---- the runner's SQL (automation_db.c) ------------------------------------------------------------------------ */
@@ -127,6 +128,8 @@ void sq_automation_db_fail(sq_ctx_t *cx, const char *run_id, int attempt, int st
                            bool permanent, sq_json_cb cb, void *data);
 void sq_automation_db_finish(sq_ctx_t *cx, const char *run_id, sq_json_cb cb, void *data);
 void sq_automation_db_fire(sq_ctx_t *cx, const char *rule_id, const char *job_id, sq_json_cb cb, void *data);
+/** Deletes runs finished more than days ago (a batch); cb gets how many as text. */
+void sq_automation_db_retention(sq_ctx_t *cx, int days, sq_json_cb cb, void *data);
 /** A database action's own statement: one of the souq_automation_<action> functions, with (run, step, args...). */
 void sq_automation_db_action(sq_ctx_t *cx, const char *fn, const char *run_id, int step, const char *a1, const char *a2,
                              sq_json_cb cb, void *data);

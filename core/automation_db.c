@@ -23,6 +23,7 @@ SQ_STMT(run_match, "SELECT souq_automation_run_match($1, $2::boolean, $3::jsonb)
 SQ_STMT(step_done, "SELECT souq_automation_step_done($1, $2::int, $3, $4::jsonb)::text");
 SQ_STMT(run_fail, "SELECT souq_automation_run_fail($1, $2::int, $3::int, $4, $5, $6::boolean)");
 SQ_STMT(run_finish, "SELECT coalesce(souq_automation_run_finish($1), 'unchanged')");
+SQ_STMT(retention, "SELECT souq_automation_retention($1::int)::text");
 SQ_STMT(schedule_fire, "SELECT coalesce(souq_automation_schedule_fire($1, $2), 'none')");
 SQ_STMT(act_tag_customer, "SELECT souq_automation_tag_customer($1, $2::int, $3::jsonb, $4::jsonb)::text");
 SQ_STMT(act_tag_order, "SELECT souq_automation_tag_order($1, $2::int, $3, $4::jsonb)::text");
@@ -170,4 +171,9 @@ void sq_automation_db_price_preview(sq_ctx_t *cx, const json_t *plan, sq_json_cb
 {
     size_t len;
     sq_db_json(cx->db, cx->arena, &price_preview, 1, sq_db_params(cx->arena, 1, sq_json_dump(cx->arena, plan, &len)), cb, data);
+}
+
+void sq_automation_db_retention(sq_ctx_t *cx, int days, sq_json_cb cb, void *data)
+{
+    sq_db_json(sq_ctx_commit_db(cx), cx->arena, &retention, 1, sq_db_params(cx->arena, 1, sq_db_int(cx->arena, days)), cb, data);
 }

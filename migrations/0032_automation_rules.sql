@@ -75,7 +75,8 @@ CREATE TABLE automation_runs (
 );
 CREATE INDEX automation_runs_rule_idx ON automation_runs (rule_id, id DESC);
 
--- events written by emit_event actions, with the depth of the chain that wrote them (a rule chain stops at depth 3)
+-- events written by emit_event actions, with the depth of the chain that wrote them (a rule chain stops at depth 3);
+-- a row lives only inside the transaction that writes its event
 CREATE TABLE automation_emitted (
     event_id text PRIMARY KEY,
     run_id   text NOT NULL,
@@ -280,6 +281,8 @@ BEGIN
     VALUES (v_event, 'automation.custom_event', jsonb_build_object('name', p_name, 'data', coalesce(p_data, '{}'::jsonb),
             'rule_id', x.rule_id, 'run_id', x.id, 'source_event_id', CASE WHEN x.trigger = 'event' THEN x.trigger_key END,
             'source_event_type', x.event_type));
+    -- the depth was needed only by the runs the insert just created (the statement trigger has run)
+    DELETE FROM automation_emitted WHERE event_id = v_event;
     RETURN souq_automation_step_done(p_run, p_step, 'emit_event', jsonb_build_object('event_id', v_event, 'name', p_name));
 END $$;
 
@@ -441,3 +444,21 @@ BEGIN
     END IF;
     RETURN souq_automation_rule_json(cur);
 END $$;
+
+-- ---- retention -------------------------------------------------------------------------------------------------
+
+-- Finished runs (succeeded, skipped, dead, canceled) go 90 days after they finished, up to 10 000 per call: the
+-- automation.retention job (a built-in daily schedule) calls it. Returns how many went.
+CREATE FUNCTION souq_automation_retention(p_days int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    DELETE FROM automation_runs x WHERE x.id IN (
+        SELECT y.id FROM automation_runs y WHERE y.state IN ('succeeded', 'skipped', 'dead', 'canceled')
+           AND y.completed_at < now() - p_days * interval '1 day' ORDER BY y.completed_at LIMIT 10000 FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+CREATE INDEX automation_runs_finished_idx ON automation_runs (completed_at) WHERE state IN ('succeeded', 'skipped', 'dead', 'canceled');
+INSERT INTO job_schedules (id, kind, spec, daily_min, next_run_at)
+VALUES ('automation.retention', 'automation.retention', 'daily at 04:30', 270, souq_schedule_next(NULL, 270, now()));

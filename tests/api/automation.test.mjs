@@ -50,7 +50,7 @@ after(async () => {
 });
 
 async function cleanup() {
-  await s.sql("DELETE FROM job_schedules WHERE id LIKE 'automation.%'");
+  await s.sql("DELETE FROM job_schedules WHERE id LIKE 'automation.arule%'");
   await s.sql('DELETE FROM automation_rules');
 }
 
@@ -210,12 +210,19 @@ test('an event rule runs once per event: tags the customer (visible and filterab
   r = await A('GET', `${R}/${x.id}/runs?state=finished`);
   assert.deepEqual([r.status, r.body.errors[0].parameter], [400, 'state']);
   // the same event again (a replayed insert cannot happen, but a second run for it is refused by the key)
-  await s.sql("INSERT INTO automation_runs (rule_id, trigger, trigger_key, event_type, payload, rule_version, actions, max_attempts) SELECT rule_id, trigger, trigger_key, event_type, payload, rule_version, actions, max_attempts FROM automation_runs WHERE id = $1 ON CONFLICT DO NOTHING", [run.id]);
+  const dup = await s.sql("INSERT INTO automation_runs (rule_id, trigger, trigger_key, event_type, payload, rule_version, actions, max_attempts) SELECT rule_id, trigger, trigger_key, event_type, payload, rule_version, actions, max_attempts FROM automation_runs WHERE id = $1 ON CONFLICT DO NOTHING RETURNING id", [run.id]);
+  assert.deepEqual(dup, []);
   assert.equal((await runsOf(x.id)).length, 2);
+  // retention: runs finished over 90 days ago go (the daily automation.retention job); newer ones stay
+  await s.sql("UPDATE automation_runs SET completed_at = now() - interval '91 days' WHERE id = $1", [runs[1].id]);
+  const job = (await s.sql("INSERT INTO jobs (kind) VALUES ('automation.retention') RETURNING id"))[0].id;
+  await eventually(async () => (await s.sql('SELECT state FROM jobs WHERE id = $1', [job]))[0].state === 'completed', 20000, 'the retention job');
+  assert.deepEqual((await runsOf(x.id)).map((z) => z.id), [run.id]);
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM job_schedules WHERE id = 'automation.retention' AND enabled"))[0].n, 1);
   // a disabled rule starts no runs
   r = await A('PATCH', `${R}/${x.id}`, { enabled: false });
   await newCustomer(s.client);
-  assert.equal((await runsOf(x.id)).length, 2);
+  assert.equal((await runsOf(x.id)).length, 1);
   await cleanup();
 });
 
