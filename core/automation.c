@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,7 +533,12 @@ bool sq_expr_eval(const json_t *expr, const json_t *payload, int64_t now_us, con
 
 /* ---- the event catalogue ------------------------------------------------------------------------------------- */
 
-static json_t *catalogue; /* x-events.types of the embedded OpenAPI document: read-only after the first call */
+/* x-events of the embedded OpenAPI document: its types, and the patterns of its families (plugin.<plugin>.<type>);
+ * read-only after the first call */
+#define MAX_FAMILIES 8
+static json_t *catalogue;
+static regex_t families[MAX_FAMILIES];
+static int nfamilies;
 static pthread_once_t catalogue_once = PTHREAD_ONCE_INIT;
 
 static void catalogue_load(void)
@@ -541,6 +547,16 @@ static void catalogue_load(void)
     json_t *doc = json_loadb(sq_openapi_json.data, sq_openapi_json.len, 0, &e);
     json_t *types = json_object_get(json_object_get(doc, "x-events"), "types");
     catalogue = types != NULL ? json_incref(types) : json_object();
+    const char *name;
+    json_t *f;
+    json_object_foreach(json_object_get(json_object_get(doc, "x-events"), "families"), name, f)
+    {
+        const char *pattern = json_string_value(json_object_get(f, "pattern"));
+        if (pattern == NULL || json_is_true(json_object_get(f, "sensitive")) || nfamilies == MAX_FAMILIES)
+            continue;
+        if (regcomp(&families[nfamilies], pattern, REG_EXTENDED | REG_NOSUB) == 0)
+            nfamilies++;
+    }
     json_decref(doc);
 }
 
@@ -548,7 +564,12 @@ bool sq_automation_event_known(const char *type)
 {
     pthread_once(&catalogue_once, catalogue_load);
     json_t *e = json_object_get(catalogue, type);
-    return e != NULL && !json_is_true(json_object_get(e, "sensitive"));
+    if (e != NULL)
+        return !json_is_true(json_object_get(e, "sensitive"));
+    for (int i = 0; type != NULL && i < nfamilies; i++)
+        if (regexec(&families[i], type, 0, NULL, 0) == 0)
+            return true;
+    return false;
 }
 
 /* ---- rule bodies ------------------------------------------------------------------------------------------- */

@@ -204,6 +204,10 @@ static void test_rules_and_actions(void)
     CHECK(sq_automation_event_known("automation.custom_event"));
     CHECK(!sq_automation_event_known("order.exploded"));
     CHECK(!sq_automation_event_known("customer.password_reset_requested"));
+    /* families: a plugin's custom events (plugin.<plugin>.<type>) */
+    CHECK(sq_automation_event_known("plugin.loyalty.points_earned"));
+    CHECK(!sq_automation_event_known("plugin.Loyalty.points_earned"));
+    CHECK(!sq_automation_event_known("plugin.loyalty"));
     /* rule bodies */
     CHECK_STR(rule_error("{\"trigger\": {\"type\": \"schedule\", \"schedule\": \"daily at 03:00\"}, \"actions\": [{\"type\": "
                          "\"emit_event\", \"params\": {\"name\": \"nightly\"}}]}"),
