@@ -612,8 +612,8 @@ static void check_trigger(const json_t *t, sq_err_t *err)
         sq_err_field(err, p, "required", "an %s trigger names its %s", type, type);
         return;
     }
-    if (!json_is_string(x) || json_string_length(x) > 64) {
-        sq_err_field(err, p, "invalid_type", "must be a string of at most 64 characters");
+    if (!json_is_string(x) || json_string_length(x) > 128) {
+        sq_err_field(err, p, "invalid_type", "must be a string of at most 128 characters");
         return;
     }
     if (strcmp(type, "event") == 0) {

@@ -36,7 +36,7 @@ SQ_STMT_RO(price_preview, "SELECT souq_automation_price_preview($1::jsonb)");
 
 static const char *const rule_filters[] = {"enabled", "event", NULL};
 static const char *const bools[] = {"true", "false", NULL};
-static const sq_filter_rule_t rule_filter_rules[] = {{"enabled", 5, bools, NULL}, {"event", 64, NULL, NULL}, {NULL}};
+static const sq_filter_rule_t rule_filter_rules[] = {{"enabled", 5, bools, NULL}, {"event", 128, NULL, NULL}, {NULL}};
 
 const sq_resource_t sq_res_automation_rule = {
     .name = "automation rule",

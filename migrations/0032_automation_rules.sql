@@ -31,7 +31,7 @@ CREATE TABLE automation_rules (
     name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     description   text CHECK (length(description) <= 1000),
     enabled       boolean NOT NULL DEFAULT true,
-    trigger_event text CHECK (trigger_event ~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$'),
+    trigger_event text CHECK (trigger_event ~ '^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$' AND length(trigger_event) <= 128),
     schedule      text CHECK (length(schedule) <= 64),
     conditions    jsonb,
     actions       jsonb NOT NULL CHECK (jsonb_typeof(actions) = 'array' AND jsonb_array_length(actions) BETWEEN 1 AND 20),

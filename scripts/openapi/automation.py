@@ -27,7 +27,7 @@ EXPR_DESC = ("A condition over the triggering event's data (a JSON AST): {\"all\
     "currency is at currency_field (default: the sibling currency_code, else currency); a different currency makes the comparison false. date values are RFC 3339 times, YYYY-MM-DD dates or now, now-7d, now+12h (s, m, h, d). "
     "in takes an array of 1 to 100 numbers or strings; exists takes no value. A comparison on a missing or null field is false (use not/exists). At most 100 nodes, 8 levels. Validated at save time: errors point into it (/conditions/all/1/op).")
 _cond = {"type": ["object", "null"], "description": EXPR_DESC + " null or absent: always."}
-_trigger_in = {"oneOf": [req({"type": {"const": "event", "description": "An event of the catalogue."}, "event": S("An event type of x-events (not a sensitive one), or of one of its families: order.placed, inventory.low, automation.custom_event, plugin.loyalty.points_earned, ...", maxLength=64)}, ["type", "event"], "Runs for every event of this type."),
+_trigger_in = {"oneOf": [req({"type": {"const": "event", "description": "An event of the catalogue."}, "event": S("An event type of x-events (not a sensitive one), or of one of its families: order.placed, inventory.low, automation.custom_event, plugin.loyalty.points_earned, ...", maxLength=128)}, ["type", "event"], "Runs for every event of this type."),
                          req({"type": {"const": "schedule", "description": "A schedule."}, "schedule": S("\"every N seconds|minutes|hours\" (periods aligned to the Unix epoch) or \"daily at HH:MM\" (UTC).", maxLength=64)}, ["type", "schedule"], "Runs once per period; the run's data is {rule_id, schedule, fired_at}.")],
                "description": "What starts a run."}
 _action_in = req({"type": {"type": "string", "enum": ["tag_customer", "tag_order", "emit_event", "call_webhook", "adjust_price"], "description": "The action (the registry in core/automation_actions.c)."},
@@ -72,7 +72,7 @@ schemas["AutomationRun"] = obj({"id": ID("arun"), "object": {"const": "automatio
     "errors": {"type": "array", "items": {"type": "object"}, "description": "One entry per failed attempt: attempt, at, index, type, error, permanent."},
     "next_attempt_at": TSN("When it runs (again) next."), "created_at": TS("Created (with the event)."), "updated_at": TS("Last change."), "completed_at": TSN("When it reached a final state.")}, desc="One run of a rule for one event (or one schedule period).")
 schemas["AutomationRunList"] = list_of("AutomationRun", "runs")
-_event_in = req({"type": S("An event type of x-events (optional; when it is not the rule's trigger, trigger_matches is false).", maxLength=64), "data": {"type": "object", "description": "The event's data (its payload)."}}, ["data"], "A sample event.")
+_event_in = req({"type": S("An event type of x-events (optional; when it is not the rule's trigger, trigger_matches is false).", maxLength=128), "data": {"type": "object", "description": "The event's data (its payload)."}}, ["data"], "A sample event.")
 schemas["AutomationDryRun"] = req({"rule": {"$ref": "#/components/schemas/AutomationRuleCreate"}, "event": _event_in}, ["rule", "event"], "An unsaved rule and a sample event (errors of the rule point at /rule/...).")
 schemas["AutomationDryRunSaved"] = req({"event": _event_in}, ["event"], "A sample event for a saved rule.")
 schemas["AutomationDryRunReport"] = obj({"object": {"const": "automation_dry_run", "description": "Always automation_dry_run."}, "trigger_matches": B("The sample's type is the rule's trigger (true when either is not an event type)."),
@@ -88,7 +88,7 @@ TA = "Admin Automation"
 ARULE = P_ID("arule", "automation rule")
 op("get", "/v1/admin/automation/rules", "listAutomationRules", TA, "List automation rules", "admin", [ok("200", "AutomationRuleList", headers=H_ETAG), NOTMOD],
    params=[P_LIMIT, P_CURSOR, qp("enabled", "Only enabled (true) or disabled (false) rules.", {"type": "string", "enum": ["true", "false"]}),
-           qp("event", "Only rules triggered by this event type.", {"type": "string", "minLength": 1, "maxLength": 64}), P_INM], perm="automation:read")
+           qp("event", "Only rules triggered by this event type.", {"type": "string", "minLength": 1, "maxLength": 128}), P_INM], perm="automation:read")
 op("post", "/v1/admin/automation/rules", "createAutomationRule", TA, "Create an automation rule", "admin", [ok("201", "AutomationRule", "The rule.")], body="AutomationRuleCreate", perm="automation:write",
    desc="Validated whole at save time: 422 validation-failed with one error per problem, its pointer inside the rule (/trigger/event, /conditions/any/0/value, /actions/1/params/tags/0). Referenced webhooks, variants and price lists must exist (422 not_found).")
 op("get", "/v1/admin/automation/rules/{id}", "getAutomationRule", TA, "One automation rule", "admin", [ok("200", "AutomationRule", headers=H_ETAG), NOTMOD], params=[ARULE, P_INM], perm="automation:read")

@@ -72,6 +72,10 @@ test('rules: create, read, list with filters, update with If-Match (version), de
   assert.deepEqual(r.body.data.map((z) => z.id), [y.id]);
   r = await A('GET', `${R}?event=customer.created`);
   assert.deepEqual(r.body.data.map((z) => z.id), [x.id]);
+  // a plugin's custom event (a family of the catalogue) is a trigger too
+  r = await A('POST', R, rule({ enabled: false, trigger: { type: 'event', event: 'plugin.payment-stripe.dispute_opened' } }));
+  assert.equal(r.status, 201, r.text);
+  await A('DELETE', `${R}/${r.body.id}`);
   r = await A('GET', `${R}?limit=1`);
   assert.deepEqual([r.body.data.length, r.body.has_more], [1, true]);
   r = await A('GET', `${R}?enabled=maybe`);
