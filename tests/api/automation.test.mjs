@@ -342,10 +342,11 @@ test('a failing run is retried with backoff, then dead after max_attempts', asyn
   await newCustomer(s.client);
   [run] = await settledRuns(r.body.id, 1);
   assert.deepEqual([run.state, run.attempts, run.errors.length], ['dead', 3, 3]);
-  const at = run.errors.map((e) => new Date(e.at).getTime());
-  assert.ok(at[2] - at[1] >= at[1] - at[0], `backoff grows: ${at}`);
-  const job = (await s.sql("SELECT state FROM jobs WHERE unique_key = 'automation.run:' || $1", [run.id]))[0];
+  // the job's backoff: base, then 2 x base (+-10 %), then dead (no next run)
+  const job = (await s.sql("SELECT state, errors FROM jobs WHERE unique_key = 'automation.run:' || $1", [run.id]))[0];
   assert.equal(job.state, 'discarded');
+  const gaps = job.errors.map((e) => (e.next_run_at ? new Date(e.next_run_at).getTime() - new Date(e.at).getTime() : null));
+  assert.ok(gaps[0] >= 89 && gaps[0] <= 111 && gaps[1] >= 179 && gaps[1] <= 221 && gaps[2] === null, `backoff: ${gaps}`);
   await A('DELETE', `/v1/admin/webhooks/${wh.id}`);
   await cleanup();
 });
@@ -424,7 +425,7 @@ test('kill -9 of a node while rules run: afterwards each rule acted exactly once
     const v = pr.body.variants[0];
     const wh = (await AA('POST', '/v1/admin/webhooks', { url: `${rcv.url}/status/200`, event_types: ['webhook_endpoint.test'] })).body;
     // each customer.created: +1 to the price (an effect that shows every repetition), a custom event, a tag, a call
-    let r = await AA('POST', R, { name: 'counter', trigger: { type: 'event', event: 'customer.created' },
+    let r = await AA('POST', R, { name: 'counter', trigger: { type: 'event', event: 'customer.created' }, max_attempts: 10,
       actions: [{ type: 'adjust_price', params: { variant_id: v.id, currency_code: 'eur', delta: 1 } }, { type: 'call_webhook', params: { webhook_id: wh.id } },
         { type: 'emit_event', params: { name: 'counted' } }, { type: 'tag_customer', params: { tags: ['counted'] } }] });
     assert.equal(r.status, 201, r.text);
