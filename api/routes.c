@@ -1,7 +1,9 @@
 /* routes.c: the route table. Adding an endpoint = a row here, a handler, and its entry in openapi/. */
 #include "api/routes.h"
 
+#include "api/handlers/automation.h"
 #include "api/handlers/handlers.h"
+#include "core/automation.h"
 #include "core/catalog.h"
 #include "core/dynprice.h"
 #include "core/events.h"
@@ -15,7 +17,7 @@
 #include "core/promotion.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
-static const char *const customers_q[] = {"limit", "cursor", "q", NULL};
+static const char *const customers_q[] = {"limit", "cursor", "q", "tag", NULL};
 static const char *const keys_q[] = {"limit", "cursor", "type", NULL};
 static const char *const region_q[] = {"limit", "cursor", "currency_code", NULL};
 static const char *const category_q[] = {"limit", "cursor", "parent_id", NULL};
@@ -32,7 +34,7 @@ static const char *const iitem_q[] = {"limit", "cursor", "sku", "location_id", N
 static const char *const ledger_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "reason", "reference", NULL};
 static const char *const order_q[] = {"limit",         "cursor",       "status",        "payment_status", "fulfillment_status",
                                       "customer_id",   "sales_channel_id", "currency_code", "placed_after", "placed_before",
-                                      "total_min",     "total_max",    "q",             NULL};
+                                      "total_min",     "total_max",    "q",             "tag",            NULL};
 static const char *const export_order_q[] = {"status",        "payment_status", "fulfillment_status", "customer_id", "sales_channel_id",
                                              "currency_code", "placed_after",   "placed_before",      "total_min",   "total_max",
                                              "q",             NULL};
@@ -46,6 +48,8 @@ static const char *const job_q[] = {"limit", "cursor", "state", "kind", NULL};
 static const char *const price_change_q[] = {"limit",  "cursor",    "variant_id",    "product_id",     "price_list_id", "currency_code",
                                              "source", "source_id", "created_after", "created_before", NULL};
 static const char *const status_q[] = {"limit", "cursor", "status", NULL};
+static const char *const rule_q[] = {"limit", "cursor", "enabled", "event", NULL};
+static const char *const run_q[] = {"limit", "cursor", "state", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -247,6 +251,14 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/admin/jobs/{id}", sq_h_job_get, ADMIN, "events:read", 0, NULL},
     {"POST", "/v1/admin/jobs/{id}/retry", sq_h_job_retry, ADMIN, "settings:write", 0, NULL},
     {"POST", "/v1/admin/jobs/{id}/cancel", sq_h_job_cancel, ADMIN, "settings:write", 0, NULL},
+    /* automation rules (automation.c) */
+    LIST_GET("/v1/admin/automation/rules", sq_res_automation_rule, "automation:read", rule_q),
+    {"POST", "/v1/admin/automation/rules", sq_h_rule_create, ADMIN, "automation:write", IDEM, NULL, &sq_res_automation_rule},
+    {"PATCH", "/v1/admin/automation/rules/{id}", sq_h_rule_update, ADMIN, "automation:write", 0, NULL, &sq_res_automation_rule},
+    DELETE("/v1/admin/automation/rules", sq_res_automation_rule, "automation:write"),
+    {"GET", "/v1/admin/automation/rules/{id}/runs", sq_h_rule_runs, ADMIN, "automation:read", 0, run_q},
+    {"POST", "/v1/admin/automation/rules/dry-run", sq_h_rule_dry_run, ADMIN, "automation:read", 0, NULL},
+    {"POST", "/v1/admin/automation/rules/{id}/dry-run", sq_h_rule_dry_run_saved, ADMIN, "automation:read", 0, NULL},
     {"GET", "/v1/admin/reports/abandoned-carts", sq_h_abandoned_carts_report, ADMIN, "orders:read", 0, NULL},
 
     /* plugins (plugins.c) */

@@ -19,6 +19,7 @@
 #include "api/dispatcher.h"
 #include "api/jobs_runner.h"
 #include "core/dynprice.h"
+#include "core/automation.h"
 #include "core/jobs.h"
 #include "api/req.h"
 #include "api/routes.h"
@@ -573,6 +574,7 @@ int sq_serve(const char *config_path)
     cfg = sq_server.rt->cfg;
     sq_jobs_register_builtins(cfg->jobs_test_kinds); /* before the threads: the table is read-only from then on */
     sq_dynprice_register_jobs();                     /* price_schedule.run, pricing_rules.evaluate (core/dynprice.h) */
+    sq_automation_register_jobs();
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

@@ -44,6 +44,8 @@ static const struct {
     {"webhooks:read", ADMINS},
     {"webhooks:write", ADMINS},
     {"events:read", ADMINS},
+    {"automation:read", ADMINS},
+    {"automation:write", ADMINS},
 };
 #undef R
 
@@ -51,7 +53,7 @@ const char *const sq_permissions[] = {
     "staff:read",          "staff:write",          "api_keys:read",   "api_keys:write",   "customers:read", "customers:write",
     "sales_channels:read", "sales_channels:write", "catalog:read",    "catalog:write",    "inventory:read", "inventory:write",
     "orders:read",         "orders:write",         "promotions:read", "promotions:write", "settings:read",  "settings:write",
-    "plugins:read",        "plugins:write",        "webhooks:read",   "webhooks:write",   "events:read",    NULL};
+    "plugins:read",        "plugins:write",        "webhooks:read",   "webhooks:write",   "events:read",    "automation:read", "automation:write", NULL};
 
 int sq_role_parse(const char *name)
 {

@@ -58,7 +58,8 @@ void sq_customer_get(sq_ctx_t *cx, const char *id, sq_json_cb cb, void *data);
 /** Any customer (guests too), for staff. */
 void sq_customer_admin_get(sq_ctx_t *cx, const char *id, sq_json_cb cb, void *data);
 /** Staff list, newest first; q filters on the start of the email. */
-void sq_customer_admin_list(sq_ctx_t *cx, const char *q, const sq_page_t *page, sq_list_cb cb, void *data);
+/** tag (NULL: any) keeps customers that carry it (tags come from automation rules). */
+void sq_customer_admin_list(sq_ctx_t *cx, const char *q, const char *tag, const sq_page_t *page, sq_list_cb cb, void *data);
 /** Applies a PATCH. if_match (may be NULL) is the ETag the client read: SQ_E_PRECONDITION_FAILED if stale. */
 void sq_customer_update(sq_ctx_t *cx, const char *id, const sq_customer_update_t *in, uint64_t present, const char *if_match,
                         sq_json_cb cb, void *data);

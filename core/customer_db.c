@@ -26,10 +26,13 @@ SQ_STMT(customer_insert,
                                                                                                          "SELECT " CUSTOMER_JSON(
                                                                                                              "c") " FROM c");
 SQ_STMT_RO(customer_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1 AND c.has_account");
-SQ_STMT_RO(customer_admin_get, "SELECT " CUSTOMER_JSON("c") " FROM customers c WHERE c.id = $1");
-SQ_STMT_RO(customer_admin_list, "SELECT " CUSTOMER_JSON("c") ", c.id FROM customers c "
-                                                             "WHERE ($1::text IS NULL OR starts_with(lower(c.email), lower($1))) "
-                                                             "AND ($2::text IS NULL OR c.id < $2) ORDER BY c.id DESC LIMIT $3");
+/* staff also see the customer's tags (migration 0032) */
+#define CUSTOMER_ADMIN_JSON(c) "left(" CUSTOMER_JSON(c) "::text, -1) || ',\"tags\":' || to_json(" c ".tags)::text || '}'"
+SQ_STMT_RO(customer_admin_get, "SELECT " CUSTOMER_ADMIN_JSON("c") " FROM customers c WHERE c.id = $1");
+SQ_STMT_RO(customer_admin_list, "SELECT " CUSTOMER_ADMIN_JSON("c") ", c.id FROM customers c "
+                                "WHERE ($1::text IS NULL OR starts_with(lower(c.email), lower($1))) "
+                                "AND ($2::text IS NULL OR c.id < $2) AND ($4::text IS NULL OR c.tags @> ARRAY[$4::text]) "
+                                "ORDER BY c.id DESC LIMIT $3");
 SQ_STMT(customer_update, "WITH u AS (UPDATE customers c SET "
                          "  email = CASE WHEN $3::bool THEN $4 ELSE c.email END, "
                          "  first_name = CASE WHEN $5::bool THEN $6 ELSE c.first_name END, "
@@ -165,10 +168,10 @@ void sq_customer_admin_get(sq_ctx_t *cx, const char *id, sq_json_cb cb, void *da
     sq_db_json(cx->db, cx->arena, &customer_admin_get, 1, sq_db_params(cx->arena, 1, id), cb, data);
 }
 
-void sq_customer_admin_list(sq_ctx_t *cx, const char *q, const sq_page_t *page, sq_list_cb cb, void *data)
+void sq_customer_admin_list(sq_ctx_t *cx, const char *q, const char *tag, const sq_page_t *page, sq_list_cb cb, void *data)
 {
-    const char **p = sq_db_params(cx->arena, 3, q, page->after, sq_db_int(cx->arena, page->limit + 1));
-    sq_db_list(cx->db, cx->arena, &customer_admin_list, 3, p, page->limit, cb, data);
+    const char **p = sq_db_params(cx->arena, 4, q, page->after, sq_db_int(cx->arena, page->limit + 1), tag);
+    sq_db_list(cx->db, cx->arena, &customer_admin_list, 4, p, page->limit, cb, data);
 }
 
 static void on_updated(sq_rows_t *rows, const sq_err_t *err, void *data)

@@ -13,9 +13,11 @@
 
 /* ---- reads ----------------------------------------------------------------------------------------------- */
 
-SQ_STMT_RO(order_get, "SELECT souq_order_json(o, true)::text FROM orders o WHERE o.id = $1");
+/* staff see the order's tags (migration 0032) after its other fields */
+#define WITH_TAGS(j) "left(" j "::text, -1) || ',\"tags\":' || to_json(o.tags)::text || '}'"
+SQ_STMT_RO(order_get, "SELECT " WITH_TAGS("souq_order_json(o, true)") " FROM orders o WHERE o.id = $1");
 SQ_STMT_RO(order_list,
-           "SELECT souq_order_json(o, false)::text, o.id FROM orders o "
+           "SELECT " WITH_TAGS("souq_order_json(o, false)") ", o.id FROM orders o "
            "WHERE ($1::text IS NULL OR o.id < $1) AND ($3::text IS NULL OR o.status = $3) "
            "AND ($4::text IS NULL OR o.payment_status = $4) AND ($5::text IS NULL OR o.fulfillment_status = $5) "
            "AND ($6::text IS NULL OR o.customer_id = $6) AND ($7::text IS NULL OR o.sales_channel_id = $7) "
@@ -24,6 +26,7 @@ SQ_STMT_RO(order_list,
            "AND ($10::timestamptz IS NULL OR o.placed_at < $10::timestamptz) "
            "AND ($11::bigint IS NULL OR o.total >= $11::bigint) AND ($12::bigint IS NULL OR o.total <= $12::bigint) "
            "AND ($13::text IS NULL OR lower(o.email) = lower($13) OR o.number::text = ltrim($13, '#')) "
+           "AND ($14::text IS NULL OR o.tags @> ARRAY[$14::text]) "
            "ORDER BY o.id DESC LIMIT $2");
 SQ_STMT_RO(mine_list, "SELECT souq_order_json(o, false)::text, o.id FROM orders o "
                       "WHERE o.customer_id = $3 AND ($1::text IS NULL OR o.id < $1) ORDER BY o.id DESC LIMIT $2");
@@ -31,7 +34,7 @@ SQ_STMT_RO(mine_get, "SELECT souq_order_json(o, false)::text FROM orders o WHERE
 
 static const char *const order_filters[] = {"status",        "payment_status", "fulfillment_status", "customer_id", "sales_channel_id",
                                             "currency_code", "placed_after",   "placed_before",      "total_min",   "total_max",
-                                            "q",             NULL};
+                                            "q",             "tag",            NULL};
 static const char *const statuses[] = {"open", "completed", "canceled", NULL};
 static const char *const pay_statuses[] = {"pending", "authorized", "paid", "partially_refunded", "refunded", "voided", NULL};
 static const char *const ful_statuses[] = {"unfulfilled", "partially_fulfilled", "fulfilled", "shipped", "delivered", NULL};
@@ -47,6 +50,7 @@ static const sq_filter_rule_t order_rules[] = {
     {"total_min", 19, NULL, sq_filter_int},
     {"total_max", 19, NULL, sq_filter_int},
     {"q", 254, NULL, NULL},
+    {"tag", 64, NULL, NULL},
     {NULL},
 };
 

@@ -127,15 +127,21 @@ void sq_h_admin_key_revoke(sq_req_t *req)
 void sq_h_admin_customer_list(sq_req_t *req)
 {
     sq_page_t p;
-    const char *q = sq_req_query(req, "q");
+    const char *q = sq_req_query(req, "q"), *tag = sq_req_query(req, "tag");
     if (q != NULL && (strlen(q) == 0 || strlen(q) > 254)) {
         req->err.param_errors = true;
         sq_err_field(&req->err, "q", "invalid_length", "q must be 1 to 254 characters");
         sq_req_fail_code(req, SQ_E_INVALID_PARAMETER, "A query parameter is invalid.");
         return;
     }
+    if (tag != NULL && (strlen(tag) == 0 || strlen(tag) > 64)) {
+        req->err.param_errors = true;
+        sq_err_field(&req->err, "tag", "invalid_length", "tag must be 1 to 64 characters");
+        sq_req_fail_code(req, SQ_E_INVALID_PARAMETER, "A query parameter is invalid.");
+        return;
+    }
     if (page(req, &p))
-        sq_customer_admin_list(&req->cx, q, &p, sq_req_on_list, req);
+        sq_customer_admin_list(&req->cx, q, tag, &p, sq_req_on_list, req);
 }
 
 void sq_h_admin_customer_get(sq_req_t *req)

@@ -13,7 +13,7 @@ S = lambda d, **kw: {"type": "string", "description": d, **kw}
 SN = lambda d, **kw: {"type": ["string", "null"], "description": d, **kw}
 B = lambda d: {"type": "boolean", "description": d}
 ROLES = ["owner", "admin", "catalog_manager", "order_manager", "support", "read_only"]
-PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read"]
+PERMS = ["staff:read","staff:write","api_keys:read","api_keys:write","customers:read","customers:write","sales_channels:read","sales_channels:write","catalog:read","catalog:write","inventory:read","inventory:write","orders:read","orders:write","promotions:read","promotions:write","settings:read","settings:write","plugins:read","plugins:write","webhooks:read","webhooks:write","events:read","automation:read","automation:write"]
 SLUGS = [("invalid-json",400),("invalid-parameter",400),("bad-request",400),("unauthorized",401),("invalid-token",401),("invalid-credentials",401),("forbidden",403),("not-found",404),("method-not-allowed",405),("not-acceptable",406),("conflict",409),("already-exists",409),("insufficient-stock",409),("invalid-state",409),("payment-declined",402),("payment-provider-error",502),("plugin-failed",502),("plugin-timeout",504),("plugin-degraded",503),("idempotency-key-in-use",409),("precondition-failed",412),("payload-too-large",413),("uri-too-long",414),("unsupported-media-type",415),("unknown-field",422),("validation-failed",422),("idempotency-key-reused",422),("precondition-required",428),("rate-limited",429),("headers-too-large",431),("internal",500),("dependency-unavailable",503),("busy",503),("request-timeout",503),("shutting-down",503)]
 
 def obj(props, required=None, desc=None, extra=None):
@@ -958,6 +958,7 @@ paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"]
 
 exec(open(os.path.join(HERE, 'events.py')).read())  # webhooks, events, the event catalogue (x-events)
 exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales channels, custom events (after events.py)
+exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs, dry runs; tags on customers and orders
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -40,6 +40,8 @@ const EXPECTED = {
   'webhooks:read': ['owner', 'admin'],
   'webhooks:write': ['owner', 'admin'],
   'events:read': ['owner', 'admin'],
+  'automation:read': ['owner', 'admin'],
+  'automation:write': ['owner', 'admin'],
 };
 
 test('staff login, me, refresh and logout (which ends the access token at once)', async () => {

@@ -212,7 +212,7 @@ const PREFIXES = {
   'price-lists': 'plist', products: 'prod', variants: 'var', 'inventory-items': 'iitem', 'line-items': 'cali',
   orders: 'order', charges: 'ch', fulfillments: 'ful', returns: 'ret', 'draft-orders': 'draft',
   'tax-rates': 'txr', 'shipping-options': 'so',
-  promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt',
+  promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt', rules: 'arule',
   'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
 };
 

@@ -1,0 +1,535 @@
+/* automation_actions.c: the action registry of automation rules. One entry and one set of functions per action;
+ * database actions call their own SQL function (migrations/0032), which applies the effect and records the run's
+ * step in one transaction; external actions send an idempotency key and are recorded by the engine after they answer.
+ * send_notification, run_plugin_action and create_purchase_order plug in here as further entries. */
+/* pointers into rule bodies are cut to what a field error holds (96 bytes) anyway */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/automation.h"
+#include "core/base/crypto.h"
+#include "core/base/util.h"
+#include "core/events.h"
+
+/* ---- shared checks ------------------------------------------------------------------------------------------- */
+
+static void ferr(sq_err_t *err, const char *at, const char *field, const char *code, const char *detail)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/%s", at, field);
+    sq_err_field(err, p, code, "%s", detail);
+}
+
+/* params must be an object holding only these keys */
+static int only_keys(const json_t *params, const char *at, const char *const *keys, sq_err_t *err)
+{
+    if (params == NULL) {
+        sq_err_field(err, at, "required", "this action needs params");
+        return -1;
+    }
+    const char *k;
+    const json_t *v;
+    int bad = 0;
+    json_object_foreach((json_t *)params, k, v)
+    {
+        bool known = false;
+        for (int i = 0; keys[i] != NULL; i++)
+            known = known || strcmp(keys[i], k) == 0;
+        if (!known) {
+            ferr(err, at, k, "unknown_field", "not a parameter of this action");
+            bad = -1;
+        }
+    }
+    return bad;
+}
+
+static bool pointer_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s != NULL && (s[0] == '/' || s[0] == '\0') && strlen(s) <= 256;
+}
+
+static bool id_ok(const json_t *v, const char *prefix)
+{
+    const char *s = json_string_value(v);
+    size_t n = strlen(prefix);
+    if (s == NULL || strncmp(s, prefix, n) != 0 || s[n] != '_' || strlen(s + n + 1) != 26)
+        return false;
+    for (const char *p = s + n + 1; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
+            return false;
+    return true;
+}
+
+/* a tag: 1 to 64 characters, lower-case letters, digits and - _ : . (starting with a letter or digit) */
+static bool tag_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || strchr("-_:.", s[i]) != NULL))
+            return false;
+    return true;
+}
+
+static void check_tags(const json_t *tags, const char *at, sq_err_t *err)
+{
+    if (tags == NULL) {
+        ferr(err, at, "tags", "required", "the tags to add");
+        return;
+    }
+    if (!json_is_array(tags) || json_array_size(tags) < 1 || json_array_size(tags) > 10) {
+        ferr(err, at, "tags", "invalid_type", "an array of 1 to 10 tags");
+        return;
+    }
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        if (!tag_ok(json_string_value(t))) {
+            char p[128];
+            snprintf(p, sizeof(p), "%s/tags/%zu", at, i);
+            sq_err_field(err, p, "invalid_format", "a tag is 1 to 64 lower-case letters, digits and - _ : . (vip, wholesale:gold)");
+        }
+    }
+}
+
+/* {"$field": "/pointer"} anywhere in a template becomes the payload's value there (null when absent) */
+static json_t *fill(const json_t *tpl, const json_t *payload)
+{
+    if (json_is_object(tpl)) {
+        const json_t *ref = json_object_get(tpl, "$field");
+        if (ref != NULL && json_object_size(tpl) == 1) {
+            json_t *v = sq_json_pointer_get(payload, json_string_value(ref));
+            return v != NULL ? json_deep_copy(v) : json_null();
+        }
+        json_t *o = json_object();
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)tpl, k, v) json_object_set_new(o, k, fill(v, payload));
+        return o;
+    }
+    if (json_is_array(tpl)) {
+        json_t *a = json_array();
+        size_t i;
+        const json_t *v;
+        json_array_foreach(tpl, i, v) json_array_append_new(a, fill(v, payload));
+        return a;
+    }
+    return json_deep_copy(tpl);
+}
+
+static int check_template(const json_t *tpl, const char *at, sq_err_t *err)
+{
+    if (json_is_object(tpl)) {
+        const json_t *ref = json_object_get(tpl, "$field");
+        if (ref != NULL && (json_object_size(tpl) != 1 || !pointer_ok(ref))) {
+            char p[160];
+            snprintf(p, sizeof(p), "%s/$field", at);
+            sq_err_field(err, p, "invalid_format", "{\"$field\": \"<JSON pointer into the event's data>\"} stands alone");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_data(const json_t *params, const char *at, sq_err_t *err)
+{
+    const json_t *data = json_object_get(params, "data");
+    if (data == NULL || json_is_null(data))
+        return 0;
+    char p[128];
+    snprintf(p, sizeof(p), "%s/data", at);
+    if (!json_is_object(data)) {
+        sq_err_field(err, p, "invalid_type", "data is an object (a template: {\"$field\": \"/pointer\"} copies from the event)");
+        return -1;
+    }
+    size_t len;
+    char *s = json_dumps(data, JSON_COMPACT);
+    len = s ? strlen(s) : 0;
+    free(s);
+    if (len > 16384) {
+        sq_err_field(err, p, "too_long", "data is at most 16 KiB");
+        return -1;
+    }
+    const char *k;
+    const json_t *v;
+    int r = 0;
+    json_object_foreach((json_t *)data, k, v)
+    {
+        char q[200];
+        snprintf(q, sizeof(q), "%s/%s", p, k);
+        r |= check_template(v, q, err);
+    }
+    return r;
+}
+
+/* what a failed statement means for the run: the referenced object is gone or a rule is broken (permanent), or the
+ * database was unreachable (retried) */
+static bool permanent_error(const sq_err_t *err)
+{
+    return err->code == SQ_E_NOT_FOUND || err->code == SQ_E_VALIDATION || err->code == SQ_E_CONFLICT;
+}
+
+static void on_db_action(const char *json, const sq_err_t *err, void *data)
+{
+    sq_action_run_t *r = data;
+    if (err != NULL) {
+        r->done(r, NULL, err, permanent_error(err));
+        return;
+    }
+    json_error_t e;
+    json_t *res = sq_json_own(r->cx->arena, json_loads(json, 0, &e));
+    r->done(r, res, NULL, false);
+}
+
+static const char *dump(sq_arena_t *a, const json_t *j)
+{
+    size_t len;
+    return j != NULL ? sq_json_dump(a, j, &len) : NULL;
+}
+
+static json_t *plan_err(sq_err_t *err, const char *msg)
+{
+    sq_err_set(err, SQ_E_VALIDATION, "%s", msg);
+    return NULL;
+}
+
+/* ---- tag_customer -------------------------------------------------------------------------------------------- */
+
+static int tag_customer_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"tags", "customer_id", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    check_tags(json_object_get(params, "tags"), at, err);
+    const json_t *c = json_object_get(params, "customer_id");
+    if (c != NULL && !pointer_ok(c))
+        ferr(err, at, "customer_id", "invalid_format", "a JSON pointer to the customer id in the event's data (/customer_id)");
+    return 0;
+}
+
+/* the customer: params.customer_id (a pointer), else /customer_id, else /id of customer.* events, else the order's */
+static json_t *tag_customer_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    const char *ptr = json_string_value(json_object_get(params, "customer_id"));
+    const char *cus = json_string_value(sq_json_pointer_get(payload, ptr != NULL ? ptr : "/customer_id"));
+    const char *order = NULL;
+    if (cus == NULL && ptr == NULL && event_type != NULL && strncmp(event_type, "customer.", 9) == 0)
+        cus = json_string_value(json_object_get(payload, "id"));
+    if (cus == NULL && ptr == NULL)
+        order = json_string_value(json_object_get(payload, "order_id"));
+    if (cus == NULL && order == NULL)
+        return plan_err(err, "The event names no customer (set params.customer_id to the pointer of its id).");
+    json_t *p = json_object();
+    json_object_set_new(p, cus != NULL ? "customer_id" : "order_id", json_string(cus != NULL ? cus : order));
+    json_object_set(p, "tags", json_object_get(params, "tags"));
+    return p;
+}
+
+static void tag_customer_run(sq_action_run_t *r)
+{
+    json_t *target = json_deep_copy(r->plan);
+    json_object_del(target, "tags");
+    sq_json_own(r->cx->arena, target);
+    sq_automation_db_action(r->cx, "tag_customer", r->run_id, r->index, dump(r->cx->arena, target),
+                            dump(r->cx->arena, json_object_get(r->plan, "tags")), on_db_action, r);
+}
+
+/* ---- tag_order ----------------------------------------------------------------------------------------------- */
+
+static int tag_order_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"tags", "order_id", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    check_tags(json_object_get(params, "tags"), at, err);
+    const json_t *o = json_object_get(params, "order_id");
+    if (o != NULL && !pointer_ok(o))
+        ferr(err, at, "order_id", "invalid_format", "a JSON pointer to the order id in the event's data (/order_id)");
+    return 0;
+}
+
+static json_t *tag_order_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    const char *ptr = json_string_value(json_object_get(params, "order_id"));
+    const char *order = json_string_value(sq_json_pointer_get(payload, ptr != NULL ? ptr : "/order_id"));
+    if (order == NULL)
+        return plan_err(err, "The event names no order (set params.order_id to the pointer of its id).");
+    json_t *p = json_object();
+    json_object_set_new(p, "order_id", json_string(order));
+    json_object_set(p, "tags", json_object_get(params, "tags"));
+    return p;
+}
+
+static void tag_order_run(sq_action_run_t *r)
+{
+    sq_automation_db_action(r->cx, "tag_order", r->run_id, r->index, json_string_value(json_object_get(r->plan, "order_id")),
+                            dump(r->cx->arena, json_object_get(r->plan, "tags")), on_db_action, r);
+}
+
+/* ---- emit_event ---------------------------------------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.'))
+            return false;
+    return true;
+}
+
+static int emit_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"name", "data", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const json_t *n = json_object_get(params, "name");
+    if (n == NULL)
+        ferr(err, at, "name", "required", "the custom event's name");
+    else if (!name_ok(json_string_value(n)))
+        ferr(err, at, "name", "invalid_format", "1 to 64 lower-case letters, digits, _ and . starting with a letter (vip_order)");
+    return check_data(params, at, err);
+}
+
+static json_t *emit_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    (void)err;
+    json_t *p = json_object();
+    json_object_set_new(p, "event_type", json_string("automation.custom_event"));
+    json_object_set(p, "name", json_object_get(params, "name"));
+    const json_t *d = json_object_get(params, "data");
+    json_object_set_new(p, "data", d != NULL && !json_is_null(d) ? fill(d, payload) : json_object());
+    return p;
+}
+
+static void emit_run(sq_action_run_t *r)
+{
+    sq_automation_db_action(r->cx, "emit_event", r->run_id, r->index, json_string_value(json_object_get(r->plan, "name")),
+                            dump(r->cx->arena, json_object_get(r->plan, "data")), on_db_action, r);
+}
+
+/* ---- call_webhook -------------------------------------------------------------------------------------------- */
+
+static int webhook_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"webhook_id", "data", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const json_t *w = json_object_get(params, "webhook_id");
+    if (w == NULL)
+        ferr(err, at, "webhook_id", "required", "the webhook endpoint to call (its URL and signing secret)");
+    else if (!id_ok(w, "whk"))
+        ferr(err, at, "webhook_id", "invalid_format", "a webhook endpoint id (whk_...)");
+    return check_data(params, at, err);
+}
+
+static json_t *webhook_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    (void)err;
+    json_t *p = json_object();
+    json_object_set(p, "webhook_id", json_object_get(params, "webhook_id"));
+    const json_t *d = json_object_get(params, "data");
+    json_object_set_new(p, "data", d != NULL && !json_is_null(d) ? fill(d, payload) : json_null());
+    return p;
+}
+
+typedef struct {
+    sq_action_run_t *r;
+    const char *webhook_id;
+} call_t;
+
+static void on_called(const sq_http_response_t *res, void *data)
+{
+    call_t *c = data;
+    sq_action_run_t *r = c->r;
+    sq_delivery_outcome_t o = sq_webhook_outcome(res);
+    if (o == SQ_DELIVERY_OK) {
+        json_t *out = sq_json_own(r->cx->arena, json_object());
+        json_object_set_new(out, "webhook_id", json_string(c->webhook_id));
+        json_object_set_new(out, "status", json_integer(res->status));
+        json_object_set_new(out, "idempotency_key", json_string(r->idempotency_key));
+        json_object_set_new(out, "duration_ms", json_integer(res->duration_us / 1000));
+        r->done(r, out, NULL, false);
+        return;
+    }
+    sq_err_t e;
+    sq_err_clear(&e);
+    if (res->error != SQ_HTTP_OK)
+        sq_err_set(&e, SQ_E_UNAVAILABLE, "The webhook call failed: %s.", sq_http_error_name(res->error));
+    else
+        sq_err_set(&e, SQ_E_UNAVAILABLE, "The webhook answered http_%d.", res->status);
+    sq_err_internal(&e, "%s", res->error_detail ? res->error_detail : "");
+    r->done(r, NULL, &e, o != SQ_DELIVERY_RETRY);
+}
+
+static void on_endpoint(const char *json, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    sq_action_run_t *r = c->r;
+    if (err != NULL) {
+        sq_err_t e;
+        sq_err_copy(&e, err);
+        if (err->code == SQ_E_NOT_FOUND)
+            sq_err_set(&e, SQ_E_NOT_FOUND, "The webhook endpoint %s does not exist.", c->webhook_id);
+        r->done(r, NULL, &e, err->code == SQ_E_NOT_FOUND);
+        return;
+    }
+    json_error_t je;
+    json_t *w = sq_json_own(r->cx->arena, json_loads(json, 0, &je));
+    if (!json_is_true(json_object_get(w, "enabled"))) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_INVALID_STATE, "The webhook endpoint %s is disabled.", c->webhook_id);
+        r->done(r, NULL, &e, true);
+        return;
+    }
+    sq_arena_t *a = r->cx->arena;
+    /* the body: the same on every attempt (its id is the idempotency key) */
+    json_t *body = sq_json_own(a, json_object());
+    json_object_set_new(body, "id", json_string(r->idempotency_key));
+    json_object_set_new(body, "object", json_string("automation_call"));
+    json_object_set_new(body, "rule_id", json_string(r->rule_id));
+    json_object_set_new(body, "run_id", json_string(r->run_id));
+    json_t *ev = json_object();
+    json_object_set_new(ev, "id", strncmp(r->trigger_key, "evt_", 4) == 0 ? json_string(r->trigger_key) : json_null());
+    json_object_set_new(ev, "type", json_string(r->event_type));
+    json_object_set(ev, "data", (json_t *)r->payload);
+    json_object_set_new(body, "event", ev);
+    json_object_set(body, "data", json_object_get(r->plan, "data"));
+    size_t len;
+    const char *text = sq_json_dump(a, body, &len);
+    const char *prev = json_string_value(json_object_get(w, "previous_secret"));
+    sq_http_header_t *h = sq_arena_alloc(a, sizeof(sq_http_header_t) * 6);
+    h[0] = (sq_http_header_t){"Content-Type", "application/json"};
+    h[1] = (sq_http_header_t){"Idempotency-Key", r->idempotency_key};
+    h[2] = (sq_http_header_t){"Souq-Event-Type", r->event_type};
+    h[3] = (sq_http_header_t){"Souq-Automation-Rule", r->rule_id};
+    h[4] = (sq_http_header_t){"Souq-Automation-Run", r->run_id};
+    h[5] = (sq_http_header_t){"Souq-Signature", sq_webhook_signature(a, sq_now_us() / 1000000, text, len,
+                                                                     json_string_value(json_object_get(w, "secret")), prev)};
+    sq_http_request_t rq = {.method = "POST",
+                            .url = json_string_value(json_object_get(w, "url")),
+                            .headers = h,
+                            .nheaders = 6,
+                            .body = text,
+                            .body_len = len,
+                            .connect_timeout_ms = r->http_connect_timeout_ms,
+                            .total_timeout_ms = r->http_timeout_ms,
+                            .max_response_bytes = 64 * 1024};
+    sq_ctx_http(r->cx, &rq, on_called, c);
+}
+
+static void webhook_run(sq_action_run_t *r)
+{
+    call_t *c = SQ_NEW(r->cx->arena, call_t);
+    c->r = r;
+    c->webhook_id = json_string_value(json_object_get(r->plan, "webhook_id"));
+    sq_automation_db_webhook(r->cx, c->webhook_id, on_endpoint, c);
+}
+
+/* ---- adjust_price -------------------------------------------------------------------------------------------- */
+
+static int price_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"variant_id", "variant_field", "price_list_id", "currency_code", "set",
+                                       "delta",      "percent",       "floor",         "ceiling",       NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const json_t *v = json_object_get(params, "variant_id"), *vf = json_object_get(params, "variant_field");
+    if ((v == NULL) == (vf == NULL))
+        ferr(err, at, "variant_id", "required",
+             "give exactly one of variant_id (an id) and variant_field (a pointer into the event)");
+    else if (v != NULL && !id_ok(v, "var"))
+        ferr(err, at, "variant_id", "invalid_format", "a variant id (var_...)");
+    else if (vf != NULL && !pointer_ok(vf))
+        ferr(err, at, "variant_field", "invalid_format", "a JSON pointer to a variant id in the event's data");
+    const json_t *pl = json_object_get(params, "price_list_id");
+    if (pl != NULL && !json_is_null(pl) && !id_ok(pl, "plist"))
+        ferr(err, at, "price_list_id", "invalid_format", "a price list id (plist_...), or null for the base price");
+    const json_t *cur = json_object_get(params, "currency_code");
+    const char *code;
+    if (cur == NULL)
+        ferr(err, at, "currency_code", "required", "the price's currency");
+    else if (!json_is_string(cur) || sq_check_currency(cur, &code) != NULL)
+        ferr(err, at, "currency_code", "invalid_value", "an ISO 4217 currency code Souq knows");
+    int how = 0;
+    const char *names[] = {"set", "delta", "percent"};
+    for (int i = 0; i < 3; i++) {
+        const json_t *x = json_object_get(params, names[i]);
+        if (x == NULL)
+            continue;
+        how++;
+        if (!json_is_integer(x))
+            ferr(err, at, names[i], "invalid_type", "an integer (minor units; percent in basis points)");
+        else if (i == 0 && (json_integer_value(x) < 0 || json_integer_value(x) > 999999999999))
+            ferr(err, at, "set", "out_of_range", "0 to 999999999999 minor units");
+        else if (i == 1 && (json_integer_value(x) < -999999999999 || json_integer_value(x) > 999999999999))
+            ferr(err, at, "delta", "out_of_range", "at most 999999999999 minor units either way");
+        else if (i == 2 && (json_integer_value(x) < -10000 || json_integer_value(x) > 100000))
+            ferr(err, at, "percent", "out_of_range", "-10000 to 100000 basis points (-100 % to +1000 %)");
+    }
+    if (how != 1)
+        ferr(err, at, "set", how == 0 ? "required" : "invalid_value", "give exactly one of set, delta and percent");
+    const json_t *fl = json_object_get(params, "floor"), *ce = json_object_get(params, "ceiling");
+    if (fl != NULL && (!json_is_integer(fl) || json_integer_value(fl) < 0 || json_integer_value(fl) > 999999999999))
+        ferr(err, at, "floor", "out_of_range", "0 to 999999999999 minor units");
+    if (ce != NULL && (!json_is_integer(ce) || json_integer_value(ce) < 0 || json_integer_value(ce) > 999999999999))
+        ferr(err, at, "ceiling", "out_of_range", "0 to 999999999999 minor units");
+    if (json_is_integer(fl) && json_is_integer(ce) && json_integer_value(fl) > json_integer_value(ce))
+        ferr(err, at, "floor", "invalid_value", "floor is at most ceiling");
+    return 0;
+}
+
+static json_t *price_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    const char *vf = json_string_value(json_object_get(params, "variant_field"));
+    const json_t *var = vf != NULL ? sq_json_pointer_get(payload, vf) : json_object_get(params, "variant_id");
+    if (!json_is_string(var))
+        return plan_err(err, "The event holds no variant id at params.variant_field.");
+    json_t *p = json_deep_copy(params);
+    json_object_del(p, "variant_field");
+    json_object_set(p, "variant_id", (json_t *)var);
+    char lower[4] = {0};
+    const char *cur = json_string_value(json_object_get(params, "currency_code"));
+    for (int i = 0; i < 3 && cur[i]; i++)
+        lower[i] = (char)(cur[i] | 0x20);
+    json_object_set_new(p, "currency_code", json_string(lower));
+    if (json_object_get(p, "price_list_id") == NULL)
+        json_object_set_new(p, "price_list_id", json_null());
+    return p;
+}
+
+static void price_run(sq_action_run_t *r)
+{
+    sq_automation_db_action(r->cx, "adjust_price", r->run_id, r->index, dump(r->cx->arena, r->plan), NULL, on_db_action, r);
+}
+
+static void price_preview(sq_ctx_t *cx, const json_t *plan, sq_json_cb cb, void *data)
+{
+    sq_automation_db_price_preview(cx, plan, cb, data);
+}
+
+/* ---- the registry -------------------------------------------------------------------------------------------- */
+
+const sq_action_def_t sq_automation_actions[] = {
+    {"tag_customer", "Adds tags to the event's customer (or the customer of its order).", false, tag_customer_validate,
+     tag_customer_plan, tag_customer_run, NULL},
+    {"tag_order", "Adds tags to the event's order.", false, tag_order_validate, tag_order_plan, tag_order_run, NULL},
+    {"emit_event", "Writes an automation.custom_event to the outbox (webhooks and rules receive it).", false, emit_validate,
+     emit_plan, emit_run, NULL},
+    {"call_webhook", "POSTs a signed call to a webhook endpoint, with an idempotency key.", true, webhook_validate, webhook_plan,
+     webhook_run, NULL},
+    {"adjust_price", "Sets or moves a variant's price in the base prices or a price list, within floor and ceiling.", false,
+     price_validate, price_plan, price_run, price_preview},
+    {NULL},
+};
