@@ -15,6 +15,8 @@
 #include "core/shipping.h"
 #include "core/tax.h"
 #include "core/promotion.h"
+#include "core/purchasing.h"
+#include "api/handlers/purchasing.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", "tag", NULL};
@@ -50,6 +52,10 @@ static const char *const price_change_q[] = {"limit",  "cursor",    "variant_id"
 static const char *const status_q[] = {"limit", "cursor", "status", NULL};
 static const char *const rule_q[] = {"limit", "cursor", "enabled", "event", NULL};
 static const char *const run_q[] = {"limit", "cursor", "state", NULL};
+static const char *const supplier_q[] = {"limit", "cursor", "currency_code", "q", NULL};
+static const char *const rrule_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "supplier_id", NULL};
+static const char *const po_q[] = {"limit", "cursor", "status", "supplier_id", "location_id", "q", NULL};
+static const char *const po_export_q[] = {"status", "supplier_id", "location_id", "q", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -260,6 +266,20 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/automation/rules/dry-run", sq_h_rule_dry_run, ADMIN, "automation:read", 0, NULL},
     {"POST", "/v1/admin/automation/rules/{id}/dry-run", sq_h_rule_dry_run_saved, ADMIN, "automation:read", 0, NULL},
     {"GET", "/v1/admin/reports/abandoned-carts", sq_h_abandoned_carts_report, ADMIN, "orders:read", 0, NULL},
+
+    /* low stock and reorders: suppliers, reorder rules, purchase orders (purchasing.c) */
+    LIST_GET("/v1/admin/suppliers", sq_res_supplier, "inventory:read", supplier_q),
+    CREATE_UPDATE("/v1/admin/suppliers", sq_res_supplier, "inventory:write"),
+    DELETE("/v1/admin/suppliers", sq_res_supplier, "inventory:write"),
+    LIST_GET("/v1/admin/reorder-rules", sq_res_reorder_rule, "inventory:read", rrule_q),
+    CREATE_UPDATE("/v1/admin/reorder-rules", sq_res_reorder_rule, "inventory:write"),
+    DELETE("/v1/admin/reorder-rules", sq_res_reorder_rule, "inventory:write"),
+    LIST_GET("/v1/admin/purchase-orders", sq_res_purchase_order, "inventory:read", po_q),
+    CREATE_UPDATE("/v1/admin/purchase-orders", sq_res_purchase_order, "inventory:write"),
+    {"POST", "/v1/admin/purchase-orders/{id}/send", sq_h_po_send, ADMIN, "inventory:write", 0, NULL},
+    {"POST", "/v1/admin/purchase-orders/{id}/cancel", sq_h_po_cancel, ADMIN, "inventory:write", 0, NULL},
+    {"POST", "/v1/admin/purchase-orders/{id}/receipts", sq_h_po_receive, ADMIN, "inventory:write", IDEM, NULL},
+    {"GET", "/v1/admin/exports/purchase-orders.csv", sq_h_export_purchase_orders, ADMIN, "inventory:read", SQ_RT_CSV, po_export_q},
 
     /* plugins (plugins.c) */
     {"GET", "/v1/admin/plugins", sq_h_admin_plugin_list, ADMIN, "plugins:read", 0, NULL},

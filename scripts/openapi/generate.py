@@ -959,6 +959,7 @@ paths["/v1/admin/draft-orders/{id}/complete"]["post"]["requestBody"]["required"]
 exec(open(os.path.join(HERE, 'events.py')).read())  # webhooks, events, the event catalogue (x-events)
 exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales channels, custom events (after events.py)
 exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs, dry runs; tags on customers and orders
+exec(open(os.path.join(HERE, 'purchasing.py')).read())  # suppliers, reorder rules, purchase orders; their events
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -214,6 +214,8 @@ const PREFIXES = {
   'tax-rates': 'txr', 'shipping-options': 'so',
   promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt', rules: 'arule',
   'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
+  promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt',
+  suppliers: 'sup', 'reorder-rules': 'rrule', 'purchase-orders': 'po',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
