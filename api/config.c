@@ -141,6 +141,29 @@ static const spec_t specs[] = {
      "cart.abandoned reminders per cart at most (0: none)"},
     {"abandoned_cart_spacing_s", T_INT, F(abandoned_cart_spacing_s), "86400", 1, 31536000, NULL, false, false,
      "at least this many seconds between two reminders of one cart"},
+    {"payment_monitor", T_BOOL, F(payment_monitor), "on", 0, 0, NULL, false, true, "off: no payment failure-rate alerts"},
+    {"payment_monitor_schedule", T_STR, F(payment_monitor_schedule), "every 1 minute", 0, 0, NULL, false, true,
+     "how often the payment-failure monitor runs: \"every N seconds|minutes|hours\" or \"daily at HH:MM\" (UTC)"},
+    {"payment_failure_window_s", T_INT, F(payment_failure_window_s), "900", 10, 86400, NULL, false, false,
+     "the payment-failure monitor computes each provider's failure rate over the last this many seconds"},
+    {"payment_failure_min_attempts", T_INT, F(payment_failure_min_attempts), "20", 1, 1000000, NULL, false, false,
+     "a provider with fewer finished authorizations in the window never alerts"},
+    {"payment_failure_threshold_pct", T_INT, F(payment_failure_threshold_pct), "20", 1, 100, NULL, false, false,
+     "payment.failure_rate_high when declined or failed authorizations reach this percentage"},
+    {"payment_failure_recover_pct", T_INT, F(payment_failure_recover_pct), "10", 0, 99, NULL, false, false,
+     "an open alert recovers (payment.failure_rate_recovered) below this percentage; below the threshold"},
+    {"purge", T_BOOL, F(purge), "on", 0, 0, NULL, false, true, "off: dispatched events, delivery attempts and finished jobs are kept"},
+    {"purge_schedule", T_STR, F(purge_schedule), "every 10 minutes", 0, 0, NULL, false, true,
+     "how often the purge runs: \"every N seconds|minutes|hours\" or \"daily at HH:MM\" (UTC)"},
+    {"event_retention_s", T_INT, F(event_retention_s), "2592000", 3600, 31622400, NULL, false, false,
+     "dispatched events (with their finished deliveries) are deleted this many seconds after they happened"},
+    {"delivery_attempt_retention_s", T_INT, F(delivery_attempt_retention_s), "2592000", 3600, 31622400, NULL, false, false,
+     "webhook delivery attempts (the delivery log) are deleted this many seconds after they started"},
+    {"job_retention_s", T_INT, F(job_retention_s), "604800", 60, 604800, NULL, false, false,
+     "completed and canceled jobs are deleted this many seconds after they finished (the runner's own 7-day limit stays)"},
+    {"purge_batch_size", T_INT, F(purge_batch_size), "500", 1, 10000, NULL, false, false, "rows one purge statement deletes at most"},
+    {"purge_max_batches", T_INT, F(purge_max_batches), "20", 1, 1000, NULL, false, false,
+     "batches of each kind one purge run deletes at most (the next run continues)"},
 };
 #undef F
 
@@ -348,7 +371,13 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         const char *why;
         if (sq_schedule_parse(c->abandoned_cart_schedule, &ps, &why) != 0)
             return fail(errbuf, errlen, "config abandoned_cart_schedule: %s", why);
+        if (sq_schedule_parse(c->payment_monitor_schedule, &ps, &why) != 0)
+            return fail(errbuf, errlen, "config payment_monitor_schedule: %s", why);
+        if (sq_schedule_parse(c->purge_schedule, &ps, &why) != 0)
+            return fail(errbuf, errlen, "config purge_schedule: %s", why);
     }
+    if (c->payment_failure_recover_pct >= c->payment_failure_threshold_pct)
+        return fail(errbuf, errlen, "config payment_failure_recover_pct: must be below payment_failure_threshold_pct");
     if (c->job_retry_max_ms < c->job_retry_base_ms)
         return fail(errbuf, errlen, "config job_retry_max_ms: must be at least job_retry_base_ms");
     if (c->events_lease_ms < c->webhook_timeout_ms + 1000)

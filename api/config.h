@@ -78,6 +78,17 @@ typedef struct sq_config {
     int abandoned_cart_after_s;        /* a cart unchanged this long is abandoned */
     int abandoned_cart_max_reminders;  /* reminders per cart */
     int abandoned_cart_spacing_s;      /* at least this long between two reminders of one cart */
+    /* the payment-failure monitor and the purge (core/upkeep.h) */
+    bool payment_monitor;              /* off: no failure-rate alerts */
+    char *payment_monitor_schedule;    /* how often the monitor runs (a schedule spec) */
+    int payment_failure_window_s;      /* the window the rate is computed over */
+    int payment_failure_min_attempts;  /* fewer finished authorizations in the window never alert */
+    int payment_failure_threshold_pct; /* alert at this failure rate or above */
+    int payment_failure_recover_pct;   /* an open alert recovers below this rate */
+    bool purge;                        /* off: nothing is purged */
+    char *purge_schedule;              /* how often the purge runs (a schedule spec) */
+    int event_retention_s, delivery_attempt_retention_s, job_retention_s;
+    int purge_batch_size, purge_max_batches;
 } sq_config_t;
 
 /** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated

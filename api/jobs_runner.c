@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/jobs.h"
+#include "core/upkeep.h"
 
 #define MAX_INFLIGHT 16
 #define STATS_EVERY_US 5000000
@@ -26,6 +27,8 @@ struct sq_jobs_runner {
     char node[96];
     bool stepping, again, more_due;
     bool registered, registering; /* the built-in schedules */
+    bool register_failed;
+    int registering_n; /* upserts in flight */
     int inflight;
     int64_t next_step, next_stats, next_register;
     bool stats_running;
@@ -169,6 +172,15 @@ static void step(struct sq_jobs_runner *r)
     r->settings.abandoned_cart_after_s = cfg->abandoned_cart_after_s;
     r->settings.abandoned_cart_max_reminders = cfg->abandoned_cart_max_reminders;
     r->settings.abandoned_cart_spacing_s = cfg->abandoned_cart_spacing_s;
+    r->settings.payment_failure_window_s = cfg->payment_failure_window_s;
+    r->settings.payment_failure_min_attempts = cfg->payment_failure_min_attempts;
+    r->settings.payment_failure_alert_bp = cfg->payment_failure_threshold_pct * 100;
+    r->settings.payment_failure_recover_bp = cfg->payment_failure_recover_pct * 100;
+    r->settings.event_retention_s = cfg->event_retention_s;
+    r->settings.delivery_attempt_retention_s = cfg->delivery_attempt_retention_s;
+    r->settings.job_retention_s = cfg->job_retention_s;
+    r->settings.purge_batch_size = cfg->purge_batch_size;
+    r->settings.purge_max_batches = cfg->purge_max_batches;
     r->stepping = true;
     r->again = false;
     sq_arena_t *a = sq_arena_new();
@@ -184,30 +196,50 @@ static void step(struct sq_jobs_runner *r)
 static void on_registered(const sq_err_t *err, void *data)
 {
     step_t *s = data;
-    s->r->registering = false;
-    if (err != NULL)
+    struct sq_jobs_runner *r = s->r;
+    if (err != NULL) {
         sq_log(SQ_LOG_WARN, "jobs", "registering the built-in schedules failed: %s (%s); trying again", err->detail, err->internal);
-    else
-        s->r->registered = true;
+        r->register_failed = true;
+    }
+    if (--r->registering_n > 0)
+        return;
+    r->registering = false;
+    r->registered = !r->register_failed;
     sq_arena_unref(s->cx.arena);
 }
 
 static void register_schedules(struct sq_jobs_runner *r)
 {
     const sq_config_t *cfg = r->t->rt->cfg;
-    sq_schedule_spec_t ps;
-    const char *why;
-    if (SQ_NEVER(sq_schedule_parse(cfg->abandoned_cart_schedule, &ps, &why) != 0)) { /* checked at load */
-        r->registered = true;
-        return;
-    }
+    struct {
+        const char *id, *kind, *spec;
+        bool enabled;
+    } builtins[] = {
+        {"abandoned_carts", "abandoned_carts.scan", cfg->abandoned_cart_schedule, cfg->abandoned_carts && cfg->abandoned_cart_max_reminders > 0},
+        {"payment_monitor", SQ_UPKEEP_MONITOR_KIND, cfg->payment_monitor_schedule, cfg->payment_monitor},
+        {"purge", SQ_UPKEEP_PURGE_KIND, cfg->purge_schedule, cfg->purge},
+    };
     sq_arena_t *a = sq_arena_new();
     step_t *s = SQ_NEW(a, step_t);
     s->r = r;
     sq_thread_ctx(r->t, &s->cx, a);
     r->registering = true;
-    sq_job_schedule_upsert(&s->cx, "abandoned_carts", "abandoned_carts.scan", cfg->abandoned_cart_schedule, &ps,
-                           cfg->abandoned_carts && cfg->abandoned_cart_max_reminders > 0, 1, on_registered, s);
+    r->register_failed = false;
+    r->registering_n = 0;
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        sq_schedule_spec_t ps;
+        const char *why;
+        if (SQ_NEVER(sq_schedule_parse(builtins[i].spec, &ps, &why) != 0)) /* checked at load */
+            continue;
+        r->registering_n++;
+        sq_job_schedule_upsert(&s->cx, builtins[i].id, builtins[i].kind, builtins[i].spec, &ps, builtins[i].enabled, 1, on_registered,
+                               s);
+    }
+    if (r->registering_n == 0) {
+        r->registering = false;
+        r->registered = true;
+        sq_arena_unref(a);
+    }
 }
 
 /* ---- stats -------------------------------------------------------------------------------------------------------- */

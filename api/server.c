@@ -20,6 +20,7 @@
 #include "api/jobs_runner.h"
 #include "core/dynprice.h"
 #include "core/automation.h"
+#include "api/upkeep.h"
 #include "core/jobs.h"
 #include "api/req.h"
 #include "api/routes.h"
@@ -285,8 +286,10 @@ static void on_tick(h2o_timeout_entry_t *e)
     if (t->index == 0) {
         sq_dispatcher_tick(t, now);
         sq_jobs_runner_tick(t, now);
+        sq_upkeep_tick(t, now);
     }
-    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing && !sq_dispatcher_busy(t) && !sq_jobs_runner_busy(t))
+    if (t->draining && t->inflight == 0 && !t->sweeping && !t->importing && !sq_dispatcher_busy(t) && !sq_jobs_runner_busy(t) &&
+        !(t->index == 0 && sq_upkeep_busy(t)))
         t->stop = true;
     h2o_timeout_link(t->loop, &t->tick_timeout, &t->tick);
 }
@@ -575,6 +578,7 @@ int sq_serve(const char *config_path)
     sq_jobs_register_builtins(cfg->jobs_test_kinds); /* before the threads: the table is read-only from then on */
     sq_dynprice_register_jobs();                     /* price_schedule.run, pricing_rules.evaluate (core/dynprice.h) */
     sq_automation_register_jobs();
+    sq_upkeep_init();
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

@@ -8,6 +8,7 @@
 
 #include "core/base/log.h"
 #include "core/base/util.h"
+#include "core/upkeep.h"
 
 int64_t sq_job_backoff_ms(int failed_attempts, int64_t base_ms, int64_t cap_ms, uint32_t rnd)
 {
@@ -172,6 +173,7 @@ static void probe(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, vo
 void sq_jobs_register_builtins(bool test_kinds)
 {
     sq_jobs_register("abandoned_carts.scan", abandoned_scan);
+    sq_upkeep_register_jobs();
     if (test_kinds)
         sq_jobs_register("test.probe", probe);
 }

@@ -34,6 +34,11 @@ typedef struct {
     int abandoned_cart_after_s;       /* a cart unchanged this long is abandoned */
     int abandoned_cart_max_reminders; /* reminders per cart */
     int abandoned_cart_spacing_s;     /* at least this long between two reminders of a cart */
+    /* the payment-failure monitor and the purge (core/upkeep.h) */
+    int payment_failure_window_s, payment_failure_min_attempts;
+    int payment_failure_alert_bp, payment_failure_recover_bp; /* basis points of attempts */
+    int event_retention_s, delivery_attempt_retention_s, job_retention_s;
+    int purge_batch_size, purge_max_batches;
 } sq_jobs_settings_t;
 
 /** A job claimed for this node (strings in the job's arena). */

@@ -8,6 +8,7 @@
 #include "api/handlers/handlers.h"
 #include "api/routes.h"
 #include "core/automation.h"
+#include "api/upkeep.h"
 #include "core/base/crypto.h"
 #include "core/base/embed.h"
 #include "plugins/host/host.h"
@@ -174,6 +175,7 @@ void sq_h_metrics(sq_req_t *req)
     put(&o, "%s", sq_dispatcher_metrics(req->arena));
     put(&o, "%s", sq_jobs_runner_metrics(req->arena));
     put(&o, "%s", sq_automation_metrics(req->arena));
+    put(&o, "%s", sq_upkeep_metrics(req->arena));
     put(&o, "# HELP souq_start_time_seconds Start time of the process.\n# TYPE souq_start_time_seconds gauge\n");
     put(&o, "souq_start_time_seconds %lld\n", (long long)(sq_server.started_us / 1000000));
     /* text/plain: sent as is, not through the JSON path */

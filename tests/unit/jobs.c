@@ -83,6 +83,8 @@ static void test_table(void)
     sq_jobs_register_builtins(false);
     CHECK(sq_jobs_handler("abandoned_carts.scan") != NULL);
     CHECK(sq_jobs_handler("test.probe") == NULL);
+    CHECK(sq_jobs_handler("payments.failure_monitor") != NULL);
+    CHECK(sq_jobs_handler("maintenance.purge") != NULL);
     sq_jobs_register("x.a", run_a);
     CHECK(sq_jobs_handler("x.a") == run_a);
     sq_jobs_register("x.a", run_b); /* replaces */
@@ -90,7 +92,7 @@ static void test_table(void)
     int n = 0;
     for (const char *const *k = sq_jobs_kinds(); *k != NULL; k++)
         n++;
-    CHECK_INT(n, 2);
+    CHECK_INT(n, 4); /* abandoned_carts.scan, payments.failure_monitor, maintenance.purge, x.a */
     sq_jobs_register_builtins(true);
     CHECK(sq_jobs_handler("test.probe") != NULL);
 }
