@@ -215,7 +215,8 @@ static void register_schedules(struct sq_jobs_runner *r)
         const char *id, *kind, *spec;
         bool enabled;
     } builtins[] = {
-        {"abandoned_carts", "abandoned_carts.scan", cfg->abandoned_cart_schedule, cfg->abandoned_carts && cfg->abandoned_cart_max_reminders > 0},
+        {"abandoned_carts", "abandoned_carts.scan", cfg->abandoned_cart_schedule,
+         cfg->abandoned_carts && cfg->abandoned_cart_max_reminders > 0},
         {"payment_monitor", SQ_UPKEEP_MONITOR_KIND, cfg->payment_monitor_schedule, cfg->payment_monitor},
         {"purge", SQ_UPKEEP_PURGE_KIND, cfg->purge_schedule, cfg->purge},
     };
@@ -232,8 +233,8 @@ static void register_schedules(struct sq_jobs_runner *r)
         if (SQ_NEVER(sq_schedule_parse(builtins[i].spec, &ps, &why) != 0)) /* checked at load */
             continue;
         r->registering_n++;
-        sq_job_schedule_upsert(&s->cx, builtins[i].id, builtins[i].kind, builtins[i].spec, &ps, builtins[i].enabled, 1, on_registered,
-                               s);
+        sq_job_schedule_upsert(&s->cx, builtins[i].id, builtins[i].kind, builtins[i].spec, &ps, builtins[i].enabled, 1,
+                               on_registered, s);
     }
     if (r->registering_n == 0) {
         r->registering = false;

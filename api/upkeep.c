@@ -78,23 +78,30 @@ char *sq_upkeep_metrics(sq_arena_t *a)
     int n = g.n;
     memcpy(p, g.p, sizeof(p[0]) * (size_t)n);
     pthread_mutex_unlock(&g.lock);
-    char *out = sq_arena_printf(a,
-                                "# HELP souq_payment_failure_rate Declined or failed authorizations among finished ones per payment "
-                                "provider over payment_failure_window_s, as the monitor last computed it (0 without attempts).\n"
-                                "# TYPE souq_payment_failure_rate gauge\n");
+    char *out =
+        sq_arena_printf(a, "# HELP souq_payment_failure_rate Declined or failed authorizations among finished ones per payment "
+                           "provider over payment_failure_window_s, as the monitor last computed it (0 without attempts).\n"
+                           "# TYPE souq_payment_failure_rate gauge\n");
     for (int i = 0; i < n; i++)
         out = sq_arena_printf(a, "%ssouq_payment_failure_rate{provider=\"%s\"} %.4f\n", out, p[i].provider,
                               p[i].attempts > 0 ? (double)p[i].failures / p[i].attempts : 0.0);
-    out = sq_arena_printf(a, "%s# HELP souq_payment_attempts Finished authorizations per provider in the monitor's window.\n"
-                             "# TYPE souq_payment_attempts gauge\n", out);
+    out = sq_arena_printf(a,
+                          "%s# HELP souq_payment_attempts Finished authorizations per provider in the monitor's window.\n"
+                          "# TYPE souq_payment_attempts gauge\n",
+                          out);
     for (int i = 0; i < n; i++)
         out = sq_arena_printf(a, "%ssouq_payment_attempts{provider=\"%s\"} %d\n", out, p[i].provider, p[i].attempts);
-    out = sq_arena_printf(a, "%s# HELP souq_payment_failure_alert 1 while a payment.failure_rate_high alert is open for the provider.\n"
-                             "# TYPE souq_payment_failure_alert gauge\n", out);
+    out =
+        sq_arena_printf(a,
+                        "%s# HELP souq_payment_failure_alert 1 while a payment.failure_rate_high alert is open for the provider.\n"
+                        "# TYPE souq_payment_failure_alert gauge\n",
+                        out);
     for (int i = 0; i < n; i++)
         out = sq_arena_printf(a, "%ssouq_payment_failure_alert{provider=\"%s\"} %d\n", out, p[i].provider, p[i].alerting ? 1 : 0);
-    out = sq_arena_printf(a, "%s# HELP souq_purged_rows_total Rows the purge deleted on this node, by kind.\n"
-                             "# TYPE souq_purged_rows_total counter\n", out);
+    out = sq_arena_printf(a,
+                          "%s# HELP souq_purged_rows_total Rows the purge deleted on this node, by kind.\n"
+                          "# TYPE souq_purged_rows_total counter\n",
+                          out);
     for (int k = 0; sq_upkeep_purge_kinds[k] != NULL; k++)
         out = sq_arena_printf(a, "%ssouq_purged_rows_total{kind=\"%s\"} %llu\n", out, sq_upkeep_purge_kinds[k],
                               (unsigned long long)sq_upkeep_purged(k));

@@ -14,15 +14,15 @@
 #define NOTE F("note", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL)
 
 #define SUPPLIER(req)                                                                                                              \
-    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("email", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_LOWER, 0, 254, NULL, sq_check_email, NULL), \
-        F("phone", SQ_FT_STR, SQ_F_NULLABLE, 0, 32, NULL, sq_check_phone, NULL),                                                  \
+    F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL),                                                                         \
+        F("email", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_LOWER, 0, 254, NULL, sq_check_email, NULL),                                     \
+        F("phone", SQ_FT_STR, SQ_F_NULLABLE, 0, 32, NULL, sq_check_phone, NULL),                                                   \
         F("currency_code", SQ_FT_STR, (req), 3, 3, NULL, sq_check_currency, NULL),                                                 \
         F("lead_time_days", SQ_FT_INT, 0, 0, 365, NULL, NULL, NULL), META
 const sq_field_t sq_supplier_create_fields[] = {SUPPLIER(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_supplier_update_fields[] = {SUPPLIER(0), {NULL}};
 
-#define RULE_COMMON                                                                                                                \
-    COST, SUPPLIER_SKU, F("enabled", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
+#define RULE_COMMON COST, SUPPLIER_SKU, F("enabled", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
 const sq_field_t sq_reorder_rule_create_fields[] = {
     ID("inventory_item_id", SQ_F_REQUIRED),
     ID("location_id", SQ_F_REQUIRED),
@@ -41,7 +41,7 @@ static const sq_field_t po_line_fields[] = {
     ID("inventory_item_id", SQ_F_REQUIRED), QTY("quantity", SQ_F_REQUIRED, 1), COST, SUPPLIER_SKU, {NULL},
 };
 #define PO_COMMON                                                                                                                  \
-    F("lines", SQ_FT_OBJECT_ARRAY, 0, 0, SQ_PO_MAX_LINES, NULL, NULL, po_line_fields), NOTE,                                      \
+    F("lines", SQ_FT_OBJECT_ARRAY, 0, 0, SQ_PO_MAX_LINES, NULL, NULL, po_line_fields), NOTE,                                       \
         F("expected_at", SQ_FT_STR, SQ_F_NULLABLE, 1, 64, NULL, sq_check_timestamp, NULL), META
 const sq_field_t sq_po_create_fields[] = {ID("supplier_id", SQ_F_REQUIRED), ID("location_id", SQ_F_REQUIRED), PO_COMMON, {NULL}};
 const sq_field_t sq_po_update_fields[] = {PO_COMMON, {NULL}};

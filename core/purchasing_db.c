@@ -32,13 +32,15 @@ SQ_STMT(po_update, "SELECT souq_purchase_order_save($1, $2::jsonb, $3, NULL)");
 SQ_STMT(po_send, "SELECT souq_purchase_order_send($1, $2)");
 SQ_STMT(po_cancel, "SELECT souq_purchase_order_cancel($1, $2)");
 SQ_STMT(po_receive, "SELECT souq_purchase_order_receive($1, $2::jsonb, $3, $4)");
-SQ_STMT_RO(po_csv, "SELECT coalesce(string_agg(l, E'\\r\\n'), '') || E'\\r\\n' FROM souq_export_purchase_orders_csv($1, $2, $3, $4) l");
+SQ_STMT_RO(po_csv,
+           "SELECT coalesce(string_agg(l, E'\\r\\n'), '') || E'\\r\\n' FROM souq_export_purchase_orders_csv($1, $2, $3, $4) l");
 
 static const char *const supplier_filters[] = {"currency_code", "q", NULL};
 static const sq_filter_rule_t supplier_rules[] = {{"currency_code", 3, NULL, NULL}, {"q", 256, NULL, NULL}, {NULL}};
 static const sq_constraint_t supplier_constraints[] = {
     {"suppliers_currency_code_fkey", "/currency_code", SQ_E_VALIDATION, "The currency is not known."},
-    {"reorder_rules_supplier_fkey", NULL, SQ_E_CONFLICT, "The supplier has reorder rules; point them at another supplier or delete them first."},
+    {"reorder_rules_supplier_fkey", NULL, SQ_E_CONFLICT,
+     "The supplier has reorder rules; point them at another supplier or delete them first."},
     {"purchase_orders_supplier_fkey", NULL, SQ_E_CONFLICT, "The supplier has purchase orders; they keep their supplier."},
     {NULL},
 };
@@ -57,8 +59,11 @@ static const sq_constraint_t rule_constraints[] = {
 
 static const char *const po_filters[] = {"status", "supplier_id", "location_id", "q", NULL};
 static const char *const po_statuses[] = {"draft", "sent", "partially_received", "received", "canceled", NULL};
-static const sq_filter_rule_t po_rules[] = {
-    {"status", 32, po_statuses, NULL}, {"supplier_id", 40, NULL, NULL}, {"location_id", 40, NULL, NULL}, {"q", 64, NULL, NULL}, {NULL}};
+static const sq_filter_rule_t po_rules[] = {{"status", 32, po_statuses, NULL},
+                                            {"supplier_id", 40, NULL, NULL},
+                                            {"location_id", 40, NULL, NULL},
+                                            {"q", 64, NULL, NULL},
+                                            {NULL}};
 static const sq_constraint_t po_constraints[] = {
     {"purchase_orders_one_draft", "/supplier_id", SQ_E_ALREADY_EXISTS,
      "This supplier already has an open draft for this location; add the lines to it."},

@@ -15,7 +15,6 @@ uint64_t sq_upkeep_purged(int kind)
     return kind >= 0 && kind < 3 ? __atomic_load_n(&purged[kind], __ATOMIC_RELAXED) : 0;
 }
 
-
 static bool label_ok(const char *s)
 {
     if (*s == '\0')

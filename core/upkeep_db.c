@@ -5,7 +5,6 @@ SQ_STMT(monitor_run, "SELECT souq_payment_monitor_run($1::int, $2::int, $3::int,
 SQ_STMT_RO(health_read, "SELECT souq_payment_health_json()");
 SQ_STMT(purge_batch, "SELECT souq_purge_batch($1, $2::int, $3::int)");
 
-
 void sq_upkeep_monitor_run(sq_ctx_t *cx, const sq_jobs_settings_t *s, sq_json_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;

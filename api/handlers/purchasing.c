@@ -59,7 +59,8 @@ void sq_h_po_receive(sq_req_t *req)
     }
     if (!req->idem.claimed) { /* the router claims the key before this runs; no key, no claim */
         sq_err_set(&req->err, SQ_E_INVALID_PARAMETER, "Receiving goods requires an Idempotency-Key header.");
-        sq_err_field(&req->err, "Idempotency-Key", "required", "Send a unique key per receipt (a UUID): a retry is then applied once.");
+        sq_err_field(&req->err, "Idempotency-Key", "required",
+                     "Send a unique key per receipt (a UUID): a retry is then applied once.");
         req->err.param_errors = true;
         sq_req_fail(req);
         return;

@@ -38,7 +38,9 @@ static void test_suppliers_and_rules(void)
 {
     sq_arena_t *a = sq_arena_new();
     sq_err_t e;
-    CHECK_STR(first_error(a, &sq_res_supplier, true, "{\"name\":\"Acme\",\"currency_code\":\"EUR\",\"email\":\"A@acme.example\"}", &e), "");
+    CHECK_STR(
+        first_error(a, &sq_res_supplier, true, "{\"name\":\"Acme\",\"currency_code\":\"EUR\",\"email\":\"A@acme.example\"}", &e),
+        "");
     CHECK_STR(first_error(a, &sq_res_supplier, true, "{\"name\":\"Acme\"}", &e), "/currency_code");
     CHECK_STR(first_error(a, &sq_res_supplier, true, "{\"name\":\"Acme\",\"currency_code\":\"eur\",\"lead_time_days\":366}", &e),
               "/lead_time_days");
@@ -53,7 +55,10 @@ static void test_suppliers_and_rules(void)
                           "\",\"reorder_point\":0,\"reorder_quantity\":1,\"unit_cost\":10000000001}",
                           &e),
               "/unit_cost");
-    CHECK_STR(first_error(a, &sq_res_reorder_rule, true, "{\"inventory_item_id\":\"" ITEM "\",\"location_id\":\"" LOC "\",\"supplier_id\":\"" SUP "\",\"reorder_point\":0}", &e),
+    CHECK_STR(first_error(a, &sq_res_reorder_rule, true,
+                          "{\"inventory_item_id\":\"" ITEM "\",\"location_id\":\"" LOC "\",\"supplier_id\":\"" SUP
+                          "\",\"reorder_point\":0}",
+                          &e),
               "/reorder_quantity");
     CHECK_STR(first_error(a, &sq_res_reorder_rule, false, "{\"inventory_item_id\":\"" ITEM "\"}", &e), "/inventory_item_id");
     CHECK_INT(e.code, SQ_E_UNKNOWN_FIELD);
@@ -67,19 +72,25 @@ static void test_purchase_orders(void)
     const sq_resource_t *r = &sq_res_purchase_order;
     CHECK_STR(first_error(a, r, true,
                           "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"lines\":[{\"inventory_item_id\":\"" ITEM
-                          "\",\"quantity\":3,\"unit_cost\":250},{\"inventory_item_id\":\"" ITEM2 "\",\"quantity\":1}],\"expected_at\":\"2030-01-01T00:00:00Z\"}",
+                          "\",\"quantity\":3,\"unit_cost\":250},{\"inventory_item_id\":\"" ITEM2
+                          "\",\"quantity\":1}],\"expected_at\":\"2030-01-01T00:00:00Z\"}",
                           &e),
               "");
     CHECK_STR(first_error(a, r, true,
                           "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"lines\":[{\"inventory_item_id\":\"" ITEM
-                          "\",\"quantity\":3},{\"inventory_item_id\":\"" ITEM2 "\",\"quantity\":1},{\"inventory_item_id\":\"" ITEM "\",\"quantity\":1}]}",
+                          "\",\"quantity\":3},{\"inventory_item_id\":\"" ITEM2 "\",\"quantity\":1},{\"inventory_item_id\":\"" ITEM
+                          "\",\"quantity\":1}]}",
                           &e),
               "/lines/2/inventory_item_id");
     CHECK_INT(e.code, SQ_E_VALIDATION);
     CHECK_STR(e.fields[0].code, "repeated");
-    CHECK_STR(first_error(a, r, true, "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"lines\":[{\"inventory_item_id\":\"" ITEM "\",\"quantity\":1000001}]}", &e),
+    CHECK_STR(first_error(a, r, true,
+                          "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"lines\":[{\"inventory_item_id\":\"" ITEM
+                          "\",\"quantity\":1000001}]}",
+                          &e),
               "/lines/0/quantity");
-    CHECK_STR(first_error(a, r, true, "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"expected_at\":\"tomorrow\"}", &e), "/expected_at");
+    CHECK_STR(first_error(a, r, true, "{\"supplier_id\":\"" SUP "\",\"location_id\":\"" LOC "\",\"expected_at\":\"tomorrow\"}", &e),
+              "/expected_at");
     CHECK_STR(first_error(a, r, true, "{\"location_id\":\"" LOC "\"}", &e), "/supplier_id");
     CHECK_STR(first_error(a, r, false, "{\"supplier_id\":\"" SUP "\"}", &e), "/supplier_id"); /* fixed at creation */
     CHECK_INT(e.code, SQ_E_UNKNOWN_FIELD);
@@ -88,8 +99,9 @@ static void test_purchase_orders(void)
     CHECK_STR(receipt_error(a, "{\"lines\":[{\"line_id\":\"" LINE "\",\"quantity\":2}],\"allow_over_receipt\":true}", &e), "");
     CHECK_STR(receipt_error(a, "{\"lines\":[]}", &e), "/lines");
     CHECK_STR(receipt_error(a, "{\"lines\":[{\"line_id\":\"" LINE "\",\"quantity\":0}]}", &e), "/lines/0/quantity");
-    CHECK_STR(receipt_error(a, "{\"lines\":[{\"line_id\":\"" LINE "\",\"quantity\":1},{\"line_id\":\"" LINE "\",\"quantity\":1}]}", &e),
-              "/lines/1/line_id");
+    CHECK_STR(
+        receipt_error(a, "{\"lines\":[{\"line_id\":\"" LINE "\",\"quantity\":1},{\"line_id\":\"" LINE "\",\"quantity\":1}]}", &e),
+        "/lines/1/line_id");
     CHECK_INT(e.code, SQ_E_VALIDATION);
     CHECK_STR(receipt_error(a, "{\"lines\":[{\"line_id\":\"" LINE "\",\"quantity\":1}],\"location_id\":null}", &e), "");
     sq_arena_unref(a);
