@@ -128,6 +128,8 @@ test('reorder rules: one per item and location, references checked, identity fix
   assert.equal((await A('GET', '/v1/admin/reorder-rules?supplier_id=' + 'x'.repeat(41))).status, 400);
   assert.equal((await A('DELETE', `/v1/admin/reorder-rules/${rr.id}`)).status, 204);
   assert.equal((await A('DELETE', `/v1/admin/reorder-rules/${rr.id}`)).status, 404);
+  assert.equal((await A('GET', `/v1/admin/reorder-rules/${rr.id}`)).status, 404);
+  assert.equal((await A('PATCH', `/v1/admin/reorder-rules/${rr.id}`, { reorder_point: 1 })).status, 404);
 });
 
 test('an order crossing the reorder point creates the draft, a second item extends it, nothing is added twice', async () => {
@@ -295,7 +297,13 @@ test('purchase orders: draft edits, one draft per supplier and location, send, r
   }
   r = await A('POST', `/v1/admin/purchase-orders/${po.id}/receipts`, { lines: [{ line_id: lineA, quantity: 1 }] }, { headers: key() });
   assert.equal(r.status, 409);
-  assert.equal((await A('POST', '/v1/admin/purchase-orders/po_01zzzzzzzzzzzzzzzzzzzzzzzz/send')).status, 404);
+  const none = '/v1/admin/purchase-orders/po_01zzzzzzzzzzzzzzzzzzzzzzzz';
+  for (const [method, path, body, headers] of [['GET', '', undefined], ['PATCH', '', { note: 'x' }], ['POST', '/send'], ['POST', '/cancel'],
+                                              ['POST', '/receipts', { lines: [{ line_id: lineA, quantity: 1 }] }, key()]]) {
+    r = await A(method, none + path, body, { headers });
+    assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+    assert.equal(r.body.type, type('not-found'));
+  }
   assert.equal((await A('POST', `/v1/admin/purchase-orders/${po.id}/send`, { now: true })).status, 422);
 });
 
