@@ -15,6 +15,7 @@ CREATE TABLE suppliers (
     phone          text CHECK (length(phone) <= 32),
     currency_code  text NOT NULL CONSTRAINT suppliers_currency_code_fkey REFERENCES currencies (code),
     lead_time_days integer NOT NULL DEFAULT 0 CHECK (lead_time_days BETWEEN 0 AND 365),
+    seller_id      text,  -- the marketplace seller whose supplier it is (NULL: the store's own), as stock_locations
     metadata       jsonb NOT NULL DEFAULT '{}',
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
