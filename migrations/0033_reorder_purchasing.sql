@@ -44,6 +44,13 @@ BEGIN
             RETURN NULL;
         END IF;
         PERFORM souq_check_etag(souq_supplier_json(cur), p_etag);
+        -- rule costs and open orders are amounts in the supplier's currency: it cannot change under them
+        IF b ? 'currency_code' AND lower(b->>'currency_code') <> cur.currency_code
+           AND (EXISTS (SELECT 1 FROM reorder_rules r WHERE r.supplier_id = p_id AND r.unit_cost > 0)
+                OR EXISTS (SELECT 1 FROM purchase_orders o WHERE o.supplier_id = p_id AND o.status IN ('draft', 'sent', 'partially_received'))) THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQ409',
+                MESSAGE = 'The supplier has reorder rules with costs or open purchase orders in its currency; close or change those first.';
+        END IF;
         UPDATE suppliers s SET
             name = CASE WHEN b ? 'name' THEN b->>'name' ELSE s.name END,
             email = CASE WHEN b ? 'email' THEN lower(b->>'email') ELSE s.email END,

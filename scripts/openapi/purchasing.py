@@ -18,7 +18,7 @@ schemas["SupplierList"] = list_of("Supplier", "suppliers")
 _sup_in = {"name": S("Name.", minLength=1, maxLength=256), "email": {**email_in, "type": ["string", "null"], "description": "Email for purchase orders (stored lower-case)."},
     "phone": phone_in, "currency_code": cur_code, "lead_time_days": INT("Lead time, days (default 0).", minimum=0, maximum=365), "metadata": metadata_in}
 schemas["SupplierCreate"] = req(_sup_in, ["name", "currency_code"], "A new supplier.")
-schemas["SupplierUpdate"] = req(_sup_in, [], "Fields to change; absent fields stay as they are. A new currency applies to purchase orders created from then on.")
+schemas["SupplierUpdate"] = req(_sup_in, [], "Fields to change; absent fields stay as they are. The currency cannot change while reorder rules with a cost or open purchase orders are in it (409 conflict).")
 
 # ---- reorder rules ---------------------------------------------------------------------------------------------
 schemas["ReorderRule"] = obj({"id": ID("rrule"), "object": {"const": "reorder_rule", "description": "Always reorder_rule."},

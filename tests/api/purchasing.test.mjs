@@ -91,6 +91,9 @@ test('suppliers: create, read, list, update, delete; bad input is refused with p
   // a supplier that reorder rules name cannot be deleted; once they are gone it can
   const v = await variant(50);
   const rr = await rule(v, sup);
+  r = await A('PATCH', `/v1/admin/suppliers/${sup.id}`, { currency_code: 'usd' });
+  assert.equal(r.status, 409, 'the rule\'s cost is in euros');
+  assert.equal((await A('GET', `/v1/admin/suppliers/${sup.id}`)).body.currency_code, 'eur');
   r = await A('DELETE', `/v1/admin/suppliers/${sup.id}`);
   assert.equal(r.status, 409, r.text);
   assert.equal(r.body.type, type('conflict'));
