@@ -175,6 +175,15 @@ test('an order crossing the reorder point creates the draft, a second item exten
   assert.equal((await drafts(sup, loc2)).length, 1);
   const ce = await reorderEvents(c);
   assert.deepEqual(ce.map((e) => e.location_id), [loc2], 'only the enabled rule reordered');
+  // a transfer out of the location and a stock count cross the point too
+  const x = await variant(10), y = await variant(10);
+  await rule(x, sup);
+  await rule(y, sup);
+  assert.equal((await A('POST', `/v1/admin/inventory-items/${x.item}/transfers`, { from_location_id: loc, to_location_id: loc2, quantity: 6 })).status, 200);
+  assert.equal((await A('POST', `/v1/admin/inventory-items/${y.item}/counts`, { location_id: loc, quantity: 2 })).status, 200);
+  assert.deepEqual([(await reorderEvents(x)).map((ev) => ev.available), (await reorderEvents(y)).map((ev) => ev.available)], [[4], [2]]);
+  po = (await A('GET', `/v1/admin/purchase-orders/${(await drafts(sup))[0].id}`)).body;
+  assert.deepEqual(po.lines.map((l) => l.inventory_item_id), [a.item, b.item, x.item, y.item]);
 });
 
 test('concurrent orders crossing the points of two items of one supplier: one draft, each item once', async () => {
