@@ -134,6 +134,12 @@ static void test_validation(void)
     expect_env_error("SOUQ_DURABILITY_CHECK=ignore", "durability_check");
     expect_env_error("SOUQ_DATABASE_URL=", "database_url");
     expect_env_error("SOUQ_MAX_AUTH_BODY_BYTES=2000000", "max_auth_body_bytes");
+    expect_env_error("SOUQ_PAYMENT_MONITOR_SCHEDULE=often", "payment_monitor_schedule");
+    expect_env_error("SOUQ_PURGE_SCHEDULE=every 0 minutes", "purge_schedule");
+    expect_env_error("SOUQ_PAYMENT_FAILURE_RECOVER_PCT=20", "payment_failure_recover_pct"); /* not below the 20 % threshold */
+    expect_env_error("SOUQ_PAYMENT_FAILURE_THRESHOLD_PCT=101", "payment_failure_threshold_pct");
+    expect_env_error("SOUQ_JOB_RETENTION_S=604801", "job_retention_s");
+    expect_env_error("SOUQ_PURGE_BATCH_SIZE=0", "purge_batch_size");
     char *none[] = {NULL};
     CHECK(load_env(none) == NULL);
     CHECK_CONTAINS(errbuf, "SOUQ_JWT_SECRET");
