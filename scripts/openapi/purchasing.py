@@ -66,7 +66,7 @@ schemas["PurchaseOrderReceipt"] = req({"location_id": {"type": ["string", "null"
               "items": req({"line_id": _sid("A line of this purchase order (422 not_found)."), "quantity": _qty("Units that arrived.", 1)}, ["line_id", "quantity"], "Units of one line.")},
     "allow_over_receipt": B("Accept more units than are outstanding (default false: 422 exceeds_outstanding at /lines/i/quantity)."),
     "note": {"type": ["string", "null"], "maxLength": 1000, "description": "Note (also on the ledger rows)."}}, ["lines"], "Goods received.")
-schemas["EmptyBody"] = req({}, [], "No fields (an empty body or {}).")
+schemas["PurchaseOrderMove"] = req({}, [], "No fields (an empty body or {}; fields are 422 unknown-field).")
 
 TP = "Admin Purchasing"
 TAGS.append((TP, "Suppliers, reorder rules and purchase orders: low stock creates draft purchase orders; receipts restock through the ledger."))
@@ -82,10 +82,10 @@ crud("/v1/admin/purchase-orders", TP, "PurchaseOrder", "po", "purchase order", "
      extra_desc="A draft; lines without unit_cost take the item's reorder rule cost for this supplier and location.")
 paths["/v1/admin/purchase-orders/{id}"]["patch"]["description"] = "Drafts only (409 invalid-state otherwise)."
 _P_PO = P_ID("po", "purchase order")
-op("post", "/v1/admin/purchase-orders/{id}/send", "sendPurchaseOrder", TP, "Send a draft purchase order", "admin", [ok("200", "PurchaseOrder", "The order, sent.")], body="EmptyBody", params=[_P_PO], perm="inventory:write",
+op("post", "/v1/admin/purchase-orders/{id}/send", "sendPurchaseOrder", TP, "Send a draft purchase order", "admin", [ok("200", "PurchaseOrder", "The order, sent.")], body="PurchaseOrderMove", params=[_P_PO], perm="inventory:write",
    desc="draft -> sent (409 invalid-state otherwise; 422 required at /lines without lines). The ordered quantities become incoming at the location, and purchase_order.sent carries the whole order with the supplier's contact for the webhook or notification that sends it.")
 paths["/v1/admin/purchase-orders/{id}/send"]["post"]["requestBody"]["required"] = False
-op("post", "/v1/admin/purchase-orders/{id}/cancel", "cancelPurchaseOrder", TP, "Cancel a purchase order", "admin", [ok("200", "PurchaseOrder", "The order, canceled.")], body="EmptyBody", params=[_P_PO], perm="inventory:write",
+op("post", "/v1/admin/purchase-orders/{id}/cancel", "cancelPurchaseOrder", TP, "Cancel a purchase order", "admin", [ok("200", "PurchaseOrder", "The order, canceled.")], body="PurchaseOrderMove", params=[_P_PO], perm="inventory:write",
    desc="draft, sent or partially_received -> canceled (409 invalid-state for received or canceled orders). What was still outstanding leaves incoming; what was received stays.")
 paths["/v1/admin/purchase-orders/{id}/cancel"]["post"]["requestBody"]["required"] = False
 op("post", "/v1/admin/purchase-orders/{id}/receipts", "receivePurchaseOrder", TP, "Receive goods", "admin", [ok("200", "PurchaseOrder", "The order after the receipt.")], body="PurchaseOrderReceipt", params=[_P_PO], perm="inventory:write",
