@@ -214,7 +214,6 @@ const PREFIXES = {
   'tax-rates': 'txr', 'shipping-options': 'so',
   promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt', rules: 'arule',
   'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
-  promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt',
   suppliers: 'sup', 'reorder-rules': 'rrule', 'purchase-orders': 'po',
 };
 
