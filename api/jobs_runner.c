@@ -224,19 +224,24 @@ static void register_schedules(struct sq_jobs_runner *r)
     step_t *s = SQ_NEW(a, step_t);
     s->r = r;
     sq_thread_ctx(r->t, &s->cx, a);
+    enum { N = sizeof(builtins) / sizeof(builtins[0]) };
+    sq_schedule_spec_t ps[N];
+    bool ok[N];
     r->registering = true;
     r->register_failed = false;
     r->registering_n = 0;
-    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-        sq_schedule_spec_t ps;
+    for (size_t i = 0; i < N; i++) {
         const char *why;
-        if (SQ_NEVER(sq_schedule_parse(builtins[i].spec, &ps, &why) != 0)) /* checked at load */
-            continue;
-        r->registering_n++;
-        sq_job_schedule_upsert(&s->cx, builtins[i].id, builtins[i].kind, builtins[i].spec, &ps, builtins[i].enabled, 1,
-                               on_registered, s);
+        ok[i] = !SQ_NEVER(sq_schedule_parse(builtins[i].spec, &ps[i], &why) != 0); /* checked at load */
+        r->registering_n += ok[i];
     }
-    if (r->registering_n == 0) {
+    /* counted before any is sent: a callback that comes at once must not see the count reach 0 early */
+    int pending = r->registering_n;
+    for (size_t i = 0; i < N; i++)
+        if (ok[i])
+            sq_job_schedule_upsert(&s->cx, builtins[i].id, builtins[i].kind, builtins[i].spec, &ps[i], builtins[i].enabled, 1,
+                                   on_registered, s);
+    if (pending == 0) {
         r->registering = false;
         r->registered = true;
         sq_arena_unref(a);
