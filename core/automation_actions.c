@@ -1,7 +1,6 @@
 /* automation_actions.c: the action registry of automation rules. One entry and one set of functions per action;
  * database actions call their own SQL function (migrations/0032), which applies the effect and records the run's
- * step in one transaction; external actions send an idempotency key and are recorded by the engine after they answer.
- * send_notification, run_plugin_action and create_purchase_order plug in here as further entries. */
+ * step in one transaction; external actions send an idempotency key and are recorded by the engine after they answer. */
 /* pointers into rule bodies are cut to what a field error holds (96 bytes) anyway */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include "core/base/crypto.h"
 #include "core/base/util.h"
 #include "core/events.h"
+#include "core/hooks.h"
 
 /* ---- shared checks ------------------------------------------------------------------------------------------- */
 
@@ -519,6 +519,137 @@ static void price_preview(sq_ctx_t *cx, const json_t *plan, sq_json_cb cb, void 
     sq_automation_db_price_preview(cx, plan, cb, data);
 }
 
+/* ---- create_purchase_order -------------------------------------------------------------------------------- */
+
+static int po_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"inventory_item_id", "location_id", "quantity", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    static const char *const ptrs[] = {"inventory_item_id", "location_id"};
+    for (int i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(params, ptrs[i]);
+        if (v != NULL && !pointer_ok(v))
+            ferr(err, at, ptrs[i], "invalid_format", "a JSON pointer into the event's data");
+    }
+    const json_t *q = json_object_get(params, "quantity");
+    if (q != NULL && (!json_is_integer(q) || json_integer_value(q) < 1 || json_integer_value(q) > 1000000))
+        ferr(err, at, "quantity", "out_of_range", "1 to 1000000 units (default: the reorder rule's reorder_quantity)");
+    return 0;
+}
+
+/* the item and location: params' pointers, else /inventory_item_id and /location_id (inventory.low and friends) */
+static json_t *po_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    const char *ip = json_string_value(json_object_get(params, "inventory_item_id"));
+    const char *lp = json_string_value(json_object_get(params, "location_id"));
+    const json_t *item = sq_json_pointer_get(payload, ip != NULL ? ip : "/inventory_item_id");
+    const json_t *loc = sq_json_pointer_get(payload, lp != NULL ? lp : "/location_id");
+    if (!json_is_string(item))
+        return plan_err(err, "The event names no inventory item (set params.inventory_item_id to the pointer of its id).");
+    if (lp != NULL && !json_is_string(loc))
+        return plan_err(err, "The event holds no location id at params.location_id.");
+    json_t *p = json_object();
+    json_object_set(p, "inventory_item_id", (json_t *)item);
+    json_object_set_new(p, "location_id", json_is_string(loc) ? json_deep_copy(loc) : json_null());
+    json_t *q = json_object_get(params, "quantity");
+    json_object_set_new(p, "quantity", q != NULL ? json_deep_copy(q) : json_null());
+    return p;
+}
+
+static void po_run(sq_action_run_t *r)
+{
+    json_t *target = sq_json_own(r->cx->arena, json_deep_copy(r->plan));
+    json_object_del(target, "quantity");
+    const json_t *q = json_object_get(r->plan, "quantity");
+    sq_automation_db_action(r->cx, "create_purchase_order", r->run_id, r->index, dump(r->cx->arena, target),
+                            json_is_integer(q) ? sq_db_int(r->cx->arena, json_integer_value(q)) : NULL, on_db_action, r);
+}
+
+/* ---- run_plugin_action ----------------------------------------------------------------------------------------- */
+
+const sq_plugin_action_hooks_t *sq_plugin_action_hooks;
+
+static int plugin_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"plugin", "action", "input", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const char *plugin = json_string_value(json_object_get(params, "plugin"));
+    const char *action = json_string_value(json_object_get(params, "action"));
+    if (plugin == NULL)
+        ferr(err, at, "plugin", "required", "the plugin's name");
+    if (action == NULL)
+        ferr(err, at, "action", "required", "the action's name (the plugin's manifest, GET /v1/admin/plugins/{name})");
+    const sq_plugin_action_hooks_t *h = __atomic_load_n(&sq_plugin_action_hooks, __ATOMIC_ACQUIRE);
+    if (plugin != NULL && action != NULL && (h == NULL || !h->exists(plugin, action)))
+        ferr(err, at, "action", "not_found", "no enabled plugin of that name has that action");
+    const json_t *in = json_object_get(params, "input");
+    if (in != NULL && !json_is_object(in))
+        ferr(err, at, "input", "invalid_type", "input is an object (a template: {\"$field\": \"/pointer\"} copies from the event)");
+    else if (in != NULL) {
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)in, k, v)
+        {
+            char q[200];
+            snprintf(q, sizeof(q), "%s/input/%s", at, k);
+            check_template(v, q, err);
+        }
+    }
+    return 0;
+}
+
+/* the input with the event's values filled in, checked against the action's input schema (a misfit is permanent) */
+static json_t *plugin_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)event_type;
+    const json_t *in = json_object_get(params, "input");
+    json_t *input = in != NULL ? fill(in, payload) : json_object();
+    const sq_plugin_action_hooks_t *h = __atomic_load_n(&sq_plugin_action_hooks, __ATOMIC_ACQUIRE);
+    sq_err_t e;
+    sq_err_clear(&e);
+    if (h == NULL || h->check(json_string_value(json_object_get(params, "plugin")), json_string_value(json_object_get(params, "action")),
+                              input, &e) != 0) {
+        json_decref(input);
+        if (h == NULL)
+            return plan_err(err, "Plugins are not loaded here.");
+        sq_err_set(err, SQ_E_VALIDATION, "The action's input does not fit its schema: %s %s", e.nfields ? e.fields[0].pointer : "",
+                   e.nfields ? e.fields[0].detail : e.detail);
+        return NULL;
+    }
+    json_t *p = json_pack("{s:O, s:O, s:o}", "plugin", json_object_get(params, "plugin"), "action", json_object_get(params, "action"),
+                          "input", input);
+    return p;
+}
+
+static void on_plugin_action(json_t *out, const sq_err_t *err, void *data)
+{
+    sq_action_run_t *r = data;
+    if (err != NULL) { /* a plugin that is gone or refuses the input will not get better; a failed call may */
+        r->done(r, NULL, err, err->code == SQ_E_NOT_FOUND || err->code == SQ_E_VALIDATION || err->code == SQ_E_UNKNOWN_FIELD);
+        return;
+    }
+    json_t *res = sq_json_own(r->cx->arena, json_pack("{s:O, s:O, s:O}", "plugin", json_object_get(r->plan, "plugin"), "action",
+                                                      json_object_get(r->plan, "action"), "output", out ? out : json_null()));
+    r->done(r, res, NULL, false);
+}
+
+static void plugin_run(sq_action_run_t *r)
+{
+    const sq_plugin_action_hooks_t *h = __atomic_load_n(&sq_plugin_action_hooks, __ATOMIC_ACQUIRE);
+    if (h == NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "Plugins are not loaded here.");
+        r->done(r, NULL, &e, true);
+        return;
+    }
+    h->run(r->cx, json_string_value(json_object_get(r->plan, "plugin")), json_string_value(json_object_get(r->plan, "action")),
+           json_object_get(r->plan, "input"), on_plugin_action, r);
+}
+
 /* ---- the registry -------------------------------------------------------------------------------------------- */
 
 const sq_action_def_t sq_automation_actions[] = {
@@ -531,5 +662,9 @@ const sq_action_def_t sq_automation_actions[] = {
      webhook_run, NULL},
     {"adjust_price", "Sets or moves a variant's price in the base prices or a price list, within floor and ceiling.", false,
      price_validate, price_plan, price_run, price_preview},
+    {"create_purchase_order", "Puts the event's inventory item on its supplier's draft purchase order (its reorder rule).", false,
+     po_validate, po_plan, po_run, NULL},
+    {"run_plugin_action", "Runs a plugin's named action with an input filled from the event (at least once).", true,
+     plugin_validate, plugin_plan, plugin_run, NULL},
     {NULL},
 };

@@ -16,6 +16,22 @@
 #include "core/base/json.h"
 #include "core/ctx.h"
 
+/* ---- named plugin actions ------------------------------------------------------------------------------- */
+
+/** An action's answer: out (borrowed, alive until the callback returns) or err. */
+typedef void (*sq_action_answer_cb)(json_t *out, const sq_err_t *err, void *data);
+
+/** Set once at start-up by the plugin host (plugins/host/actions.c) for automation rules' run_plugin_action; NULL
+ * (tools, unit tests): no plugin actions. exists: an enabled plugin of that name has the action. check: input fits
+ * the action's input schema (0, or -1 with err: SQ_E_NOT_FOUND, SQ_E_UNKNOWN_FIELD, SQ_E_VALIDATION at
+ * /input/<field>). run: the plugin's action_<name>(conf, input) under its background budgets. */
+typedef struct {
+    bool (*exists)(const char *plugin, const char *action);
+    int (*check)(const char *plugin, const char *action, const json_t *input, sq_err_t *err);
+    void (*run)(sq_ctx_t *cx, const char *plugin, const char *action, const json_t *input, sq_action_answer_cb cb, void *data);
+} sq_plugin_action_hooks_t;
+extern const sq_plugin_action_hooks_t *sq_plugin_action_hooks;
+
 /* ---- payment ------------------------------------------------------------------------------------------- */
 
 /** Where a payment stands at its provider after a call. */

@@ -635,19 +635,23 @@ static bool groupable(const sq_batch_t *b)
     return b->n == 1 && b->items[0].stmt->readonly && !b->solo;
 }
 
-/* Appends a batch's statements (and the Prepares they need) to the connection's output. */
+/* Appends a batch's statements (and the Prepares they need) to the connection's output. A statement is prepared
+ * under its process-wide id (the C name after it, for reading logs): two files may both call a statement
+ * rule_create without one replacing the other on the connection. */
 static int send_items(sq_db_t *db, seg_t *s, sq_batch_t *b)
 {
     for (int i = 0; i < b->n; i++) {
         item_t *it = &b->items[i];
         int id = stmt_id(it->stmt);
+        char name[64]; /* NAMEDATALEN - 1 */
+        snprintf(name, sizeof(name), "s%d_%s", id, it->stmt->name);
         if (!is_prepared(db, id)) {
-            if (PQsendPrepare(db->conn, it->stmt->name, it->stmt->sql, 0, NULL) != 1)
+            if (PQsendPrepare(db->conn, name, it->stmt->sql, 0, NULL) != 1)
                 return -1;
             set_prepared(db, id, true);
             seg_slot(s, b, i, true);
         }
-        if (PQsendQueryPrepared(db->conn, it->stmt->name, it->nparams, it->params, NULL, NULL, 0) != 1)
+        if (PQsendQueryPrepared(db->conn, name, it->nparams, it->params, NULL, NULL, 0) != 1)
             return -1;
         seg_slot(s, b, i, false);
     }

@@ -13,7 +13,8 @@
 #include "core/base/arena.h"
 #include "core/base/err.h"
 
-/** A named SQL statement with $n parameters. Declare with SQ_STMT; never splice values into sql. */
+/** A named SQL statement with $n parameters. Declare with SQ_STMT; never splice values into sql. Each statement object is
+ * prepared under its own id, so names only need to be unique within a file (they show in server logs). */
 typedef struct sq_stmt {
     const char *name;
     const char *sql;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/base/util.h"
+#include "core/hooks.h"
 #include "plugins/host/internal.h"
 
 /* Checks input (an object, NULL = {}) against an action's input schema; a new reference to the input with defaults
@@ -235,4 +236,24 @@ json_t *sq_plugin_provides(const char *plugin, const char *kind)
                     json_array_append_new(out, json_string(r->defs[i]->provides[j] + kl + 1));
     sq_preg_unref(r);
     return out;
+}
+
+/* ---- the hooks core sees (core/hooks.h) ------------------------------------------------------------------------ */
+
+static bool action_exists(const char *plugin, const char *action)
+{
+    json_t *list = sq_plugin_actions_list(), *a;
+    size_t i;
+    bool found = false;
+    json_array_foreach(list, i, a) found = found || (strcmp(json_string_value(json_object_get(a, "plugin")), plugin) == 0 &&
+                                                      strcmp(json_string_value(json_object_get(a, "name")), action) == 0);
+    json_decref(list);
+    return found;
+}
+
+static const sq_plugin_action_hooks_t action_hooks = {action_exists, sq_plugin_action_check, sq_plugin_run_action};
+
+void sq_plugin_actions_install(void)
+{
+    __atomic_store_n(&sq_plugin_action_hooks, &action_hooks, __ATOMIC_RELEASE);
 }

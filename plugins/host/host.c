@@ -920,6 +920,7 @@ static json_t *load_all(const char *dirs)
 }
 
 void sq_payment_plugins_install(void); /* payment.c */
+void sq_plugin_actions_install(void);  /* actions.c */
 
 int sq_plugins_init(const char *dirs)
 {
@@ -927,6 +928,7 @@ int sq_plugins_init(const char *dirs)
     int n = (int)json_array_size(json_object_get(rep, "loaded"));
     json_decref(rep);
     sq_payment_plugins_install();
+    sq_plugin_actions_install();
     sq_plugin_kv_register_jobs(); /* kv.c: the purge of expired keys */
     return n;
 }

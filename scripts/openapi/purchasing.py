@@ -46,7 +46,7 @@ _receipt = obj({"id": ID("porc"), "location_id": ID("sloc"), "items": {"type": "
 schemas["PurchaseOrder"] = obj({"id": ID("po"), "object": {"const": "purchase_order", "description": "Always purchase_order."},
     "number": INT("Sequential number from 1001."), "display_number": S("PO-<number>."),
     "status": {"type": "string", "enum": PO_STATUSES, "description": "draft -> sent -> partially_received -> received; draft, sent and partially_received -> canceled. Other moves are 409 invalid-state."},
-    "source": {"type": "string", "enum": ["manual", "reorder"], "description": "reorder: created by the reorder automation."},
+    "source": {"type": "string", "enum": ["manual", "reorder", "automation"], "description": "reorder: created by the reorder automation; automation: by an automation rule's create_purchase_order action."},
     "supplier_id": ID("sup"), "supplier": obj({"id": ID("sup"), "name": S("Name."), "email": SN("Email."), "phone": SN("Phone."), "lead_time_days": INT("Lead time.")}, desc="The supplier's contact."),
     "location_id": ID("sloc"), "currency_code": S("The supplier's currency (lower-case ISO 4217)."),
     "lines": {"type": "array", "items": _po_line, "description": "Lines in order."}, "total": INT("Sum of the lines' subtotals, minor units."),
