@@ -583,6 +583,13 @@ DECLARE
     k text;
 BEGIN
     IF b ? 'rules' THEN
+        -- codes are compared lower-case
+        IF (b->'rules') ? 'countries' THEN
+            b := jsonb_set(b, '{rules,countries}', (SELECT jsonb_agg(lower(x)) FROM jsonb_array_elements_text(b->'rules'->'countries') x));
+        END IF;
+        IF (b->'rules') ? 'currency_code' THEN
+            b := jsonb_set(b, '{rules,currency_code}', to_jsonb(lower(b->'rules'->>'currency_code')));
+        END IF;
         IF (b->'rules') ?| ARRAY['total_spent_min', 'total_spent_max'] AND NOT (b->'rules') ? 'currency_code' THEN
             RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/rules/currency_code|required|currency_code is required with total_spent_min or total_spent_max.';
         END IF;
