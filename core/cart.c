@@ -225,8 +225,8 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
                   (long long)t->shipping_discount_total, (long long)t->shipping_tax_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
                   (long long)t->gift_card_total, (long long)(total - t->gift_card_total));
     if (t->has_loyalty)
-        sq_buf_printf(&b, "\"loyalty\":{\"points_requested\":%lld,\"points\":%lld,\"amount\":%lld},", (long long)t->loyalty_requested,
-                      (long long)t->loyalty_points, (long long)t->loyalty_amount);
+        sq_buf_printf(&b, "\"loyalty\":{\"points_requested\":%lld,\"points\":%lld,\"amount\":%lld,\"balance\":%lld},",
+                      (long long)t->loyalty_requested, (long long)t->loyalty_points, (long long)t->loyalty_amount, (long long)t->loyalty_balance);
     else
         sq_buf_str(&b, "\"loyalty\":null,");
     sq_buf_str(&b, "\"promotions\":[");

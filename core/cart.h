@@ -123,7 +123,7 @@ typedef struct {
     const char *trial_refusal; /* "code|detail" when the code being applied (row promotions, trial) gives nothing */
     /* loyalty points redeemed (core/loyalty.c, the stage after discounts): part of the lines' discount_total */
     bool has_loyalty;
-    int64_t loyalty_requested, loyalty_points, loyalty_amount;
+    int64_t loyalty_requested, loyalty_points, loyalty_amount, loyalty_balance;
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */

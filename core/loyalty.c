@@ -35,7 +35,10 @@ bool sq_loyalty_redeem_compute(const char *row, int64_t left, sq_loyalty_redeem_
         rp <= 0 || rv <= 0)
         return false;
     out->requested = req;
-    int64_t usable = req < bal ? req : bal, value;
+    out->balance = bal;
+    /* not capped by the balance: a cart keeps the discount the buyer asked for, and checkout refuses the order when the
+     * balance no longer covers it (never a silently higher price) */
+    int64_t usable = req, value;
     /* floor(usable x rv / rp): muldiv rounds half away, so step down when it rounded up */
     if (!sq_money_muldiv(usable, rv, rp, &value))
         return false;
@@ -75,6 +78,7 @@ void sq_loyalty_stage(sq_arena_t *a, sq_cart_totals_t *t)
     t->loyalty_requested = r.requested;
     t->loyalty_points = r.points;
     t->loyalty_amount = r.amount;
+    t->loyalty_balance = r.balance;
     if (r.amount == 0 || SQ_NEVER(!sq_money_allocate(r.amount, weights, t->nlines, shares)))
         return;
     for (int i = 0; i < t->nlines; i++) {

@@ -19,12 +19,13 @@
  * cart_loyalty row, the customer's balance now and the rate of the cart's currency), NULL when none. */
 typedef struct {
     int64_t requested; /* points the buyer asked to redeem */
-    int64_t points;    /* points the discount uses (<= requested, <= balance; fewer when the items cost less) */
+    int64_t balance;   /* the customer's balance now (checkout refuses the order when it is below points) */
+    int64_t points;    /* points the discount uses (<= requested; fewer when the items cost less) */
     int64_t amount;    /* minor units off the items */
 } sq_loyalty_redeem_t;
 
 /** Parses row text and computes the redemption against what is left of the items (their subtotal less the discounts
- * so far): value = floor(min(requested, balance) x redeem_value / redeem_points), amount = min(value, left), and
+ * so far): value = floor(requested x redeem_value / redeem_points), amount = min(value, left), and
  * points = the fewest points worth amount (ceil(amount x redeem_points / redeem_value)). false when the text is not
  * a redemption (NULL, malformed, a rate of 0): nothing is redeemed. */
 bool sq_loyalty_redeem_compute(const char *row, int64_t left, sq_loyalty_redeem_t *out);

@@ -357,6 +357,11 @@ CREATE FUNCTION souq_loyalty_checkout_redeem(p_order_id text, p_customer_id text
 DECLARE
     pts bigint := (p_cart->'loyalty'->>'points')::bigint;
 BEGIN
+    IF jsonb_typeof(p_cart->'loyalty') IS DISTINCT FROM 'object' AND EXISTS (SELECT 1 FROM cart_loyalty WHERE cart_id = p_cart->>'id') THEN
+        -- the buyer asked for points that the cart no longer applies (the program was switched off, or the currency's
+        -- redeem rate removed, since the cart was read): never a silently higher price
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/loyalty|loyalty_unavailable|Points cannot be redeemed now; remove them from the cart (DELETE /v1/store/carts/{id}/loyalty) to check out without them.';
+    END IF;
     IF pts IS NULL OR pts <= 0 THEN
         RETURN;
     END IF;

@@ -86,7 +86,8 @@ TAGS.append((ST, "Customer segments by rules, kept current, materialised as cust
 # the cart: points redeemed, and the adjustment they leave on lines
 cart = schemas["Cart"]
 cart["properties"]["loyalty"] = {"oneOf": [obj({"points_requested": INT("Points the buyer asked to redeem.", minimum=1), "points": INT("Points the discount uses (what checkout debits).", minimum=0),
-    "amount": {"type": "integer", "minimum": 0, "description": "Minor units off the items (part of discount_total)."}}, desc="Points redeemed on the cart."), {"type": "null"}],
+    "amount": {"type": "integer", "minimum": 0, "description": "Minor units off the items (part of discount_total)."},
+    "balance": INT("The customer's balance now. Below points, checkout refuses the order (422 insufficient_points, pointer /loyalty): the discount is never dropped silently.", minimum=0)}, desc="Points redeemed on the cart."), {"type": "null"}],
     "description": "Points redeemed on the cart (POST .../loyalty); null when none (or the program is off, or the currency has no redeem rate)."}
 cart["required"] = [*cart["required"], "loyalty"]
 _adj = schemas["CartLineItem"]["properties"]["adjustments"]["items"]

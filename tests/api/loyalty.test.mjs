@@ -197,16 +197,16 @@ test('redeeming on a cart: a discount on the items before tax, split over the li
   // 250 points = 2.50 off 35.00 of items, split 2500:1000 -> 179 + 71
   r = await C(cu.token, 'POST', P, { points: 250 });
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.body.loyalty, { points_requested: 250, points: 250, amount: 250 });
+  assert.deepEqual(r.body.loyalty, { points_requested: 250, points: 250, amount: 250, balance: 2000 });
   assert.deepEqual([r.body.discount_total, r.body.total], [250, 3500 - 250 + 495]);
   assert.deepEqual(r.body.items.map((l) => l.adjustments.map((x) => [x.kind, x.amount])), [[['loyalty', 179]], [['loyalty', 71]]]);
   // a new amount replaces the earlier one
   r = await C(cu.token, 'POST', P, { points: 1000 });
-  assert.deepEqual(r.body.loyalty, { points_requested: 1000, points: 1000, amount: 1000 });
+  assert.deepEqual(r.body.loyalty, { points_requested: 1000, points: 1000, amount: 1000, balance: 2000 });
   // more points than the items cost: only the points worth the items are used (shipping is not paid with points)
   const small = await readyCart(cu.token, [[V.mug, 1]]);
   r = await C(cu.token, 'POST', `/v1/store/carts/${small.id}/loyalty`, { points: 1500 });
-  assert.deepEqual(r.body.loyalty, { points_requested: 1500, points: 1000, amount: 1000 });
+  assert.deepEqual(r.body.loyalty, { points_requested: 1500, points: 1000, amount: 1000, balance: 2000 });
   assert.equal(r.body.total, 495);
   r = await C(cu.token, 'POST', `/v1/store/carts/${small.id}/loyalty`, { points: 900 });
   assert.deepEqual([r.body.loyalty.amount, r.body.total], [900, 100 + 495]);
@@ -240,6 +240,9 @@ test('a program switched off stops redemption on carts (422 loyalty_disabled) an
     r = await C(cu.token, 'GET', `/v1/store/carts/${c.id}`);
     assert.deepEqual([r.body.loyalty, r.body.discount_total], [null, 0]);
     fieldErr(await C(cu.token, 'POST', `/v1/store/carts/${c.id}/loyalty`, { points: 200 }), 422, '/points', 'loyalty_disabled');
+    // the buyer asked for points the cart no longer applies: checkout refuses rather than charge the full price silently
+    fieldErr(await complete(cu.token, c.id), 422, '/loyalty', 'loyalty_unavailable');
+    assert.equal((await account(cu.token)).balance, 500);
   } finally {
     await A('PATCH', '/v1/admin/loyalty/program', { enabled: true });
   }
@@ -249,6 +252,22 @@ test('a program switched off stops redemption on carts (422 loyalty_disabled) an
   } finally {
     await A('PATCH', '/v1/admin/loyalty/program', { currencies: RATES });
   }
+});
+
+test('points spent elsewhere after they were put on a cart: the cart keeps showing the discount with the balance, checkout refuses (422 /loyalty)', async () => {
+  const cu = await newCustomer(s.client);
+  await adjust(cu.customer.id, 400);
+  const c = await readyCart(cu.token, [[V.mug, 1]]);
+  assert.equal((await C(cu.token, 'POST', `/v1/store/carts/${c.id}/loyalty`, { points: 400 })).status, 200);
+  await adjust(cu.customer.id, -300, 'spent in the shop');
+  const r = await C(cu.token, 'GET', `/v1/store/carts/${c.id}`);
+  assert.deepEqual(r.body.loyalty, { points_requested: 400, points: 400, amount: 400, balance: 100 });
+  const orders = (await s.sql('SELECT count(*)::int AS n FROM orders'))[0].n;
+  fieldErr(await complete(cu.token, c.id), 422, '/loyalty', 'insufficient_points');
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM orders'))[0].n, orders, 'no order');
+  const [pay] = await s.sql("SELECT status FROM payments WHERE cart_id = $1 ORDER BY created_at DESC LIMIT 1", [c.id]);
+  assert.notEqual(pay?.status, 'authorized', 'the authorization does not stay open');
+  assert.equal((await account(cu.token)).balance, 100);
 });
 
 test('two checkouts redeeming the same points: exactly one wins, the other is 422 /loyalty insufficient_points, the balance never negative', async () => {

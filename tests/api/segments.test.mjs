@@ -65,6 +65,8 @@ test('create: every rule checked (422 with the pointer), names unique (409), not
   const g = await A('GET', `/v1/admin/customer-groups/${r.body.customer_group_id}`);
   assert.equal(g.body.name, 'Segment: Everyone');
   assert.equal(g.body.customer_count, r.body.member_count);
+  const del = await A('DELETE', `/v1/admin/customer-groups/${r.body.customer_group_id}`);
+  assert.equal(del.status, 409, `the segment's group cannot be deleted while the segment exists: ${del.text}`);
   assert.equal((await A('DELETE', `/v1/admin/segments/${r.body.id}`)).status, 204);
   assert.equal((await A('GET', `/v1/admin/customer-groups/${r.body.customer_group_id}`)).status, 404, 'its group goes with it');
 });
