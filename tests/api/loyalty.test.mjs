@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startStack, staffLogin, newCustomer, newStaff } from './lib/harness.mjs';
 
-let s, t, loc, ship;
+let s, t, loc, ship, initialProgram;
 const A = (method, path, json) => s.client.request(method, path, { pk: null, token: t, json });
 const C = (tok, method, path, json, headers) => s.client.request(method, path, { token: tok, json, headers });
 let seq = 0;
@@ -61,32 +61,41 @@ before(async () => {
     assert.equal(r.status, 201, r.text);
     V[name] = r.body.variants[0].id;
   }
+  // every test may run alone (SOUQ_TEST_NAME): the program and two tiers are set up here, the defaults kept to check
+  initialProgram = (await A('GET', '/v1/admin/loyalty/program')).body;
+  let r = await A('PATCH', '/v1/admin/loyalty/program', { enabled: true, currencies: RATES, min_redeem_points: 100 });
+  assert.equal(r.status, 200, r.text);
+  r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Silver', min_points: 50, multiplier_bp: 12000 });
+  assert.equal(r.status, 201, r.text);
+  r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Gold', min_points: 120, multiplier_bp: 15000 });
+  assert.equal(r.status, 201, r.text);
 });
 after(async () => s && (await s.stop()));
 
 test('program: off by default; PATCH validates every field (types, ranges, currencies and their rates) and writes nothing when refused', async () => {
-  let r = await A('GET', '/v1/admin/loyalty/program');
-  assert.equal(r.status, 200, r.text);
-  assert.deepEqual([r.body.enabled, r.body.currencies, r.body.min_redeem_points, r.body.expiry_days], [false, {}, 1, null]);
+  assert.deepEqual([initialProgram.enabled, initialProgram.currencies, initialProgram.min_redeem_points, initialProgram.expiry_days, initialProgram.tier_period_days],
+                   [false, {}, 1, null, 365]);
+  const before = (await A('GET', '/v1/admin/loyalty/program')).body;
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { enabled: 'yes' }), 422, '/enabled', 'invalid_type');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { min_redeem_points: 0 }), 422, '/min_redeem_points', 'out_of_range');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { expiry_days: 4000 }), 422, '/expiry_days', 'out_of_range');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: [] }), 422, '/currencies', 'invalid_type');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { zzz: { earn_points: 1, earn_per: 100 } } }), 422, '/currencies', 'invalid_value');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { EUR: { earn_points: 1, earn_per: 100 } } }), 422, '/currencies', 'invalid_value');
-  fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { enabled: true, currencies: { eur: { earn_points: 1 } } }), 422, '/currencies/eur/earn_per', 'required');
+  fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { enabled: false, currencies: { eur: { earn_points: 1 } } }), 422, '/currencies/eur/earn_per', 'required');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { eur: { earn_points: 1, earn_per: 0 } } }), 422, '/currencies/eur/earn_per', 'out_of_range');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { eur: { earn_points: 1.5, earn_per: 100 } } }), 422, '/currencies/eur/earn_points', 'out_of_range');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { eur: { earn_points: 1, earn_per: 100, bonus: 2 } } }), 422, '/currencies/eur/bonus', 'unknown_field');
   fieldErr(await A('PATCH', '/v1/admin/loyalty/program', { currencies: { eur: { earn_points: 1, earn_per: 100, redeem_points: 100 } } }), 422, '/currencies/eur/redeem_value', 'required');
-  r = await A('PATCH', '/v1/admin/loyalty/program', { bonus: 1 });
+  let r = await A('PATCH', '/v1/admin/loyalty/program', { bonus: 1 });
   assert.equal(r.status, 422, r.text);
   assert.match(r.body.type, /unknown-field$/);
   r = await A('GET', '/v1/admin/loyalty/program');
-  assert.deepEqual([r.body.enabled, r.body.currencies], [false, {}], 'nothing was written by the refusals');
-  r = await A('PATCH', '/v1/admin/loyalty/program', { enabled: true, currencies: RATES, min_redeem_points: 100, tier_period_days: 365 });
-  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body, before, 'nothing was written by the refusals');
   assert.deepEqual([r.body.enabled, r.body.currencies, r.body.min_redeem_points], [true, RATES, 100]);
+  r = await A('PATCH', '/v1/admin/loyalty/program', { tier_period_days: 180 });
+  assert.deepEqual([r.status, r.body.tier_period_days, r.body.currencies], [200, 180, RATES], 'absent fields stay');
+  await A('PATCH', '/v1/admin/loyalty/program', { tier_period_days: 365 });
   // permissions: promotions:read / promotions:write
   const support = await newStaff(s.client, t, 'support');
   r = await s.client.request('PATCH', '/v1/admin/loyalty/program', { pk: null, token: support.token, json: { enabled: false } });
@@ -96,11 +105,10 @@ test('program: off by default; PATCH validates every field (types, ranges, curre
 });
 
 test('tiers: CRUD with unique names and thresholds, ranges checked, unknown ids 404', async () => {
-  let r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Silver', min_points: 50, multiplier_bp: 12000 });
+  let r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Platinum', min_points: 100000, multiplier_bp: 20000 });
   assert.equal(r.status, 201, r.text);
-  const silver = r.body;
-  r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Gold', min_points: 120, multiplier_bp: 15000 });
-  assert.equal(r.status, 201, r.text);
+  const plat = r.body;
+  assert.deepEqual([plat.name, plat.min_points, plat.multiplier_bp], ['Platinum', 100000, 20000]);
   fieldErr(await A('POST', '/v1/admin/loyalty-tiers', { name: 'Silver', min_points: 70 }), 409, '/name', 'taken');
   r = await A('POST', '/v1/admin/loyalty-tiers', { name: 'Bronze', min_points: 50 });
   assert.equal(r.status, 409, r.text);
@@ -108,16 +116,16 @@ test('tiers: CRUD with unique names and thresholds, ranges checked, unknown ids 
   fieldErr(await A('POST', '/v1/admin/loyalty-tiers', { name: 'Tin', min_points: 1, multiplier_bp: 5000 }), 422, '/multiplier_bp', 'out_of_range');
   fieldErr(await A('POST', '/v1/admin/loyalty-tiers', { min_points: 1 }), 422, '/name', 'required');
   fieldErr(await A('POST', '/v1/admin/loyalty-tiers', { name: 'Tin', min_points: -1 }), 422, '/min_points', 'out_of_range');
-  r = await A('PATCH', `/v1/admin/loyalty-tiers/${silver.id}`, { name: 'Silver', multiplier_bp: 12000 });
-  assert.equal(r.status, 200, r.text);
+  r = await A('PATCH', `/v1/admin/loyalty-tiers/${plat.id}`, { multiplier_bp: 25000 });
+  assert.deepEqual([r.status, r.body.multiplier_bp, r.body.name], [200, 25000, 'Platinum']);
+  fieldErr(await A('PATCH', `/v1/admin/loyalty-tiers/${plat.id}`, { name: 'Gold' }), 409, '/name', 'taken');
   r = await A('GET', '/v1/admin/loyalty-tiers');
-  assert.deepEqual(r.body.data.map((x) => x.name).sort(), ['Gold', 'Silver']);
+  assert.deepEqual(r.body.data.map((x) => x.name).sort(), ['Gold', 'Platinum', 'Silver']);
   assert.equal((await A('GET', '/v1/admin/loyalty-tiers/ltier_nope')).status, 404);
   assert.equal((await A('GET', `/v1/admin/loyalty-tiers/ltier_${'0'.repeat(26)}`)).status, 404);
   assert.equal((await A('PATCH', `/v1/admin/loyalty-tiers/ltier_${'0'.repeat(26)}`, { name: 'X' })).status, 404);
-  const tmp = (await A('POST', '/v1/admin/loyalty-tiers', { name: 'Temp', min_points: 999999 })).body;
-  assert.equal((await A('DELETE', `/v1/admin/loyalty-tiers/${tmp.id}`)).status, 204);
-  assert.equal((await A('DELETE', `/v1/admin/loyalty-tiers/${tmp.id}`)).status, 404);
+  assert.equal((await A('DELETE', `/v1/admin/loyalty-tiers/${plat.id}`)).status, 204);
+  assert.equal((await A('DELETE', `/v1/admin/loyalty-tiers/${plat.id}`)).status, 404);
 });
 
 test('earning: nothing until the order is paid; items after discounts without shipping, times the tier multiplier; tier moves write events', async () => {
