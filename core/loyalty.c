@@ -88,8 +88,10 @@ void sq_loyalty_stage(sq_arena_t *a, sq_cart_totals_t *t)
         l->discount_total += shares[i];
         if (l->adjustments.len > 0)
             sq_buf_add(&l->adjustments, ",", 1);
-        sq_buf_printf(&l->adjustments, "{\"promotion_id\":null,\"code\":null,\"amount\":%lld,\"description\":\"Loyalty points\",\"kind\":\"loyalty\"}",
-                      (long long)shares[i]);
+        sq_buf_printf(
+            &l->adjustments,
+            "{\"promotion_id\":null,\"code\":null,\"amount\":%lld,\"description\":\"Loyalty points\",\"kind\":\"loyalty\"}",
+            (long long)shares[i]);
     }
 }
 
@@ -137,7 +139,8 @@ const sq_field_t sq_loyalty_program_fields[] = {
 };
 
 const sq_field_t sq_loyalty_adjust_fields[] = {
-    {"points", SQ_FT_INT, SQ_F_REQUIRED, offsetof(sq_loyalty_adjust_in_t, points), -1000000000000LL, 1000000000000LL, NULL, NULL, NULL},
+    {"points", SQ_FT_INT, SQ_F_REQUIRED, offsetof(sq_loyalty_adjust_in_t, points), -1000000000000LL, 1000000000000LL, NULL, NULL,
+     NULL},
     {"reason", SQ_FT_STR, SQ_F_REQUIRED, offsetof(sq_loyalty_adjust_in_t, reason), 1, 256, NULL, NULL, NULL},
     {NULL},
 };

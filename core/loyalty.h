@@ -38,9 +38,9 @@ void sq_loyalty_stage(sq_arena_t *a, sq_cart_totals_t *t);
 
 /* ---- input rules ------------------------------------------------------------------------------------------------ */
 
-extern const sq_field_t sq_loyalty_program_fields[];  /* PATCH /v1/admin/loyalty/program */
-extern const sq_field_t sq_loyalty_adjust_fields[];   /* POST .../loyalty/adjustments {points, reason} */
-extern const sq_field_t sq_loyalty_cart_fields[];     /* POST /v1/store/carts/{id}/loyalty {points} */
+extern const sq_field_t sq_loyalty_program_fields[]; /* PATCH /v1/admin/loyalty/program */
+extern const sq_field_t sq_loyalty_adjust_fields[];  /* POST .../loyalty/adjustments {points, reason} */
+extern const sq_field_t sq_loyalty_cart_fields[];    /* POST /v1/store/carts/{id}/loyalty {points} */
 extern const sq_resource_t sq_res_loyalty_tier, sq_res_segment;
 
 typedef struct {

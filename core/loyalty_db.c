@@ -95,15 +95,16 @@ void sq_cart_loyalty_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *
     sq_arena_t *a = cx->arena;
     cart_op_t *o = cart_op(cx, who, id, cb, data);
     sq_db_query(cx->db, a, &cart_loyalty_set, 5,
-                sq_db_params(a, 5, id, who->channel_id, who->customer_id, sq_db_int(a, who->ttl_s), sq_db_int(a, points)), on_cart_changed, o);
+                sq_db_params(a, 5, id, who->channel_id, who->customer_id, sq_db_int(a, who->ttl_s), sq_db_int(a, points)),
+                on_cart_changed, o);
 }
 
 void sq_cart_loyalty_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
     cart_op_t *o = cart_op(cx, who, id, cb, data);
-    sq_db_query(cx->db, a, &cart_loyalty_remove, 4, sq_db_params(a, 4, id, who->channel_id, who->customer_id, sq_db_int(a, who->ttl_s)),
-                on_cart_changed, o);
+    sq_db_query(cx->db, a, &cart_loyalty_remove, 4,
+                sq_db_params(a, 4, id, who->channel_id, who->customer_id, sq_db_int(a, who->ttl_s)), on_cart_changed, o);
 }
 
 /* ---- tiers (resource) ----------------------------------------------------------------------------------------- */
@@ -165,7 +166,7 @@ static const sq_field_t rule_fields[] = {
     {NULL},
 };
 #define SEGMENT                                                                                                                    \
-    F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL),                                      \
+    F("description", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, 0, 1000, NULL, NULL, NULL),                                        \
         F("rules", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, rule_fields), META
 static const sq_field_t segment_create_fields[] = {
     F("name", SQ_FT_STR, SQ_F_REQUIRED, 1, 200, NULL, NULL, NULL),

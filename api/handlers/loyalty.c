@@ -117,6 +117,15 @@ void sq_h_store_cart_loyalty_remove(sq_req_t *req)
 
 void sq_h_segment_refresh(sq_req_t *req)
 {
+    /* no body, or an empty object: checked first (as every body route), so a malformed one is 400 whatever the id */
+    if (req->h2o->entity.base != NULL && req->h2o->entity.len > 0) {
+        static const sq_field_t none[] = {{NULL}};
+        json_t *b = sq_req_body(req);
+        if (b == NULL || sq_json_decode(req->arena, b, none, NULL, NULL, &req->err) != 0) {
+            sq_req_fail(req);
+            return;
+        }
+    }
     const char *id = path_id(req, "seg", "segment");
     if (id != NULL)
         sq_segment_refresh(&req->cx, id, sq_req_on_json_200, req);

@@ -77,7 +77,9 @@ ST = "Admin Segments"
 crud("/v1/admin/segments", ST, "Segment", "seg", "segment", "customers:read", "customers:write",
      extra_desc="Creates the segment's customer group (\"Segment: <name>\") and computes its members. 422 (pointer /rules/...) for an unknown currency or group.")
 P_SEG = P_ID("seg", "segment")
-op("post", "/v1/admin/segments/{id}/refresh", "refreshSegment", ST, "Recompute a segment's members now", "admin", [ok("200", "Segment", "The segment.")], params=[P_SEG], perm="customers:write")
+op("post", "/v1/admin/segments/{id}/refresh", "refreshSegment", ST, "Recompute a segment's members now", "admin", [ok("200", "Segment", "The segment.")], params=[P_SEG], perm="customers:write",
+   desc="No request body (an empty one or {}; fields are 422 unknown-field).")
+paths["/v1/admin/segments/{id}/refresh"]["post"]["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CartAttach"}}}}
 op("get", "/v1/admin/segments/{id}/export.csv", "exportSegment", ST, "The segment's members as CSV", "admin",
    [ok("200", mt="text/csv", schema={"type": "string"}, desc="Header email,first_name,last_name,has_account; one row per member by email; CRLF, UTF-8; formula-like cells get a leading apostrophe.")], params=[P_SEG], perm="customers:read")
 TAGS.append((LT, "Loyalty points: the program, tiers, customers' balances and manual adjustments."))
