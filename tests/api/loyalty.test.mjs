@@ -202,6 +202,8 @@ test('redeeming on a cart: a discount on the items before tax, split over the li
   assert.equal((await C(other.token, 'POST', P, { points: 100 })).status, 404, "another customer's cart");
   assert.equal((await C(cu.token, 'POST', '/v1/store/carts/cart_nope/loyalty', { points: 100 })).status, 404);
   assert.equal((await C(cu.token, 'DELETE', P)).status, 404, 'no points on the cart yet');
+  assert.equal((await s.client.del(P)).status, 401, 'customer token required');
+  assert.equal((await C(cu.token, 'DELETE', '/v1/store/carts/cart_nope/loyalty')).status, 404);
   const guest = (await s.client.post('/v1/store/carts', { items: [{ variant_id: V.mug, quantity: 1 }] })).body;
   fieldErr(await C(cu.token, 'POST', `/v1/store/carts/${guest.id}/loyalty`, { points: 100 }), 422, '/points', 'customer_cart_required');
   r = await C(cu.token, 'GET', `/v1/store/carts/${c.id}`);
@@ -222,7 +224,8 @@ test('redeeming on a cart: a discount on the items before tax, split over the li
   assert.equal(r.body.total, 495);
   r = await C(cu.token, 'POST', `/v1/store/carts/${small.id}/loyalty`, { points: 900 });
   assert.deepEqual([r.body.loyalty.amount, r.body.total], [900, 100 + 495]);
-  // remove
+  // remove (another customer cannot)
+  assert.equal((await C(other.token, 'DELETE', `/v1/store/carts/${small.id}/loyalty`)).status, 404);
   r = await C(cu.token, 'DELETE', `/v1/store/carts/${small.id}/loyalty`);
   assert.equal(r.status, 200, r.text);
   assert.deepEqual([r.body.loyalty, r.body.discount_total], [null, 0]);
