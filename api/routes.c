@@ -57,6 +57,7 @@ static const char *const supplier_q[] = {"limit", "cursor", "currency_code", "q"
 static const char *const rrule_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "supplier_id", NULL};
 static const char *const po_q[] = {"limit", "cursor", "status", "supplier_id", "location_id", "q", NULL};
 static const char *const po_export_q[] = {"status", "supplier_id", "location_id", "q", NULL};
+static const char *const loyalty_ledger_q[] = {"limit", "cursor", "customer_id", "kind", "order_id", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -293,6 +294,7 @@ const sq_route_t sq_routes[] = {
     DELETE("/v1/admin/loyalty-tiers", sq_res_loyalty_tier, "promotions:write"),
     {"GET", "/v1/admin/customers/{id}/loyalty", sq_h_admin_loyalty_get, ADMIN, "customers:read", 0, NULL},
     {"POST", "/v1/admin/customers/{id}/loyalty/adjustments", sq_h_admin_loyalty_adjust, ADMIN, "customers:write", IDEM, NULL},
+    {"GET", "/v1/admin/loyalty-transactions", sq_h_res_list, ADMIN, "customers:read", 0, loyalty_ledger_q, &sq_res_loyalty_ledger},
     LIST_GET("/v1/admin/segments", sq_res_segment, "customers:read", page_q),
     CREATE_UPDATE("/v1/admin/segments", sq_res_segment, "customers:write"),
     DELETE("/v1/admin/segments", sq_res_segment, "customers:write"),

@@ -42,6 +42,7 @@ extern const sq_field_t sq_loyalty_program_fields[]; /* PATCH /v1/admin/loyalty/
 extern const sq_field_t sq_loyalty_adjust_fields[];  /* POST .../loyalty/adjustments {points, reason} */
 extern const sq_field_t sq_loyalty_cart_fields[];    /* POST /v1/store/carts/{id}/loyalty {points} */
 extern const sq_resource_t sq_res_loyalty_tier, sq_res_segment;
+extern const sq_resource_t sq_res_loyalty_ledger; /* list only: every customer's ledger rows, filters customer_id, kind, order_id */
 
 typedef struct {
     int64_t points;

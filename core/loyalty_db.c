@@ -58,6 +58,25 @@ void sq_loyalty_adjust(sq_ctx_t *cx, const char *customer_id, const sq_loyalty_a
     json_call(cx, &account_adjust, 4, sq_db_params(a, 4, customer_id, sq_db_int(a, in->points), in->reason, actor), cb, data);
 }
 
+/* ---- the ledger, queried by staff (GET /v1/admin/loyalty-transactions) ----------------------------------------- */
+
+SQ_STMT_RO(ledger_list, "SELECT json_build_object('id', x.id, 'object', 'loyalty_transaction', 'customer_id', x.customer_id, "
+                        "'kind', x.kind, 'points', x.points, 'balance_after', x.balance_after, 'order_id', x.order_id, "
+                        "'reason', x.reason, 'actor', x.actor, 'created_at', x.created_at), x.id "
+                        "FROM loyalty_transactions x WHERE ($1::text IS NULL OR x.id < $1) AND ($3::text IS NULL OR x.customer_id = $3) "
+                        "AND ($4::text IS NULL OR x.kind = $4) AND ($5::text IS NULL OR x.order_id = $5) ORDER BY x.id DESC LIMIT $2");
+static const char *const ledger_kinds[] = {"earn", "redeem", "release", "expire", "adjust", "clawback", NULL};
+static const char *const ledger_filters[] = {"customer_id", "kind", "order_id", NULL};
+static const sq_filter_rule_t ledger_filter_rules[] = {{"customer_id", 40, NULL}, {"kind", 16, ledger_kinds}, {"order_id", 40, NULL}, {NULL}};
+
+const sq_resource_t sq_res_loyalty_ledger = {
+    .name = "loyalty transaction",
+    .prefix = "ltx",
+    .list = &ledger_list,
+    .filters = ledger_filters,
+    .filter_rules = ledger_filter_rules,
+};
+
 /* ---- carts: the points to redeem (the change, then the cart answered by core/cart.h) --------------------------- */
 
 SQ_STMT(cart_loyalty_set, "SELECT souq_cart_loyalty_set($1, $2, $3, $4::int, $5::bigint)");

@@ -342,6 +342,17 @@ test('staff adjustments: with a reason and the actor, never below zero; refusals
   assert.equal((await A('GET', `/v1/admin/customers/cus_${'0'.repeat(26)}/loyalty`)).status, 404);
   r = await adjust(cu.customer.id, -500, 'correction');
   assert.equal(r.body.balance, 0);
+  // the ledger query: a customer's whole history page by page, by kind; bad filters are 400
+  r = await A('GET', `/v1/admin/loyalty-transactions?customer_id=${cu.customer.id}&limit=1`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.data.length, r.body.has_more, r.body.data[0].points, r.body.data[0].reason], [1, true, -500, 'correction']);
+  r = await A('GET', `/v1/admin/loyalty-transactions?customer_id=${cu.customer.id}&cursor=${encodeURIComponent(r.body.next_cursor)}`);
+  assert.deepEqual(r.body.data.map((x) => [x.kind, x.points, x.actor?.slice(0, 4)]), [['adjust', 500, 'usr_']]);
+  r = await A('GET', `/v1/admin/loyalty-transactions?kind=adjust&customer_id=${cu.customer.id}`);
+  assert.equal(r.body.data.length, 2);
+  r = await A('GET', '/v1/admin/loyalty-transactions?kind=gift');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.body.errors[0].parameter, 'kind');
   assert.equal((await s.client.get('/v1/store/customers/me/loyalty')).status, 401);
   // Idempotency-Key: a retry replays the first answer and adjusts once
   const key = crypto.randomUUID();
