@@ -537,6 +537,29 @@ BEGIN
     RETURN true;
 END $$;
 
+-- Every customer that matches rules r: souq_segment_match's rules, set-based.
+CREATE FUNCTION souq_segment_members(r jsonb) RETURNS TABLE (id text) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    WITH o AS (SELECT customer_id, count(*) AS cnt, max(placed_at) AS last_at,
+                      coalesce(sum(paid_total - refunded_total) FILTER (WHERE currency_code = r->>'currency_code'), 0) AS spent
+                 FROM orders WHERE status <> 'canceled' AND customer_id IS NOT NULL GROUP BY customer_id)
+    SELECT c.id FROM customers c LEFT JOIN o ON o.customer_id = c.id
+     WHERE (NOT r ? 'has_account' OR c.has_account = (r->>'has_account')::boolean)
+       AND (NOT r ? 'customer_group_ids' OR EXISTS (SELECT 1 FROM customer_group_members m WHERE m.customer_id = c.id
+                                                      AND m.group_id IN (SELECT jsonb_array_elements_text(r->'customer_group_ids'))))
+       AND (NOT r ? 'order_count_min' OR coalesce(o.cnt, 0) >= (r->>'order_count_min')::bigint)
+       AND (NOT r ? 'order_count_max' OR coalesce(o.cnt, 0) <= (r->>'order_count_max')::bigint)
+       AND (NOT r ? 'total_spent_min' OR coalesce(o.spent, 0) >= (r->>'total_spent_min')::bigint)
+       AND (NOT r ? 'total_spent_max' OR coalesce(o.spent, 0) <= (r->>'total_spent_max')::bigint)
+       AND (NOT r ? 'last_order_after' OR o.last_at >= (r->>'last_order_after')::timestamptz)
+       AND (NOT r ? 'last_order_before' OR o.last_at < (r->>'last_order_before')::timestamptz)
+       AND (NOT r ? 'last_order_within_days' OR o.last_at >= now() - make_interval(days => (r->>'last_order_within_days')::int))
+       AND (NOT r ? 'countries' OR (r->'countries') ? lower(coalesce(
+                (SELECT a.country_code FROM customer_addresses a WHERE a.customer_id = c.id AND a.is_default_shipping LIMIT 1),
+                (SELECT x.shipping_address->>'country_code' FROM orders x WHERE x.customer_id = c.id ORDER BY x.placed_at DESC LIMIT 1), '')));
+END $$;
+
 -- Recomputes one segment's members (its group's members) from scratch: adds who matches, removes who does not.
 CREATE FUNCTION souq_segment_refresh(p_id text) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
@@ -546,9 +569,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    DELETE FROM customer_group_members m WHERE m.group_id = s.customer_group_id AND NOT souq_segment_match(s.rules, m.customer_id);
-    INSERT INTO customer_group_members (group_id, customer_id)
-    SELECT s.customer_group_id, c.id FROM customers c WHERE souq_segment_match(s.rules, c.id) ON CONFLICT DO NOTHING;
+    -- set-based (one pass over customers and one aggregate of orders) rather than souq_segment_match per customer,
+    -- so a store of many customers stays within statement_timeout; the same rules (segments.test.mjs compares them)
+    DELETE FROM customer_group_members m WHERE m.group_id = s.customer_group_id
+       AND m.customer_id NOT IN (SELECT x.id FROM souq_segment_members(s.rules) x);
+    INSERT INTO customer_group_members (group_id, customer_id) SELECT s.customer_group_id, x.id FROM souq_segment_members(s.rules) x
+        ON CONFLICT DO NOTHING;
     UPDATE segments SET refreshed_at = now() WHERE id = s.id RETURNING * INTO s;
     RETURN souq_segment_json(s);
 END $$;

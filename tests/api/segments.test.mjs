@@ -164,3 +164,26 @@ test('time-based rules move by the segments.refresh job', async () => {
   const jobs = await A('GET', '/v1/admin/jobs?kind=segments.refresh');
   assert.ok(jobs.body.data.some((j) => j.state === 'completed'), JSON.stringify(jobs.body));
 });
+
+test('the set-based refresh and the per-customer rule check agree for every customer and segment', async () => {
+  // a mixed population: with and without orders, addresses, groups; then every segment defined so far plus a few more
+  const vip = (await A('POST', '/v1/admin/customer-groups', { name: `agree-${process.pid}` })).body;
+  const people = [];
+  for (let i = 0; i < 4; i++) people.push(await newCustomer(s.client));
+  await paidOrder(people[0].token);
+  await paidOrder(people[1].token);
+  await paidOrder(people[1].token);
+  await C(people[2].token, 'POST', '/v1/store/customers/me/addresses', { ...address, country_code: 'fr', city: 'Paris', is_default_shipping: true });
+  await A('POST', `/v1/admin/customer-groups/${vip.id}/customers`, { add: [people[1].customer.id, people[3].customer.id] });
+  for (const rules of [{ order_count_max: 0 }, { countries: ['de'] }, { countries: ['fr', 'de'], has_account: true }, { currency_code: 'eur', total_spent_max: 5000 },
+                       { customer_group_ids: [vip.id], order_count_min: 1 }, { last_order_after: '2000-01-01T00:00:00Z', last_order_before: '2100-01-01T00:00:00Z' }]) {
+    const r = await A('POST', '/v1/admin/segments', { name: `agree ${JSON.stringify(rules)}`, rules });
+    assert.equal(r.status, 201, r.text);
+  }
+  const rows = await s.sql(`SELECT s.name, count(*) FILTER (WHERE souq_segment_match(s.rules, c.id) <> EXISTS (SELECT 1 FROM customer_group_members m
+                              WHERE m.group_id = s.customer_group_id AND m.customer_id = c.id))::int AS disagree,
+                              count(*) FILTER (WHERE souq_segment_match(s.rules, c.id))::int AS members
+                            FROM segments s CROSS JOIN customers c GROUP BY s.name ORDER BY s.name`);
+  for (const r of rows) assert.equal(r.disagree, 0, JSON.stringify(r));
+  assert.ok(rows.some((r) => r.members > 0) && rows.some((r) => r.name.includes('order_count_max') && r.members > 0), JSON.stringify(rows));
+});
