@@ -170,6 +170,17 @@ const sq_resource_t sq_res_loyalty_tier = {
 
 /* ---- segments (resource) -------------------------------------------------------------------------------------- */
 
+/* a tag as customers carry them (migrations/0032): 1 to 64 characters */
+static const char *check_tag(const json_t *v, const char **code)
+{
+    size_t n = json_string_length(v);
+    if (n < 1 || n > 64) {
+        *code = "invalid_length";
+        return "a tag has 1 to 64 characters";
+    }
+    return NULL;
+}
+
 static const sq_field_t rule_fields[] = {
     F("currency_code", SQ_FT_STR, 0, 3, 3, NULL, sq_check_currency, NULL),
     F("total_spent_min", SQ_FT_INT, 0, 0, 100000000000000LL, NULL, NULL, NULL),
@@ -182,6 +193,7 @@ static const sq_field_t rule_fields[] = {
     F("countries", SQ_FT_STR_ARRAY, 0, 1, 250, NULL, sq_check_country, NULL),
     F("customer_group_ids", SQ_FT_STR_ARRAY, 0, 1, 100, NULL, sq_check_id, NULL),
     F("has_account", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL),
+    F("tags", SQ_FT_STR_ARRAY, 0, 1, 50, NULL, check_tag, NULL),
     {NULL},
 };
 #define SEGMENT                                                                                                                    \

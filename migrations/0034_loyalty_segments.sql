@@ -496,7 +496,8 @@ CREATE FUNCTION souq_segment_json(s segments) RETURNS json LANGUAGE sql STABLE A
                              'refreshed_at', s.refreshed_at, 'metadata', s.metadata, 'created_at', s.created_at, 'updated_at', s.updated_at)
 $$;
 
--- Whether customer p_customer matches rules r (every rule given must hold). Total spent and order count are over
+-- Whether customer p_customer matches rules r (every rule given must hold; tags: the customer has any of them, 0032's
+-- customers.tags). Total spent and order count are over
 -- orders not canceled (spent = paid less refunded, in r.currency_code); the country is the default shipping address's,
 -- else the latest order's shipping country.
 CREATE FUNCTION souq_segment_match(r jsonb, p_customer text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
@@ -507,6 +508,9 @@ DECLARE
     ctry text;
 BEGIN
     IF r ? 'has_account' AND (SELECT has_account FROM customers WHERE id = p_customer) <> (r->>'has_account')::boolean THEN
+        RETURN false;
+    END IF;
+    IF r ? 'tags' AND NOT coalesce((SELECT c.tags && ARRAY(SELECT jsonb_array_elements_text(r->'tags')) FROM customers c WHERE c.id = p_customer), false) THEN
         RETURN false;
     END IF;
     IF r ? 'customer_group_ids' AND NOT EXISTS (SELECT 1 FROM customer_group_members m WHERE m.customer_id = p_customer
@@ -546,6 +550,7 @@ BEGIN
                  FROM orders WHERE status <> 'canceled' AND customer_id IS NOT NULL GROUP BY customer_id)
     SELECT c.id FROM customers c LEFT JOIN o ON o.customer_id = c.id
      WHERE (NOT r ? 'has_account' OR c.has_account = (r->>'has_account')::boolean)
+       AND (NOT r ? 'tags' OR c.tags && ARRAY(SELECT jsonb_array_elements_text(r->'tags')))
        AND (NOT r ? 'customer_group_ids' OR EXISTS (SELECT 1 FROM customer_group_members m WHERE m.customer_id = c.id
                                                       AND m.group_id IN (SELECT jsonb_array_elements_text(r->'customer_group_ids'))))
        AND (NOT r ? 'order_count_min' OR coalesce(o.cnt, 0) >= (r->>'order_count_min')::bigint)
@@ -603,6 +608,16 @@ BEGIN
 END $$;
 CREATE TRIGGER orders_segments AFTER INSERT OR UPDATE OF status, paid_total, refunded_total ON orders FOR EACH ROW
     EXECUTE FUNCTION souq_segments_on_change();
+CREATE FUNCTION souq_segments_on_customer() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM segments) THEN
+        PERFORM souq_segments_refresh_customer(NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+-- tags (0032: set by staff and automation rules) and whether the customer has an account
+CREATE TRIGGER customers_segments AFTER UPDATE OF tags, has_account ON customers FOR EACH ROW
+    WHEN (OLD.tags IS DISTINCT FROM NEW.tags OR OLD.has_account <> NEW.has_account) EXECUTE FUNCTION souq_segments_on_customer();
 CREATE TRIGGER customer_addresses_segments AFTER INSERT OR UPDATE OF country_code, is_default_shipping ON customer_addresses FOR EACH ROW
     EXECUTE FUNCTION souq_segments_on_change();
 

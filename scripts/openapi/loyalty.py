@@ -50,7 +50,8 @@ _srules = {"currency_code": {**cur_code, "description": "Currency of the total_s
     "last_order_within_days": {"type": "integer", "minimum": 1, "maximum": 3660, "description": "Last order within this many days (recomputed hourly)."},
     "countries": {"type": "array", "minItems": 1, "maxItems": 250, "items": country, "description": "The default shipping address's country (else the latest order's) is one of these."},
     "customer_group_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}, "description": "Member of any of these groups."},
-    "has_account": B("Registered customers (true) or guests of checkout (false).")}
+    "has_account": B("Registered customers (true) or guests of checkout (false)."),
+    "tags": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64}, "description": "The customer has any of these tags (set by staff or automation rules)."}}
 schemas["Segment"] = obj({"id": ID("seg"), "object": {"const": "segment", "description": "Always segment."}, "name": S("Name (unique)."), "description": SN("Description."),
     "rules": {"type": "object", "additionalProperties": False, "properties": _srules, "description": "Every rule given must hold (empty: every customer)."},
     "customer_group_id": ID("cgrp"), "member_count": INT("Members now.", minimum=0), "refreshed_at": TSN("When every member was last recomputed."),

@@ -54,7 +54,10 @@ test('create: every rule checked (422 with the pointer), names unique (409), not
   fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { last_order_after: 'yesterday' } }), 422, '/rules/last_order_after', 'invalid_format');
   fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { total_spent_min: 100 } }), 422, '/rules/currency_code', 'required');
   fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { customer_group_ids: [`cgrp_${'0'.repeat(26)}`] } }), 422, '/rules/customer_group_ids', 'not_found');
-  let r = await A('POST', '/v1/admin/segments', { name: 'x', rules: { tags: ['vip'] } });
+  fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { tags: [''] } }), 422, '/rules/tags/0', 'blank');
+  fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { tags: ['ok', 'x'.repeat(65)] } }), 422, '/rules/tags/1', 'invalid_length');
+  fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: { tags: [] } }), 422, '/rules/tags', 'invalid_length');
+  let r = await A('POST', '/v1/admin/segments', { name: 'x', rules: { labels: ['vip'] } });
   assert.equal(r.status, 422, r.text);
   assert.match(r.body.type, /unknown-field$/);
   fieldErr(await A('POST', '/v1/admin/segments', { name: 'x', rules: [] }), 422, '/rules', 'invalid_type');
@@ -186,4 +189,14 @@ test('the set-based refresh and the per-customer rule check agree for every cust
                             FROM segments s CROSS JOIN customers c GROUP BY s.name ORDER BY s.name`);
   for (const r of rows) assert.equal(r.disagree, 0, JSON.stringify(r));
   assert.ok(rows.some((r) => r.members > 0) && rows.some((r) => r.name.includes('order_count_max') && r.members > 0), JSON.stringify(rows));
+});
+
+test("tag rules follow the customer's tags (0032: set by staff and automation rules) in the same transaction", async () => {
+  const cu = await newCustomer(s.client);
+  const seg = (await A('POST', '/v1/admin/segments', { name: 'Tagged VIP', rules: { tags: ['vip', 'press'] } })).body;
+  assert.deepEqual(await members(seg), []);
+  await s.sql("UPDATE customers SET tags = ARRAY['newsletter', 'press'] WHERE id = $1", [cu.customer.id]);
+  assert.deepEqual(await members(seg), [cu.email]);
+  await s.sql("UPDATE customers SET tags = ARRAY['newsletter'] WHERE id = $1", [cu.customer.id]);
+  assert.deepEqual(await members(seg), []);
 });
