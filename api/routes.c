@@ -17,6 +17,7 @@
 #include "core/promotion.h"
 #include "core/purchasing.h"
 #include "api/handlers/purchasing.h"
+#include "core/loyalty.h"
 
 static const char *const page_q[] = {"limit", "cursor", NULL};
 static const char *const customers_q[] = {"limit", "cursor", "q", "tag", NULL};
@@ -56,6 +57,7 @@ static const char *const supplier_q[] = {"limit", "cursor", "currency_code", "q"
 static const char *const rrule_q[] = {"limit", "cursor", "inventory_item_id", "location_id", "supplier_id", NULL};
 static const char *const po_q[] = {"limit", "cursor", "status", "supplier_id", "location_id", "q", NULL};
 static const char *const po_export_q[] = {"status", "supplier_id", "location_id", "q", NULL};
+static const char *const loyalty_ledger_q[] = {"limit", "cursor", "customer_id", "kind", "order_id", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -137,6 +139,10 @@ const sq_route_t sq_routes[] = {
     {"DELETE", "/v1/store/carts/{id}/promotions/{code}", sq_h_store_cart_promotion_remove, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/carts/{id}/gift-cards", sq_h_store_cart_gift_card_add, STORE, NULL, CART, NULL},
     {"DELETE", "/v1/store/carts/{id}/gift-cards/{gift_card_id}", sq_h_store_cart_gift_card_remove, STORE, NULL, CART, NULL},
+    /* loyalty points (loyalty.c) */
+    {"GET", "/v1/store/customers/me/loyalty", sq_h_store_my_loyalty, CUSTOMER, NULL, 0, NULL},
+    {"POST", "/v1/store/carts/{id}/loyalty", sq_h_store_cart_loyalty_set, CUSTOMER, NULL, CART, NULL},
+    {"DELETE", "/v1/store/carts/{id}/loyalty", sq_h_store_cart_loyalty_remove, CUSTOMER, NULL, CART, NULL},
 
     /* admin */
     {"POST", "/v1/admin/auth/token", sq_h_admin_token, NONE, NULL, AUTHB | SQ_RT_RATE_LIMITED, NULL},
@@ -280,6 +286,20 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/purchase-orders/{id}/cancel", sq_h_po_cancel, ADMIN, "inventory:write", 0, NULL},
     {"POST", "/v1/admin/purchase-orders/{id}/receipts", sq_h_po_receive, ADMIN, "inventory:write", IDEM, NULL},
     {"GET", "/v1/admin/exports/purchase-orders.csv", sq_h_export_purchase_orders, ADMIN, "inventory:read", SQ_RT_CSV, po_export_q},
+    /* loyalty points and customer segments (loyalty.c) */
+    {"GET", "/v1/admin/loyalty/program", sq_h_loyalty_program_get, ADMIN, "promotions:read", 0, NULL},
+    {"PATCH", "/v1/admin/loyalty/program", sq_h_loyalty_program_update, ADMIN, "promotions:write", 0, NULL},
+    LIST_GET("/v1/admin/loyalty-tiers", sq_res_loyalty_tier, "promotions:read", page_q),
+    CREATE_UPDATE("/v1/admin/loyalty-tiers", sq_res_loyalty_tier, "promotions:write"),
+    DELETE("/v1/admin/loyalty-tiers", sq_res_loyalty_tier, "promotions:write"),
+    {"GET", "/v1/admin/customers/{id}/loyalty", sq_h_admin_loyalty_get, ADMIN, "customers:read", 0, NULL},
+    {"POST", "/v1/admin/customers/{id}/loyalty/adjustments", sq_h_admin_loyalty_adjust, ADMIN, "customers:write", IDEM, NULL},
+    {"GET", "/v1/admin/loyalty-transactions", sq_h_res_list, ADMIN, "customers:read", 0, loyalty_ledger_q, &sq_res_loyalty_ledger},
+    LIST_GET("/v1/admin/segments", sq_res_segment, "customers:read", page_q),
+    CREATE_UPDATE("/v1/admin/segments", sq_res_segment, "customers:write"),
+    DELETE("/v1/admin/segments", sq_res_segment, "customers:write"),
+    {"POST", "/v1/admin/segments/{id}/refresh", sq_h_segment_refresh, ADMIN, "customers:write", 0, NULL},
+    {"GET", "/v1/admin/segments/{id}/export.csv", sq_h_segment_export, ADMIN, "customers:read", SQ_RT_CSV, NULL},
 
     /* plugins (plugins.c) */
     {"GET", "/v1/admin/plugins", sq_h_admin_plugin_list, ADMIN, "plugins:read", 0, NULL},

@@ -22,6 +22,7 @@
 #include "core/automation.h"
 #include "api/upkeep.h"
 #include "core/jobs.h"
+#include "core/loyalty.h"
 #include "api/req.h"
 #include "api/routes.h"
 #include "core/auth.h"
@@ -579,6 +580,7 @@ int sq_serve(const char *config_path)
     sq_dynprice_register_jobs();                     /* price_schedule.run, pricing_rules.evaluate (core/dynprice.h) */
     sq_automation_register_jobs();
     sq_upkeep_init();
+    sq_loyalty_register_jobs();                       /* loyalty.maintain, segments.refresh (core/loyalty.h) */
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

@@ -13,6 +13,7 @@
 #include "core/base/util.h"
 #include "core/customer.h"
 #include "core/hooks.h"
+#include "core/loyalty.h"
 #include "core/pricing.h"
 #include "core/promotion.h"
 #include "core/shipping.h"
@@ -223,6 +224,11 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
                   (long long)t->item_count, (long long)t->item_subtotal, (long long)discount, (long long)t->shipping_total,
                   (long long)t->shipping_discount_total, (long long)t->shipping_tax_total, (long long)tax, t->tax_inclusive ? "true" : "false", (long long)total,
                   (long long)t->gift_card_total, (long long)(total - t->gift_card_total));
+    if (t->has_loyalty)
+        sq_buf_printf(&b, "\"loyalty\":{\"points_requested\":%lld,\"points\":%lld,\"amount\":%lld,\"balance\":%lld},",
+                      (long long)t->loyalty_requested, (long long)t->loyalty_points, (long long)t->loyalty_amount, (long long)t->loyalty_balance);
+    else
+        sq_buf_str(&b, "\"loyalty\":null,");
     sq_buf_str(&b, "\"promotions\":[");
     sq_buf_add(&b, t->promotions.p, t->promotions.len);
     sq_buf_str(&b, "],\"gift_cards\":[");
@@ -354,6 +360,7 @@ static void stage_tax(view_t *v)
 static void stage_discounts(sq_arena_t *a, sq_cart_totals_t *t)
 {
     sq_promotion_stage(a, t);
+    sq_loyalty_stage(a, t); /* points redeemed: a discount after the promotions' (core/loyalty.c) */
 }
 
 static void compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, sq_cart_totals_cb tcb, void *data)

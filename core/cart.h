@@ -75,6 +75,8 @@ typedef struct {
     bool tax_inclusive;
     /* JSON arrays (migrations/0021): the promotions that may apply and the gift cards applied; NULL: none */
     const char *promotions, *gift_cards;
+    /* points the cart redeems (migrations/0034, core/loyalty.h): "points\tbalance\tredeem_points\tredeem_value"; NULL: none */
+    const char *loyalty;
 } sq_cart_row_t;
 
 /** A line of a cart being totalled. Pricing fills the price; the stages after it (discounts, shipping, tax;
@@ -119,6 +121,9 @@ typedef struct {
     sq_buf_t promotions;       /* comma-separated JSON objects of "promotions":[...] (those that gave something) */
     sq_buf_t gift_cards;       /* comma-separated JSON objects of "gift_cards":[...] */
     const char *trial_refusal; /* "code|detail" when the code being applied (row promotions, trial) gives nothing */
+    /* loyalty points redeemed (core/loyalty.c, the stage after discounts): part of the lines' discount_total */
+    bool has_loyalty;
+    int64_t loyalty_requested, loyalty_points, loyalty_amount, loyalty_balance;
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */

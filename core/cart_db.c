@@ -98,8 +98,16 @@
     " FROM cart_gift_cards cg JOIN gift_cards g ON g.id = cg.gift_card_id WHERE cg.cart_id = c.id AND g.status = 'active' "         \
     "   AND g.currency_code = c.currency_code AND (g.expires_at IS NULL OR g.expires_at > now()) AND g.balance > 0)"
 
+/* points the cart redeems (migrations/0034, core/loyalty.h): "points\tbalance\tredeem_points\tredeem_value", NULL when
+ * none or not now (program off, currency not redeemable, a guest cart) */
+#define LOYALTY                                                                                                                    \
+    "(SELECT concat_ws(E'\\t', cl.points, coalesce((SELECT a.balance FROM loyalty_accounts a WHERE a.customer_id = c.customer_id), 0), " \
+    " lp.currencies->c.currency_code->>'redeem_points', lp.currencies->c.currency_code->>'redeem_value') "                          \
+    " FROM cart_loyalty cl, loyalty_program lp WHERE cl.cart_id = c.id AND c.customer_id IS NOT NULL AND lp.enabled "             \
+    "   AND lp.currencies->c.currency_code->>'redeem_points' IS NOT NULL)"
+
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
- * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS */
+ * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS, then LOYALTY (16) */
 #define CART_VIEW(PROMOS)                                                                                                           \
            "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", " \
            "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.seq) - 1) AS idx " \
@@ -110,7 +118,7 @@
            " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
            " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, " \
            "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, " \
-           TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS " FROM c"
+           TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS ", " LOYALTY " FROM c"
 SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
 /* the view with a code ($5) tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
 SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
@@ -173,7 +181,7 @@ static bool view_row(op_t *o, sq_rows_t *rows, sq_cart_row_t *row, sq_err_t *err
     }
 #define COL(i) sq_rows_text(rows, 0, (i))
     *row = (sq_cart_row_t){COL(0), COL(1), COL(2), COL(3), o->who.channel_id, COL(4), COL(5), sq_now_us(), COL(7), COL(9), COL(10),
-                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8), COL(14), COL(15)};
+                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8), COL(14), COL(15), COL(16)};
 #undef COL
     o->version = sq_rows_text(rows, 0, 6);
     return true;

@@ -155,6 +155,17 @@ void sq_h_admin_return_reject(sq_req_t *req);
 void sq_h_admin_return_receive(sq_req_t *req);
 void sq_h_export_orders(sq_req_t *req);
 
+/* loyalty.c: loyalty points and customer segments */
+void sq_h_loyalty_program_get(sq_req_t *req);
+void sq_h_loyalty_program_update(sq_req_t *req);
+void sq_h_admin_loyalty_get(sq_req_t *req);
+void sq_h_admin_loyalty_adjust(sq_req_t *req);
+void sq_h_store_my_loyalty(sq_req_t *req);
+void sq_h_store_cart_loyalty_set(sq_req_t *req);
+void sq_h_store_cart_loyalty_remove(sq_req_t *req);
+void sq_h_segment_refresh(sq_req_t *req);
+void sq_h_segment_export(sq_req_t *req);
+
 /* order_edits.c */
 void sq_h_admin_order_edit(sq_req_t *req);
 void sq_h_admin_draft_complete(sq_req_t *req);

@@ -960,6 +960,7 @@ exec(open(os.path.join(HERE, 'events.py')).read())  # webhooks, events, the even
 exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales channels, custom events (after events.py)
 exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs, dry runs; tags on customers and orders
 exec(open(os.path.join(HERE, 'purchasing.py')).read())  # suppliers, reorder rules, purchase orders; their events
+exec(open(os.path.join(HERE, 'loyalty.py')).read())  # loyalty points and segments (after events.py: adds to the catalogue)
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -215,6 +215,7 @@ const PREFIXES = {
   promotions: 'promo', 'gift-cards': 'gcard', webhooks: 'whk', events: 'evt', rules: 'arule',
   'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
   suppliers: 'sup', 'reorder-rules': 'rrule', 'purchase-orders': 'po',
+  'loyalty-tiers': 'ltier', segments: 'seg',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */
