@@ -134,6 +134,7 @@ const sq_route_t sq_routes[] = {
     {"GET", "/v1/store/customers/me/orders/{id}", sq_h_store_my_order, CUSTOMER, NULL, 0, NULL},
     {"GET", "/v1/store/carts/{id}/shipping-options", sq_h_store_cart_shipping_options, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/carts/{id}/shipping-methods", sq_h_store_cart_shipping_method, STORE, NULL, CART, NULL},
+    {"DELETE", "/v1/store/carts/{id}/shipping-method", sq_h_store_cart_shipping_method_remove, STORE, NULL, CART, NULL},
     {"POST", "/v1/store/customers/me/orders/{id}/returns", sq_h_store_return_create, CUSTOMER, NULL, IDEM, NULL},
     {"POST", "/v1/store/carts/{id}/promotions", sq_h_store_cart_promotion_add, STORE, NULL, CART, NULL},
     {"DELETE", "/v1/store/carts/{id}/promotions/{code}", sq_h_store_cart_promotion_remove, STORE, NULL, CART, NULL},
@@ -224,6 +225,10 @@ const sq_route_t sq_routes[] = {
     LIST_GET("/v1/admin/gift-cards", sq_res_gift_card, "promotions:read", gift_card_q),
     {"POST", "/v1/admin/gift-cards", sq_h_res_create, ADMIN, "promotions:write", SQ_RT_NO_STORE, NULL, &sq_res_gift_card},
     {"PATCH", "/v1/admin/gift-cards/{id}", sq_h_res_update, ADMIN, "promotions:write", 0, NULL, &sq_res_gift_card},
+    /* gift cards sold as a product (gift_sale.c): a sold card's code is revealed once, not stored by caches */
+    {"POST", "/v1/admin/gift-cards/{id}/reveal", sq_h_gift_card_reveal, ADMIN, "promotions:write", SQ_RT_NO_STORE, NULL},
+    {"POST", "/v1/admin/gift-cards/{id}/adjustments", sq_h_gift_card_adjust, ADMIN, "promotions:write", IDEM, NULL},
+    {"GET", "/v1/admin/orders/{id}/gift-cards", sq_h_order_gift_cards, ADMIN, "orders:read", 0, NULL},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
     LIST_GET("/v1/admin/orders", sq_res_order, "orders:read", order_q),

@@ -120,6 +120,7 @@ void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
         memset(l, 0, sizeof(*l));
         l->qty = atoi(rec);
         l->json = t2 + 1;
+        l->gift_card = t1[2] == 'g';
         sq_buf_init(&l->adjustments, a, 64);
         sq_buf_init(&l->tax_lines, a, 64);
         l->tax_class = next_class != NULL ? next_class : "standard";
@@ -160,6 +161,16 @@ static void string_or_null(sq_buf_t *b, const char *s)
         sq_buf_printf(b, "\"%s\"", s);
     else
         sq_buf_str(b, "null");
+}
+
+int64_t sq_cart_shippable_total(const sq_cart_totals_t *t)
+{
+    int64_t sum = t->item_subtotal;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        sum -= l->discount_total + (l->sellable && l->gift_card ? l->subtotal : 0);
+    }
+    return sum;
 }
 
 int64_t sq_cart_grand_total(const sq_cart_totals_t *t)
@@ -288,12 +299,9 @@ static void stage_shipping(view_t *v)
     v->t.ship_option_id = o.id;
     v->t.ship_provider = o.provider;
     v->t.ship_name_json = o.name_json;
-    int64_t discount = 0;
-    for (int i = 0; i < v->t.nlines; i++)
-        discount += v->t.lines[i].discount_total;
     sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
     *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
-                           v->t.item_subtotal - discount, v->t.item_count};
+                           sq_cart_shippable_total(&v->t), v->t.item_count};
     p->rates(v->cx, req, on_ship_rate, v);
 }
 
@@ -341,7 +349,7 @@ static void stage_tax(view_t *v)
     int n = 0;
     for (int i = 0; i < t->nlines; i++) {
         const sq_cart_line_t *l = &t->lines[i];
-        if (!l->sellable)
+        if (!l->sellable || l->gift_card) /* gift cards are not taxed when sold (tax applies when they pay) */
             continue;
         v->item_line[n] = i;
         items[n++] = (sq_tax_item_t){l->tax_class, l->subtotal - l->discount_total, l->qty};
@@ -457,10 +465,7 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
     sq_cart_totals_t t;
     sq_cart_price(a, row, &t);
     stage_discounts(a, &t);
-    int64_t discount = 0;
-    for (int i = 0; i < t.nlines; i++)
-        discount += t.lines[i].discount_total;
-    f->item_total = t.item_subtotal - discount;
+    f->item_total = sq_cart_shippable_total(&t);
     f->item_count = t.item_count;
     sq_ship_option_t cur;
     f->selected = row->shipping != NULL && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &cur) ? cur.id : "";

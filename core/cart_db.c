@@ -29,12 +29,13 @@
 #define LINE_JSON                                                                                                                  \
     "json_build_object('id', l.id, 'object', 'cart_line_item', 'variant_id', v.id, 'product_id', p.id, 'title', p.title, "         \
     "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'quantity', l.quantity, "                   \
-    "'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
+    "'gift_card', p.gift_card, 'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
 
-/* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part) */
+/* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part);
+ * a g after it marks a gift card line (migrations/0036) */
 #define LINE_SELLABLE                                                                                                              \
     "CASE WHEN p.status = 'active' AND EXISTS (SELECT 1 FROM product_sales_channels psc WHERE psc.product_id = p.id "              \
-    "AND psc.sales_channel_id = c.sales_channel_id) THEN 't' ELSE 'f' END"
+    "AND psc.sales_channel_id = c.sales_channel_id) THEN 't' ELSE 'f' END || CASE WHEN p.gift_card THEN 'g' ELSE '' END"
 
 #define RULES                                                                                                                      \
     "coalesce((SELECT string_agg(r.attribute || '=' || r.value, ';') FROM price_list_rules r WHERE r.price_list_id = pl.id), '')"
@@ -130,6 +131,7 @@ SQ_STMT_RO(cart_shipping_options,
            "WHERE o.region_id = (SELECT id FROM cr) AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ") "
            "ORDER BY o.amount, o.id LIMIT 100");
 SQ_STMT(cart_shipping_method_set, "SELECT souq_cart_shipping_method_set($1, $2, $3, $4::int, $5::int, $6)");
+SQ_STMT(cart_shipping_method_remove, "SELECT souq_cart_shipping_method_remove($1, $2, $3, $4::int, $5::int)");
 
 SQ_STMT(cart_create, "SELECT souq_cart_create($1, $2, $3, $4::jsonb)");
 SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::jsonb)");
@@ -153,7 +155,8 @@ typedef enum {
     OP_PROMO_ADD,
     OP_PROMO_REMOVE,
     OP_GIFT_ADD,
-    OP_GIFT_REMOVE
+    OP_GIFT_REMOVE,
+    OP_SHIP_REMOVE
 } op_kind_t;
 
 typedef struct {
@@ -264,6 +267,9 @@ static void change(op_t *o, const char *version)
     case OP_SHIP_METHOD:
         sq_batch_add(b, &cart_shipping_method_set, 6,
                      sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->option_id));
+        break;
+    case OP_SHIP_REMOVE:
+        sq_batch_add(b, &cart_shipping_method_remove, 5, sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, ttl, version));
         break;
     case OP_PROMO_ADD:
     case OP_PROMO_REMOVE:
@@ -472,6 +478,11 @@ void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, cons
     op_t *o = op(cx, OP_SHIP_METHOD, who, id, cb, data);
     o->option_id = option_id;
     run(o);
+}
+
+void sq_cart_shipping_method_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    run(op(cx, OP_SHIP_REMOVE, who, id, cb, data));
 }
 
 /* ---- promotion codes and gift cards (migrations/0021): set operations, so no If-Match ---------------------- */

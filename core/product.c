@@ -81,7 +81,8 @@ static const char *const statuses[] = {"draft", "active", "archived", NULL};
         F("status", SQ_FT_STR, 0, 1, 16, statuses, NULL, NULL), F("type", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL),     \
         F("brand", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL), F("tags", SQ_FT_STR_ARRAY, 0, 0, 50, NULL, NULL, NULL),    \
         F("seo", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, seo_fields), IDS("sales_channel_ids"), IDS("category_ids"),                    \
-        IDS("collection_ids"), F("media", SQ_FT_OBJECT_ARRAY, 0, 0, 50, NULL, NULL, media_fields), META
+        IDS("collection_ids"), F("media", SQ_FT_OBJECT_ARRAY, 0, 0, 50, NULL, NULL, media_fields),                             \
+        F("gift_card", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
 
 const sq_field_t sq_product_create_fields[] = {
     PRODUCT(SQ_F_REQUIRED),

@@ -1,0 +1,326 @@
+// gift_sale.test.mjs: gift cards sold as a product (migrations/0036): the product flag and what it does to variants,
+// gift card lines in a cart (no discount, no tax, not payable with a gift card, no shipping), issuance when the
+// payment is captured (only then, exactly once under retried and racing captures), the one-time reveal of the code
+// (hashed at rest, never in the event), the refund rule of orders that issued cards, staff adjustments (never
+// negative under concurrency) and DELETE of a cart's shipping method, with the refusals of every route.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { startStack, staffLogin, newCustomer, Client, SOCK, PGPORT } from './lib/harness.mjs';
+
+let s, t, readOnlyKey, eu, other;
+const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
+const A = (method, path, json, o = {}) => s.client.request(method, path, { pk: null, token: t, json, ...o });
+let seq = 0;
+const uniq = (p) => `${p}-${process.pid}-${++seq}`;
+const V = {};
+const O = {};
+const CODE = /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/;
+const problem = (r, status, slug, pointer, code) => {
+  assert.equal(r.status, status, r.text);
+  assert.equal(r.body.type, type(slug), r.text);
+  if (pointer !== undefined) assert.deepEqual(r.body.errors.map((e) => e.pointer), [pointer], r.text);
+  if (code !== undefined) assert.equal(r.body.errors[0].code, code, r.text);
+};
+const hash = (code) => crypto.createHash('sha256').update(code.replaceAll('-', '').toUpperCase()).digest('hex');
+let keyN = 0;
+const complete = (cartId, body) =>
+  s.client.request('POST', `/v1/store/carts/${cartId}/complete`, { json: body, headers: { 'idempotency-key': `gs-${process.pid}-${++keyN}` } });
+const visa = { payment: { provider: 'test', data: { token: 'tok_visa' } } };
+const manual = { payment: { provider: 'manual' } };
+
+async function product(body) {
+  const r = await A('POST', '/v1/admin/products', { title: uniq('Thing'), status: 'active', ...body });
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+}
+const patchProduct = async (id, body) => {
+  const etag = (await A('GET', `/v1/admin/products/${id}`)).headers.get('etag');
+  return A('PATCH', `/v1/admin/products/${id}`, body, { headers: { 'if-match': etag } });
+};
+const cart = async (items, extra = {}, client = s.client) => {
+  const r = await client.post('/v1/store/carts', { items: items.map(([variant_id, quantity]) => ({ variant_id, quantity })), email: 'buyer@example.com', region_id: eu.id, ...extra });
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+};
+const cards = async (orderId) => {
+  const r = await A('GET', `/v1/admin/orders/${orderId}/gift-cards`);
+  assert.equal(r.status, 200, r.text);
+  return r.body.data;
+};
+/* an order of gift cards (2 x 2500) and an ebook (1000 + tax), placed with provider, not captured */
+async function placeOrder(pay = manual, gcQty = 2) {
+  const c = await cart([[V.gc25, gcQty], [V.ebook, 1]]);
+  const r = await complete(c.id, pay);
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+}
+
+before(async () => {
+  s = await startStack();
+  t = (await staffLogin(s.client)).access_token;
+  eu = (await A('POST', '/v1/admin/regions', { name: 'Europe', currency_code: 'eur', countries: ['de'] })).body;
+  await A('POST', '/v1/admin/tax-rates', { region_id: eu.id, rate_bp: 2000, name: 'VAT', code: 'VAT' });
+  const loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
+  await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
+  const gp = await product({ gift_card: true, options: [{ title: 'Amount', values: ['25', '0'] }], variants: [
+    { sku: uniq('GC25'), options: { Amount: '25' }, requires_shipping: true, manage_inventory: true, prices: [{ currency_code: 'eur', amount: 2500 }] },
+    { sku: uniq('GC0'), options: { Amount: '0' }, prices: [{ currency_code: 'eur', amount: 0 }] }] });
+  V.gcProduct = gp;
+  V.gc25 = gp.variants[0].id;
+  V.gc0 = gp.variants[1].id;
+  V.ebook = (await product({ variants: [{ sku: uniq('EBOOK'), requires_shipping: false, manage_inventory: false, prices: [{ currency_code: 'eur', amount: 1000 }] }] })).variants[0].id;
+  V.tee = (await product({ variants: [{ sku: uniq('TEE'), prices: [{ currency_code: 'eur', amount: 3000 }], inventory: [{ location_id: loc, quantity: 100 }] }] })).variants[0].id;
+  O.std = (await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, amount: 490 })).body;
+  readOnlyKey = (await A('POST', '/v1/admin/api-keys', { type: 'secret', title: 'ro', scopes: ['promotions:read', 'orders:read'] })).body.token;
+  const ch2 = await A('POST', '/v1/admin/sales-channels', { name: 'Wholesale' });
+  other = new Client(s.url, (await A('POST', '/v1/admin/api-keys', { type: 'publishable', title: 'B2B', sales_channel_id: ch2.body.id })).body.token);
+});
+after(async () => s && (await s.stop()));
+
+test('a gift card product: its variants never ship nor track stock; the flag is shown, changed and validated', async () => {
+  assert.equal(V.gcProduct.gift_card, true);
+  for (const v of V.gcProduct.variants) assert.deepEqual([v.requires_shipping, v.manage_inventory], [false, false], 'forced off on create');
+  // a variant asking for shipping later is kept off too
+  const etag = (await A('GET', `/v1/admin/products/${V.gcProduct.id}`)).headers.get('etag');
+  let r = await A('PATCH', `/v1/admin/products/${V.gcProduct.id}/variants/${V.gc25}`, { requires_shipping: true }, { headers: { 'if-match': etag } });
+  assert.equal(r.status, 200, r.text);
+  r = await A('GET', `/v1/admin/products/${V.gcProduct.id}`);
+  assert.equal(r.body.variants.find((v) => v.id === V.gc25).requires_shipping, false);
+  // an ordinary product becomes a gift card product: its variants stop shipping; back again keeps them as they are
+  const p = await product({ variants: [{ sku: uniq('X'), prices: [{ currency_code: 'eur', amount: 100 }] }] });
+  assert.equal(p.gift_card, false);
+  assert.equal(p.variants[0].requires_shipping, true);
+  r = await patchProduct(p.id, { gift_card: true });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.gift_card, r.body.variants[0].requires_shipping, r.body.variants[0].manage_inventory], [true, false, false]);
+  r = await patchProduct(p.id, { gift_card: false, title: 'Plain' });
+  assert.deepEqual([r.body.gift_card, r.body.title, r.body.variants[0].requires_shipping], [false, 'Plain', false]);
+  // refusals: nothing written
+  problem(await patchProduct(p.id, { gift_card: 'yes' }), 422, 'validation-failed', '/gift_card');
+  problem(await A('POST', '/v1/admin/products', { title: uniq('Bad'), gift_card: 1 }), 422, 'validation-failed', '/gift_card');
+  assert.equal((await A('GET', `/v1/admin/products/${p.id}`)).body.gift_card, false);
+});
+
+test('in a cart: gift card lines get no discount, no tax, need no shipping, and gift cards do not pay for them', async () => {
+  const code = uniq('TENOFF').replaceAll('-', '');
+  assert.equal((await A('POST', '/v1/admin/promotions', { code, type: 'percentage', percent_bp: 1000 })).status, 201);
+  const payer = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 100000 })).body;
+  const c = await cart([[V.gc25, 2], [V.ebook, 1]]);
+  let r = await s.client.post(`/v1/store/carts/${c.id}/promotions`, { code });
+  assert.equal(r.status, 200, r.text);
+  const gl = r.body.items.find((l) => l.variant_id === V.gc25), el = r.body.items.find((l) => l.variant_id === V.ebook);
+  assert.deepEqual([gl.gift_card, gl.requires_shipping, gl.subtotal, gl.discount_total, gl.tax_total, gl.total, gl.tax_lines], [true, false, 5000, 0, 0, 5000, []]);
+  assert.deepEqual([el.gift_card, el.discount_total, el.tax_total], [false, 100, 180]);
+  assert.deepEqual([r.body.item_subtotal, r.body.discount_total, r.body.tax_total, r.body.total], [6000, 100, 180, 6080]);
+  r = await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: payer.code });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.gift_card_total, r.body.amount_due], [1080, 5000], 'the card pays the ebook only');
+  // a cart of gift cards only: a promotion gives nothing, a gift card pays nothing
+  const c2 = await cart([[V.gc25, 1]]);
+  problem(await s.client.post(`/v1/store/carts/${c2.id}/promotions`, { code }), 422, 'validation-failed', '/code', 'coupon_not_applicable');
+  r = await s.client.post(`/v1/store/carts/${c2.id}/gift-cards`, { code: payer.code });
+  assert.deepEqual([r.body.total, r.body.gift_card_total, r.body.amount_due], [2500, 0, 2500]);
+  // no shipping address or method needed at checkout; no stock is reserved
+  r = await complete(c2.id, visa);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.payment_status, 'authorized');
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM reservations WHERE reference = $1", [r.body.id]))[0].n, 0);
+  assert.equal((await A('GET', `/v1/admin/gift-cards/${payer.id}`)).body.balance, 100000, 'nothing redeemed');
+});
+
+test('issuance: only when the payment is captured, one card per unit at the unit price, exactly once; the event has no code', async () => {
+  const o = await placeOrder(manual, 3);
+  assert.equal(o.payment_status, 'pending');
+  assert.deepEqual(await cards(o.id), [], 'not before capture');
+  const line = o.items.find((l) => l.variant_id === V.gc25);
+  let r = await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  assert.equal(r.status, 200, r.text);
+  const got = await cards(o.id);
+  assert.equal(got.length, 3);
+  for (const g of got) {
+    assert.deepEqual([g.order_id, g.order_line_item_id, g.currency_code, g.initial_balance, g.balance, g.status, g.customer_id],
+      [o.id, line.id, 'eur', 2500, 2500, 'active', o.customer_id]);
+    assert.deepEqual(g.transactions.map((x) => [x.kind, x.amount, x.order_id, x.actor]), [['issue', 2500, o.id, `order:${o.id}`]]);
+  }
+  // a second capture is refused and issues nothing; the issuing function itself is idempotent
+  problem(await A('POST', `/v1/admin/orders/${o.id}/capture`), 409, 'invalid-state');
+  assert.equal((await s.sql('SELECT souq_gift_card_issue_order($1) AS n', [o.id]))[0].n, 0);
+  assert.equal((await cards(o.id)).length, 3);
+  // events: one gift_card.issued per card, without the code; the timeline shows them
+  const ev = await s.sql("SELECT payload FROM outbox_events WHERE type = 'gift_card.issued' AND payload->>'order_id' = $1", [o.id]);
+  assert.deepEqual(ev.map((e) => e.payload.gift_card_id).sort(), got.map((g) => g.id).sort());
+  for (const e of ev) {
+    assert.deepEqual([e.payload.amount, e.payload.currency_code, e.payload.email, e.payload.order_line_item_id], [2500, 'eur', 'buyer@example.com', line.id]);
+    assert.equal(e.payload.code, undefined);
+  }
+  const codes = await s.sql('SELECT code FROM gift_card_deliveries WHERE order_id = $1', [o.id]);
+  for (const c of codes) assert.ok(!JSON.stringify(ev).includes(c.code.replaceAll('-', '').slice(0, 10)), 'no code in events');
+  const tl = (await A('GET', `/v1/admin/orders/${o.id}`)).body.timeline.filter((e) => e.type === 'gift_card.issued');
+  assert.equal(tl.length, 3);
+  // a unit priced 0 issues nothing and says so
+  const c0 = await cart([[V.gc0, 1], [V.ebook, 1]]);
+  const o0 = (await complete(c0.id, manual)).body;
+  assert.equal((await A('POST', `/v1/admin/orders/${o0.id}/capture`)).status, 200);
+  assert.deepEqual(await cards(o0.id), []);
+  assert.ok((await A('GET', `/v1/admin/orders/${o0.id}`)).body.timeline.some((e) => e.type === 'gift_card.not_issued'));
+});
+
+test('issuance under racing captures (test gateway): 8 concurrent captures issue each card once', async () => {
+  const o = await placeOrder(visa, 4);
+  assert.equal(o.payment_status, 'authorized');
+  const rs = await Promise.all(Array.from({ length: 8 }, () => A('POST', `/v1/admin/orders/${o.id}/capture`)));
+  assert.ok(rs.some((r) => r.status === 200), rs.map((r) => r.status).join());
+  for (const r of rs) assert.ok(r.status === 200 || r.status === 409, r.text);
+  const got = await cards(o.id);
+  assert.equal(got.length, 4);
+  assert.equal(new Set(got.map((g) => g.id)).size, 4);
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM outbox_events WHERE type = 'gift_card.issued' AND payload->>'order_id' = $1", [o.id]))[0].n, 4);
+  assert.equal((await A('GET', `/v1/admin/orders/${o.id}`)).body.payment_status, 'paid');
+  // the issuing function from concurrent sessions (as two committing capture paths would run it): still 4
+  const pools = Array.from({ length: 6 }, () => new pg.Client({ host: SOCK, port: PGPORT, user: 'souq', database: s.dbName }));
+  await Promise.all(pools.map((c) => c.connect()));
+  try {
+    const ns = await Promise.all(pools.map((c) => c.query('SELECT souq_gift_card_issue_order($1) AS n', [o.id])));
+    assert.deepEqual(ns.map((x) => x.rows[0].n), [0, 0, 0, 0, 0, 0]);
+  } finally {
+    await Promise.all(pools.map((c) => c.end()));
+  }
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM gift_cards WHERE order_id = $1', [o.id]))[0].n, 4);
+});
+
+test('the code: hashed at rest, revealed once (then gone), usable on a cart; refusals of reveal', async () => {
+  const o = await placeOrder(manual, 1);
+  await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  const [g] = await cards(o.id);
+  let r = await A('POST', `/v1/admin/gift-cards/${g.id}/reveal`, undefined, { token: readOnlyKey });
+  problem(r, 403, 'forbidden');
+  problem(await A('POST', `/v1/admin/gift-cards/${g.id}/reveal`, { extra: 1 }), 422, 'unknown-field');
+  r = await A('POST', `/v1/admin/gift-cards/${g.id}/reveal`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('cache-control'), 'no-store');
+  assert.match(r.body.code, CODE);
+  assert.equal(r.body.code_last4, r.body.code.replaceAll('-', '').slice(-4));
+  const [row] = await s.sql('SELECT code_hash FROM gift_cards WHERE id = $1', [g.id]);
+  assert.equal(row.code_hash, hash(r.body.code));
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM gift_card_deliveries WHERE gift_card_id = $1', [g.id]))[0].n, 0, 'the clear code is gone');
+  problem(await A('POST', `/v1/admin/gift-cards/${g.id}/reveal`), 409, 'invalid-state');
+  assert.ok((await A('GET', `/v1/admin/orders/${o.id}`)).body.timeline.some((e) => e.type === 'gift_card.code_revealed' && e.actor));
+  // it pays a cart
+  const c = await cart([[V.ebook, 1]]);
+  r = await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: r.body.code });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.gift_card_total, 1200);
+  // staff-issued cards (code shown at creation), expired deliveries, unknown and malformed ids
+  const staff = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 100 })).body;
+  problem(await A('POST', `/v1/admin/gift-cards/${staff.id}/reveal`), 409, 'invalid-state');
+  const o2 = await placeOrder(manual, 1);
+  await A('POST', `/v1/admin/orders/${o2.id}/capture`);
+  const [g2] = await cards(o2.id);
+  await s.sql("UPDATE gift_card_deliveries SET expires_at = now() - interval '1 second' WHERE gift_card_id = $1", [g2.id]);
+  problem(await A('POST', `/v1/admin/gift-cards/${g2.id}/reveal`), 409, 'invalid-state');
+  problem(await A('POST', '/v1/admin/gift-cards/gcard_01zzzzzzzzzzzzzzzzzzzzzzzz/reveal'), 404, 'not-found');
+  problem(await A('POST', '/v1/admin/gift-cards/nope/reveal'), 404, 'not-found');
+  problem(await A('GET', '/v1/admin/orders/order_01zzzzzzzzzzzzzzzzzzzzzzzz/gift-cards'), 404, 'not-found');
+  problem(await A('GET', '/v1/admin/orders/nope/gift-cards'), 404, 'not-found');
+  const cust = await newCustomer(s.client);
+  problem(await A('GET', `/v1/admin/orders/${o2.id}/gift-cards`, undefined, { token: cust.token }), 403, 'forbidden');
+});
+
+test('refunds of an order that issued cards: the cards\' value is held until a card is disabled; spent value never; no re-enable', async () => {
+  const o = await placeOrder(manual, 2); // 2 x 2500 cards + ebook 1000 + 200 tax = 6200
+  await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  const [g1, g2] = await cards(o.id);
+  problem(await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 6200 }), 422, 'validation-failed', '/amount', 'gift_cards_issued');
+  problem(await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 1201 }), 422, 'validation-failed', '/amount', 'gift_cards_issued');
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM refunds WHERE order_id = $1", [o.id]))[0].n, 0, 'nothing half-written');
+  let r = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 1200, reason: 'requested_by_customer' });
+  assert.equal(r.status, 201, r.text);
+  // card 1 disabled unused: its 2500 become refundable
+  assert.equal((await A('PATCH', `/v1/admin/gift-cards/${g1.id}`, { status: 'disabled' })).status, 200);
+  problem(await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 2501 }), 422, 'validation-failed', '/amount', 'gift_cards_issued');
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 2500 })).status, 201);
+  problem(await A('PATCH', `/v1/admin/gift-cards/${g1.id}`, { status: 'active' }), 409, 'conflict');
+  assert.equal((await A('GET', `/v1/admin/gift-cards/${g1.id}`)).body.status, 'disabled');
+  // card 2 spent 1000 (a debit here), then disabled: only its 1500 left is refundable
+  assert.equal((await A('POST', `/v1/admin/gift-cards/${g2.id}/adjustments`, { amount: -1000, reason: 'correction' })).status, 200);
+  assert.equal((await A('PATCH', `/v1/admin/gift-cards/${g2.id}`, { status: 'disabled' })).status, 200);
+  problem(await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 1501 }), 422, 'validation-failed', '/amount', 'gift_cards_issued');
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 1500 })).status, 201);
+  const after = (await A('GET', `/v1/admin/orders/${o.id}`)).body;
+  assert.deepEqual([after.refunded_total, after.payment_status], [5200, 'partially_refunded']);
+  // a card disabled but not refunded can be enabled again
+  const o2 = await placeOrder(manual, 1);
+  await A('POST', `/v1/admin/orders/${o2.id}/capture`);
+  const [g3] = await cards(o2.id);
+  assert.equal((await A('PATCH', `/v1/admin/gift-cards/${g3.id}`, { status: 'disabled' })).status, 200);
+  assert.equal((await A('PATCH', `/v1/admin/gift-cards/${g3.id}`, { status: 'active' })).status, 200);
+});
+
+test('staff adjustments: credit and debit through the ledger with a reason; every refusal; replay of an Idempotency-Key', async () => {
+  const g = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 5000 })).body;
+  let r = await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: -2000, reason: 'correction', note: 'Typo at issue' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.balance, 3000);
+  const last = r.body.transactions.at(-1);
+  assert.deepEqual([last.kind, last.amount, last.balance_after, last.reason, last.note], ['adjust', -2000, 3000, 'correction', 'Typo at issue']);
+  assert.ok(last.actor);
+  r = await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: 1500, reason: 'goodwill' });
+  assert.equal(r.body.balance, 4500);
+  const before = (await s.sql('SELECT count(*)::int AS n FROM gift_card_transactions WHERE gift_card_id = $1', [g.id]))[0].n;
+  for (const [body, status, slug, pointer, code] of [
+    [{ amount: 0, reason: 'other' }, 422, 'validation-failed', '/amount', 'out_of_range'],
+    [{ amount: -4501, reason: 'other' }, 422, 'validation-failed', '/amount', 'insufficient_balance'],
+    [{ amount: 501, reason: 'other' }, 422, 'validation-failed', '/amount', 'exceeds_initial_balance'],
+    [{ amount: 100 }, 422, 'validation-failed', '/reason'],
+    [{ amount: 100, reason: 'because' }, 422, 'validation-failed', '/reason'],
+    [{ reason: 'other' }, 422, 'validation-failed', '/amount'],
+    [{ amount: '100', reason: 'other' }, 422, 'validation-failed', '/amount'],
+    [{ amount: 100000000001, reason: 'other' }, 422, 'validation-failed', '/amount'],
+    [{ amount: 1, reason: 'other', note: 'x'.repeat(1001) }, 422, 'validation-failed', '/note'],
+    [{ amount: 1, reason: 'other', balance: 5 }, 422, 'unknown-field'],
+  ]) problem(await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, body), status, slug, pointer, code);
+  problem(await s.client.request('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { pk: null, token: t, body: '{"amount":', headers: { 'content-type': 'application/json' } }), 400, 'invalid-json');
+  problem(await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: 1, reason: 'other' }, { token: readOnlyKey }), 403, 'forbidden');
+  problem(await A('POST', '/v1/admin/gift-cards/gcard_01zzzzzzzzzzzzzzzzzzzzzzzz/adjustments', { amount: 1, reason: 'other' }), 404, 'not-found');
+  problem(await A('POST', '/v1/admin/gift-cards/nope/adjustments', { amount: 1, reason: 'other' }), 404, 'not-found');
+  assert.equal((await A('PATCH', `/v1/admin/gift-cards/${g.id}`, { status: 'disabled' })).status, 200);
+  problem(await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: -1, reason: 'fraud' }), 409, 'invalid-state');
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM gift_card_transactions WHERE gift_card_id = $1', [g.id]))[0].n, before, 'nothing written');
+  assert.equal((await A('GET', `/v1/admin/gift-cards/${g.id}`)).body.balance, 4500);
+  // an Idempotency-Key makes a retried adjustment safe
+  await A('PATCH', `/v1/admin/gift-cards/${g.id}`, { status: 'active' });
+  const h = { headers: { 'idempotency-key': `adj-${process.pid}` } };
+  const a1 = await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: -500, reason: 'other' }, h);
+  const a2 = await A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: -500, reason: 'other' }, h);
+  assert.deepEqual([a1.status, a2.status, a2.headers.get('idempotent-replayed')], [200, 200, 'true']);
+  assert.equal((await A('GET', `/v1/admin/gift-cards/${g.id}`)).body.balance, 4000);
+});
+
+test('concurrent debits never take a balance below 0: 20 x 100 on 1000 gives exactly 10', async () => {
+  const g = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 1000 })).body;
+  const rs = await Promise.all(Array.from({ length: 20 }, () => A('POST', `/v1/admin/gift-cards/${g.id}/adjustments`, { amount: -100, reason: 'other' })));
+  assert.equal(rs.filter((r) => r.status === 200).length, 10);
+  for (const r of rs.filter((x) => x.status !== 200)) problem(r, 422, 'validation-failed', '/amount', 'insufficient_balance');
+  const got = (await A('GET', `/v1/admin/gift-cards/${g.id}`)).body;
+  assert.equal(got.balance, 0);
+  assert.deepEqual(got.transactions.filter((x) => x.kind === 'adjust').map((x) => x.balance_after).sort((a, b) => a - b), [0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+});
+
+test('DELETE /carts/{id}/shipping-method: removes the method; 404 without one, for foreign or malformed carts; 412 on a stale If-Match', async () => {
+  const c = await cart([[V.tee, 1]], { shipping_address: { first_name: 'A', last_name: 'B', address_1: 'Street 1', city: 'Berlin', postal_code: '10115', country_code: 'de' } });
+  let r = await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: O.std.id });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.shipping_methods.length, 1);
+  const etag = r.headers.get('etag');
+  problem(await s.client.del(`/v1/store/carts/${c.id}/shipping-method`, { headers: { 'if-match': '"00000000000000000000000000000000"' } }), 412, 'precondition-failed');
+  problem(await other.del(`/v1/store/carts/${c.id}/shipping-method`), 404, 'not-found');
+  problem(await s.client.del('/v1/store/carts/cart_nope/shipping-method'), 404, 'not-found');
+  assert.equal((await s.client.get(`/v1/store/carts/${c.id}`)).body.shipping_methods.length, 1, 'still there');
+  r = await s.client.del(`/v1/store/carts/${c.id}/shipping-method`, { headers: { 'if-match': etag } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.shipping_methods, r.body.shipping_total, r.body.total], [[], 0, 3600], "the tee and its tax, no shipping");
+  problem(await s.client.del(`/v1/store/carts/${c.id}/shipping-method`), 404, 'not-found');
+  problem(await complete(c.id, visa), 422, 'validation-failed', '/shipping_methods');
+});
