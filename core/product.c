@@ -186,9 +186,12 @@ static const char *check_locale(const json_t *v, const char **code)
     return sq_locale_valid(json_string_value(v)) ? NULL : "must be a language tag like en or de-CH";
 }
 
+static const char *const payment_captures[] = {"manual", "on_fulfillment", NULL}; /* migrations/0036 */
+
 const sq_field_t sq_store_fields[] = {
     F("default_locale", SQ_FT_STR, 0, 2, 5, NULL, check_locale, NULL),
     F("locales", SQ_FT_STR_ARRAY, 0, 1, 50, NULL, check_locale, NULL),
+    F("payment_capture", SQ_FT_STR, 0, 1, 16, payment_captures, NULL, NULL),
     {NULL},
 };
 

@@ -308,3 +308,53 @@ BEGIN
     UPDATE carts SET version = version + 1, updated_at = now() WHERE id = c.id;
     RETURN c.id;
 END $$;
+
+-- ---- automatic capture on fulfilment ---------------------------------------------------------------------------
+-- Store setting payment_capture: 'manual' (default: staff capture) or 'on_fulfillment': when every line of an
+-- order that ships is fulfilled (gift card lines never ship: they do not count), its open card-style payment is
+-- captured by a durable job (core/auto_capture_db.c), in full. A partial fulfilment captures nothing: most gateways
+-- capture an authorization once (a partial capture releases the rest, as Stripe does without multicapture), so
+-- capturing at the first parcel would lose the remainder. Manual payments (bank transfer, cash on delivery) are
+-- never captured automatically: only staff know the money arrived. The job is enqueued once per order (unique key)
+-- in the fulfilment's transaction; a failure is written to the order's timeline and retried with backoff; the
+-- fulfilment is never undone; capture itself is idempotent (an order already paid completes the job).
+
+ALTER TABLE store_settings ADD COLUMN payment_capture text NOT NULL DEFAULT 'manual' CHECK (payment_capture IN ('manual', 'on_fulfillment'));
+
+ALTER FUNCTION souq_store_json(store_settings) RENAME TO souq_store_json_base;
+CREATE FUNCTION souq_store_json(s store_settings) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT (left(b::text, -1) || ', "payment_capture" : ' || to_json(s.payment_capture)::text || '}')::json FROM souq_store_json_base(s) b
+$$;
+ALTER FUNCTION souq_store_save(jsonb, text) RENAME TO souq_store_save_base;
+CREATE FUNCTION souq_store_save(b jsonb, p_etag text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    r json := souq_store_save_base(b - 'payment_capture', p_etag);
+BEGIN
+    IF b ? 'payment_capture' THEN
+        UPDATE store_settings SET payment_capture = b->>'payment_capture', updated_at = now();
+        r := (SELECT souq_store_json(s) FROM store_settings s);
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE FUNCTION souq_order_auto_capture_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status <> 'canceled' AND NEW.payment_status IN ('authorized', 'pending')
+       AND (SELECT payment_capture FROM store_settings) = 'on_fulfillment'
+       AND EXISTS (SELECT 1 FROM payments p WHERE p.order_id = NEW.id AND p.status IN ('authorized', 'pending') AND p.provider <> 'manual')
+       AND NOT EXISTS (SELECT 1 FROM order_line_items l WHERE l.order_id = NEW.id AND NOT l.gift_card AND l.fulfilled_quantity < l.quantity) THEN
+        INSERT INTO jobs (kind, payload, unique_key, max_attempts)
+        VALUES ('order.auto_capture', jsonb_build_object('order_id', NEW.id), 'order:' || NEW.id || ':auto_capture', 8)
+        ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER orders_auto_capture AFTER UPDATE OF fulfillment_status ON orders
+    FOR EACH ROW WHEN (OLD.fulfillment_status IS DISTINCT FROM NEW.fulfillment_status AND NEW.fulfillment_status <> 'unfulfilled')
+    EXECUTE FUNCTION souq_order_auto_capture_enqueue();
+
+-- A failed automatic capture on the order's timeline (not in the outbox: staff act on it).
+CREATE FUNCTION souq_order_auto_capture_failed(p_order text, p_attempt int, p_max int, p_error text) RETURNS void LANGUAGE sql AS $$
+    SELECT souq_order_event(p_order, 'order.capture_failed', jsonb_build_object('attempt', p_attempt, 'max_attempts', p_max,
+        'final', p_attempt >= p_max, 'error', left(p_error, 500)), 'system:auto_capture', false)
+$$;

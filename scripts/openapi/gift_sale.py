@@ -70,3 +70,15 @@ for t, e in _gift_events.items():
     EVENTS[t] = e
     schemas["Event_" + t.replace(".", "_")] = {**e["schema"], "description": f"Payload (data) of {t} events, version {EVENTS_VERSION}: {e['description']}"}
     X_EVENTS["types"][t] = {"description": e["description"], "sensitive": e["sensitive"], "payload": {"$ref": f"#/components/schemas/Event_{t.replace('.', '_')}"}}
+
+# automatic capture on fulfilment (core/auto_capture_db.c)
+_pc = {"type": "string", "enum": ["manual", "on_fulfillment"], "description": "When card-style payments are captured: manual (staff capture, the default) or on_fulfillment (a job captures the whole payment once every line that ships is fulfilled; a partial fulfilment captures nothing; manual payments are never captured automatically; failures go on the order's timeline as order.capture_failed and are retried)."}
+schemas["Store"]["properties"]["payment_capture"] = _pc
+schemas["Store"]["required"] = [*schemas["Store"]["required"], "payment_capture"]
+schemas["StoreUpdate"]["properties"]["payment_capture"] = _pc
+_ac = {"order.capture_failed": _payload("Order timeline only (not in the outbox): an automatic capture on fulfilment failed at the payment provider; it is retried until max_attempts (final: the last one failed; capture by hand).",
+    {"order_id": _oid, "attempt": _i("Which attempt failed."), "max_attempts": _i("Attempts in all."), "final": _b("No attempt follows."), "error": _s("What the provider answered.")})}
+for t, e in _ac.items():
+    EVENTS[t] = e
+    schemas["Event_" + t.replace(".", "_")] = {**e["schema"], "description": f"Payload (data) of {t} events, version {EVENTS_VERSION}: {e['description']}"}
+    X_EVENTS["types"][t] = {"description": e["description"], "sensitive": e["sensitive"], "payload": {"$ref": f"#/components/schemas/Event_{t.replace('.', '_')}"}}

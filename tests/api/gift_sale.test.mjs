@@ -16,6 +16,7 @@ let seq = 0;
 const uniq = (p) => `${p}-${process.pid}-${++seq}`;
 const V = {};
 const O = {};
+let loc;
 const CODE = /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/;
 const problem = (r, status, slug, pointer, code) => {
   assert.equal(r.status, status, r.text);
@@ -62,7 +63,7 @@ before(async () => {
   t = (await staffLogin(s.client)).access_token;
   eu = (await A('POST', '/v1/admin/regions', { name: 'Europe', currency_code: 'eur', countries: ['de'] })).body;
   await A('POST', '/v1/admin/tax-rates', { region_id: eu.id, rate_bp: 2000, name: 'VAT', code: 'VAT' });
-  const loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
+  loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
   await A('POST', `/v1/admin/sales-channels/${s.channel}/locations`, { location_id: loc, priority: 0 });
   const gp = await product({ gift_card: true, options: [{ title: 'Amount', values: ['25', '0'] }], variants: [
     { sku: uniq('GC25'), options: { Amount: '25' }, requires_shipping: true, manage_inventory: true, prices: [{ currency_code: 'eur', amount: 2500 }] },
@@ -323,4 +324,102 @@ test('DELETE /carts/{id}/shipping-method: removes the method; 404 without one, f
   assert.deepEqual([r.body.shipping_methods, r.body.shipping_total, r.body.total], [[], 0, 3600], "the tee and its tax, no shipping");
   problem(await s.client.del(`/v1/store/carts/${c.id}/shipping-method`), 404, 'not-found');
   problem(await complete(c.id, visa), 422, 'validation-failed', '/shipping_methods');
+});
+
+// ---- automatic capture on fulfilment ---------------------------------------------------------------------------
+
+const ADDR = { first_name: 'A', last_name: 'B', address_1: 'Street 1', city: 'Berlin', postal_code: '10115', country_code: 'de' };
+async function shippedOrder(pay, qty = 2) {
+  const c = await cart([[V.tee, qty]], { shipping_address: ADDR });
+  assert.equal((await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: O.std.id })).status, 200);
+  const r = await complete(c.id, pay);
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+}
+const fulfil = (o, qty) => A('POST', `/v1/admin/orders/${o.id}/fulfillments`, { location_id: loc, items: [{ line_item_id: o.items[0].id, quantity: qty }] });
+const setCapture = async (mode) => {
+  const etag = (await A('GET', '/v1/admin/store')).headers.get('etag');
+  const r = await A('PATCH', '/v1/admin/store', { payment_capture: mode }, { headers: { 'if-match': etag } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.payment_capture, mode);
+};
+/* the job runs asynchronously: poll (bounded) until its visible outcome */
+async function until(fn, what) {
+  for (let i = 0; i < 300; i++) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+const order = async (id) => (await A('GET', `/v1/admin/orders/${id}`)).body;
+const jobsOf = (id) => s.sql("SELECT id, state, attempts FROM jobs WHERE kind = 'order.auto_capture' AND payload->>'order_id' = $1", [id]);
+
+test('store setting payment_capture: read, changed, validated', async () => {
+  let r = await A('GET', '/v1/admin/store');
+  assert.equal(r.body.payment_capture, 'manual');
+  const etag = r.headers.get('etag');
+  problem(await A('PATCH', '/v1/admin/store', { payment_capture: 'sometimes' }, { headers: { 'if-match': etag } }), 422, 'validation-failed', '/payment_capture');
+  problem(await A('PATCH', '/v1/admin/store', { payment_capture: 'on_fulfillment' }, { headers: { 'if-match': etag }, token: readOnlyKey }), 403, 'forbidden');
+  assert.equal((await A('GET', '/v1/admin/store')).body.payment_capture, 'manual');
+  await setCapture('on_fulfillment');
+  await setCapture('manual');
+});
+
+test('automatic capture on fulfilment: nothing on a partial fulfilment, the whole payment once every line is fulfilled, exactly once', async () => {
+  await setCapture('on_fulfillment');
+  try {
+    const o = await shippedOrder(visa, 2);
+    assert.equal(o.payment_status, 'authorized');
+    assert.equal((await fulfil(o, 1)).status, 201);
+    assert.deepEqual(await jobsOf(o.id), [], 'a partial fulfilment captures nothing');
+    assert.equal((await order(o.id)).payment_status, 'authorized');
+    assert.equal((await fulfil(o, 1)).status, 201);
+    const paid = await until(async () => { const x = await order(o.id); return x.payment_status === 'paid' && x; }, 'the capture');
+    assert.equal(paid.paid_total, paid.total);
+    assert.equal(paid.fulfillment_status, 'fulfilled');
+    assert.ok(paid.timeline.some((e) => e.type === 'order.paid' && e.actor === 'system:auto_capture'));
+    const jobs = await until(async () => { const j = await jobsOf(o.id); return j.length === 1 && j[0].state === 'completed' && j; }, 'the job to complete');
+    assert.equal(jobs.length, 1);
+    const ops = await s.sql("SELECT x.kind, x.amount FROM test_gateway_operations x JOIN payments p ON p.provider_ref = x.charge_id WHERE p.order_id = $1 AND x.kind = 'capture'", [o.id]);
+    assert.deepEqual(ops.map((x) => [x.kind, Number(x.amount)]), [['capture', paid.total]], 'one capture at the gateway');
+    // the job again (a retry after a crash) finds the order paid and completes without a second capture
+    await s.sql("UPDATE jobs SET state = 'retryable', run_at = now() WHERE id = $1", [jobs[0].id]);
+    await s.sql("NOTIFY souq, 'jobs'");
+    await until(async () => (await jobsOf(o.id))[0].state === 'completed', 'the job to run again');
+    assert.equal((await s.sql("SELECT count(*)::int AS n FROM test_gateway_operations x JOIN payments p ON p.provider_ref = x.charge_id WHERE p.order_id = $1 AND x.kind = 'capture'", [o.id]))[0].n, 1);
+    // manual payments are never captured automatically
+    const m = await shippedOrder(manual, 1);
+    assert.equal((await fulfil(m, 1)).status, 201);
+    assert.deepEqual(await jobsOf(m.id), []);
+    assert.equal((await order(m.id)).payment_status, 'pending');
+  } finally {
+    await setCapture('manual');
+  }
+  // with the setting off, nothing is captured
+  const o2 = await shippedOrder(visa, 1);
+  assert.equal((await fulfil(o2, 1)).status, 201);
+  assert.deepEqual(await jobsOf(o2.id), []);
+});
+
+test('automatic capture failing at the provider: on the timeline, retried, the fulfilment kept; a retry after the fix captures', async () => {
+  await setCapture('on_fulfillment');
+  try {
+    const o = await shippedOrder(visa, 1);
+    const [pay] = await s.sql('SELECT provider_ref FROM payments WHERE order_id = $1', [o.id]);
+    await s.sql("UPDATE test_gateway_charges SET status = 'voided' WHERE id = $1", [pay.provider_ref]); // the gateway will refuse
+    assert.equal((await fulfil(o, 1)).status, 201);
+    const failed = await until(async () => { const x = await order(o.id); return x.timeline.some((e) => e.type === 'order.capture_failed') && x; }, 'the failure');
+    const ev = failed.timeline.find((e) => e.type === 'order.capture_failed');
+    assert.deepEqual([ev.data.attempt, ev.data.final, ev.actor], [1, false, 'system:auto_capture']);
+    assert.deepEqual([failed.payment_status, failed.fulfillment_status], ['authorized', 'fulfilled'], 'the fulfilment stays');
+    const [job] = await until(async () => { const j = await jobsOf(o.id); return j[0]?.state === 'retryable' && j; }, 'a retryable job');
+    await s.sql("UPDATE test_gateway_charges SET status = 'authorized' WHERE id = $1", [pay.provider_ref]);
+    const r = await A('POST', `/v1/admin/jobs/${job.id}/retry`);
+    assert.equal(r.status, 200, r.text);
+    const paid = await until(async () => { const x = await order(o.id); return x.payment_status === 'paid' && x; }, 'the capture');
+    assert.equal(paid.timeline.filter((e) => e.type === 'order.paid').length, 1);
+  } finally {
+    await setCapture('manual');
+  }
 });
