@@ -229,6 +229,7 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/gift-cards/{id}/reveal", sq_h_gift_card_reveal, ADMIN, "promotions:write", SQ_RT_NO_STORE, NULL},
     {"POST", "/v1/admin/gift-cards/{id}/adjustments", sq_h_gift_card_adjust, ADMIN, "promotions:write", IDEM, NULL},
     {"GET", "/v1/admin/orders/{id}/gift-cards", sq_h_order_gift_cards, ADMIN, "orders:read", 0, NULL},
+    {"POST", "/v1/admin/orders/{id}/gift-card-refunds", sq_h_order_gift_card_refund, ADMIN, "orders:write", IDEM, NULL},
     {"GET", "/v1/admin/store", sq_h_store_get, ADMIN, "settings:read", 0, NULL},
     {"PATCH", "/v1/admin/store", sq_h_store_update, ADMIN, "settings:write", 0, NULL},
     LIST_GET("/v1/admin/orders", sq_res_order, "orders:read", order_q),

@@ -31,4 +31,17 @@ extern const sq_field_t sq_gift_card_adjust_fields[];
 void sq_gift_card_adjust(sq_ctx_t *cx, const char *card_id, const sq_gift_card_adjust_in_t *in, const char *actor, sq_json_cb cb,
                          void *data);
 
+/** POST /v1/admin/orders/{id}/gift-card-refunds {amount, gift_card_id}: gives amount back onto the gift cards that
+ * paid the order (only gift_card_id's when given), in card id order, through the ledger (refund rows), and adds it
+ * to the order's refunded_total. 422 /amount exceeds_refundable (more than the cards paid and did not get back, or
+ * than the order has left) or exceeds_initial_balance; 422 /gift_card_id not_found (the card did not pay the order);
+ * 409 invalid-state (the order is not paid, or a card is disabled); 404 for no order. */
+typedef struct {
+    int64_t amount;
+    const char *gift_card_id;
+} sq_gift_card_refund_in_t;
+extern const sq_field_t sq_gift_card_refund_fields[];
+void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor, sq_json_cb cb,
+                               void *data);
+
 #endif

@@ -16,6 +16,13 @@ const sq_field_t sq_gift_card_adjust_fields[] = {
     {NULL},
 };
 
+const sq_field_t sq_gift_card_refund_fields[] = {
+    {"amount", SQ_FT_INT, SQ_F_REQUIRED, offsetof(sq_gift_card_refund_in_t, amount), 1, 100000000000LL, NULL, NULL, NULL},
+    {"gift_card_id", SQ_FT_STR, 0, offsetof(sq_gift_card_refund_in_t, gift_card_id), 1, 40, NULL, sq_check_id, NULL},
+    {NULL},
+};
+
+SQ_STMT(gift_card_refund, "SELECT souq_order_gift_card_refund_api($1, $2::bigint, $3, $4)::text");
 SQ_STMT(gift_card_reveal, "SELECT souq_gift_card_reveal($1, $2)::text");
 SQ_STMT(gift_card_adjust, "SELECT souq_gift_card_adjust($1, $2::bigint, $3, $4, $5)::text");
 SQ_STMT_RO(order_gift_cards, "SELECT souq_order_gift_cards($1)::text");
@@ -65,4 +72,12 @@ void sq_gift_card_adjust(sq_ctx_t *cx, const char *card_id, const sq_gift_card_a
     sq_arena_t *a = cx->arena;
     sq_db_json(cx->db, a, &gift_card_adjust, 5, sq_db_params(a, 5, card_id, sq_db_int(a, in->amount), in->reason, in->note, actor),
                on_answer, call(cx, "The gift card does not exist.", cb, data));
+}
+
+void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor, sq_json_cb cb,
+                               void *data)
+{
+    sq_arena_t *a = cx->arena;
+    sq_db_json(cx->db, a, &gift_card_refund, 4, sq_db_params(a, 4, order_id, sq_db_int(a, in->amount), in->gift_card_id, actor),
+               on_answer, call(cx, "The order does not exist.", cb, data));
 }

@@ -358,3 +358,112 @@ CREATE FUNCTION souq_order_auto_capture_failed(p_order text, p_attempt int, p_ma
     SELECT souq_order_event(p_order, 'order.capture_failed', jsonb_build_object('attempt', p_attempt, 'max_attempts', p_max,
         'final', p_attempt >= p_max, 'error', left(p_error, 500)), 'system:auto_capture', false)
 $$;
+
+-- ---- refunds onto gift cards ---------------------------------------------------------------------------------
+-- The part of an order paid with gift cards goes back onto those cards: POST /v1/admin/orders/{id}/gift-card-refunds
+-- (staff choose, as they choose the amount of a payment refund: each refund goes back to its own tender; the
+-- payment's refund endpoint can only give back what the provider captured). A canceled order gives every redeemed
+-- amount back at once. Ledger rows of kind 'refund' (with the order); never more than was redeemed from a card,
+-- never above a card's initial value; under the order's row lock, cards locked in id order.
+
+ALTER TABLE gift_card_transactions DROP CONSTRAINT gift_card_transactions_kind_check;
+ALTER TABLE gift_card_transactions ADD CONSTRAINT gift_card_transactions_kind_check CHECK (kind IN ('issue', 'redeem', 'adjust', 'refund'));
+
+-- What can still go back onto each card an order redeemed: [{gift_card_id, refundable}] in id order.
+CREATE FUNCTION souq_order_gift_card_refundable(p_order text) RETURNS TABLE (gift_card_id text, refundable bigint) LANGUAGE sql STABLE AS $$
+    SELECT t.gift_card_id, (-sum(t.amount))::bigint
+      FROM gift_card_transactions t WHERE t.order_id = p_order AND t.kind IN ('redeem', 'refund')
+     GROUP BY t.gift_card_id HAVING -sum(t.amount) > 0 ORDER BY t.gift_card_id
+$$;
+
+-- Credits p_amount (NULL: everything refundable) back onto the order's redeemed cards (p_card: only that one), in id
+-- order. p_move: whether the order's refunded_total and payment status follow (a refund; not a cancel). Answers
+-- [{gift_card_id, amount, balance_after}].
+CREATE FUNCTION souq_order_gift_card_refund(p_order text, p_amount bigint, p_card text, p_actor text, p_move boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    o orders;
+    r record;
+    g gift_cards;
+    left_ bigint := p_amount;
+    take bigint;
+    given bigint := 0;
+    room bigint;
+    out_ jsonb := '[]';
+BEGIN
+    SELECT * INTO o FROM orders WHERE id = p_order FOR UPDATE;
+    SELECT coalesce(sum(x.refundable), 0) INTO room FROM souq_order_gift_card_refundable(p_order) x WHERE p_card IS NULL OR x.gift_card_id = p_card;
+    IF p_amount IS NOT NULL AND p_amount > room THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/amount|exceeds_refundable|At most %s can go back onto %s.', room,
+            CASE WHEN p_card IS NULL THEN 'the gift cards of this order' ELSE 'this gift card' END);
+    END IF;
+    IF p_move AND o.refunded_total + p_amount > o.paid_total THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/amount|exceeds_refundable|At most %s of the order is left to refund.', o.paid_total - o.refunded_total);
+    END IF;
+    FOR r IN SELECT * FROM souq_order_gift_card_refundable(p_order) x WHERE p_card IS NULL OR x.gift_card_id = p_card LOOP
+        EXIT WHEN left_ IS NOT NULL AND left_ <= 0;
+        take := CASE WHEN left_ IS NULL THEN r.refundable ELSE least(left_, r.refundable) END;
+        SELECT * INTO g FROM gift_cards WHERE id = r.gift_card_id FOR UPDATE;
+        IF p_move AND g.status <> 'active' THEN
+            RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = format('The gift card ending in %s is disabled; enable it to refund onto it.', g.code_last4);
+        END IF;
+        IF g.balance + take > g.initial_balance THEN
+            IF p_move THEN
+                RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/amount|exceeds_initial_balance|The gift card ending in %s can take at most %s '
+                    '(staff credited it since); refund the rest to the payment.', g.code_last4, g.initial_balance - g.balance);
+            END IF;
+            take := g.initial_balance - g.balance; -- a cancel gives back what fits
+        END IF;
+        CONTINUE WHEN take <= 0;
+        UPDATE gift_cards SET balance = balance + take WHERE id = g.id RETURNING * INTO g;
+        INSERT INTO gift_card_transactions (gift_card_id, kind, amount, balance_after, order_id, actor)
+        VALUES (g.id, 'refund', take, g.balance, p_order, p_actor);
+        PERFORM souq_order_event(p_order, 'gift_card.refunded', jsonb_build_object('gift_card_id', g.id, 'amount', take,
+                                 'currency_code', g.currency_code, 'balance_after', g.balance, 'reason', CASE WHEN p_move THEN 'refund' ELSE 'cancel' END),
+                                 p_actor, true);
+        out_ := out_ || jsonb_build_array(jsonb_build_object('gift_card_id', g.id, 'amount', take, 'balance_after', g.balance));
+        given := given + take;
+        IF left_ IS NOT NULL THEN
+            left_ := left_ - take;
+        END IF;
+    END LOOP;
+    IF p_move AND given > 0 THEN
+        UPDATE orders SET refunded_total = refunded_total + given WHERE id = o.id;
+        PERFORM souq_order_payment_move(o, CASE WHEN o.refunded_total + given >= o.paid_total THEN 'refunded' ELSE 'partially_refunded' END);
+    END IF;
+    RETURN out_;
+END $$;
+
+-- POST /v1/admin/orders/{id}/gift-card-refunds {amount, gift_card_id}: NULL for no such order. Only a paid order
+-- (as payment refunds): 409 invalid-state otherwise.
+CREATE FUNCTION souq_order_gift_card_refund_api(p_order text, p_amount bigint, p_card text, p_actor text) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    o orders;
+    moved jsonb;
+BEGIN
+    SELECT * INTO o FROM orders WHERE id = p_order FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF o.payment_status NOT IN ('paid', 'partially_refunded') THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQSTE', MESSAGE = format('The order''s payment is %s; only a paid order is refunded.', o.payment_status);
+    END IF;
+    IF p_card IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gift_card_transactions WHERE order_id = p_order AND gift_card_id = p_card AND kind = 'redeem') THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/gift_card_id|not_found|The order was not paid with this gift card.';
+    END IF;
+    moved := souq_order_gift_card_refund(p_order, p_amount, p_card, p_actor, true);
+    SELECT * INTO o FROM orders WHERE id = p_order;
+    RETURN json_build_object('object', 'gift_card_refund', 'order_id', o.id, 'amount', p_amount, 'gift_cards', moved,
+                             'refunded_total', o.refunded_total, 'payment_status', o.payment_status);
+END $$;
+
+-- A canceled order gives back what its gift cards paid (its payment is voided; nothing else would).
+CREATE FUNCTION souq_order_canceled_gift_cards() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM souq_order_gift_card_refund(NEW.id, NULL, NULL, 'system:cancel', false);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER orders_canceled_gift_cards AFTER UPDATE OF status ON orders
+    FOR EACH ROW WHEN (NEW.status = 'canceled' AND OLD.status <> 'canceled' AND NEW.gift_card_total > 0)
+    EXECUTE FUNCTION souq_order_canceled_gift_cards();

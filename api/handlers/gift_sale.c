@@ -67,6 +67,22 @@ void sq_h_order_gift_cards(sq_req_t *req)
     sq_order_gift_cards(&req->cx, id, sq_req_on_json_200, req);
 }
 
+/* POST /v1/admin/orders/{id}/gift-card-refunds {amount, gift_card_id} */
+void sq_h_order_gift_card_refund(sq_req_t *req)
+{
+    sq_gift_card_refund_in_t in = {0};
+    const char *id = sq_req_param(req, "id");
+    if (!sq_id_valid("order", id)) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The order does not exist.");
+        return;
+    }
+    if (sq_req_json(req, sq_gift_card_refund_fields, &in, NULL) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    sq_order_gift_card_refund(&req->cx, id, &in, req->principal.id, sq_req_on_json_201, req);
+}
+
 static void on_cart(const char *json, const sq_err_t *err, void *data)
 {
     sq_req_t *req = data;

@@ -20,7 +20,7 @@ for n in ("GiftCard", "GiftCardCreated"):
     schemas[n]["required"] = [*schemas[n]["required"], "order_id", "order_line_item_id"]
     t = dict(p["transactions"]["items"])
     tp = dict(t["properties"])
-    tp["kind"] = {"type": "string", "enum": ["issue", "redeem", "adjust"], "description": "issue: the initial balance (by staff, or by a paid order); redeem: paid an order; adjust: a staff credit or debit."}
+    tp["kind"] = {"type": "string", "enum": ["issue", "redeem", "adjust", "refund"], "description": "issue: the initial balance (by staff, or by a paid order); redeem: paid an order; adjust: a staff credit or debit; refund: given back by a refund or a cancel of an order it paid."}
     tp["reason"] = {"type": ["string", "null"], "enum": ["correction", "goodwill", "fraud", "other", None], "description": "Why staff adjusted it (adjust)."}
     tp["note"] = SN("Staff note (adjust).")
     tp["actor"] = SN("Who made the change: a staff user or API key, order:<id> for a sold card's issue row, null for checkout.")
@@ -79,6 +79,27 @@ schemas["StoreUpdate"]["properties"]["payment_capture"] = _pc
 _ac = {"order.capture_failed": _payload("Order timeline only (not in the outbox): an automatic capture on fulfilment failed at the payment provider; it is retried until max_attempts (final: the last one failed; capture by hand).",
     {"order_id": _oid, "attempt": _i("Which attempt failed."), "max_attempts": _i("Attempts in all."), "final": _b("No attempt follows."), "error": _s("What the provider answered.")})}
 for t, e in _ac.items():
+    EVENTS[t] = e
+    schemas["Event_" + t.replace(".", "_")] = {**e["schema"], "description": f"Payload (data) of {t} events, version {EVENTS_VERSION}: {e['description']}"}
+    X_EVENTS["types"][t] = {"description": e["description"], "sensitive": e["sensitive"], "payload": {"$ref": f"#/components/schemas/Event_{t.replace('.', '_')}"}}
+
+# refunds onto gift cards
+schemas["GiftCardRefundCreate"] = req({"amount": {"type": "integer", "minimum": 1, "maximum": 100000000000, "description": "Minor units to give back onto the cards that paid the order."},
+    "gift_card_id": {"type": "string", "maxLength": 40, "description": "Only onto this card (one that paid the order; 422 not_found otherwise). Default: the order's cards in id order, each up to what it paid and did not get back."}},
+    ["amount"], "A refund onto gift cards.")
+schemas["GiftCardRefund"] = obj({"object": {"const": "gift_card_refund", "description": "Always gift_card_refund."}, "order_id": ORDER_ID, "amount": OM("Given back onto the cards."),
+    "gift_cards": {"type": "array", "description": "What each card got back.", "items": obj({"gift_card_id": _gc, "amount": {"type": "integer", "minimum": 1, "description": "Minor units."},
+        "balance_after": {"type": "integer", "minimum": 0, "description": "The card's balance after it."}}, desc="A card's share.")},
+    "refunded_total": OM("The order's refunded total after it."), "payment_status": {"type": "string", "enum": ["partially_refunded", "refunded"], "description": "The order's payment status after it."}},
+    desc="A refund onto the gift cards that paid an order.")
+op("post", "/v1/admin/orders/{id}/gift-card-refunds", "adminRefundOrderGiftCards", "Admin Orders", "Refund the gift card part of an order onto its cards", "admin",
+   [ok("201", "GiftCardRefund", "What went back onto which card.")], body="GiftCardRefundCreate", params=[P_ORDER], perm="orders:write",
+   desc="Each refund goes back to its own tender: POST .../refunds refunds the payment (at most what the provider captured); this gives the part paid with gift cards back onto those cards, through their ledgers (refund rows, a gift_card.refunded event per card), and adds it to the order's refunded_total."
+        " A canceled order gives every redeemed amount back by itself. 422 validation-failed at /amount: exceeds_refundable (more than the cards paid and did not get back, or than the order has left to refund), exceeds_initial_balance (staff credited the card since);"
+        " at /gift_card_id: not_found (the card did not pay this order). 409 invalid-state: the order is not paid (or refunded already), or a card is disabled. 404 not-found for no such order.")
+_gr = {"gift_card.refunded": _payload("An amount went back onto a gift card that paid an order: a refund onto gift cards, or the order was canceled.",
+    {"order_id": _oid, "gift_card_id": _gc, "amount": _i("Minor units credited."), "currency_code": _s("Currency."), "balance_after": _i("The card's balance after it."), "reason": {"type": "string", "enum": ["refund", "cancel"], "description": "Why."}})}
+for t, e in _gr.items():
     EVENTS[t] = e
     schemas["Event_" + t.replace(".", "_")] = {**e["schema"], "description": f"Payload (data) of {t} events, version {EVENTS_VERSION}: {e['description']}"}
     X_EVENTS["types"][t] = {"description": e["description"], "sensitive": e["sensitive"], "payload": {"$ref": f"#/components/schemas/Event_{t.replace('.', '_')}"}}

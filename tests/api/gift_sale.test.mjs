@@ -423,3 +423,83 @@ test('automatic capture failing at the provider: on the timeline, retried, the f
     await setCapture('manual');
   }
 });
+
+// ---- the gift card part of an order goes back onto the cards --------------------------------------------------
+
+/* an order of 5 ebooks (5000 + 1000 tax) paid 3000 + 2000 with two staff-issued cards and 1000 with pay */
+async function paidWithCards(pay = manual) {
+  const a = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 3000 })).body;
+  const b = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 2000 })).body;
+  const c = await cart([[V.ebook, 5]]);
+  await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: a.code });
+  const r0 = await s.client.post(`/v1/store/carts/${c.id}/gift-cards`, { code: b.code });
+  assert.deepEqual([r0.body.total, r0.body.gift_card_total, r0.body.amount_due], [6000, 5000, 1000]);
+  const r = await complete(c.id, pay);
+  assert.equal(r.status, 201, r.text);
+  return { o: r.body, a, b };
+}
+const balance = async (g) => (await A('GET', `/v1/admin/gift-cards/${g.id}`)).body.balance;
+
+test('refunds onto gift cards: by amount in card order or onto one card, never more than they paid; every refusal', async () => {
+  const { o, a, b } = await paidWithCards();
+  assert.deepEqual([await balance(a), await balance(b)], [0, 0]);
+  const R = (body, id = o.id) => A('POST', `/v1/admin/orders/${id}/gift-card-refunds`, body);
+  problem(await R({ amount: 100 }), 409, 'invalid-state'); // not paid yet
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/capture`)).status, 200);
+  const stranger = (await A('POST', '/v1/admin/gift-cards', { currency_code: 'eur', initial_balance: 100 })).body;
+  for (const [body, status, slug, pointer, code] of [
+    [{ amount: 5001 }, 422, 'validation-failed', '/amount', 'exceeds_refundable'],
+    [{ amount: 2001, gift_card_id: b.id }, 422, 'validation-failed', '/amount', 'exceeds_refundable'],
+    [{ amount: 1, gift_card_id: stranger.id }, 422, 'validation-failed', '/gift_card_id', 'not_found'],
+    [{ amount: 0 }, 422, 'validation-failed', '/amount'],
+    [{}, 422, 'validation-failed', '/amount'],
+    [{ amount: 1, reason: 'x' }, 422, 'unknown-field'],
+  ]) problem(await R(body), status, slug, pointer, code);
+  problem(await R({ amount: 1 }, 'order_01zzzzzzzzzzzzzzzzzzzzzzzz'), 404, 'not-found');
+  problem(await R({ amount: 1 }, 'nope'), 404, 'not-found');
+  problem(await A('POST', `/v1/admin/orders/${o.id}/gift-card-refunds`, { amount: 1 }, { token: readOnlyKey }), 403, 'forbidden');
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM gift_card_transactions WHERE order_id = $1 AND kind = 'refund'", [o.id]))[0].n, 0, 'nothing written');
+  let r = await R({ amount: 3500 });
+  assert.equal(r.status, 201, r.text);
+  const [first, second] = [a, b].sort((x, y) => (x.id < y.id ? -1 : 1));
+  assert.deepEqual(r.body.gift_cards.map((x) => [x.gift_card_id, x.amount]), [[first.id, first.initial_balance], [second.id, 3500 - first.initial_balance]]);
+  assert.deepEqual([r.body.refunded_total, r.body.payment_status], [3500, 'partially_refunded']);
+  r = await R({ amount: 1500, gift_card_id: second.id });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual([await balance(a), await balance(b)], [3000, 2000]);
+  problem(await R({ amount: 1 }), 422, 'validation-failed', '/amount', 'exceeds_refundable');
+  // the payment's part through the payment refund: the order is refunded in full
+  r = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 1000 });
+  assert.equal(r.status, 201, r.text);
+  const after = (await A('GET', `/v1/admin/orders/${o.id}`)).body;
+  assert.deepEqual([after.refunded_total, after.payment_status], [6000, 'refunded']);
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM outbox_events WHERE type = 'gift_card.refunded' AND payload->>'order_id' = $1", [o.id]))[0].n, 3);
+  const ledger = (await A('GET', `/v1/admin/gift-cards/${second.id}`)).body.transactions.map((x) => [x.kind, x.amount]);
+  assert.deepEqual(ledger, [['issue', second.initial_balance], ['redeem', -second.initial_balance], ['refund', 3500 - first.initial_balance], ['refund', 1500]]);
+});
+
+test('refunds onto gift cards: a disabled card is refused; 10 concurrent refunds of 1000 on 5000 give exactly 5', async () => {
+  const { o, a } = await paidWithCards();
+  await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  await A('PATCH', `/v1/admin/gift-cards/${a.id}`, { status: 'disabled' });
+  problem(await A('POST', `/v1/admin/orders/${o.id}/gift-card-refunds`, { amount: 100, gift_card_id: a.id }), 409, 'invalid-state');
+  await A('PATCH', `/v1/admin/gift-cards/${a.id}`, { status: 'active' });
+  const rs = await Promise.all(Array.from({ length: 10 }, () => A('POST', `/v1/admin/orders/${o.id}/gift-card-refunds`, { amount: 1000 })));
+  assert.equal(rs.filter((r) => r.status === 201).length, 5, rs.map((r) => r.status).join());
+  for (const r of rs.filter((x) => x.status !== 201)) problem(r, 422, 'validation-failed', '/amount', 'exceeds_refundable');
+  const x = (await A('GET', `/v1/admin/orders/${o.id}`)).body;
+  assert.deepEqual([x.refunded_total, x.payment_status], [5000, 'partially_refunded']);
+  const [sum] = await s.sql("SELECT sum(amount)::int AS n FROM gift_card_transactions WHERE order_id = $1 AND kind = 'refund'", [o.id]);
+  assert.equal(sum.n, 5000);
+});
+
+test('a canceled order gives what its gift cards paid back onto them', async () => {
+  const { o, a, b } = await paidWithCards(visa);
+  assert.equal(o.payment_status, 'authorized');
+  const r = await A('POST', `/v1/admin/orders/${o.id}/cancel`, { reason: 'customer' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([await balance(a), await balance(b)], [3000, 2000]);
+  const ev = await s.sql("SELECT payload FROM outbox_events WHERE type = 'gift_card.refunded' AND payload->>'order_id' = $1", [o.id]);
+  assert.deepEqual(ev.map((e) => e.payload.reason), ['cancel', 'cancel']);
+  assert.ok((await A('GET', `/v1/admin/orders/${o.id}`)).body.timeline.some((e) => e.type === 'gift_card.refunded' && e.actor === 'system:cancel'));
+});
