@@ -289,7 +289,8 @@ static void stage_shipping(view_t *v)
     const sq_cart_row_t *row = v->t.row;
     sq_ship_option_t o;
     const sq_shipping_provider_t *p = NULL;
-    if (row->shipping != NULL && *row->shipping && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &o))
+    if (row->shipping != NULL && *row->shipping && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &o)
+        && sq_ship_option_fits(&o, sq_cart_shippable_total(&v->t))) /* a subtotal range the cart left: not shown, not charged */
         p = sq_shipping_provider(o.provider);
     if (p == NULL) { /* no method, or an option of a provider this build does not have */
         stage_tax(v);
@@ -433,8 +434,8 @@ static void offer_next(offer_t *f)
 {
     while (f->next < f->nopts) {
         const sq_ship_option_t *o = &f->opts[f->next];
-        const sq_shipping_provider_t *p = sq_shipping_provider(o->provider);
-        if (p == NULL) {
+        const sq_shipping_provider_t *p = sq_ship_option_fits(o, f->item_total) ? sq_shipping_provider(o->provider) : NULL;
+        if (p == NULL) { /* no provider for it in this build, or the cart is outside its subtotal range */
             f->next++;
             continue;
         }

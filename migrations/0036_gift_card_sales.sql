@@ -467,3 +467,51 @@ END $$;
 CREATE TRIGGER orders_canceled_gift_cards AFTER UPDATE OF status ON orders
     FOR EACH ROW WHEN (NEW.status = 'canceled' AND OLD.status <> 'canceled' AND NEW.gift_card_total > 0)
     EXECUTE FUNCTION souq_order_canceled_gift_cards();
+
+-- ---- shipping options for a range of cart subtotals ------------------------------------------------------------
+-- min_subtotal / max_subtotal (minor units of the option's region currency, inclusive; NULL: open): an option is
+-- offered, shown and charged only while the cart's items after discounts (gift card lines do not count) are in the
+-- range; the check is in C (core/cart.c), which prices the cart. POST .../shipping-methods refuses an option
+-- outside it (422 not_available); a cart that leaves the range loses the method from its answer and checkout asks
+-- for another, as for an option that stopped serving the cart.
+
+ALTER TABLE shipping_options ADD COLUMN min_subtotal bigint CHECK (min_subtotal BETWEEN 0 AND 1000000000000),
+                             ADD COLUMN max_subtotal bigint CHECK (max_subtotal BETWEEN 0 AND 1000000000000);
+ALTER TABLE shipping_options ADD CONSTRAINT shipping_options_subtotal_range_check
+    CHECK (min_subtotal IS NULL OR max_subtotal IS NULL OR max_subtotal >= min_subtotal);
+
+ALTER FUNCTION souq_shipping_option_json(shipping_options) RENAME TO souq_shipping_option_json_base;
+CREATE FUNCTION souq_shipping_option_json(o shipping_options) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT (left(b::text, -1) || ', "min_subtotal" : ' || coalesce(o.min_subtotal::text, 'null') || ', "max_subtotal" : '
+            || coalesce(o.max_subtotal::text, 'null') || '}')::json FROM souq_shipping_option_json_base(o) b
+$$;
+ALTER FUNCTION souq_shipping_option_save(text, jsonb, text) RENAME TO souq_shipping_option_save_base;
+CREATE FUNCTION souq_shipping_option_save(p_id text, b jsonb, p_etag text) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    r json := souq_shipping_option_save_base(p_id, b - 'min_subtotal' - 'max_subtotal', p_etag);
+BEGIN
+    IF r IS NULL OR NOT (b ? 'min_subtotal' OR b ? 'max_subtotal') THEN
+        RETURN r;
+    END IF;
+    UPDATE shipping_options t SET min_subtotal = CASE WHEN b ? 'min_subtotal' THEN (b->>'min_subtotal')::bigint ELSE t.min_subtotal END,
+                                  max_subtotal = CASE WHEN b ? 'max_subtotal' THEN (b->>'max_subtotal')::bigint ELSE t.max_subtotal END
+     WHERE t.id = r->>'id';
+    RETURN (SELECT souq_shipping_option_json(t) FROM shipping_options t WHERE t.id = r->>'id');
+END $$;
+
+-- POST .../shipping-methods with the cart's shippable subtotal as C priced it (NULL: not known, no range check).
+CREATE FUNCTION souq_cart_shipping_method_set_within(p_id text, p_channel text, p_customer text, p_ttl_s int, p_version int, p_option text,
+                                                     p_subtotal bigint) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    o shipping_options;
+BEGIN
+    SELECT * INTO o FROM shipping_options WHERE id = p_option;
+    IF p_subtotal IS NOT NULL AND ((o.min_subtotal IS NOT NULL AND p_subtotal < o.min_subtotal)
+                                   OR (o.max_subtotal IS NOT NULL AND p_subtotal > o.max_subtotal)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/option_id|not_available|The shipping option is for carts whose items come to %s%s (this cart: %s).',
+            CASE WHEN o.min_subtotal IS NOT NULL THEN 'at least ' || o.min_subtotal ELSE '' END,
+            CASE WHEN o.max_subtotal IS NOT NULL THEN CASE WHEN o.min_subtotal IS NOT NULL THEN ' and ' ELSE '' END || 'at most ' || o.max_subtotal ELSE '' END,
+            p_subtotal);
+    END IF;
+    RETURN souq_cart_shipping_method_set(p_id, p_channel, p_customer, p_ttl_s, p_version, p_option);
+END $$;

@@ -103,3 +103,14 @@ for t, e in _gr.items():
     EVENTS[t] = e
     schemas["Event_" + t.replace(".", "_")] = {**e["schema"], "description": f"Payload (data) of {t} events, version {EVENTS_VERSION}: {e['description']}"}
     X_EVENTS["types"][t] = {"description": e["description"], "sensitive": e["sensitive"], "payload": {"$ref": f"#/components/schemas/Event_{t.replace('.', '_')}"}}
+
+# shipping options for a range of cart subtotals
+_rng = lambda d: {"type": ["integer", "null"], "minimum": 0, "maximum": 1000000000000, "description": d}
+schemas["ShippingOption"]["properties"]["min_subtotal"] = {"type": ["integer", "null"], "description": "Offered only to carts whose items (after discounts, without gift cards) come to at least this, minor units; null: no minimum."}
+schemas["ShippingOption"]["properties"]["max_subtotal"] = {"type": ["integer", "null"], "description": "Offered only up to this subtotal (inclusive); null: no maximum."}
+schemas["ShippingOption"]["required"] = [*schemas["ShippingOption"]["required"], "min_subtotal", "max_subtotal"]
+for n in ("ShippingOptionCreate", "ShippingOptionUpdate"):
+    schemas[n]["properties"]["min_subtotal"] = _rng("Minimum subtotal of the cart's items after discounts (gift card lines do not count), minor units, inclusive; null: none.")
+    schemas[n]["properties"]["max_subtotal"] = _rng("Maximum subtotal, inclusive; null: none. Below min_subtotal: 422 at /max_subtotal.")
+_sm = paths["/v1/store/carts/{id}/shipping-methods"]["post"]
+_sm["description"] += " An option whose subtotal range (min_subtotal, max_subtotal) the cart is outside of is 422 not_available at /option_id; a cart that later leaves the range loses the method from its answer (and checkout asks for one), as for an option that stopped serving it."

@@ -503,3 +503,38 @@ test('a canceled order gives what its gift cards paid back onto them', async () 
   assert.deepEqual(ev.map((e) => e.payload.reason), ['cancel', 'cancel']);
   assert.ok((await A('GET', `/v1/admin/orders/${o.id}`)).body.timeline.some((e) => e.type === 'gift_card.refunded' && e.actor === 'system:cancel'));
 });
+
+test('shipping options for a subtotal range: offered, chosen and charged only inside it; refusals', async () => {
+  const big = (await A('POST', '/v1/admin/shipping-options', { name: 'Free over 100', region_id: eu.id, amount: 0, min_subtotal: 10000 })).body;
+  const small = (await A('POST', '/v1/admin/shipping-options', { name: 'Small parcels', region_id: eu.id, amount: 290, max_subtotal: 5999 })).body;
+  assert.deepEqual([big.min_subtotal, big.max_subtotal, small.min_subtotal, small.max_subtotal], [10000, null, null, 5999]);
+  problem(await A('POST', '/v1/admin/shipping-options', { name: 'Bad', region_id: eu.id, amount: 1, min_subtotal: 500, max_subtotal: 499 }), 422, 'validation-failed', '/max_subtotal');
+  problem(await A('POST', '/v1/admin/shipping-options', { name: 'Bad', region_id: eu.id, amount: 1, min_subtotal: -1 }), 422, 'validation-failed', '/min_subtotal');
+  problem(await A('POST', '/v1/admin/shipping-options', { name: 'Bad', region_id: eu.id, amount: 1, max_subtotal: 'lots' }), 422, 'validation-failed', '/max_subtotal');
+  let r = await A('PATCH', `/v1/admin/shipping-options/${small.id}`, { min_subtotal: 6000 });
+  problem(r, 422, 'validation-failed', '/max_subtotal');
+  assert.equal((await A('GET', `/v1/admin/shipping-options/${small.id}`)).body.min_subtotal, null, 'unchanged');
+  // a cart of one tee (3000) and a 2500 gift card: the gift card does not count
+  const c = await cart([[V.tee, 1], [V.gc25, 1]], { shipping_address: ADDR });
+  const offered = async () => (await s.client.get(`/v1/store/carts/${c.id}/shipping-options`)).body.data.map((x) => x.id);
+  let ids = await offered();
+  assert.ok(ids.includes(small.id) && !ids.includes(big.id), ids.join());
+  problem(await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: big.id }), 422, 'validation-failed', '/option_id', 'not_available');
+  assert.deepEqual((await s.client.get(`/v1/store/carts/${c.id}`)).body.shipping_methods, [], 'nothing written');
+  r = await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: small.id });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.shipping_methods[0].shipping_option_id, r.body.shipping_total], [small.id, 290]);
+  // the cart grows out of the small range and into the big one
+  const line = r.body.items.find((l) => l.variant_id === V.tee);
+  r = await s.client.patch(`/v1/store/carts/${c.id}/line-items/${line.id}`, { quantity: 4 });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.shipping_methods, r.body.shipping_total], [[], 0], 'the method is no longer shown or charged');
+  ids = await offered();
+  assert.ok(!ids.includes(small.id) && ids.includes(big.id), ids.join());
+  problem(await complete(c.id, visa), 422, 'validation-failed', '/shipping_methods');
+  r = await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: big.id });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.shipping_methods[0].shipping_option_id, big.id);
+  await A('DELETE', `/v1/admin/shipping-options/${big.id}`);
+  await A('DELETE', `/v1/admin/shipping-options/${small.id}`);
+});
