@@ -136,6 +136,10 @@ DECLARE
     gc text;
     n int := 0;
 BEGIN
+    -- most paid orders sell no gift card: one index probe, nothing written
+    IF NOT EXISTS (SELECT 1 FROM order_line_items WHERE order_id = p_order AND gift_card) THEN
+        RETURN 0;
+    END IF;
     SELECT * INTO o FROM orders WHERE id = p_order FOR UPDATE;
     IF NOT FOUND OR o.payment_status <> 'paid' THEN
         RETURN 0;
