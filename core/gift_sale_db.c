@@ -2,9 +2,11 @@
  * operation is one statement calling its SQL function. */
 #include <stddef.h>
 
+#include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/cart.h"
 #include "core/gift_sale.h"
+#include "core/jobs.h"
 
 static const char *const adjust_reasons[] = {"correction", "goodwill", "fraud", "other", NULL};
 
@@ -80,4 +82,34 @@ void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift
     sq_arena_t *a = cx->arena;
     sq_db_json(cx->db, a, &gift_card_refund, 4, sq_db_params(a, 4, order_id, sq_db_int(a, in->amount), in->gift_card_id, actor),
                on_answer, call(cx, "The order does not exist.", cb, data));
+}
+
+/* ---- the hourly purge of expired deliveries ---------------------------------------------------------------------- */
+
+SQ_STMT(deliveries_purge, "DELETE FROM gift_card_deliveries WHERE expires_at <= now()");
+
+typedef struct {
+    sq_job_done_cb done;
+    void *data;
+} purge_t;
+
+static void on_purged(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    purge_t *p = data;
+    if (err == NULL && sq_rows_affected(rows) > 0)
+        sq_log(SQ_LOG_INFO, "gift_cards", "deleted %lld expired gift card deliveries", (long long)sq_rows_affected(rows));
+    p->done(err, false, p->data);
+}
+
+static void purge_deliveries(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, void *data)
+{
+    (void)job;
+    purge_t *p = SQ_NEW(cx->arena, purge_t);
+    *p = (purge_t){done, data};
+    sq_db_query(cx->db, cx->arena, &deliveries_purge, 0, NULL, on_purged, p);
+}
+
+void sq_gift_sale_register(void)
+{
+    sq_jobs_register("gift_cards.purge_deliveries", purge_deliveries);
 }

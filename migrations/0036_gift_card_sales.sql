@@ -519,3 +519,7 @@ BEGIN
     END IF;
     RETURN souq_cart_shipping_method_set(p_id, p_channel, p_customer, p_ttl_s, p_version, p_option);
 END $$;
+
+-- The clear codes of deliveries nobody revealed go after their 7 days: a built-in hourly job
+-- (gift_cards.purge_deliveries, core/gift_sale_db.c) deletes them.
+SELECT souq_schedule_upsert('gift_card_deliveries', 'gift_cards.purge_deliveries', 'every 1 hour', 3600, NULL, true, 3);

@@ -538,3 +538,17 @@ test('shipping options for a subtotal range: offered, chosen and charged only in
   await A('DELETE', `/v1/admin/shipping-options/${big.id}`);
   await A('DELETE', `/v1/admin/shipping-options/${small.id}`);
 });
+
+test('the hourly job deletes the clear codes nobody revealed within 7 days', async () => {
+  const o = await placeOrder(manual, 2);
+  await A('POST', `/v1/admin/orders/${o.id}/capture`);
+  const [g1, g2] = await cards(o.id);
+  await s.sql("UPDATE gift_card_deliveries SET expires_at = now() - interval '1 second' WHERE gift_card_id = $1", [g1.id]);
+  const [sched] = await s.sql("SELECT kind, every_s, enabled FROM job_schedules WHERE id = 'gift_card_deliveries'");
+  assert.deepEqual([sched.kind, sched.every_s, sched.enabled], ['gift_cards.purge_deliveries', 3600, true]);
+  const [job] = await s.sql("INSERT INTO jobs (kind) VALUES ('gift_cards.purge_deliveries') RETURNING id");
+  await until(async () => (await s.sql('SELECT state FROM jobs WHERE id = $1', [job.id]))[0].state === 'completed', 'the purge');
+  const left = await s.sql('SELECT gift_card_id FROM gift_card_deliveries WHERE order_id = $1', [o.id]);
+  assert.deepEqual(left.map((x) => x.gift_card_id), [g2.id], 'only the expired one is gone');
+  assert.equal((await A('POST', `/v1/admin/gift-cards/${g2.id}/reveal`)).status, 200);
+});
