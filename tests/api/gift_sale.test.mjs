@@ -552,3 +552,22 @@ test('the hourly job deletes the clear codes nobody revealed within 7 days', asy
   assert.deepEqual(left.map((x) => x.gift_card_id), [g2.id], 'only the expired one is gone');
   assert.equal((await A('POST', `/v1/admin/gift-cards/${g2.id}/reveal`)).status, 200);
 });
+
+test('a tee and a gift card, captured on fulfilment: fulfilling the tee captures the payment, which issues the card', async () => {
+  await setCapture('on_fulfillment');
+  try {
+    const c = await cart([[V.tee, 1], [V.gc25, 1]], { shipping_address: ADDR });
+    assert.equal((await s.client.post(`/v1/store/carts/${c.id}/shipping-methods`, { option_id: O.std.id })).status, 200);
+    const o = (await complete(c.id, visa)).body;
+    assert.equal(o.payment_status, 'authorized');
+    const tee = o.items.find((l) => l.variant_id === V.tee);
+    const r = await A('POST', `/v1/admin/orders/${o.id}/fulfillments`, { location_id: loc, items: [{ line_item_id: tee.id, quantity: 1 }] });
+    assert.equal(r.status, 201, r.text);
+    const paid = await until(async () => { const x = await order(o.id); return x.payment_status === 'paid' && x; }, 'the capture');
+    assert.equal(paid.fulfillment_status, 'partially_fulfilled', 'the gift card line is not shipped');
+    const got = await cards(o.id);
+    assert.deepEqual(got.map((g) => [g.initial_balance, g.order_line_item_id]), [[2500, o.items.find((l) => l.variant_id === V.gc25).id]]);
+  } finally {
+    await setCapture('manual');
+  }
+});
