@@ -211,6 +211,7 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
         sq_buf_printf(&b, ",\"sellable\":%s,\"subtotal\":%lld,\"discount_total\":%lld,\"tax_total\":%lld,\"total\":%lld,",
                       l->sellable ? "true" : "false", (long long)l->subtotal, (long long)l->discount_total,
                       (long long)l->tax_total, (long long)total);
+        sq_buf_printf(&b, "\"gift_card\":%s,", l->gift_card ? "true" : "false");
         sq_buf_str(&b, "\"adjustments\":[");
         sq_buf_add(&b, l->adjustments.p, l->adjustments.len);
         sq_buf_str(&b, "],\"tax_lines\":[");
@@ -300,9 +301,12 @@ static void stage_shipping(view_t *v)
     v->t.ship_option_id = o.id;
     v->t.ship_provider = o.provider;
     v->t.ship_name_json = o.name_json;
+    int64_t discount = 0; /* (with the gift card lines, which do not count toward shipping: sq_cart_shippable_total) */
+    for (int i = 0; i < v->t.nlines; i++)
+        discount += v->t.lines[i].discount_total + (v->t.lines[i].sellable && v->t.lines[i].gift_card ? v->t.lines[i].subtotal : 0);
     sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
     *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
-                           sq_cart_shippable_total(&v->t), v->t.item_count};
+                           v->t.item_subtotal - discount, v->t.item_count};
     p->rates(v->cx, req, on_ship_rate, v);
 }
 
@@ -466,7 +470,10 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
     sq_cart_totals_t t;
     sq_cart_price(a, row, &t);
     stage_discounts(a, &t);
-    f->item_total = sq_cart_shippable_total(&t);
+    int64_t discount = 0; /* (with the gift card lines: sq_cart_shippable_total) */
+    for (int i = 0; i < t.nlines; i++)
+        discount += t.lines[i].discount_total + (t.lines[i].sellable && t.lines[i].gift_card ? t.lines[i].subtotal : 0);
+    f->item_total = t.item_subtotal - discount;
     f->item_count = t.item_count;
     sq_ship_option_t cur;
     f->selected = row->shipping != NULL && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &cur) ? cur.id : "";

@@ -29,7 +29,7 @@
 #define LINE_JSON                                                                                                                  \
     "json_build_object('id', l.id, 'object', 'cart_line_item', 'variant_id', v.id, 'product_id', p.id, 'title', p.title, "         \
     "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'quantity', l.quantity, "                   \
-    "'gift_card', p.gift_card, 'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
+    "'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
 
 /* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part);
  * a g after it marks a gift card line (migrations/0036) */
