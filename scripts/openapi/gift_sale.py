@@ -114,3 +114,6 @@ for n in ("ShippingOptionCreate", "ShippingOptionUpdate"):
     schemas[n]["properties"]["max_subtotal"] = _rng("Maximum subtotal, inclusive; null: none. Below min_subtotal: 422 at /max_subtotal.")
 _sm = paths["/v1/store/carts/{id}/shipping-methods"]["post"]
 _sm["description"] += " An option whose subtotal range (min_subtotal, max_subtotal) the cart is outside of is 422 not_available at /option_id; a cart that later leaves the range loses the method from its answer (and checkout asks for one), as for an option that stopped serving it."
+
+# the storefront shows which products sell gift cards (fields= may ask for it)
+schemas["StoreProduct"]["properties"]["gift_card"] = B("The product sells gift cards (delivered by email once paid: no shipping, no stock).")

@@ -102,6 +102,13 @@ test('a gift card product: its variants never ship nor track stock; the flag is 
   problem(await patchProduct(p.id, { gift_card: 'yes' }), 422, 'validation-failed', '/gift_card');
   problem(await A('POST', '/v1/admin/products', { title: uniq('Bad'), gift_card: 1 }), 422, 'validation-failed', '/gift_card');
   assert.equal((await A('GET', `/v1/admin/products/${p.id}`)).body.gift_card, false);
+  // the storefront shows the flag (and fields= can ask for it alone)
+  let sp = await s.client.get(`/v1/store/products/${V.gcProduct.id}`);
+  assert.equal(sp.status, 200, sp.text);
+  assert.equal(sp.body.gift_card, true);
+  sp = await s.client.get(`/v1/store/products/${V.gcProduct.id}?fields=gift_card`);
+  assert.deepEqual([sp.body.id, sp.body.gift_card, sp.body.title], [V.gcProduct.id, true, undefined]);
+  problem(await s.client.get(`/v1/store/products/${V.gcProduct.id}?fields=gift_cards`), 400, 'invalid-parameter');
 });
 
 test('in a cart: gift card lines get no discount, no tax, need no shipping, and gift cards do not pay for them', async () => {
