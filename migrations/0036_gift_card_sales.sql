@@ -174,9 +174,58 @@ BEGIN
             g := NULL;
             n := n + 1;
         END LOOP;
+        -- a line whose every unit has its card is fulfilled (the card is what it delivers; Shopify does the same)
+        IF (SELECT count(*) FROM gift_cards WHERE order_line_item_id = l.id) >= l.quantity AND l.fulfilled_quantity < l.quantity THEN
+            UPDATE order_line_items SET fulfilled_quantity = quantity WHERE id = l.id;
+        END IF;
     END LOOP;
+    PERFORM souq_gift_card_fulfilment_follow(o);
     RETURN n;
 END $$;
+
+-- The order's fulfilment status after gift card lines were fulfilled by issuance, moved forward through the legal
+-- steps (an order of gift cards only has no parcel: it ends fulfilled). order.fulfilled is written as a parcel
+-- that completes an order writes it; shipped and delivered follow silently (their events came with the parcels).
+CREATE FUNCTION souq_gift_card_fulfilment_follow(o orders) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    st text := souq_order_fulfillment_derive(o.id);
+    steps constant text[] := ARRAY['unfulfilled', 'partially_fulfilled', 'fulfilled', 'shipped', 'delivered'];
+BEGIN
+    IF st = 'delivered' AND NOT EXISTS (SELECT 1 FROM fulfillments f WHERE f.order_id = o.id) THEN
+        st := 'fulfilled';
+    END IF;
+    IF o.status = 'canceled' OR array_position(steps, st) <= array_position(steps, o.fulfillment_status) THEN
+        RETURN;
+    END IF;
+    IF st = 'partially_fulfilled' THEN
+        PERFORM souq_order_fulfillment_move(o, st);
+        RETURN;
+    END IF;
+    IF o.fulfillment_status IN ('unfulfilled', 'partially_fulfilled') THEN
+        PERFORM souq_order_fulfillment_move(o, 'fulfilled');
+        PERFORM souq_order_event(o.id, 'order.fulfilled', jsonb_build_object('number', o.number), NULL, true);
+        SELECT * INTO o FROM orders WHERE id = o.id;
+    END IF;
+    IF st IN ('shipped', 'delivered') AND o.fulfillment_status = 'fulfilled' THEN
+        PERFORM souq_order_fulfillment_move(o, 'shipped');
+        SELECT * INTO o FROM orders WHERE id = o.id;
+    END IF;
+    IF st = 'delivered' AND o.fulfillment_status = 'shipped' THEN
+        PERFORM souq_order_fulfillment_move(o, 'delivered');
+    END IF;
+END $$;
+
+-- A gift card is not returned: its order line cannot go into a return (disable the card to refund its unused
+-- balance: see the refund rule below).
+CREATE FUNCTION souq_return_item_gift_card() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM order_line_items WHERE id = NEW.line_item_id AND gift_card) THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = format('/items/%s/line_item_id|not_returnable|A gift card cannot be returned: '
+            'disable the card, then refund its unused balance.', NEW.position);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER return_items_gift_card BEFORE INSERT ON return_items FOR EACH ROW EXECUTE FUNCTION souq_return_item_gift_card();
 
 CREATE FUNCTION souq_orders_paid_issue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -45,6 +45,7 @@ const cart = async (items, extra = {}, client = s.client) => {
   assert.equal(r.status, 201, r.text);
   return r.body;
 };
+const order = async (id) => (await A('GET', `/v1/admin/orders/${id}`)).body;
 const cards = async (orderId) => {
   const r = await A('GET', `/v1/admin/orders/${orderId}/gift-cards`);
   assert.equal(r.status, 200, r.text);
@@ -165,8 +166,20 @@ test('issuance: only when the payment is captured, one card per unit at the unit
   }
   const codes = await s.sql('SELECT code FROM gift_card_deliveries WHERE order_id = $1', [o.id]);
   for (const c of codes) assert.ok(!JSON.stringify(ev).includes(c.code.replaceAll('-', '').slice(0, 10)), 'no code in events');
-  const tl = (await A('GET', `/v1/admin/orders/${o.id}`)).body.timeline.filter((e) => e.type === 'gift_card.issued');
-  assert.equal(tl.length, 3);
+  const full = (await A('GET', `/v1/admin/orders/${o.id}`)).body;
+  assert.equal(full.timeline.filter((e) => e.type === 'gift_card.issued').length, 3);
+  // issuing fulfils the gift card line (the ebook line is still open); a gift card cannot be returned
+  assert.deepEqual([full.items.find((l) => l.id === line.id).fulfilled_quantity, full.fulfillment_status], [3, 'partially_fulfilled']);
+  const ret = await A('POST', `/v1/admin/orders/${o.id}/returns`, { reason: 'no_longer_needed', items: [{ line_item_id: line.id, quantity: 1 }] });
+  problem(ret, 422, 'validation-failed', '/items/0/line_item_id', 'not_returnable');
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM returns WHERE order_id = $1', [o.id]))[0].n, 0);
+  // an order of gift cards only is fulfilled by its issuance
+  const c1 = await cart([[V.gc25, 2]]);
+  const o1 = (await complete(c1.id, manual)).body;
+  assert.equal((await A('POST', `/v1/admin/orders/${o1.id}/capture`)).status, 200);
+  const f1 = await order(o1.id);
+  assert.deepEqual([f1.fulfillment_status, f1.items[0].fulfilled_quantity], ['fulfilled', 2]);
+  assert.equal((await s.sql("SELECT count(*)::int AS n FROM outbox_events WHERE type = 'order.fulfilled' AND payload->>'order_id' = $1", [o1.id]))[0].n, 1);
   // a unit priced 0 issues nothing and says so
   const c0 = await cart([[V.gc0, 1], [V.ebook, 1]]);
   const o0 = (await complete(c0.id, manual)).body;
@@ -359,7 +372,6 @@ async function until(fn, what) {
   }
   assert.fail(`timed out waiting for ${what}`);
 }
-const order = async (id) => (await A('GET', `/v1/admin/orders/${id}`)).body;
 const jobsOf = (id) => s.sql("SELECT id, state, attempts FROM jobs WHERE kind = 'order.auto_capture' AND payload->>'order_id' = $1", [id]);
 
 test('store setting payment_capture: read, changed, validated', async () => {
@@ -571,7 +583,8 @@ test('a tee and a gift card, captured on fulfilment: fulfilling the tee captures
     const r = await A('POST', `/v1/admin/orders/${o.id}/fulfillments`, { location_id: loc, items: [{ line_item_id: tee.id, quantity: 1 }] });
     assert.equal(r.status, 201, r.text);
     const paid = await until(async () => { const x = await order(o.id); return x.payment_status === 'paid' && x; }, 'the capture');
-    assert.equal(paid.fulfillment_status, 'partially_fulfilled', 'the gift card line is not shipped');
+    assert.equal(paid.fulfillment_status, 'fulfilled', 'the tee by its parcel, the gift card by its issuance');
+    assert.equal(paid.items.find((l) => l.variant_id === V.gc25).fulfilled_quantity, 1);
     const got = await cards(o.id);
     assert.deepEqual(got.map((g) => [g.initial_balance, g.order_line_item_id]), [[2500, o.items.find((l) => l.variant_id === V.gc25).id]]);
   } finally {
