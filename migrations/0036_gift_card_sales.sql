@@ -294,7 +294,10 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER refunds_gift_card_check BEFORE INSERT ON refunds FOR EACH ROW EXECUTE FUNCTION souq_refund_gift_card_check();
+-- Only refunds Souq asks for (pending until the provider answers): a refund made at the provider itself (a payment
+-- webhook records it as succeeded, migrations/0031) already happened and is recorded as it is.
+CREATE TRIGGER refunds_gift_card_check BEFORE INSERT ON refunds FOR EACH ROW WHEN (NEW.status = 'pending')
+    EXECUTE FUNCTION souq_refund_gift_card_check();
 
 -- A sold card whose unused balance was refunded stays disabled: enabling it is 409. The order's captured payments
 -- are locked first, as a refund locks them, so the two cannot interleave.
