@@ -47,7 +47,8 @@ static void on_captured(const char *json, const sq_err_t *err, void *data)
            err->detail);
     sq_arena_t *a = r->cx->arena;
     sq_db_query(r->cx->db, a, &auto_capture_failed, 4,
-               sq_db_params(a, 4, r->order_id, sq_db_int(a, r->attempt), sq_db_int(a, r->max_attempts), err->detail), on_recorded, r);
+                sq_db_params(a, 4, r->order_id, sq_db_int(a, r->attempt), sq_db_int(a, r->max_attempts), err->detail), on_recorded,
+                r);
 }
 
 static void auto_capture(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, void *data)
@@ -61,7 +62,8 @@ static void auto_capture(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb d
         return;
     }
     run_t *r = SQ_NEW(cx->arena, run_t);
-    *r = (run_t){.cx = cx, .order_id = order_id, .attempt = job->attempt, .max_attempts = job->max_attempts, .done = done, .data = data};
+    *r = (run_t){
+        .cx = cx, .order_id = order_id, .attempt = job->attempt, .max_attempts = job->max_attempts, .done = done, .data = data};
     sq_order_capture(cx, order_id, "system:auto_capture", on_captured, r);
 }
 

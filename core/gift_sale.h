@@ -41,8 +41,8 @@ typedef struct {
     const char *gift_card_id;
 } sq_gift_card_refund_in_t;
 extern const sq_field_t sq_gift_card_refund_fields[];
-void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor, sq_json_cb cb,
-                               void *data);
+void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor,
+                               sq_json_cb cb, void *data);
 
 /** Registers the "gift_cards.purge_deliveries" job kind (hourly schedule of migrations/0036): deletes the clear
  * codes of deliveries past their 7 days. Before the server starts its threads. */

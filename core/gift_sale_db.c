@@ -11,8 +11,8 @@
 static const char *const adjust_reasons[] = {"correction", "goodwill", "fraud", "other", NULL};
 
 const sq_field_t sq_gift_card_adjust_fields[] = {
-    {"amount", SQ_FT_INT, SQ_F_REQUIRED, offsetof(sq_gift_card_adjust_in_t, amount), -100000000000LL, 100000000000LL, NULL,
-     NULL, NULL},
+    {"amount", SQ_FT_INT, SQ_F_REQUIRED, offsetof(sq_gift_card_adjust_in_t, amount), -100000000000LL, 100000000000LL, NULL, NULL,
+     NULL},
     {"reason", SQ_FT_STR, SQ_F_REQUIRED, offsetof(sq_gift_card_adjust_in_t, reason), 1, 16, adjust_reasons, NULL, NULL},
     {"note", SQ_FT_STR, SQ_F_NULLABLE | SQ_F_MULTILINE, offsetof(sq_gift_card_adjust_in_t, note), 0, 1000, NULL, NULL, NULL},
     {NULL},
@@ -76,8 +76,8 @@ void sq_gift_card_adjust(sq_ctx_t *cx, const char *card_id, const sq_gift_card_a
                on_answer, call(cx, "The gift card does not exist.", cb, data));
 }
 
-void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor, sq_json_cb cb,
-                               void *data)
+void sq_order_gift_card_refund(sq_ctx_t *cx, const char *order_id, const sq_gift_card_refund_in_t *in, const char *actor,
+                               sq_json_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
     sq_db_json(cx->db, a, &gift_card_refund, 4, sq_db_params(a, 4, order_id, sq_db_int(a, in->amount), in->gift_card_id, actor),

@@ -49,7 +49,8 @@ void sq_h_gift_card_adjust(sq_req_t *req)
     }
     if (in.amount == 0) {
         sq_err_set(&req->err, SQ_E_VALIDATION, "amount must not be 0.");
-        sq_err_field(&req->err, "/amount", "out_of_range", "A positive amount credits the card, a negative one debits it; 0 is neither.");
+        sq_err_field(&req->err, "/amount", "out_of_range",
+                     "A positive amount credits the card, a negative one debits it; 0 is neither.");
         sq_req_fail(req);
         return;
     }

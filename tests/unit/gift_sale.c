@@ -95,7 +95,8 @@ static void test_shipping_ranges(void)
     CHECK(sq_ship_option_fits(&o, 0) && sq_ship_option_fits(&o, 5999) && !sq_ship_option_fits(&o, 6000));
     char r7c[] = "so_4\tflat_rate\t290\t-1\t\"Mid\"\t100\t200";
     CHECK(sq_ship_option_parse(r7c, &o));
-    CHECK(!sq_ship_option_fits(&o, 99) && sq_ship_option_fits(&o, 100) && sq_ship_option_fits(&o, 200) && !sq_ship_option_fits(&o, 201));
+    CHECK(!sq_ship_option_fits(&o, 99) && sq_ship_option_fits(&o, 100) && sq_ship_option_fits(&o, 200) &&
+          !sq_ship_option_fits(&o, 201));
     char r6[] = "so_5\tflat_rate\t290\t-1\t\"Odd\"\t100"; /* 6 fields: malformed */
     CHECK(!sq_ship_option_parse(r6, &o));
     char r4[] = "so_6\tflat_rate\t290\t-1";
