@@ -34,21 +34,23 @@ CREATE TRIGGER product_variants_gift_card BEFORE INSERT OR UPDATE ON product_var
     FOR EACH ROW EXECUTE FUNCTION souq_gift_card_variant();
 
 -- The product JSON gains gift_card (the base function's text, one member added: key order and ETags stay stable).
-ALTER FUNCTION souq_product_json(products) RENAME TO souq_product_json_base;
+ALTER FUNCTION souq_product_json(products) RENAME TO souq_product_json_0005;
 CREATE FUNCTION souq_product_json(p products) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT (left(b::text, -1) || ', "gift_card" : ' || CASE WHEN p.gift_card THEN 'true' ELSE 'false' END || '}')::json
-      FROM souq_product_json_base(p) b
+      FROM souq_product_json_0005(p) b
 $$;
 
--- The product save takes gift_card: the base function saves the rest, then the flag is set (and the variants of a
--- product that becomes a gift card stop shipping and tracking stock).
-ALTER FUNCTION souq_product_save(text, jsonb, text, text) RENAME TO souq_product_save_base;
+-- The product save takes gift_card: the function it wraps saves the rest (0035's wrapper, which attributes price
+-- changes, around 0011's body), then the flag is set (and the variants of a product that becomes a gift card stop
+-- shipping and tracking stock). Wrapped functions keep their bodies under the name of the migration that made them,
+-- as 0035 does.
+ALTER FUNCTION souq_product_save(text, jsonb, text, text) RENAME TO souq_product_save_0035;
 CREATE FUNCTION souq_product_save(p_id text, b jsonb, p_etag text, p_actor text) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
     r json;
     gc boolean := (b->>'gift_card')::boolean;
 BEGIN
-    r := souq_product_save_base(p_id, b - 'gift_card', p_etag, p_actor);
+    r := souq_product_save_0035(p_id, b - 'gift_card', p_etag, p_actor);
     IF r IS NULL OR gc IS NULL THEN
         RETURN r;
     END IF;
@@ -377,14 +379,14 @@ END $$;
 
 ALTER TABLE store_settings ADD COLUMN payment_capture text NOT NULL DEFAULT 'manual' CHECK (payment_capture IN ('manual', 'on_fulfillment'));
 
-ALTER FUNCTION souq_store_json(store_settings) RENAME TO souq_store_json_base;
+ALTER FUNCTION souq_store_json(store_settings) RENAME TO souq_store_json_0006;
 CREATE FUNCTION souq_store_json(s store_settings) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT (left(b::text, -1) || ', "payment_capture" : ' || to_json(s.payment_capture)::text || '}')::json FROM souq_store_json_base(s) b
+    SELECT (left(b::text, -1) || ', "payment_capture" : ' || to_json(s.payment_capture)::text || '}')::json FROM souq_store_json_0006(s) b
 $$;
-ALTER FUNCTION souq_store_save(jsonb, text) RENAME TO souq_store_save_base;
+ALTER FUNCTION souq_store_save(jsonb, text) RENAME TO souq_store_save_0006;
 CREATE FUNCTION souq_store_save(b jsonb, p_etag text) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
-    r json := souq_store_save_base(b - 'payment_capture', p_etag);
+    r json := souq_store_save_0006(b - 'payment_capture', p_etag);
 BEGIN
     IF b ? 'payment_capture' THEN
         UPDATE store_settings SET payment_capture = b->>'payment_capture', updated_at = now();
@@ -536,15 +538,15 @@ ALTER TABLE shipping_options ADD COLUMN min_subtotal bigint CHECK (min_subtotal 
 ALTER TABLE shipping_options ADD CONSTRAINT shipping_options_subtotal_range_check
     CHECK (min_subtotal IS NULL OR max_subtotal IS NULL OR max_subtotal >= min_subtotal);
 
-ALTER FUNCTION souq_shipping_option_json(shipping_options) RENAME TO souq_shipping_option_json_base;
+ALTER FUNCTION souq_shipping_option_json(shipping_options) RENAME TO souq_shipping_option_json_0020;
 CREATE FUNCTION souq_shipping_option_json(o shipping_options) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT (left(b::text, -1) || ', "min_subtotal" : ' || coalesce(o.min_subtotal::text, 'null') || ', "max_subtotal" : '
-            || coalesce(o.max_subtotal::text, 'null') || '}')::json FROM souq_shipping_option_json_base(o) b
+            || coalesce(o.max_subtotal::text, 'null') || '}')::json FROM souq_shipping_option_json_0020(o) b
 $$;
-ALTER FUNCTION souq_shipping_option_save(text, jsonb, text) RENAME TO souq_shipping_option_save_base;
+ALTER FUNCTION souq_shipping_option_save(text, jsonb, text) RENAME TO souq_shipping_option_save_0020;
 CREATE FUNCTION souq_shipping_option_save(p_id text, b jsonb, p_etag text) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
-    r json := souq_shipping_option_save_base(p_id, b - 'min_subtotal' - 'max_subtotal', p_etag);
+    r json := souq_shipping_option_save_0020(p_id, b - 'min_subtotal' - 'max_subtotal', p_etag);
 BEGIN
     IF r IS NULL OR NOT (b ? 'min_subtotal' OR b ? 'max_subtotal') THEN
         RETURN r;
