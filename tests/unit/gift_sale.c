@@ -62,6 +62,19 @@ static void test_gift_card_lines(void)
     CHECK_INT(sq_cart_shippable_total(got.t), 900);
     json_decref(c);
 
+    /* loyalty points (core/loyalty.c) discount the book only: 50000 points asked for, 1 point = 1 minor unit */
+    row.promotions = NULL;
+    row.loyalty = "50000\t50000\t1\t1";
+    got = (got_t){NULL, NULL};
+    sq_cart_compute_totals(&cx, &row, capture, &got);
+    CHECK(got.t != NULL);
+    if (got.t != NULL) {
+        CHECK_INT(got.t->lines[0].discount_total, 0);
+        CHECK_INT(got.t->lines[1].discount_total, 1000);
+        CHECK_INT(got.t->loyalty_amount, 1000);
+    }
+    row.loyalty = NULL;
+
     /* a gift card that is not sellable any more is left out like any other line */
     row.lines = LINE(1, "fg", "l0");
     row.candidates = "0\tp0\t2500\t0\t1\t\t\t0\t0\t0\t0\t";
