@@ -21,6 +21,8 @@
 #include "core/dynprice.h"
 #include "core/automation.h"
 #include "api/upkeep.h"
+#include "core/auto_capture.h"
+#include "core/gift_sale.h"
 #include "core/jobs.h"
 #include "core/loyalty.h"
 #include "api/req.h"
@@ -581,6 +583,8 @@ int sq_serve(const char *config_path)
     sq_automation_register_jobs();
     sq_upkeep_init();
     sq_loyalty_register_jobs();                       /* loyalty.maintain, segments.refresh (core/loyalty.h) */
+    sq_auto_capture_register();                      /* order.auto_capture (core/auto_capture.h) */
+    sq_gift_sale_register();                         /* gift_cards.purge_deliveries (core/gift_sale.h) */
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

@@ -120,6 +120,7 @@ void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t)
         memset(l, 0, sizeof(*l));
         l->qty = atoi(rec);
         l->json = t2 + 1;
+        l->gift_card = t1[2] == 'g';
         sq_buf_init(&l->adjustments, a, 64);
         sq_buf_init(&l->tax_lines, a, 64);
         l->tax_class = next_class != NULL ? next_class : "standard";
@@ -162,6 +163,16 @@ static void string_or_null(sq_buf_t *b, const char *s)
         sq_buf_str(b, "null");
 }
 
+int64_t sq_cart_shippable_total(const sq_cart_totals_t *t)
+{
+    int64_t sum = t->item_subtotal;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        sum -= l->discount_total + (l->sellable && l->gift_card ? l->subtotal : 0);
+    }
+    return sum;
+}
+
 int64_t sq_cart_grand_total(const sq_cart_totals_t *t)
 {
     int64_t discount = 0, tax = t->shipping_tax_total;
@@ -200,6 +211,7 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
         sq_buf_printf(&b, ",\"sellable\":%s,\"subtotal\":%lld,\"discount_total\":%lld,\"tax_total\":%lld,\"total\":%lld,",
                       l->sellable ? "true" : "false", (long long)l->subtotal, (long long)l->discount_total,
                       (long long)l->tax_total, (long long)total);
+        sq_buf_printf(&b, "\"gift_card\":%s,", l->gift_card ? "true" : "false");
         sq_buf_str(&b, "\"adjustments\":[");
         sq_buf_add(&b, l->adjustments.p, l->adjustments.len);
         sq_buf_str(&b, "],\"tax_lines\":[");
@@ -278,7 +290,8 @@ static void stage_shipping(view_t *v)
     const sq_cart_row_t *row = v->t.row;
     sq_ship_option_t o;
     const sq_shipping_provider_t *p = NULL;
-    if (row->shipping != NULL && *row->shipping && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &o))
+    if (row->shipping != NULL && *row->shipping && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &o)
+        && sq_ship_option_fits(&o, sq_cart_shippable_total(&v->t))) /* a subtotal range the cart left: not shown, not charged */
         p = sq_shipping_provider(o.provider);
     if (p == NULL) { /* no method, or an option of a provider this build does not have */
         stage_tax(v);
@@ -288,9 +301,9 @@ static void stage_shipping(view_t *v)
     v->t.ship_option_id = o.id;
     v->t.ship_provider = o.provider;
     v->t.ship_name_json = o.name_json;
-    int64_t discount = 0;
+    int64_t discount = 0; /* (with the gift card lines, which do not count toward shipping: sq_cart_shippable_total) */
     for (int i = 0; i < v->t.nlines; i++)
-        discount += v->t.lines[i].discount_total;
+        discount += v->t.lines[i].discount_total + (v->t.lines[i].sellable && v->t.lines[i].gift_card ? v->t.lines[i].subtotal : 0);
     sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
     *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
                            v->t.item_subtotal - discount, v->t.item_count};
@@ -341,7 +354,7 @@ static void stage_tax(view_t *v)
     int n = 0;
     for (int i = 0; i < t->nlines; i++) {
         const sq_cart_line_t *l = &t->lines[i];
-        if (!l->sellable)
+        if (!l->sellable || l->gift_card) /* gift cards are not taxed when sold (tax applies when they pay) */
             continue;
         v->item_line[n] = i;
         items[n++] = (sq_tax_item_t){l->tax_class, l->subtotal - l->discount_total, l->qty};
@@ -425,8 +438,8 @@ static void offer_next(offer_t *f)
 {
     while (f->next < f->nopts) {
         const sq_ship_option_t *o = &f->opts[f->next];
-        const sq_shipping_provider_t *p = sq_shipping_provider(o->provider);
-        if (p == NULL) {
+        const sq_shipping_provider_t *p = sq_ship_option_fits(o, f->item_total) ? sq_shipping_provider(o->provider) : NULL;
+        if (p == NULL) { /* no provider for it in this build, or the cart is outside its subtotal range */
             f->next++;
             continue;
         }
@@ -457,9 +470,9 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
     sq_cart_totals_t t;
     sq_cart_price(a, row, &t);
     stage_discounts(a, &t);
-    int64_t discount = 0;
+    int64_t discount = 0; /* (with the gift card lines: sq_cart_shippable_total) */
     for (int i = 0; i < t.nlines; i++)
-        discount += t.lines[i].discount_total;
+        discount += t.lines[i].discount_total + (t.lines[i].sellable && t.lines[i].gift_card ? t.lines[i].subtotal : 0);
     f->item_total = t.item_subtotal - discount;
     f->item_count = t.item_count;
     sq_ship_option_t cur;

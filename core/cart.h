@@ -62,7 +62,7 @@ void sq_cart_view(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_
 void sq_cart_attach(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data);
 
 /** One row of the cart view (exposed for unit tests): the cart's JSON, its lines ("qty\tsellable\tjson"
- * records separated by \x1e), the price candidates of the lines (storefront.c format, index = line), the
+ * records separated by \x1e; sellable is t or f, followed by g for a gift card line), the price candidates of the lines (storefront.c format, index = line), the
  * pricing context. Returns the cart JSON with each line priced and the totals. */
 typedef struct {
     const char *cart, *lines, *candidates, *currency, *channel_id, *region_id, *groups;
@@ -95,6 +95,7 @@ typedef struct {
     sq_buf_t adjustments;       /* comma-separated JSON objects of "adjustments":[...] */
     sq_buf_t tax_lines;         /* comma-separated JSON objects of "tax_lines":[...] */
     const char *tax_class;      /* the variant's ("standard" when the row has none) */
+    bool gift_card;             /* sells a gift card (migrations/0036): no discounts, no tax, not payable by gift card */
 } sq_cart_line_t;
 
 /** A cart being totalled: its lines and the cart-level amounts. Every amount is in minor units of currency.
@@ -154,6 +155,13 @@ void sq_cart_shipping_options(sq_ctx_t *cx, const sq_cart_caller_t *who, const c
  * does not exist or is not available for the cart); answers the cart. */
 void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, const char *option_id, sq_cart_cb cb,
                                  void *data);
+
+/** DELETE /carts/{id}/shipping-method: the cart has no method any more (404 when it had none); answers the cart. */
+void sq_cart_shipping_method_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data);
+
+/** The part of the cart's items that counts toward shipping prices and thresholds: the item subtotal after
+ * discounts, without gift card lines (they never ship). */
+int64_t sq_cart_shippable_total(const sq_cart_totals_t *t);
 
 /** POST /carts/{id}/promotions: the code is first tried on the cart as it is (422 /code with coupon_invalid,
  * coupon_expired, coupon_not_started, coupon_exhausted, coupon_wrong_currency, coupon_not_eligible,

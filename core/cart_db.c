@@ -31,10 +31,11 @@
     "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'quantity', l.quantity, "                   \
     "'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
 
-/* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part) */
+/* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part);
+ * a g after it marks a gift card line (migrations/0036) */
 #define LINE_SELLABLE                                                                                                              \
     "CASE WHEN p.status = 'active' AND EXISTS (SELECT 1 FROM product_sales_channels psc WHERE psc.product_id = p.id "              \
-    "AND psc.sales_channel_id = c.sales_channel_id) THEN 't' ELSE 'f' END"
+    "AND psc.sales_channel_id = c.sales_channel_id) THEN 't' ELSE 'f' END || CASE WHEN p.gift_card THEN 'g' ELSE '' END"
 
 #define RULES                                                                                                                      \
     "coalesce((SELECT string_agg(r.attribute || '=' || r.value, ';') FROM price_list_rules r WHERE r.price_list_id = pl.id), '')"
@@ -72,7 +73,9 @@
     "   WHERE sc.id = c.sales_channel_id AND x.currency_code = c.currency_code)))"
 #define SHIP_COUNTRY "c.shipping_address->>'country_code'"
 /* a shipping option as core/shipping.h parses it */
-#define SHIP_OPTION "concat_ws(E'\\t', o.id, o.provider, o.amount, coalesce(o.free_over, -1), to_json(o.name)::text)"
+#define SHIP_OPTION                                                                                                                \
+    "concat_ws(E'\\t', o.id, o.provider, o.amount, coalesce(o.free_over, -1), to_json(o.name)::text, coalesce(o.min_subtotal, -1), " \
+    "coalesce(o.max_subtotal, -1))"
 /* tax: the lines' classes, the region's tax_inclusive, the rates of the cart's place (core/tax.h), the chosen
  * method when it is valid now, the region, the address's country and province */
 #define TAX_SHIPPING_COLUMNS                                                                                                       \
@@ -129,7 +132,8 @@ SQ_STMT_RO(cart_shipping_options,
            "SELECT " SHIP_OPTION " FROM c, shipping_options o "
            "WHERE o.region_id = (SELECT id FROM cr) AND souq_shipping_option_valid(o, (SELECT id FROM cr), " SHIP_COUNTRY ") "
            "ORDER BY o.amount, o.id LIMIT 100");
-SQ_STMT(cart_shipping_method_set, "SELECT souq_cart_shipping_method_set($1, $2, $3, $4::int, $5::int, $6)");
+SQ_STMT(cart_shipping_method_set, "SELECT souq_cart_shipping_method_set_within($1, $2, $3, $4::int, $5::int, $6, $7::bigint)");
+SQ_STMT(cart_shipping_method_remove, "SELECT souq_cart_shipping_method_remove($1, $2, $3, $4::int, $5::int)");
 
 SQ_STMT(cart_create, "SELECT souq_cart_create($1, $2, $3, $4::jsonb)");
 SQ_STMT(cart_update, "SELECT souq_cart_update($1, $2, $3, $4::int, $5::int, $6::jsonb)");
@@ -153,7 +157,8 @@ typedef enum {
     OP_PROMO_ADD,
     OP_PROMO_REMOVE,
     OP_GIFT_ADD,
-    OP_GIFT_REMOVE
+    OP_GIFT_REMOVE,
+    OP_SHIP_REMOVE
 } op_kind_t;
 
 typedef struct {
@@ -167,8 +172,10 @@ typedef struct {
     const char *code;                        /* promotion code, gift card code or gift card id */
     const char *version;                     /* of the view an If-Match was checked against */
     int quantity;
+    int64_t shippable;       /* the shippable subtotal of the view read before the change (-1: none read) */
     sq_cart_cb cb;
     sq_cart_view_cb view_cb; /* sq_cart_view */
+    sq_cart_cb next;         /* price_view's continuation */
     void *data;
 } op_t;
 
@@ -201,6 +208,14 @@ static void on_priced(const char *json, const sq_err_t *err, void *data)
     answer(data, json, err);
 }
 
+static void on_totals(const char *json, const sq_cart_totals_t *t, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (t != NULL)
+        o->shippable = sq_cart_shippable_total(t); /* POST shipping-methods checks the option's subtotal range with it */
+    o->next(json, err, o);
+}
+
 /* Prices the view (core/cart.h stages) and answers it; next (NULL: answer) gets the JSON instead. */
 static void price_view(op_t *o, sq_rows_t *rows, sq_cart_cb next)
 {
@@ -211,7 +226,8 @@ static void price_view(op_t *o, sq_rows_t *rows, sq_cart_cb next)
         answer(o, NULL, &e);
         return;
     }
-    sq_cart_compute(o->cx, row, next != NULL ? next : on_priced, o);
+    o->next = next != NULL ? next : on_priced;
+    sq_cart_compute_totals(o->cx, row, on_totals, o);
 }
 
 static void on_view(sq_rows_t *rows, const sq_err_t *err, void *data)
@@ -262,8 +278,12 @@ static void change(op_t *o, const char *version)
         sq_batch_add(b, &cart_attach, 5, sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, ttl, version));
         break;
     case OP_SHIP_METHOD:
-        sq_batch_add(b, &cart_shipping_method_set, 6,
-                     sq_db_params(a, 6, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->option_id));
+        sq_batch_add(b, &cart_shipping_method_set, 7,
+                     sq_db_params(a, 7, o->id, o->who.channel_id, o->who.customer_id, ttl, version, o->option_id,
+                                  o->shippable >= 0 ? sq_db_int(a, o->shippable) : NULL));
+        break;
+    case OP_SHIP_REMOVE:
+        sq_batch_add(b, &cart_shipping_method_remove, 5, sq_db_params(a, 5, o->id, o->who.channel_id, o->who.customer_id, ttl, version));
         break;
     case OP_PROMO_ADD:
     case OP_PROMO_REMOVE:
@@ -305,6 +325,18 @@ static void on_checked(const char *json, const sq_err_t *err, void *data)
     change(o, o->version);
 }
 
+/* POST shipping-methods without If-Match: the view was read for its shippable subtotal only */
+static void on_read(const char *json, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    (void)json;
+    if (err != NULL) {
+        o->cb(NULL, err, o->data);
+        return;
+    }
+    change(o, NULL);
+}
+
 static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
@@ -312,7 +344,7 @@ static void on_precondition(sq_rows_t *rows, const sq_err_t *err, void *data)
         o->cb(NULL, err, o->data);
         return;
     }
-    price_view(o, rows, on_checked);
+    price_view(o, rows, o->who.if_match != NULL ? on_checked : on_read);
 }
 
 /* GET .../shipping-options: the view (for the items' total) and the options, rated by their providers. */
@@ -347,6 +379,7 @@ static op_t *op(sq_ctx_t *cx, op_kind_t kind, const sq_cart_caller_t *who, const
     o->id = id;
     o->cb = cb;
     o->data = data;
+    o->shippable = -1;
     return o;
 }
 
@@ -401,7 +434,7 @@ static void run(op_t *o)
         sq_batch_send(b, on_options, o);
         return;
     }
-    if (o->kind == OP_GET || (o->who.if_match != NULL && o->kind != OP_CREATE)) {
+    if (o->kind == OP_GET || o->kind == OP_SHIP_METHOD || (o->who.if_match != NULL && o->kind != OP_CREATE)) {
         sq_arena_t *a = o->arena;
         sq_db_query(o->cx->db, a, &cart_view, 4,
                     sq_db_params(a, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(a, o->who.ttl_s)),
@@ -472,6 +505,11 @@ void sq_cart_shipping_method_set(sq_ctx_t *cx, const sq_cart_caller_t *who, cons
     op_t *o = op(cx, OP_SHIP_METHOD, who, id, cb, data);
     o->option_id = option_id;
     run(o);
+}
+
+void sq_cart_shipping_method_remove(sq_ctx_t *cx, const sq_cart_caller_t *who, const char *id, sq_cart_cb cb, void *data)
+{
+    run(op(cx, OP_SHIP_REMOVE, who, id, cb, data));
 }
 
 /* ---- promotion codes and gift cards (migrations/0021): set operations, so no If-Match ---------------------- */

@@ -66,7 +66,7 @@ void sq_loyalty_stage(sq_arena_t *a, sq_cart_totals_t *t)
     int64_t left = 0;
     for (int i = 0; i < t->nlines; i++) {
         const sq_cart_line_t *l = &t->lines[i];
-        weights[i] = l->sellable ? l->subtotal - l->discount_total : 0;
+        weights[i] = l->sellable && !l->gift_card ? l->subtotal - l->discount_total : 0; /* no discount on a gift card (0036) */
         if (weights[i] < 0)
             weights[i] = 0;
         left += weights[i];

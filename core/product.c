@@ -81,7 +81,8 @@ static const char *const statuses[] = {"draft", "active", "archived", NULL};
         F("status", SQ_FT_STR, 0, 1, 16, statuses, NULL, NULL), F("type", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL),     \
         F("brand", SQ_FT_STR, SQ_F_NULLABLE, 0, 100, NULL, NULL, NULL), F("tags", SQ_FT_STR_ARRAY, 0, 0, 50, NULL, NULL, NULL),    \
         F("seo", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, seo_fields), IDS("sales_channel_ids"), IDS("category_ids"),                    \
-        IDS("collection_ids"), F("media", SQ_FT_OBJECT_ARRAY, 0, 0, 50, NULL, NULL, media_fields), META
+        IDS("collection_ids"), F("media", SQ_FT_OBJECT_ARRAY, 0, 0, 50, NULL, NULL, media_fields),                             \
+        F("gift_card", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
 
 const sq_field_t sq_product_create_fields[] = {
     PRODUCT(SQ_F_REQUIRED),
@@ -185,9 +186,12 @@ static const char *check_locale(const json_t *v, const char **code)
     return sq_locale_valid(json_string_value(v)) ? NULL : "must be a language tag like en or de-CH";
 }
 
+static const char *const payment_captures[] = {"manual", "on_fulfillment", NULL}; /* migrations/0036 */
+
 const sq_field_t sq_store_fields[] = {
     F("default_locale", SQ_FT_STR, 0, 2, 5, NULL, check_locale, NULL),
     F("locales", SQ_FT_STR_ARRAY, 0, 1, 50, NULL, check_locale, NULL),
+    F("payment_capture", SQ_FT_STR, 0, 1, 16, payment_captures, NULL, NULL),
     {NULL},
 };
 

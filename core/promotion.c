@@ -309,7 +309,8 @@ void sq_promotion_stage(sq_arena_t *a, sq_cart_totals_t *t)
     int64_t *discount = sq_arena_alloc(a, sizeof(int64_t) * (size_t)(t->nlines > 0 ? t->nlines : 1));
     for (int i = 0; i < t->nlines; i++) {
         const sq_cart_line_t *l = &t->lines[i];
-        lines[i] = (sq_promo_line_t){l->sellable ? l->subtotal : 0, l->sellable ? l->unit_price : 0, l->qty};
+        bool counts = l->sellable && !l->gift_card; /* no promotion discounts a gift card, nor counts it toward a threshold */
+        lines[i] = (sq_promo_line_t){counts ? l->subtotal : 0, counts ? l->unit_price : 0, l->qty};
     }
     sq_promo_adj_t *adj;
     int nadj, fs;
@@ -362,6 +363,9 @@ void sq_gift_card_stage(sq_arena_t *a, sq_cart_totals_t *t)
     json_error_t e;
     json_t *arr = json_loads(t->row->gift_cards, 0, &e);
     int64_t left = sq_cart_grand_total(t);
+    for (int k = 0; k < t->nlines; k++) /* a gift card cannot buy a gift card (their lines are never taxed nor discounted) */
+        if (t->lines[k].sellable && t->lines[k].gift_card)
+            left -= t->lines[k].subtotal;
     size_t i;
     json_t *g;
     json_array_foreach(arr, i, g)

@@ -16,26 +16,37 @@ static const char *const providers[] = {"flat_rate", NULL};
         F("provider", SQ_FT_STR, 0, 1, 32, providers, NULL, NULL),                                                                 \
         F("amount", SQ_FT_INT, (req), 0, 1000000000000, NULL, NULL, NULL),                                                         \
         F("free_over", SQ_FT_INT, SQ_F_NULLABLE, 0, 1000000000000, NULL, NULL, NULL),                                              \
-        F("is_active", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL), META
+        F("is_active", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL),                                                                     \
+        F("min_subtotal", SQ_FT_INT, SQ_F_NULLABLE, 0, 1000000000000, NULL, NULL, NULL),                                           \
+        F("max_subtotal", SQ_FT_INT, SQ_F_NULLABLE, 0, 1000000000000, NULL, NULL, NULL), META
 const sq_field_t sq_shipping_option_create_fields[] = {OPTION(SQ_F_REQUIRED), {NULL}};
 const sq_field_t sq_shipping_option_update_fields[] = {OPTION(0), {NULL}};
 
 bool sq_ship_option_parse(char *rec, sq_ship_option_t *o)
 {
-    char *f[5];
+    char *f[7];
     int nf = 0;
-    for (char *p = rec; nf < 5; nf++) {
+    for (char *p = rec; nf < 7; nf++) {
         f[nf] = p;
-        char *tab = nf < 4 ? strchr(p, '\t') : NULL;
+        char *tab = nf < 6 ? strchr(p, '\t') : NULL;
         if (tab == NULL)
             break;
         *tab = '\0';
         p = tab + 1;
     }
-    if (nf != 4)
+    if (nf != 4 && nf != 6) /* 5 fields, or 7 with the subtotal range */
         return false;
-    *o = (sq_ship_option_t){f[0], f[1], f[4], strtoll(f[2], NULL, 10), strtoll(f[3], NULL, 10)};
+    *o = (sq_ship_option_t){f[0], f[1], f[4], strtoll(f[2], NULL, 10), strtoll(f[3], NULL, 10), -1, -1};
+    if (nf == 6) {
+        o->min_subtotal = strtoll(f[5], NULL, 10);
+        o->max_subtotal = strtoll(f[6], NULL, 10);
+    }
     return true;
+}
+
+bool sq_ship_option_fits(const sq_ship_option_t *o, int64_t item_total)
+{
+    return (o->min_subtotal < 0 || item_total >= o->min_subtotal) && (o->max_subtotal < 0 || item_total <= o->max_subtotal);
 }
 
 int64_t sq_ship_flat_rate(int64_t amount, int64_t free_over, int64_t item_total)

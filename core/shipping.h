@@ -14,11 +14,15 @@
 extern const sq_resource_t sq_res_shipping_option;
 
 /** An option as the cart view and the options query return it: "id\tprovider\tamount\tfree_over\tname_json"
- * (free_over -1: none). */
+ * (free_over -1: none), optionally followed by "\tmin_subtotal\tmax_subtotal" (migrations/0036; -1: open). */
 typedef struct {
     const char *id, *provider, *name_json;
     int64_t amount, free_over;
+    int64_t min_subtotal, max_subtotal; /* -1: none */
 } sq_ship_option_t;
+
+/** Whether an option serves a cart whose shippable items (sq_cart_shippable_total) come to item_total. */
+bool sq_ship_option_fits(const sq_ship_option_t *o, int64_t item_total);
 
 /** Parses one record; false when it is malformed. Strings point into rec (which is changed). */
 bool sq_ship_option_parse(char *rec, sq_ship_option_t *o);

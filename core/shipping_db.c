@@ -15,6 +15,7 @@ static const sq_constraint_t shipping_option_constraints[] = {
     {"shipping_options_region_id_fkey", "/region_id", SQ_E_VALIDATION, "The region does not exist."},
     {"shipping_options_countries_check", "/countries", SQ_E_VALIDATION,
      "Every country of the option must be a country of its region."},
+    {"shipping_options_subtotal_range_check", "/max_subtotal", SQ_E_VALIDATION, "max_subtotal must not be below min_subtotal."},
     {NULL},
 };
 

@@ -31,7 +31,7 @@
     "   LEFT JOIN option_value_translations ovt ON ovt.option_value_id = ov.id AND ovt.locale = b.locale "                         \
     "   WHERE ov.option_id = o.id)) ORDER BY o.rank, o.id) FROM product_options o "                                                \
     "  LEFT JOIN option_translations ot ON ot.option_id = o.id AND ot.locale = b.locale WHERE o.product_id = b.id), '[]'::json), " \
-    "'created_at', b.created_at, 'updated_at', b.updated_at"
+    "'gift_card', b.gift_card, 'created_at', b.created_at, 'updated_at', b.updated_at"
 
 #define CATEGORIES                                                                                                                 \
     "'categories', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', coalesce(ct.name, c.name), 'handle', "          \

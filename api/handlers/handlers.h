@@ -170,4 +170,11 @@ void sq_h_segment_export(sq_req_t *req);
 void sq_h_admin_order_edit(sq_req_t *req);
 void sq_h_admin_draft_complete(sq_req_t *req);
 
+/* gift_sale.c: gift cards sold as a product, staff adjustments; removing a cart's shipping method */
+void sq_h_gift_card_reveal(sq_req_t *req);
+void sq_h_gift_card_adjust(sq_req_t *req);
+void sq_h_order_gift_cards(sq_req_t *req);
+void sq_h_order_gift_card_refund(sq_req_t *req);
+void sq_h_store_cart_shipping_method_remove(sq_req_t *req);
+
 #endif

@@ -176,7 +176,8 @@ const char *sq_store_locales(sq_req_t *req)
 
 static const char *const expand_names[] = {"variants", "prices", "availability", "categories", NULL};
 static const char *const field_names[] = {"id",   "object", "title", "handle",  "subtitle",   "description", "type",       "brand",
-                                          "tags", "seo",    "media", "options", "categories", "created_at",  "updated_at", NULL};
+                                          "tags", "seo",    "media", "options", "categories", "created_at",  "updated_at",
+                                          "gift_card", NULL};
 static const char *const sort_names[] = {"newest", "title", "price_asc", "price_desc", "relevance", NULL};
 
 static int build_query(sq_req_t *req, sq_store_query_t *q, bool one)

@@ -961,6 +961,7 @@ exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales 
 exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs, dry runs; tags on customers and orders
 exec(open(os.path.join(HERE, 'purchasing.py')).read())  # suppliers, reorder rules, purchase orders; their events
 exec(open(os.path.join(HERE, 'loyalty.py')).read())  # loyalty points and segments (after events.py: adds to the catalogue)
+exec(open(os.path.join(HERE, 'gift_sale.py')).read())  # gift cards sold as a product, staff adjustments
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess
