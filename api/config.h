@@ -78,6 +78,9 @@ typedef struct sq_config {
     int abandoned_cart_after_s;        /* a cart unchanged this long is abandoned */
     int abandoned_cart_max_reminders;  /* reminders per cart */
     int abandoned_cart_spacing_s;      /* at least this long between two reminders of one cart */
+    int abandoned_cart_discount_bp;    /* a one-time code this much off the order in reminders (0: none) */
+    int abandoned_cart_discount_from;  /* from this reminder on */
+    int abandoned_cart_discount_ttl_s; /* how long the code works */
     /* the payment-failure monitor and the purge (core/upkeep.h) */
     bool payment_monitor;              /* off: no failure-rate alerts */
     char *payment_monitor_schedule;    /* how often the monitor runs (a schedule spec) */

@@ -172,6 +172,9 @@ static void step(struct sq_jobs_runner *r)
     r->settings.abandoned_cart_after_s = cfg->abandoned_cart_after_s;
     r->settings.abandoned_cart_max_reminders = cfg->abandoned_cart_max_reminders;
     r->settings.abandoned_cart_spacing_s = cfg->abandoned_cart_spacing_s;
+    r->settings.abandoned_cart_discount_bp = cfg->abandoned_cart_discount_bp;
+    r->settings.abandoned_cart_discount_from = cfg->abandoned_cart_discount_from;
+    r->settings.abandoned_cart_discount_ttl_s = cfg->abandoned_cart_discount_ttl_s;
     r->settings.payment_failure_window_s = cfg->payment_failure_window_s;
     r->settings.payment_failure_min_attempts = cfg->payment_failure_min_attempts;
     r->settings.payment_failure_alert_bp = cfg->payment_failure_threshold_pct * 100;

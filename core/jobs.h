@@ -34,6 +34,9 @@ typedef struct {
     int abandoned_cart_after_s;       /* a cart unchanged this long is abandoned */
     int abandoned_cart_max_reminders; /* reminders per cart */
     int abandoned_cart_spacing_s;     /* at least this long between two reminders of a cart */
+    int abandoned_cart_discount_bp;   /* a one-time discount code, basis points off the order (0: none) */
+    int abandoned_cart_discount_from; /* in reminders from this number on */
+    int abandoned_cart_discount_ttl_s; /* how long the code works */
     /* the payment-failure monitor and the purge (core/upkeep.h) */
     int payment_failure_window_s, payment_failure_min_attempts;
     int payment_failure_alert_bp, payment_failure_recover_bp; /* basis points of attempts */

@@ -18,7 +18,7 @@ SQ_STMT_RO(jobs_list, "SELECT souq_job_json(j), j.id FROM jobs j WHERE ($1::text
 SQ_STMT_RO(job_get, "SELECT souq_job_json(j) FROM jobs j WHERE j.id = $1");
 SQ_STMT(job_move, "SELECT souq_job_move($1, $2)");
 SQ_STMT_RO(abandoned_report, "SELECT souq_abandoned_carts_report(NULL)");
-SQ_STMT(abandoned_run, "SELECT souq_abandoned_carts_run($1::int, $2::int, $3::int, $4::int)");
+SQ_STMT(abandoned_run, "SELECT souq_abandoned_carts_run($1::int, $2::int, $3::int, $4::int, $5::int, $6::int, $7::int)");
 
 const char *const sq_job_states[] = {"scheduled", "running", "retryable", "completed", "discarded", "canceled", NULL};
 
@@ -171,7 +171,8 @@ static void on_run(sq_rows_t *rows, const sq_err_t *err, void *data)
 void sq_abandoned_carts_run(sq_ctx_t *cx, const sq_jobs_settings_t *s, int limit, sq_count_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
-    const char **p = sq_db_params(a, 4, sq_db_int(a, s->abandoned_cart_after_s), sq_db_int(a, s->abandoned_cart_max_reminders),
-                                  sq_db_int(a, s->abandoned_cart_spacing_s), sq_db_int(a, limit));
-    sq_db_query(cx->db, a, &abandoned_run, 4, p, on_run, op(cx, (void (*)())cb, data));
+    const char **p = sq_db_params(a, 7, sq_db_int(a, s->abandoned_cart_after_s), sq_db_int(a, s->abandoned_cart_max_reminders),
+                                  sq_db_int(a, s->abandoned_cart_spacing_s), sq_db_int(a, limit), sq_db_int(a, s->abandoned_cart_discount_bp),
+                                  sq_db_int(a, s->abandoned_cart_discount_from), sq_db_int(a, s->abandoned_cart_discount_ttl_s));
+    sq_db_query(cx->db, a, &abandoned_run, 7, p, on_run, op(cx, (void (*)())cb, data));
 }

@@ -69,7 +69,11 @@ EVENTS = {
       "max_reminders": _i("How many reminders a cart gets at most (the server's setting)."),
       "items": _items("The cart's lines.", {"variant_id": _s("Variant."), "sku": _s("SKU."), "title": _s("Variant title."), "product_title": _s("Product title."), "quantity": _i("Quantity."), "unit_amount": _in("Base unit price in the cart's currency for the line's quantity tier (null: no base price).")}),
       "item_count": _i("Number of lines."), "total": _i("Sum of the lines at base prices, minor units (price lists, promotions, tax and shipping are left to the checkout)."),
-      "currency": _s("The cart's currency (lower-case ISO 4217).")}),
+      "currency": _s("The cart's currency (lower-case ISO 4217)."),
+      "discount": {"type": "object", "additionalProperties": False, "description": "Only when abandoned_cart_discount_bp is set and this is reminder abandoned_cart_discount_from or later: a one-time discount code made for this reminder (mail it to the buyer).",
+          "required": ["code", "percent_bp", "promotion_id", "expires_at"],
+          "properties": {"code": _s("The code (BACK-...), usable once."), "percent_bp": _i("Off the order, basis points."), "promotion_id": _s("The promotion behind it."), "expires_at": _ts("When the code stops working.")}}},
+     ["cart_id", "email", "reminder", "max_reminders", "items", "item_count", "total", "currency"]),
  "plugin.webhook_received": _payload("A plugin verified an inbound provider callback (POST /v1/hooks/{plugin}) whose event id it had not seen: written once per plugin and event id.",
      {"plugin": _s("The plugin (payment-stripe)."), "event_id": _s("The provider's event id."), "event_type": _sn("The provider's event type (payment_intent.succeeded)."),
       "data": {"type": "object", "description": "The plugin's summary of the event (payment-stripe: object_id, object_status, livemode)."}}, ["plugin", "event_id", "data"]),
@@ -170,6 +174,7 @@ schemas["AbandonedCartReport"] = obj({"object": {"const": "abandoned_cart_report
     "since": TSN("Start of the period (null: all time)."), "reminded_carts": {"type": "integer", "minimum": 0, "description": "Carts that got at least one cart.abandoned reminder."},
     "reminders_sent": {"type": "integer", "minimum": 0, "description": "Reminders sent."},
     "recovered_carts": {"type": "integer", "minimum": 0, "description": "Reminded carts completed (checked out) after their first reminder."},
+    "recovered_with_discount": {"type": "integer", "minimum": 0, "description": "Recovered carts whose order used a reminder's discount code."},
     "recovery_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "recovered_carts / reminded_carts (0 when none), 4 decimals."}},
     desc="How many abandoned carts came back after a reminder.")
 

@@ -162,3 +162,62 @@ test('the scan is a recurring job: one job per period, visible in the admin API'
   assert.equal(sched.every_s, 1);
   assert.equal(sched.enabled, true);
 });
+
+test('a discount from the second reminder on: a one-time code in the event, redeemed once at checkout, counted by the report', async () => {
+  const q = await startStack({ env: { ...ENV, SOUQ_ABANDONED_CART_DISCOUNT_BP: '1000', SOUQ_ABANDONED_CART_DISCOUNT_FROM: '2' } });
+  try {
+    const qt = (await staffLogin(q.client)).access_token;
+    const QA = (method, path, json) => q.client.request(method, path, { pk: null, token: qt, json });
+    const eu = (await QA('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
+    const so = (await QA('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 0 })).body;
+    const l = (await QA('POST', '/v1/admin/stock-locations', { name: 'Berlin' })).body.id;
+    await QA('POST', `/v1/admin/sales-channels/${q.channel}/locations`, { location_id: l, priority: 0 });
+    const v = (await QA('POST', '/v1/admin/products', { title: uniq('Thing'), status: 'active',
+      variants: [{ sku: uniq('SKU'), prices: [{ currency_code: 'eur', amount: 2000 }], inventory: [{ location_id: l, quantity: 100 }] }] })).body.variants[0];
+    const mk = async () => {
+      const r = await q.client.post('/v1/store/carts', { currency_code: 'eur', email: 'back@example.com', shipping_address: address, items: [{ variant_id: v.id, quantity: 1 }] });
+      assert.equal(r.status, 201, r.text);
+      assert.equal((await q.client.post(`/v1/store/carts/${r.body.id}/shipping-methods`, { option_id: so.id })).status, 200);
+      return r.body;
+    };
+    const c = await mk(), other = await mk();
+    const qscan = async () => {
+      const [{ at }] = await q.sql('SELECT clock_timestamp() AS at');
+      await eventually(async () => (await q.sql(`SELECT 1 FROM jobs WHERE kind = 'abandoned_carts.scan' AND state = 'completed' AND created_at > $1`, [at])).length > 0, 20000, 'a scan');
+    };
+    const payloads = async (id) => (await q.sql(`SELECT payload FROM outbox_events WHERE type = 'cart.abandoned' AND payload->>'cart_id' = $1 ORDER BY payload->>'reminder'`, [id])).map((x) => x.payload);
+    await q.sql(`UPDATE carts SET updated_at = updated_at - interval '700 seconds' WHERE id = ANY ($1)`, [[c.id, other.id]]);
+    await qscan();
+    let p = await payloads(c.id);
+    assert.equal(p.length, 1);
+    assert.equal(p[0].discount, undefined, 'the first reminder is a plain nudge');
+    await q.sql(`UPDATE abandoned_cart_reminders SET sent_at = sent_at - interval '1801 seconds' WHERE cart_id = ANY ($1)`, [[c.id, other.id]]);
+    await qscan();
+    p = await payloads(c.id);
+    assert.equal(p.length, 2);
+    const d = p[1].discount;
+    assert.match(d.code, /^BACK-[0-9A-F]{12}$/);
+    assert.equal(d.percent_bp, 1000);
+    assert.ok(Date.parse(d.expires_at) > Date.now() + 6 * 86400e3, 'a week by default');
+    const otherCode = (await payloads(other.id))[1].discount.code;
+    assert.notEqual(otherCode, d.code, 'one code per reminder');
+    const promo = (await QA('GET', `/v1/admin/promotions/${d.promotion_id}`)).body;
+    assert.deepEqual([promo.usage_limit, promo.type, promo.percent_bp], [1, 'percentage', 1000]);
+    // the buyer comes back with the code: 10 % off, the order placed
+    let r = await q.client.post(`/v1/store/carts/${c.id}/promotions`, { code: d.code.toLowerCase() });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.discount_total, 200);
+    r = await q.client.request('POST', `/v1/store/carts/${c.id}/complete`, { json: { payment: { provider: 'test', data: { token: 'tok_visa' } } },
+      headers: { 'idempotency-key': crypto.randomUUID() } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.discount_total, 200);
+    // used once: the other cart cannot take it
+    r = await q.client.post(`/v1/store/carts/${other.id}/promotions`, { code: d.code });
+    assert.equal(r.status, 422, r.text);
+    assert.ok(r.body.errors.some((e) => e.pointer === '/code'), r.text);
+    const rep = (await QA('GET', '/v1/admin/reports/abandoned-carts')).body;
+    assert.deepEqual([rep.reminded_carts, rep.recovered_carts, rep.recovered_with_discount], [2, 1, 1]);
+  } finally {
+    await q.stop();
+  }
+});
