@@ -20,6 +20,8 @@
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/events.h"
+#include "core/notify.h"
+#include "plugins/host/notify.h"
 
 #define FANOUT_BATCH 200
 #define MAX_INFLIGHT 128
@@ -35,6 +37,7 @@ struct sq_dispatcher {
     int64_t next_step; /* monotonic us */
     int64_t next_stats;
     bool stats_running;
+    uint64_t synced_gen; /* the plugin registry generation whose subscriptions this node published */
 };
 
 /* process-wide figures for /metrics (written by thread 0, read by any thread) */
@@ -46,7 +49,8 @@ static struct {
 typedef struct {
     struct sq_dispatcher *d;
     sq_ctx_t cx;
-    int room; /* deliveries the step may claim */
+    int room;     /* deliveries the step may claim */
+    uint64_t gen; /* the registry generation being published */
 } step_t;
 
 typedef struct {
@@ -128,14 +132,32 @@ static void on_http(const sq_http_response_t *res, void *data)
     finish(j, o, res->error == SQ_HTTP_OK ? res->status : 0, error, res->error == SQ_HTTP_OK ? res->body : NULL);
 }
 
-/* Webhook targets: POST the event body, signed. Plugin subscribers and automation rules will be further kinds
- * here (a switch on target_kind), each ending in finish(). */
+/* Plugin subscribers and order notifications (migration 0029) end here. */
+static void on_target_done(sq_delivery_outcome_t outcome, const char *error, void *data)
+{
+    job_t *j = data;
+    if (outcome != SQ_DELIVERY_OK)
+        sq_log(SQ_LOG_INFO, "events", "delivery %s of %s to %s %s attempt %d: %s (%s)", j->d->id, j->d->event_id, j->d->target_kind,
+               j->d->target_id, j->d->attempt, sq_delivery_outcome_name(outcome), error ? error : "");
+    finish(j, outcome, 0, error, NULL);
+}
+
+/* Webhook targets: POST the event body, signed. Plugin subscribers call the plugin's on_event; notification targets
+ * send an order notification (core/notify.h); automation rules will be a further kind here, ending in finish(). */
 static void perform(job_t *j)
 {
     sq_delivery_t *dl = j->d;
     const sq_config_t *cfg = j->dp->t->rt->cfg;
     j->started_unix_us = sq_now_us();
     j->started_mono_us = sq_mono_us();
+    if (strcmp(dl->target_kind, "plugin") == 0) {
+        sq_plugin_deliver_event(&j->cx, dl->target_id, dl->body, on_target_done, j);
+        return;
+    }
+    if (strcmp(dl->target_kind, "notification") == 0) {
+        sq_notification_deliver(&j->cx, dl->event_id, dl->target_id, dl->attempt >= dl->max_attempts, on_target_done, j);
+        return;
+    }
     bool explicit = strcmp(dl->trigger, "event") != 0; /* replays and tests reach a disabled endpoint too */
     if (strcmp(dl->target_kind, "webhook") != 0 || dl->url == NULL || (!dl->enabled && !explicit)) {
         finish(j, SQ_DELIVERY_CANCEL, 0, dl->url == NULL ? "endpoint deleted" : "endpoint disabled", NULL);
@@ -207,6 +229,21 @@ static void on_step(long fanned, sq_delivery_t *list, int n, const sq_err_t *err
     step_done(s, fanned > 0 || (n > 0 && d->inflight < MAX_INFLIGHT));
 }
 
+/* The plugin subscriptions of this node's registry are published (once per registry generation) before a step fans
+ * events out, so a plugin loaded or enabled here receives the events that follow. */
+static void on_synced(const sq_err_t *err, void *data)
+{
+    step_t *s = data;
+    struct sq_dispatcher *d = s->d;
+    if (err != NULL)
+        sq_log(SQ_LOG_WARN, "events", "publishing plugin subscriptions failed: %s (%s); retried at the next step", err->detail,
+               err->internal);
+    else
+        d->synced_gen = s->gen;
+    const sq_config_t *cfg = d->t->rt->cfg;
+    sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, s->room, cfg->events_lease_ms, on_step, s);
+}
+
 static void step(struct sq_dispatcher *d)
 {
     if (d->stepping) {
@@ -224,6 +261,11 @@ static void step(struct sq_dispatcher *d)
     s->cx.db = sq_ctx_commit_db(&s->cx);
     const sq_config_t *cfg = d->t->rt->cfg;
     s->room = MAX_INFLIGHT - d->inflight;
+    if (sq_plugin_registry_generation() != d->synced_gen) {
+        const char *subs = sq_plugin_subscriptions_json(a, &s->gen);
+        sq_plugin_subscriptions_sync(&s->cx, subs, d->node, on_synced, s);
+        return;
+    }
     sq_events_step(&s->cx, FANOUT_BATCH, cfg->webhook_max_attempts, d->node, s->room, cfg->events_lease_ms, on_step, s);
 }
 

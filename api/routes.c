@@ -58,6 +58,7 @@ static const char *const rrule_q[] = {"limit", "cursor", "inventory_item_id", "l
 static const char *const po_q[] = {"limit", "cursor", "status", "supplier_id", "location_id", "q", NULL};
 static const char *const po_export_q[] = {"status", "supplier_id", "location_id", "q", NULL};
 static const char *const loyalty_ledger_q[] = {"limit", "cursor", "customer_id", "kind", "order_id", NULL};
+static const char *const notification_q[] = {"limit", "cursor", "order_id", "kind", "state", NULL};
 static const char *const store_product_q[] = {"expand", "fields", "region_id", "currency_code", "locale", NULL};
 
 /* Creating routes honour Idempotency-Key (a retry replays the first answer). */
@@ -314,6 +315,12 @@ const sq_route_t sq_routes[] = {
     {"PATCH", "/v1/admin/plugins/{name}", sq_h_admin_plugin_update, ADMIN, "plugins:write", 0, NULL},
     {"POST", "/v1/admin/plugins/{name}/actions/{action}", sq_h_admin_plugin_action_run, ADMIN, "plugins:write", 0, NULL}, /* plugin_actions.c */
     {"POST", "/v1/admin/plugins/{name}/reseal-secrets", sq_h_admin_plugin_reseal, ADMIN, "plugins:write", 0, NULL},
+    {"GET", "/v1/admin/plugins/{name}/deliveries", sq_h_plugin_deliveries, ADMIN, "plugins:read", 0, delivery_q},
+    /* order notifications (notifications.c) */
+    {"GET", "/v1/admin/notifications", sq_h_notification_list, ADMIN, "orders:read", 0, notification_q},
+    {"GET", "/v1/admin/notification-templates", sq_h_notification_template_list, ADMIN, "settings:read", 0, NULL},
+    {"GET", "/v1/admin/notification-templates/{kind}", sq_h_notification_template_get, ADMIN, "settings:read", 0, NULL},
+    {"PATCH", "/v1/admin/notification-templates/{kind}", sq_h_notification_template_update, ADMIN, "settings:write", 0, NULL},
 
     /* callbacks of payment and shipping providers (verified by the provider) */
     {"POST", "/v1/hooks/test/charges/{id}/authenticate", sq_h_hook_test_authenticate, NONE, NULL, 0, NULL},

@@ -236,4 +236,49 @@ const sq_tax_provider_t *sq_tax_provider(void);
  *   table  the store's rates (sq_tax_table_compute: choice of rates and rounding documented there). */
 extern const sq_tax_provider_t sq_tax_table;
 
+/* ---- notification -------------------------------------------------------------------------------------------- */
+
+/** Where a message goes. */
+typedef enum { SQ_NOTIFY_EMAIL, SQ_NOTIFY_SMS } sq_notify_channel_t;
+
+/** A message to send: rendered content (subject, text, html), or a template the provider keeps (template_name +
+ * template_data) for providers with their own templates. */
+typedef struct {
+    sq_notify_channel_t channel;
+    const char *to;              /* an email address (email) or an E.164 number (sms) */
+    const char *subject;         /* email: the rendered subject; NULL with template_name */
+    const char *text;            /* the rendered plain-text body (sms: the message); NULL with template_name */
+    const char *html;            /* email: the rendered HTML body, or NULL */
+    const char *template_name;   /* a template at the provider (Postmark TemplateAlias), or NULL */
+    const char *template_data;   /* JSON object for template_name, or NULL */
+    const char *idempotency_key; /* the same for every retry of one logical message: providers pass it on */
+    const char *tag;             /* what the message is (order_confirmation...), for the provider's statistics; may be NULL */
+} sq_notify_req_t;
+
+/** A provider's answer (strings in the arena of the call). */
+typedef struct {
+    const char *provider;   /* who sent it (the plugin's name) */
+    const char *message_id; /* the provider's id of the message */
+} sq_notify_res_t;
+
+/** err set: not sent. SQ_E_VALIDATION means the provider refused the message for good (invalid or inactive
+ * recipient, a rejected sender): a retry would fail the same way. Any other error (provider down, a plugin
+ * failure or timeout, no provider) may pass: retry later with the same idempotency key. */
+typedef void (*sq_notify_cb)(const sq_notify_res_t *res, const sq_err_t *err, void *data);
+
+typedef struct sq_notification_provider {
+    const char *id; /* the channel it serves: "email", "sms" */
+    void (*send)(sq_ctx_t *cx, const sq_notify_req_t *req, sq_notify_cb cb, void *data);
+} sq_notification_provider_t;
+
+/** Set once at start-up by the plugin host (plugins/host/notify.c): lookup answers the provider of a channel
+ * while an enabled plugin provides notification:<channel>, else NULL. NULL (tools, unit tests): no provider. */
+typedef struct {
+    const sq_notification_provider_t *(*lookup)(sq_notify_channel_t channel);
+} sq_notification_plugins_t;
+extern const sq_notification_plugins_t *sq_notification_plugins;
+
+/** The provider of a channel now, or NULL (there is no built-in one: without a plugin nothing is sent). */
+const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel);
+
 #endif

@@ -102,6 +102,12 @@ void sq_h_job_get(sq_req_t *req);
 void sq_h_job_retry(sq_req_t *req);
 void sq_h_job_cancel(sq_req_t *req);
 void sq_h_abandoned_carts_report(sq_req_t *req);
+/* notifications.c: the notification log, notification settings and templates, plugin subscriber deliveries */
+void sq_h_notification_list(sq_req_t *req);
+void sq_h_notification_template_list(sq_req_t *req);
+void sq_h_notification_template_get(sq_req_t *req);
+void sq_h_notification_template_update(sq_req_t *req);
+void sq_h_plugin_deliveries(sq_req_t *req);
 
 /* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
 void sq_h_res_list(sq_req_t *req);

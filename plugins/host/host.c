@@ -171,6 +171,7 @@ void sq_pdef_unref(sq_pdef_t *d)
     json_decref(d->payment_data);
     json_decref(d->actions);
     json_decref(d->channels);
+    json_decref(d->events);
     free(d);
 }
 
@@ -385,7 +386,7 @@ static int load_actions(sq_pdef_t *d, json_t *actions, char *err, size_t errlen)
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
     static const char *const top[] = {"name",   "version", "sdk",          "priority", "provides", "description",
-                                      "config", "limits",  "payment_data", "actions",  NULL};
+                                      "config", "limits",  "payment_data", "actions",  "events",   NULL};
     char path[PATH_MAX];
     size_t len = 0;
     json_t *m = NULL;
@@ -486,6 +487,8 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         d->payment_data = json_incref(pd);
     }
     if (load_actions(d, json_object_get(m, "actions"), err, errlen) != 0)
+        goto Error;
+    if (sq_pdef_load_events(d, json_object_get(m, "events"), err, errlen) != 0) /* notify.c */
         goto Error;
     json_t *limits = json_object_get(m, "limits");
     if (limits != NULL && !json_is_object(limits)) {
@@ -781,6 +784,7 @@ static sq_pdef_t *clone_def(const sq_pdef_t *d)
     json_incref(c->schema);
     json_incref(c->payment_data);
     json_incref(c->actions);
+    json_incref(c->events);
     c->config = c->stored = NULL;
     c->channels = NULL;
     return c;
@@ -919,8 +923,9 @@ static json_t *load_all(const char *dirs)
     return json_pack("{s:I, s:o, s:o}", "generation", (json_int_t)r->generation, "loaded", loaded, "refused", refused);
 }
 
-void sq_payment_plugins_install(void); /* payment.c */
-void sq_plugin_actions_install(void);  /* actions.c */
+void sq_payment_plugins_install(void);      /* payment.c */
+void sq_plugin_actions_install(void);       /* actions.c */
+void sq_notification_plugins_install(void); /* notify.c */
 
 int sq_plugins_init(const char *dirs)
 {
@@ -930,6 +935,7 @@ int sq_plugins_init(const char *dirs)
     sq_payment_plugins_install();
     sq_plugin_actions_install();
     sq_plugin_kv_register_jobs(); /* kv.c: the purge of expired keys */
+    sq_notification_plugins_install();
     return n;
 }
 

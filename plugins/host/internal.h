@@ -67,6 +67,7 @@ typedef struct sq_pdef {
     json_t *payment_data;                    /* manifest "payment_data": the buyer's payment data fields, or NULL */
     json_t *actions;                         /* manifest "actions": name -> {description, input}, or NULL (actions.c) */
     json_t *channels;                        /* plugin_settings.sales_channels: the channel ids it serves, NULL: all */
+    json_t *events;                          /* manifest "events": the event types an events:* plugin subscribes to, or NULL */
     bool enabled;                            /* wanted && configured */
     int64_t instr_request, instr_background; /* per-call instruction budgets */
     int64_t wall_request_ms, wall_background_ms;
@@ -109,6 +110,9 @@ char *sq_plugin_read_file(const char *path, size_t max, size_t *len, char *err, 
 /** A copy of d whose effective config is cfg validated against d's schema (defaults filled), or NULL with err
  * set (per-field errors point at /config/<field>). The copy is enabled. */
 sq_pdef_t *sq_pdef_with_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err);
+
+/** Checks the manifest's "events" (NULL when absent) against d's provides and keeps it in d->events (notify.c). */
+int sq_pdef_load_events(sq_pdef_t *d, json_t *events, char *err, size_t errlen);
 
 /** Validates cfg (an object; NULL = {}) against a plugin's schema and fills defaults: a new reference to the
  * effective config, or NULL with err set (per-field errors point at /config/<field>). */

@@ -962,6 +962,7 @@ exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs
 exec(open(os.path.join(HERE, 'purchasing.py')).read())  # suppliers, reorder rules, purchase orders; their events
 exec(open(os.path.join(HERE, 'loyalty.py')).read())  # loyalty points and segments (after events.py: adds to the catalogue)
 exec(open(os.path.join(HERE, 'gift_sale.py')).read())  # gift cards sold as a product, staff adjustments
+exec(open(os.path.join(HERE, 'notifications.py')).read())  # order notifications, plugin subscriber deliveries
 
 # ---- Idempotency-Key: on exactly the routes whose router entry honours it (`souq routes`, so run after `make`)
 import subprocess

@@ -85,8 +85,8 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 
 static void test_load(void)
 {
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
-              6); /* payment-manual, payment-stripe (unconfigured), faulty, flaky, needs-config, slow; 2 broken ones refused */
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 7); /* payment-manual, payment-stripe and notify-email (unconfigured),
+                                                             * faulty, flaky, needs-config, slow; 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
