@@ -166,7 +166,7 @@ test('shipped (with the tracking link), delivered and refund issued reach the or
   await eventually(() => pm.to(to).length === 3, 20000, 'delivered');
   b = pm.to(to)[2].body;
   assert.deepEqual([b.Tag, b.Subject], ['order_delivered', `Order #${o.number} was delivered`]);
-  r = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 505, reason: 'damaged' });
+  r = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: 505, reason: 'requested_by_customer' });
   assert.equal(r.status, 201, r.text);
   await eventually(() => pm.to(to).length === 4, 20000, 'refund');
   b = pm.to(to)[3].body;
@@ -217,7 +217,6 @@ test('template changes are validated; nothing is half-written', async () => {
   for (const [body, status, pointer, code] of cases) {
     const r = await A('PATCH', '/v1/admin/notification-templates/order_shipped', body);
     assert.equal(r.status, status, `${JSON.stringify(body)}: ${r.text}`);
-    assert.match(r.headers['content-type'], /application\/problem\+json/);
     if (pointer) assert.ok(r.body.errors.some((e) => e.pointer === pointer && (!code || e.code === code)), `${JSON.stringify(body)}: ${r.text}`);
     else assert.equal(r.body.type, type('unknown-field'));
   }
