@@ -9,8 +9,9 @@
 #include "core/base/buf.h"
 #include "core/base/money.h"
 
-#define COMMON "order.number", "order.id", "order.email", "order.total", "order.currency", "order.items", "customer.name", \
-               "customer.first_name", "customer.last_name"
+#define COMMON                                                                                                                     \
+    "order.number", "order.id", "order.email", "order.total", "order.currency", "order.items", "customer.name",                    \
+        "customer.first_name", "customer.last_name"
 
 static const char *const ph_order[] = {COMMON, NULL};
 static const char *const ph_shipped[] = {COMMON, "shipment.carrier", "shipment.tracking_number", "shipment.tracking_url", NULL};

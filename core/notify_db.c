@@ -73,7 +73,7 @@ static void on_sent(const sq_notify_res_t *res, const sq_err_t *err, void *data)
         return;
     }
     const char *why = sq_arena_strdup(d->cx->arena, err->detail);
-    d->error = sq_err_slug(err->code); /* the delivery's attempt log: the kind of failure; the notification log: why */
+    d->error = sq_err_slug(err->code);  /* the delivery's attempt log: the kind of failure; the notification log: why */
     if (err->code == SQ_E_VALIDATION) { /* refused for good */
         d->error = "rejected";
         d->outcome = SQ_DELIVERY_FAIL;
@@ -189,7 +189,8 @@ static void on_settings(sq_rows_t *rows, const sq_err_t *err, void *data)
                 else if (strcmp(q->kind, k->kind) == 0)
                     one = template_json(k, rows, r);
             }
-    json_t *out = q->kind == NULL ? json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", list, "has_more", 0, "next_cursor") : one;
+    json_t *out =
+        q->kind == NULL ? json_pack("{s:s, s:o, s:b, s:n}", "object", "list", "data", list, "has_more", 0, "next_cursor") : one;
     if (q->kind != NULL)
         json_decref(list);
     if (out == NULL) {
@@ -248,8 +249,8 @@ void sq_notification_template_update(sq_ctx_t *cx, const char *kind, const json_
         if (v != NULL && sq_notify_check(a, k, v, &bad, &name) != 0) {
             sq_err_set(&e, SQ_E_VALIDATION, "Some fields are invalid.");
             if (name[0] != '\0')
-                sq_err_field(&e, sq_arena_printf(a, "/%s", fields[i]), "unknown_placeholder", "%s {{%s}} is not one of this kind's placeholders.",
-                             bad, name);
+                sq_err_field(&e, sq_arena_printf(a, "/%s", fields[i]), "unknown_placeholder",
+                             "%s {{%s}} is not one of this kind's placeholders.", bad, name);
             else
                 sq_err_field(&e, sq_arena_printf(a, "/%s", fields[i]), "invalid_format", "%s", bad);
         }

@@ -25,7 +25,8 @@ static bool valid_pattern(const char *p)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || (c == '*' && i == n - 1 && i > 0 && p[i - 1] == '.');
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                  (c == '*' && i == n - 1 && i > 0 && p[i - 1] == '.');
         if (!ok || (c == '.' && (i == n - 1 || p[i + 1] == '.')))
             return false;
     }
@@ -184,9 +185,9 @@ static void send_on(sq_notify_channel_t ch, sq_ctx_t *cx, const sq_notify_req_t 
         cb(NULL, &e, data);
         return;
     }
-    json_t *in = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "channel", channel_names[ch], "to", req->to, "subject",
-                           req->subject, "text", req->text, "html", req->html, "template", req->template_name, "idempotency_key",
-                           req->idempotency_key, "tag", req->tag);
+    json_t *in = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "channel", channel_names[ch], "to", req->to,
+                           "subject", req->subject, "text", req->text, "html", req->html, "template", req->template_name,
+                           "idempotency_key", req->idempotency_key, "tag", req->tag);
     if (req->template_data != NULL) {
         json_t *d = json_loads(req->template_data, 0, NULL);
         if (json_is_object(d))

@@ -25,8 +25,9 @@ static void test_render(sq_arena_t *a)
     CHECK_STR(sq_notify_render(a, "Order #{{ order.number  }}!", v, false, true), "Order #1042!");
     CHECK_STR(sq_notify_render(a, "Hi {{customer.name}}", v, false, false), "Hi <Ada & \"Bob\">");
     CHECK_STR(sq_notify_render(a, "<p>{{customer.name}}</p>", v, true, false), "<p>&lt;Ada &amp; &quot;Bob&quot;&gt;</p>");
-    CHECK_STR(sq_notify_render(a, "<a title='{{customer.name}}'>", v, true, false), "<a title='&lt;Ada &amp; &quot;Bob&quot;&gt;'>");
-    CHECK_STR(sq_notify_render(a, "[{{x}}]", v, false, true), "[a b]");  /* subjects: one line */
+    CHECK_STR(sq_notify_render(a, "<a title='{{customer.name}}'>", v, true, false),
+              "<a title='&lt;Ada &amp; &quot;Bob&quot;&gt;'>");
+    CHECK_STR(sq_notify_render(a, "[{{x}}]", v, false, true), "[a b]");   /* subjects: one line */
     CHECK_STR(sq_notify_render(a, "[{{x}}]", v, false, false), "[a\nb]"); /* bodies keep it */
     CHECK_STR(sq_notify_render(a, "[{{missing}}]", v, false, false), "[]");
     CHECK_STR(sq_notify_render(a, "tail {{order.number", v, false, false), "tail {{order.number");
@@ -155,21 +156,27 @@ static void test_host(sq_arena_t *a)
     char root[] = "/tmp/souq-notify-XXXXXX";
     CHECK(mkdtemp(root) != NULL);
     const char *sub = "return { on_event = function(conf, e) return true end }";
-    plugin(root, "sub-ok", "{\"name\":\"sub-ok\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[\"order.*\",\"refund.created\"]}",
+    plugin(root, "sub-ok",
+           "{\"name\":\"sub-ok\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[\"order.*\",\"refund."
+           "created\"]}",
            sub);
     plugin(root, "sub-legacy", "{\"name\":\"sub-legacy\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"]}", sub);
-    plugin(root, "sub-noprov", "{\"name\":\"sub-noprov\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:noprov\"],\"events\":[\"order.*\"]}",
+    plugin(root, "sub-noprov",
+           "{\"name\":\"sub-noprov\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:noprov\"],\"events\":[\"order.*\"]}",
            "return { payment_authorize = function() end, payment_capture = function() end, payment_cancel = function() end, "
            "payment_refund = function() end }");
-    plugin(root, "sub-badpat", "{\"name\":\"sub-badpat\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[\"Order..x\"]}", sub);
-    plugin(root, "sub-empty", "{\"name\":\"sub-empty\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[]}", sub);
-    plugin(root, "mailer",
-           "{\"name\":\"mailer\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"notification:email\"]}",
+    plugin(root, "sub-badpat",
+           "{\"name\":\"sub-badpat\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[\"Order..x\"]}", sub);
+    plugin(root, "sub-empty", "{\"name\":\"sub-empty\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"events:x\"],\"events\":[]}",
+           sub);
+    plugin(root, "mailer", "{\"name\":\"mailer\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"notification:email\"]}",
            "return { notification_send = function(conf, m)\n"
-           "  if m.to == 'gone@example.com' then return { status = 'rejected', code = 'inactive_recipient', message = 'bounced' } end\n"
+           "  if m.to == 'gone@example.com' then return { status = 'rejected', code = 'inactive_recipient', message = 'bounced' } "
+           "end\n"
            "  if m.to == 'odd@example.com' then return { status = 'queued' } end\n"
            "  if m.to == 'boom@example.com' then error('provider down') end\n"
-           "  return { status = 'sent', message_id = m.idempotency_key .. '|' .. m.subject .. '|' .. m.channel .. '|' .. (m.tag or '') }\n"
+           "  return { status = 'sent', message_id = m.idempotency_key .. '|' .. m.subject .. '|' .. m.channel .. '|' .. (m.tag or "
+           "'') }\n"
            "end }");
     json_t *rep = sq_plugins_reload(root);
     CHECK_INT(json_array_size(json_object_get(rep, "loaded")), 3); /* sub-ok, sub-legacy, mailer */
@@ -181,7 +188,8 @@ static void test_host(sq_arena_t *a)
     uint64_t gen;
     const char *subs = sq_plugin_subscriptions_json(a, &gen);
     CHECK(gen == sq_plugin_registry_generation());
-    CHECK_STR(subs, "[{\"plugin\":\"sub-ok\",\"version\":\"1.0.0\",\"event_types\":[\"order.*\",\"refund.created\"],\"enabled\":true}]");
+    CHECK_STR(subs,
+              "[{\"plugin\":\"sub-ok\",\"version\":\"1.0.0\",\"event_types\":[\"order.*\",\"refund.created\"],\"enabled\":true}]");
 
     /* the notification bridge: answers mapped to core's interface */
     const sq_notification_provider_t *p = sq_notification_provider(SQ_NOTIFY_EMAIL);
@@ -189,7 +197,8 @@ static void test_host(sq_arena_t *a)
     CHECK(sq_notification_provider(SQ_NOTIFY_SMS) == NULL);
     sq_ctx_t cx = {0};
     cx.arena = a;
-    sq_notify_req_t req = {SQ_NOTIFY_EMAIL, "b@example.com", "Hi", "text", "<p>html</p>", NULL, NULL, "key-1", "order_confirmation"};
+    sq_notify_req_t req = {SQ_NOTIFY_EMAIL, "b@example.com",     "Hi", "text", "<p>html</p>", NULL, NULL,
+                           "key-1",         "order_confirmation"};
     if (p != NULL) {
         p->send(&cx, &req, on_sent, a);
         CHECK_INT(sent_calls, 1);
