@@ -170,6 +170,8 @@ static const spec_t specs[] = {
     {"purge_batch_size", T_INT, F(purge_batch_size), "500", 1, 10000, NULL, false, false, "rows one purge statement deletes at most"},
     {"purge_max_batches", T_INT, F(purge_max_batches), "20", 1, 1000, NULL, false, false,
      "batches of each kind one purge run deletes at most (the next run continues)"},
+    {"notification_max_per_hour", T_INT, F(notification_max_per_hour), "10000", 0, 10000000, NULL, false, false,
+     "order notifications sent per hour across the store at most, a spending cap on the email provider (0: no cap)"},
 };
 #undef F
 

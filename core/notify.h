@@ -49,9 +49,11 @@ typedef void (*sq_notify_done_cb)(sq_delivery_outcome_t outcome, const char *err
 /** Performs one delivery of event_id to the notification kind: prepares the log row (nothing to do when it was
  * already sent, failed or skipped), renders, sends through the provider and records the result. No provider for the
  * channel: the row is skipped ("no notification provider"). A permanent refusal fails the row and the delivery; other
- * errors leave the row pending and ask for a retry (the dispatcher's schedule); on the last attempt the row fails. */
-void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, sq_notify_done_cb cb,
-                             void *data);
+ * errors leave the row pending and ask for a retry (the dispatcher's schedule); on the last attempt the row fails.
+ * max_per_hour > 0 is a spending cap: once that many notifications were sent in the last hour, the row waits
+ * (pending, "hourly cap reached") and the delivery is retried like a temporary failure. */
+void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, int max_per_hour,
+                             sq_notify_done_cb cb, void *data);
 
 /* ---- admin ----------------------------------------------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include "core/base/log.h"
 #include "core/notify.h"
 
-SQ_STMT(notification_prepare, "SELECT souq_notification_prepare($1, $2)::text");
+SQ_STMT(notification_prepare, "SELECT souq_notification_prepare($1, $2, $3::int)::text");
 SQ_STMT(notification_finish, "SELECT souq_notification_finish($1, $2, $3, $4, $5, $6)");
 SQ_STMT_RO(notifications_list, "SELECT souq_notification_json(n), n.id FROM notifications n WHERE ($1::text IS NULL OR n.id < $1) "
                                "AND ($3::text IS NULL OR n.order_id = $3) AND ($4::text IS NULL OR n.kind = $4) "
@@ -103,6 +103,13 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
     sq_err_clear(&perr);
     json_t *p = text != NULL ? sq_json_parse(a, text, strlen(text), &perr) : NULL;
     const char *state = pick(p, "state", "skipped");
+    if (strcmp(state, "capped") == 0) { /* the hourly cap: wait like a temporary failure */
+        d->nid = pick(p, "notification_id", NULL);
+        d->outcome = SQ_DELIVERY_RETRY;
+        d->error = "notification_cap";
+        record(d, d->last ? "failed" : "pending", NULL, NULL, pick(p, "error", "hourly cap reached"));
+        return;
+    }
     if (strcmp(state, "pending") != 0) { /* sent, failed or skipped before (or now): nothing to send */
         d->cb(SQ_DELIVERY_OK, NULL, d->data);
         return;
@@ -132,13 +139,14 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
     prov->send(d->cx, &req, on_sent, d);
 }
 
-void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, sq_notify_done_cb cb,
-                             void *data)
+void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, int max_per_hour,
+                             sq_notify_done_cb cb, void *data)
 {
     dl_t *d = SQ_NEW(cx->arena, dl_t);
     *d = (dl_t){.cx = cx, .kind = kind, .last = last_attempt, .cb = cb, .data = data};
     sq_arena_t *a = cx->arena;
-    sq_db_query(cx->db, a, &notification_prepare, 2, sq_db_params(a, 2, event_id, kind), on_prepared, d);
+    sq_db_query(cx->db, a, &notification_prepare, 3, sq_db_params(a, 3, event_id, kind, sq_db_int(a, max_per_hour)), on_prepared,
+                d);
 }
 
 /* ---- admin ------------------------------------------------------------------------------------------------------ */

@@ -83,6 +83,7 @@ CREATE TABLE notifications (
     UNIQUE (event_id, kind)
 );
 CREATE INDEX notifications_order_idx ON notifications (order_id, id DESC);
+CREATE INDEX notifications_sent_idx ON notifications (sent_at) WHERE sent_at IS NOT NULL;
 
 CREATE OR REPLACE VIEW souq_event_targets AS
     SELECT 'webhook'::text AS kind, w.id, w.event_types, w.enabled FROM webhook_endpoints w
@@ -95,8 +96,9 @@ CREATE OR REPLACE VIEW souq_event_targets AS
 -- recipient and the data of the template, the store's template overrides and whether the kind is still on.
 -- Returns {notification_id, state, ..., data} where state is the row's state before this attempt: a state other than
 -- pending means there is nothing to send. A row that cannot be sent (no order, no email, kind switched off) is
--- created as skipped with the reason.
-CREATE FUNCTION souq_notification_prepare(p_event_id text, p_kind text) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- created as skipped with the reason. p_max_per_hour > 0 caps the notifications sent per hour (a spending cap on the
+-- provider): over it the row stays pending with the reason and state 'capped' is answered (the delivery retries).
+CREATE FUNCTION souq_notification_prepare(p_event_id text, p_kind text, p_max_per_hour int) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     e outbox_events;
     s notification_settings;
@@ -128,6 +130,11 @@ BEGIN
     IF NOT s.enabled THEN -- switched off after the event was fanned out
         UPDATE notifications SET state = 'skipped', last_error = 'notification kind disabled', updated_at = now() WHERE id = n.id;
         RETURN jsonb_build_object('notification_id', n.id, 'state', 'skipped', 'error', 'notification kind disabled');
+    END IF;
+    IF p_max_per_hour > 0 AND (SELECT count(*) FROM (SELECT 1 FROM notifications x WHERE x.sent_at > now() - interval '1 hour'
+                                                    LIMIT p_max_per_hour) c) >= p_max_per_hour THEN
+        RETURN jsonb_build_object('notification_id', n.id, 'state', 'capped',
+                                  'error', format('hourly cap of %s notifications reached (notification_max_per_hour)', p_max_per_hour));
     END IF;
     UPDATE notifications SET attempts = attempts + 1, updated_at = now() WHERE id = n.id;
     v_first := CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking'->0 END;

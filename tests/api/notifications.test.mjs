@@ -49,7 +49,7 @@ before(async () => {
   s = await startStack({ env: {
     SOUQ_PLUGIN_DIRS: `${ROOT}/plugins,${ROOT}/tests/plugins-events`, SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
     SOUQ_WEBHOOK_RETRY_BASE_MS: '40', // the delivery schedule: 40 ms, 200 ms, ...
-    SOUQ_WEBHOOK_MAX_ATTEMPTS: '3', SOUQ_EVENTS_POLL_MS: '50',
+    SOUQ_WEBHOOK_MAX_ATTEMPTS: '3', SOUQ_EVENTS_POLL_MS: '50', SOUQ_NOTIFICATION_MAX_PER_HOUR: '500',
   } });
   t = (await staffLogin(s.client)).access_token;
   const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
@@ -289,6 +289,27 @@ test('a refused server token is retried until the dead letter, and the log says 
   assert.equal(pm.to(to).length, 3);
   r = await configure({ server_token: TOKEN });
   assert.equal(r.status, 200, r.text);
+});
+
+test('the hourly spending cap holds notifications back and says so in the log', async () => {
+  // 500 notifications "sent" in the last hour (the server's cap is 500)
+  await s.sql(`INSERT INTO notifications (kind, event_id, state, idempotency_key, sent_at)
+               SELECT 'order_confirmation', 'evt_cap_' || n, 'sent', 'cap-' || n, now() - interval '10 minutes' FROM generate_series(1, 500) n`);
+  try {
+    const to = email('capped');
+    const o = await order(to);
+    const evt = await eventOf(o.id, 'order.placed');
+    await eventually(async () => settled(await deliveryRows(evt, 'notification')), 20000, 'retries exhausted');
+    assert.deepEqual((await deliveryRows(evt, 'notification')).map((d) => [d.state, d.attempts, d.last_error]), [['discarded', 3, 'notification_cap']]);
+    const [n] = await log(o.id);
+    assert.deepEqual([n.state, n.attempts, n.last_error], ['failed', 0, 'hourly cap of 500 notifications reached (notification_max_per_hour)']);
+    assert.equal(pm.to(to).length, 0, 'nothing reached the provider');
+  } finally {
+    await s.sql("DELETE FROM notifications WHERE event_id LIKE 'evt_cap_%'");
+  }
+  const to = email('uncapped');
+  await order(to);
+  await eventually(() => pm.to(to).length === 1, 20000, 'sent again below the cap');
 });
 
 // ---- plugin event subscribers -----------------------------------------------------------------------------------------
