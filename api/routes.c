@@ -316,6 +316,7 @@ const sq_route_t sq_routes[] = {
     {"POST", "/v1/admin/plugins/{name}/actions/{action}", sq_h_admin_plugin_action_run, ADMIN, "plugins:write", 0, NULL}, /* plugin_actions.c */
     {"POST", "/v1/admin/plugins/{name}/reseal-secrets", sq_h_admin_plugin_reseal, ADMIN, "plugins:write", 0, NULL},
     {"GET", "/v1/admin/plugins/{name}/deliveries", sq_h_plugin_deliveries, ADMIN, "plugins:read", 0, delivery_q},
+    {"POST", "/v1/admin/plugins/{name}/deliveries", sq_h_plugin_replay, ADMIN, "plugins:write", 0, NULL},
     /* order notifications (notifications.c) */
     {"GET", "/v1/admin/notifications", sq_h_notification_list, ADMIN, "orders:read", 0, notification_q},
     {"GET", "/v1/admin/notification-templates", sq_h_notification_template_list, ADMIN, "settings:read", 0, NULL},

@@ -83,5 +83,10 @@ void sq_notification_template_update(sq_ctx_t *cx, const char *kind, const json_
 void sq_plugin_subscriptions_sync(sq_ctx_t *cx, const char *subs_json, const char *node, sq_done_cb cb, void *data);
 /** A plugin's deliveries, newest first; state filters (NULL: all). Each is an EventDelivery with "plugin". */
 void sq_plugin_deliveries(sq_ctx_t *cx, const char *plugin, const sq_page_t *page, const char *state, sq_list_cb cb, void *data);
+/** Body rules of POST /v1/admin/plugins/{name}/deliveries ({event_id}). */
+extern const sq_field_t sq_plugin_replay_fields[];
+/** A new delivery (trigger replay) of an existing event to a plugin subscriber: JSON of the delivery; 422 at
+ * /event_id when the event does not exist. */
+void sq_plugin_delivery_create(sq_ctx_t *cx, const char *plugin, const char *event_id, int max_attempts, sq_json_cb cb, void *data);
 
 #endif

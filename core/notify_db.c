@@ -15,6 +15,7 @@ SQ_STMT_RO(notifications_list, "SELECT souq_notification_json(n), n.id FROM noti
 SQ_STMT_RO(settings_all, "SELECT kind, enabled, subject, text_body, html_body, updated_at FROM notification_settings");
 SQ_STMT(settings_save, "SELECT kind, enabled, subject, text_body, html_body, updated_at "
                        "FROM souq_notification_settings_save($1, $2::jsonb)");
+SQ_STMT(plugin_delivery_create, "SELECT souq_plugin_delivery_create($1, $2, $3::int)");
 SQ_STMT(subscriptions_sync, "SELECT souq_plugin_subscriptions_sync($1::jsonb, $2)");
 SQ_STMT_RO(plugin_deliveries, "SELECT (souq_delivery_json(d)::jsonb || jsonb_build_object('plugin', d.target_id))::text, d.id "
                               "FROM event_deliveries d WHERE d.target_kind = 'plugin' AND d.target_id = $3 "
@@ -293,6 +294,17 @@ void sq_plugin_subscriptions_sync(sq_ctx_t *cx, const char *subs_json, const cha
     sync_t *s = SQ_NEW(a, sync_t);
     *s = (sync_t){cb, data};
     sq_db_query(cx->db, a, &subscriptions_sync, 2, sq_db_params(a, 2, subs_json, node), on_synced, s);
+}
+
+const sq_field_t sq_plugin_replay_fields[] = {
+    SQ_VFIELD("event_id", SQ_FT_STR, SQ_F_REQUIRED, 1, 40, NULL, sq_check_id, NULL),
+    {NULL},
+};
+
+void sq_plugin_delivery_create(sq_ctx_t *cx, const char *plugin, const char *event_id, int max_attempts, sq_json_cb cb, void *data)
+{
+    sq_arena_t *a = cx->arena;
+    sq_db_json(cx->db, a, &plugin_delivery_create, 3, sq_db_params(a, 3, event_id, plugin, sq_db_int(a, max_attempts)), cb, data);
 }
 
 void sq_plugin_deliveries(sq_ctx_t *cx, const char *plugin, const sq_page_t *page, const char *state, sq_list_cb cb, void *data)

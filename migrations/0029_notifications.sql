@@ -43,6 +43,21 @@ BEGIN
     RETURN n;
 END $$;
 
+-- A delivery of an existing event to a plugin subscriber asked for through the admin API (trigger replay): a dead
+-- letter sent again, or an event from before the plugin subscribed. SQ422 at /event_id when the event does not exist.
+CREATE FUNCTION souq_plugin_delivery_create(p_event_id text, p_plugin text, p_max_attempts int) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    d event_deliveries;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.id = p_event_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = '/event_id|not_found|The event does not exist.';
+    END IF;
+    INSERT INTO event_deliveries (event_id, target_kind, target_id, trigger, max_attempts)
+    VALUES (p_event_id, 'plugin', p_plugin, 'replay', p_max_attempts) RETURNING * INTO d;
+    RETURN (souq_delivery_json(d)::jsonb || jsonb_build_object('plugin', d.target_id))::json;
+END $$;
+
 -- ---- order notifications --------------------------------------------------------------------------------------
 
 -- One row per notification kind: on/off and the store's overrides of the built-in templates (NULL: the default,

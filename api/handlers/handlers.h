@@ -108,6 +108,7 @@ void sq_h_notification_template_list(sq_req_t *req);
 void sq_h_notification_template_get(sq_req_t *req);
 void sq_h_notification_template_update(sq_req_t *req);
 void sq_h_plugin_deliveries(sq_req_t *req);
+void sq_h_plugin_replay(sq_req_t *req);
 
 /* resource.c: generic handlers of plain resources (the route's res) and their sub-operations */
 void sq_h_res_list(sq_req_t *req);

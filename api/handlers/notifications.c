@@ -7,6 +7,7 @@
 #include "core/base/id.h"
 #include "core/notify.h"
 #include "plugins/host/host.h"
+#include "plugins/host/notify.h"
 
 static bool order_id_valid(const char *v)
 {
@@ -85,4 +86,46 @@ void sq_h_plugin_deliveries(sq_req_t *req)
     }
     json_decref(p);
     sq_plugin_deliveries(&req->cx, name, &page, values[0], sq_req_on_list, req);
+}
+
+static const sq_resource_t delivery_res = {.name = "event delivery", .prefix = "dlv"};
+
+static void on_replay(const char *json, const sq_err_t *err, void *data)
+{
+    sq_req_t *req = data;
+    if (err != NULL) { /* SQ422 "<pointer>|<code>|<detail>" becomes the field error */
+        sq_req_fail_with(req, sq_resource_refine(req->arena, &delivery_res, err));
+        return;
+    }
+    sq_req_send_json(req, 202, json, strlen(json));
+}
+
+/* POST /v1/admin/plugins/{name}/deliveries {event_id}: an event (a dead letter, or one from before the plugin
+ * subscribed) delivered to a subscriber again */
+void sq_h_plugin_replay(sq_req_t *req)
+{
+    json_t *b = sq_req_body(req);
+    char *scratch = sq_arena_zalloc(req->arena, 64);
+    if (b == NULL || sq_json_decode(req->arena, b, sq_plugin_replay_fields, scratch, NULL, &req->err) != 0) {
+        sq_req_fail(req);
+        return;
+    }
+    const char *name = sq_req_param(req, "name"), *event_id = json_string_value(json_object_get(b, "event_id"));
+    int st = sq_plugin_subscriber_state(name);
+    if (st < 0) {
+        sq_req_fail_code(req, SQ_E_NOT_FOUND, "The plugin does not exist.");
+        return;
+    }
+    if (st == 0) {
+        sq_req_fail_code(req, SQ_E_INVALID_STATE,
+                         "The plugin is not an enabled event subscriber (disabled, unconfigured, or its "
+                         "manifest lists no events).");
+        return;
+    }
+    if (!sq_id_valid("evt", event_id)) {
+        sq_err_field(&req->err, "/event_id", "not_found", "The event does not exist.");
+        sq_req_fail_code(req, SQ_E_VALIDATION, "The event does not exist.");
+        return;
+    }
+    sq_plugin_delivery_create(&req->cx, name, event_id, req->rt->cfg->webhook_max_attempts, on_replay, req);
 }

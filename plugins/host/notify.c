@@ -81,8 +81,7 @@ char *sq_plugin_subscriptions_json(sq_arena_t *a, uint64_t *generation)
     return sq_json_dump(a, sq_json_own(a, out), &len);
 }
 
-/* The plugin's definition is enabled now (-1: not loaded, 0: loaded but disabled or unconfigured, 1: enabled). */
-static int plugin_state(const char *name)
+int sq_plugin_subscriber_state(const char *name)
 {
     sq_preg_t *r = sq_preg_acquire();
     int st = -1;
@@ -111,7 +110,7 @@ static void on_event_done(json_t *out, const sq_err_t *err, void *data)
 
 void sq_plugin_deliver_event(sq_ctx_t *cx, const char *plugin, const char *body, sq_plugin_event_cb cb, void *data)
 {
-    int st = plugin_state(plugin);
+    int st = sq_plugin_subscriber_state(plugin);
     if (st <= 0) { /* removed, disabled or unconfigured: its subscription is withdrawn at the next publication */
         cb(SQ_DELIVERY_CANCEL, st < 0 ? "plugin not loaded" : "plugin disabled", data);
         return;

@@ -27,6 +27,10 @@ typedef void (*sq_plugin_event_cb)(sq_delivery_outcome_t outcome, const char *er
  * the delivery. */
 void sq_plugin_deliver_event(sq_ctx_t *cx, const char *plugin, const char *body, sq_plugin_event_cb cb, void *data);
 
+/** Whether name is a loaded plugin (-1: no), an enabled event subscriber (1) or neither (0: disabled, unconfigured, or
+ * its manifest lists no events). */
+int sq_plugin_subscriber_state(const char *name);
+
 /** Sets core's notification lookup (sq_plugins_init calls it). */
 void sq_notification_plugins_install(void);
 

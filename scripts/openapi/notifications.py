@@ -55,3 +55,7 @@ op("patch", "/v1/admin/notification-templates/{kind}", "updateNotificationTempla
 op("get", "/v1/admin/plugins/{name}/deliveries", "adminListPluginDeliveries", "Admin Plugins", "A plugin subscriber's delivery log", "admin", [ok("200", "PluginEventDeliveryList", headers=H_ETAG), NOTMOD],
    params=[P_PLUGIN, P_LIMIT, P_CURSOR, qp("state", "Only deliveries in this state.", {"type": "string", "enum": DELIVERY_STATES}), P_INM], perm="plugins:read",
    desc="Deliveries of events to the plugin's on_event (plugins whose manifest lists events), newest first: at least once, retried on the webhook schedule, discarded after webhook_max_attempts (the dead letter). 404 for a name no loaded plugin has.")
+schemas["PluginReplay"] = req({"event_id": {"type": "string", "maxLength": 40, "description": "The event to deliver (422 not_found at /event_id when it does not exist); subscribed by type or not."}}, ["event_id"], "Which event to deliver to the plugin.")
+op("post", "/v1/admin/plugins/{name}/deliveries", "adminReplayPluginDelivery", "Admin Plugins", "Deliver an event to a subscriber again", "admin", [ok("202", "PluginEventDelivery", "The new delivery (trigger replay), retried like any other.")],
+   body="PluginReplay", params=[P_PLUGIN], perm="plugins:write",
+   desc="Any event, with its original body and id, to an enabled event subscriber: a dead letter once the plugin is fixed, or an event from before it subscribed. 404 for a name no loaded plugin has; 409 invalid-state for a plugin that is disabled, unconfigured or lists no events.")

@@ -356,6 +356,34 @@ test('a failing subscriber is retried on the schedule and ends in the dead lette
   }
 });
 
+test('an event is delivered to a subscriber again on request (a dead letter once fixed, an older event)', async () => {
+  const id = await emit('test_other.before', { n: 7 }); // a type it does not subscribe to: replays are explicit
+  let r = await A('POST', '/v1/admin/plugins/subscriber/deliveries', { event_id: id });
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual([r.body.plugin, r.body.target_kind, r.body.trigger, r.body.event_id], ['subscriber', 'plugin', 'replay', id]);
+  await rx.until(() => rx.of(id).length === 1, 10000, 'the replayed event forwarded');
+  assert.deepEqual(JSON.parse(rx.of(id)[0].body), { id, type: 'test_other.before', data: { n: 7 } });
+  await eventually(async () => (await s.sql('SELECT state FROM event_deliveries WHERE id = $1', [r.body.id]))[0].state === 'completed', 10000, 'completed');
+  const cases = [
+    ['/v1/admin/plugins/subscriber/deliveries', {}, 422, 'validation-failed', '/event_id'],
+    ['/v1/admin/plugins/subscriber/deliveries', { event_id: 'evt_00000000000000000000000000' }, 422, 'validation-failed', '/event_id'],
+    ['/v1/admin/plugins/subscriber/deliveries', { event_id: 'not an id' }, 422, 'validation-failed', '/event_id'],
+    ['/v1/admin/plugins/subscriber/deliveries', { event_id: id, extra: 1 }, 422, 'unknown-field', null],
+    ['/v1/admin/plugins/nope/deliveries', { event_id: id }, 404, 'not-found', null],
+    ['/v1/admin/plugins/notify-email/deliveries', { event_id: id }, 409, 'invalid-state', null],
+  ];
+  const before = (await s.sql('SELECT count(*)::int AS n FROM event_deliveries'))[0].n;
+  for (const [path, body, status, slug, pointer] of cases) {
+    r = await A('POST', path, body);
+    assert.equal(r.status, status, `${path} ${JSON.stringify(body)}: ${r.text}`);
+    assert.equal(r.body.type, type(slug));
+    if (pointer) assert.equal(r.body.errors[0].pointer, pointer);
+  }
+  r = await s.client.request('POST', '/v1/admin/plugins/subscriber/deliveries', { pk: null, token: t, body: '{"event_id"', headers: { 'content-type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal((await s.sql('SELECT count(*)::int AS n FROM event_deliveries'))[0].n, before, 'refused replays wrote nothing');
+});
+
 test('a disabled subscriber gets no new deliveries', async () => {
   let r = await A('PATCH', '/v1/admin/plugins/subscriber', { enabled: false });
   assert.equal(r.status, 200, r.text);
@@ -363,6 +391,8 @@ test('a disabled subscriber gets no new deliveries', async () => {
   const id = await emit('test_sub.after_disable');
   await eventually(async () => (await s.sql('SELECT state FROM outbox_events WHERE id = $1', [id]))[0].state === 'completed', 10000, 'fanned out');
   assert.deepEqual(await deliveryRows(id, 'plugin'), []);
+  r = await A('POST', '/v1/admin/plugins/subscriber/deliveries', { event_id: id });
+  assert.equal(r.status, 409, r.text);
   r = await A('PATCH', '/v1/admin/plugins/subscriber', { enabled: true });
   assert.equal(r.status, 200, r.text);
 });
