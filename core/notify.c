@@ -14,7 +14,8 @@
         "customer.first_name", "customer.last_name"
 
 static const char *const ph_order[] = {COMMON, NULL};
-static const char *const ph_shipped[] = {COMMON, "shipment.carrier", "shipment.tracking_number", "shipment.tracking_url", NULL};
+static const char *const ph_shipped[] = {
+    COMMON, "shipment.carrier", "shipment.tracking_number", "shipment.tracking_url", "shipment.all", NULL};
 static const char *const ph_refund[] = {COMMON, "refund.amount", "refund.reason", NULL};
 
 const sq_notify_kind_t sq_notify_kinds[] = {
@@ -224,6 +225,27 @@ json_t *sq_notify_vars(sq_arena_t *a, const json_t *d)
     const char *url = json_string_value(json_object_get(d, "tracking_url"));
     set_str(v, "shipment.tracking_url",
             url != NULL && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) ? url : "");
+    /* every parcel, one line each: "DHL JD014 https://..." (an order shipped in several parts) */
+    sq_buf_t all;
+    sq_buf_init(&all, a, 128);
+    json_array_foreach(json_object_get(d, "tracking"), i, it)
+    {
+        const char *parts[3] = {json_string_value(json_object_get(it, "carrier")),
+                                json_string_value(json_object_get(it, "tracking_number")),
+                                json_string_value(json_object_get(it, "tracking_url"))};
+        if (parts[2] != NULL && strncmp(parts[2], "https://", 8) != 0 && strncmp(parts[2], "http://", 7) != 0)
+            parts[2] = NULL;
+        if (all.len > 0)
+            sq_buf_add(&all, "\n", 1);
+        size_t start = all.len;
+        for (int k = 0; k < 3; k++)
+            if (parts[k] != NULL && parts[k][0] != '\0') {
+                if (all.len > start)
+                    sq_buf_add(&all, " ", 1);
+                sq_buf_add(&all, parts[k], strlen(parts[k]));
+            }
+    }
+    set_str(v, "shipment.all", all.p);
     set_str(v, "refund.amount", money(a, json_object_get(d, "refund_amount"), exp, cur));
     set_str(v, "refund.reason", json_string_value(json_object_get(d, "refund_reason")));
     return v;

@@ -38,7 +38,9 @@ int sq_notify_check(sq_arena_t *a, const sq_notify_kind_t *k, const char *tmpl, 
 
 /** The template variables of a prepared notification's data (migration 0029, souq_notification_prepare: order,
  * totals in minor units with the currency's minor_units, shipment and refund fields): an object of strings, money
- * formatted as "12.50 EUR", the lines as "2 x Title (Variant)" one per line. A new reference tied to the arena. */
+ * formatted as "12.50 EUR", the lines as "2 x Title (Variant)" one per line, shipment.* of the first parcel and
+ * shipment.all with every parcel ("DHL JD014 https://...", one per line); links other than http(s) are left out.
+ * A new reference tied to the arena. */
 json_t *sq_notify_vars(sq_arena_t *a, const json_t *data);
 
 /* ---- the dispatcher's target --------------------------------------------------------------------------------- */

@@ -164,6 +164,7 @@ BEGIN
                                                                'quantity', l.quantity, 'total', l.total) ORDER BY l.id), '[]')
                         FROM order_line_items l WHERE l.order_id = o.id),
             'carrier', v_first->>'carrier', 'tracking_number', v_first->>'tracking_number', 'tracking_url', v_first->>'tracking_url',
+            'tracking', CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking' END,
             'refund_amount', e.payload->'amount', 'refund_reason', e.payload->>'reason'));
 END $$;
 

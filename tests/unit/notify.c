@@ -69,12 +69,15 @@ static void test_check(sq_arena_t *a)
 
 static void test_vars(sq_arena_t *a)
 {
-    json_t *d = vars_of(a, "{\"order_id\":\"order_1\",\"order_number\":1042,\"email\":\"b@example.com\",\"currency\":\"eur\","
-                           "\"minor_units\":2,\"total\":2990,\"first_name\":\"Ada\",\"last_name\":\"L\","
-                           "\"items\":[{\"title\":\"Mug\",\"variant_title\":\"Blue\",\"quantity\":2,\"total\":2500},"
-                           "{\"title\":\"Tee\",\"variant_title\":null,\"quantity\":1,\"total\":490}],"
-                           "\"carrier\":\"DHL\",\"tracking_number\":\"JD1\",\"tracking_url\":\"https://t.example/1?a=1&b=2\","
-                           "\"refund_amount\":505,\"refund_reason\":\"other\"}");
+    json_t *d =
+        vars_of(a, "{\"order_id\":\"order_1\",\"order_number\":1042,\"email\":\"b@example.com\",\"currency\":\"eur\","
+                   "\"minor_units\":2,\"total\":2990,\"first_name\":\"Ada\",\"last_name\":\"L\","
+                   "\"items\":[{\"title\":\"Mug\",\"variant_title\":\"Blue\",\"quantity\":2,\"total\":2500},"
+                   "{\"title\":\"Tee\",\"variant_title\":null,\"quantity\":1,\"total\":490}],"
+                   "\"carrier\":\"DHL\",\"tracking_number\":\"JD1\",\"tracking_url\":\"https://t.example/1?a=1&b=2\","
+                   "\"tracking\":[{\"carrier\":\"DHL\",\"tracking_number\":\"JD1\",\"tracking_url\":\"https://t.example/1\"},"
+                   "{\"carrier\":null,\"tracking_number\":\"Z9\",\"tracking_url\":\"ftp://x\"}],"
+                   "\"refund_amount\":505,\"refund_reason\":\"other\"}");
     json_t *v = sq_notify_vars(a, d);
     CHECK_STR(json_string_value(json_object_get(v, "order.number")), "1042");
     CHECK_STR(json_string_value(json_object_get(v, "order.total")), "29.90 EUR");
@@ -83,6 +86,7 @@ static void test_vars(sq_arena_t *a)
     CHECK_STR(json_string_value(json_object_get(v, "customer.name")), "Ada");
     CHECK_STR(json_string_value(json_object_get(v, "shipment.tracking_url")), "https://t.example/1?a=1&b=2");
     CHECK_STR(json_string_value(json_object_get(v, "refund.amount")), "5.05 EUR");
+    CHECK_STR(json_string_value(json_object_get(v, "shipment.all")), "DHL JD1 https://t.example/1\nZ9");
     /* every placeholder of every kind has a value (possibly empty) */
     for (const sq_notify_kind_t *k = sq_notify_kinds; k->kind != NULL; k++)
         for (int i = 0; k->placeholders[i] != NULL; i++)
