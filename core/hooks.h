@@ -253,6 +253,7 @@ typedef struct {
     const char *template_data;   /* JSON object for template_name, or NULL */
     const char *idempotency_key; /* the same for every retry of one logical message: providers pass it on */
     const char *tag;             /* what the message is (order_confirmation...), for the provider's statistics; may be NULL */
+    const char *sales_channel_id; /* the sales channel it is sent for (the order's), or NULL: picks the provider */
 } sq_notify_req_t;
 
 /** A provider's answer (strings in the arena of the call). */
@@ -271,14 +272,16 @@ typedef struct sq_notification_provider {
     void (*send)(sq_ctx_t *cx, const sq_notify_req_t *req, sq_notify_cb cb, void *data);
 } sq_notification_provider_t;
 
-/** Set once at start-up by the plugin host (plugins/host/notify.c): lookup answers the provider of a channel
- * while an enabled plugin provides notification:<channel>, else NULL. NULL (tools, unit tests): no provider. */
+/** Set once at start-up by the plugin host (plugins/host/notify.c): lookup answers the provider of a channel for a
+ * sales channel (NULL: any) while an enabled plugin provides notification:<channel> and serves that sales channel,
+ * else NULL. NULL (tools, unit tests): no provider. */
 typedef struct {
-    const sq_notification_provider_t *(*lookup)(sq_notify_channel_t channel);
+    const sq_notification_provider_t *(*lookup)(sq_notify_channel_t channel, const char *sales_channel_id);
 } sq_notification_plugins_t;
 extern const sq_notification_plugins_t *sq_notification_plugins;
 
-/** The provider of a channel now, or NULL (there is no built-in one: without a plugin nothing is sent). */
-const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel);
+/** The provider of a channel for a sales channel (NULL: any) now, or NULL (there is no built-in one: without a plugin
+ * nothing is sent). send picks the plugin again with req->sales_channel_id (a reload may have changed it). */
+const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel, const char *sales_channel_id);
 
 #endif

@@ -26,10 +26,10 @@ const char *const sq_notification_states[] = {"pending", "sent", "failed", "skip
 
 const sq_notification_plugins_t *sq_notification_plugins;
 
-const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel)
+const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel, const char *sales_channel_id)
 {
     const sq_notification_plugins_t *pl = __atomic_load_n(&sq_notification_plugins, __ATOMIC_ACQUIRE);
-    return pl != NULL ? pl->lookup(channel) : NULL;
+    return pl != NULL ? pl->lookup(channel, sales_channel_id) : NULL;
 }
 
 /* ---- one delivery -------------------------------------------------------------------------------------------- */
@@ -129,12 +129,14 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
                            .text = sq_notify_render(a, pick(p, "text", k->text), vars, false, false),
                            .html = sq_notify_render(a, pick(p, "html", k->html), vars, true, false),
                            .idempotency_key = pick(p, "idempotency_key", NULL),
-                           .tag = k->kind};
-    const sq_notification_provider_t *prov = sq_notification_provider(SQ_NOTIFY_EMAIL);
+                           .tag = k->kind,
+                           .sales_channel_id = pick(p, "sales_channel_id", NULL)};
+    const sq_notification_provider_t *prov = sq_notification_provider(SQ_NOTIFY_EMAIL, req.sales_channel_id);
     if (prov == NULL) {
         d->outcome = SQ_DELIVERY_OK;
         d->error = NULL;
-        record(d, "skipped", NULL, NULL, "no notification provider for email (enable a plugin providing notification:email)");
+        record(d, "skipped", NULL, NULL,
+               "no notification provider for email in the order's sales channel (enable a plugin providing notification:email)");
         return;
     }
     prov->send(d->cx, &req, on_sent, d);

@@ -154,7 +154,7 @@ BEGIN
     UPDATE notifications SET attempts = attempts + 1, updated_at = now() WHERE id = n.id;
     v_first := CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking'->0 END;
     RETURN jsonb_build_object('notification_id', n.id, 'state', 'pending', 'recipient', n.recipient, 'channel', n.channel,
-        'idempotency_key', n.idempotency_key,
+        'idempotency_key', n.idempotency_key, 'sales_channel_id', o.sales_channel_id,
         'subject', s.subject, 'text', s.text_body, 'html', s.html_body,
         'data', jsonb_build_object(
             'order_id', o.id, 'order_number', o.number, 'email', o.email, 'currency', o.currency_code,

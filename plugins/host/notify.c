@@ -174,12 +174,38 @@ static void on_sent(json_t *out, const sq_err_t *err, void *data)
     c->cb(NULL, &e, c->data);
 }
 
+/* The enabled plugin of highest priority providing notification:<ch> and serving the sales channel (NULL: any), its
+ * name copied into buf; NULL when none. */
+static const char *provider_for(sq_notify_channel_t ch, const char *sales_channel_id, char *buf, size_t len)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "notification:%s", channel_names[ch]);
+    sq_preg_t *r = sq_preg_acquire();
+    const sq_pdef_t *best = NULL;
+    for (int i = 0; r != NULL && i < r->n; i++) {
+        const sq_pdef_t *d = r->defs[i];
+        if (!d->enabled || (best != NULL && d->priority <= best->priority))
+            continue;
+        for (int j = 0; j < d->nprovides; j++)
+            if (strcmp(d->provides[j], want) == 0 &&
+                (sales_channel_id == NULL || sq_plugin_serves_channel(d->name, sales_channel_id)))
+                best = d;
+    }
+    const char *out = NULL;
+    if (best != NULL) {
+        snprintf(buf, len, "%s", best->name);
+        out = buf;
+    }
+    sq_preg_unref(r);
+    return out;
+}
+
 static void send_on(sq_notify_channel_t ch, sq_ctx_t *cx, const sq_notify_req_t *req, sq_notify_cb cb, void *data)
 {
     char name[64];
     sq_err_t e;
     sq_err_clear(&e);
-    if (sq_plugin_provider_of("notification", channel_names[ch], name, sizeof(name)) == NULL) {
+    if (provider_for(ch, req->sales_channel_id, name, sizeof(name)) == NULL) {
         sq_err_set(&e, SQ_E_UNAVAILABLE, "No plugin provides notification:%s now; nothing was sent.", channel_names[ch]);
         cb(NULL, &e, data);
         return;
@@ -212,11 +238,10 @@ static void send_sms(sq_ctx_t *cx, const sq_notify_req_t *req, sq_notify_cb cb, 
 
 static const sq_notification_provider_t providers[] = {{"email", send_email}, {"sms", send_sms}};
 
-static const sq_notification_provider_t *lookup(sq_notify_channel_t ch)
+static const sq_notification_provider_t *lookup(sq_notify_channel_t ch, const char *sales_channel_id)
 {
     char name[64];
-    if ((int)ch < 0 || (size_t)ch >= SQ_ARRAY_LEN(providers) ||
-        sq_plugin_provider_of("notification", channel_names[ch], name, sizeof(name)) == NULL)
+    if ((int)ch < 0 || (size_t)ch >= SQ_ARRAY_LEN(providers) || provider_for(ch, sales_channel_id, name, sizeof(name)) == NULL)
         return NULL;
     return &providers[ch];
 }

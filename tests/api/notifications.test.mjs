@@ -291,6 +291,26 @@ test('a refused server token is retried until the dead letter, and the log says 
   assert.equal(r.status, 200, r.text);
 });
 
+test('a provider restricted to other sales channels does not send for this channel\'s orders', async () => {
+  const other = await A('POST', '/v1/admin/sales-channels', { name: `Wholesale ${process.pid}` });
+  assert.equal(other.status, 201, other.text);
+  let r = await A('PATCH', '/v1/admin/plugins/notify-email', { sales_channels: [other.body.id] });
+  assert.equal(r.status, 200, r.text);
+  try {
+    const to = email('channel');
+    const o = await order(to);
+    const n = await eventually(async () => { const l = await log(o.id); return l[0]?.state === 'skipped' && l; }, 20000, 'skipped');
+    assert.match(n[0].last_error, /no notification provider for email in the order's sales channel/);
+    assert.equal(pm.to(to).length, 0);
+  } finally {
+    r = await A('PATCH', '/v1/admin/plugins/notify-email', { sales_channels: null });
+    assert.equal(r.status, 200, r.text);
+  }
+  const to = email('channel-back');
+  await order(to);
+  await eventually(() => pm.to(to).length === 1, 20000, 'sent for every channel again');
+});
+
 test('the hourly spending cap holds notifications back and says so in the log', async () => {
   // 500 notifications "sent" in the last hour (the server's cap is 500)
   await s.sql(`INSERT INTO notifications (kind, event_id, state, idempotency_key, sent_at)

@@ -196,9 +196,10 @@ static void test_host(sq_arena_t *a)
               "[{\"plugin\":\"sub-ok\",\"version\":\"1.0.0\",\"event_types\":[\"order.*\",\"refund.created\"],\"enabled\":true}]");
 
     /* the notification bridge: answers mapped to core's interface */
-    const sq_notification_provider_t *p = sq_notification_provider(SQ_NOTIFY_EMAIL);
+    const sq_notification_provider_t *p = sq_notification_provider(SQ_NOTIFY_EMAIL, NULL);
     CHECK(p != NULL);
-    CHECK(sq_notification_provider(SQ_NOTIFY_SMS) == NULL);
+    CHECK(sq_notification_provider(SQ_NOTIFY_EMAIL, "sc_any") == p); /* no sales_channels setting: every channel */
+    CHECK(sq_notification_provider(SQ_NOTIFY_SMS, NULL) == NULL);
     sq_ctx_t cx = {0};
     cx.arena = a;
     sq_notify_req_t req = {SQ_NOTIFY_EMAIL, "b@example.com",     "Hi", "text", "<p>html</p>", NULL, NULL,
@@ -226,7 +227,7 @@ static void test_host(sq_arena_t *a)
     json_t *off = json_pack("{s:b}", "enabled", 0);
     sq_plugins_apply("mailer", off);
     json_decref(off);
-    CHECK(sq_notification_provider(SQ_NOTIFY_EMAIL) == NULL);
+    CHECK(sq_notification_provider(SQ_NOTIFY_EMAIL, NULL) == NULL);
     off = json_pack("{s:b}", "enabled", 0);
     sq_plugins_apply("sub-ok", off);
     json_decref(off);
