@@ -111,6 +111,10 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
         record(d, d->last ? "failed" : "pending", NULL, NULL, pick(p, "error", "hourly cap reached"));
         return;
     }
+    if (strcmp(state, "busy") == 0) { /* a concurrent delivery of the same event is sending it: its result counts */
+        d->cb(SQ_DELIVERY_RETRY, "notification_busy", d->data);
+        return;
+    }
     if (strcmp(state, "pending") != 0) { /* sent, failed or skipped before (or now): nothing to send */
         d->cb(SQ_DELIVERY_OK, NULL, d->data);
         return;

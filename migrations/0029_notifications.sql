@@ -76,8 +76,9 @@ INSERT INTO notification_settings (kind, event_type) VALUES
     ('order_delivered', 'order.delivered'), ('refund_issued', 'refund.created');
 
 -- The notification log: one row per (event, kind), so an event delivered twice (a lost lease, a replay) is sent
--- once: a row already 'sent' (or given up) is not sent again. A row still 'pending' after a crash between the
--- provider's answer and this table is sent again with the same idempotency key.
+-- once: a row already 'sent' (or given up) is not sent again, and a row being sent (sending_until in the future) makes
+-- a concurrent delivery wait and retry. A row still 'pending' after a crash between the provider's answer and this
+-- table is sent again, with the same idempotency key, once its claim has expired.
 CREATE TABLE notifications (
     id                  text PRIMARY KEY DEFAULT souq_id('ntf'),
     kind                text NOT NULL REFERENCES notification_settings (kind),
@@ -92,6 +93,7 @@ CREATE TABLE notifications (
     attempts            integer NOT NULL DEFAULT 0,
     last_error          text,
     idempotency_key     text NOT NULL,
+    sending_until       timestamptz, -- claimed by a delivery that is sending it (a concurrent delivery waits)
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     sent_at             timestamptz,
@@ -151,7 +153,12 @@ BEGIN
         RETURN jsonb_build_object('notification_id', n.id, 'state', 'capped',
                                   'error', format('hourly cap of %s notifications reached (notification_max_per_hour)', p_max_per_hour));
     END IF;
-    UPDATE notifications SET attempts = attempts + 1, updated_at = now() WHERE id = n.id;
+    IF n.sending_until > now() THEN -- another delivery of the same event is sending it right now
+        RETURN jsonb_build_object('notification_id', n.id, 'state', 'busy');
+    END IF;
+    -- claimed for longer than a plugin call may last (the background deadline, 60 s by default)
+    UPDATE notifications SET attempts = attempts + 1, sending_until = now() + interval '2 minutes', updated_at = now()
+     WHERE id = n.id;
     v_first := CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking'->0 END;
     RETURN jsonb_build_object('notification_id', n.id, 'state', 'pending', 'recipient', n.recipient, 'channel', n.channel,
         'idempotency_key', n.idempotency_key, 'sales_channel_id', o.sales_channel_id,
@@ -174,7 +181,7 @@ CREATE FUNCTION souq_notification_finish(p_id text, p_state text, p_provider tex
                                          p_subject text) RETURNS void LANGUAGE sql AS $$
     UPDATE notifications SET state = p_state, provider = coalesce(p_provider, provider),
            provider_message_id = coalesce(p_message_id, provider_message_id), last_error = p_error,
-           subject = coalesce(left(p_subject, 500), subject), updated_at = now(),
+           subject = coalesce(left(p_subject, 500), subject), updated_at = now(), sending_until = NULL,
            sent_at = CASE WHEN p_state = 'sent' THEN now() ELSE sent_at END
      WHERE id = p_id AND state = 'pending'
 $$;

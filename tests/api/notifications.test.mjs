@@ -291,6 +291,25 @@ test('a refused server token is retried until the dead letter, and the log says 
   assert.equal(r.status, 200, r.text);
 });
 
+test('a delivery racing another one that is sending the same notification waits instead of sending a copy', async () => {
+  const to = email('busy');
+  const o = await order(to);
+  await eventually(() => pm.to(to).length === 1, 20000, 'the confirmation');
+  // a second order.placed-shaped event for the same order, already dispatched (so only the deliveries below exist),
+  // whose confirmation another delivery is sending right now
+  const [{ id: evt }] = await s.sql("INSERT INTO outbox_events (type, payload, state) VALUES ('order.placed', $1, 'completed') RETURNING id",
+    [{ order_id: o.id, number: o.number, total: o.total, currency_code: 'eur', payment_status: o.payment_status }]);
+  await s.sql(`INSERT INTO notifications (kind, event_id, order_id, recipient, idempotency_key, attempts, sending_until)
+               VALUES ('order_confirmation', $1, $2, $3, 'souq-' || $1 || '-order_confirmation', 1, now() + interval '1 hour')`, [evt, o.id, to]);
+  const [{ id }] = await s.sql("INSERT INTO event_deliveries (event_id, target_kind, target_id, trigger) VALUES ($1, 'notification', 'order_confirmation', 'replay') RETURNING id", [evt]);
+  await eventually(async () => (await s.sql('SELECT attempts, last_error FROM event_deliveries WHERE id = $1', [id]))[0].last_error === 'notification_busy', 10000, 'waiting');
+  assert.equal(pm.to(to).length, 1, 'no second copy while the first is being sent');
+  await s.sql('UPDATE notifications SET sending_until = NULL WHERE event_id = $1', [evt]); // the other sender died: its claim expired
+  await eventually(() => pm.to(to).length === 2, 20000, 'sent by the retry once the claim is gone');
+  const n = (await log(o.id)).find((x) => x.event_id === evt);
+  assert.deepEqual([n.state, n.attempts], ['sent', 2]);
+});
+
 test('a provider restricted to other sales channels does not send for this channel\'s orders', async () => {
   const other = await A('POST', '/v1/admin/sales-channels', { name: `Wholesale ${process.pid}` });
   assert.equal(other.status, 201, other.text);
