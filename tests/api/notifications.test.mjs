@@ -301,7 +301,8 @@ test('a delivery racing another one that is sending the same notification waits 
     [{ order_id: o.id, number: o.number, total: o.total, currency_code: 'eur', payment_status: o.payment_status }]);
   await s.sql(`INSERT INTO notifications (kind, event_id, order_id, recipient, idempotency_key, attempts, sending_until)
                VALUES ('order_confirmation', $1, $2, $3, 'souq-' || $1 || '-order_confirmation', 1, now() + interval '1 hour')`, [evt, o.id, to]);
-  const [{ id }] = await s.sql("INSERT INTO event_deliveries (event_id, target_kind, target_id, trigger) VALUES ($1, 'notification', 'order_confirmation', 'replay') RETURNING id", [evt]);
+  // 9 attempts (40 ms, 200 ms, 1.2 s, 4.8 s, ...): the claim is released below long before they run out
+  const [{ id }] = await s.sql("INSERT INTO event_deliveries (event_id, target_kind, target_id, trigger, max_attempts) VALUES ($1, 'notification', 'order_confirmation', 'replay', 9) RETURNING id", [evt]);
   await eventually(async () => (await s.sql('SELECT attempts, last_error FROM event_deliveries WHERE id = $1', [id]))[0].last_error === 'notification_busy', 10000, 'waiting');
   assert.equal(pm.to(to).length, 1, 'no second copy while the first is being sent');
   await s.sql('UPDATE notifications SET sending_until = NULL WHERE event_id = $1', [evt]); // the other sender died: its claim expired
