@@ -172,6 +172,8 @@ static const spec_t specs[] = {
      "batches of each kind one purge run deletes at most (the next run continues)"},
     {"notification_max_per_hour", T_INT, F(notification_max_per_hour), "10000", 0, 10000000, NULL, false, false,
      "order notifications sent per hour across the store at most, a spending cap on the email provider (0: no cap)"},
+    {"password_reset_url", T_STR, F(password_reset_url), "", 0, 0, NULL, false, false,
+     "the storefront's password-reset page, http(s) with {token} where the reset token goes; empty: no reset emails"},
 };
 #undef F
 
@@ -370,6 +372,10 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config plugin_secrets_previous_key: must be 64 hex characters or empty");
     if (c->plugin_secrets_previous_key[0] != '\0' && strcasecmp(c->plugin_secrets_previous_key, c->plugin_secrets_key) == 0)
         return fail(errbuf, errlen, "config plugin_secrets_previous_key: must differ from plugin_secrets_key");
+    if (c->password_reset_url[0] != '\0' &&
+        ((strncmp(c->password_reset_url, "https://", 8) != 0 && strncmp(c->password_reset_url, "http://", 7) != 0) ||
+         strstr(c->password_reset_url, "{token}") == NULL || strlen(c->password_reset_url) > 1024))
+        return fail(errbuf, errlen, "config password_reset_url: must be an http(s) URL containing {token} (or empty)");
     if (c->session_ttl < c->access_token_ttl)
         return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
     if (c->max_auth_body_bytes > c->max_body_bytes)

@@ -93,6 +93,7 @@ typedef struct sq_config {
     int event_retention_s, delivery_attempt_retention_s, job_retention_s;
     int purge_batch_size, purge_max_batches;
     int notification_max_per_hour;     /* order notifications sent per hour across the store at most (0: no cap) */
+    char *password_reset_url;          /* the storefront's reset page with {token}, or "": no password-reset emails */
 } sq_config_t;
 
 /** Loads defaults, then the file (if path is not NULL), then SOUQ_* variables from env (NULL-terminated

@@ -155,8 +155,8 @@ static void perform(job_t *j)
         return;
     }
     if (strcmp(dl->target_kind, "notification") == 0) {
-        sq_notification_deliver(&j->cx, dl->event_id, dl->target_id, dl->attempt >= dl->max_attempts,
-                                cfg->notification_max_per_hour, on_target_done, j);
+        sq_notify_settings_t ns = {cfg->notification_max_per_hour, cfg->password_reset_url};
+        sq_notification_deliver(&j->cx, dl->event_id, dl->target_id, dl->attempt >= dl->max_attempts, &ns, on_target_done, j);
         return;
     }
     bool explicit = strcmp(dl->trigger, "event") != 0; /* replays and tests reach a disabled endpoint too */

@@ -17,6 +17,8 @@ static const char *const ph_order[] = {COMMON, NULL};
 static const char *const ph_shipped[] = {
     COMMON, "shipment.carrier", "shipment.tracking_number", "shipment.tracking_url", "shipment.all", NULL};
 static const char *const ph_refund[] = {COMMON, "refund.amount", "refund.reason", NULL};
+static const char *const ph_reset[] = {
+    "customer.name", "customer.first_name", "customer.email", "reset.url", "reset.token", "reset.expires_at", NULL};
 
 const sq_notify_kind_t sq_notify_kinds[] = {
     {"order_confirmation", "order.placed", "Sent to the buyer when an order is placed.", "Order #{{order.number}} confirmed",
@@ -43,10 +45,21 @@ const sq_notify_kind_t sq_notify_kinds[] = {
      "<p>Hello {{customer.name}},</p>\n<p>We refunded <strong>{{refund.amount}}</strong> for your order #{{order.number}}. "
      "Depending on your bank it may take a few days to show.</p>\n",
      ph_refund},
+    {"password_reset", "customer.password_reset_requested",
+     "Sent to a customer who asked for a password reset, with the single-use link (needs password_reset_url).",
+     "Reset your password",
+     "Hello {{customer.name}},\n\nSomeone asked to reset the password of your account ({{customer.email}}). Choose a new "
+     "one here:\n\n{{reset.url}}\n\nThe link works once and expires at {{reset.expires_at}}. If you did not ask for it, "
+     "ignore this email: your password stays as it is.\n",
+     "<p>Hello {{customer.name}},</p>\n<p>Someone asked to reset the password of your account ({{customer.email}}).</p>\n"
+     "<p><a href=\"{{reset.url}}\">Choose a new password</a></p>\n<p>The link works once and expires at "
+     "{{reset.expires_at}}. If you did not ask for it, ignore this email: your password stays as it is.</p>\n",
+     ph_reset},
     {NULL},
 };
 
-const char *const sq_notify_kind_names[] = {"order_confirmation", "order_shipped", "order_delivered", "refund_issued", NULL};
+const char *const sq_notify_kind_names[] = {"order_confirmation", "order_shipped",  "order_delivered",
+                                            "refund_issued",      "password_reset", NULL};
 
 const sq_notify_kind_t *sq_notify_kind(const char *kind)
 {
@@ -248,5 +261,32 @@ json_t *sq_notify_vars(sq_arena_t *a, const json_t *d)
     set_str(v, "shipment.all", all.p);
     set_str(v, "refund.amount", money(a, json_object_get(d, "refund_amount"), exp, cur));
     set_str(v, "refund.reason", json_string_value(json_object_get(d, "refund_reason")));
+    set_str(v, "customer.email", json_string_value(json_object_get(d, "email")));
+    set_str(v, "reset.token", json_string_value(json_object_get(d, "token")));
+    set_str(v, "reset.expires_at", json_string_value(json_object_get(d, "expires_at")));
+    set_str(v, "reset.url", "");
     return v;
+}
+
+char *sq_notify_reset_url(sq_arena_t *a, const char *url_template, const char *token)
+{
+    sq_buf_t b;
+    sq_buf_init(&b, a, 256);
+    const char *p = url_template, *at;
+    while ((at = strstr(p, "{token}")) != NULL) {
+        sq_buf_add(&b, p, (size_t)(at - p));
+        for (const char *c = token; *c; c++) { /* percent-encode all but RFC 3986 unreserved characters */
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
+                *c == '.' || *c == '~')
+                sq_buf_add(&b, c, 1);
+            else {
+                char hex[4];
+                snprintf(hex, sizeof(hex), "%%%02X", (unsigned char)*c);
+                sq_buf_add(&b, hex, 3);
+            }
+        }
+        p = at + 7;
+    }
+    sq_buf_add(&b, p, strlen(p));
+    return b.p;
 }

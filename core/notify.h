@@ -43,7 +43,17 @@ int sq_notify_check(sq_arena_t *a, const sq_notify_kind_t *k, const char *tmpl, 
  * A new reference tied to the arena. */
 json_t *sq_notify_vars(sq_arena_t *a, const json_t *data);
 
+/** The password-reset link: url_template (password_reset_url) with each {token} replaced by the percent-encoded
+ * token. In the arena. */
+char *sq_notify_reset_url(sq_arena_t *a, const char *url_template, const char *token);
+
 /* ---- the dispatcher's target --------------------------------------------------------------------------------- */
+
+/** Settings a delivery reads (the dispatcher fills them from the node's configuration). */
+typedef struct {
+    int max_per_hour;               /* the hourly spending cap (0: none) */
+    const char *password_reset_url; /* the storefront's reset page with {token}, or "" */
+} sq_notify_settings_t;
 
 /** How a notification delivery ended: outcome for souq_delivery_finish, error (arena or static) for its log. */
 typedef void (*sq_notify_done_cb)(sq_delivery_outcome_t outcome, const char *error, void *data);
@@ -54,8 +64,8 @@ typedef void (*sq_notify_done_cb)(sq_delivery_outcome_t outcome, const char *err
  * errors leave the row pending and ask for a retry (the dispatcher's schedule); on the last attempt the row fails.
  * max_per_hour > 0 is a spending cap: once that many notifications were sent in the last hour, the row waits
  * (pending, "hourly cap reached") and the delivery is retried like a temporary failure. */
-void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, int max_per_hour,
-                             sq_notify_done_cb cb, void *data);
+void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt,
+                             const sq_notify_settings_t *settings, sq_notify_done_cb cb, void *data);
 
 /* ---- admin ----------------------------------------------------------------------------------------------------- */
 

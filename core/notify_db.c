@@ -36,7 +36,7 @@ const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t c
 
 typedef struct {
     sq_ctx_t *cx;
-    const char *kind, *nid, *subject;
+    const char *kind, *nid, *subject, *reset_url;
     bool last;
     sq_delivery_outcome_t outcome;
     const char *error;
@@ -125,7 +125,16 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
         d->cb(SQ_DELIVERY_FAIL, "unknown notification kind", d->data);
         return;
     }
-    json_t *vars = sq_notify_vars(a, json_object_get(p, "data"));
+    json_t *pdata = json_object_get(p, "data"), *vars = sq_notify_vars(a, pdata);
+    if (strcmp(k->kind, "password_reset") == 0) {
+        const char *token = json_string_value(json_object_get(pdata, "token"));
+        if (d->reset_url == NULL || d->reset_url[0] == '\0' || token == NULL) {
+            d->outcome = SQ_DELIVERY_OK;
+            record(d, "skipped", NULL, NULL, "password_reset_url is not configured: no link to send");
+            return;
+        }
+        json_object_set_new(vars, "reset.url", json_string(sq_notify_reset_url(a, d->reset_url, token)));
+    }
     d->subject = sq_notify_render(a, pick(p, "subject", k->subject), vars, false, true);
     sq_notify_req_t req = {.channel = SQ_NOTIFY_EMAIL,
                            .to = pick(p, "recipient", NULL),
@@ -146,14 +155,15 @@ static void on_prepared(sq_rows_t *rows, const sq_err_t *err, void *data)
     prov->send(d->cx, &req, on_sent, d);
 }
 
-void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt, int max_per_hour,
-                             sq_notify_done_cb cb, void *data)
+void sq_notification_deliver(sq_ctx_t *cx, const char *event_id, const char *kind, bool last_attempt,
+                             const sq_notify_settings_t *settings, sq_notify_done_cb cb, void *data)
 {
-    dl_t *d = SQ_NEW(cx->arena, dl_t);
-    *d = (dl_t){.cx = cx, .kind = kind, .last = last_attempt, .cb = cb, .data = data};
     sq_arena_t *a = cx->arena;
-    sq_db_query(cx->db, a, &notification_prepare, 3, sq_db_params(a, 3, event_id, kind, sq_db_int(a, max_per_hour)), on_prepared,
-                d);
+    dl_t *d = SQ_NEW(a, dl_t);
+    *d = (dl_t){.cx = cx, .kind = kind, .last = last_attempt, .cb = cb, .data = data};
+    d->reset_url = settings->password_reset_url ? sq_arena_strdup(a, settings->password_reset_url) : NULL;
+    sq_db_query(cx->db, a, &notification_prepare, 3, sq_db_params(a, 3, event_id, kind, sq_db_int(a, settings->max_per_hour)),
+                on_prepared, d);
 }
 
 /* ---- admin ------------------------------------------------------------------------------------------------------ */

@@ -73,7 +73,8 @@ CREATE TABLE notification_settings (
 );
 INSERT INTO notification_settings (kind, event_type) VALUES
     ('order_confirmation', 'order.placed'), ('order_shipped', 'order.shipped'),
-    ('order_delivered', 'order.delivered'), ('refund_issued', 'refund.created');
+    ('order_delivered', 'order.delivered'), ('refund_issued', 'refund.created'),
+    ('password_reset', 'customer.password_reset_requested'); -- a sensitive type: matched by its exact name only
 
 -- The notification log: one row per (event, kind), so an event delivered twice (a lost lease, a replay) is sent
 -- once: a row already 'sent' (or given up) is not sent again, and a row being sent (sending_until in the future) makes
@@ -120,9 +121,12 @@ DECLARE
     e outbox_events;
     s notification_settings;
     o orders;
+    cu customers;
     n notifications;
     v_skip text;
     v_first jsonb;
+    v_recipient text;
+    v_data jsonb;
 BEGIN
     SELECT * INTO s FROM notification_settings WHERE kind = p_kind;
     IF NOT FOUND THEN
@@ -132,12 +136,20 @@ BEGIN
     IF NOT FOUND THEN
         RETURN jsonb_build_object('state', 'skipped', 'error', 'event not found');
     END IF;
-    SELECT * INTO o FROM orders WHERE id = e.payload->>'order_id';
-    v_skip := CASE WHEN NOT s.enabled THEN 'notification kind disabled'
-                   WHEN o.id IS NULL THEN 'order not found'
-                   WHEN o.email IS NULL OR o.email = '' THEN 'the order has no email' END;
+    IF p_kind = 'password_reset' THEN -- to the customer who asked, with the token of the event (never stored here)
+        v_recipient := e.payload->>'email';
+        SELECT * INTO cu FROM customers WHERE id = e.payload->>'customer_id';
+        v_skip := CASE WHEN NOT s.enabled THEN 'notification kind disabled'
+                       WHEN v_recipient IS NULL OR v_recipient = '' THEN 'the event has no email' END;
+    ELSE
+        SELECT * INTO o FROM orders WHERE id = e.payload->>'order_id';
+        v_recipient := o.email;
+        v_skip := CASE WHEN NOT s.enabled THEN 'notification kind disabled'
+                       WHEN o.id IS NULL THEN 'order not found'
+                       WHEN o.email IS NULL OR o.email = '' THEN 'the order has no email' END;
+    END IF;
     INSERT INTO notifications (kind, event_id, order_id, recipient, idempotency_key, state, last_error)
-    VALUES (p_kind, e.id, o.id, o.email, 'souq-' || e.id || '-' || p_kind,
+    VALUES (p_kind, e.id, o.id, v_recipient, 'souq-' || e.id || '-' || p_kind,
             CASE WHEN v_skip IS NULL THEN 'pending' ELSE 'skipped' END, v_skip)
     ON CONFLICT (event_id, kind) DO NOTHING;
     SELECT * INTO n FROM notifications x WHERE x.event_id = e.id AND x.kind = p_kind FOR UPDATE;
@@ -159,11 +171,15 @@ BEGIN
     -- claimed for longer than a plugin call may last (the background deadline, 60 s by default)
     UPDATE notifications SET attempts = attempts + 1, sending_until = now() + interval '2 minutes', updated_at = now()
      WHERE id = n.id;
+    IF p_kind = 'password_reset' THEN
+        v_data := jsonb_build_object('email', v_recipient, 'first_name', cu.first_name, 'last_name', cu.last_name,
+                                     'token', e.payload->>'token', 'expires_at', e.payload->>'expires_at');
+    END IF;
     v_first := CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking'->0 END;
     RETURN jsonb_build_object('notification_id', n.id, 'state', 'pending', 'recipient', n.recipient, 'channel', n.channel,
         'idempotency_key', n.idempotency_key, 'sales_channel_id', o.sales_channel_id,
         'subject', s.subject, 'text', s.text_body, 'html', s.html_body,
-        'data', jsonb_build_object(
+        'data', coalesce(v_data, jsonb_build_object(
             'order_id', o.id, 'order_number', o.number, 'email', o.email, 'currency', o.currency_code,
             'minor_units', (SELECT c.minor_units FROM currencies c WHERE c.code = o.currency_code),
             'total', o.total, 'first_name', o.shipping_address->>'first_name', 'last_name', o.shipping_address->>'last_name',
@@ -172,7 +188,7 @@ BEGIN
                         FROM order_line_items l WHERE l.order_id = o.id),
             'carrier', v_first->>'carrier', 'tracking_number', v_first->>'tracking_number', 'tracking_url', v_first->>'tracking_url',
             'tracking', CASE WHEN jsonb_typeof(e.payload->'tracking') = 'array' THEN e.payload->'tracking' END,
-            'refund_amount', e.payload->'amount', 'refund_reason', e.payload->>'reason'));
+            'refund_amount', e.payload->'amount', 'refund_reason', e.payload->>'reason')));
 END $$;
 
 -- Records how an attempt ended: sent (with the provider's message id), failed (refused for good, or retries

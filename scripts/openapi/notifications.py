@@ -2,7 +2,7 @@
 # 0029_notifications.sql) and of plugin event subscribers' deliveries; exec'd by generate.py after events.py, with its
 # helpers and schemas in scope.
 
-NTF_KINDS = ["order_confirmation", "order_shipped", "order_delivered", "refund_issued"]
+NTF_KINDS = ["order_confirmation", "order_shipped", "order_delivered", "refund_issued", "password_reset"]
 NTF_STATES = ["pending", "sent", "failed", "skipped"]
 
 # deliveries now also go to plugin subscribers and notification kinds (one dispatcher, one log)
@@ -14,7 +14,7 @@ schemas["PluginEventDeliveryList"] = list_of("PluginEventDelivery", "deliveries"
 
 schemas["Notification"] = obj({"id": ID("ntf"), "object": {"const": "notification", "description": "Always notification."},
     "kind": {"type": "string", "enum": NTF_KINDS, "description": "The notification kind."},
-    "event_id": ID("evt"), "order_id": IDN("order", "The order (null once it is deleted)."),
+    "event_id": ID("evt"), "order_id": IDN("order", "The order (null for password_reset, or once the order is deleted)."),
     "channel": {"type": "string", "enum": ["email", "sms"], "description": "How it is sent (email for order notifications)."},
     "recipient": SN("The order's email when the event was first delivered."), "subject": SN("The rendered subject (once rendered)."),
     "state": {"type": "string", "enum": NTF_STATES, "description": "pending (not yet sent: waiting for a retry), sent (the provider accepted it), failed (refused for good, or every attempt failed), skipped (the kind was switched off, the order has no email, or no notification provider was enabled)."},
@@ -41,7 +41,7 @@ schemas["NotificationTemplateList"] = obj({"object": {"const": "list", "descript
     "data": {"type": "array", "items": {"$ref": "#/components/schemas/NotificationTemplate"}, "description": "Every kind, in a fixed order."},
     "has_more": B("Always false."), "next_cursor": {"type": "null", "description": "Always null."}}, desc="Every notification kind.")
 
-TAGS.append(("Admin Notifications", "Order notifications (confirmation, shipped, delivered, refund issued): on/off, templates, and the log of what was sent."))
+TAGS.append(("Admin Notifications", "Customer notifications (order confirmation, shipped, delivered, refund issued, password reset): on/off, templates, and the log of what was sent."))
 TN = "Admin Notifications"
 P_KIND = {"name": "kind", "in": "path", "required": True, "description": "The notification kind (404 for others).", "schema": {"type": "string", "maxLength": 64}}
 op("get", "/v1/admin/notifications", "listNotifications", TN, "The notification log", "admin", [ok("200", "NotificationList", headers=H_ETAG), NOTMOD],

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { startStack, staffLogin, newStaff, ROOT } from './lib/harness.mjs';
+import { startStack, staffLogin, newStaff, newCustomer, ROOT } from './lib/harness.mjs';
 import { startReceiver, eventually } from './lib/receiver.mjs';
 
 const TOKEN = `pm-server-${crypto.randomBytes(12).toString('hex')}`;
@@ -50,6 +50,7 @@ before(async () => {
     SOUQ_PLUGIN_DIRS: `${ROOT}/plugins,${ROOT}/tests/plugins-events`, SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
     SOUQ_WEBHOOK_RETRY_BASE_MS: '40', // the delivery schedule: 40 ms, 200 ms, ...
     SOUQ_WEBHOOK_MAX_ATTEMPTS: '3', SOUQ_EVENTS_POLL_MS: '50', SOUQ_NOTIFICATION_MAX_PER_HOUR: '500',
+    SOUQ_PASSWORD_RESET_URL: 'https://shop.example.com/account/reset?token={token}',
   } });
   t = (await staffLogin(s.client)).access_token;
   const eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
@@ -182,7 +183,8 @@ test('templates: the store overrides a kind, values are escaped in HTML, null re
   let r = await A('GET', '/v1/admin/notification-templates');
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.data.map((k) => [k.kind, k.event_type, k.enabled]),
-    [['order_confirmation', 'order.placed', true], ['order_shipped', 'order.shipped', true], ['order_delivered', 'order.delivered', true], ['refund_issued', 'refund.created', true]]);
+    [['order_confirmation', 'order.placed', true], ['order_shipped', 'order.shipped', true], ['order_delivered', 'order.delivered', true], ['refund_issued', 'refund.created', true],
+     ['password_reset', 'customer.password_reset_requested', true]]);
   assert.ok(r.body.data[1].placeholders.includes('shipment.tracking_url'));
   assert.ok(!r.body.data[0].placeholders.includes('shipment.tracking_url'), 'placeholders are per kind');
   r = await A('PATCH', '/v1/admin/notification-templates/order_confirmation', { subject: 'Thanks {{ customer.first_name }}, #{{order.number}}',
@@ -309,6 +311,26 @@ test('a delivery racing another one that is sending the same notification waits 
   await eventually(() => pm.to(to).length === 2, 20000, 'sent by the retry once the claim is gone');
   const n = (await log(o.id)).find((x) => x.event_id === evt);
   assert.deepEqual([n.state, n.attempts], ['sent', 2]);
+});
+
+test('a password reset request emails the customer a working single-use link; the token is never logged', async () => {
+  const c = await newCustomer(s.client);
+  let r = await s.client.request('POST', '/v1/store/auth/password-reset', { json: { email: c.email } });
+  assert.equal(r.status, 202, r.text);
+  await eventually(() => pm.to(c.email).length === 1, 20000, 'the reset email');
+  const b = pm.to(c.email)[0].body;
+  assert.deepEqual([b.Tag, b.Subject], ['password_reset', 'Reset your password']);
+  const m = /https:\/\/shop\.example\.com\/account\/reset\?token=([A-Za-z0-9_.~%-]+)/.exec(b.TextBody);
+  assert.ok(m, b.TextBody);
+  assert.ok(b.HtmlBody.includes(`<a href="${m[0]}">`), b.HtmlBody);
+  const token = decodeURIComponent(m[1]);
+  r = await s.client.request('POST', '/v1/store/auth/password-reset/confirm', { json: { token, password: 'a-new-password-77' } });
+  assert.equal(r.status, 204, r.text);
+  const n = await eventually(async () => { const l = (await A('GET', '/v1/admin/notifications?kind=password_reset')).body.data.find((x) => x.recipient === c.email); return l?.state === 'sent' && l; }, 10000, 'logged');
+  assert.equal(n.order_id, null);
+  const text = JSON.stringify(await s.sql('SELECT * FROM notifications WHERE id = $1', [n.id]));
+  assert.ok(!text.includes(token), 'the token is not in the log');
+  assert.ok(!(await A('GET', '/v1/admin/notifications?kind=password_reset')).text.includes(token));
 });
 
 test('a provider restricted to other sales channels does not send for this channel\'s orders', async () => {

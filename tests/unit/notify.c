@@ -63,7 +63,7 @@ static void test_check(sq_arena_t *a)
         CHECK_INT(sq_notify_check(a, k, k->html, &bad, &name), 0);
         CHECK_STR(sq_notify_kind_names[n], k->kind);
     }
-    CHECK_INT(n, 4);
+    CHECK_INT(n, 5);
     CHECK(sq_notify_kind_names[n] == NULL);
 }
 
@@ -101,6 +101,17 @@ static void test_vars(sq_arena_t *a)
     CHECK_STR(json_string_value(json_object_get(w, "refund.amount")), "");
     CHECK_STR(json_string_value(json_object_get(w, "order.items")), "");
     CHECK_STR(json_string_value(json_object_get(w, "order.email")), "");
+    /* password resets: the link with the token percent-encoded, the token never elsewhere */
+    CHECK_STR(sq_notify_reset_url(a, "https://shop.example/reset?t={token}&x=1", "ab_c-9.~"),
+              "https://shop.example/reset?t=ab_c-9.~&x=1");
+    CHECK_STR(sq_notify_reset_url(a, "https://s.example/{token}/{token}", "a b/&"), "https://s.example/a%20b%2F%26/a%20b%2F%26");
+    json_t *r = sq_notify_vars(a, vars_of(a, "{\"email\":\"c@example.com\",\"first_name\":null,\"token\":\"tok\","
+                                             "\"expires_at\":\"2026-11-29T07:00:00+00:00\"}"));
+    CHECK_STR(json_string_value(json_object_get(r, "customer.email")), "c@example.com");
+    CHECK_STR(json_string_value(json_object_get(r, "reset.token")), "tok");
+    CHECK_STR(json_string_value(json_object_get(r, "reset.url")), ""); /* set by the delivery from password_reset_url */
+    const char *bad, *name;
+    CHECK_INT(sq_notify_check(a, sq_notify_kind("password_reset"), "{{order.total}}", &bad, &name), -1); /* no order here */
 }
 
 /* ---- the plugin host's side ------------------------------------------------------------------------------------- */
