@@ -12,6 +12,7 @@
 #include "core/base/util.h"
 #include "core/events.h"
 #include "core/hooks.h"
+#include "core/notify.h"
 
 /* ---- shared checks ------------------------------------------------------------------------------------------- */
 
@@ -650,6 +651,126 @@ static void plugin_run(sq_action_run_t *r)
            json_object_get(r->plan, "input"), on_plugin_action, r);
 }
 
+/* ---- send_notification -------------------------------------------------------------------------------------- */
+
+static int note_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"channel", "to", "to_field", "subject", "text", "html", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const char *ch = json_string_value(json_object_get(params, "channel"));
+    bool sms = ch != NULL && strcmp(ch, "sms") == 0;
+    if (json_object_get(params, "channel") != NULL && (ch == NULL || (!sms && strcmp(ch, "email") != 0)))
+        ferr(err, at, "channel", "invalid_value", "email (default) or sms");
+    const json_t *to = json_object_get(params, "to"), *tf = json_object_get(params, "to_field");
+    const char *code;
+    if (to != NULL && tf != NULL)
+        ferr(err, at, "to", "invalid_value", "give to (an address) or to_field (a pointer into the event), not both");
+    else if (to != NULL && !sms && sq_check_email(to, &code) != NULL)
+        ferr(err, at, "to", "invalid_format", "an email address (staff alerts), or use to_field");
+    else if (to != NULL && sms && (!json_is_string(to) || json_string_length(to) < 4 || json_string_length(to) > 16))
+        ferr(err, at, "to", "invalid_format", "an E.164 phone number (+4915112345678)");
+    else if (tf != NULL && !pointer_ok(tf))
+        ferr(err, at, "to_field", "invalid_format", "a JSON pointer to the recipient in the event's data (default /email)");
+    static const struct {
+        const char *name;
+        size_t max;
+        bool required;
+    } texts[] = {{"subject", 200, false}, {"text", 10000, true}, {"html", 50000, false}};
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *v = json_object_get(params, texts[i].name);
+        bool need = texts[i].required || (i == 0 && !sms);
+        if (v == NULL && need)
+            ferr(err, at, texts[i].name, "required", "a template: {{name}} becomes the event's top-level field name");
+        else if (v != NULL && (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > texts[i].max))
+            ferr(err, at, texts[i].name, "invalid_value", "a non-empty string template (subject 200, text 10000, html 50000 bytes at most)");
+    }
+    if (sms && json_object_get(params, "html") != NULL)
+        ferr(err, at, "html", "invalid_value", "an SMS is text only");
+    return 0;
+}
+
+/* the event's top-level scalars as strings, for {{name}} */
+static json_t *note_vars(const json_t *payload, const char *event_type)
+{
+    json_t *vars = json_object();
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)payload, k, v)
+    {
+        char buf[32];
+        if (json_is_string(v))
+            json_object_set(vars, k, (json_t *)v);
+        else if (json_is_integer(v)) {
+            snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+            json_object_set_new(vars, k, json_string(buf));
+        } else if (json_is_boolean(v))
+            json_object_set_new(vars, k, json_string(json_is_true(v) ? "true" : "false"));
+    }
+    json_object_set_new(vars, "event_type", json_string(event_type ? event_type : ""));
+    return vars;
+}
+
+static json_t *note_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    const char *ch = json_string_value(json_object_get(params, "channel"));
+    const json_t *to = json_object_get(params, "to");
+    if (to == NULL) {
+        const char *tf = json_string_value(json_object_get(params, "to_field"));
+        to = sq_json_pointer_get(payload, tf != NULL ? tf : "/email");
+    }
+    if (!json_is_string(to) || json_string_length(to) == 0)
+        return plan_err(err, "The event holds no recipient (set params.to_field to the pointer of an address, or params.to).");
+    sq_arena_t *a = sq_arena_new();
+    json_t *vars = note_vars(payload, event_type);
+    json_t *p = json_object();
+    json_object_set_new(p, "channel", json_string(ch != NULL ? ch : "email"));
+    json_object_set(p, "to", (json_t *)to);
+    static const char *const texts[] = {"subject", "text", "html"};
+    for (int i = 0; i < 3; i++) {
+        const char *t = json_string_value(json_object_get(params, texts[i]));
+        if (t != NULL)
+            json_object_set_new(p, texts[i], json_string(sq_notify_render(a, t, vars, i == 2, i == 0)));
+    }
+    json_decref(vars);
+    sq_arena_unref(a);
+    return p;
+}
+
+static void on_sent(const sq_notify_res_t *res, const sq_err_t *err, void *data)
+{
+    sq_action_run_t *r = data;
+    if (err != NULL) { /* the provider refused the message for good, or may take it later */
+        r->done(r, NULL, err, err->code == SQ_E_VALIDATION);
+        return;
+    }
+    json_t *out = json_pack("{s:O, s:s?, s:s?}", "to", json_object_get(r->plan, "to"), "provider", res->provider, "message_id",
+                            res->message_id);
+    r->done(r, sq_json_own(r->cx->arena, out), NULL, false);
+}
+
+static void note_run(sq_action_run_t *r)
+{
+    bool sms = strcmp(json_string_value(json_object_get(r->plan, "channel")), "sms") == 0;
+    sq_notify_channel_t ch = sms ? SQ_NOTIFY_SMS : SQ_NOTIFY_EMAIL;
+    const sq_notification_provider_t *pv = sq_notification_provider(ch, NULL);
+    if (pv == NULL) { /* nothing would change on retry until staff enable one; they can retry the dead run then */
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_NOT_FOUND, "No notification provider for %s is enabled.", sms ? "sms" : "email");
+        r->done(r, NULL, &e, true);
+        return;
+    }
+    sq_notify_req_t rq = {.channel = ch,
+                          .to = json_string_value(json_object_get(r->plan, "to")),
+                          .subject = json_string_value(json_object_get(r->plan, "subject")),
+                          .text = json_string_value(json_object_get(r->plan, "text")),
+                          .html = json_string_value(json_object_get(r->plan, "html")),
+                          .idempotency_key = r->idempotency_key,
+                          .tag = "automation"};
+    pv->send(r->cx, &rq, on_sent, r);
+}
+
 /* ---- the registry -------------------------------------------------------------------------------------------- */
 
 const sq_action_def_t sq_automation_actions[] = {
@@ -662,6 +783,8 @@ const sq_action_def_t sq_automation_actions[] = {
      webhook_run, NULL},
     {"adjust_price", "Sets or moves a variant's price in the base prices or a price list, within floor and ceiling.", false,
      price_validate, price_plan, price_run, price_preview},
+    {"send_notification", "Sends an email (or SMS) through the notification provider, rendered from the event's fields.", true,
+     note_validate, note_plan, note_run, NULL},
     {"create_purchase_order", "Puts the event's inventory item on its supplier's draft purchase order (its reorder rule).", false,
      po_validate, po_plan, po_run, NULL},
     {"run_plugin_action", "Runs a plugin's named action with an input filled from the event (at least once).", true,

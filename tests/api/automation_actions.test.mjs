@@ -1,13 +1,15 @@
 // automation_actions.test.mjs: the automation actions that reach other parts of Souq (core/automation_actions.c,
 // migrations/0037): create_purchase_order (an inventory.low rule puts the item on its supplier's draft through its
 // reorder rule, once per run, never twice on one draft) and run_plugin_action (a plugin's named action with an input
-// filled from the event), with their refusals at save time and their permanent failures at run time.
+// filled from the event) and send_notification (an email through notify-email to a fake Postmark, rendered from the
+// event, once per run), with their refusals at save time and their permanent failures at run time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { ROOT, startStack, staffLogin, newCustomer } from './lib/harness.mjs';
 import { eventually } from './lib/receiver.mjs';
 
-let s, t, loc;
+let s, t, loc, pm;
 const A = (method, path, json, token = t) => s.client.request(method, path, { pk: null, token, json });
 const R = '/v1/admin/automation/rules';
 let n = 0;
@@ -17,12 +19,33 @@ const settledRuns = (ruleId, count) => eventually(async () => {
   return rs.length >= count && rs.every((x) => ['succeeded', 'skipped', 'dead', 'canceled'].includes(x.state)) ? rs : null;
 }, 30000, `${count} finished run(s) of ${ruleId}`);
 
+// a fake of Postmark's Email API that records what it gets
+function startPostmark() {
+  const f = { requests: [] };
+  f.server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const body = JSON.parse(raw || 'null');
+      f.requests.push({ headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ To: body?.To, MessageID: `pm-${f.requests.length}`, ErrorCode: 0, Message: 'OK' }));
+    });
+  });
+  return new Promise((resolve) => f.server.listen(0, '127.0.0.1', () => { f.port = f.server.address().port; resolve(f); }));
+}
+
 before(async () => {
-  s = await startStack({ env: { SOUQ_PLUGIN_DIRS: `${ROOT}/plugins,${ROOT}/tests/plugins-sdk`, SOUQ_JOB_RETRY_BASE_MS: '100', SOUQ_JOBS_POLL_MS: '50' } });
+  pm = await startPostmark();
+  s = await startStack({ env: { SOUQ_PLUGIN_DIRS: `${ROOT}/plugins,${ROOT}/tests/plugins-sdk`, SOUQ_JOB_RETRY_BASE_MS: '100', SOUQ_JOBS_POLL_MS: '50',
+    SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32' } });
   t = (await staffLogin(s.client)).access_token;
   loc = (await A('POST', '/v1/admin/stock-locations', { name: 'Automation' })).body.id;
 });
-after(async () => s && (await s.stop()));
+after(async () => {
+  if (s) await s.stop();
+  pm?.server.close();
+});
 
 async function item(stock, threshold) {
   const r = await A('POST', '/v1/admin/products', { title: uniq('Thing'), status: 'active', variants: [{ sku: uniq('SKU'),
@@ -119,4 +142,59 @@ test('run_plugin_action: a plugin\'s action runs with the event\'s values; unkno
   assert.match(dead.last_error, /input does not fit its schema: \/input\/op Required/);
   assert.deepEqual(dead.action_results.filter((x) => x.outcome === 'succeeded'), []);
   await A('DELETE', `${R}/${r.body.id}`);
+});
+
+test('send_notification: an email rendered from the event through the notification provider, once per run; refusals', async () => {
+  // no provider enabled yet: the run is dead at once, with the reason
+  const body = { name: uniq('alert'), trigger: { type: 'event', event: 'customer.created' },
+    actions: [{ type: 'send_notification', params: { to: 'ops@shop.example', subject: 'New customer {{email}}', text: 'Say hi to {{email}} ({{first_name}})', html: '<p>{{email}}</p>' } }] };
+  let r = await A('POST', R, body);
+  assert.equal(r.status, 201, r.text);
+  let rule = r.body;
+  await newCustomer(s.client, { first_name: 'Ada <b>' });
+  let [run] = await settledRuns(rule.id, 1);
+  assert.equal(run.state, 'dead', JSON.stringify(run));
+  assert.match(run.last_error, /No notification provider for email/);
+  await A('DELETE', `${R}/${rule.id}`);
+
+  r = await A('PATCH', '/v1/admin/plugins/notify-email', { config: { server_token: 'pm-token', from: 'shop@shop.example', base_url: `http://127.0.0.1:${pm.port}` } });
+  assert.equal(r.status, 200, r.text);
+  r = await A('POST', R, body);
+  rule = r.body;
+  const c = await newCustomer(s.client, { first_name: 'Ada <b>' });
+  [run] = await settledRuns(rule.id, 1);
+  assert.equal(run.state, 'succeeded', JSON.stringify(run));
+  const sent = pm.requests.filter((x) => x.body?.To === 'ops@shop.example');
+  assert.equal(sent.length, 1, 'once');
+  assert.equal(sent[0].body.Subject, `New customer ${c.email}`);
+  assert.equal(sent[0].body.TextBody, `Say hi to ${c.email} (Ada <b>)`);
+  assert.equal(sent[0].body.HtmlBody, `<p>${c.email}</p>`);
+  assert.equal(sent[0].headers['x-postmark-server-token'], 'pm-token');
+  assert.equal(run.action_results[0].result.message_id, 'pm-1');
+  await A('DELETE', `${R}/${rule.id}`);
+
+  // the recipient from the event (to_field, default /email)
+  r = await A('POST', R, { name: uniq('welcome'), trigger: { type: 'event', event: 'customer.created' },
+    actions: [{ type: 'send_notification', params: { subject: 'Welcome', text: 'Hello {{email}}' } }] });
+  rule = r.body;
+  const d = await newCustomer(s.client);
+  [run] = await settledRuns(rule.id, 1);
+  assert.equal(run.state, 'succeeded', JSON.stringify(run));
+  assert.equal(pm.requests.filter((x) => x.body?.To === d.email).length, 1);
+  await A('DELETE', `${R}/${rule.id}`);
+
+  // refused at save time
+  for (const [params, ptr] of [[{ text: 'x' }, '/actions/0/params/subject'], [{ subject: 's' }, '/actions/0/params/text'],
+    [{ to: 'not-an-address', subject: 's', text: 't' }, '/actions/0/params/to'], [{ to: 'a@b.example', to_field: '/email', subject: 's', text: 't' }, '/actions/0/params/to'],
+    [{ channel: 'fax', subject: 's', text: 't' }, '/actions/0/params/channel'], [{ channel: 'sms', text: 't', html: '<p>' }, '/actions/0/params/html'],
+    [{ subject: 's', text: 't', cc: 'x' }, '/actions/0/params/cc']]) {
+    r = await A('POST', R, { name: uniq('bad'), trigger: { type: 'event', event: 'customer.created' }, actions: [{ type: 'send_notification', params }] });
+    assert.equal(r.status, 422, JSON.stringify(params));
+    assert.ok(r.body.errors.some((e) => e.pointer === ptr), `${ptr} in ${r.text}`);
+  }
+  // an event without a recipient: the dry run says so
+  r = await A('POST', `${R}/dry-run`, { rule: { name: 'x', trigger: { type: 'event', event: 'order.placed' }, actions: [{ type: 'send_notification', params: { subject: 's', text: 't' } }] },
+    event: { type: 'order.placed', data: { order_id: 'order_1' } } });
+  assert.equal(r.status, 200, r.text);
+  assert.match(JSON.stringify(r.body.actions[0]), /no recipient/);
 });
