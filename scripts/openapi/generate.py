@@ -568,6 +568,7 @@ schemas["CartShippingMethod"] = obj({"object": {"const": "cart_shipping_method",
     desc="The cart's chosen shipping method.")
 schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_item", "description": "Always cart_line_item."}, "variant_id": ID("var"), "product_id": ID("prod"),
     "title": S("Product title."), "variant_title": S("Variant title."), "sku": S("SKU."), "requires_shipping": B("Shipped goods."),
+    "weight_g": {"type": ["integer", "null"], "minimum": 0, "description": "The variant's weight of one unit in grams (null: not set, counts 0); shipping providers get the cart's total weight."},
     "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units (1 to 10000)."}, "metadata": metadata_out,
     "unit_price": MONEYN("Price of one unit for this quantity (volume tiers), resolved now for the cart's channel, region, currency and customer groups."),
     "compare_at_unit_price": MONEYN("Was-price of one unit (a sale's base price, or an explicit higher compare-at)."),
