@@ -22,8 +22,9 @@ const sq_field_t sq_label_fields[] = {
     {NULL},
 };
 
-static const char *const statuses[] = {"unknown", "pre_transit",          "in_transit",       "out_for_delivery", "delivered",
-                                       "available_for_pickup", "return_to_sender", "failure", "cancelled", NULL};
+static const char *const statuses[] = {
+    "unknown", "pre_transit", "in_transit", "out_for_delivery", "delivered", "available_for_pickup", "return_to_sender",
+    "failure", "cancelled",   NULL};
 
 bool sq_tracking_status_valid(const char *s)
 {

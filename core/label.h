@@ -17,8 +17,8 @@ extern const sq_field_t sq_label_fields[];
  * carrier, tracking number, tracking URL, label URL and cost. Answers the fulfilment. 404 order/fulfilment, 409 a
  * fulfilment neither fulfilled nor shipped, 422 /provider for a provider without labels (flat_rate) or unknown,
  * the provider's 502/504 with nothing written. */
-void sq_label_buy(sq_ctx_t *cx, const char *order_id, const char *fulfillment_id, const char *body, const char *actor, sq_json_cb cb,
-                  void *data);
+void sq_label_buy(sq_ctx_t *cx, const char *order_id, const char *fulfillment_id, const char *body, const char *actor,
+                  sq_json_cb cb, void *data);
 
 /** Asks the shipment's provider where the parcel is (track) and applies the answer as sq_tracking_apply does.
  * Answers the fulfilment. 404 for a shipment not of the order's fulfilment; 422 /provider for one entered by hand. */

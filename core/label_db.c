@@ -60,9 +60,10 @@ static void on_label(const sq_ship_label_t *res, const sq_err_t *err, void *data
         return;
     }
     sq_arena_t *a = o->cx->arena;
-    json_t *label = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:I, s:s?}", "provider", o->provider, "carrier", res->carrier,
-                              "tracking_number", res->tracking_number, "tracking_url", res->tracking_url, "label_url", res->label_url,
-                              "provider_ref", res->provider_ref, "cost", (json_int_t)res->cost, "cost_currency", res->cost_currency);
+    json_t *label =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:I, s:s?}", "provider", o->provider, "carrier", res->carrier,
+                  "tracking_number", res->tracking_number, "tracking_url", res->tracking_url, "label_url", res->label_url,
+                  "provider_ref", res->provider_ref, "cost", (json_int_t)res->cost, "cost_currency", res->cost_currency);
     const char *body = dump(a, sq_json_own(a, label));
     sq_db_json(sq_ctx_commit_db(o->cx), a, &label_record, 4, sq_db_params(a, 4, o->order_id, o->fulfillment_id, body, o->actor),
                on_json, o);
@@ -100,12 +101,13 @@ static void on_label_prepared(const char *json, const sq_err_t *err, void *data)
     prov->create_label(o->cx, req, on_label, o);
 }
 
-void sq_label_buy(sq_ctx_t *cx, const char *order_id, const char *fulfillment_id, const char *body, const char *actor, sq_json_cb cb,
-                  void *data)
+void sq_label_buy(sq_ctx_t *cx, const char *order_id, const char *fulfillment_id, const char *body, const char *actor,
+                  sq_json_cb cb, void *data)
 {
     op_t *o = SQ_NEW(cx->arena, op_t);
     *o = (op_t){.cx = cx, .order_id = order_id, .fulfillment_id = fulfillment_id, .actor = actor, .cb = cb, .data = data};
-    sq_db_json(cx->db, cx->arena, &label_prepare, 3, sq_db_params(cx->arena, 3, order_id, fulfillment_id, body), on_label_prepared, o);
+    sq_db_json(cx->db, cx->arena, &label_prepare, 3, sq_db_params(cx->arena, 3, order_id, fulfillment_id, body), on_label_prepared,
+               o);
 }
 
 /* ---- asking the carrier ------------------------------------------------------------------------------------------ */
@@ -144,8 +146,13 @@ void sq_shipment_track(sq_ctx_t *cx, const char *order_id, const char *fulfillme
                        sq_json_cb cb, void *data)
 {
     op_t *o = SQ_NEW(cx->arena, op_t);
-    *o = (op_t){.cx = cx, .order_id = order_id, .fulfillment_id = fulfillment_id, .shipment_id = shipment_id, .actor = actor,
-                .cb = cb, .data = data};
+    *o = (op_t){.cx = cx,
+                .order_id = order_id,
+                .fulfillment_id = fulfillment_id,
+                .shipment_id = shipment_id,
+                .actor = actor,
+                .cb = cb,
+                .data = data};
     sq_db_json(cx->db, cx->arena, &track_prepare, 3, sq_db_params(cx->arena, 3, order_id, fulfillment_id, shipment_id),
                on_track_prepared, o);
 }

@@ -62,7 +62,10 @@ TRAMP(13)
 TRAMP(14)
 TRAMP(15)
 
-#define T(n) {ship_rates_##n, ship_label_##n, ship_track_##n}
+#define T(n)                                                                                                                       \
+    {                                                                                                                              \
+        ship_rates_##n, ship_label_##n, ship_track_##n                                                                             \
+    }
 static const struct {
     void (*rates)(sq_ctx_t *, const sq_ship_req_t *, sq_ship_rate_cb, void *);
     void (*label)(sq_ctx_t *, const sq_ship_label_req_t *, sq_ship_label_cb, void *);
@@ -197,10 +200,11 @@ static void add_cart(json_t *in, const char *cart_json, const char *items_json)
     json_t *l;
     json_array_foreach(lines, i, l)
     {
-        json_array_append_new(items, json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "variant_id", json_object_get(l, "variant_id"),
-                                               "sku", json_object_get(l, "sku"), "title", json_object_get(l, "title"), "quantity",
-                                               json_object_get(l, "quantity"), "weight_g", json_object_get(l, "weight_g"),
-                                               "requires_shipping", json_object_get(l, "requires_shipping")));
+        json_array_append_new(items,
+                              json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "variant_id", json_object_get(l, "variant_id"),
+                                        "sku", json_object_get(l, "sku"), "title", json_object_get(l, "title"), "quantity",
+                                        json_object_get(l, "quantity"), "weight_g", json_object_get(l, "weight_g"),
+                                        "requires_shipping", json_object_get(l, "requires_shipping")));
     }
     json_object_set_new(in, "items", items);
     if (json_is_object(addr))
@@ -222,10 +226,11 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
             cb(NULL, &e, data);
         return;
     }
-    json_t *in = json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
-                           "region_id", req->region_id, "currency", req->currency, "amount", (json_int_t)req->amount, "item_total", (json_int_t)req->item_total,
-                           "item_count", (json_int_t)req->item_count, "weight_g", (json_int_t)req->weight_g, "country_code",
-                           req->country_code, "province", req->province, "postal_code", req->postal_code);
+    json_t *in =
+        json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
+                  "region_id", req->region_id, "currency", req->currency, "amount", (json_int_t)req->amount, "item_total",
+                  (json_int_t)req->item_total, "item_count", (json_int_t)req->item_count, "weight_g", (json_int_t)req->weight_g,
+                  "country_code", req->country_code, "province", req->province, "postal_code", req->postal_code);
     if (req->free_over >= 0)
         json_object_set_new(in, "free_over", json_integer(req->free_over));
     if (req->config != NULL) {
@@ -263,7 +268,8 @@ static void on_label(json_t *out, const sq_err_t *err, void *data)
     }
     json_t *tn = json_object_get(out, "tracking_number"), *carrier = json_object_get(out, "carrier");
     json_t *turl = json_object_get(out, "tracking_url"), *lurl = json_object_get(out, "label_url");
-    json_t *cost = json_object_get(out, "cost"), *cur = json_object_get(out, "cost_currency"), *ref = json_object_get(out, "provider_ref");
+    json_t *cost = json_object_get(out, "cost"), *cur = json_object_get(out, "cost_currency"),
+           *ref = json_object_get(out, "provider_ref");
     const char *why = NULL;
     if (!json_is_object(out))
         why = "the answer is not a table";
@@ -289,8 +295,8 @@ static void on_label(json_t *out, const sq_err_t *err, void *data)
         return;
     }
     sq_arena_t *a = c->cx->arena;
-    sq_ship_label_t res = {opt_dup(a, tn), opt_dup(a, turl), opt_dup(a, lurl), cost ? json_integer_value(cost) : 0,
-                           opt_dup(a, carrier), opt_dup(a, ref), opt_dup(a, cur)};
+    sq_ship_label_t res = {opt_dup(a, tn),      opt_dup(a, turl), opt_dup(a, lurl), cost ? json_integer_value(cost) : 0,
+                           opt_dup(a, carrier), opt_dup(a, ref),  opt_dup(a, cur)};
     cb(&res, NULL, c->data);
 }
 
@@ -321,8 +327,9 @@ static void label(int slot, sq_ctx_t *cx, const sq_ship_label_req_t *req, sq_shi
 
 /* ---- tracking ------------------------------------------------------------------------------------------------- */
 
-static const char *const track_statuses[] = {"unknown",   "pre_transit", "in_transit", "out_for_delivery", "delivered",
-                                             "available_for_pickup", "return_to_sender", "failure", "cancelled", NULL};
+static const char *const track_statuses[] = {
+    "unknown", "pre_transit", "in_transit", "out_for_delivery", "delivered", "available_for_pickup", "return_to_sender",
+    "failure", "cancelled",   NULL};
 
 /* A tracking status the contract knows, or NULL. */
 static const char *known_status(json_t *v)

@@ -146,17 +146,18 @@ static void calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void 
     }
     json_t *items = json_array(), *rates = json_array();
     for (int i = 0; i < req->nitems; i++)
-        json_array_append_new(items, json_pack("{s:i, s:s, s:I, s:I}", "item", i + 1, "tax_class", req->items[i].tax_class, "amount",
-                                               (json_int_t)req->items[i].amount, "quantity", (json_int_t)req->items[i].quantity));
+        json_array_append_new(items,
+                              json_pack("{s:i, s:s, s:I, s:I}", "item", i + 1, "tax_class", req->items[i].tax_class, "amount",
+                                        (json_int_t)req->items[i].amount, "quantity", (json_int_t)req->items[i].quantity));
     for (int i = 0; i < req->nrates; i++) {
         const sq_tax_rate_t *r = &req->rates[i];
         json_t *code = json_loads(r->code_json, JSON_DECODE_ANY, NULL), *nm = json_loads(r->name_json, JSON_DECODE_ANY, NULL);
         json_array_append_new(rates, json_pack("{s:s, s:o?, s:o?, s:I, s:s, s:i}", "id", r->id, "code", code, "name", nm, "rate_bp",
                                                (json_int_t)r->rate_bp, "tax_class", r->tax_class, "level", r->level));
     }
-    json_t *in = json_pack("{s:s, s:b, s:s?, s:s?, s:s?, s:o, s:o}", "currency", req->currency, "inclusive", req->inclusive,
-                           "region_id", req->region_id, "country_code", req->country_code, "province", req->province, "items", items,
-                           "rates", rates);
+    json_t *in =
+        json_pack("{s:s, s:b, s:s?, s:s?, s:s?, s:o, s:o}", "currency", req->currency, "inclusive", req->inclusive, "region_id",
+                  req->region_id, "country_code", req->country_code, "province", req->province, "items", items, "rates", rates);
     call_t *c = SQ_NEW(cx->arena, call_t);
     *c = (call_t){cx, sq_arena_strdup(cx->arena, name), req->nitems, cb, data};
     sq_plugin_call_cx(cx, name, "tax_calculate", in, false, on_result, c);

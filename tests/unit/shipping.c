@@ -16,11 +16,21 @@ static void test_weight(void)
 {
     /* line JSON as PostgreSQL's json_build_object writes it (cart_db.c LINE_JSON) */
     sq_cart_line_t lines[] = {
-        {.json = "{\"id\" : \"l0\", \"requires_shipping\" : true, \"weight_g\" : 250, \"quantity\" : 4}", .qty = 4, .sellable = true},
-        {.json = "{\"id\" : \"l1\", \"requires_shipping\" : true, \"weight_g\" : null, \"quantity\" : 3}", .qty = 3, .sellable = true},
-        {.json = "{\"id\" : \"l2\", \"requires_shipping\" : false, \"weight_g\" : 900, \"quantity\" : 1}", .qty = 1, .sellable = true},
-        {.json = "{\"id\" : \"l3\", \"requires_shipping\" : true, \"weight_g\" : 5000, \"quantity\" : 2}", .qty = 2, .sellable = false},
-        {.json = "{\"id\" : \"l4\", \"requires_shipping\" : true, \"weight_g\" : 1200, \"quantity\" : 2}", .qty = 2, .sellable = true},
+        {.json = "{\"id\" : \"l0\", \"requires_shipping\" : true, \"weight_g\" : 250, \"quantity\" : 4}",
+         .qty = 4,
+         .sellable = true},
+        {.json = "{\"id\" : \"l1\", \"requires_shipping\" : true, \"weight_g\" : null, \"quantity\" : 3}",
+         .qty = 3,
+         .sellable = true},
+        {.json = "{\"id\" : \"l2\", \"requires_shipping\" : false, \"weight_g\" : 900, \"quantity\" : 1}",
+         .qty = 1,
+         .sellable = true},
+        {.json = "{\"id\" : \"l3\", \"requires_shipping\" : true, \"weight_g\" : 5000, \"quantity\" : 2}",
+         .qty = 2,
+         .sellable = false},
+        {.json = "{\"id\" : \"l4\", \"requires_shipping\" : true, \"weight_g\" : 1200, \"quantity\" : 2}",
+         .qty = 2,
+         .sellable = true},
     };
     sq_cart_totals_t t = {.lines = lines, .nlines = 5};
     CHECK_INT(sq_cart_weight(&t), 4 * 250 + 2 * 1200); /* no weight counts 0; digital and unsellable lines not at all */
@@ -59,8 +69,15 @@ static void on_rate(const sq_ship_rate_t *res, const sq_err_t *err, void *data)
 static rate_out_t rate(sq_arena_t *a, const char *provider, int64_t amount, const char *country, int64_t weight_g)
 {
     sq_ctx_t cx = {.arena = a};
-    sq_ship_req_t req = {.option_id = "so_1", .currency = "eur", .amount = amount, .free_over = -1, .country_code = country,
-                         .item_total = 1000, .item_count = 1, .weight_g = weight_g, .cart_json = "{\"id\":\"cart_x\"}",
+    sq_ship_req_t req = {.option_id = "so_1",
+                         .currency = "eur",
+                         .amount = amount,
+                         .free_over = -1,
+                         .country_code = country,
+                         .item_total = 1000,
+                         .item_count = 1,
+                         .weight_g = weight_g,
+                         .cart_json = "{\"id\":\"cart_x\"}",
                          .items_json = "[{\"variant_id\":\"var_1\",\"quantity\":1,\"weight_g\":250,\"requires_shipping\":true}]"};
     rate_out_t o = {0};
     const sq_shipping_provider_t *p = sq_shipping_provider(provider);
@@ -93,7 +110,7 @@ static void test_shipping_bridge(void)
     CHECK(!o.rate.available); /* nil: not offered */
     o = rate(a, "fixture", 8, "de", 0);
     CHECK_INT(o.code, SQ_OK);
-    CHECK(!o.rate.available); /* {available = false} */
+    CHECK(!o.rate.available);                                             /* {available = false} */
     CHECK_INT(rate(a, "fixture", 666, "de", 0).code, SQ_E_PLUGIN_FAILED); /* raises */
     CHECK_INT(rate(a, "fixture", 7, "de", 0).code, SQ_E_PLUGIN_FAILED);   /* a number, not a table */
     CHECK_INT(rate(a, "fixture", 9, "de", 0).code, SQ_E_PLUGIN_FAILED);   /* a negative amount */
