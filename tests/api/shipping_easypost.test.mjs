@@ -100,7 +100,7 @@ async function fulfilled(quantity = 1) {
   assert.equal(f.status, 201, f.text);
   return { o, f: f.body };
 }
-const buy = (o, f, body) => A('POST', `/v1/admin/orders/${o.id}/fulfillments/${f.id}/labels`, body);
+const buy = (o, f, body, headers) => A('POST', `/v1/admin/orders/${o.id}/fulfillments/${f.id}/labels`, body, headers);
 const shipments = async (f) => (await s.sql('SELECT * FROM shipments WHERE fulfillment_id = $1', [f.id]));
 const events = async (o, ty) => Number((await s.sql("SELECT count(*) AS n FROM outbox_events WHERE type = $1 AND payload->>'order_id' = $2", [ty, o.id]))[0].n);
 const hook = (raw, sig) => s.client.request('POST', '/v1/hooks/shipping-easypost', { pk: null, body: raw,
@@ -175,6 +175,23 @@ test('buying a label: EasyPost shipment + buy with the named service; the shipme
   const r2 = await buy(b.o, b.f);
   assert.equal(r2.status, 201, r2.text);
   assert.deepEqual([r2.body.shipments[0].carrier, r2.body.shipments[0].label_cost], ['USPS', 758]);
+});
+
+test('buying a label with an Idempotency-Key: a retry replays the first answer and buys nothing more', async () => {
+  const { o, f } = await fulfilled(1);
+  const k = crypto.randomUUID();
+  const seen = fake.requests.length;
+  const r1 = await buy(o, f, { service: 'Priority' }, { 'idempotency-key': k });
+  assert.equal(r1.status, 201, r1.text);
+  const r2 = await buy(o, f, { service: 'Priority' }, { 'idempotency-key': k });
+  assert.equal(r2.status, 201, r2.text);
+  assert.equal(r2.headers.get('idempotent-replayed'), 'true');
+  assert.deepEqual(r2.body, r1.body);
+  assert.equal(fake.requests.slice(seen).filter((x) => x.path.endsWith('/buy')).length, 1, 'one label bought');
+  assert.equal((await shipments(f)).length, 1);
+  const r3 = await buy(o, f, { service: 'Express' }, { 'idempotency-key': k });
+  assert.equal(r3.status, 422, 'the same key with another body');
+  assert.equal(r3.body.type, type('idempotency-key-reused'));
 });
 
 test('buying a label: bad requests are 4xx problems and write nothing', async () => {
