@@ -1,7 +1,6 @@
 -- tests/plugins/ship-fixture/handler.lua: rate = 2 x the option's amount + 1 per started 100 g; the amount picks a
 -- misbehaviour (13 spins, 666 raises, 7 answers a number, 8 answers available = false, 9 answers a negative amount);
--- French addresses are not served (nil). The echo of what it was given is in the rate's parity-free part: tests
--- read the input back from the souq.kv-free log line instead.
+-- French addresses are not served (nil).
 local souq = souq
 local plugin = {}
 function plugin.shipping_rates(conf, req)
