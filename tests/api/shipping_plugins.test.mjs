@@ -201,3 +201,23 @@ test('shipping-weight-table: settings of the wrong shape never price shipping (t
   assert.equal(r.status, 200, r.text);
   assert.equal((await offered(c.id))[o.id], 100);
 });
+
+test('a plugin\'s tracking answer is checked: its own shipping id, a known status, a tracking number; else 502 and nothing recorded', async () => {
+  const hook = (body) => s.client.request('POST', '/v1/hooks/ship-fixture', { pk: null, json: body });
+  const cases = [
+    [{ id: 'evt_a', provider: 'easypost', tracking_number: 'T1', status: 'delivered' }, 'another plugin\'s provider id'],
+    [{ id: 'evt_b', provider: 'flat_rate', tracking_number: 'T1', status: 'delivered' }, 'a built-in provider'],
+    [{ id: 'evt_c', tracking_number: 'T1', status: 'delivered' }, 'no provider'],
+    [{ id: 'evt_d', provider: 'fixture', tracking_number: 'T1', status: 'teleported' }, 'an unknown status'],
+    [{ id: 'evt_e', provider: 'fixture', status: 'delivered' }, 'no tracking number'],
+  ];
+  for (const [body, what] of cases) {
+    const r = await hook(body);
+    assert.equal(r.status, 502, `${what}: ${r.text}`);
+    assert.equal(r.body.type, type('plugin-failed'));
+  }
+  assert.equal(Number((await s.sql("SELECT count(*) AS n FROM plugin_webhook_events WHERE plugin = 'ship-fixture'"))[0].n), 0);
+  const r = await hook({ id: 'evt_ok', provider: 'fixture', tracking_number: 'T1', status: 'in_transit' });
+  assert.deepEqual([r.status, r.body.status], [200, 'applied']);
+  assert.deepEqual([(await hook({ id: 'evt_ok', provider: 'fixture', tracking_number: 'T1', status: 'in_transit' })).body.status], ['duplicate']);
+});
