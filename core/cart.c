@@ -348,7 +348,7 @@ static void stage_shipping(view_t *v)
     sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
     *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
                            v->t.item_subtotal - discount, v->t.item_count, sq_cart_weight(&v->t), row->cart, row->tax_region_id,
-                           p == sq_shipping_builtin(o.provider) ? NULL : items_json(a, &v->t)};
+                           p == sq_shipping_builtin(o.provider) ? NULL : items_json(a, &v->t), row->channel_id};
     p->rates(v->cx, req, on_ship_rate, v);
 }
 
@@ -498,7 +498,8 @@ static void offer_next(offer_t *f)
                                .weight_g = f->weight_g,
                                .cart_json = f->row->cart,
                                .region_id = f->row->tax_region_id,
-                               .items_json = p == sq_shipping_builtin(o->provider) ? NULL : f->items_json};
+                               .items_json = p == sq_shipping_builtin(o->provider) ? NULL : f->items_json,
+                               .channel_id = f->row->channel_id};
         p->rates(f->cx, req, on_offer_rate, f);
         return;
     }

@@ -135,6 +135,7 @@ typedef struct {
     const char *region_id;    /* the region the cart ships in (souq_cart_region), or NULL */
     const char *items_json;   /* the sellable lines (JSON array of the API's line items without prices), or NULL: only
                                * given to providers that are not built-in */
+    const char *channel_id;   /* the cart's sales channel (a plugin restricted to other channels offers nothing), or NULL */
 } sq_ship_req_t;
 
 /** A provider's rate. */

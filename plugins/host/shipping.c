@@ -226,6 +226,11 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
             cb(NULL, &e, data);
         return;
     }
+    if (req->channel_id != NULL && !sq_plugin_serves_channel(name, req->channel_id)) {
+        sq_ship_rate_t no = {false, 0}; /* restricted to other sales channels (plugin_settings.sales_channels) */
+        cb(&no, NULL, data);
+        return;
+    }
     json_t *in =
         json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
                   "region_id", req->region_id, "currency", req->currency, "amount", (json_int_t)req->amount, "item_total",

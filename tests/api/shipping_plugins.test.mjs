@@ -221,3 +221,21 @@ test('a plugin\'s tracking answer is checked: its own shipping id, a known statu
   assert.deepEqual([r.status, r.body.status], [200, 'applied']);
   assert.deepEqual([(await hook({ id: 'evt_ok', provider: 'fixture', tracking_number: 'T1', status: 'in_transit' })).body.status], ['duplicate']);
 });
+
+test('a shipping plugin restricted to other sales channels offers nothing in this one (sales_channels setting)', async () => {
+  const o = await option({ name: 'Fixture per channel', provider: 'fixture', amount: 10 });
+  const other = await A('POST', '/v1/admin/sales-channels', { name: `Wholesale ${process.pid}` });
+  assert.equal(other.status, 201, other.text);
+  const c = await cart(de, [{ variant_id: light, quantity: 1 }]);
+  assert.equal((await offered(c.id))[o.id], 23);
+  let r = await A('PATCH', '/v1/admin/plugins/ship-fixture', { sales_channels: [other.body.id] });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await offered(c.id))[o.id], undefined);
+  assert.equal((await choose(c.id, o.id)).body.shipping_total, 0, 'a chosen method of that plugin is not charged (nor shown)');
+  r = await A('PATCH', '/v1/admin/plugins/ship-fixture', { sales_channels: [other.body.id, s.channel] });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await offered(c.id))[o.id], 23);
+  r = await A('PATCH', '/v1/admin/plugins/ship-fixture', { sales_channels: null });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await A('PATCH', `/v1/admin/shipping-options/${o.id}`, { is_active: false })).status, 200);
+});
