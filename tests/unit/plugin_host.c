@@ -86,7 +86,6 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 static void test_load(void)
 {
     CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
               11); /* payment-manual, payment-stripe, notify-email, shipping-easypost, shipping-weight-table (unconfigured), faulty,
                     * flaky, needs-config, ship-fixture, slow, tax-fixture (unconfigured); 2 broken ones refused */
     char name[64];
