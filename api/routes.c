@@ -243,6 +243,10 @@ const sq_route_t sq_routes[] = {
      NULL},
     {"POST", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver", sq_h_admin_fulfillment_deliver, ADMIN, "orders:write", 0,
      NULL},
+    /* carrier labels and tracking (labels.c) */
+    {"POST", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/labels", sq_h_admin_label_buy, ADMIN, "orders:write", IDEM, NULL},
+    {"POST", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments/{shipment_id}/track", sq_h_admin_shipment_track, ADMIN,
+     "orders:write", 0, NULL},
     {"GET", "/v1/admin/orders/{id}/returns", sq_h_admin_return_list, ADMIN, "orders:read", 0, page_q},
     {"POST", "/v1/admin/orders/{id}/returns", sq_h_admin_return_create, ADMIN, "orders:write", IDEM, NULL},
     {"POST", "/v1/admin/orders/{id}/returns/{return_id}/approve", sq_h_admin_return_approve, ADMIN, "orders:write", 0, NULL},

@@ -1,6 +1,7 @@
 /* plugin_call.c: `make bench-plugins` (part of `make bench`): the cost of a pure request-path plugin hook. Calls
  * payment-manual's authorize through the payment bridge (coroutine, copies in and out, budgets armed) and the
- * built-in C manual provider the same number of times, and prints microseconds per call of each. */
+ * built-in C manual provider the same number of times, then the shipping rates of a three-line cart through
+ * shipping-weight-table (the shipping bridge) and the built-in flat_rate, and prints microseconds per call of each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,70 @@ static double run(const sq_payment_provider_t *p, int n)
     return (double)(sq_mono_us() - start) / n;
 }
 
+/* ---- shipping rates for a cart: shipping-weight-table (Lua, through the shipping bridge) against flat_rate (C) ---- */
+
+static int rated;
+
+static void on_rate(const sq_ship_rate_t *res, const sq_err_t *err, void *data)
+{
+    (void)data;
+    if (err == NULL && res->available)
+        rated++;
+}
+
+static double run_rates(const sq_shipping_provider_t *p, int n)
+{
+    /* a cart of three lines, as the cart view hands it to a plugin provider */
+    sq_ship_req_t req = {.option_id = "so_01jbenchbenchbenchbenchbenc",
+                         .currency = "eur",
+                         .amount = 490,
+                         .free_over = -1,
+                         .country_code = "de",
+                         .item_total = 12500,
+                         .item_count = 4,
+                         .weight_g = 1650,
+                         .region_id = "reg_01jbenchbenchbenchbenchbenc",
+                         .cart_json = "{\"id\":\"cart_x\",\"object\":\"cart\",\"shipping_address\":{\"city\":\"Berlin\",\"postal_code\":\"10117\","
+                                      "\"country_code\":\"de\"}}",
+                         .items_json = "[{\"variant_id\":\"var_1\",\"sku\":\"A\",\"quantity\":2,\"weight_g\":500,\"requires_shipping\":true},"
+                                       "{\"variant_id\":\"var_2\",\"sku\":\"B\",\"quantity\":1,\"weight_g\":650,\"requires_shipping\":true},"
+                                       "{\"variant_id\":\"var_3\",\"sku\":\"C\",\"quantity\":1,\"weight_g\":null,\"requires_shipping\":false}]"};
+    int64_t start = sq_mono_us();
+    for (int i = 0; i < n; i++) {
+        sq_arena_t *a = sq_arena_new();
+        sq_ctx_t cx = {0};
+        cx.arena = a;
+        p->rates(&cx, &req, on_rate, NULL);
+        sq_arena_unref(a);
+    }
+    return (double)(sq_mono_us() - start) / n;
+}
+
+static int ship_bench(int n)
+{
+    json_t *setting = json_loads("{\"enabled\":true,\"config\":{\"zones\":{\"de\":[{\"max_g\":1000,\"amount\":490},"
+                                 "{\"max_g\":5000,\"amount\":790},{\"amount\":1890}]}}}",
+                                 0, NULL);
+    sq_plugins_apply("shipping-weight-table", setting);
+    json_decref(setting);
+    const sq_shipping_provider_t *lua = sq_shipping_provider("weight_table");
+    if (lua == NULL) {
+        fprintf(stderr, "bench-plugins: plugins/shipping-weight-table is not a shipping provider\n");
+        return 1;
+    }
+    run_rates(lua, n / 10);
+    run_rates(&sq_shipping_flat_rate, n / 10);
+    rated = 0;
+    double us_lua = run_rates(lua, n), us_c = run_rates(&sq_shipping_flat_rate, n);
+    if (rated != 2 * n) {
+        fprintf(stderr, "bench-plugins: %d of %d rates answered\n", rated, 2 * n);
+        return 1;
+    }
+    printf("shipping rates for a cart (shipping-weight-table, %d calls): %.2f us/call in Lua, %.3f us/call in C flat_rate (+%.2f us)\n", n,
+           us_lua, us_c, us_lua - us_c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
@@ -57,6 +122,8 @@ int main(int argc, char **argv)
     }
     printf("plugin hook (payment-manual authorize, %d calls): %.2f us/call in Lua, %.3f us/call in C (+%.2f us)\n", n, us_lua, us_c,
            us_lua - us_c);
+    if (ship_bench(n) != 0)
+        return 1;
     sq_plugins_thread_exit();
     return 0;
 }

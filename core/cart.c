@@ -270,6 +270,47 @@ static void view_answer(view_t *v, const char *json, const sq_err_t *err)
 
 static void stage_tax(view_t *v);
 
+/* the value of "key" (an integer, else 0) in a line's catalog JSON as PostgreSQL's json_build_object writes it */
+static int64_t line_int(const char *json, const char *key)
+{
+    const char *p = strstr(json, key);
+    if (p == NULL)
+        return 0;
+    p += strlen(key);
+    while (*p == ' ' || *p == ':')
+        p++;
+    return *p >= '0' && *p <= '9' ? strtoll(p, NULL, 10) : 0;
+}
+
+/* the sellable lines as a JSON array (for plugin shipping providers), in the arena */
+static const char *items_json(sq_arena_t *a, const sq_cart_totals_t *t)
+{
+    sq_buf_t b;
+    sq_buf_init(&b, a, 64 + (size_t)t->nlines * 256);
+    sq_buf_str(&b, "[");
+    for (int i = 0, n = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        if (!l->sellable || l->json == NULL)
+            continue;
+        if (n++ > 0)
+            sq_buf_str(&b, ",");
+        sq_buf_str(&b, l->json);
+    }
+    sq_buf_str(&b, "]");
+    return b.p;
+}
+
+int64_t sq_cart_weight(const sq_cart_totals_t *t)
+{
+    int64_t g = 0;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        if (l->sellable && l->json != NULL && strstr(l->json, "\"requires_shipping\" : true") != NULL)
+            g += line_int(l->json, "\"weight_g\"") * l->qty;
+    }
+    return g;
+}
+
 static void on_ship_rate(const sq_ship_rate_t *res, const sq_err_t *err, void *data)
 {
     view_t *v = data;
@@ -306,7 +347,8 @@ static void stage_shipping(view_t *v)
         discount += v->t.lines[i].discount_total + (v->t.lines[i].sellable && v->t.lines[i].gift_card ? v->t.lines[i].subtotal : 0);
     sq_ship_req_t *req = SQ_NEW(a, sq_ship_req_t);
     *req = (sq_ship_req_t){o.id, row->currency, o.amount, o.free_over, NULL, row->country_code, row->province, NULL,
-                           v->t.item_subtotal - discount, v->t.item_count};
+                           v->t.item_subtotal - discount, v->t.item_count, sq_cart_weight(&v->t), row->cart, row->tax_region_id,
+                           p == sq_shipping_builtin(o.provider) ? NULL : items_json(a, &v->t), row->channel_id};
     p->rates(v->cx, req, on_ship_rate, v);
 }
 
@@ -406,7 +448,8 @@ typedef struct {
     sq_ship_option_t *opts;
     int nopts, next, rated;
     const char *selected; /* the option of the cart's method, or "" */
-    int64_t item_total, item_count;
+    int64_t item_total, item_count, weight_g;
+    const char *items_json;
     sq_buf_t out;
     sq_cart_cb cb;
     void *data;
@@ -451,7 +494,12 @@ static void offer_next(offer_t *f)
                                .country_code = f->row->country_code,
                                .province = f->row->province,
                                .item_total = f->item_total,
-                               .item_count = f->item_count};
+                               .item_count = f->item_count,
+                               .weight_g = f->weight_g,
+                               .cart_json = f->row->cart,
+                               .region_id = f->row->tax_region_id,
+                               .items_json = p == sq_shipping_builtin(o->provider) ? NULL : f->items_json,
+                               .channel_id = f->row->channel_id};
         p->rates(f->cx, req, on_offer_rate, f);
         return;
     }
@@ -475,6 +523,8 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
         discount += t.lines[i].discount_total + (t.lines[i].sellable && t.lines[i].gift_card ? t.lines[i].subtotal : 0);
     f->item_total = t.item_subtotal - discount;
     f->item_count = t.item_count;
+    f->weight_g = sq_cart_weight(&t);
+    f->items_json = items_json(a, &t);
     sq_ship_option_t cur;
     f->selected = row->shipping != NULL && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &cur) ? cur.id : "";
     int cap = 1;

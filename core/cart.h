@@ -138,6 +138,9 @@ void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void
 /** sq_cart_compute whose callback also gets the totals (t->trial_refusal for POST /promotions; t is cx->arena's). */
 typedef void (*sq_cart_totals_cb)(const char *json, const sq_cart_totals_t *t, const sq_err_t *err, void *data);
 void sq_cart_compute_totals(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_totals_cb cb, void *data);
+/** Grams of the sellable lines that require shipping (the variants' weight_g x quantity; no weight counts 0): what
+ * shipping providers get as sq_ship_req_t.weight_g. */
+int64_t sq_cart_weight(const sq_cart_totals_t *t);
 /** The cart's total by the formula above (sums of the lines). */
 int64_t sq_cart_grand_total(const sq_cart_totals_t *t);
 /** sq_cart_compute answered at once, for callers that cannot wait (unit tests): only valid while every provider the

@@ -28,7 +28,7 @@
 
 #define LINE_JSON                                                                                                                  \
     "json_build_object('id', l.id, 'object', 'cart_line_item', 'variant_id', v.id, 'product_id', p.id, 'title', p.title, "         \
-    "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'quantity', l.quantity, "                   \
+    "'variant_title', v.title, 'sku', v.sku, 'requires_shipping', v.requires_shipping, 'weight_g', v.weight_g, 'quantity', l.quantity, "                 \
     "'metadata', l.metadata, 'created_at', l.created_at, 'updated_at', l.updated_at)"
 
 /* sellable by the catalog: an active product sold in the cart's channel (the price is the resolver's part);

@@ -129,6 +129,13 @@ typedef struct {
     const char *province, *postal_code;
     int64_t item_total;       /* the cart's items after discounts (item_subtotal - discount_total) */
     int64_t item_count;       /* units of the cart's sellable lines */
+    int64_t weight_g;         /* grams of the sellable lines that require shipping (variants without a weight count 0) */
+    const char *cart_json;    /* the cart's own fields as the store API shows them (region_id, shipping_address...), or
+                               * NULL; built-ins ignore it */
+    const char *region_id;    /* the region the cart ships in (souq_cart_region), or NULL */
+    const char *items_json;   /* the sellable lines (JSON array of the API's line items without prices), or NULL: only
+                               * given to providers that are not built-in */
+    const char *channel_id;   /* the cart's sales channel (a plugin restricted to other channels offers nothing), or NULL */
 } sq_ship_req_t;
 
 /** A provider's rate. */
@@ -140,15 +147,24 @@ typedef struct {
 /** err set: the provider failed (the option is not offered; the cart still answers). */
 typedef void (*sq_ship_rate_cb)(const sq_ship_rate_t *res, const sq_err_t *err, void *data);
 
-/** A label to buy for a shipment (carriers): declared for the fulfilment slice; the flat-rate provider has none. */
+/** A label to buy for a shipment (carriers): the flat-rate provider has none. */
 typedef struct {
     const char *shipment_id, *option_id, *config;
     const char *from_json, *to_json; /* addresses as JSON objects */
     int64_t weight_g;
+    /* added with the plugin bridge (plugins/host/shipping.c): */
+    const char *order_id, *fulfillment_id;
+    const char *service;         /* the carrier service staff asked for (e.g. "Priority"), or NULL: the provider picks */
+    const char *currency;        /* lower-case ISO 4217 of the order (cost is in it when the carrier bills in it) */
+    const char *idempotency_key; /* the same for every retry of one label purchase (the fulfilment's id + attempt) */
 } sq_ship_label_req_t;
 typedef struct {
     const char *tracking_number, *tracking_url, *label_url;
     int64_t cost; /* what the carrier charged, minor units */
+    /* added with the plugin bridge: */
+    const char *carrier;      /* the carrier that moves the parcel ("USPS"), shown on the shipment */
+    const char *provider_ref; /* the provider's id of the shipment or tracker (what track is given), or NULL */
+    const char *cost_currency; /* lower-case ISO 4217 of cost, or NULL when cost is 0/unknown */
 } sq_ship_label_t;
 typedef void (*sq_ship_label_cb)(const sq_ship_label_t *res, const sq_err_t *err, void *data);
 typedef struct {
@@ -166,8 +182,21 @@ typedef struct sq_shipping_provider {
     void (*track)(sq_ctx_t *cx, const char *tracking_number, sq_ship_track_cb cb, void *data);
 } sq_shipping_provider_t;
 
-/** The shipping provider of an id, or NULL. */
+/** The shipping provider of an id, or NULL: a plugin's when an enabled plugin provides shipping:<id>
+ * (sq_shipping_plugins), else the built-in of that id. The pointer stays valid for the life of the process. */
 const sq_shipping_provider_t *sq_shipping_provider(const char *id);
+/** The built-in shipping provider of an id, ignoring plugins. */
+const sq_shipping_provider_t *sq_shipping_builtin(const char *id);
+
+/** Set once at start-up by the plugin host (plugins/host/shipping.c), so core consults plugins without knowing
+ * Lua: the provider a plugin gives for an id, or NULL. NULL (tools, unit tests): only the built-ins answer.
+ * track takes the shipment's provider_ref (the carrier's tracker id) when it has one, else its tracking number.
+ * Inbound carrier callbacks go through the plugin's handle_webhook on POST /v1/hooks/{plugin} (api/handlers/plugins.c),
+ * not through this table: the callback names a plugin, not a provider id. */
+typedef struct {
+    const sq_shipping_provider_t *(*lookup)(const char *id);
+} sq_shipping_plugins_t;
+extern const sq_shipping_plugins_t *sq_shipping_plugins;
 
 /* The built-in shipping provider (core/shipping.c):
  *   flat_rate  the option's amount, or 0 once item_total reaches free_over (free_over 0: always free). */
@@ -229,8 +258,16 @@ typedef struct sq_tax_provider {
     void (*commit)(sq_ctx_t *cx, const char *order_id, const sq_tax_req_t *req, sq_done_cb cb, void *data);
 } sq_tax_provider_t;
 
-/** The tax provider carts use (the table provider until the plugin host can set another). */
+/** The tax provider carts use: the provider of the enabled plugin providing tax:<id> with the highest priority
+ * (sq_tax_plugins), else the built-in table provider. The pointer stays valid for the life of the process. */
 const sq_tax_provider_t *sq_tax_provider(void);
+
+/** Set once at start-up by the plugin host (plugins/host/tax.c): the plugin tax provider now, or NULL for none.
+ * NULL (tools, unit tests): the table provider. */
+typedef struct {
+    const sq_tax_provider_t *(*current)(void);
+} sq_tax_plugins_t;
+extern const sq_tax_plugins_t *sq_tax_plugins;
 
 /* The built-in tax provider (core/tax.c):
  *   table  the store's rates (sq_tax_table_compute: choice of rates and rounding documented there). */

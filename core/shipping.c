@@ -7,13 +7,20 @@
 #define F SQ_VFIELD
 #define META F("metadata", SQ_FT_JSON, SQ_F_NULLABLE, 0, 0, NULL, sq_check_metadata, NULL)
 
-/* the ids of the shipping providers an option may name */
-static const char *const providers[] = {"flat_rate", NULL};
+/* an option names a built-in provider or one an enabled plugin provides (checked when the option is written; an
+ * option whose plugin is later disabled is not offered: its carts show no shipping and checkout refuses them) */
+static const char *check_provider(const json_t *v, const char **code)
+{
+    if (sq_shipping_provider(json_string_value(v)) != NULL)
+        return NULL;
+    *code = "invalid_value";
+    return "Unknown shipping provider: flat_rate, or the id of an enabled plugin providing shipping:<id>.";
+}
 
 #define OPTION(req)                                                                                                                \
     F("name", SQ_FT_STR, (req), 1, 256, NULL, NULL, NULL), F("region_id", SQ_FT_STR, (req), 1, 40, NULL, sq_check_id, NULL),       \
         F("countries", SQ_FT_STR_ARRAY, 0, 0, 250, NULL, sq_check_country, NULL),                                                  \
-        F("provider", SQ_FT_STR, 0, 1, 32, providers, NULL, NULL),                                                                 \
+        F("provider", SQ_FT_STR, 0, 1, 32, NULL, check_provider, NULL),                                                            \
         F("amount", SQ_FT_INT, (req), 0, 1000000000000, NULL, NULL, NULL),                                                         \
         F("free_over", SQ_FT_INT, SQ_F_NULLABLE, 0, 1000000000000, NULL, NULL, NULL),                                              \
         F("is_active", SQ_FT_BOOL, 0, 0, 0, NULL, NULL, NULL),                                                                     \
@@ -63,9 +70,18 @@ static void flat_rates(sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate_cb c
 
 const sq_shipping_provider_t sq_shipping_flat_rate = {"flat_rate", flat_rates, NULL, NULL};
 
-const sq_shipping_provider_t *sq_shipping_provider(const char *id)
+const sq_shipping_plugins_t *sq_shipping_plugins;
+
+const sq_shipping_provider_t *sq_shipping_builtin(const char *id)
 {
     if (id != NULL && strcmp(id, sq_shipping_flat_rate.id) == 0)
         return &sq_shipping_flat_rate;
     return NULL;
+}
+
+const sq_shipping_provider_t *sq_shipping_provider(const char *id)
+{
+    const sq_shipping_plugins_t *pl = __atomic_load_n(&sq_shipping_plugins, __ATOMIC_ACQUIRE);
+    const sq_shipping_provider_t *p = pl != NULL && id != NULL ? pl->lookup(id) : NULL;
+    return p != NULL ? p : sq_shipping_builtin(id);
 }

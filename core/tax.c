@@ -151,7 +151,11 @@ static void table_calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb,
 
 const sq_tax_provider_t sq_tax_table = {"table", table_calculate, NULL};
 
+const sq_tax_plugins_t *sq_tax_plugins;
+
 const sq_tax_provider_t *sq_tax_provider(void)
 {
-    return &sq_tax_table;
+    const sq_tax_plugins_t *pl = __atomic_load_n(&sq_tax_plugins, __ATOMIC_ACQUIRE);
+    const sq_tax_provider_t *p = pl != NULL ? pl->current() : NULL;
+    return p != NULL ? p : &sq_tax_table;
 }

@@ -154,6 +154,9 @@ void sq_h_store_product(sq_req_t *req);
 void sq_h_admin_fulfillment_create(sq_req_t *req);
 void sq_h_admin_fulfillment_ship(sq_req_t *req);
 void sq_h_admin_fulfillment_deliver(sq_req_t *req);
+/* labels.c: carrier labels and tracking of shipments */
+void sq_h_admin_label_buy(sq_req_t *req);
+void sq_h_admin_shipment_track(sq_req_t *req);
 void sq_h_store_return_create(sq_req_t *req);
 void sq_h_admin_return_create(sq_req_t *req);
 void sq_h_admin_return_list(sq_req_t *req);

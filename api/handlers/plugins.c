@@ -5,6 +5,7 @@
 
 #include "api/handlers/handlers.h"
 #include "core/base/log.h"
+#include "core/label.h"
 #include "core/plugin.h"
 #include "core/plugin_sdk.h"
 #include "plugins/host/host.h"
@@ -266,6 +267,24 @@ static void on_verified(json_t *out, const sq_err_t *err, void *data)
     json_t *pay = json_object_get(out, "payment");
     if (why == NULL && pay != NULL)
         why = payment_move(req->arena, pay, &mv);
+    json_t *tr = json_object_get(out, "tracking"); /* a carrier's tracking event (core/label.h) */
+    if (why == NULL && tr != NULL && pay != NULL)
+        why = "an answer carries payment or tracking, not both";
+    if (why == NULL && tr != NULL) {
+        json_t *tp = json_object_get(tr, "provider");
+        if (!json_is_object(tr) || !short_str(json_object_get(tr, "tracking_number"), 128))
+            why = "tracking must be a table with tracking_number (1-128 bytes)";
+        else if (!sq_tracking_status_valid(json_string_value(json_object_get(tr, "status"))))
+            why = "tracking.status must be a tracking status of the shipping contract";
+        else if (!short_str(tp, 32))
+            why = "tracking.provider must be a string of 1-32 bytes";
+        else {
+            char owner[64]; /* only the plugin that provides shipping:<provider> may move its shipments */
+            const char *who = sq_plugin_provider_of("shipping", json_string_value(tp), owner, sizeof(owner));
+            if (who == NULL || strcmp(who, h->plugin) != 0)
+                why = "tracking.provider must be a shipping provider id of this plugin";
+        }
+    }
     if (why != NULL) {
         sq_err_t e;
         sq_err_clear(&e);
@@ -276,6 +295,13 @@ static void on_verified(json_t *out, const sq_err_t *err, void *data)
     h->event_id = sq_arena_strdup(req->arena, json_string_value(id));
     size_t len;
     const char *dj = d != NULL ? sq_json_dump(req->arena, d, &len) : NULL;
+    if (tr != NULL) { /* core applies the tracking once, with the event id's record (core/label.h) */
+        sq_tracking_apply(&req->cx, h->plugin, h->event_id, type ? sq_arena_strdup(req->arena, json_string_value(type)) : NULL, dj,
+                          sq_arena_strdup(req->arena, json_string_value(json_object_get(tr, "provider"))),
+                          sq_arena_strdup(req->arena, json_string_value(json_object_get(tr, "tracking_number"))),
+                          sq_arena_strdup(req->arena, json_string_value(json_object_get(tr, "status"))), on_recorded, h);
+        return;
+    }
     if (pay != NULL) { /* core applies the move once, with the event id's record (only to the plugin's own providers) */
         json_t *ids = sq_json_own(req->arena, sq_plugin_provides(h->plugin, "payment"));
         sq_plugin_webhook_record_payment(&req->cx, h->plugin, h->event_id,

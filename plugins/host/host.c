@@ -926,6 +926,8 @@ static json_t *load_all(const char *dirs)
 void sq_payment_plugins_install(void);      /* payment.c */
 void sq_plugin_actions_install(void);       /* actions.c */
 void sq_notification_plugins_install(void); /* notify.c */
+void sq_shipping_plugins_install(void);     /* shipping.c */
+void sq_tax_plugins_install(void);          /* tax.c */
 
 int sq_plugins_init(const char *dirs)
 {
@@ -934,6 +936,8 @@ int sq_plugins_init(const char *dirs)
     json_decref(rep);
     sq_payment_plugins_install();
     sq_plugin_actions_install();
+    sq_shipping_plugins_install();
+    sq_tax_plugins_install();
     sq_plugin_kv_register_jobs(); /* kv.c: the purge of expired keys */
     sq_notification_plugins_install();
     return n;

@@ -568,6 +568,7 @@ schemas["CartShippingMethod"] = obj({"object": {"const": "cart_shipping_method",
     desc="The cart's chosen shipping method.")
 schemas["CartLineItem"] = obj({"id": ID("cali"), "object": {"const": "cart_line_item", "description": "Always cart_line_item."}, "variant_id": ID("var"), "product_id": ID("prod"),
     "title": S("Product title."), "variant_title": S("Variant title."), "sku": S("SKU."), "requires_shipping": B("Shipped goods."),
+    "weight_g": {"type": ["integer", "null"], "minimum": 0, "description": "The variant's weight of one unit in grams (null: not set, counts 0); shipping providers get the cart's total weight."},
     "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Units (1 to 10000)."}, "metadata": metadata_out,
     "unit_price": MONEYN("Price of one unit for this quantity (volume tiers), resolved now for the cart's channel, region, currency and customer groups."),
     "compare_at_unit_price": MONEYN("Was-price of one unit (a sale's base price, or an explicit higher compare-at)."),
@@ -896,6 +897,29 @@ op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments", "adm
 op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver", "adminDeliverFulfillment", "Admin Fulfilment", "Confirm a delivery", "admin", [ok("200", "Fulfillment", "The fulfilment, delivered.")], params=[P_ORDER, P_FUL], perm="orders:write",
    desc="shipped -> delivered (409 invalid-state otherwise). The order becomes delivered when every fulfilment is; then order.delivered is written.")
 paths["/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver"]["post"]["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CartAttach"}}}}
+# ---- carrier labels and tracking (core/label*, api/handlers/labels.c, migrations/0030_carrier_labels.sql) --------------------
+TRACKING_STATUSES = ["unknown", "pre_transit", "in_transit", "out_for_delivery", "delivered", "available_for_pickup", "return_to_sender", "failure", "cancelled"]
+schemas["Shipment"]["properties"].update({
+    "provider": {"type": ["string", "null"], "description": "The shipping provider that sold the label (easypost); null for a shipment recorded by hand."},
+    "label_url": SN("The label to print (the carrier's file), or null."),
+    "label_cost": {"type": ["integer", "null"], "minimum": 0, "description": "What the carrier charged for the label, minor units of label_currency."},
+    "label_currency": {"type": ["string", "null"], "pattern": "^[a-z]{3}$", "description": "Currency of label_cost (the carrier's, not necessarily the order's)."},
+    "tracking_status": {"type": ["string", "null"], "enum": TRACKING_STATUSES + [None], "description": "The carrier's last word on the parcel (webhooks or a refresh); null for shipments recorded by hand that no carrier reported on."},
+    "tracked_at": TSN("When the tracking status last changed.")})
+schemas["Shipment"]["required"] += ["provider", "label_url", "label_cost", "label_currency", "tracking_status", "tracked_at"]
+schemas["LabelCreate"] = req({"provider": S("The shipping provider that sells the label (default: the provider of the order's shipping method). 422 at /provider when it is not enabled or sells no labels (flat_rate).", minLength=1, maxLength=32, pattern="^[a-z0-9_]{1,32}$"),
+    "service": S("The carrier service to buy (e.g. Priority, Express); default: the provider picks (shipping-easypost: the cheapest allowed rate).", minLength=1, maxLength=64)}, [], "A label purchase (the body is optional).")
+P_SHP = {"name": "shipment_id", "in": "path", "required": True, "description": "Id of the shipment.", "schema": {"type": "string", "pattern": "^shp_[0-9a-hjkmnp-tv-z]{26}$"}}
+op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/labels", "adminBuyLabel", "Admin Fulfilment", "Buy a shipping label from the carrier", "admin", [ok("201", "Fulfillment", "The fulfilment, shipped, with the new shipment and its label.")], body="LabelCreate", params=[P_ORDER, P_FUL], perm="orders:write",
+   desc="Asks the shipping provider (a plugin providing shipping:<id> with shipping_create_label, e.g. shipping-easypost) for a label from the fulfilment's stock location to the order's shipping address, for the weight of the fulfilled units; "
+        "the label becomes a shipment (carrier, tracking number, tracking URL, label URL, cost) as POST .../shipments records one: fulfilled -> shipped, shipment.created, order.shipped when every fulfilment is. "
+        "No lock is held while the carrier answers. The carrier down, slow or refusing is 502 plugin-failed / 504 plugin-timeout and nothing is written. 409 invalid-state for a delivered fulfilment; 422 at /provider or /shipping_address. "
+        "An Idempotency-Key replays the first answer (a label is money).")
+paths["/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/labels"]["post"]["requestBody"]["required"] = False
+op("post", "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments/{shipment_id}/track", "adminTrackShipment", "Admin Fulfilment", "Ask the carrier where a shipment is", "admin", [ok("200", "Fulfillment", "The fulfilment with the shipment's new tracking status.")], params=[P_ORDER, P_FUL, P_SHP], perm="orders:write",
+   desc="Asks the shipment's provider (shipping_track; shipping-easypost: GET /v2/trackers/{id}) and applies the status: delivered delivers the fulfilment (fulfillment.delivered, and order.delivered when every fulfilment is), at most once. "
+        "Carrier webhooks (POST /v1/hooks/{plugin}) do the same without being asked. 422 at /provider for a shipment recorded by hand; 502/504 when the carrier fails. Takes no body (an empty JSON object is accepted).")
+paths["/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/shipments/{shipment_id}/track"]["post"]["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CartAttach"}}}}
 op("post", "/v1/store/customers/me/orders/{id}/returns", "storeRequestReturn", "Store Checkout", "Ask to return units of an order", "customer", [ok("201", "Return", "The return, requested.")], body="ReturnCreate", params=[P_ORDER],
    desc="Only the customer's own order (404 otherwise). The return waits for staff approval. 409 invalid-state for a canceled order. Writes return.requested.")
 op("post", "/v1/admin/orders/{id}/returns", "adminCreateReturn", "Admin Fulfilment", "Open a return for the customer", "admin", [ok("201", "Return", "The return, approved.")], body="ReturnCreate", params=[P_ORDER], perm="orders:write",

@@ -85,8 +85,9 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 
 static void test_load(void)
 {
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), 7); /* payment-manual, payment-stripe and notify-email (unconfigured),
-                                                             * faulty, flaky, needs-config, slow; 2 broken ones refused */
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
+              11); /* payment-manual, payment-stripe, notify-email, shipping-easypost, shipping-weight-table (unconfigured), faulty,
+                    * flaky, needs-config, ship-fixture, slow, tax-fixture (unconfigured); 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");

@@ -216,6 +216,7 @@ const PREFIXES = {
   'price-changes': 'pchg', 'price-schedules': 'psch', 'pricing-rules': 'prule',
   suppliers: 'sup', 'reorder-rules': 'rrule', 'purchase-orders': 'po',
   'loyalty-tiers': 'ltier', segments: 'seg',
+  shipments: 'shp',
 };
 
 /** A route template with every {param} replaced by a well-formed id that does not exist ({locale} by de). */

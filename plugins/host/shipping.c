@@ -1,0 +1,392 @@
+/* shipping.c: the bridge from core's shipping interface (core/hooks.h) to plugins providing shipping:<id>. Each id
+ * gets a provider struct that lives as long as the process (carts and label purchases hold the pointer across their
+ * steps), whose functions run the current plugin's shipping_rates / shipping_create_label / shipping_track in a
+ * coroutine with the caller's context, so they may wait on souq.http.request. The interface passes no provider
+ * pointer, so each of the SLOTS structs has its own small trampolines (as payment.c).
+ *
+ * Rates are an optional hook: a failing or malformed answer only takes the option off the cart (logged and
+ * counted; checkout then refuses a cart whose chosen method is not shown). Labels and tracking are required hooks:
+ * their failure is the caller's 502/504. The exact inputs and outputs are in sdk/lua/reference.md. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/hooks.h"
+#include "plugins/host/internal.h"
+
+#define SLOTS 16
+#define AMOUNT_MAX 1000000000000LL
+
+typedef struct {
+    char id[40];
+    sq_shipping_provider_t prov;
+} sslot_t;
+
+static sslot_t sslots[SLOTS];
+static int nsslots;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate_cb cb, void *data);
+static void label(int slot, sq_ctx_t *cx, const sq_ship_label_req_t *req, sq_ship_label_cb cb, void *data);
+static void track(int slot, sq_ctx_t *cx, const char *ref, sq_ship_track_cb cb, void *data);
+
+#define TRAMP(n)                                                                                                                   \
+    static void ship_rates_##n(sq_ctx_t *cx, const sq_ship_req_t *r, sq_ship_rate_cb cb, void *d)                                  \
+    {                                                                                                                              \
+        rates(n, cx, r, cb, d);                                                                                                    \
+    }                                                                                                                              \
+    static void ship_label_##n(sq_ctx_t *cx, const sq_ship_label_req_t *r, sq_ship_label_cb cb, void *d)                           \
+    {                                                                                                                              \
+        label(n, cx, r, cb, d);                                                                                                    \
+    }                                                                                                                              \
+    static void ship_track_##n(sq_ctx_t *cx, const char *ref, sq_ship_track_cb cb, void *d)                                        \
+    {                                                                                                                              \
+        track(n, cx, ref, cb, d);                                                                                                  \
+    }
+TRAMP(0)
+TRAMP(1)
+TRAMP(2)
+TRAMP(3)
+TRAMP(4)
+TRAMP(5)
+TRAMP(6)
+TRAMP(7)
+TRAMP(8)
+TRAMP(9)
+TRAMP(10)
+TRAMP(11)
+TRAMP(12)
+TRAMP(13)
+TRAMP(14)
+TRAMP(15)
+
+#define T(n)                                                                                                                       \
+    {                                                                                                                              \
+        ship_rates_##n, ship_label_##n, ship_track_##n                                                                             \
+    }
+static const struct {
+    void (*rates)(sq_ctx_t *, const sq_ship_req_t *, sq_ship_rate_cb, void *);
+    void (*label)(sq_ctx_t *, const sq_ship_label_req_t *, sq_ship_label_cb, void *);
+    void (*track)(sq_ctx_t *, const char *, sq_ship_track_cb, void *);
+} tramps[SLOTS] = {T(0), T(1), T(2), T(3), T(4), T(5), T(6), T(7), T(8), T(9), T(10), T(11), T(12), T(13), T(14), T(15)};
+#undef T
+
+/* shipping option providers are [a-z0-9_]{1,32} (migrations/0020) */
+static bool valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_'))
+            return false;
+    return true;
+}
+
+static const sq_shipping_provider_t *lookup(const char *id)
+{
+    char name[64];
+    if (!valid_id(id) || sq_plugin_provider_of("shipping", id, name, sizeof(name)) == NULL)
+        return NULL;
+    const sq_shipping_provider_t *out = NULL;
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nsslots && strcmp(sslots[i].id, id) != 0)
+        i++;
+    if (i == nsslots && nsslots < SLOTS) {
+        sslot_t *s = &sslots[nsslots++];
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        s->prov.id = s->id;
+        s->prov.rates = tramps[i].rates;
+        s->prov.create_label = tramps[i].label;
+        s->prov.track = tramps[i].track;
+    }
+    if (i < nsslots)
+        out = &sslots[i].prov;
+    else
+        sq_log(SQ_LOG_ERROR, "plugin", "shipping provider %s from plugin %s not registered: more than %d plugin shipping ids", id,
+               name, SLOTS);
+    pthread_mutex_unlock(&lock);
+    return out;
+}
+
+static const sq_shipping_plugins_t hooks = {lookup};
+
+void sq_shipping_plugins_install(void)
+{
+    __atomic_store_n(&sq_shipping_plugins, &hooks, __ATOMIC_RELEASE);
+}
+
+/* The plugin providing shipping:<id> now (its name in buf), or NULL after answering err through fail. */
+static const char *current(const char *id, char *buf, size_t len, sq_err_t *e)
+{
+    if (sq_plugin_provider_of("shipping", id, buf, len) != NULL)
+        return buf;
+    sq_err_clear(e);
+    sq_err_set(e, SQ_E_PLUGIN_FAILED, "The %s shipping provider is no longer available; nothing was done.", id);
+    return NULL;
+}
+
+static bool short_string(json_t *v, size_t min, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) >= min && json_string_length(v) <= max;
+}
+
+static bool amount_ok(json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= AMOUNT_MAX;
+}
+
+typedef struct {
+    sq_ctx_t *cx;
+    const char *plugin;
+    sq_ship_rate_cb rate_cb;
+    sq_ship_label_cb label_cb;
+    sq_ship_track_cb track_cb;
+    void *data;
+} call_t;
+
+static call_t *new_call(sq_ctx_t *cx, const char *plugin, void *data)
+{
+    call_t *c = SQ_NEW(cx->arena, call_t);
+    *c = (call_t){.cx = cx, .plugin = sq_arena_strdup(cx->arena, plugin), .data = data};
+    return c;
+}
+
+/* ---- rates ---------------------------------------------------------------------------------------------------- */
+
+static void on_rate(json_t *out, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    sq_ship_rate_cb cb = c->rate_cb;
+    if (err != NULL) {
+        cb(NULL, err, c->data);
+        return;
+    }
+    sq_ship_rate_t res = {false, 0};
+    if (json_is_null(out) || json_is_false(out)) {
+        cb(&res, NULL, c->data); /* nil or false: this option is not offered for this cart */
+        return;
+    }
+    json_t *amount = json_object_get(out, "amount"), *available = json_object_get(out, "available");
+    const char *why = NULL;
+    if (!json_is_object(out))
+        why = "the answer is not a table (or nil)";
+    else if (available != NULL && !json_is_boolean(available))
+        why = "available must be a boolean";
+    else if (!json_is_false(available) && !amount_ok(amount))
+        why = "amount must be an integer of minor units from 0 to 10^12";
+    if (why != NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_plugin_reject(c->plugin, "shipping_rates", why, &e);
+        cb(NULL, &e, c->data);
+        return;
+    }
+    res.available = !json_is_false(available);
+    res.amount = res.available ? json_integer_value(amount) : 0;
+    cb(&res, NULL, c->data);
+}
+
+/* What the plugin sees of the cart: its region, shipping address and lines (copies; never the cart's secrets). */
+static void add_cart(json_t *in, const char *cart_json, const char *items_json)
+{
+    json_t *cart = cart_json != NULL ? json_loads(cart_json, 0, NULL) : NULL;
+    json_t *lines = items_json != NULL ? json_loads(items_json, 0, NULL) : NULL;
+    json_t *addr = json_object_get(cart, "shipping_address"), *items = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l)
+    {
+        json_array_append_new(items,
+                              json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "variant_id", json_object_get(l, "variant_id"),
+                                        "sku", json_object_get(l, "sku"), "title", json_object_get(l, "title"), "quantity",
+                                        json_object_get(l, "quantity"), "weight_g", json_object_get(l, "weight_g"),
+                                        "requires_shipping", json_object_get(l, "requires_shipping")));
+    }
+    json_object_set_new(in, "items", items);
+    if (json_is_object(addr))
+        json_object_set(in, "address", addr);
+    json_decref(cart);
+    json_decref(lines);
+}
+
+static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate_cb cb, void *data)
+{
+    const char *id = sslots[slot].id;
+    char name[64];
+    sq_err_t e;
+    if (current(id, name, sizeof(name), &e) == NULL) {
+        const sq_shipping_provider_t *b = sq_shipping_builtin(id); /* the plugin went away meanwhile */
+        if (b != NULL)
+            b->rates(cx, req, cb, data);
+        else
+            cb(NULL, &e, data);
+        return;
+    }
+    if (req->channel_id != NULL && !sq_plugin_serves_channel(name, req->channel_id)) {
+        sq_ship_rate_t no = {false, 0}; /* restricted to other sales channels (plugin_settings.sales_channels) */
+        cb(&no, NULL, data);
+        return;
+    }
+    json_t *in =
+        json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
+                  "region_id", req->region_id, "currency", req->currency, "amount", (json_int_t)req->amount, "item_total",
+                  (json_int_t)req->item_total, "item_count", (json_int_t)req->item_count, "weight_g", (json_int_t)req->weight_g,
+                  "country_code", req->country_code, "province", req->province, "postal_code", req->postal_code);
+    if (req->free_over >= 0)
+        json_object_set_new(in, "free_over", json_integer(req->free_over));
+    if (req->config != NULL) {
+        json_t *conf = json_loads(req->config, 0, NULL);
+        if (conf != NULL)
+            json_object_set_new(in, "config", conf);
+    }
+    add_cart(in, req->cart_json, req->items_json);
+    call_t *c = new_call(cx, name, data);
+    c->rate_cb = cb;
+    sq_plugin_call_cx(cx, name, "shipping_rates", in, false, on_rate, c);
+    json_decref(in);
+}
+
+/* ---- labels --------------------------------------------------------------------------------------------------- */
+
+static const char *opt_dup(sq_arena_t *a, json_t *v)
+{
+    return v != NULL && json_is_string(v) ? sq_arena_strdup(a, json_string_value(v)) : NULL;
+}
+
+static bool lower3(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s != NULL && strlen(s) == 3 && s[0] >= 'a' && s[0] <= 'z' && s[1] >= 'a' && s[1] <= 'z' && s[2] >= 'a' && s[2] <= 'z';
+}
+
+static void on_label(json_t *out, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    sq_ship_label_cb cb = c->label_cb;
+    if (err != NULL) {
+        cb(NULL, err, c->data);
+        return;
+    }
+    json_t *tn = json_object_get(out, "tracking_number"), *carrier = json_object_get(out, "carrier");
+    json_t *turl = json_object_get(out, "tracking_url"), *lurl = json_object_get(out, "label_url");
+    json_t *cost = json_object_get(out, "cost"), *cur = json_object_get(out, "cost_currency"),
+           *ref = json_object_get(out, "provider_ref");
+    const char *why = NULL;
+    if (!json_is_object(out))
+        why = "the answer is not a table";
+    else if (!short_string(tn, 1, 128))
+        why = "tracking_number must be a string of 1-128 bytes";
+    else if (!short_string(carrier, 1, 64))
+        why = "carrier must be a string of 1-64 bytes";
+    else if (!short_string(lurl, 1, 2048))
+        why = "label_url must be a string of 1-2048 bytes";
+    else if (turl != NULL && !short_string(turl, 1, 2048))
+        why = "tracking_url must be a string of 1-2048 bytes";
+    else if (ref != NULL && !short_string(ref, 1, 255))
+        why = "provider_ref must be a string of 1-255 bytes";
+    else if (cost != NULL && !amount_ok(cost))
+        why = "cost must be an integer of minor units from 0 to 10^12";
+    else if (cur != NULL && !lower3(cur))
+        why = "cost_currency must be a lower-case ISO 4217 code";
+    if (why != NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_plugin_reject(c->plugin, "shipping_create_label", why, &e);
+        cb(NULL, &e, c->data);
+        return;
+    }
+    sq_arena_t *a = c->cx->arena;
+    sq_ship_label_t res = {opt_dup(a, tn),      opt_dup(a, turl), opt_dup(a, lurl), cost ? json_integer_value(cost) : 0,
+                           opt_dup(a, carrier), opt_dup(a, ref),  opt_dup(a, cur)};
+    cb(&res, NULL, c->data);
+}
+
+static json_t *loads_or_null(const char *s)
+{
+    json_t *j = s != NULL ? json_loads(s, 0, NULL) : NULL;
+    return j != NULL ? j : json_null();
+}
+
+static void label(int slot, sq_ctx_t *cx, const sq_ship_label_req_t *req, sq_ship_label_cb cb, void *data)
+{
+    const char *id = sslots[slot].id;
+    char name[64];
+    sq_err_t e;
+    if (current(id, name, sizeof(name), &e) == NULL) {
+        cb(NULL, &e, data);
+        return;
+    }
+    json_t *in = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:o, s:o}", "provider", id, "order_id", req->order_id,
+                           "fulfillment_id", req->fulfillment_id, "option_id", req->option_id, "service", req->service, "currency",
+                           req->currency, "idempotency_key", req->idempotency_key, "weight_g", (json_int_t)req->weight_g, "from",
+                           loads_or_null(req->from_json), "to", loads_or_null(req->to_json));
+    call_t *c = new_call(cx, name, data);
+    c->label_cb = cb;
+    sq_plugin_call_cx(cx, name, "shipping_create_label", in, false, on_label, c);
+    json_decref(in);
+}
+
+/* ---- tracking ------------------------------------------------------------------------------------------------- */
+
+static const char *const track_statuses[] = {
+    "unknown", "pre_transit", "in_transit", "out_for_delivery", "delivered", "available_for_pickup", "return_to_sender",
+    "failure", "cancelled",   NULL};
+
+/* A tracking status the contract knows, or NULL. */
+static const char *known_status(json_t *v)
+{
+    const char *s = json_string_value(v);
+    for (int i = 0; s != NULL && track_statuses[i]; i++)
+        if (strcmp(track_statuses[i], s) == 0)
+            return track_statuses[i];
+    return NULL;
+}
+
+static void on_track(json_t *out, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    sq_ship_track_cb cb = c->track_cb;
+    if (err != NULL) {
+        cb(NULL, err, c->data);
+        return;
+    }
+    json_t *at = json_object_get(out, "delivered_at");
+    const char *st = known_status(json_object_get(out, "status"));
+    const char *why = NULL;
+    if (!json_is_object(out))
+        why = "the answer is not a table";
+    else if (st == NULL)
+        why = "status must be one of unknown, pre_transit, in_transit, out_for_delivery, delivered, available_for_pickup, "
+              "return_to_sender, failure, cancelled";
+    else if (at != NULL && (!json_is_integer(at) || json_integer_value(at) <= 0 || json_integer_value(at) > 32503680000LL))
+        why = "delivered_at must be unix seconds";
+    if (why != NULL) {
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_plugin_reject(c->plugin, "shipping_track", why, &e);
+        cb(NULL, &e, c->data);
+        return;
+    }
+    sq_ship_track_t res = {st, strcmp(st, "delivered") == 0 && at != NULL ? json_integer_value(at) * 1000000 : 0};
+    cb(&res, NULL, c->data);
+}
+
+static void track(int slot, sq_ctx_t *cx, const char *ref, sq_ship_track_cb cb, void *data)
+{
+    const char *id = sslots[slot].id;
+    char name[64];
+    sq_err_t e;
+    if (current(id, name, sizeof(name), &e) == NULL) {
+        cb(NULL, &e, data);
+        return;
+    }
+    json_t *in = json_pack("{s:s, s:s?}", "provider", id, "ref", ref);
+    call_t *c = new_call(cx, name, data);
+    c->track_cb = cb;
+    sq_plugin_call_cx(cx, name, "shipping_track", in, false, on_track, c);
+    json_decref(in);
+}
