@@ -520,6 +520,40 @@ static void price_preview(sq_ctx_t *cx, const json_t *plan, sq_json_cb cb, void 
     sq_automation_db_price_preview(cx, plan, cb, data);
 }
 
+/* ---- start_price_list ----------------------------------------------------------------------------------------- */
+
+static int list_validate(const json_t *params, const char *at, sq_err_t *err)
+{
+    static const char *const keys[] = {"price_list_id", "duration_s", NULL};
+    if (only_keys(params, at, keys, err) != 0)
+        return -1;
+    const json_t *l = json_object_get(params, "price_list_id");
+    if (l == NULL)
+        ferr(err, at, "price_list_id", "required", "the price list to start (plist_...)");
+    else if (!id_ok(l, "plist"))
+        ferr(err, at, "price_list_id", "invalid_format", "a price list id (plist_...)");
+    const json_t *d = json_object_get(params, "duration_s");
+    if (d != NULL && (!json_is_integer(d) || json_integer_value(d) < 60 || json_integer_value(d) > 31536000))
+        ferr(err, at, "duration_s", "out_of_range", "60 to 31536000 seconds (none: its end stays as it is)");
+    return 0;
+}
+
+static json_t *list_plan(const json_t *params, const json_t *payload, const char *event_type, sq_err_t *err)
+{
+    (void)payload;
+    (void)event_type;
+    (void)err;
+    return json_pack("{s:O, s:O}", "price_list_id", json_object_get(params, "price_list_id"), "duration_s",
+                     json_object_get(params, "duration_s") ? json_object_get(params, "duration_s") : json_null());
+}
+
+static void list_run(sq_action_run_t *r)
+{
+    const json_t *d = json_object_get(r->plan, "duration_s");
+    sq_automation_db_action(r->cx, "start_price_list", r->run_id, r->index, json_string_value(json_object_get(r->plan, "price_list_id")),
+                            json_is_integer(d) ? sq_db_int(r->cx->arena, json_integer_value(d)) : NULL, on_db_action, r);
+}
+
 /* ---- create_purchase_order -------------------------------------------------------------------------------- */
 
 static int po_validate(const json_t *params, const char *at, sq_err_t *err)
@@ -785,6 +819,8 @@ const sq_action_def_t sq_automation_actions[] = {
      price_validate, price_plan, price_run, price_preview},
     {"send_notification", "Sends an email (or SMS) through the notification provider, rendered from the event's fields.", true,
      note_validate, note_plan, note_run, NULL},
+    {"start_price_list", "Activates a price list now, optionally for a time (a sale a rule starts).", false, list_validate,
+     list_plan, list_run, NULL},
     {"create_purchase_order", "Puts the event's inventory item on its supplier's draft purchase order (its reorder rule).", false,
      po_validate, po_plan, po_run, NULL},
     {"run_plugin_action", "Runs a plugin's named action with an input filled from the event (at least once).", true,

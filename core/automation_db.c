@@ -28,6 +28,7 @@ SQ_STMT(schedule_fire, "SELECT coalesce(souq_automation_schedule_fire($1, $2), '
 SQ_STMT(act_tag_customer, "SELECT souq_automation_tag_customer($1, $2::int, $3::jsonb, $4::jsonb)::text");
 SQ_STMT(act_tag_order, "SELECT souq_automation_tag_order($1, $2::int, $3, $4::jsonb)::text");
 SQ_STMT(act_emit_event, "SELECT souq_automation_emit($1, $2::int, $3, $4::jsonb)::text");
+SQ_STMT(act_start_list, "SELECT souq_automation_start_price_list($1, $2::int, $3, $4::int)::text");
 SQ_STMT(act_create_po, "SELECT souq_automation_create_purchase_order($1, $2::int, $3::jsonb, $4::int)::text");
 SQ_STMT(act_adjust_price, "SELECT souq_automation_adjust_price($1, $2::int, $3::jsonb)::text, $4::text");
 SQ_STMT_RO(webhook_target, "SELECT json_build_object('url', w.url, 'secret', w.secret, 'previous_secret', "
@@ -144,6 +145,7 @@ static const struct {
     {"emit_event", &act_emit_event},
     {"adjust_price", &act_adjust_price},
     {"create_purchase_order", &act_create_po},
+    {"start_price_list", &act_start_list},
 };
 
 void sq_automation_db_action(sq_ctx_t *cx, const char *fn, const char *run_id, int step, const char *a1, const char *a2,

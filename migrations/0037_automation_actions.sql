@@ -92,3 +92,25 @@ END $$;
 -- a draft an automation rule started says so
 ALTER TABLE purchase_orders DROP CONSTRAINT purchase_orders_source_check,
     ADD CONSTRAINT purchase_orders_source_check CHECK (source IN ('manual', 'reorder', 'automation'));
+
+-- start_price_list: activates a price list now (status active, starts_at now), for p_duration_s seconds when given
+-- (ends_at; otherwise its end stays as it was). A sale started by a rule ("flash sale when stock is high"); the
+-- storefront caches follow through 0013's statement triggers. A missing list fails the run for good (404).
+CREATE FUNCTION souq_automation_start_price_list(p_run text, p_step int, p_list text, p_duration_s int) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    l price_lists;
+BEGIN
+    IF NOT souq_automation_step_claim(p_run, p_step) THEN
+        RETURN jsonb_build_object('outcome', 'already_done');
+    END IF;
+    UPDATE price_lists SET status = 'active', starts_at = now(),
+           ends_at = CASE WHEN p_duration_s IS NOT NULL THEN now() + p_duration_s * interval '1 second'
+                          WHEN ends_at > now() THEN ends_at END
+     WHERE id = p_list RETURNING * INTO l;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'SQ404', MESSAGE = 'The price list ' || coalesce(p_list, '') || ' does not exist.';
+    END IF;
+    RETURN souq_automation_step_done(p_run, p_step, 'start_price_list', jsonb_build_object('price_list_id', l.id,
+        'status', l.status, 'starts_at', l.starts_at, 'ends_at', l.ends_at));
+END $$;

@@ -198,3 +198,34 @@ test('send_notification: an email rendered from the event through the notificati
   assert.equal(r.status, 200, r.text);
   assert.match(JSON.stringify(r.body.actions[0]), /no recipient/);
 });
+
+test('start_price_list: a rule starts a sale for a while; refusals; a missing list is permanent', async () => {
+  const pl = await A('POST', '/v1/admin/price-lists', { title: uniq('Flash'), kind: 'sale', status: 'draft', percent_off_bp: 2000 });
+  assert.equal(pl.status, 201, pl.text);
+  let r = await A('POST', R, { name: uniq('flash'), trigger: { type: 'event', event: 'customer.created' },
+    actions: [{ type: 'start_price_list', params: { price_list_id: pl.body.id, duration_s: 3600 } }] });
+  assert.equal(r.status, 201, r.text);
+  const rule = r.body;
+  await newCustomer(s.client);
+  const [run] = await settledRuns(rule.id, 1);
+  assert.equal(run.state, 'succeeded', JSON.stringify(run));
+  const after = (await A('GET', `/v1/admin/price-lists/${pl.body.id}`)).body;
+  assert.equal(after.status, 'active');
+  const span = Date.parse(after.ends_at) - Date.parse(after.starts_at);
+  assert.ok(Math.abs(span - 3600e3) < 2000, `an hour (${span} ms)`);
+  await A('DELETE', `${R}/${rule.id}`);
+  for (const [params, ptr] of [[{}, '/actions/0/params/price_list_id'], [{ price_list_id: 'x' }, '/actions/0/params/price_list_id'],
+    [{ price_list_id: pl.body.id, duration_s: 10 }, '/actions/0/params/duration_s']]) {
+    r = await A('POST', R, { name: uniq('bad'), trigger: { type: 'event', event: 'customer.created' }, actions: [{ type: 'start_price_list', params }] });
+    assert.equal(r.status, 422, JSON.stringify(params));
+    assert.ok(r.body.errors.some((e) => e.pointer === ptr), `${ptr} in ${r.text}`);
+  }
+  r = await A('POST', R, { name: uniq('gone'), trigger: { type: 'event', event: 'customer.created' },
+    actions: [{ type: 'start_price_list', params: { price_list_id: 'plist_01zzzzzzzzzzzzzzzzzzzzzzzz' } }] });
+  assert.equal(r.status, 201, r.text);
+  await newCustomer(s.client);
+  const [dead] = await settledRuns(r.body.id, 1);
+  assert.equal(dead.state, 'dead', JSON.stringify(dead));
+  assert.match(dead.last_error, /does not exist/);
+  await A('DELETE', `${R}/${r.body.id}`);
+});

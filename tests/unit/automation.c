@@ -195,7 +195,7 @@ static void test_rules_and_actions(void)
         CHECK(d->validate != NULL && d->plan != NULL && d->run != NULL && d->summary != NULL);
         CHECK(sq_automation_action(d->type) == d);
     }
-    CHECK_INT(n, 8);
+    CHECK_INT(n, 9);
     CHECK(sq_automation_action("send_fax") == NULL);
     CHECK(sq_automation_action("call_webhook")->external);
     CHECK(sq_automation_action("run_plugin_action")->external && !sq_automation_action("create_purchase_order")->external);
