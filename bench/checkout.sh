@@ -123,7 +123,7 @@ since=$(bench_psql -Atc "SELECT now()")
 wh_conns=${BENCH_WEBHOOK_CONNECTIONS:-16}
 BENCH_OFFSET=$(((rounds + 1) * per_run)) conns=$wh_conns run checkout_webhook -s "$work/checkout.lua" "$base/v1/store/carts"
 run_events="FROM outbox_events e JOIN event_deliveries d ON d.event_id = e.id"
-run_where="WHERE e.type = 'order.placed' AND e.occurred_at >= '$since'"
+run_where="WHERE e.type = 'order.placed' AND d.target_kind = 'webhook' AND e.occurred_at >= '$since'"
 for _ in $(seq 1200); do # until every delivery of the run is done (at most a minute)
     [ "$(bench_psql -Atc "SELECT count(*) FILTER (WHERE d.state <> 'completed') $run_events $run_where")" = 0 ] && break
     sleep 0.05
