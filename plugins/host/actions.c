@@ -10,89 +10,13 @@
 #include "core/hooks.h"
 #include "plugins/host/internal.h"
 
-/* Checks input (an object, NULL = {}) against an action's input schema; a new reference to the input with defaults
- * filled in, or NULL with err set (pointers /input/<field>). */
+/* Checks input (an object, NULL = {}) against an action's input schema (the manifest's field shape, as settings): a new
+ * reference to the input with defaults filled in, or NULL with err set (pointers /input/<field>). */
 static json_t *check_input(const char *plugin, const char *action, const json_t *schema, const json_t *input, sq_err_t *err)
 {
-    json_t *out = json_object();
-    const char *k;
-    json_t *v, *f;
-    if (input != NULL && !json_is_object(input)) {
-        sq_err_set(err, SQ_E_VALIDATION, "input must be an object.");
-        sq_err_field(err, "/input", "invalid_type", "Must be an object.");
-        goto Error;
-    }
-    if (input != NULL)
-        json_object_foreach((json_t *)input, k, v) if (json_object_get(schema, k) == NULL)
-        {
-            sq_err_set(err, SQ_E_UNKNOWN_FIELD, "The %s action of %s takes no input \"%.40s\".", action, plugin, k);
-            sq_err_field(err, "/input", "unknown_field", "Unknown input: %.60s", k);
-        }
-    if (err->code != SQ_OK)
-        goto Error;
-    json_object_foreach((json_t *)schema, k, f)
-    {
-        char ptr[80];
-        snprintf(ptr, sizeof(ptr), "/input/%s", k);
-        json_t *val = input ? json_object_get(input, k) : NULL;
-        if (val == NULL || json_is_null(val))
-            val = json_object_get(f, "default");
-        const char *type = json_string_value(json_object_get(f, "type"));
-        if (val == NULL) {
-            if (json_is_true(json_object_get(f, "required"))) {
-                sq_err_set(err, SQ_E_VALIDATION, "Some inputs are invalid.");
-                sq_err_field(err, ptr, "required", "Required.");
-            }
-            continue;
-        }
-        const char *bad = NULL;
-        if (strcmp(type, "string") == 0) {
-            json_t *ml = json_object_get(f, "max_length"), *en = json_object_get(f, "enum");
-            if (!json_is_string(val))
-                bad = "Must be a string.";
-            else if (json_string_length(val) > (ml ? (size_t)json_integer_value(ml) : 4096))
-                bad = "Too long.";
-            else if (en != NULL) {
-                bool found = false;
-                size_t i;
-                json_t *x;
-                json_array_foreach(en, i, x) found |= json_equal(x, val);
-                if (!found)
-                    bad = "Not one of the allowed values.";
-            }
-        } else if (strcmp(type, "integer") == 0) {
-            json_t *mn = json_object_get(f, "min"), *mx = json_object_get(f, "max");
-            if (!json_is_integer(val))
-                bad = "Must be an integer.";
-            else if ((mn && json_integer_value(val) < json_integer_value(mn)) ||
-                     (mx && json_integer_value(val) > json_integer_value(mx)))
-                bad = "Out of range.";
-        } else if (strcmp(type, "boolean") == 0) {
-            if (!json_is_boolean(val))
-                bad = "Must be true or false.";
-        } else if (strcmp(type, "string[]") == 0) {
-            bool ok = json_is_array(val) && json_array_size(val) <= 256;
-            size_t i;
-            json_t *x;
-            json_array_foreach(val, i, x) ok &= json_is_string(x) && json_string_length(x) <= 4096;
-            if (!ok)
-                bad = "Must be an array of strings.";
-        } else if (!json_is_object(val)) {
-            bad = "Must be an object.";
-        }
-        if (bad != NULL) {
-            sq_err_set(err, SQ_E_VALIDATION, "Some inputs are invalid.");
-            sq_err_field(err, ptr, "invalid_value", "%s", bad);
-            continue;
-        }
-        json_object_set(out, k, val);
-    }
-    if (err->code != SQ_OK)
-        goto Error;
-    return out;
-Error:
-    json_decref(out);
-    return NULL;
+    char owner[160];
+    snprintf(owner, sizeof(owner), "The %s action of %s takes no input", action, plugin);
+    return sq_pschema_check(schema, input, "/input", "input", owner, err);
 }
 
 typedef struct {

@@ -551,39 +551,40 @@ Error:
 
 /* ---- configuration against the schema -------------------------------------------------------------------------- */
 
-json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
+json_t *sq_pschema_check(const json_t *schema, const json_t *values, const char *at, const char *noun, const char *owner,
+                         sq_err_t *err)
 {
     json_t *out = json_object();
-    if (cfg != NULL && !json_is_object(cfg)) {
-        sq_err_set(err, SQ_E_VALIDATION, "config must be an object.");
-        sq_err_field(err, "/config", "invalid_type", "Must be an object.");
+    if (values != NULL && !json_is_object(values)) {
+        sq_err_set(err, SQ_E_VALIDATION, "%s must be an object.", at + 1);
+        sq_err_field(err, at, "invalid_type", "Must be an object.");
         json_decref(out);
         return NULL;
     }
     const char *k;
     json_t *v;
-    if (cfg != NULL)
-        json_object_foreach((json_t *)cfg, k, v) if (json_object_get(d->schema, k) == NULL)
+    if (values != NULL)
+        json_object_foreach((json_t *)values, k, v) if (json_object_get(schema, k) == NULL)
         {
-            sq_err_set(err, SQ_E_UNKNOWN_FIELD, "The %s plugin has no setting \"%.40s\".", d->name, k);
-            sq_err_field(err, "/config", "unknown_field", "Unknown setting: %.60s", k);
+            sq_err_set(err, SQ_E_UNKNOWN_FIELD, "%s \"%.40s\".", owner, k);
+            sq_err_field(err, at, "unknown_field", "Unknown %s: %.60s", noun, k);
         }
     if (err->code != SQ_OK) {
         json_decref(out);
         return NULL;
     }
     json_t *f;
-    json_object_foreach(d->schema, k, f)
+    json_object_foreach((json_t *)schema, k, f)
     {
         char ptr[80];
-        snprintf(ptr, sizeof(ptr), "/config/%s", k);
-        json_t *val = cfg ? json_object_get(cfg, k) : NULL;
+        snprintf(ptr, sizeof(ptr), "%s/%s", at, k);
+        json_t *val = values ? json_object_get(values, k) : NULL;
         if (val == NULL || json_is_null(val))
             val = json_object_get(f, "default");
         const char *type = json_string_value(json_object_get(f, "type"));
         if (val == NULL) {
             if (json_is_true(json_object_get(f, "required"))) {
-                sq_err_set(err, SQ_E_VALIDATION, "Some settings are invalid.");
+                sq_err_set(err, SQ_E_VALIDATION, "Some %ss are invalid.", noun);
                 sq_err_field(err, ptr, "required", "Required.");
             }
             continue;
@@ -631,7 +632,7 @@ json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
                 bad = "Must be an object.";
         }
         if (bad != NULL) {
-            sq_err_set(err, SQ_E_VALIDATION, "Some settings are invalid.");
+            sq_err_set(err, SQ_E_VALIDATION, "Some %ss are invalid.", noun);
             sq_err_field(err, ptr, "invalid_value", "%s", bad);
             continue;
         }
@@ -642,6 +643,13 @@ json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
         return NULL;
     }
     return out;
+}
+
+json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err)
+{
+    char owner[120];
+    snprintf(owner, sizeof(owner), "The %s plugin has no setting", d->name);
+    return sq_pschema_check(d->schema, cfg, "/config", "setting", owner, err);
 }
 
 /* ---- the registry ------------------------------------------------------------------------------------------------ */

@@ -114,6 +114,12 @@ sq_pdef_t *sq_pdef_with_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *
 /** Checks the manifest's "events" (NULL when absent) against d's provides and keeps it in d->events (notify.c). */
 int sq_pdef_load_events(sq_pdef_t *d, json_t *events, char *err, size_t errlen);
 
+/** Checks values (an object; NULL = {}) against a manifest schema (field -> {type, required, default, enum, min, max,
+ * max_length}: settings and action inputs alike) and fills defaults: a new reference, or NULL with err set, per-field
+ * errors at at/<field> ("/config", "/input"); noun names a field in messages, owner starts the unknown-field detail. */
+json_t *sq_pschema_check(const json_t *schema, const json_t *values, const char *at, const char *noun, const char *owner,
+                         sq_err_t *err);
+
 /** Validates cfg (an object; NULL = {}) against a plugin's schema and fills defaults: a new reference to the
  * effective config, or NULL with err set (per-field errors point at /config/<field>). */
 json_t *sq_pdef_config(const sq_pdef_t *d, const json_t *cfg, sq_err_t *err);
