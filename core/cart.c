@@ -249,7 +249,7 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
     return b.p;
 }
 
-/* ---- the totals stages after pricing: discounts (promotions), shipping, tax (on what is left after discounts) -- */
+/* ---- the totals stages after pricing: discounts (promotions, points), pricing plugins, shipping, tax (on what is left) */
 
 typedef struct {
     sq_ctx_t *cx;

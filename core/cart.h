@@ -132,8 +132,8 @@ typedef struct {
 void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t);
 /** Writes the cart JSON: the row's cart object with "items" (each line priced, with its amounts) and the totals. */
 char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t);
-/** The totals of a view row: sq_cart_price, then each totals stage in order (discounts, shipping through the option's
- * shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
+/** The totals of a view row: sq_cart_price, then each totals stage in order (discounts, the pricing plugins' adjustments,
+ * shipping through the option's shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
  * it may run before sq_cart_compute returns (the built-in providers answer at once). A provider's error is cb's. */
 void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data);
 /** sq_cart_compute whose callback also gets the totals (t->trial_refusal for POST /promotions; t is cx->arena's). */

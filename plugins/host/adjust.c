@@ -107,7 +107,8 @@ static const char *check(const call_t *c, json_t *out, json_t *list, char *buf, 
     json_t *x;
     json_array_foreach(list, i, x)
     {
-        json_t *item = json_object_get(x, "item"), *amount = json_object_get(x, "amount"), *desc = json_object_get(x, "description");
+        json_t *item = json_object_get(x, "item"), *amount = json_object_get(x, "amount"),
+               *desc = json_object_get(x, "description");
         const char *why = NULL;
         if (!json_is_object(x))
             why = "must be a table";
@@ -157,8 +158,9 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
     json_array_foreach(list, i, x)
     {
         json_t *code = json_object_get(x, "code"), *desc = json_object_get(x, "description");
-        adjs[i] = (sq_adjustment_t){(int)json_integer_value(json_object_get(x, "item")) - 1, json_integer_value(json_object_get(x, "amount")),
-                                    quoted(a, code), quoted(a, desc != NULL ? desc : code)};
+        adjs[i] = (sq_adjustment_t){(int)json_integer_value(json_object_get(x, "item")) - 1,
+                                    json_integer_value(json_object_get(x, "amount")), quoted(a, code),
+                                    quoted(a, desc != NULL ? desc : code)};
     }
     res.adjs = adjs;
     res.nadjs = (int)n;
@@ -177,13 +179,13 @@ static json_t *cart_input(const sq_adjust_req_t *req)
     for (int i = 0; i < req->nlines; i++) {
         const sq_adjust_line_t *l = &req->lines[i];
         json_t *lj = l->json != NULL ? json_loads(l->json, 0, NULL) : NULL;
-        json_array_append_new(items, json_pack("{s:i, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I, s:I, s:I, s:I}", "item", i + 1, "id",
-                                               json_object_get(lj, "id"), "variant_id", json_object_get(lj, "variant_id"),
-                                               "product_id", json_object_get(lj, "product_id"), "sku", json_object_get(lj, "sku"),
-                                               "title", json_object_get(lj, "title"), "variant_title",
-                                               json_object_get(lj, "variant_title"), "quantity", (json_int_t)l->quantity,
-                                               "unit_price", (json_int_t)l->unit_price, "subtotal", (json_int_t)l->subtotal,
-                                               "discount_total", (json_int_t)l->discount_total));
+        json_array_append_new(items,
+                              json_pack("{s:i, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:I, s:I, s:I, s:I}", "item", i + 1, "id",
+                                        json_object_get(lj, "id"), "variant_id", json_object_get(lj, "variant_id"), "product_id",
+                                        json_object_get(lj, "product_id"), "sku", json_object_get(lj, "sku"), "title",
+                                        json_object_get(lj, "title"), "variant_title", json_object_get(lj, "variant_title"),
+                                        "quantity", (json_int_t)l->quantity, "unit_price", (json_int_t)l->unit_price, "subtotal",
+                                        (json_int_t)l->subtotal, "discount_total", (json_int_t)l->discount_total));
         json_decref(lj);
     }
     json_t *in = json_pack("{s:O?, s:s?, s:s?, s:s?, s:O?, s:o, s:o, s:I, s:I}", "cart_id", json_object_get(cart, "id"), "currency",
