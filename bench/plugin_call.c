@@ -1,7 +1,9 @@
 /* plugin_call.c: `make bench-plugins` (part of `make bench`): the cost of a pure request-path plugin hook. Calls
  * payment-manual's authorize through the payment bridge (coroutine, copies in and out, budgets armed) and the
  * built-in C manual provider the same number of times, then the shipping rates of a three-line cart through
- * shipping-weight-table (the shipping bridge) and the built-in flat_rate, and prints microseconds per call of each. */
+ * shipping-weight-table (the shipping bridge) and the built-in flat_rate, and a three-line cart's totals without the
+ * pricing adjustments hook, with it and no pricing plugin enabled, and with pricing-bulk-discount enabled; prints
+ * microseconds per call of each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "core/base/arena.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
+#include "core/cart.h"
 #include "core/hooks.h"
 #include "plugins/host/host.h"
 
@@ -99,6 +102,77 @@ static int ship_bench(int n)
     return 0;
 }
 
+/* ---- a cart's totals: the pricing adjustments stage when no plugin provides pricing, and with one ---------------- */
+
+static int totalled;
+
+static void on_cart(const char *json, const sq_err_t *err, void *data)
+{
+    (void)data;
+    if (err == NULL && json != NULL)
+        totalled++;
+}
+
+static double run_cart(int n)
+{
+    sq_cart_row_t row = {"{\"id\":\"cart_x\",\"object\":\"cart\"}",
+                         "3\tt\t{\"id\":\"cli_1\",\"variant_id\":\"var_1\",\"quantity\":3}\x1e"
+                         "1\tt\t{\"id\":\"cli_2\",\"variant_id\":\"var_2\",\"quantity\":1}\x1e"
+                         "12\tt\t{\"id\":\"cli_3\",\"variant_id\":\"var_3\",\"quantity\":12}",
+                         "0\tp0\t1000\t0\t1\t\t\t0\t0\t0\t0\t\n1\tp1\t2500\t0\t1\t\t\t0\t0\t0\t0\t\n2\tp2\t300\t0\t1\t\t\t0\t0\t0\t0\t",
+                         "eur",
+                         "sc_web",
+                         NULL,
+                         NULL,
+                         1800000000000000LL};
+    int64_t start = sq_mono_us();
+    for (int i = 0; i < n; i++) {
+        sq_arena_t *a = sq_arena_new();
+        sq_ctx_t cx = {0};
+        cx.arena = a;
+        sq_cart_compute(&cx, &row, on_cart, NULL);
+        sq_arena_unref(a);
+    }
+    return (double)(sq_mono_us() - start) / n;
+}
+
+static int cart_bench(int n)
+{
+    const sq_pricing_plugins_t *hooks = sq_pricing_plugins;
+    if (hooks == NULL || hooks->active()) {
+        fprintf(stderr, "bench-plugins: the pricing hook is not installed, or a pricing plugin is enabled already\n");
+        return 1;
+    }
+    run_cart(n / 10);
+    totalled = 0;
+    double us_none = 1e9, us_idle = 1e9; /* the best of three interleaved rounds each: the box is shared */
+    for (int round = 0; round < 3; round++) {
+        sq_pricing_plugins = NULL;
+        double x = run_cart(n / 3);
+        sq_pricing_plugins = hooks;
+        double y = run_cart(n / 3);
+        us_none = x < us_none ? x : us_none;
+        us_idle = y < us_idle ? y : us_idle;
+    }
+    json_t *setting = json_loads("{\"enabled\":true,\"config\":{\"min_quantity\":10,\"percent_bp\":1000}}", 0, NULL);
+    sq_plugins_apply("pricing-bulk-discount", setting);
+    json_decref(setting);
+    if (!hooks->active()) {
+        fprintf(stderr, "bench-plugins: plugins/pricing-bulk-discount did not become active\n");
+        return 1;
+    }
+    run_cart(n / 10);
+    double us_lua = run_cart(n);
+    if (totalled != 6 * (n / 3) + n / 10 + n) {
+        fprintf(stderr, "bench-plugins: %d of %d carts totalled\n", totalled, 6 * (n / 3) + n / 10 + n);
+        return 1;
+    }
+    printf("cart totals, 3 lines (%d carts): %.2f us without the pricing hook, %.2f us with it and no pricing plugin enabled "
+           "(%+.3f us), %.2f us with pricing-bulk-discount (+%.2f us)\n",
+           n, us_none, us_idle, us_idle - us_none, us_lua, us_lua - us_none);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
@@ -122,7 +196,7 @@ int main(int argc, char **argv)
     }
     printf("plugin hook (payment-manual authorize, %d calls): %.2f us/call in Lua, %.3f us/call in C (+%.2f us)\n", n, us_lua, us_c,
            us_lua - us_c);
-    if (ship_bench(n) != 0)
+    if (ship_bench(n) != 0 || cart_bench(n) != 0)
         return 1;
     sq_plugins_thread_exit();
     return 0;

@@ -249,7 +249,7 @@ char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t)
     return b.p;
 }
 
-/* ---- the totals stages after pricing: discounts (promotions), shipping, tax (on what is left after discounts) -- */
+/* ---- the totals stages after pricing: discounts (promotions, points), pricing plugins, shipping, tax (on what is left) */
 
 typedef struct {
     sq_ctx_t *cx;
@@ -418,6 +418,106 @@ static void stage_discounts(sq_arena_t *a, sq_cart_totals_t *t)
     sq_loyalty_stage(a, t); /* points redeemed: a discount after the promotions' (core/loyalty.c) */
 }
 
+const sq_pricing_plugins_t *sq_pricing_plugins;
+
+int64_t sq_cart_apply_adjustments(sq_arena_t *a, sq_cart_totals_t *t, const sq_adjust_req_t *req, const sq_adjust_res_t *res)
+{
+    int64_t applied = 0;
+    const char *plugin = res->plugin != NULL ? sq_arena_printf(a, "\"%s\"", res->plugin) : "null"; /* [a-z0-9-] */
+    for (int i = 0; i < res->nadjs; i++) {
+        const sq_adjustment_t *x = &res->adjs[i];
+        if (SQ_NEVER(x->item < 0 || x->item >= req->nlines))
+            continue;
+        int line = req->lines[x->item].line;
+        if (SQ_NEVER(line < 0 || line >= t->nlines))
+            continue;
+        sq_cart_line_t *l = &t->lines[line];
+        int64_t left = l->subtotal - l->discount_total, amount = x->amount < left ? x->amount : left;
+        if (amount <= 0) /* nothing left of the line (or a non-positive amount): not shown */
+            continue;
+        l->discount_total += amount;
+        applied += amount;
+        if (l->adjustments.len > 0)
+            sq_buf_add(&l->adjustments, ",", 1);
+        sq_buf_printf(&l->adjustments,
+                      "{\"promotion_id\":null,\"code\":%s,\"amount\":%lld,\"description\":%s,\"kind\":\"plugin\",\"plugin\":%s}",
+                      x->code_json ? x->code_json : "null", (long long)amount, x->description_json ? x->description_json : "null",
+                      plugin);
+    }
+    return applied;
+}
+
+const sq_adjust_req_t *sq_cart_adjust_request(sq_arena_t *a, const sq_cart_totals_t *t)
+{
+    const sq_cart_row_t *row = t->row;
+    sq_adjust_req_t *req = SQ_NEW(a, sq_adjust_req_t);
+    sq_adjust_line_t *lines = sq_arena_alloc(a, sizeof(*lines) * (size_t)(t->nlines > 0 ? t->nlines : 1));
+    int n = 0;
+    int64_t discount = 0;
+    for (int i = 0; i < t->nlines; i++) {
+        const sq_cart_line_t *l = &t->lines[i];
+        discount += l->discount_total;
+        if (!l->sellable || l->gift_card) /* gift cards are never discounted (core/promotion.c does the same) */
+            continue;
+        lines[n++] = (sq_adjust_line_t){i, l->json, l->qty, l->unit_price, l->subtotal, l->discount_total};
+    }
+    *req = (sq_adjust_req_t){row->currency, row->tax_region_id, row->channel_id, row->cart, row->groups, lines, n,
+                             t->item_subtotal, discount};
+    return req;
+}
+
+/* The pricing adjustments stage (core/hooks.h): each plugin providing pricing in turn, then done(data). */
+typedef struct {
+    sq_ctx_t *cx;
+    sq_cart_totals_t *t;
+    const char **names;
+    int next;
+    const sq_adjust_req_t *req; /* of the plugin being asked */
+    void (*done)(void *data);
+    void *data;
+} adjust_t;
+
+static void adjust_next(adjust_t *x);
+
+static void on_adjusted(const sq_adjust_res_t *res, void *data)
+{
+    adjust_t *x = data;
+    if (res != NULL) /* NULL: the plugin failed (logged and counted by the host); the cart goes on without it */
+        sq_cart_apply_adjustments(x->cx->arena, x->t, x->req, res);
+    adjust_next(x);
+}
+
+static void adjust_next(adjust_t *x)
+{
+    const sq_pricing_plugins_t *pl = sq_pricing_plugins;
+    while (x->names[x->next] != NULL) {
+        const char *name = x->names[x->next++];
+        x->req = sq_cart_adjust_request(x->cx->arena, x->t);
+        if (x->req->nlines == 0)
+            break;
+        pl->adjust(x->cx, name, x->req, on_adjusted, x);
+        return;
+    }
+    x->done(x->data);
+}
+
+static void stage_adjust(sq_ctx_t *cx, sq_cart_totals_t *t, void (*done)(void *data), void *data)
+{
+    const sq_pricing_plugins_t *pl = __atomic_load_n(&sq_pricing_plugins, __ATOMIC_ACQUIRE);
+    if (pl == NULL || !pl->active()) { /* the common case costs a pointer test and a thread-local compare */
+        done(data);
+        return;
+    }
+    adjust_t *x = SQ_NEW(cx->arena, adjust_t);
+    *x = (adjust_t){cx, t, pl->providers(cx->arena, t->row->channel_id), 0, NULL, done, data};
+    adjust_next(x);
+}
+
+static void after_adjust(void *data)
+{
+    stage_shipping(data);
+}
+
 static void compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, sq_cart_totals_cb tcb, void *data)
 {
     view_t *v = SQ_NEW(cx->arena, view_t);
@@ -427,7 +527,7 @@ static void compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, sq_ca
     v->data = data;
     sq_cart_price(cx->arena, row, &v->t);
     stage_discounts(cx->arena, &v->t);
-    stage_shipping(v);
+    stage_adjust(cx, &v->t, after_adjust, v);
 }
 
 void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data)
@@ -450,6 +550,7 @@ typedef struct {
     const char *selected; /* the option of the cart's method, or "" */
     int64_t item_total, item_count, weight_g;
     const char *items_json;
+    const sq_cart_totals_t *t;
     sq_buf_t out;
     sq_cart_cb cb;
     void *data;
@@ -507,6 +608,18 @@ static void offer_next(offer_t *f)
     f->cb(f->out.p, NULL, f->data);
 }
 
+static void offer_start(void *data)
+{
+    offer_t *f = data;
+    sq_arena_t *a = f->cx->arena;
+    const sq_cart_totals_t *t = f->t;
+    f->item_total = sq_cart_shippable_total(t);
+    f->item_count = t->item_count;
+    f->weight_g = sq_cart_weight(t);
+    f->items_json = items_json(a, t);
+    offer_next(f);
+}
+
 void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *options, sq_cart_cb cb, void *data)
 {
     sq_arena_t *a = cx->arena;
@@ -515,16 +628,10 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
     f->row = row;
     f->cb = cb;
     f->data = data;
-    sq_cart_totals_t t;
-    sq_cart_price(a, row, &t);
-    stage_discounts(a, &t);
-    int64_t discount = 0; /* (with the gift card lines: sq_cart_shippable_total) */
-    for (int i = 0; i < t.nlines; i++)
-        discount += t.lines[i].discount_total + (t.lines[i].sellable && t.lines[i].gift_card ? t.lines[i].subtotal : 0);
-    f->item_total = t.item_subtotal - discount;
-    f->item_count = t.item_count;
-    f->weight_g = sq_cart_weight(&t);
-    f->items_json = items_json(a, &t);
+    sq_cart_totals_t *t = SQ_NEW(a, sq_cart_totals_t);
+    f->t = t;
+    sq_cart_price(a, row, t);
+    stage_discounts(a, t);
     sq_ship_option_t cur;
     f->selected = row->shipping != NULL && sq_ship_option_parse(sq_arena_strdup(a, row->shipping), &cur) ? cur.id : "";
     int cap = 1;
@@ -537,7 +644,7 @@ void sq_cart_offer_shipping(sq_ctx_t *cx, const sq_cart_row_t *row, const char *
             f->nopts++;
     sq_buf_init(&f->out, a, 256 + (size_t)f->nopts * 200);
     sq_buf_str(&f->out, "{\"object\":\"list\",\"data\":[");
-    offer_next(f);
+    stage_adjust(cx, t, offer_start, f); /* rated on the items after every discount, as the cart's own method is */
 }
 
 typedef struct {

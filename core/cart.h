@@ -15,6 +15,7 @@
 #include "core/base/buf.h"
 #include "core/base/json.h"
 #include "core/ctx.h"
+#include "core/hooks.h"
 
 #define SQ_CART_MAX_LINES 250
 #define SQ_CART_MAX_QUANTITY 10000
@@ -90,7 +91,7 @@ typedef struct {
     const char *price_list_id;  /* or NULL */
     const char *price_type;     /* "base" | "sale" | "override", or NULL */
     int64_t subtotal;           /* unit_price x qty (0 when unpriced); stages skip lines that are not sellable */
-    int64_t discount_total;     /* promotions' share of this line (<= subtotal) */
+    int64_t discount_total;     /* promotions, points and pricing plugins (<= subtotal) */
     int64_t tax_total;          /* tax of this line (included in subtotal - discount when tax_inclusive) */
     sq_buf_t adjustments;       /* comma-separated JSON objects of "adjustments":[...] */
     sq_buf_t tax_lines;         /* comma-separated JSON objects of "tax_lines":[...] */
@@ -131,8 +132,8 @@ typedef struct {
 void sq_cart_price(sq_arena_t *a, const sq_cart_row_t *row, sq_cart_totals_t *t);
 /** Writes the cart JSON: the row's cart object with "items" (each line priced, with its amounts) and the totals. */
 char *sq_cart_encode(sq_arena_t *a, const sq_cart_totals_t *t);
-/** The totals of a view row: sq_cart_price, then each totals stage in order (discounts, shipping through the option's
- * shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
+/** The totals of a view row: sq_cart_price, then each totals stage in order (discounts, the pricing plugins' adjustments,
+ * shipping through the option's shipping provider, tax through the tax provider; core/hooks.h), then sq_cart_encode. cb gets the JSON (cx->arena);
  * it may run before sq_cart_compute returns (the built-in providers answer at once). A provider's error is cb's. */
 void sq_cart_compute(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_cb cb, void *data);
 /** sq_cart_compute whose callback also gets the totals (t->trial_refusal for POST /promotions; t is cx->arena's). */
@@ -141,6 +142,14 @@ void sq_cart_compute_totals(sq_ctx_t *cx, const sq_cart_row_t *row, sq_cart_tota
 /** Grams of the sellable lines that require shipping (the variants' weight_g x quantity; no weight counts 0): what
  * shipping providers get as sq_ship_req_t.weight_g. */
 int64_t sq_cart_weight(const sq_cart_totals_t *t);
+/** The pricing adjustments request for the cart as it stands (core/hooks.h): its sellable lines that do not sell a gift card,
+ * with their discounts so far. In a. */
+const sq_adjust_req_t *sq_cart_adjust_request(sq_arena_t *a, const sq_cart_totals_t *t);
+/** Applies a pricing plugin's answer to req (made by sq_cart_adjust_request of t) to t's lines, in the answer's order: each
+ * adjustment is cut to what is left of its line (subtotal - discount_total, counting the adjustments before it), one cut
+ * to 0 is dropped, and the rest add to the line's discount_total and its adjustments ({"promotion_id":null, "code",
+ * "amount", "description", "kind":"plugin", "plugin"}). Returns the minor units applied. Pure. */
+int64_t sq_cart_apply_adjustments(sq_arena_t *a, sq_cart_totals_t *t, const sq_adjust_req_t *req, const sq_adjust_res_t *res);
 /** The cart's total by the formula above (sums of the lines). */
 int64_t sq_cart_grand_total(const sq_cart_totals_t *t);
 /** sq_cart_compute answered at once, for callers that cannot wait (unit tests): only valid while every provider the

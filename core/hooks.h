@@ -321,4 +321,71 @@ extern const sq_notification_plugins_t *sq_notification_plugins;
  * nothing is sent). send picks the plugin again with req->sales_channel_id (a reload may have changed it). */
 const sq_notification_provider_t *sq_notification_provider(sq_notify_channel_t channel, const char *sales_channel_id);
 
+/* ---- cart pricing adjustments ------------------------------------------------------------------------------- */
+
+/* Plugins providing pricing:<id> take amounts off a cart's lines (bulk, bundle, loyalty-tier or B2B discounts a store
+ * computes in its own code). Core runs them in its totals pipeline (core/cart.c): pricing -> discounts (promotions,
+ * loyalty) -> pricing adjustments -> shipping -> tax -> gift cards, so shipping thresholds and tax see the adjusted
+ * amounts as they see promotions'. Every enabled plugin providing pricing that serves the cart's sales channel is
+ * asked in turn, highest priority first (ties: by name), each with the cart as it stands after the plugins before it.
+ *
+ * An OPTIONAL hook: a failure, a timeout, an open breaker or an answer that breaks the contract skips that plugin's
+ * adjustments for this computation (logged and counted in souq_plugin_failures_total by the host); the cart still
+ * answers, and checkout charges what that computation says (no discount is ever invented, none is guaranteed).
+ * Clamping (sq_cart_apply_adjustments): an adjustment never takes a line below zero: it is cut to what is left of the
+ * line after the discounts before it (earlier promotions, points, plugins and adjustments of the same answer), and
+ * one cut to 0 is not shown. An amount above the line's subtotal is a contract error (the whole answer is skipped). */
+
+/** A line a pricing plugin may adjust: a sellable line that does not sell a gift card, as it stands. */
+typedef struct {
+    int line;               /* index in the cart's lines (sq_cart_totals_t.lines), not shown to plugins */
+    const char *json;       /* the line's catalog JSON (id, variant_id, product_id, sku, title, quantity...) */
+    int64_t quantity, unit_price, subtotal; /* subtotal = unit_price x quantity */
+    int64_t discount_total; /* taken off the line so far (promotions, points, earlier plugins) */
+} sq_adjust_line_t;
+
+/** A pricing request: the cart as it stands. Amounts in minor units of currency. Strings may be NULL when unknown. */
+typedef struct {
+    const char *currency;    /* lower-case ISO 4217 */
+    const char *region_id;   /* the cart's region (souq_cart_region) */
+    const char *channel_id;  /* the cart's sales channel */
+    const char *cart_json;   /* the cart's own fields (id, customer_id, email...): the host copies what plugins see */
+    const char *groups;      /* the customer's group ids, comma-separated, or NULL */
+    const sq_adjust_line_t *lines;
+    int nlines;
+    int64_t item_subtotal;   /* the sellable lines' subtotal (gift card lines included, as the cart shows it) */
+    int64_t discount_total;  /* the lines' discounts so far */
+} sq_adjust_req_t;
+
+/** One adjustment of a plugin's answer (checked by the host: item in range, 0 < amount <= that line's subtotal). */
+typedef struct {
+    int item;                /* index in req->lines */
+    int64_t amount;          /* minor units off the line, before clamping */
+    const char *code_json;   /* JSON string literals (quoted, escaped) */
+    const char *description_json;
+} sq_adjustment_t;
+
+/** A plugin's answer. Strings live in the arena of the call. */
+typedef struct {
+    const char *plugin; /* the plugin's name (shown on the line's adjustment as "plugin") */
+    const sq_adjustment_t *adjs;
+    int nadjs;
+} sq_adjust_res_t;
+
+/** res NULL: the plugin failed or broke the contract (logged and counted): its adjustments are skipped. */
+typedef void (*sq_adjust_cb)(const sq_adjust_res_t *res, void *data);
+
+/** Set once at start-up by the plugin host (plugins/host/adjust.c). NULL (tools, unit tests): no adjustments.
+ * active: whether any enabled plugin provides pricing now; called for every cart computation, so it takes no lock
+ * and allocates nothing (a thread-local answer per registry generation). providers: the names of the enabled plugins
+ * providing pricing that serve channel_id (NULL: any), highest priority first, as a NULL-terminated array in a.
+ * adjust: runs the named plugin's pricing_adjust(conf, cart) under its request budgets with cx for its I/O; cb may
+ * run before it returns. */
+typedef struct {
+    bool (*active)(void);
+    const char **(*providers)(sq_arena_t *a, const char *channel_id);
+    void (*adjust)(sq_ctx_t *cx, const char *plugin, const sq_adjust_req_t *req, sq_adjust_cb cb, void *data);
+} sq_pricing_plugins_t;
+extern const sq_pricing_plugins_t *sq_pricing_plugins;
+
 #endif

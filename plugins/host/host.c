@@ -232,7 +232,7 @@ static bool valid_semver(const char *s)
     return *s == '\0';
 }
 
-static const char *const kinds[] = {"payment", "shipping", "tax", "notification", "events", NULL};
+static const char *const kinds[] = {"payment", "shipping", "tax", "notification", "events", "pricing", NULL};
 static const char *const field_types[] = {"string", "integer", "boolean", "string[]", "object", NULL};
 
 static bool in_list(const char *s, const char *const *list)
@@ -471,7 +471,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         snprintf(kind, sizeof(kind), "%.*s", (int)(colon - p), p);
         if (!in_list(kind, kinds)) {
             snprintf(err, errlen,
-                     "manifest.json: provides[%zu]: unknown kind \"%s\" (payment, shipping, tax, notification, events)", i, kind);
+                     "manifest.json: provides[%zu]: unknown kind \"%s\" (payment, shipping, tax, notification, events, pricing)", i, kind);
             goto Error;
         }
         d->provides[d->nprovides++] = sq_xstrdup(p);
@@ -936,6 +936,7 @@ void sq_plugin_actions_install(void);       /* actions.c */
 void sq_notification_plugins_install(void); /* notify.c */
 void sq_shipping_plugins_install(void);     /* shipping.c */
 void sq_tax_plugins_install(void);          /* tax.c */
+void sq_pricing_plugins_install(void);      /* adjust.c */
 
 int sq_plugins_init(const char *dirs)
 {
@@ -946,6 +947,7 @@ int sq_plugins_init(const char *dirs)
     sq_plugin_actions_install();
     sq_shipping_plugins_install();
     sq_tax_plugins_install();
+    sq_pricing_plugins_install();
     sq_plugin_kv_register_jobs(); /* kv.c: the purge of expired keys */
     sq_notification_plugins_install();
     return n;

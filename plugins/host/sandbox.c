@@ -479,6 +479,7 @@ static int setup(lua_State *L)
         {"shipping", {"shipping_rates", NULL}},
         {"tax", {"tax_calculate", NULL}},
         {"notification", {"notification_send", NULL}},
+        {"pricing", {"pricing_adjust", NULL}},
         {"events", {"on_event", NULL}},
     };
     for (int i = 0; i < d->nprovides; i++)

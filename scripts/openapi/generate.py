@@ -985,6 +985,7 @@ exec(open(os.path.join(HERE, 'plugin_sdk.py')).read())  # plugin actions, sales 
 exec(open(os.path.join(HERE, 'automation.py')).read())  # automation rules, runs, dry runs; tags on customers and orders
 exec(open(os.path.join(HERE, 'purchasing.py')).read())  # suppliers, reorder rules, purchase orders; their events
 exec(open(os.path.join(HERE, 'loyalty.py')).read())  # loyalty points and segments (after events.py: adds to the catalogue)
+exec(open(os.path.join(HERE, 'pricing_plugins.py')).read())  # pricing plugins' adjustments on cart and order lines (after loyalty.py)
 exec(open(os.path.join(HERE, 'gift_sale.py')).read())  # gift cards sold as a product, staff adjustments
 exec(open(os.path.join(HERE, 'notifications.py')).read())  # order notifications, plugin subscriber deliveries
 

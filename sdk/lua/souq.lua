@@ -242,10 +242,44 @@ function souq.events.emit(type, payload) end
 ---@field currency? string lower-case ISO 4217
 ---@field decline_code? string failed: the gateway's reason
 
+---@class souq.PricingItem
+---@field item integer 1-based index: what an adjustment's item names
+---@field id string the cart line ("cli_...")
+---@field variant_id string
+---@field product_id string
+---@field sku? string
+---@field title string
+---@field variant_title? string
+---@field quantity integer
+---@field unit_price integer minor units
+---@field subtotal integer unit_price x quantity
+---@field discount_total integer taken off the line so far (promotions, loyalty points, plugins of higher priority)
+
+---@class souq.PricingCart
+---@field cart_id string
+---@field currency string lower-case ISO 4217
+---@field region_id? string
+---@field sales_channel_id string
+---@field customer_id? string nil for a guest cart
+---@field customer_group_ids string[] the customer's groups (empty for guests)
+---@field items souq.PricingItem[] the sellable lines that do not sell a gift card
+---@field item_subtotal integer the cart's item subtotal
+---@field discount_total integer the cart's discounts so far
+
+---@class souq.PricingAdjustment
+---@field item integer an item's index
+---@field amount integer minor units off that line, 1 to its subtotal (cut to what is left of the line)
+---@field code string 1-64 bytes, shown on the line and the order
+---@field description? string 1-256 bytes (default: code)
+
+---@class souq.PricingAnswer
+---@field adjustments souq.PricingAdjustment[]
+
 ---@class souq.Plugin
 ---@field payment_authorize? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field payment_capture? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field payment_cancel? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field payment_refund? fun(conf: table, req: souq.PaymentRequest): souq.PaymentAnswer
 ---@field handle_webhook? fun(conf: table, req: souq.WebhookRequest): souq.WebhookAnswer
+---@field pricing_adjust? fun(conf: table, cart: souq.PricingCart): souq.PricingAnswer|nil pricing:<id> (optional hook: failures are skipped)
 ---@field [string] fun(conf: table, input: table): any named actions: action_<name> for each of the manifest's actions

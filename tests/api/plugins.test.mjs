@@ -177,7 +177,7 @@ test('the circuit breaker opens after 5 failures: the plugin fails fast with 503
 test('SIGHUP reloads the plugins while the server keeps serving', async () => {
   s.server.proc.kill('SIGHUP');
   for (let i = 0; i < 200 && !/plugins reloaded: generation 2/.test(s.server.log); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.match(s.server.log, /plugins reloaded: generation 2, 11 loaded, 2 refused/);
+  assert.match(s.server.log, /plugins reloaded: generation 2, 13 loaded, 2 refused/);
   const cart = await readyCart(1);
   const r = await complete(cart.id, { provider: 'manual' });
   assert.equal(r.status, 201, r.text);

@@ -46,7 +46,7 @@ test('GET /v1/admin/plugins lists the loaded plugins with status, settings, sche
   const r = await A('GET', '/v1/admin/plugins');
   assert.equal(r.status, 200, r.text);
   const by = Object.fromEntries(r.body.data.map((p) => [p.name, p]));
-  assert.deepEqual(Object.keys(by).sort(), ['faulty', 'flaky', 'needs-config', 'notify-email', 'payment-manual', 'payment-stripe', 'ship-fixture', 'shipping-easypost', 'shipping-weight-table', 'slow', 'tax-fixture']);
+  assert.deepEqual(Object.keys(by).sort(), ['faulty', 'flaky', 'needs-config', 'notify-email', 'payment-manual', 'payment-stripe', 'pricing-bulk-discount', 'pricing-fixture', 'ship-fixture', 'shipping-easypost', 'shipping-weight-table', 'slow', 'tax-fixture']);
   const manual = by['payment-manual'];
   assert.deepEqual([manual.version, manual.sdk, manual.status, manual.enabled, manual.provides], ['1.0.0', 1, 'active', true, ['payment:manual']]);
   assert.deepEqual(manual.limits, { instructions: 1000000, background_instructions: 10000000, wall_ms: 200, background_wall_ms: 5000,
@@ -182,7 +182,7 @@ test('POST /v1/admin/plugins/reload rebuilds from the folders, reports refused p
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.object, 'plugin_reload');
   assert.ok(r.body.generation >= 2);
-  assert.deepEqual(r.body.loaded.sort(), ['faulty', 'flaky', 'needs-config', 'notify-email', 'payment-manual', 'payment-stripe', 'ship-fixture', 'shipping-easypost', 'shipping-weight-table', 'slow', 'tax-fixture']);
+  assert.deepEqual(r.body.loaded.sort(), ['faulty', 'flaky', 'needs-config', 'notify-email', 'payment-manual', 'payment-stripe', 'pricing-bulk-discount', 'pricing-fixture', 'ship-fixture', 'shipping-easypost', 'shipping-weight-table', 'slow', 'tax-fixture']);
   assert.deepEqual(r.body.refused.map((x) => x.folder.split('/').pop()).sort(), ['broken-manifest', 'broken-syntax']);
   assert.match(r.body.refused.find((x) => x.folder.endsWith('broken-syntax')).error, /handler.lua/);
   const p = await A('GET', '/v1/admin/plugins/needs-config');

@@ -86,8 +86,9 @@ static void expect_fail(const char *mode, sq_code_t code, const char *reason)
 static void test_load(void)
 {
     CHECK_INT(sq_plugins_init("plugins,tests/plugins"),
-              11); /* payment-manual, payment-stripe, notify-email, shipping-easypost, shipping-weight-table (unconfigured), faulty,
-                    * flaky, needs-config, ship-fixture, slow, tax-fixture (unconfigured); 2 broken ones refused */
+              13); /* payment-manual, payment-stripe, notify-email, shipping-easypost, shipping-weight-table (unconfigured),
+                    * pricing-bulk-discount (unconfigured), faulty, flaky, needs-config, ship-fixture, slow, tax-fixture and
+                    * pricing-fixture (unconfigured); 2 broken ones refused */
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
@@ -127,6 +128,8 @@ static void test_manifests(void)
          "limits.memory_mb"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}",
          "no function payment_authorize"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"pricing:x\"]}", "return {}",
+         "no function pricing_adjust"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return 42",
          "must return the plugin's table"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {", "handler.lua"},
