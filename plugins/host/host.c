@@ -540,6 +540,16 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     sq_pstate_t *ps = sq_pstate_new(d, err, errlen);
     if (ps == NULL)
         goto Error;
+    /* the optional hook functions: raw reads of the handler table (no metamethod runs outside a call's budget) */
+    static const char *const optional[] = {"tax_commit", "tax_void", "tax_refund"};
+    lua_rawgeti(ps->L, LUA_REGISTRYINDEX, ps->handler_ref);
+    for (size_t i = 0; i < SQ_ARRAY_LEN(optional); i++) {
+        lua_pushstring(ps->L, optional[i]);
+        if (lua_rawget(ps->L, -2) == LUA_TFUNCTION)
+            d->optional_fns |= sq_pfn_bit(optional[i]);
+        lua_pop(ps->L, 1);
+    }
+    lua_pop(ps->L, 1);
     sq_pstate_free(ps);
     json_decref(m);
     return d;
@@ -1098,8 +1108,23 @@ static void call_done(sq_pcall_t *call, json_t *out)
     free(h);
 }
 
+static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool spread, bool background,
+                      sq_plugin_cb cb, void *data);
+
 void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
                        void *data)
+{
+    call_impl(cx, plugin, fn, input, false, background, cb, data);
+}
+
+void sq_plugin_call_args(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *args, bool background, sq_plugin_cb cb,
+                         void *data)
+{
+    call_impl(cx, plugin, fn, args, true, background, cb, data);
+}
+
+static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool spread, bool background,
+                      sq_plugin_cb cb, void *data)
 {
     tls_sync();
     int64_t now = sq_mono_us();
@@ -1134,6 +1159,7 @@ void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const j
     snprintf(h->fn, sizeof(h->fn), "%s", fn);
     h->call.fn = h->fn;
     h->call.input = json_incref((json_t *)input);
+    h->call.spread = spread;
     h->call.background = background;
     h->call.cx = cx;
     h->call.done = call_done;

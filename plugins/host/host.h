@@ -41,6 +41,10 @@ typedef struct sq_ctx sq_ctx_t;
 void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
                        void *data);
 
+/** sq_plugin_call_cx with several arguments: handler.<fn>(config, args[0], args[1], ...) (args a JSON array). */
+void sq_plugin_call_args(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *args, bool background, sq_plugin_cb cb,
+                         void *data);
+
 /** True when a plugin of that name is loaded and enabled. */
 bool sq_plugin_enabled(const char *plugin);
 

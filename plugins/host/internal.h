@@ -75,7 +75,13 @@ typedef struct sq_pdef {
     int64_t memory_bytes;
     int breaker_failures, breaker_window_s, breaker_open_s;
     int slot; /* index of the plugin's stats slot (by name, stable across reloads) */
+    unsigned optional_fns; /* SQ_PFN_* bits: the optional hook functions handler.lua defines (found at load) */
 } sq_pdef_t;
+
+/* Optional hook functions a plugin may define (tax.c): plain fields of the handler table, found at load. */
+enum { SQ_PFN_TAX_COMMIT = 1, SQ_PFN_TAX_VOID = 2, SQ_PFN_TAX_REFUND = 4 };
+/** The SQ_PFN_* bit of an optional function's name, or 0. */
+unsigned sq_pfn_bit(const char *fn);
 
 void sq_pdef_ref(sq_pdef_t *d);
 void sq_pdef_unref(sq_pdef_t *d);
@@ -158,6 +164,7 @@ struct sq_pcall {
     /* set by the caller of sq_pstate_start */
     const char *fn;
     json_t *input;
+    bool spread; /* input is an array of the arguments after config (sq_plugin_call_args) */
     bool background;
     sq_ctx_t *cx; /* for I/O (souq.http); NULL: no I/O (tools, unit tests) */
     sq_pcall_done done;

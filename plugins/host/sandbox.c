@@ -611,8 +611,16 @@ static int entry(lua_State *L)
     if (lua_rawget(L, 1) != LUA_TFUNCTION)
         return luaL_error(L, "the plugin has no function %s", c->fn);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->config_ref);
-    sq_lua_push_json(L, c->input, 0);
-    lua_callk(L, 2, 1, 0, entry_k);
+    int nargs = 1;
+    if (c->spread && json_is_array(c->input)) { /* handler[fn](config, input[1], input[2], ...) */
+        size_t i;
+        json_t *v;
+        luaL_checkstack(L, (int)json_array_size(c->input) + 1, "arguments");
+        json_array_foreach(c->input, i, v) sq_lua_push_json(L, v, 0);
+        nargs = (int)json_array_size(c->input);
+    } else
+        sq_lua_push_json(L, c->input, 0);
+    lua_callk(L, 1 + nargs, 1, 0, entry_k);
     return entry_k(L, LUA_OK, 0);
 }
 
