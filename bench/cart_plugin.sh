@@ -8,7 +8,8 @@
 # alternate over BENCH_ROUNDS rounds; medians are reported with the loss of the plugin path in %. Before the runs
 # each cart's shipping_total must be its provider's price (777 from the plugin's band, 490 flat): otherwise the
 # bench fails, so it never measures the built-in twice.
-# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (5), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads).
+# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (5), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads); BENCH_PERF=1
+# profiles the server (perf) during one plugin-cart run instead and prints where the time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${BENCH_DURATION:-5s}
@@ -66,6 +67,24 @@ check() { # cart, expected shipping_total, expected provider
 }
 check "$cart_plugin" 777 weight_table
 check "$cart_builtin" 490 flat_rate
+if [ -n "${BENCH_PERF:-}" ]; then # where the time goes: perf on the server during one run of each cart
+    for side in plugin builtin; do
+        c=cart_$side
+        perf record -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.$side" -- sleep 3 >/dev/null 2>&1 &
+        perfpid=$!
+        wrk -t"$wthreads" -c"$conns" -d5s -H "x-publishable-api-key: $pk" "$base/v1/store/carts/${!c}" | awk '/Requests\/sec/'
+        wait "$perfpid" || true
+        echo "== cart_$side: samples by object"
+        perf report -i "$work/perf.$side" --no-children --stdio --sort dso -g none 2>/dev/null | grep -v '^#' | sed '/^$/d' | head -12
+        echo "== cart_$side: user-space symbols (self)"
+        perf report -i "$work/perf.$side" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.5 2>/dev/null |
+            grep -v '^#' | grep -v '\[k\]' | sed '/^$/d' | head -30
+        echo "== cart_$side: souq functions with what they call (children)"
+        perf report -i "$work/perf.$side" --children --stdio --sort symbol -g none --percent-limit 2 2>/dev/null |
+            grep -v '^#' | grep -v '\[k\]' | sed '/^$/d' | head -45
+    done
+    exit 0
+fi
 calls_before=$(curl -sf "$base/metrics" | awk '/^souq_plugin_calls_total\{plugin="shipping-weight-table"/ {print $2}')
 
 echo "souq cart bench, shipping plugin vs built-in: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"

@@ -18,7 +18,7 @@ SQ_STMT(tax_failed, "SELECT souq_order_tax_failed($1, $2, $3, $4, $5::int, $6::i
 
 typedef struct {
     sq_ctx_t *cx;
-    const char *op, *fn;                   /* "commit", "tax_commit" */
+    const char *op, *fn; /* "commit", "tax_commit" */
     const char *order_id, *provider, *plugin, *refund_id;
     int attempt, max_attempts;
     sq_err_t err;
@@ -48,7 +48,8 @@ static void on_timeline(sq_rows_t *rows, const sq_err_t *err, void *data)
     run_t *r = data;
     (void)rows;
     if (err != NULL)
-        sq_log(SQ_LOG_WARN, "tax", "order=%s %s: the outcome could not be put on the timeline: %s", r->order_id, r->op, err->detail);
+        sq_log(SQ_LOG_WARN, "tax", "order=%s %s: the outcome could not be put on the timeline: %s", r->order_id, r->op,
+               err->detail);
     r->done(r->err.code == SQ_OK ? NULL : &r->err, false, r->data); /* a failure retries (discarded after the last) */
 }
 
@@ -126,8 +127,13 @@ static void on_doc(const char *json, const sq_err_t *err, void *data)
 static void run(sq_ctx_t *cx, const sq_job_row_t *job, const char *op, sq_job_done_cb done, void *data)
 {
     run_t *r = SQ_NEW(cx->arena, run_t);
-    *r = (run_t){.cx = cx, .op = op, .fn = sq_arena_printf(cx->arena, "tax_%s", op), .attempt = job->attempt,
-                 .max_attempts = job->max_attempts, .done = done, .data = data};
+    *r = (run_t){.cx = cx,
+                 .op = op,
+                 .fn = sq_arena_printf(cx->arena, "tax_%s", op),
+                 .attempt = job->attempt,
+                 .max_attempts = job->max_attempts,
+                 .done = done,
+                 .data = data};
     sq_err_clear(&r->err);
     r->order_id = json_string_value(json_object_get(job->payload, "order_id"));
     r->provider = json_string_value(json_object_get(job->payload, "provider"));

@@ -164,6 +164,8 @@ struct sq_pcall {
     /* set by the caller of sq_pstate_start */
     const char *fn;
     json_t *input;
+    const sq_plugin_text_t *texts; /* JSON texts decoded straight into fields of the input table (sq_plugin_call_texts) */
+    int ntexts;
     bool spread; /* input is an array of the arguments after config (sq_plugin_call_args) */
     bool background;
     sq_ctx_t *cx; /* for I/O (souq.http); NULL: no I/O (tools, unit tests) */
@@ -228,6 +230,11 @@ void sq_plugin_kv_register_jobs(void);
 
 /** Installs the souq.* SDK into the table at the top of L's stack (sdk.c). */
 void sq_sdk_open(lua_State *L, sq_pdef_t *d);
+
+/** JSON text -> a fresh Lua value pushed on L without building a jansson tree (the hot provider inputs: a cart's lines
+ * as PostgreSQL wrote them). Objects at nesting level keep_depth keep only the keys of keep (NULL: all); nulls in
+ * objects are left out, as sq_lua_push_json does. Raises on malformed JSON, on depth and on memory. */
+void sq_lua_push_json_text(lua_State *L, const char *text, size_t len, const char *const *keep, int keep_depth);
 
 /** JSON -> a fresh Lua value (copies) pushed on L; may raise (memory). */
 void sq_lua_push_json(lua_State *L, const json_t *j, int depth);
