@@ -74,7 +74,7 @@ typedef struct sq_pdef {
     int64_t deadline_request_ms, deadline_background_ms; /* a call's bound including the time waiting for I/O */
     int64_t memory_bytes;
     int breaker_failures, breaker_window_s, breaker_open_s;
-    int slot; /* index of the plugin's stats slot (by name, stable across reloads) */
+    int slot;              /* index of the plugin's stats slot (by name, stable across reloads) */
     unsigned optional_fns; /* SQ_PFN_* bits: the optional hook functions handler.lua defines (found at load) */
 } sq_pdef_t;
 

@@ -811,12 +811,26 @@ static void jt_string(jtext_t *j)
             jt_fail(j, "short escape");
         c = *j->p++;
         switch (c) {
-        case 'b': luaL_addchar(&b, '\b'); break;
-        case 'f': luaL_addchar(&b, '\f'); break;
-        case 'n': luaL_addchar(&b, '\n'); break;
-        case 'r': luaL_addchar(&b, '\r'); break;
-        case 't': luaL_addchar(&b, '\t'); break;
-        case '"': case '\\': case '/': luaL_addchar(&b, c); break;
+        case 'b':
+            luaL_addchar(&b, '\b');
+            break;
+        case 'f':
+            luaL_addchar(&b, '\f');
+            break;
+        case 'n':
+            luaL_addchar(&b, '\n');
+            break;
+        case 'r':
+            luaL_addchar(&b, '\r');
+            break;
+        case 't':
+            luaL_addchar(&b, '\t');
+            break;
+        case '"':
+        case '\\':
+        case '/':
+            luaL_addchar(&b, c);
+            break;
         case 'u': {
             unsigned cp = (unsigned)jt_hex4(j);
             if (cp >= 0xd800 && cp <= 0xdbff && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
@@ -833,10 +847,11 @@ static void jt_string(jtext_t *j)
             else if (cp < 0x800)
                 u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
             else if (cp < 0x10000)
-                u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+                u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)),
+                n = 3;
             else
-                u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)), u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-                u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+                u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
             luaL_addlstring(&b, u, (size_t)n);
             break;
         }
@@ -956,8 +971,8 @@ static void jt_value(jtext_t *j, int depth)
     bool real = false;
     if (j->p < j->end && *j->p == '-')
         j->p++;
-    while (j->p < j->end && ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' ||
-                             *j->p == '-')) {
+    while (j->p < j->end &&
+           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
         real |= *j->p == '.' || *j->p == 'e' || *j->p == 'E';
         j->p++;
     }
