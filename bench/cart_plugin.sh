@@ -8,12 +8,12 @@
 # alternate over BENCH_ROUNDS rounds; medians are reported with the loss of the plugin path in %. Before the runs
 # each cart's shipping_total must be its provider's price (777 from the plugin's band, 490 flat): otherwise the
 # bench fails, so it never measures the built-in twice.
-# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (5), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads); BENCH_PERF=1
+# Knobs: BENCH_DURATION (5s), BENCH_ROUNDS (7), BENCH_CONNECTIONS (64), BENCH_THREADS (2 wrk threads); BENCH_PERF=1
 # profiles the server (perf) during one plugin-cart run instead and prints where the time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${BENCH_DURATION:-5s}
-rounds=${BENCH_ROUNDS:-5}
+rounds=${BENCH_ROUNDS:-7}
 conns=${BENCH_CONNECTIONS:-64}
 wthreads=${BENCH_THREADS:-2}
 
@@ -92,28 +92,51 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 wrk -t1 -c4 -d2s -H "x-publishable-api-key: $pk" "$base/v1/store/carts/$cart_plugin" >/dev/null # warm-up (Lua states)
 wrk -t1 -c4 -d2s -H "x-publishable-api-key: $pk" "$base/v1/store/carts/$cart_builtin" >/dev/null
 names=(cart_builtin cart_plugin options_builtin options_plugin)
+declare -A pair cpu
+# the server's CPU time (user + system, all threads) in clock ticks
+ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+secs=$(awk -v d="$dur" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60; print n }')
+# run, and the server's CPU microseconds per request of it: a cost the other tenants of a shared box do not change
+# as much as they change req/s
+timed() {
+    local name=$1 t0 t1
+    t0=$(ticks)
+    run "$@"
+    t1=$(ticks)
+    cpu[$name]+="$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v r="$(awk '{ print $NF }' <<<"${rps[$name]}")" -v s="$secs" \
+        'BEGIN { printf "%.0f", t * 1e6 / hz / (r * s) }') "
+}
 for r in $(seq "$rounds"); do
     # alternate which goes first, so a drift of the box's load does not favour one side
     if ((r % 2)); then order=(builtin plugin); else order=(plugin builtin); fi
     for side in "${order[@]}"; do
         c=cart_$side
-        run "cart_$side" -H "x-publishable-api-key: $pk" "$base/v1/store/carts/${!c}"
+        timed "cart_$side" -H "x-publishable-api-key: $pk" "$base/v1/store/carts/${!c}"
     done
     for side in "${order[@]}"; do
         c=cart_$side
-        run "options_$side" -H "x-publishable-api-key: $pk" "$base/v1/store/carts/${!c}/shipping-options"
+        timed "options_$side" -H "x-publishable-api-key: $pk" "$base/v1/store/carts/${!c}/shipping-options"
+    done
+    # the loss of this round's back-to-back pair: the box's load drifts less within a pair than across the run
+    for e in cart options; do
+        b=$(awk '{ print $NF }' <<<"${rps[${e}_builtin]}") a=$(awk '{ print $NF }' <<<"${rps[${e}_plugin]}")
+        pair[$e]+="$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", 100 * (b - a) / b }') "
     done
 done
 calls_after=$(curl -sf "$base/metrics" | awk '/^souq_plugin_calls_total\{plugin="shipping-weight-table"/ {print $2}')
 
-printf '\n%-18s %12s %10s %10s %8s   %s\n' endpoint req/s p50_ms p99_ms errors "req/s of each round"
+printf '\n%-18s %12s %10s %10s %8s %12s   %s\n' endpoint req/s p50_ms p99_ms errors cpu_us/req "req/s of each round"
 for name in "${names[@]}"; do
-    printf '%-18s %12.0f %10s %10s %8s   %s\n' "$name" "$(median <<<"${rps[$name]}")" "$(median <<<"${p50[$name]}")" \
-        "$(median <<<"${p99[$name]}")" "$(tr ' ' '\n' <<<"${errs[$name]}" | awk '{ s += $1 } END { print s + 0 }')" "${rps[$name]}"
+    printf '%-18s %12.0f %10s %10s %8s %12s   %s\n' "$name" "$(median <<<"${rps[$name]}")" "$(median <<<"${p50[$name]}")" \
+        "$(median <<<"${p99[$name]}")" "$(tr ' ' '\n' <<<"${errs[$name]}" | awk '{ s += $1 } END { print s + 0 }')" \
+        "$(median <<<"${cpu[$name]}")" "${rps[$name]}"
 done
+closs() { awk -v a="$(median <<<"${cpu[$1]}")" -v b="$(median <<<"${cpu[$2]}")" 'BEGIN { printf "%.1f%%", 100 * (1 - b / a) }'; }
 loss() { awk -v a="$(median <<<"${rps[$1]}")" -v b="$(median <<<"${rps[$2]}")" 'BEGIN { printf "%.1f%%", 100 * (b - a) / b }'; }
 echo
-echo "throughput loss with the plugin: cart $(loss cart_plugin cart_builtin), shipping-options $(loss options_plugin options_builtin) (target: under 10%)"
+echo "throughput loss with the plugin (medians' ratio): cart $(loss cart_plugin cart_builtin), shipping-options $(loss options_plugin options_builtin) (target: under 10%)"
+echo "throughput loss, median of the rounds' back-to-back pairs: cart $(median <<<"${pair[cart]}")%, shipping-options $(median <<<"${pair[options]}")% (rounds: cart ${pair[cart]}/ options ${pair[options]})"
+echo "capacity loss by the server's CPU per request (1 - builtin/plugin): cart $(closs cart_plugin cart_builtin), shipping-options $(closs options_plugin options_builtin)"
 echo "plugin calls during the runs: $(awk -v a="${calls_before:-0}" -v b="${calls_after:-0}" 'BEGIN { printf "%.0f", b - a }') (shipping_rates of the plugin carts)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cart_* = GET /v1/store/carts/{id}: 3 lines, shipping by the weight-table plugin (777) or flat_rate (490)"

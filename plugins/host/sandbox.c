@@ -873,12 +873,85 @@ static bool jt_word(jtext_t *j, const char *w, size_t n)
     return true;
 }
 
-static bool jt_kept(const jtext_t *j, const char *k)
+/* whether the key at j->p (after its opening quote) is one of keep: a key with an escape is compared after decoding */
+static bool jt_kept(const jtext_t *j)
+{
+    const char *q = j->p;
+    while (q < j->end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= j->end || *q != '"')
+        return true; /* escaped (or broken): decode it and let the caller see */
+    for (const char *const *w = j->keep; *w != NULL; w++)
+        if (strlen(*w) == (size_t)(q - j->p) && memcmp(*w, j->p, (size_t)(q - j->p)) == 0)
+            return true;
+    return false;
+}
+
+static bool jt_kept_str(const jtext_t *j, const char *k)
 {
     for (const char *const *w = j->keep; *w != NULL; w++)
         if (strcmp(*w, k) == 0)
             return true;
     return false;
+}
+
+/* skips one value without building it (a key an object's keep leaves out); checks the structure on the way */
+static void jt_skip(jtext_t *j, int depth)
+{
+    if (depth > SQ_PLUGIN_DEPTH_MAX)
+        luaL_error(j->L, "JSON nested more than %d levels", SQ_PLUGIN_DEPTH_MAX);
+    jt_ws(j);
+    if (j->p >= j->end)
+        jt_fail(j, "end of input");
+    char c = *j->p;
+    if (c == '"') {
+        for (j->p++; j->p < j->end && *j->p != '"'; j->p++)
+            if (*j->p == '\\')
+                j->p++;
+        if (j->p >= j->end)
+            jt_fail(j, "unterminated string");
+        j->p++;
+        return;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        j->p++;
+        jt_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return;
+        }
+        for (;;) {
+            if (c == '{') {
+                jt_ws(j);
+                if (j->p >= j->end || *j->p != '"')
+                    jt_fail(j, "expected a key");
+                jt_skip(j, depth + 1);
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+            }
+            jt_skip(j, depth + 1);
+            jt_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == close) {
+                j->p++;
+                return;
+            }
+            jt_fail(j, "expected , or a closing bracket");
+        }
+    }
+    if (jt_word(j, "true", 4) || jt_word(j, "false", 5) || jt_word(j, "null", 4))
+        return;
+    const char *s = j->p;
+    while (j->p < j->end &&
+           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-'))
+        j->p++;
+    if (j->p == s)
+        jt_fail(j, "unexpected character");
 }
 
 /* one value pushed on the stack (nil for null) */
@@ -904,16 +977,24 @@ static void jt_value(jtext_t *j, int depth)
             if (j->p >= j->end || *j->p != '"')
                 jt_fail(j, "expected a key");
             j->p++;
-            jt_string(j);
-            jt_ws(j);
-            if (j->p >= j->end || *j->p++ != ':')
-                jt_fail(j, "expected :");
-            jt_value(j, depth + 1);
-            bool keep = j->keep == NULL || depth != j->keep_depth || jt_kept(j, lua_tostring(j->L, -2));
-            if (keep && !lua_isnil(j->L, -1))
-                lua_rawset(j->L, -3);
-            else
-                lua_pop(j->L, 2);
+            if (j->keep != NULL && depth == j->keep_depth && !jt_kept(j)) {
+                j->p = (const char *)memchr(j->p, '"', (size_t)(j->end - j->p)) + 1; /* jt_kept saw its closing quote */
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+                jt_skip(j, depth + 1);
+            } else {
+                jt_string(j);
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+                jt_value(j, depth + 1);
+                bool keep = j->keep == NULL || depth != j->keep_depth || jt_kept_str(j, lua_tostring(j->L, -2));
+                if (keep && !lua_isnil(j->L, -1))
+                    lua_rawset(j->L, -3);
+                else
+                    lua_pop(j->L, 2);
+            }
             jt_ws(j);
             if (j->p < j->end && *j->p == ',') {
                 j->p++;

@@ -663,6 +663,24 @@ static void test_json_text(void)
     json_decref(got);
     json_decref(want);
     lua_settop(L, 0);
+    /* an escaped key is compared decoded; a skipped value is still checked */
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, "[{\"\\u0061\":7,\"c\\u0063\":1}]");
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_OK);
+    got = sq_lua_to_json(L, -1, 0, &bytes, why, sizeof(why));
+    want = json_loads("[{\"a\":7}]", 0, NULL);
+    CHECK(got != NULL && json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, "[{\"a\":1,\"c\":{\"x\" 1}}]");
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN);
+    lua_settop(L, 0);
     static const char *bad[] = {"", "{", "{\"a\" 1}", "[1,]", "\"open", "\"\\x\"", "\"\\u12\"", "tru", "1 2", "{\"a\":-}", "[1] x"};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
         lua_pushcfunction(L, jt_push);
