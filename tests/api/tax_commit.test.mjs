@@ -19,7 +19,8 @@ const AUTH = 'Basic ' + Buffer.from('2000123456:lk-test-0123').toString('base64'
 // The AvaTax fake: createoradjust keeps one document per code (an adjust replaces it); void and refund need the
 // document. fail: how many of the next calls answer 500 (Infinity: all).
 function startFake() {
-  const f = { requests: [], docs: new Map(), fail: 0, nextId: 9000 };
+  const f = { requests: [], docs: new Map(), fail: 0, nextId: 9000, hold: false, held: [], log: [] };
+  f.release = () => { f.hold = false; for (const go of f.held.splice(0)) go(); };
   f.server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (c) => (raw += c));
@@ -30,17 +31,23 @@ function startFake() {
       if (entry.auth !== AUTH) return send(401, { error: { code: 'AuthenticationException' } });
       if (f.fail > 0) { f.fail--; return send(500, { error: { code: 'ServerError' } }); }
       let m;
-      if (req.method === 'POST' && req.url === '/api/v2/transactions/createoradjust') {
+      if (req.method === 'POST' && req.url === '/api/v2/transactions/createoradjust' && f.hold) {
+        f.held.push(commit);
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/api/v2/transactions/createoradjust') return commit();
+      function commit() {
         const model = entry.body.createTransactionModel;
         const prev = f.docs.get(model.code);
         const doc = { id: prev?.id ?? f.nextId++, code: model.code, status: 'Committed', model };
         f.docs.set(model.code, doc);
+        f.log.push(`commit ${model.code}`);
         return send(201, { id: doc.id, code: doc.code, status: doc.status });
       }
       if (req.method === 'POST' && (m = /^\/api\/v2\/companies\/([^/]+)\/transactions\/([^/]+)\/(void|refund)$/.exec(req.url))) {
         const doc = f.docs.get(m[2]);
         if (!doc || m[1] !== 'SOUQ') return send(404, { error: { code: 'EntityNotFoundError' } });
-        if (m[3] === 'void') { doc.status = 'Cancelled'; return send(200, { id: doc.id, code: doc.code, status: 'Cancelled' }); }
+        if (m[3] === 'void') { doc.status = 'Cancelled'; f.log.push(`void ${m[2]}`); return send(200, { id: doc.id, code: doc.code, status: 'Cancelled' }); }
         return send(201, { id: f.nextId++, code: entry.body.refundTransactionCode, type: 'ReturnInvoice' });
       }
       send(404, { error: { code: 'NotFound' } });
@@ -52,7 +59,7 @@ function startFake() {
 before(async () => {
   fake = await startFake();
   s = await startStack({ env: { SOUQ_PLUGIN_DIRS: `${ROOT}/tests/plugins,${ROOT}/tests/plugins-tax`, SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
-    SOUQ_JOBS_POLL_MS: '50', SOUQ_JOB_RETRY_BASE_MS: '20', SOUQ_JOB_RETRY_MAX_MS: '40' } });
+    SOUQ_JOBS_POLL_MS: '50', SOUQ_JOB_RETRY_BASE_MS: '20', SOUQ_JOB_RETRY_MAX_MS: '100' } });
   t = (await staffLogin(s.client)).access_token;
   eu = (await A('POST', '/v1/admin/regions', { name: 'EU', currency_code: 'eur', countries: ['de'] })).body;
   option = (await A('POST', '/v1/admin/shipping-options', { name: 'Standard', region_id: eu.id, provider: 'flat_rate', amount: 500 })).body.id;
@@ -142,6 +149,18 @@ test('a cancel voids the recorded transaction (DocVoided) once its commit ran', 
   assert.ok((await timeline(o.id)).some((e) => e.type === 'order.tax_recorded' && e.data.operation === 'void'));
 });
 
+test('a cancel while the commit is still at the service: the void waits for it and comes after it', async () => {
+  fake.hold = true; // the service holds the commit's answer
+  const o = await placeOrder(1);
+  await until(async () => (await job(`order:${o.id}:tax_commit`))?.state === 'running', 'the commit in flight');
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/cancel`, {})).status, 200);
+  await until(async () => (await job(`order:${o.id}:tax_void`))?.attempts >= 1, 'the void to wait');
+  assert.equal(fake.requests.filter((r) => r.path.endsWith(`/transactions/${o.id}/void`)).length, 0, 'no void before the commit');
+  fake.release();
+  await until(async () => (await job(`order:${o.id}:tax_void`))?.state === 'completed', 'the void');
+  assert.deepEqual(fake.log.filter((l) => l.endsWith(o.id)), [`commit ${o.id}`, `void ${o.id}`]);
+});
+
 test('a refund is recorded as a refund transaction of the refunded share', async () => {
   const o = await placeOrder(2); // 2000 + 500 + 200 tax = 2700
   await until(async () => (await job(`order:${o.id}:tax_commit`))?.state === 'completed', 'the commit');
@@ -178,6 +197,21 @@ test('a commit that keeps failing dies after its attempts, visibly (timeline, ta
   assert.equal(retry.status, 200, retry.text);
   await until(async () => (await job(`order:${o.id}:tax_commit`))?.state === 'completed', 'the retried commit');
   assert.equal(commitsOf(o.id).filter((r) => r.status === 201).length, 1);
+});
+
+test('a cancel after a dead commit still sends the void; the service not knowing the transaction completes it', async () => {
+  fake.fail = Infinity;
+  const o = await placeOrder(1);
+  await until(async () => (await job(`order:${o.id}:tax_commit`))?.state === 'discarded', 'the dead commit');
+  fake.fail = 0;
+  assert.equal(fake.docs.has(o.id), false, 'the service never recorded it');
+  assert.equal((await A('POST', `/v1/admin/orders/${o.id}/cancel`, {})).status, 200);
+  const j = await until(async () => { const x = await job(`order:${o.id}:tax_void`); return ['completed', 'discarded'].includes(x?.state) && x; }, 'the void');
+  assert.equal(j.state, 'completed');
+  assert.equal(j.attempts, 1);
+  assert.equal(fake.requests.filter((r) => r.path === `/api/v2/companies/SOUQ/transactions/${o.id}/void` && r.status === 404).length, 1);
+  const rec = (await timeline(o.id)).filter((e) => e.type === 'order.tax_recorded');
+  assert.deepEqual(rec.map((e) => [e.data.operation, e.data.reference]), [['void', null]]);
 });
 
 test('a disabled recording plugin fails the job (it retries) instead of losing the order; the table taxes new carts and makes no job', async () => {

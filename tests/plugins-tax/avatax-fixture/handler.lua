@@ -13,11 +13,13 @@ local function dec(minor)
   return string.format("%s%d.%02d", sign, minor // 100, minor % 100)
 end
 
-local function call(conf, path, body)
+-- missing_ok: a 404 (the service never recorded the transaction: its commit died) is an answer, not a failure
+local function call(conf, path, body, missing_ok)
   local res = souq.http.request({ method = "POST", url = conf.base_url .. path, timeout_ms = 5000,
     headers = { ["Content-Type"] = "application/json",
                 ["Authorization"] = "Basic " .. souq.crypto.base64_encode(conf.account_id .. ":" .. conf.license_key) },
     body = souq.json.encode(body) })
+  if missing_ok and res.status == 404 then return nil end
   if res.status < 200 or res.status > 299 then error("AvaTax answered " .. res.status) end
   return souq.json.decode(res.body)
 end
@@ -58,8 +60,8 @@ function plugin.tax_commit(conf, order)
 end
 
 function plugin.tax_void(conf, order)
-  call(conf, "/api/v2/companies/" .. conf.company_code .. "/transactions/" .. order.id .. "/void", { code = "DocVoided" })
-  return { reference = order.id }
+  local doc = call(conf, "/api/v2/companies/" .. conf.company_code .. "/transactions/" .. order.id .. "/void", { code = "DocVoided" }, true)
+  return doc and { reference = order.id } or nil -- nothing recorded there: nothing to void
 end
 
 function plugin.tax_refund(conf, order, refund)
