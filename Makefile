@@ -105,13 +105,17 @@ bench-checkout:
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/checkout.sh
 
-# microseconds per call of a pure request-path plugin hook against the same provider in C (no database)
+# microseconds per call of a pure request-path plugin hook against the same provider in C (no database), then the
+# cart endpoint with the shipping-weight-table plugin against the built-in flat_rate in one run (bench/cart_plugin.sh)
 build/bench/plugin_call: bench/plugin_call.c $(filter-out build/release/api/main.o,$(REL_OBJ))
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
 
 bench-plugins: build/bench/plugin_call
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory bin/souq
 	@build/bench/plugin_call
+	@bench/cart_plugin.sh
 
 # events dispatched end to end: outbox -> signed webhook -> loopback receiver (part of make bench)
 bench-events:

@@ -22,6 +22,7 @@
 #include "core/automation.h"
 #include "api/upkeep.h"
 #include "core/auto_capture.h"
+#include "core/tax_commit.h"
 #include "core/gift_sale.h"
 #include "core/jobs.h"
 #include "core/loyalty.h"
@@ -585,6 +586,7 @@ int sq_serve(const char *config_path)
     sq_loyalty_register_jobs();                       /* loyalty.maintain, segments.refresh (core/loyalty.h) */
     sq_auto_capture_register();                      /* order.auto_capture (core/auto_capture.h) */
     sq_gift_sale_register();                         /* gift_cards.purge_deliveries (core/gift_sale.h) */
+    sq_tax_commit_register(); /* tax.commit, tax.void, tax.refund (core/tax_commit.h) */
     sq_server.router = sq_router_new(sq_routes, sq_routes_count, errbuf, sizeof(errbuf));
     if (sq_server.router == NULL) {
         fprintf(stderr, "souq: internal route table: %s\n", errbuf);

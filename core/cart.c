@@ -368,6 +368,8 @@ static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
         return;
     }
     sq_cart_totals_t *t = &v->t;
+    t->tax_provider = res->provider != NULL ? res->provider : "table";
+    t->tax_commits = res->commits;
     for (int i = 0; i < res->nlines; i++) {
         const sq_tax_line_t *l = &res->lines[i];
         int line = v->item_line[l->item];

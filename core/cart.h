@@ -126,6 +126,10 @@ typedef struct {
     /* loyalty points redeemed (core/loyalty.c, the stage after discounts): part of the lines' discount_total */
     bool has_loyalty;
     int64_t loyalty_requested, loyalty_points, loyalty_amount, loyalty_balance;
+    /* who computed the tax (sq_tax_res_t.provider, "table" until the tax stage) and whether it records orders:
+     * only checkout's view (sq_cart_view) shows them, as "tax_provider" and "tax_commit" (migrations/0040) */
+    const char *tax_provider;
+    bool tax_commits;
 } sq_cart_totals_t;
 
 /** Prices the lines of a view row (no stages run): the start of sq_cart_assemble, exposed for unit tests. */

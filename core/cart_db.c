@@ -213,6 +213,10 @@ static void on_totals(const char *json, const sq_cart_totals_t *t, const sq_err_
     op_t *o = data;
     if (t != NULL)
         o->shippable = sq_cart_shippable_total(t); /* POST shipping-methods checks the option's subtotal range with it */
+    if (o->view_cb != NULL && json != NULL && json[0] == '{' && t != NULL && t->tax_provider != NULL)
+        /* checkout's view: who computed the tax, for the order (migrations/0040); not part of the store API's cart */
+        json = sq_arena_printf(o->arena, "{\"tax_provider\":\"%s\",\"tax_commit\":%s,%s", t->tax_provider,
+                               t->tax_commits ? "true" : "false", json + 1);
     o->next(json, err, o);
 }
 

@@ -246,6 +246,10 @@ typedef struct {
 typedef struct {
     const sq_tax_line_t *lines;
     int nlines;
+    /* added with the tax jobs (migrations/0040): who computed the lines ("table", or "plugin:<name>"; NULL: the table),
+     * and whether that provider records placed orders (a plugin with tax_commit): checkout snapshots both */
+    const char *provider;
+    bool commits;
 } sq_tax_res_t;
 
 /** err set: the provider failed (the cart cannot be totalled: 502/503 to the client). */
@@ -254,7 +258,8 @@ typedef void (*sq_tax_cb)(const sq_tax_res_t *res, const sq_err_t *err, void *da
 typedef struct sq_tax_provider {
     const char *id; /* "table" */
     void (*calculate)(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void *data);
-    /* commit: record the tax of a placed order with the provider (providers that file returns); NULL when not needed */
+    /* commit: unused (NULL everywhere). Recording a placed order's tax is a durable job calling the plugin that
+     * computed it, by name (sq_tax_plugins_t.record, core/tax_commit.h): the order outlives the provider pointer */
     void (*commit)(sq_ctx_t *cx, const char *order_id, const sq_tax_req_t *req, sq_done_cb cb, void *data);
 } sq_tax_provider_t;
 
@@ -266,6 +271,13 @@ const sq_tax_provider_t *sq_tax_provider(void);
  * NULL (tools, unit tests): the table provider. */
 typedef struct {
     const sq_tax_provider_t *(*current)(void);
+    /* The recording calls of the tax jobs (core/tax_commit.h), to the plugin named on the order (which computed its
+     * tax, maybe no longer the current one). defines: 1 when the loaded plugin (enabled or not) has the function fn
+     * (tax_commit, tax_void, tax_refund), 0 when not, -1 when no plugin of that name is loaded. record: runs
+     * fn(conf, doc, ...) under the plugin's background budgets (doc: {order, refund}); cb gets the plugin's answer
+     * (borrowed) or an error (a disabled plugin: SQ_E_PLUGIN_FAILED; the job retries). */
+    int (*defines)(const char *plugin, const char *fn);
+    void (*record)(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *doc, sq_action_answer_cb cb, void *data);
 } sq_tax_plugins_t;
 extern const sq_tax_plugins_t *sq_tax_plugins;
 

@@ -145,7 +145,7 @@ static void table_calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb,
         cb(NULL, &e, data);
         return;
     }
-    sq_tax_res_t res = {lines, n};
+    sq_tax_res_t res = {lines, n, "table", false};
     cb(&res, NULL, data);
 }
 

@@ -1,5 +1,6 @@
 /* host.c: the plugin registry (manifests, swap on reload), the per-thread states, the call path with its
  * logging, counters and circuit breaker. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -540,6 +541,16 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     sq_pstate_t *ps = sq_pstate_new(d, err, errlen);
     if (ps == NULL)
         goto Error;
+    /* the optional hook functions: raw reads of the handler table (no metamethod runs outside a call's budget) */
+    static const char *const optional[] = {"tax_commit", "tax_void", "tax_refund"};
+    lua_rawgeti(ps->L, LUA_REGISTRYINDEX, ps->handler_ref);
+    for (size_t i = 0; i < SQ_ARRAY_LEN(optional); i++) {
+        lua_pushstring(ps->L, optional[i]);
+        if (lua_rawget(ps->L, -2) == LUA_TFUNCTION)
+            d->optional_fns |= sq_pfn_bit(optional[i]);
+        lua_pop(ps->L, 1);
+    }
+    lua_pop(ps->L, 1);
     sq_pstate_free(ps);
     json_decref(m);
     return d;
@@ -1069,6 +1080,7 @@ static void fail(const sq_pdef_t *d, const char *name, const char *fn, sq_preaso
 typedef struct {
     sq_pcall_t call;
     char plugin[64], fn[64];
+    sq_plugin_text_t texts[4]; /* copies of sq_plugin_call_texts' texts (key and pick are static strings) */
     sq_plugin_cb cb;
     void *data;
 } host_call_t;
@@ -1095,11 +1107,34 @@ static void call_done(sq_pcall_t *call, json_t *out)
         h->cb(out, NULL, h->data);
     json_decref(out);
     sq_pdef_unref(d);
+    for (int i = 0; i < call->ntexts; i++)
+        free((char *)h->texts[i].text);
     free(h);
 }
 
+static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, const sq_plugin_text_t *texts,
+                      int ntexts, bool spread, bool background, sq_plugin_cb cb, void *data);
+
 void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
                        void *data)
+{
+    call_impl(cx, plugin, fn, input, NULL, 0, false, background, cb, data);
+}
+
+void sq_plugin_call_texts(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, const sq_plugin_text_t *texts,
+                          int ntexts, bool background, sq_plugin_cb cb, void *data)
+{
+    call_impl(cx, plugin, fn, input, texts, ntexts, false, background, cb, data);
+}
+
+void sq_plugin_call_args(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *args, bool background, sq_plugin_cb cb,
+                         void *data)
+{
+    call_impl(cx, plugin, fn, args, NULL, 0, true, background, cb, data);
+}
+
+static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, const sq_plugin_text_t *texts,
+                      int ntexts, bool spread, bool background, sq_plugin_cb cb, void *data)
 {
     tls_sync();
     int64_t now = sq_mono_us();
@@ -1134,6 +1169,14 @@ void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const j
     snprintf(h->fn, sizeof(h->fn), "%s", fn);
     h->call.fn = h->fn;
     h->call.input = json_incref((json_t *)input);
+    h->call.spread = spread;
+    assert(ntexts >= 0 && ntexts <= (int)SQ_ARRAY_LEN(h->texts));
+    for (int i = 0; i < ntexts; i++) {
+        h->texts[i] = texts[i];
+        h->texts[i].text = texts[i].text != NULL ? sq_xstrdup(texts[i].text) : NULL;
+    }
+    h->call.texts = h->texts;
+    h->call.ntexts = ntexts;
     h->call.background = background;
     h->call.cx = cx;
     h->call.done = call_done;

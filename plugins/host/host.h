@@ -41,6 +41,24 @@ typedef struct sq_ctx sq_ctx_t;
 void sq_plugin_call_cx(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb,
                        void *data);
 
+/** A field of a call's input given as JSON text (decoded straight into Lua, never into jansson: the cart path's
+ * lines): input[key] = the decoded text, or with pick its field pick (nothing when absent). keep/keep_depth: only
+ * those keys of the objects at that nesting level (sq_lua_push_json_text). */
+typedef struct {
+    const char *key, *text, *pick;
+    const char *const *keep;
+    int keep_depth;
+} sq_plugin_text_t;
+
+/** sq_plugin_call_cx whose input (an object) gets ntexts more fields decoded from JSON texts (copied: the caller's
+ * may go away at once). */
+void sq_plugin_call_texts(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *input, const sq_plugin_text_t *texts,
+                          int ntexts, bool background, sq_plugin_cb cb, void *data);
+
+/** sq_plugin_call_cx with several arguments: handler.<fn>(config, args[0], args[1], ...) (args a JSON array). */
+void sq_plugin_call_args(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *args, bool background, sq_plugin_cb cb,
+                         void *data);
+
 /** True when a plugin of that name is loaded and enabled. */
 bool sq_plugin_enabled(const char *plugin);
 

@@ -74,8 +74,14 @@ typedef struct sq_pdef {
     int64_t deadline_request_ms, deadline_background_ms; /* a call's bound including the time waiting for I/O */
     int64_t memory_bytes;
     int breaker_failures, breaker_window_s, breaker_open_s;
-    int slot; /* index of the plugin's stats slot (by name, stable across reloads) */
+    int slot;              /* index of the plugin's stats slot (by name, stable across reloads) */
+    unsigned optional_fns; /* SQ_PFN_* bits: the optional hook functions handler.lua defines (found at load) */
 } sq_pdef_t;
+
+/* Optional hook functions a plugin may define (tax.c): plain fields of the handler table, found at load. */
+enum { SQ_PFN_TAX_COMMIT = 1, SQ_PFN_TAX_VOID = 2, SQ_PFN_TAX_REFUND = 4 };
+/** The SQ_PFN_* bit of an optional function's name, or 0. */
+unsigned sq_pfn_bit(const char *fn);
 
 void sq_pdef_ref(sq_pdef_t *d);
 void sq_pdef_unref(sq_pdef_t *d);
@@ -158,6 +164,9 @@ struct sq_pcall {
     /* set by the caller of sq_pstate_start */
     const char *fn;
     json_t *input;
+    const sq_plugin_text_t *texts; /* JSON texts decoded straight into fields of the input table (sq_plugin_call_texts) */
+    int ntexts;
+    bool spread; /* input is an array of the arguments after config (sq_plugin_call_args) */
     bool background;
     sq_ctx_t *cx; /* for I/O (souq.http); NULL: no I/O (tools, unit tests) */
     sq_pcall_done done;
@@ -221,6 +230,11 @@ void sq_plugin_kv_register_jobs(void);
 
 /** Installs the souq.* SDK into the table at the top of L's stack (sdk.c). */
 void sq_sdk_open(lua_State *L, sq_pdef_t *d);
+
+/** JSON text -> a fresh Lua value pushed on L without building a jansson tree (the hot provider inputs: a cart's lines
+ * as PostgreSQL wrote them). Objects at nesting level keep_depth keep only the keys of keep (NULL: all); nulls in
+ * objects are left out, as sq_lua_push_json does. Raises on malformed JSON, on depth and on memory. */
+void sq_lua_push_json_text(lua_State *L, const char *text, size_t len, const char *const *keep, int keep_depth);
 
 /** JSON -> a fresh Lua value (copies) pushed on L; may raise (memory). */
 void sq_lua_push_json(lua_State *L, const json_t *j, int depth);

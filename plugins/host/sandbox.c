@@ -1,6 +1,7 @@
 /* sandbox.c: one plugin's lua_State: the byte-capped allocator, the instruction and wall-clock budget hook that
  * pcall cannot swallow, the allowlisted read-only environment, text-only loading, and the coroutine each call
  * runs in. Lua 5.4 (PUC); see ../shared/reference/reliability.md A6 and deps.md pitfalls 18-22. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -611,8 +612,34 @@ static int entry(lua_State *L)
     if (lua_rawget(L, 1) != LUA_TFUNCTION)
         return luaL_error(L, "the plugin has no function %s", c->fn);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->config_ref);
-    sq_lua_push_json(L, c->input, 0);
-    lua_callk(L, 2, 1, 0, entry_k);
+    int nargs = 1;
+    if (c->spread && json_is_array(c->input)) { /* handler[fn](config, input[1], input[2], ...) */
+        size_t i;
+        json_t *v;
+        luaL_checkstack(L, (int)json_array_size(c->input) + 1, "arguments");
+        json_array_foreach(c->input, i, v) sq_lua_push_json(L, v, 0);
+        nargs = (int)json_array_size(c->input);
+    } else {
+        sq_lua_push_json(L, c->input, 0);
+        for (int i = 0; i < c->ntexts && lua_istable(L, -1); i++) {
+            const sq_plugin_text_t *t = &c->texts[i];
+            if (t->text == NULL)
+                continue;
+            sq_lua_push_json_text(L, t->text, strlen(t->text), t->keep, t->keep_depth);
+            if (t->pick != NULL) {
+                if (lua_istable(L, -1))
+                    lua_getfield(L, -1, t->pick);
+                else
+                    lua_pushnil(L);
+                lua_remove(L, -2);
+            }
+            if (lua_istable(L, -1) || !lua_isnil(L, -1))
+                lua_setfield(L, -2, t->key);
+            else
+                lua_pop(L, 1);
+        }
+    }
+    lua_callk(L, 1 + nargs, 1, 0, entry_k);
     return entry_k(L, LUA_OK, 0);
 }
 
@@ -719,6 +746,348 @@ void sq_pcall_resume(sq_pcall_t *c)
 }
 
 /* ---- JSON <-> Lua --------------------------------------------------------------------------------------------------- */
+
+/* ---- JSON text -> Lua: a recursive-descent reader that pushes as it reads (no intermediate tree) ---- */
+
+typedef struct {
+    lua_State *L;
+    const char *start, *p, *end;
+    const char *const *keep;
+    int keep_depth;
+} jtext_t;
+
+static void jt_fail(jtext_t *j, const char *what)
+{
+    luaL_error(j->L, "malformed JSON input (%s at byte %d)", what, (int)(j->p - j->start));
+}
+
+static void jt_ws(jtext_t *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int jt_hex4(jtext_t *j)
+{
+    if (j->end - j->p < 4)
+        jt_fail(j, "short \\u escape");
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = *j->p++;
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            jt_fail(j, "bad \\u escape");
+    }
+    return v;
+}
+
+/* a string (j->p after its opening quote) pushed on the stack */
+static void jt_string(jtext_t *j)
+{
+    const char *s = j->p;
+    while (j->p < j->end && *j->p != '"' && *j->p != '\\')
+        j->p++;
+    if (j->p < j->end && *j->p == '"') { /* no escapes: the common case */
+        lua_pushlstring(j->L, s, (size_t)(j->p - s));
+        j->p++;
+        return;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(j->L, &b);
+    luaL_addlstring(&b, s, (size_t)(j->p - s));
+    while (j->p < j->end && *j->p != '"') {
+        char c = *j->p++;
+        if (c != '\\') {
+            luaL_addchar(&b, c);
+            continue;
+        }
+        if (j->p >= j->end)
+            jt_fail(j, "short escape");
+        c = *j->p++;
+        switch (c) {
+        case 'b':
+            luaL_addchar(&b, '\b');
+            break;
+        case 'f':
+            luaL_addchar(&b, '\f');
+            break;
+        case 'n':
+            luaL_addchar(&b, '\n');
+            break;
+        case 'r':
+            luaL_addchar(&b, '\r');
+            break;
+        case 't':
+            luaL_addchar(&b, '\t');
+            break;
+        case '"':
+        case '\\':
+        case '/':
+            luaL_addchar(&b, c);
+            break;
+        case 'u': {
+            unsigned cp = (unsigned)jt_hex4(j);
+            if (cp >= 0xd800 && cp <= 0xdbff && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
+                j->p += 2;
+                unsigned lo = (unsigned)jt_hex4(j);
+                if (lo < 0xdc00 || lo > 0xdfff)
+                    jt_fail(j, "bad surrogate pair");
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+            char u[4];
+            int n;
+            if (cp < 0x80)
+                u[0] = (char)cp, n = 1;
+            else if (cp < 0x800)
+                u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+            else if (cp < 0x10000)
+                u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)),
+                n = 3;
+            else
+                u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+            luaL_addlstring(&b, u, (size_t)n);
+            break;
+        }
+        default:
+            jt_fail(j, "bad escape");
+        }
+    }
+    if (j->p >= j->end)
+        jt_fail(j, "unterminated string");
+    j->p++;
+    luaL_pushresult(&b);
+}
+
+static bool jt_word(jtext_t *j, const char *w, size_t n)
+{
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+        return false;
+    j->p += n;
+    return true;
+}
+
+/* whether the key at j->p (after its opening quote) is one of keep: a key with an escape is compared after decoding */
+static bool jt_kept(const jtext_t *j)
+{
+    const char *q = j->p;
+    while (q < j->end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= j->end || *q != '"')
+        return true; /* escaped (or broken): decode it and let the caller see */
+    for (const char *const *w = j->keep; *w != NULL; w++)
+        if (strlen(*w) == (size_t)(q - j->p) && memcmp(*w, j->p, (size_t)(q - j->p)) == 0)
+            return true;
+    return false;
+}
+
+static bool jt_kept_str(const jtext_t *j, const char *k)
+{
+    for (const char *const *w = j->keep; *w != NULL; w++)
+        if (strcmp(*w, k) == 0)
+            return true;
+    return false;
+}
+
+/* skips one value without building it (a key an object's keep leaves out); checks the structure on the way */
+static void jt_skip(jtext_t *j, int depth)
+{
+    if (depth > SQ_PLUGIN_DEPTH_MAX)
+        luaL_error(j->L, "JSON nested more than %d levels", SQ_PLUGIN_DEPTH_MAX);
+    jt_ws(j);
+    if (j->p >= j->end)
+        jt_fail(j, "end of input");
+    char c = *j->p;
+    if (c == '"') {
+        for (j->p++; j->p < j->end && *j->p != '"'; j->p++)
+            if (*j->p == '\\')
+                j->p++;
+        if (j->p >= j->end)
+            jt_fail(j, "unterminated string");
+        j->p++;
+        return;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        j->p++;
+        jt_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return;
+        }
+        for (;;) {
+            if (c == '{') {
+                jt_ws(j);
+                if (j->p >= j->end || *j->p != '"')
+                    jt_fail(j, "expected a key");
+                jt_skip(j, depth + 1);
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+            }
+            jt_skip(j, depth + 1);
+            jt_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == close) {
+                j->p++;
+                return;
+            }
+            jt_fail(j, "expected , or a closing bracket");
+        }
+    }
+    if (jt_word(j, "true", 4) || jt_word(j, "false", 5) || jt_word(j, "null", 4))
+        return;
+    const char *s = j->p;
+    while (j->p < j->end &&
+           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-'))
+        j->p++;
+    if (j->p == s)
+        jt_fail(j, "unexpected character");
+}
+
+/* one value pushed on the stack (nil for null) */
+static void jt_value(jtext_t *j, int depth)
+{
+    luaL_checkstack(j->L, 4, "JSON too deep");
+    if (depth > SQ_PLUGIN_DEPTH_MAX)
+        luaL_error(j->L, "JSON nested more than %d levels", SQ_PLUGIN_DEPTH_MAX);
+    jt_ws(j);
+    if (j->p >= j->end)
+        jt_fail(j, "end of input");
+    char c = *j->p;
+    if (c == '{') {
+        j->p++;
+        lua_createtable(j->L, 0, 8);
+        jt_ws(j);
+        if (j->p < j->end && *j->p == '}') {
+            j->p++;
+            return;
+        }
+        for (;;) {
+            jt_ws(j);
+            if (j->p >= j->end || *j->p != '"')
+                jt_fail(j, "expected a key");
+            j->p++;
+            if (j->keep != NULL && depth == j->keep_depth && !jt_kept(j)) {
+                j->p = (const char *)memchr(j->p, '"', (size_t)(j->end - j->p)) + 1; /* jt_kept saw its closing quote */
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+                jt_skip(j, depth + 1);
+            } else {
+                jt_string(j);
+                jt_ws(j);
+                if (j->p >= j->end || *j->p++ != ':')
+                    jt_fail(j, "expected :");
+                jt_value(j, depth + 1);
+                bool keep = j->keep == NULL || depth != j->keep_depth || jt_kept_str(j, lua_tostring(j->L, -2));
+                if (keep && !lua_isnil(j->L, -1))
+                    lua_rawset(j->L, -3);
+                else
+                    lua_pop(j->L, 2);
+            }
+            jt_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == '}') {
+                j->p++;
+                return;
+            }
+            jt_fail(j, "expected , or }");
+        }
+    }
+    if (c == '[') {
+        j->p++;
+        lua_createtable(j->L, 4, 0);
+        jt_ws(j);
+        if (j->p < j->end && *j->p == ']') {
+            j->p++;
+            return;
+        }
+        for (lua_Integer i = 1;; i++) {
+            jt_value(j, depth + 1);
+            lua_rawseti(j->L, -2, i);
+            jt_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == ']') {
+                j->p++;
+                return;
+            }
+            jt_fail(j, "expected , or ]");
+        }
+    }
+    if (c == '"') {
+        j->p++;
+        jt_string(j);
+        return;
+    }
+    if (jt_word(j, "true", 4)) {
+        lua_pushboolean(j->L, 1);
+        return;
+    }
+    if (jt_word(j, "false", 5)) {
+        lua_pushboolean(j->L, 0);
+        return;
+    }
+    if (jt_word(j, "null", 4)) {
+        lua_pushnil(j->L);
+        return;
+    }
+    /* a number: an integer when it has no fraction or exponent and fits, else a float (as jansson reads them) */
+    const char *s = j->p;
+    bool real = false;
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    while (j->p < j->end &&
+           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
+        real |= *j->p == '.' || *j->p == 'e' || *j->p == 'E';
+        j->p++;
+    }
+    if (j->p == s || (j->p - s == 1 && *s == '-'))
+        jt_fail(j, "unexpected character");
+    char num[64];
+    size_t n = (size_t)(j->p - s);
+    if (n >= sizeof(num))
+        jt_fail(j, "number too long");
+    memcpy(num, s, n);
+    num[n] = '\0';
+    char *endp;
+    if (!real) {
+        errno = 0;
+        long long v = strtoll(num, &endp, 10);
+        if (errno == 0 && *endp == '\0') {
+            lua_pushinteger(j->L, (lua_Integer)v);
+            return;
+        }
+    }
+    double d = strtod(num, &endp);
+    if (*endp != '\0')
+        jt_fail(j, "bad number");
+    lua_pushnumber(j->L, d);
+}
+
+void sq_lua_push_json_text(lua_State *L, const char *text, size_t len, const char *const *keep, int keep_depth)
+{
+    jtext_t j = {L, text, text, text + len, keep, keep_depth};
+    jt_value(&j, 0);
+    jt_ws(&j);
+    if (j.p != j.end)
+        jt_fail(&j, "trailing characters");
+}
 
 void sq_lua_push_json(lua_State *L, const json_t *j, int depth)
 {

@@ -15,8 +15,19 @@
 #define AMOUNT_MAX 1000000000000LL
 #define LINES_MAX 4096
 
-/* The enabled plugin providing tax with the highest priority (its name in buf), or NULL. */
-static const char *tax_plugin(char *buf, size_t len)
+unsigned sq_pfn_bit(const char *fn)
+{
+    if (strcmp(fn, "tax_commit") == 0)
+        return SQ_PFN_TAX_COMMIT;
+    if (strcmp(fn, "tax_void") == 0)
+        return SQ_PFN_TAX_VOID;
+    if (strcmp(fn, "tax_refund") == 0)
+        return SQ_PFN_TAX_REFUND;
+    return 0;
+}
+
+/* The enabled plugin providing tax with the highest priority (its name in buf), or NULL; *fns its optional functions. */
+static const char *tax_plugin_fns(char *buf, size_t len, unsigned *fns)
 {
     sq_preg_t *r = sq_preg_acquire();
     const sq_pdef_t *best = NULL;
@@ -32,9 +43,16 @@ static const char *tax_plugin(char *buf, size_t len)
     if (best != NULL) {
         snprintf(buf, len, "%s", best->name);
         out = buf;
+        *fns = best->optional_fns;
     }
     sq_preg_unref(r);
     return out;
+}
+
+static const char *tax_plugin(char *buf, size_t len)
+{
+    unsigned fns;
+    return tax_plugin_fns(buf, len, &fns);
 }
 
 static void calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void *data);
@@ -47,7 +65,30 @@ static const sq_tax_provider_t *current(void)
     return tax_plugin(name, sizeof(name)) != NULL ? &plugin_provider : NULL;
 }
 
-static const sq_tax_plugins_t hooks = {current};
+static int defines(const char *plugin, const char *fn)
+{
+    sq_preg_t *r = sq_preg_acquire();
+    int out = -1;
+    for (int i = 0; r != NULL && i < r->n; i++)
+        if (strcmp(r->defs[i]->name, plugin) == 0)
+            out = (r->defs[i]->optional_fns & sq_pfn_bit(fn)) != 0;
+    sq_preg_unref(r);
+    return out;
+}
+
+/* tax_commit(conf, order), tax_void(conf, order), tax_refund(conf, order, refund): background calls (the jobs of
+ * core/tax_commit_db.c), so the plugin's background budgets apply and souq.http may wait on the tax service. */
+static void record(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *doc, sq_action_answer_cb cb, void *data)
+{
+    json_t *args = json_array();
+    json_array_append(args, json_object_get(doc, "order"));
+    if (strcmp(fn, "tax_refund") == 0)
+        json_array_append(args, json_object_get(doc, "refund"));
+    sq_plugin_call_args(cx, plugin, fn, args, true, cb, data);
+    json_decref(args);
+}
+
+static const sq_tax_plugins_t hooks = {current, defines, record};
 
 void sq_tax_plugins_install(void)
 {
@@ -57,6 +98,7 @@ void sq_tax_plugins_install(void)
 typedef struct {
     sq_ctx_t *cx;
     const char *plugin;
+    bool commits; /* the plugin has tax_commit */
     int nitems;
     sq_tax_cb cb;
     void *data;
@@ -133,14 +175,15 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
                                        json_integer_value(json_object_get(l, "rate_bp")),
                                        json_integer_value(json_object_get(l, "amount"))};
     }
-    sq_tax_res_t res = {res_lines, (int)n};
+    sq_tax_res_t res = {res_lines, (int)n, sq_arena_printf(a, "plugin:%s", c->plugin), c->commits};
     c->cb(&res, NULL, c->data);
 }
 
 static void calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void *data)
 {
     char name[64];
-    if (tax_plugin(name, sizeof(name)) == NULL) { /* disabled since the cart asked: the table, as if it had never been */
+    unsigned fns = 0;
+    if (tax_plugin_fns(name, sizeof(name), &fns) == NULL) { /* disabled since the cart asked: the table, as if it had never been */
         sq_tax_table.calculate(cx, req, cb, data);
         return;
     }
@@ -159,7 +202,7 @@ static void calculate(sq_ctx_t *cx, const sq_tax_req_t *req, sq_tax_cb cb, void 
         json_pack("{s:s, s:b, s:s?, s:s?, s:s?, s:o, s:o}", "currency", req->currency, "inclusive", req->inclusive, "region_id",
                   req->region_id, "country_code", req->country_code, "province", req->province, "items", items, "rates", rates);
     call_t *c = SQ_NEW(cx->arena, call_t);
-    *c = (call_t){cx, sq_arena_strdup(cx->arena, name), req->nitems, cb, data};
+    *c = (call_t){cx, sq_arena_strdup(cx->arena, name), (fns & SQ_PFN_TAX_COMMIT) != 0, req->nitems, cb, data};
     sq_plugin_call_cx(cx, name, "tax_calculate", in, false, on_result, c);
     json_decref(in);
 }

@@ -614,6 +614,93 @@ static void test_stubs(void)
     free(stubs);
 }
 
+/* sq_lua_push_json_text under a protected call: 0 with the value on top, or -1 (it raised) */
+static const char *jt_keep[] = {"a", "b", NULL};
+static int jt_push(lua_State *L)
+{
+    size_t n;
+    const char *t = lua_tolstring(L, 1, &n);
+    sq_lua_push_json_text(L, t, n, lua_toboolean(L, 2) ? jt_keep : NULL, (int)lua_tointeger(L, 3));
+    return 1;
+}
+
+/* the text decoder (the cart path's lines straight into Lua) agrees with jansson (an empty array reads back as {}: a
+ * Lua table cannot tell, so none is compared), keeps only asked keys, raises on malformed input */
+static void test_json_text(void)
+{
+    lua_State *L = luaL_newstate();
+    static const char *same[] = {
+        "{\"s\":\"plain\",\"e\":\"q\\\"b\\\\s\\/n\\nt\\tu\\u00e9\\u20ac\\ud83d\\ude00\",\"i\":-42,\"big\":9007199254740993,"
+        "\"f\":1.5,\"x\":1e3,\"t\":true,\"n\":false,\"a\":[1,[2,{\"k\":\"v\"}],[3]],\"o\":{}}",
+        "[ 1 , \"two\" ,\t{ \"three\" : 3 } ]",
+        "\"just a string\"",
+        "-0.25",
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(same); i++) {
+        lua_pushcfunction(L, jt_push);
+        lua_pushstring(L, same[i]);
+        lua_pushboolean(L, 0);
+        lua_pushinteger(L, 0);
+        CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_OK);
+        size_t bytes = 0;
+        char why[128];
+        json_t *got = sq_lua_to_json(L, -1, 0, &bytes, why, sizeof(why)), *want = json_loads(same[i], JSON_DECODE_ANY, NULL);
+        CHECK(got != NULL && want != NULL && json_equal(got, want));
+        json_decref(got);
+        json_decref(want);
+        lua_settop(L, 0);
+    }
+    /* nulls in objects are left out; keep_depth 1 keeps a and b of each element */
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, "[{\"a\":1,\"b\":null,\"c\":{\"a\":2}},{\"b\":\"x\",\"z\":[1]}]");
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_OK);
+    size_t bytes = 0;
+    char why[128];
+    json_t *got = sq_lua_to_json(L, -1, 0, &bytes, why, sizeof(why)), *want = json_loads("[{\"a\":1},{\"b\":\"x\"}]", 0, NULL);
+    CHECK(got != NULL && json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    lua_settop(L, 0);
+    /* an escaped key is compared decoded; a skipped value is still checked */
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, "[{\"\\u0061\":7,\"c\\u0063\":1}]");
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_OK);
+    got = sq_lua_to_json(L, -1, 0, &bytes, why, sizeof(why));
+    want = json_loads("[{\"a\":7}]", 0, NULL);
+    CHECK(got != NULL && json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, "[{\"a\":1,\"c\":{\"x\" 1}}]");
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN);
+    lua_settop(L, 0);
+    static const char *bad[] = {"", "{", "{\"a\" 1}", "[1,]", "\"open", "\"\\x\"", "\"\\u12\"", "tru", "1 2", "{\"a\":-}", "[1] x"};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
+        lua_pushcfunction(L, jt_push);
+        lua_pushstring(L, bad[i]);
+        lua_pushboolean(L, 0);
+        lua_pushinteger(L, 0);
+        CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN);
+        lua_settop(L, 0);
+    }
+    char deep[200];
+    memset(deep, '[', sizeof(deep) - 1);
+    deep[sizeof(deep) - 1] = '\0';
+    lua_pushcfunction(L, jt_push);
+    lua_pushstring(L, deep);
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, 0);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN); /* nesting is capped */
+    lua_close(L);
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
@@ -627,6 +714,7 @@ int main(void)
     test_reload();
     test_http();
     test_stubs();
+    test_json_text();
     json_decref(last);
     sq_plugins_thread_exit();
     return check_done("plugin_host");

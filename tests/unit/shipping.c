@@ -123,6 +123,8 @@ typedef struct {
     sq_code_t code;
     int nlines;
     sq_tax_line_t lines[8];
+    const char *provider; /* who computed the lines, and whether it records orders (tax_commit) */
+    bool commits;
 } tax_out_t;
 
 static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
@@ -131,6 +133,8 @@ static void on_tax(const sq_tax_res_t *res, const sq_err_t *err, void *data)
     o->called++;
     o->code = err ? err->code : SQ_OK;
     o->nlines = res ? res->nlines : -1;
+    o->provider = res ? res->provider : NULL;
+    o->commits = res ? res->commits : false;
     for (int i = 0; res != NULL && i < res->nlines && i < 8; i++)
         o->lines[i] = res->lines[i];
 }
@@ -162,6 +166,8 @@ static void test_tax_bridge(void)
     CHECK_INT(o.nlines, 2);
     CHECK_STR(o.lines[0].rate_id, "txr_1");
     CHECK_INT(o.lines[0].amount, 190);
+    CHECK_STR(o.provider, "table"); /* the table records nothing: no tax.commit job */
+    CHECK(!o.commits);
 
     apply("ok");
     CHECK(sq_tax_provider() != &sq_tax_table);
@@ -174,6 +180,8 @@ static void test_tax_bridge(void)
     CHECK_STR(o.lines[0].name_json, "\"Fixture tax\"");
     CHECK_INT(o.lines[0].rate_bp, 1000);
     CHECK_INT(o.lines[0].amount, 100);
+    CHECK_STR(o.provider, "plugin:tax-fixture");
+    CHECK(!o.commits); /* tax-fixture has no tax_commit */
     CHECK_INT(o.lines[1].item, 1);
     CHECK_STR(o.lines[1].rate_id, "fx_shipping");
     CHECK_INT(o.lines[1].amount, 50); /* 49.5 -> half away from zero */
@@ -196,14 +204,60 @@ static void test_tax_bridge(void)
     sq_arena_unref(a);
 }
 
+static void on_recorded(json_t *out, const sq_err_t *err, void *data)
+{
+    (void)out;
+    *(sq_code_t *)data = err ? err->code : SQ_OK;
+}
+
+/* The recording side of the bridge (core/tax_commit_db.c's jobs): which plugins define the optional functions, the
+ * provider a recording plugin answers with, and a call without a context for I/O failing (never crashing). */
+static void test_tax_recording(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    CHECK(sq_tax_plugins != NULL);
+    CHECK_INT(sq_tax_plugins->defines("avatax-fixture", "tax_commit"), 1);
+    CHECK_INT(sq_tax_plugins->defines("avatax-fixture", "tax_void"), 1);
+    CHECK_INT(sq_tax_plugins->defines("avatax-fixture", "tax_refund"), 1);
+    CHECK_INT(sq_tax_plugins->defines("tax-fixture", "tax_commit"), 0);
+    CHECK_INT(sq_tax_plugins->defines("tax-fixture", "tax_calculate"), 0); /* not an optional function */
+    CHECK_INT(sq_tax_plugins->defines("no-such-plugin", "tax_commit"), -1);
+
+    json_t *on = json_pack("{s:b, s:{s:s, s:s, s:s, s:s}}", "enabled", 1, "config", "base_url", "http://127.0.0.1:9", "account_id",
+                           "1", "license_key", "k", "company_code", "C");
+    sq_plugins_apply("avatax-fixture", on);
+    json_decref(on);
+    tax_out_t o = tax(a, false);
+    CHECK_INT(o.code, SQ_OK);
+    CHECK_INT(o.lines[0].amount, 80); /* 8% of 1000 */
+    CHECK_STR(o.provider, "plugin:avatax-fixture");
+    CHECK(o.commits);
+
+    sq_ctx_t cx = {.arena = a};
+    json_t *doc = json_pack("{s:{s:s, s:s, s:i, s:[]}}", "order", "id", "order_1", "currency_code", "eur", "total", 100, "items");
+    sq_code_t code = SQ_OK;
+    sq_tax_plugins->record(&cx, "avatax-fixture", "tax_void", doc, on_recorded, &code);
+    CHECK_INT(code, SQ_E_PLUGIN_FAILED); /* no context for I/O: souq.http raises, the job would retry */
+    sq_tax_plugins->record(&cx, "no-such-plugin", "tax_commit", doc, on_recorded, &code);
+    CHECK(code != SQ_OK);
+    json_decref(doc);
+
+    json_t *off = json_pack("{s:b}", "enabled", 0);
+    sq_plugins_apply("avatax-fixture", off);
+    json_decref(off);
+    CHECK(sq_tax_provider() == &sq_tax_table);
+    sq_arena_unref(a);
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
     test_weight();
     test_statuses();
-    CHECK(sq_plugins_init("plugins,tests/plugins") >= 4);
+    CHECK(sq_plugins_init("plugins,tests/plugins,tests/plugins-tax") >= 4);
     test_shipping_bridge();
     test_tax_bridge();
+    test_tax_recording();
     sq_plugins_thread_exit();
     return check_done("shipping");
 }
