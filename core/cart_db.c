@@ -10,20 +10,23 @@
 #include "core/auth_db.h"
 #include "core/cart.h"
 
-#define ACCESS                                                                                                                     \
-    "c.id = $1 AND c.sales_channel_id = $2 AND (c.customer_id IS NULL OR c.customer_id = $3) AND c.completed_at IS NULL "          \
-    "AND c.merged_at IS NULL AND c.updated_at > now() - make_interval(secs => $4::int)"
+/* who reaches the cart: its id ($1), the key's channel ($2), the token's customer ($3), the ttl in seconds ($4); the
+ * _ forms take these as SQL expressions (the coalesced view reads them from its JSON input) */
+#define ACCESS_(ID, CH, CU, TTL)                                                                                                   \
+    "c.id = " ID " AND c.sales_channel_id = " CH " AND (c.customer_id IS NULL OR c.customer_id = " CU ") "                          \
+    "AND c.completed_at IS NULL AND c.merged_at IS NULL AND c.updated_at > now() - make_interval(secs => " TTL ")"
+#define ACCESS ACCESS_("$1", "$2", "$3", "$4::int")
 
 /* the cart's codes (migrations/0021; a code made automatic since is left out) */
 #define PROMOTION_CODES                                                                                                            \
     "(SELECT coalesce(json_agg(p.code ORDER BY cp.created_at, p.id), '[]'::json) FROM cart_promotions cp "                          \
     " JOIN promotions p ON p.id = cp.promotion_id WHERE cp.cart_id = c.id AND p.code IS NOT NULL)"
 
-#define CART_JSON                                                                                                                  \
+#define CART_JSON_(TTL)                                                                                                            \
     "json_build_object('id', c.id, 'object', 'cart', 'sales_channel_id', c.sales_channel_id, 'customer_id', c.customer_id, "       \
     "'email', c.email, 'currency_code', c.currency_code, 'region_id', c.region_id, 'note', c.note, 'metadata', c.metadata, "       \
     "'shipping_address', c.shipping_address, 'billing_address', c.billing_address, "               \
-    "'promotion_codes', " PROMOTION_CODES ", 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => $4::int), 'created_at', c.created_at, "     \
+    "'promotion_codes', " PROMOTION_CODES ", 'last_merge', c.last_merge, 'expires_at', c.updated_at + make_interval(secs => " TTL "), 'created_at', c.created_at, "     \
     "'updated_at', c.updated_at)"
 
 #define LINE_JSON                                                                                                                  \
@@ -111,11 +114,12 @@
 
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
  * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS, then LOYALTY (16) */
-#define CART_VIEW(PROMOS)                                                                                                           \
-           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS "), " CART_REGION ", " \
+#define CART_VIEW(PROMOS) CART_VIEW_(PROMOS, "$1", "$2", "$3", "$4::int")
+#define CART_VIEW_(PROMOS, ID, CH, CU, TTL)                                                                                                           \
+           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS_(ID, CH, CU, TTL) "), " CART_REGION ", " \
            "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.seq) - 1) AS idx " \
            "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) " \
-           "SELECT " CART_JSON "::text, " \
+           "SELECT " CART_JSON_(TTL) "::text, " \
            "(SELECT string_agg(l.quantity || E'\\t' || " LINE_SELLABLE " || E'\\t' || " LINE_JSON "::text, E'\\x1e' " \
            "   ORDER BY l.seq) " \
            " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
@@ -124,6 +128,11 @@
            TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS ", " LOYALTY " FROM c"
 SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
 /* the view with a code ($5) tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
+/* the views of many carts at once (core/db's coalesced calls): $1 [{"id", "channel", "customer", "ttl"}...] -> the
+ * call's position, then the columns of cart_view; a cart the caller cannot reach has no row */
+#define IN(f) "(k.x->>'" f "')"
+SQ_STMT_RO(cart_view_many, "SELECT k.ord, v.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(x, ord) CROSS JOIN LATERAL ("
+                           CART_VIEW_(PROMOTIONS, IN("id"), IN("channel"), IN("customer"), "(k.x->>'ttl')::int") ") v");
 SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
@@ -173,6 +182,7 @@ typedef struct {
     const char *version;                     /* of the view an If-Match was checked against */
     int quantity;
     int64_t shippable;       /* the shippable subtotal of the view read before the change (-1: none read) */
+    int col0;                /* the view's first column in its rows (1 in a coalesced view: column 0 is the position) */
     sq_cart_cb cb;
     sq_cart_view_cb view_cb; /* sq_cart_view */
     sq_cart_cb next;         /* price_view's continuation */
@@ -186,11 +196,11 @@ static bool view_row(op_t *o, sq_rows_t *rows, sq_cart_row_t *row, sq_err_t *err
         sq_err_set(err, SQ_E_NOT_FOUND, "The cart does not exist.");
         return false;
     }
-#define COL(i) sq_rows_text(rows, 0, (i))
+#define COL(i) sq_rows_text(rows, 0, o->col0 + (i))
     *row = (sq_cart_row_t){COL(0), COL(1), COL(2), COL(3), o->who.channel_id, COL(4), COL(5), sq_now_us(), COL(7), COL(9), COL(10),
-                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, 8), COL(14), COL(15), COL(16)};
+                           COL(11), COL(12), COL(13), sq_rows_bool(rows, 0, o->col0 + 8), COL(14), COL(15), COL(16)};
+    o->version = COL(6);
 #undef COL
-    o->version = sq_rows_text(rows, 0, 6);
     return true;
 }
 
@@ -421,6 +431,57 @@ static void on_trial(sq_rows_t *rows, const sq_err_t *err, void *data)
     sq_cart_compute_totals(o->cx, row, on_trial_priced, o);
 }
 
+/* ---- coalesced views and creations (core/db.h: many requests' carts in one statement) ----------------------- */
+
+/* $1 [{"id", "channel", "customer", "ttl", "body"}...]: creates the carts whose every check passes (migrations/0042)
+ * and answers their positions; the view of each created cart follows in the same transaction */
+SQ_STMT(cart_create_many, "SELECT ord FROM souq_carts_create($1::jsonb)");
+static sq_stmt_t *const create_stmts[] = {&cart_create_many, &cart_view_many};
+static const sq_coalesce_t create_many = {"cart_create", create_stmts, 2, 32};
+static sq_stmt_t *const view_stmts[] = {&cart_view_many};
+static const sq_coalesce_t view_many = {"cart_view", view_stmts, 1, 32};
+
+/* an id as it may stand in a JSON string unescaped (ours always can: base32 and base64url) */
+static bool plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            return false;
+    return true;
+}
+
+/* The input of a coalesced call: who asks for which cart, and a creation's body; NULL: the call goes alone. */
+static const char *call_input(op_t *o)
+{
+    const char *cu = o->who.customer_id;
+    if (!plain(o->id) || !plain(o->who.channel_id) || (cu != NULL && !plain(cu)))
+        return NULL;
+    return sq_arena_printf(o->arena, "{\"id\":\"%s\",\"channel\":\"%s\",\"customer\":%s%s%s,\"ttl\":%d%s%s}", o->id,
+                           o->who.channel_id, cu ? "\"" : "", cu ? cu : "null", cu ? "\"" : "", o->who.ttl_s,
+                           o->body != NULL ? ",\"body\":" : "", o->body != NULL ? o->body : "");
+}
+
+static void on_view_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    o->col0 = 1;
+    on_view(err == NULL ? rows[0] : NULL, err, o);
+}
+
+static void on_created_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    op_t *o = data;
+    if (err == NULL && sq_rows_count(rows[0]) > 0 && sq_rows_count(rows[1]) > 0) {
+        o->col0 = 1;
+        price_view(o, rows[1], NULL);
+    } else if (err == NULL && sq_rows_count(rows[0]) > 0) { /* created, but not seen (cannot happen): read it alone */
+        sq_db_query(o->cx->db, o->arena, &cart_view, 4,
+                    sq_db_params(o->arena, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(o->arena, o->who.ttl_s)), on_view, o);
+    } else { /* refused by a check, or the batch failed: alone, for its own answer (the error a lone request gets) */
+        change(o, NULL);
+    }
+}
+
 static void run(op_t *o)
 {
     if (o->kind == OP_PROMO_ADD) { /* try the code on the cart first */
@@ -436,6 +497,15 @@ static void run(op_t *o)
         sq_batch_add(b, &cart_view, 4, params);
         sq_batch_add(b, &cart_shipping_options, 4, params);
         sq_batch_send(b, on_options, o);
+        return;
+    }
+    const char *in;
+    if (o->kind == OP_GET && (in = call_input(o)) != NULL) {
+        sq_db_coalesce(o->cx->db, o->arena, &view_many, in, on_view_many, o);
+        return;
+    }
+    if (o->kind == OP_CREATE && (in = call_input(o)) != NULL) {
+        sq_db_coalesce(o->cx->db, o->arena, &create_many, in, on_created_many, o);
         return;
     }
     if (o->kind == OP_GET || o->kind == OP_SHIP_METHOD || (o->who.if_match != NULL && o->kind != OP_CREATE)) {

@@ -22,6 +22,8 @@
 
 struct sq_rows {
     PGresult *res;
+    const int *map; /* a coalesced call's rows: row i is res's row map[i], n of them; NULL: all of res */
+    int n;
 };
 
 typedef struct {
@@ -84,6 +86,8 @@ struct sq_db {
     uint64_t segments; /* Syncs sent: round trips */
     uint64_t batches;  /* batches sent */
     bool ever_connected;
+    struct coal *coals; /* coalesced calls by definition (sq_db_coalesce) */
+    uint64_t coal_calls, coal_batches;
     void (*notify_cb)(const char *payload, void *data);
     void *notify_data;
 };
@@ -308,11 +312,15 @@ static void connection_lost(sq_db_t *db, const char *why)
     schedule_reconnect(db);
 }
 
+static void coal_fail_pending(sq_db_t *db);
+static void coal_free(sq_db_t *db);
+
 void sq_db_close(sq_db_t *db)
 {
     db->backoff_ms = 1 << 30; /* no more reconnects: the thread is going away */
     db->timer_pending = true;
     connection_lost(db, NULL);
+    coal_fail_pending(db);
 }
 
 void sq_db_free(sq_db_t *db)
@@ -325,6 +333,7 @@ void sq_db_free(sq_db_t *db)
         free(s->batches);
         free(s);
     }
+    coal_free(db);
     free(db->prepared);
     free(db->conninfo);
     free(db);
@@ -659,8 +668,12 @@ static int send_items(sq_db_t *db, seg_t *s, sq_batch_t *b)
     return 0;
 }
 
+static void coal_flush(sq_db_t *db);
+
 void sq_db_pump(sq_db_t *db)
 {
+    if (db->coals != NULL && db->state == SQ_DB_READY)
+        coal_flush(db);
     while (db->state == SQ_DB_READY && db->out_head != NULL) {
         seg_t *s = seg_new(db);
         sq_batch_t *b = pop_out(db);
@@ -707,6 +720,178 @@ void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const
     sq_batch_send(b, on_one, o);
 }
 
+/* ---- coalesced calls ---------------------------------------------------------------------------------------- */
+
+typedef struct coal_call {
+    const char *input;
+    sq_arena_t *arena;
+    sq_coalesce_cb cb;
+    void *data;
+    struct coal_call *next;
+} coal_call_t;
+
+typedef struct coal {
+    const sq_coalesce_t *def;
+    coal_call_t *head, *tail; /* waiting for the next batch */
+    int n;
+    int inflight; /* batches sent, not completed */
+    struct coal *next;
+} coal_t;
+
+/* One batch of coalesced calls (in its own arena, which every call's arena keeps alive: the rows point into it). */
+typedef struct {
+    sq_db_t *db;
+    coal_t *c;
+    coal_call_t **calls;
+    int n;
+} coal_batch_t;
+
+void sq_db_coalesce(sq_db_t *db, sq_arena_t *a, const sq_coalesce_t *def, const char *input, sq_coalesce_cb cb, void *data)
+{
+    coal_t *c = db->coals;
+    while (c != NULL && c->def != def)
+        c = c->next;
+    if (c == NULL) {
+        c = sq_xcalloc(1, sizeof(*c));
+        c->def = def;
+        c->next = db->coals;
+        db->coals = c;
+    }
+    coal_call_t *k = SQ_NEW(a, coal_call_t);
+    *k = (coal_call_t){sq_arena_strdup(a, input), a, cb, data, NULL};
+    sq_arena_ref(a);
+    if (c->tail != NULL)
+        c->tail->next = k;
+    else
+        c->head = k;
+    c->tail = k;
+    c->n++;
+}
+
+uint64_t sq_db_coalesced_calls(const sq_db_t *db)
+{
+    return __atomic_load_n(&db->coal_calls, __ATOMIC_RELAXED);
+}
+
+uint64_t sq_db_coalesced_batches(const sq_db_t *db)
+{
+    return __atomic_load_n(&db->coal_batches, __ATOMIC_RELAXED);
+}
+
+static void unref_arena(void *p)
+{
+    sq_arena_unref(p);
+}
+
+/* A call's rows of one statement: those whose column 0 is its position k (a scan per call: batches are small). */
+static sq_rows_t *call_rows(sq_arena_t *a, sq_rows_t *all, int k)
+{
+    int nrows = sq_rows_count(all), n = 0;
+    int *map = sq_arena_alloc(a, sizeof(int) * (size_t)(nrows ? nrows : 1));
+    for (int row = 0; row < nrows; row++)
+        if (sq_rows_int64(all, row, 0) == k)
+            map[n++] = row;
+    sq_rows_t *r = SQ_NEW(a, sq_rows_t);
+    *r = (sq_rows_t){all->res, map, n};
+    return r;
+}
+
+static void on_coal(sq_batch_t *b, const sq_err_t *err, void *data)
+{
+    coal_batch_t *g = data;
+    const sq_coalesce_t *def = g->c->def;
+    g->c->inflight--;
+    if (err != NULL && err->code != SQ_E_UNAVAILABLE)
+        sq_log(SQ_LOG_WARN, "core/db", "coalesced %s of %d calls failed: %s", def->name, g->n,
+               err->internal[0] ? err->internal : err->detail);
+    for (int k = 0; k < g->n; k++) {
+        coal_call_t *call = g->calls[k];
+        sq_rows_t **rows = NULL;
+        if (err == NULL) {
+            rows = sq_arena_alloc(call->arena, sizeof(sq_rows_t *) * (size_t)def->nstmts);
+            for (int i = 0; i < def->nstmts; i++)
+                rows[i] = call_rows(call->arena, sq_batch_rows(b, i), k + 1);
+            sq_arena_ref(b->arena); /* the rows point into the batch's results */
+            sq_arena_defer(call->arena, unref_arena, b->arena);
+        }
+        call->cb(rows, err, call->data);
+        sq_arena_unref(call->arena);
+    }
+}
+
+/* Sends the waiting calls of every definition that has no batch in flight, up to def->max per batch. */
+static void coal_flush(sq_db_t *db)
+{
+    for (coal_t *c = db->coals; c != NULL; c = c->next) {
+        if (c->inflight > 0)
+            continue;
+        while (c->n > 0) {
+            sq_arena_t *a = sq_arena_new();
+            int n = c->n < c->def->max ? c->n : c->def->max;
+            coal_batch_t *g = SQ_NEW(a, coal_batch_t);
+            *g = (coal_batch_t){db, c, sq_arena_alloc(a, sizeof(coal_call_t *) * (size_t)n), n};
+            size_t len = 2;
+            coal_call_t *k = c->head;
+            for (int i = 0; i < n; i++, k = k->next) {
+                g->calls[i] = k;
+                len += strlen(k->input) + 1;
+            }
+            c->head = k;
+            if (k == NULL)
+                c->tail = NULL;
+            c->n -= n;
+            char *json = sq_arena_alloc(a, len + 1), *p = json;
+            *p++ = '[';
+            for (int i = 0; i < n; i++) {
+                size_t l = strlen(g->calls[i]->input);
+                if (i > 0)
+                    *p++ = ',';
+                memcpy(p, g->calls[i]->input, l);
+                p += l;
+            }
+            *p++ = ']';
+            *p = '\0';
+            const char **params = sq_arena_alloc(a, sizeof(char *));
+            params[0] = json;
+            sq_batch_t *b = sq_db_batch(db, a);
+            for (int i = 0; i < c->def->nstmts; i++)
+                sq_batch_add(b, c->def->stmts[i], 1, params);
+            c->inflight++;
+            __atomic_add_fetch(&db->coal_calls, (uint64_t)n, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&db->coal_batches, 1, __ATOMIC_RELAXED);
+            sq_batch_send(b, on_coal, g);
+            sq_arena_unref(a);
+        }
+    }
+}
+
+static void coal_fail_pending(sq_db_t *db)
+{
+    sq_err_t e;
+    sq_err_clear(&e);
+    sq_err_set(&e, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+    e.retry_after = 1;
+    for (coal_t *c = db->coals; c != NULL; c = c->next) {
+        while (c->head != NULL) {
+            coal_call_t *k = c->head;
+            c->head = k->next;
+            c->n--;
+            k->cb(NULL, &e, k->data);
+            sq_arena_unref(k->arena);
+        }
+        c->tail = NULL;
+    }
+}
+
+static void coal_free(sq_db_t *db)
+{
+    while (db->coals != NULL) {
+        coal_t *c = db->coals;
+        db->coals = c->next;
+        free(c);
+    }
+}
+
 /* Session settings and LISTEN, sent first on every new connection. */
 SQ_STMT(db_session_setup, "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false), "
                           "set_config('idle_in_transaction_session_timeout', '10s', false), "
@@ -749,7 +934,9 @@ static void send_setup(sq_db_t *db)
 
 int sq_rows_count(const sq_rows_t *r)
 {
-    return r != NULL && r->res != NULL ? PQntuples(r->res) : 0;
+    if (r == NULL || r->res == NULL)
+        return 0;
+    return r->map != NULL ? r->n : PQntuples(r->res);
 }
 
 int64_t sq_rows_affected(const sq_rows_t *r)
@@ -762,7 +949,11 @@ int64_t sq_rows_affected(const sq_rows_t *r)
 
 const char *sq_rows_text(const sq_rows_t *r, int row, int col)
 {
-    if (row >= PQntuples(r->res) || col >= PQnfields(r->res) || PQgetisnull(r->res, row, col))
+    if (r->res == NULL || row < 0 || row >= sq_rows_count(r))
+        return NULL;
+    if (r->map != NULL)
+        row = r->map[row];
+    if (col >= PQnfields(r->res) || PQgetisnull(r->res, row, col))
         return NULL;
     return PQgetvalue(r->res, row, col);
 }

@@ -85,6 +85,32 @@ sq_rows_t *sq_batch_rows(sq_batch_t *b, int i);
 /** One statement, one round trip. */
 void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const char *const *params, sq_rows_cb cb, void *data);
 
+/* ---- coalesced calls: many callers, one set-based statement ---------------------------------------------------
+ * Writes of independent requests (creating carts) cost PostgreSQL far less per call when one statement does many
+ * of them: one plan, one executor start, one transaction. A coalesced call gives its input as a JSON value; the
+ * calls of one definition issued on a connection while none of its batches is in flight are sent together by the
+ * next sq_db_pump, as one batch whose every statement gets $1 = the JSON array of the inputs. Each statement
+ * answers rows whose column 0 is the call's 1-based position in that array (any number per call, any order), and
+ * each call gets its own rows of each statement. Statements must report a call they refuse as rows (or as no
+ * rows), never raise for one call: an error fails the whole batch, and every call in it gets the error (callers
+ * then retry alone). Calls wait while a batch of their definition is in flight, so groups grow with load and a
+ * lone call goes out at once. */
+typedef struct {
+    const char *name;          /* for logs */
+    sq_stmt_t *const *stmts;   /* run in this order in one batch */
+    int nstmts;
+    int max;                   /* calls per batch at most (more wait for the next batch) */
+} sq_coalesce_t;
+
+/** A call's rows: rows[i] of statement i (column 0 is the position; columns from 1 are the statement's answer),
+ * valid as long as the call's arena; err set: none of the batch's statements took effect. */
+typedef void (*sq_coalesce_cb)(sq_rows_t *const *rows, const sq_err_t *err, void *data);
+/** Queues a coalesced call; input is a JSON value (copied), cb runs once on the loop thread. */
+void sq_db_coalesce(sq_db_t *db, sq_arena_t *a, const sq_coalesce_t *def, const char *input, sq_coalesce_cb cb, void *data);
+/** Coalesced calls and the batches that carried them, since start (calls / batches is the grouping factor). */
+uint64_t sq_db_coalesced_calls(const sq_db_t *db);
+uint64_t sq_db_coalesced_batches(const sq_db_t *db);
+
 /* Typed getters over a statement's rows; text values live as long as the arena. */
 int sq_rows_count(const sq_rows_t *r);
 /** Rows affected by INSERT/UPDATE/DELETE. */
