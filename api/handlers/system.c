@@ -153,6 +153,16 @@ void sq_h_metrics(sq_req_t *req)
     put(&o, "# HELP souq_db_batches_total Batches (transactions) sent to PostgreSQL.\n# TYPE souq_db_batches_total counter\n");
     for (int t = 0; t < sq_server.nthreads; t++)
         put(&o, "souq_db_batches_total{thread=\"%d\"} %llu\n", t, (unsigned long long)sq_db_batches(sq_server.threads[t].db));
+    put(&o, "# HELP souq_db_coalesced_calls_total Requests' calls sent coalesced (many calls, one set-based statement).\n"
+            "# TYPE souq_db_coalesced_calls_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_db_coalesced_calls_total{thread=\"%d\"} %llu\n", t,
+            (unsigned long long)sq_db_coalesced_calls(sq_server.threads[t].db));
+    put(&o, "# HELP souq_db_coalesced_batches_total Batches that carried coalesced calls (calls / batches: calls per statement).\n"
+            "# TYPE souq_db_coalesced_batches_total counter\n");
+    for (int t = 0; t < sq_server.nthreads; t++)
+        put(&o, "souq_db_coalesced_batches_total{thread=\"%d\"} %llu\n", t,
+            (unsigned long long)sq_db_coalesced_batches(sq_server.threads[t].db));
     put(&o, "# HELP souq_db_inflight Batches waiting for PostgreSQL on the thread's connection.\n# TYPE souq_db_inflight gauge\n");
     for (int t = 0; t < sq_server.nthreads; t++)
         put(&o, "souq_db_inflight{thread=\"%d\"} %d\n", t, sq_db_inflight(sq_server.threads[t].db));

@@ -425,3 +425,64 @@ test('the cart id is a secret: never cached, shortened in the access log', async
   assert.match(s.server.log, new RegExp(`"path":"/v1/store/carts/${id.slice(0, 9).replace(/[-]/g, '\\-')}\\.\\.\\.","route":"/v1/store/carts/\\{id\\}"`));
   assert.ok(!s.server.log.includes(id), 'the whole id never reaches the log');
 });
+
+// Creations coalesced (core/db.h, migrations/0042): carts created by concurrent requests go to PostgreSQL many per
+// statement; a request the set-based checks refuse runs alone. Every request must get exactly the answer it gets
+// alone, and nothing of a refused request may be written.
+test('concurrent creations are coalesced, and each answer is the one the request gets alone', async () => {
+  const bodies = [
+    { items: [{ variant_id: V.tee, quantity: 1 }] },
+    { items: [{ variant_id: V.tee, quantity: 2 }, { variant_id: V.teeL, quantity: 1 }, { variant_id: V.tee, quantity: 9 }] },
+    { email: 'Mixed@Example.com', note: 'gift', metadata: { k: 'v' }, currency_code: 'usd', items: [{ variant_id: V.teeL, quantity: 3 }] },
+    { region_id: eu.id, items: [{ variant_id: V.euOnly, quantity: 1 }, { variant_id: V.sale, quantity: 1 }] },
+    { items: [{ variant_id: V.backorder, quantity: 40 }] },
+    { shipping_address: { first_name: 'A', last_name: 'B', address_1: 'Main 1', city: 'Berlin', postal_code: '10115', country_code: 'de' }, items: [{ variant_id: V.tee, quantity: 1 }] },
+    {},
+    // refusals, each with its pointer
+    { items: [{ variant_id: V.tee, quantity: 1 }, { variant_id: V.draft, quantity: 1 }] },
+    { items: [{ variant_id: V.unpriced, quantity: 1 }] },
+    { items: [{ variant_id: V.few, quantity: 2 }, { variant_id: V.few, quantity: 1 }] },
+    { items: [{ variant_id: V.elsewhere, quantity: 1 }] },
+    { items: [{ variant_id: 'var_01zzzzzzzzzzzzzzzzzzzzzzzz', quantity: 1 }] },
+    { currency_code: 'usd', items: [{ variant_id: V.euOnly, quantity: 1 }] },
+    { region_id: 'reg_01zzzzzzzzzzzzzzzzzzzzzzzz' },
+    { region_id: eu.id, currency_code: 'usd' },
+    { items: [{ variant_id: V.backorder, quantity: 6000 }, { variant_id: V.backorder, quantity: 5000 }] },
+  ];
+  // what a cart answer says, without what differs between two carts of one body
+  const shape = (r) => {
+    if (r.status !== 201) return { status: r.status, body: r.body };
+    const { id, created_at, updated_at, expires_at, ...rest } = r.body;
+    return { status: 201, cart: { ...rest, items: rest.items.map(({ id: _i, created_at: _c, updated_at: _u, ...l }) => l) } };
+  };
+  const alone = [];
+  for (const b of bodies) alone.push(shape(await s.client.post('/v1/store/carts', b)));
+  assert.deepEqual(alone.map((a) => a.status), [201, 201, 201, 201, 201, 201, 201, 422, 422, 409, 422, 422, 422, 422, 422, 422]);
+  const coalesced = async () => {
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    const sum = (name) => [...m.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, x) => n + Number(x[1]), 0);
+    return { calls: sum('souq_db_coalesced_calls_total'), batches: sum('souq_db_coalesced_batches_total') };
+  };
+  const cartsNow = async () => Number((await s.sql('SELECT count(*) AS n FROM carts'))[0].n);
+  const before = await coalesced();
+  let grouped = false;
+  for (let round = 0; round < 5 && !grouped; round++) {
+    const n0 = await cartsNow();
+    const b0 = await coalesced();
+    const order = [...bodies.keys(), ...bodies.keys(), ...bodies.keys()].sort(() => Math.random() - 0.5);
+    const answers = await Promise.all(order.map((i) => s.client.post('/v1/store/carts', bodies[i])));
+    answers.forEach((r, j) => {
+      const ok = shape(r);
+      // error bodies name their request
+      if (ok.status !== 201) { delete ok.body.request_id; delete alone[order[j]].body?.request_id; }
+      assert.deepEqual(ok, alone[order[j]], `body ${order[j]}`);
+    });
+    const created = answers.filter((r) => r.status === 201);
+    assert.equal(await cartsNow(), n0 + created.length, 'a refused request writes nothing');
+    for (const r of created.slice(0, 5)) assert.deepEqual((await s.client.get(`/v1/store/carts/${r.body.id}`)).body, r.body);
+    const b1 = await coalesced();
+    grouped = b1.calls - b0.calls > b1.batches - b0.batches;
+  }
+  assert.ok(grouped, 'some statement carried the creations of more than one request');
+  assert.ok((await coalesced()).calls > before.calls);
+});
