@@ -54,6 +54,7 @@ SELECT id, '$channel', 'buyer@example.com', 'eur',
        '{"first_name":"B","last_name":"B","address_1":"Street 1","city":"Berlin","postal_code":"10117","country_code":"de"}' FROM ids;
 INSERT INTO cart_line_items (cart_id, variant_id, quantity) SELECT id, (ARRAY[${varray%,}])[g % $skus + 1], 1 FROM ids;
 INSERT INTO cart_shipping_methods (cart_id, shipping_option_id) SELECT id, '$option' FROM ids;
+ANALYZE carts, cart_line_items, cart_shipping_methods; -- as after any bulk load (autovacuum would, a minute later)
 SELECT id FROM ids;
 SQL
 cat >"$work/add.lua" <<EOF

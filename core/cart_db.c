@@ -437,9 +437,9 @@ static void on_trial(sq_rows_t *rows, const sq_err_t *err, void *data)
  * and answers their positions; the view of each created cart follows in the same transaction */
 SQ_STMT(cart_create_many, "SELECT ord FROM souq_carts_create($1::jsonb)");
 static sq_stmt_t *const create_stmts[] = {&cart_create_many, &cart_view_many};
-static const sq_coalesce_t create_many = {"cart_create", create_stmts, 2, 32, true};
+static const sq_coalesce_t create_many = {"cart_create", create_stmts, 2, 32};
 static sq_stmt_t *const view_stmts[] = {&cart_view_many};
-static const sq_coalesce_t view_many = {"cart_view", view_stmts, 1, 32, true};
+static const sq_coalesce_t view_many = {"cart_view", view_stmts, 1, 32};
 
 /* an id as it may stand in a JSON string unescaped (ours always can: base32 and base64url) */
 static bool plain(const char *s)

@@ -100,9 +100,6 @@ typedef struct {
     sq_stmt_t *const *stmts;   /* run in this order in one batch */
     int nstmts;
     int max;                   /* calls per batch at most (more wait for the next batch) */
-    bool generic_plan;         /* plan the statements once per connection (plan_cache_mode force_generic_plan for the
-                                * batch): the planner cannot see into the JSON array anyway, and a big statement planned
-                                * again for every batch costs more than running it */
 } sq_coalesce_t;
 
 /** A call's rows: rows[i] of statement i (column 0 is the position; columns from 1 are the statement's answer),
