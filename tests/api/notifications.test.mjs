@@ -86,18 +86,26 @@ const deliveryRows = (eventId, kind) => s.sql('SELECT id, state, attempts, last_
 const configure = (config) => A('PATCH', '/v1/admin/plugins/notify-email', { config });
 const settled = (rows) => rows.length > 0 && rows.every((d) => ['completed', 'discarded', 'canceled'].includes(d.state));
 
-test('without an email provider an order confirmation is logged as skipped, not lost silently', async () => {
+const provider = async () => (await s.sql("SELECT channels, enabled, since FROM notification_providers WHERE plugin = 'notify-email'"))[0];
+const fannedOut = (evt) => eventually(async () => (await s.sql('SELECT state FROM outbox_events WHERE id = $1', [evt]))[0].state === 'completed', 10000, 'fanned out');
+let early; // an order placed while no provider was enabled
+
+test('without an email provider no notification is fanned out: no delivery, no log row', async () => {
   const r = await A('GET', '/v1/admin/plugins/notify-email');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.status, 'unconfigured', 'server_token and from are required');
   assert.deepEqual(r.body.provides, ['notification:email']);
   for (const [k, f] of Object.entries(r.body.config_schema)) assert.ok(f.description?.length > 10, `${k} is described`);
   assert.equal(r.body.config_schema.server_token.secret, true);
-  const o = await order(email('early'));
-  const n = await eventually(async () => { const l = await log(o.id); return l.length === 1 && l[0].state !== 'pending' && l; }, 20000, 'the skipped notification');
-  assert.equal(n[0].state, 'skipped');
-  assert.match(n[0].last_error, /no notification provider/);
+  const to = email('early');
+  const o = await order(to);
+  const evt = await eventOf(o.id, 'order.placed');
+  await fannedOut(evt);
+  assert.deepEqual(await provider(), { channels: ['email'], enabled: false, since: null }, 'published as a provider that is off');
+  assert.deepEqual(await deliveryRows(evt, 'notification'), [], 'no notification delivery without a provider');
+  assert.deepEqual(await log(o.id), [], 'nor a notification log row');
   assert.equal(pm.requests.length, 0);
+  early = { ...o, to, evt };
 });
 
 test('notify-email takes a write-only server token and validates its settings', async () => {
@@ -111,6 +119,25 @@ test('notify-email takes a write-only server token and validates its settings', 
   assert.equal(r.body.config.message_stream, 'outbound');
   assert.doesNotMatch(r.text, new RegExp(TOKEN));
   assert.doesNotMatch((await A('GET', '/v1/admin/plugins')).text, new RegExp(TOKEN));
+});
+
+test('once a provider is enabled later orders are notified; events from before it are not, even still queued', async () => {
+  assert.ok(early, 'the order placed without a provider');
+  const to = email('later');
+  const o = await order(to);
+  await eventually(() => pm.to(to).length === 1, 20000, 'the confirmation of an order placed after enabling');
+  const p = await provider();
+  assert.equal(p.enabled, true);
+  assert.ok(p.since <= new Date(o.created_at), 'enabled since the staff action, before the order');
+  // an event that occurred before the provider was enabled but reaches the dispatcher only now (a backlog): not sent
+  const [{ id: late }] = await s.sql(`INSERT INTO outbox_events (type, payload, occurred_at)
+    VALUES ('order.placed', $1, $2::timestamptz - interval '1 second') RETURNING id`,
+  [{ order_id: early.id, number: early.number, total: early.total, currency_code: 'eur', payment_status: early.payment_status }, p.since]);
+  await fannedOut(late);
+  assert.deepEqual(await deliveryRows(late, 'notification'), [], 'nothing retroactive');
+  assert.deepEqual(await deliveryRows(early.evt, 'notification'), []);
+  assert.deepEqual(await log(early.id), []);
+  assert.equal(pm.to(early.to).length, 0);
 });
 
 test('an order confirmation goes out once in Postmark\'s shape, even when its event is delivered again', async () => {

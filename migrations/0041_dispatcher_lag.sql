@@ -1,0 +1,96 @@
+-- 0041_dispatcher_lag.sql: the dispatcher's lag regression of 0029 (issue 6 follow-up).
+--
+-- 1. Notification targets are fanned out only while a notification provider is published. Since 0029 every
+--    order.placed also became an order_confirmation delivery, which a store without an email plugin only logged as
+--    skipped: twice the deliveries per order for nothing, and one node's dispatcher fell seconds behind at 500
+--    orders/s. The nodes now publish their registry's notification providers with the plugin subscriptions
+--    (notification_providers, souq_plugin_subscriptions_sync), and the notification rows of souq_event_targets are
+--    enabled only while an enabled provider of email exists. Nothing is sent retroactively: an event matches a
+--    notification target only when it occurred after the provider was enabled (since: when staff enabled or
+--    configured the plugin, plugin_settings.updated_at, or when a node first published it enabled), so an order
+--    placed while no provider was enabled gets no confirmation later. Exactly once per (event, kind) is unchanged
+--    (the notifications table of 0029).
+-- 2. Outcomes are recorded in batches: souq_deliveries_finish takes the results of many deliveries (a JSON array)
+--    in one statement and one commit, instead of one statement and one durable commit per delivery.
+
+-- ---- 1. notification providers ------------------------------------------------------------------------------
+
+CREATE TABLE notification_providers (
+    plugin     text PRIMARY KEY CHECK (plugin ~ '^[a-z][a-z0-9_-]{0,47}$'),
+    channels   text[] NOT NULL CHECK (cardinality(channels) BETWEEN 1 AND 2 AND channels <@ ARRAY['email', 'sms']),
+    enabled    boolean NOT NULL,
+    since      timestamptz, -- enabled since (events that occurred from then on are notified); NULL while disabled
+    node       text NOT NULL, -- the node that published it last
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (enabled = (since IS NOT NULL))
+);
+
+-- p_subs: [{plugin, version, event_types?, notification_channels?, enabled}], a node's whole registry: entries with
+-- event_types are subscriptions (0029), entries with notification_channels are providers. Rows that did not change are
+-- left alone; a provider keeps its since while it stays enabled. Returns the number of subscriptions.
+CREATE OR REPLACE FUNCTION souq_plugin_subscriptions_sync(p_subs jsonb, p_node text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    DELETE FROM plugin_event_subscriptions s
+     WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_subs) x
+                        WHERE x->>'plugin' = s.plugin AND jsonb_typeof(x->'event_types') = 'array');
+    INSERT INTO plugin_event_subscriptions (plugin, version, event_types, enabled, node)
+    SELECT x->>'plugin', x->>'version', souq_text_array(x->'event_types'), (x->>'enabled')::boolean, p_node
+      FROM jsonb_array_elements(p_subs) x
+     WHERE jsonb_typeof(x->'event_types') = 'array'
+    ON CONFLICT (plugin) DO UPDATE SET version = EXCLUDED.version, event_types = EXCLUDED.event_types,
+           enabled = EXCLUDED.enabled, node = EXCLUDED.node, updated_at = now()
+     WHERE (plugin_event_subscriptions.version, plugin_event_subscriptions.event_types, plugin_event_subscriptions.enabled)
+           IS DISTINCT FROM (EXCLUDED.version, EXCLUDED.event_types, EXCLUDED.enabled);
+
+    DELETE FROM notification_providers p
+     WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_subs) x
+                        WHERE x->>'plugin' = p.plugin AND jsonb_typeof(x->'notification_channels') = 'array');
+    INSERT INTO notification_providers AS p (plugin, channels, enabled, since, node)
+    SELECT x->>'plugin', souq_text_array(x->'notification_channels'), (x->>'enabled')::boolean,
+           -- the staff action that enabled it when there was one (least ignores a NULL), else now
+           CASE WHEN (x->>'enabled')::boolean
+                THEN least(now(), (SELECT s.updated_at FROM plugin_settings s WHERE s.name = x->>'plugin')) END, p_node
+      FROM jsonb_array_elements(p_subs) x
+     WHERE jsonb_typeof(x->'notification_channels') = 'array'
+    ON CONFLICT (plugin) DO UPDATE SET channels = EXCLUDED.channels, enabled = EXCLUDED.enabled,
+           since = CASE WHEN NOT EXCLUDED.enabled THEN NULL WHEN p.enabled THEN p.since ELSE EXCLUDED.since END,
+           node = EXCLUDED.node, updated_at = now()
+     WHERE (p.channels, p.enabled) IS DISTINCT FROM (EXCLUDED.channels, EXCLUDED.enabled);
+
+    SELECT count(*) INTO n FROM plugin_event_subscriptions;
+    RETURN n;
+END $$;
+
+-- since: a target matches only events that occurred from then on (NULL: any). The notification kinds send email;
+-- they are on while an enabled provider of email is published, from the earliest such provider's since.
+CREATE OR REPLACE VIEW souq_event_targets AS
+    SELECT 'webhook'::text AS kind, w.id, w.event_types, w.enabled, NULL::timestamptz AS since FROM webhook_endpoints w
+    UNION ALL
+    SELECT 'plugin'::text, p.plugin, p.event_types, p.enabled, NULL::timestamptz FROM plugin_event_subscriptions p
+    UNION ALL
+    SELECT 'notification'::text, n.kind, ARRAY[n.event_type], n.enabled AND pr.since IS NOT NULL, pr.since
+      FROM notification_settings n
+     CROSS JOIN (SELECT min(x.since) AS since FROM notification_providers x WHERE x.enabled AND 'email' = ANY (x.channels)) pr;
+
+-- As in 0023, with the targets' since.
+CREATE OR REPLACE FUNCTION souq_events_fanout(p_limit int, p_max_attempts int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH ev AS (
+        SELECT e.id, e.type, e.occurred_at FROM outbox_events e
+         WHERE e.state IN ('available', 'retryable') AND e.run_at <= now()
+         ORDER BY e.run_at, e.id LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), ins AS (
+        INSERT INTO event_deliveries (event_id, target_kind, target_id, max_attempts)
+        SELECT ev.id, t.kind, t.id, p_max_attempts FROM ev JOIN souq_event_targets t
+            ON t.enabled AND souq_event_matches(t.event_types, ev.type) AND (t.since IS NULL OR ev.occurred_at >= t.since)
+         ORDER BY ev.id, t.id
+    )
+    UPDATE outbox_events o SET state = 'completed', attempts = o.attempts + 1, locked_by = NULL, locked_until = NULL
+      FROM ev WHERE o.id = ev.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
