@@ -94,3 +94,27 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
+
+-- ---- 2. outcomes in batches ---------------------------------------------------------------------------------
+
+-- Records the attempts of many deliveries this node holds, in one statement and one transaction: p_results is
+-- [{i, id, target_kind, target_id, attempt, outcome, status, error, started_us, duration_ms, response, retry_ms}],
+-- each as souq_delivery_finish takes it; answers (i, the delivery's new state or NULL when the lease was lost).
+-- They are taken in (target, delivery) order, so batches of two nodes lock the webhook rows they update in the same
+-- order. The commit does not wait for its WAL flush: a record lost in a crash leaves its delivery running until the
+-- lease expires, and it is performed again (deliveries are at least once; notifications keep their own log).
+CREATE FUNCTION souq_deliveries_finish(p_results jsonb, p_node text) RETURNS TABLE (i int, state text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    FOR r IN SELECT x FROM jsonb_array_elements(p_results) x
+              ORDER BY x->>'target_kind', x->>'target_id', x->>'id' LOOP
+        i := (r->>'i')::int;
+        state := souq_delivery_finish(r->>'id', p_node, (r->>'attempt')::int, r->>'outcome', (r->>'status')::int, r->>'error',
+                                      to_timestamp((r->>'started_us')::bigint / 1e6), (r->>'duration_ms')::int, r->>'response',
+                                      (r->>'retry_ms')::bigint);
+        RETURN NEXT;
+    END LOOP;
+END $$;
