@@ -11,7 +11,10 @@
 --    placed while no provider was enabled gets no confirmation later. Exactly once per (event, kind) is unchanged
 --    (the notifications table of 0029).
 -- 2. Outcomes are recorded in batches: souq_deliveries_finish takes the results of many deliveries (a JSON array)
---    in one statement and one commit, instead of one statement and one durable commit per delivery.
+--    in one statement and one commit, instead of one statement and one durable commit per delivery. The claim
+--    (souq_deliveries_claim) is plpgsql, so its plan is kept.
+-- 3. An automation run killed by an attempt that then lost its job lease is not revived by the job coming back
+--    (souq_automation_run_begin): only a retry by hand goes on with a dead run.
 
 -- ---- 1. notification providers ------------------------------------------------------------------------------
 
