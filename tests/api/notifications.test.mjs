@@ -336,8 +336,10 @@ test('a delivery racing another one that is sending the same notification waits 
   assert.equal(pm.to(to).length, 1, 'no second copy while the first is being sent');
   await s.sql('UPDATE notifications SET sending_until = NULL WHERE event_id = $1', [evt]); // the other sender died: its claim expired
   await eventually(() => pm.to(to).length === 2, 20000, 'sent by the retry once the claim is gone');
-  const n = (await log(o.id)).find((x) => x.event_id === evt);
+  // the provider's answer is recorded after it reached the fake Postmark: wait for the log, not only the request
+  const n = await eventually(async () => { const x = (await log(o.id)).find((y) => y.event_id === evt); return x?.state !== 'pending' && x; }, 10000, 'the log');
   assert.deepEqual([n.state, n.attempts], ['sent', 2]);
+  assert.equal(pm.to(to).length, 2);
 });
 
 test('a password reset request emails the customer a working single-use link; the token is never logged', async () => {
