@@ -403,6 +403,27 @@ test('the hourly spending cap holds notifications back and says so in the log', 
   await eventually(() => pm.to(to).length === 1, 20000, 'sent again below the cap');
 });
 
+test('a provider switched off stops notification deliveries; switched on again, only later orders are notified', async () => {
+  let r = await A('PATCH', '/v1/admin/plugins/notify-email', { enabled: false });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await provider())?.enabled === false, 10000, 'the provider published as off');
+  assert.equal((await provider()).since, null);
+  const off = email('provider-off');
+  const o = await order(off);
+  const evt = await eventOf(o.id, 'order.placed');
+  await fannedOut(evt);
+  assert.deepEqual(await deliveryRows(evt, 'notification'), []);
+  r = await A('PATCH', '/v1/admin/plugins/notify-email', { enabled: true });
+  assert.equal(r.status, 200, r.text);
+  const on = email('provider-on');
+  const o2 = await order(on);
+  await eventually(() => pm.to(on).length === 1, 20000, 'notified again');
+  assert.ok((await provider()).since > new Date(o.created_at), 'enabled since the second PATCH');
+  assert.equal(pm.to(off).length, 0, 'the order placed while it was off is not notified later');
+  assert.deepEqual(await log(o.id), []);
+  assert.equal((await log(o2.id))[0]?.kind, 'order_confirmation');
+});
+
 // ---- plugin event subscribers -----------------------------------------------------------------------------------------
 
 const emit = async (typ, payload = {}) => (await s.sql('INSERT INTO outbox_events (type, payload) VALUES ($1, $2) RETURNING id', [typ, payload]))[0].id;
