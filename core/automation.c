@@ -1015,6 +1015,15 @@ static void on_begin(const char *json, const sq_err_t *err, void *data)
     json_error_t je;
     rn->run = sq_json_own(rn->cx->arena, json_loads(json, 0, &je));
     const char *state = json_string_value(json_object_get(rn->run, "state"));
+    if (state != NULL && strcmp(state, "dead") == 0) {
+        /* an attempt that killed the run lost its lease before it recorded its job (0041): the job ends as the run did,
+         * discarded, so staff can still retry it by hand */
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_CONFLICT, "The run is dead: an earlier attempt failed for good.");
+        end(rn, &e, true);
+        return;
+    }
     if (state == NULL || strcmp(state, "running") != 0) { /* finished before, or canceled: nothing to do */
         end(rn, NULL, false);
         return;

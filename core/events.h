@@ -58,11 +58,25 @@ typedef void (*sq_step_cb)(long fanned_out, sq_delivery_t *list, int n, const sq
  * lease_ms (claim_limit 0: none). */
 void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char *node, int claim_limit, int lease_ms,
                     sq_step_cb cb, void *data);
-/** Records an attempt; cb gets the new state, or NULL when the lease had passed to another node. response (may be
- * NULL) is cut to 1 KiB. */
-void sq_delivery_finish(sq_ctx_t *cx, const sq_delivery_t *d, const char *node, sq_delivery_outcome_t outcome, int status,
-                        const char *error, int64_t started_unix_us, int duration_ms, const char *response, int64_t retry_ms,
-                        sq_state_cb cb, void *data);
+/** The result of one attempt, as sq_deliveries_finish records it. */
+typedef struct {
+    const sq_delivery_t *d;
+    sq_delivery_outcome_t outcome;
+    int status;        /* the HTTP status, 0: none */
+    const char *error; /* the kind of failure, or NULL */
+    int64_t started_unix_us;
+    int duration_ms;
+    const char *response; /* the answer (may be NULL): its first 1 KiB is kept */
+    int64_t retry_ms;     /* when a retry comes due */
+} sq_delivery_result_t;
+
+/** states[i]: the new state of results[i]'s delivery, or NULL when its lease had passed to another node (arena). */
+typedef void (*sq_states_cb)(const char *const *states, int n, const sq_err_t *err, void *data);
+/** Records the attempts of n deliveries this node holds in one statement and one transaction (migration 0041,
+ * souq_deliveries_finish; its commit does not wait for the WAL flush: a record lost in a crash means the delivery is
+ * performed again once its lease expires). On an error nothing is recorded. */
+void sq_deliveries_finish(sq_ctx_t *cx, const char *node, const sq_delivery_result_t *results, int n, sq_states_cb cb,
+                          void *data);
 void sq_events_stats(sq_ctx_t *cx, sq_stats_cb cb, void *data);
 
 /* ---- admin ----------------------------------------------------------------------------------------------------- */

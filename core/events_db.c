@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/util.h"
 #include "core/events.h"
 
 extern const sq_field_t sq_webhook_create_fields[], sq_webhook_update_fields[];
@@ -10,8 +11,7 @@ extern const sq_field_t sq_webhook_create_fields[], sq_webhook_update_fields[];
 SQ_STMT(events_fanout, "SELECT souq_events_fanout($1::int, $2::int)");
 SQ_STMT(deliveries_claim, "SELECT id, event_id, event_type, attempt, max_attempts, target_kind, target_id, trigger, url, enabled, "
                           "secret, previous_secret, body FROM souq_deliveries_claim($1, $2::int, $3::int)");
-SQ_STMT(delivery_finish, "SELECT souq_delivery_finish($1, $2, $3::int, $4, $5::int, $6, to_timestamp($7::bigint / 1e6), $8::int, "
-                         "$9, $10::bigint)");
+SQ_STMT(deliveries_finish, "SELECT i, state FROM souq_deliveries_finish($1::jsonb, $2)");
 SQ_STMT_RO(events_stats, "SELECT (SELECT count(*) FROM outbox_events WHERE state IN ('available', 'retryable')), "
                          "(SELECT count(*) FROM event_deliveries WHERE state IN ('available', 'retryable', 'running')), "
                          "coalesce(extract(epoch FROM now() - (SELECT min(occurred_at) FROM outbox_events "
@@ -114,12 +114,6 @@ void sq_events_step(sq_ctx_t *cx, int fanout_limit, int max_attempts, const char
     sq_batch_send(b, on_step, op(cx, (void (*)())cb, data));
 }
 
-static void on_finish(sq_rows_t *rows, const sq_err_t *err, void *data)
-{
-    op_t *o = data;
-    ((sq_state_cb)o->cb)(err == NULL && sq_rows_count(rows) > 0 ? sq_rows_text(rows, 0, 0) : NULL, err, o->data);
-}
-
 /* at most 1 KiB of the answer, cut at a UTF-8 character boundary, without NUL bytes (text columns refuse them) */
 static const char *excerpt(sq_arena_t *a, const char *s)
 {
@@ -131,15 +125,65 @@ static const char *excerpt(sq_arena_t *a, const char *s)
     return sq_arena_strndup(a, s, n);
 }
 
-void sq_delivery_finish(sq_ctx_t *cx, const sq_delivery_t *d, const char *node, sq_delivery_outcome_t outcome, int status,
-                        const char *error, int64_t started_unix_us, int duration_ms, const char *response, int64_t retry_ms,
-                        sq_state_cb cb, void *data)
+/* a JSON string of s; bytes that are not UTF-8 (an answer in Latin-1) become '?' rather than failing the batch */
+static json_t *jstr(sq_arena_t *a, const char *s)
+{
+    if (s == NULL)
+        return json_null();
+    json_t *v = json_string(s);
+    if (v != NULL)
+        return v;
+    char *c = sq_arena_strdup(a, s);
+    for (char *p = c; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    return json_string(c);
+}
+
+typedef struct {
+    sq_arena_t *arena;
+    int n;
+    sq_states_cb cb;
+    void *data;
+} fin_t;
+
+static void on_finish(sq_rows_t *rows, const sq_err_t *err, void *data)
+{
+    fin_t *f = data;
+    const char **states = sq_arena_zalloc(f->arena, sizeof(char *) * (size_t)(f->n + 1));
+    if (err != NULL) {
+        f->cb(states, f->n, err, f->data);
+        return;
+    }
+    for (int r = 0; r < sq_rows_count(rows); r++) {
+        int64_t i = sq_rows_int64(rows, r, 0);
+        if (SQ_ALWAYS(i >= 0 && i < f->n))
+            states[i] = sq_rows_text(rows, r, 1);
+    }
+    f->cb(states, f->n, NULL, f->data);
+}
+
+void sq_deliveries_finish(sq_ctx_t *cx, const char *node, const sq_delivery_result_t *results, int n, sq_states_cb cb,
+                          void *data)
 {
     sq_arena_t *a = cx->arena;
-    const char **p = sq_db_params(a, 10, d->id, node, sq_db_int(a, d->attempt), sq_delivery_outcome_name(outcome),
-                                  status > 0 ? sq_db_int(a, status) : NULL, error, sq_db_int(a, started_unix_us),
-                                  sq_db_int(a, duration_ms), excerpt(a, response), sq_db_int(a, retry_ms));
-    sq_db_query(cx->db, a, &delivery_finish, 10, p, on_finish, op(cx, (void (*)())cb, data));
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++) {
+        const sq_delivery_result_t *r = &results[i];
+        json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:s, s:I, s:i, s:I}", "i", i, "id", r->d->id, "target_kind",
+                              r->d->target_kind, "target_id", r->d->target_id, "attempt", r->d->attempt, "outcome",
+                              sq_delivery_outcome_name(r->outcome), "started_us", (json_int_t)r->started_unix_us, "duration_ms",
+                              r->duration_ms, "retry_ms", (json_int_t)r->retry_ms);
+        json_object_set_new(o, "status", r->status > 0 ? json_integer(r->status) : json_null());
+        json_object_set_new(o, "error", jstr(a, r->error));
+        json_object_set_new(o, "response", jstr(a, excerpt(a, r->response)));
+        json_array_append_new(list, o);
+    }
+    size_t len;
+    const char *body = sq_json_dump(a, sq_json_own(a, list), &len);
+    fin_t *f = SQ_NEW(a, fin_t);
+    *f = (fin_t){a, n, cb, data};
+    sq_db_query(cx->db, a, &deliveries_finish, 2, sq_db_params(a, 2, body, node), on_finish, f);
 }
 
 static void on_stats(sq_rows_t *rows, const sq_err_t *err, void *data)

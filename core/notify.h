@@ -90,8 +90,10 @@ void sq_notification_template_update(sq_ctx_t *cx, const char *kind, const json_
 
 /* ---- plugin subscribers ------------------------------------------------------------------------------------------ */
 
-/** Publishes a node's plugin subscriptions (JSON array of {plugin, version, event_types, enabled}) as the set the
- * dispatcher fans events out to. */
+/** Publishes a node's plugin subscriptions and notification providers (JSON array of {plugin, version, enabled,
+ * event_types?, notification_channels?}) as the set the dispatcher fans events out to: notification kinds are
+ * fanned out only while an enabled provider of email is published, and only for events that occurred since it was
+ * enabled (migration 0041). */
 void sq_plugin_subscriptions_sync(sq_ctx_t *cx, const char *subs_json, const char *node, sq_done_cb cb, void *data);
 /** A plugin's deliveries, newest first; state filters (NULL: all). Each is an EventDelivery with "plugin". */
 void sq_plugin_deliveries(sq_ctx_t *cx, const char *plugin, const sq_page_t *page, const char *state, sq_list_cb cb, void *data);

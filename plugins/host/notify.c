@@ -58,6 +58,8 @@ int sq_pdef_load_events(sq_pdef_t *d, json_t *events, char *err, size_t errlen)
     return 0;
 }
 
+static const char *const channel_names[] = {"email", "sms"};
+
 /* ---- subscriptions ------------------------------------------------------------------------------------------------ */
 
 uint64_t sq_plugin_registry_generation(void)
@@ -72,9 +74,24 @@ char *sq_plugin_subscriptions_json(sq_arena_t *a, uint64_t *generation)
     *generation = r != NULL ? r->generation : 0;
     for (int i = 0; r != NULL && i < r->n; i++) {
         const sq_pdef_t *d = r->defs[i];
+        json_t *channels = json_array();
+        for (size_t c = 0; c < SQ_ARRAY_LEN(channel_names); c++)
+            for (int j = 0; j < d->nprovides; j++)
+                if (strncmp(d->provides[j], "notification:", 13) == 0 && strcmp(d->provides[j] + 13, channel_names[c]) == 0) {
+                    json_array_append_new(channels, json_string(channel_names[c]));
+                    break;
+                }
+        if (d->events == NULL && json_array_size(channels) == 0) {
+            json_decref(channels);
+            continue;
+        }
+        json_t *e = json_pack("{s:s, s:s, s:b}", "plugin", d->name, "version", d->version, "enabled", d->enabled);
         if (d->events != NULL)
-            json_array_append_new(out, json_pack("{s:s, s:s, s:O, s:b}", "plugin", d->name, "version", d->version, "event_types",
-                                                 d->events, "enabled", d->enabled));
+            json_object_set(e, "event_types", d->events);
+        if (json_array_size(channels) > 0)
+            json_object_set(e, "notification_channels", channels);
+        json_decref(channels);
+        json_array_append_new(out, e);
     }
     sq_preg_unref(r);
     size_t len;
@@ -130,7 +147,6 @@ void sq_plugin_deliver_event(sq_ctx_t *cx, const char *plugin, const char *body,
 
 /* ---- notification providers ------------------------------------------------------------------------------------------ */
 
-static const char *const channel_names[] = {"email", "sms"};
 
 typedef struct {
     sq_ctx_t *cx;

@@ -14,8 +14,9 @@
 /** The generation of the current plugin registry: when it changes, the subscriptions may have. */
 uint64_t sq_plugin_registry_generation(void);
 
-/** The subscriptions of the current registry as a JSON array [{plugin, version, event_types, enabled}] (every
- * plugin whose manifest declares "events"), in the arena; *generation gets the registry generation it describes. */
+/** The subscriptions and notification providers of the current registry as a JSON array [{plugin, version, enabled,
+ * event_types?, notification_channels?}] (every plugin whose manifest declares "events" or provides notification:email
+ * or notification:sms; migration 0041), in the arena; *generation gets the registry generation it describes. */
 char *sq_plugin_subscriptions_json(sq_arena_t *a, uint64_t *generation);
 
 /** How a delivery to a plugin ended. */

@@ -12,7 +12,9 @@ const ENV = {
   SOUQ_OUTBOUND_ALLOW_CIDRS: '127.0.0.1/32',
   SOUQ_JOB_RETRY_BASE_MS: '100',
   SOUQ_JOBS_POLL_MS: '50',
-  SOUQ_JOBS_LEASE_MS: '3000',
+  // above what an attempt may take (call_webhook: 10 s): a lease that expires mid-attempt legitimately runs the job
+  // again (at least once), which the attempt counts below cannot allow for on a loaded box (the crash test sets its own)
+  SOUQ_JOBS_LEASE_MS: '60000',
 };
 let s, t, rcv, loc;
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
@@ -323,6 +325,33 @@ test('call_webhook: signed like webhook deliveries with an idempotency key; 5xx 
   const again = await eventually(async () => { const z = (await runsOf(x.id)).find((q) => q.id === dead.id); return z.state === 'succeeded' ? z : null; }, 20000, 'the retried run');
   assert.equal(again.attempts, 2);
   assert.deepEqual((await s.sql('SELECT tags FROM customers WHERE id = $1', [c2.customer.id]))[0].tags, ['called']);
+  await A('DELETE', `/v1/admin/webhooks/${wh.id}`);
+  await cleanup();
+});
+
+test('a run killed by an attempt whose lease then expired stays dead: the job coming back is not a retry by hand', async () => {
+  let r = await A('POST', '/v1/admin/webhooks', { url: `${rcv.url}/status/410`, event_types: ['webhook_endpoint.test'] });
+  assert.equal(r.status, 201, r.text);
+  const wh = r.body;
+  r = await A('POST', R, rule({ actions: [{ type: 'call_webhook', params: { webhook_id: wh.id } }] }));
+  assert.equal(r.status, 201, r.text);
+  const x = r.body;
+  await newCustomer(s.client);
+  const [run] = await settledRuns(x.id, 1);
+  assert.deepEqual([run.state, run.attempts], ['dead', 1]);
+  const calls = () => rcv.requests.filter((q) => q.headers['souq-automation-run'] === run.id).length;
+  assert.equal(calls(), 1);
+  // as if that attempt had lost its lease before recording its job: the job is still running, its lease expired
+  const [job] = await s.sql(`UPDATE jobs SET state = 'running', locked_by = 'gone:1:x', locked_until = now() - interval '1 second',
+    completed_at = NULL, errors = '[]' WHERE unique_key = 'automation.run:' || $1 RETURNING id`, [run.id]);
+  const j = await eventually(async () => { const [z] = await s.sql('SELECT state, attempts, errors FROM jobs WHERE id = $1', [job.id]); return z.state === 'discarded' && z; }, 20000, 'the job claimed again and given up');
+  assert.equal(j.attempts, 2);
+  assert.deepEqual(j.errors.map((e) => e.attempt), [1, 2]);
+  assert.equal(j.errors[0].error, 'lease expired');
+  assert.match(j.errors[1].error, /run is dead/);
+  const [again] = await runsOf(x.id);
+  assert.deepEqual([again.state, again.attempts], ['dead', 1], 'the permanent failure stands');
+  assert.equal(calls(), 1, 'the webhook that answered 410 is not called again');
   await A('DELETE', `/v1/admin/webhooks/${wh.id}`);
   await cleanup();
 });

@@ -177,6 +177,20 @@ test('a real event is delivered signed, with its id and type; the logs show it',
   await A('DELETE', `/v1/admin/webhooks/${w.id}`);
 });
 
+test('twenty deliveries at once are all recorded (in batches), with an answer that is not UTF-8 logged as text', async () => {
+  const ty = evType('batch');
+  const w = await hook('/latin1', [ty]);
+  const ids = [];
+  for (let i = 0; i < 20; i++) ids.push(await emit(ty, { i }));
+  const ds = await Promise.all(ids.map((id) => final(id)));
+  assert.deepEqual(ds.map((d) => [d.state, d.attempts]), ids.map(() => ['completed', 1]));
+  const r = await A('GET', `/v1/admin/webhooks/${w.id}/deliveries?limit=100`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.data.length, 20);
+  for (const d of r.body.data) assert.deepEqual(d.attempt_log.map((a) => [a.attempt, a.response_status, a.error, a.response_body]), [[1, 200, null, 'caf?']]);
+  await A('DELETE', `/v1/admin/webhooks/${w.id}`);
+});
+
 test('5xx is retried on the schedule with the same event id and body, then discarded and the endpoint disabled', async () => {
   const typ = evType('fail500');
   const w = await hook('/status/500', [typ]);

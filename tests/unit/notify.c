@@ -203,8 +203,9 @@ static void test_host(sq_arena_t *a)
     uint64_t gen;
     const char *subs = sq_plugin_subscriptions_json(a, &gen);
     CHECK(gen == sq_plugin_registry_generation());
-    CHECK_STR(subs,
-              "[{\"plugin\":\"sub-ok\",\"version\":\"1.0.0\",\"event_types\":[\"order.*\",\"refund.created\"],\"enabled\":true}]");
+    /* subscribers with their events, notification providers with their channels (0041); sub-legacy subscribes to nothing */
+    CHECK_STR(subs, "[{\"plugin\":\"mailer\",\"version\":\"1.0.0\",\"enabled\":true,\"notification_channels\":[\"email\"]},"
+                    "{\"plugin\":\"sub-ok\",\"version\":\"1.0.0\",\"enabled\":true,\"event_types\":[\"order.*\",\"refund.created\"]}]");
 
     /* the notification bridge: answers mapped to core's interface */
     const sq_notification_provider_t *p = sq_notification_provider(SQ_NOTIFY_EMAIL, NULL);

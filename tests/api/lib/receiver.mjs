@@ -2,6 +2,7 @@
 //   /status/<code>        always <code>
 //   /seq/<c1>,<c2>,...    the n-th delivery of an event (by Souq-Event-Id) gets c<n> (the last one repeats)
 //   /hang                 never answers (until release() or close())
+//   /latin1               200 with a body that is not UTF-8
 // Every request is recorded with its raw body, so tests can verify signatures byte for byte.
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -21,6 +22,10 @@ export async function startReceiver() {
       requests.push(entry);
       for (const w of [...waiters]) if (w.pred()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
       if (hangAll || req.url === '/hang') return held.push(res);
+      if (req.url === '/latin1') { // 200 with a body that is not UTF-8 ("café" in ISO-8859-1)
+        res.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' });
+        return res.end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      }
       let code = 200;
       const m = /^\/status\/(\d{3})/.exec(req.url);
       const s = /^\/seq\/([\d,]+)/.exec(req.url);
