@@ -464,6 +464,11 @@ static const char *call_input(op_t *o)
 static void on_view_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
+    if (err != NULL && err->code != SQ_E_UNAVAILABLE) { /* another cart's view failed the batch: this one alone */
+        sq_db_query(o->cx->db, o->arena, &cart_view, 4,
+                    sq_db_params(o->arena, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(o->arena, o->who.ttl_s)), on_view, o);
+        return;
+    }
     o->col0 = 1;
     on_view(err == NULL ? rows[0] : NULL, err, o);
 }

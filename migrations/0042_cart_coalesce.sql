@@ -33,13 +33,15 @@ BEGIN
            AND (kc.region IS NULL OR (kc.reg_cur IS NOT NULL AND (kc.want IS NULL OR kc.want = kc.reg_cur)))
            AND NOT kc.b ?| ARRAY['shipping_address', 'billing_address', 'shipping_address_id', 'billing_address_id']
     ), it AS (  -- a line per variant (souq_cart_add adds a repeated variant to its line)
-        SELECT o.ord, i.value->>'variant_id' AS variant, sum((i.value->>'quantity')::int) AS qty, min(i.ordinality) AS first
+        SELECT o.ord, i.value->>'variant_id' AS variant, sum((i.value->>'quantity')::int) AS qty, min(i.ordinality) AS first,
+               min((i.value->>'quantity')::int) AS least, count(*) - count(i.value->>'quantity') AS missing
           FROM ok o, jsonb_array_elements(coalesce(o.b->'items', '[]')) WITH ORDINALITY i
          GROUP BY o.ord, i.value->>'variant_id'
-    ), bad AS MATERIALIZED (  -- souq_cart_add's and souq_cart_check_variant's checks (materialized: checked once per line)
+    ), bad AS MATERIALIZED (  -- souq_cart_add's and souq_cart_check_variant's checks (materialized: checked once per line);
+                              -- the item rules C checks too (quantity 1..10000), so that this function is safe alone
         SELECT it.ord FROM it JOIN ok o ON o.ord = it.ord
           LEFT JOIN product_variants pv ON pv.id = it.variant LEFT JOIN products pr ON pr.id = pv.product_id
-         WHERE pv.id IS NULL OR pr.status <> 'active' OR it.qty > 10000
+         WHERE pv.id IS NULL OR pr.status <> 'active' OR it.qty > 10000 OR it.least < 1 OR it.missing > 0
             OR NOT EXISTS (SELECT 1 FROM product_sales_channels psc WHERE psc.product_id = pr.id AND psc.sales_channel_id = o.channel)
             OR NOT souq_cart_priced(it.variant, o.cur)
             OR (pv.manage_inventory AND NOT pv.allow_backorder AND souq_variant_available(it.variant, o.channel) < it.qty)

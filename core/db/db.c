@@ -22,8 +22,9 @@
 
 struct sq_rows {
     PGresult *res;
-    const int *map; /* a coalesced call's rows: row i is res's row map[i], n of them; NULL: all of res */
-    int n;
+    /* a coalesced call's rows (res NULL): n rows of ncols values copied into the call's arena, NULL for SQL NULL */
+    const char **vals;
+    int n, ncols;
 };
 
 typedef struct {
@@ -287,6 +288,9 @@ static void seg_free(sq_db_t *db, seg_t *s)
     db->free_segs = s;
 }
 
+static void coal_fail_pending(sq_db_t *db);
+static void coal_free(sq_db_t *db);
+
 /* Drops the connection, fails everything sent or queued, and schedules a reconnect. */
 static void connection_lost(sq_db_t *db, const char *why)
 {
@@ -309,18 +313,15 @@ static void connection_lost(sq_db_t *db, const char *why)
         seg_free(db, s);
     }
     fail_unsent(db);
+    coal_fail_pending(db);
     schedule_reconnect(db);
 }
-
-static void coal_fail_pending(sq_db_t *db);
-static void coal_free(sq_db_t *db);
 
 void sq_db_close(sq_db_t *db)
 {
     db->backoff_ms = 1 << 30; /* no more reconnects: the thread is going away */
     db->timer_pending = true;
     connection_lost(db, NULL);
-    coal_fail_pending(db);
 }
 
 void sq_db_free(sq_db_t *db)
@@ -349,6 +350,7 @@ static void connect_failed(sq_db_t *db, const char *why)
     db->conn = NULL;
     db->state = SQ_DB_DISCONNECTED;
     fail_unsent(db);
+    coal_fail_pending(db);
     schedule_reconnect(db);
 }
 
@@ -748,6 +750,14 @@ typedef struct {
 
 void sq_db_coalesce(sq_db_t *db, sq_arena_t *a, const sq_coalesce_t *def, const char *input, sq_coalesce_cb cb, void *data)
 {
+    if (db->state == SQ_DB_DISCONNECTED) { /* as a batch would: at once, never queued for a later connection */
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
+        e.retry_after = 1;
+        cb(NULL, &e, data);
+        return;
+    }
     coal_t *c = db->coals;
     while (c != NULL && c->def != def)
         c = c->next;
@@ -778,21 +788,25 @@ uint64_t sq_db_coalesced_batches(const sq_db_t *db)
     return __atomic_load_n(&db->coal_batches, __ATOMIC_RELAXED);
 }
 
-static void unref_arena(void *p)
-{
-    sq_arena_unref(p);
-}
-
-/* A call's rows of one statement: those whose column 0 is its position k (a scan per call: batches are small). */
+/* A call's rows of one statement: those whose column 0 is its position k, copied into the call's arena (a scan per
+ * call: batches are small; copies, so a call keeps nothing of the batch alive while it waits on something else). */
 static sq_rows_t *call_rows(sq_arena_t *a, sq_rows_t *all, int k)
 {
-    int nrows = sq_rows_count(all), n = 0;
-    int *map = sq_arena_alloc(a, sizeof(int) * (size_t)(nrows ? nrows : 1));
+    int nrows = sq_rows_count(all), ncols = all->res != NULL ? PQnfields(all->res) : 0, n = 0;
     for (int row = 0; row < nrows; row++)
-        if (sq_rows_int64(all, row, 0) == k)
-            map[n++] = row;
+        n += sq_rows_int64(all, row, 0) == k;
     sq_rows_t *r = SQ_NEW(a, sq_rows_t);
-    *r = (sq_rows_t){all->res, map, n};
+    const char **vals = sq_arena_alloc(a, sizeof(char *) * (size_t)(n * ncols > 0 ? n * ncols : 1));
+    *r = (sq_rows_t){NULL, vals, n, ncols};
+    for (int row = 0, i = 0; row < nrows; row++) {
+        if (sq_rows_int64(all, row, 0) != k)
+            continue;
+        for (int col = 0; col < ncols; col++) {
+            const char *v = sq_rows_text(all, row, col);
+            vals[i * ncols + col] = v != NULL ? sq_arena_strndup(a, v, (size_t)PQgetlength(all->res, row, col)) : NULL;
+        }
+        i++;
+    }
     return r;
 }
 
@@ -811,8 +825,6 @@ static void on_coal(sq_batch_t *b, const sq_err_t *err, void *data)
             rows = sq_arena_alloc(call->arena, sizeof(sq_rows_t *) * (size_t)def->nstmts);
             for (int i = 0; i < def->nstmts; i++)
                 rows[i] = call_rows(call->arena, sq_batch_rows(b, i), k + 1);
-            sq_arena_ref(b->arena); /* the rows point into the batch's results */
-            sq_arena_defer(call->arena, unref_arena, b->arena);
         }
         call->cb(rows, err, call->data);
         sq_arena_unref(call->arena);
@@ -872,14 +884,15 @@ static void coal_fail_pending(sq_db_t *db)
     sq_err_set(&e, SQ_E_UNAVAILABLE, "The database is unavailable; retry shortly.");
     e.retry_after = 1;
     for (coal_t *c = db->coals; c != NULL; c = c->next) {
-        while (c->head != NULL) {
-            coal_call_t *k = c->head;
-            c->head = k->next;
-            c->n--;
+        coal_call_t *k = c->head; /* detached first: a callback may queue a new call (failed at once: disconnected) */
+        c->head = c->tail = NULL;
+        c->n = 0;
+        while (k != NULL) {
+            coal_call_t *next = k->next;
             k->cb(NULL, &e, k->data);
             sq_arena_unref(k->arena);
+            k = next;
         }
-        c->tail = NULL;
     }
 }
 
@@ -936,14 +949,16 @@ static void send_setup(sq_db_t *db)
 
 int sq_rows_count(const sq_rows_t *r)
 {
-    if (r == NULL || r->res == NULL)
+    if (r == NULL)
         return 0;
-    return r->map != NULL ? r->n : PQntuples(r->res);
+    if (r->vals != NULL)
+        return r->n;
+    return r->res != NULL ? PQntuples(r->res) : 0;
 }
 
 int64_t sq_rows_affected(const sq_rows_t *r)
 {
-    if (r == NULL || r->res == NULL)
+    if (r == NULL || r->res == NULL) /* (a coalesced call's rows are rows of a query: none affected) */
         return 0;
     const char *s = PQcmdTuples(r->res);
     return s[0] ? strtoll(s, NULL, 10) : 0;
@@ -951,10 +966,10 @@ int64_t sq_rows_affected(const sq_rows_t *r)
 
 const char *sq_rows_text(const sq_rows_t *r, int row, int col)
 {
-    if (r->res == NULL || row < 0 || row >= sq_rows_count(r))
+    if (row < 0 || row >= sq_rows_count(r) || col < 0)
         return NULL;
-    if (r->map != NULL)
-        row = r->map[row];
+    if (r->vals != NULL)
+        return col < r->ncols ? r->vals[row * r->ncols + col] : NULL;
     if (col >= PQnfields(r->res) || PQgetisnull(r->res, row, col))
         return NULL;
     return PQgetvalue(r->res, row, col);

@@ -89,23 +89,25 @@ void sq_db_query(sq_db_t *db, sq_arena_t *a, sq_stmt_t *stmt, int nparams, const
  * Writes of independent requests (creating carts) cost PostgreSQL far less per call when one statement does many
  * of them: one plan, one executor start, one transaction. A coalesced call gives its input as a JSON value; the
  * calls of one definition issued on a connection while none of its batches is in flight are sent together by the
- * next sq_db_pump, as one batch whose every statement gets $1 = the JSON array of the inputs. Each statement
- * answers rows whose column 0 is the call's 1-based position in that array (any number per call, any order), and
- * each call gets its own rows of each statement. Statements must report a call they refuse as rows (or as no
- * rows), never raise for one call: an error fails the whole batch, and every call in it gets the error (callers
- * then retry alone). Calls wait while a batch of their definition is in flight, so groups grow with load and a
- * lone call goes out at once. */
+ * next sq_db_pump, as batches of at most def->max calls whose every statement gets $1 = the JSON array of their
+ * inputs. Each statement answers rows whose column 0 is the call's 1-based position in that array (any number per
+ * call, any order), and each call gets a copy of its own rows of each statement. Statements must report a call they
+ * refuse as rows (or as no rows), never raise for one call: an error fails the whole batch, and every call in it gets
+ * the error (callers decide whether to run alone). The trade-off: a call issued while a batch of its definition is
+ * in flight waits for that batch (up to one more round trip), so groups grow with load, and a lone call goes out
+ * at once. While the connection is down, a call fails at once with SQ_E_UNAVAILABLE, as a batch does. */
 typedef struct {
     const char *name;          /* for logs */
     sq_stmt_t *const *stmts;   /* run in this order in one batch */
     int nstmts;
-    int max;                   /* calls per batch at most (more wait for the next batch) */
+    int max;                   /* calls per batch at most (more are sent in further batches at the same time) */
 } sq_coalesce_t;
 
 /** A call's rows: rows[i] of statement i (column 0 is the position; columns from 1 are the statement's answer),
- * valid as long as the call's arena; err set: none of the batch's statements took effect. */
+ * copied into the call's arena; err set (rows NULL): none of the batch's statements took effect. */
 typedef void (*sq_coalesce_cb)(sq_rows_t *const *rows, const sq_err_t *err, void *data);
-/** Queues a coalesced call; input is a JSON value (copied), cb runs once on the loop thread. */
+/** Queues a coalesced call; input is a JSON value (copied). cb runs once on the loop thread, before this returns when
+ * the connection is down. */
 void sq_db_coalesce(sq_db_t *db, sq_arena_t *a, const sq_coalesce_t *def, const char *input, sq_coalesce_cb cb, void *data);
 /** Coalesced calls and the batches that carried them, since start (calls / batches is the grouping factor). */
 uint64_t sq_db_coalesced_calls(const sq_db_t *db);

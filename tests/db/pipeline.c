@@ -29,7 +29,25 @@ typedef struct {
     int ok;
     int value;
     sq_code_t code;
+    int nrows; /* coalesced calls: the call's rows */
 } result_t;
+
+/* coalesced: each call's input {"v": n} answers 2n, and nothing for a negative n; {"v": 0} divides by zero */
+SQ_STMT_RO(t_double_many, "SELECT e.ordinality::int, 100 / (e.value->>'v')::int, (e.value->>'v')::int * 2 "
+                          "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY e WHERE (e.value->>'v')::int >= 0");
+static sq_stmt_t *const double_stmts[] = {&t_double_many};
+static const sq_coalesce_t double_many = {"double", double_stmts, 1, 8};
+
+static void on_coalesced(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    result_t *r = data;
+    r->done = 1;
+    r->code = err ? err->code : SQ_OK;
+    r->ok = err == NULL;
+    r->nrows = err == NULL ? sq_rows_count(rows[0]) : -1;
+    if (err == NULL && r->nrows > 0)
+        r->value = (int)sq_rows_int64(rows[0], 0, 2);
+}
 
 static void on_rows(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
@@ -184,6 +202,34 @@ static void test_notify(sq_syncdb_t *s, sq_ctx_t *cx)
     CHECK(notified == 1);
 }
 
+/* Coalesced calls: one batch carries the calls issued together (8 at most), each call gets its own rows (none when
+ * the statement answers none for it), and an error fails every call of its batch only. */
+static void test_coalesce(sq_syncdb_t *s, sq_ctx_t *cx)
+{
+    result_t r[12] = {0};
+    uint64_t calls = sq_db_coalesced_calls(cx->db), batches = sq_db_coalesced_batches(cx->db);
+    for (int i = 0; i < 12; i++)
+        sq_db_coalesce(cx->db, cx->arena, &double_many, sq_arena_printf(cx->arena, "{\"v\": %d}", i == 5 ? -1 : i + 1),
+                       on_coalesced, &r[i]);
+    wait_all(s, r, 12);
+    for (int i = 0; i < 12; i++) {
+        CHECK(r[i].ok);
+        CHECK_INT(r[i].nrows, i == 5 ? 0 : 1);
+        if (i != 5)
+            CHECK_INT(r[i].value, 2 * (i + 1));
+    }
+    CHECK(sq_db_coalesced_calls(cx->db) - calls == 12);
+    CHECK(sq_db_coalesced_batches(cx->db) - batches == 2); /* 8 + 4 */
+    /* a division by zero in the first batch fails its 8 calls; the next batch's 2 go through */
+    result_t f[10] = {0};
+    for (int i = 0; i < 10; i++)
+        sq_db_coalesce(cx->db, cx->arena, &double_many, sq_arena_printf(cx->arena, "{\"v\": %d}", i == 3 ? 0 : 7), on_coalesced, &f[i]);
+    wait_all(s, f, 10);
+    for (int i = 0; i < 10; i++) {
+        CHECK(i < 8 ? !f[i].ok && f[i].code == SQ_E_INTERNAL : f[i].ok && f[i].value == 14);
+    }
+}
+
 /* The backend dies while a query runs: the caller gets SQ_E_UNAVAILABLE, and the connection comes back. */
 static void test_connection_killed(sq_syncdb_t *s, sq_ctx_t *cx, const char *url)
 {
@@ -207,6 +253,11 @@ static void test_connection_killed(sq_syncdb_t *s, sq_ctx_t *cx, const char *url
     CHECK(k.ok);
     wait_all(s, &slow, 1);
     CHECK(!slow.ok && slow.code == SQ_E_UNAVAILABLE);
+    /* while disconnected, a coalesced call fails at once, as a batch does: it never waits for a later connection */
+    CHECK(sq_db_state(cx->db) == SQ_DB_DISCONNECTED);
+    result_t down = {0};
+    sq_db_coalesce(cx->db, cx->arena, &double_many, "{\"v\": 1}", on_coalesced, &down);
+    CHECK(down.done && !down.ok && down.code == SQ_E_UNAVAILABLE);
     sq_syncdb_ctx_free(ocx);
     sq_syncdb_close(other);
     /* reconnects by itself (backoff from 100 ms) */
@@ -241,6 +292,7 @@ int main(void)
     test_atomicity(s, cx);
     test_serialization_retry(s, cx);
     test_notify(s, cx);
+    test_coalesce(s, cx);
     test_connection_killed(s, cx, url);
     sq_syncdb_ctx_free(cx);
     sq_syncdb_close(s);
