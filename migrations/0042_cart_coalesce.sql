@@ -37,14 +37,21 @@ BEGIN
                min((i.value->>'quantity')::int) AS least, count(*) - count(i.value->>'quantity') AS missing
           FROM ok o, jsonb_array_elements(coalesce(o.b->'items', '[]')) WITH ORDINALITY i
          GROUP BY o.ord, i.value->>'variant_id'
-    ), bad AS MATERIALIZED (  -- souq_cart_add's and souq_cart_check_variant's checks (materialized: checked once per line);
-                              -- the item rules C checks too (quantity 1..10000), so that this function is safe alone
+    ), chk AS MATERIALIZED (  -- souq_cart_check_variant's checks, once per variant, currency and channel of the group
+                              -- (carts created together mostly add the same popular variants)
+        SELECT v.variant, v.cur, v.channel,
+               pr.status = 'active' AND EXISTS (SELECT 1 FROM product_sales_channels psc
+                                                WHERE psc.product_id = pr.id AND psc.sales_channel_id = v.channel) AS sellable,
+               souq_cart_priced(v.variant, v.cur) AS priced,
+               CASE WHEN pv.manage_inventory AND NOT pv.allow_backorder THEN souq_variant_available(v.variant, v.channel) END AS avail
+          FROM (SELECT DISTINCT it.variant, o.cur, o.channel FROM it JOIN ok o ON o.ord = it.ord) v
+          JOIN product_variants pv ON pv.id = v.variant JOIN products pr ON pr.id = pv.product_id
+    ), bad AS MATERIALIZED (  -- souq_cart_add's checks per line (a variant with no chk row does not exist); the item
+                              -- rules C checks too (quantity 1..10000), so that this function is safe alone
         SELECT it.ord FROM it JOIN ok o ON o.ord = it.ord
-          LEFT JOIN product_variants pv ON pv.id = it.variant LEFT JOIN products pr ON pr.id = pv.product_id
-         WHERE pv.id IS NULL OR pr.status <> 'active' OR it.qty > 10000 OR it.least < 1 OR it.missing > 0
-            OR NOT EXISTS (SELECT 1 FROM product_sales_channels psc WHERE psc.product_id = pr.id AND psc.sales_channel_id = o.channel)
-            OR NOT souq_cart_priced(it.variant, o.cur)
-            OR (pv.manage_inventory AND NOT pv.allow_backorder AND souq_variant_available(it.variant, o.channel) < it.qty)
+          LEFT JOIN chk ON chk.variant = it.variant AND chk.cur = o.cur AND chk.channel = o.channel
+         WHERE chk.variant IS NULL OR NOT chk.sellable OR NOT chk.priced OR chk.avail < it.qty
+            OR it.qty > 10000 OR it.least < 1 OR it.missing > 0
         UNION ALL
         SELECT it.ord FROM it GROUP BY it.ord HAVING count(*) > 250
     ), good AS (
