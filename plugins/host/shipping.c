@@ -381,9 +381,10 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
     size_t klen = 0;
     if (ttl > 0 && (key = rate_key(cx->arena, name, id, req, &klen)) != NULL && rate_cache != NULL) {
         size_t vlen = 0;
-        const cached_rate_t *hit = sq_cache_get(rate_cache, gen, key, klen, &vlen);
-        if (hit != NULL && vlen == sizeof(*hit) && hit->expires_us > sq_mono_us()) {
-            sq_ship_rate_t res = {hit->available != 0, hit->amount};
+        const void *hit = sq_cache_get(rate_cache, gen, key, klen, &vlen);
+        cached_rate_t v; /* stored right after the key: not aligned */
+        if (hit != NULL && vlen == sizeof(v) && (memcpy(&v, hit, sizeof(v)), v.expires_us > sq_mono_us())) {
+            sq_ship_rate_t res = {v.available != 0, v.amount};
             cb(&res, NULL, data);
             return;
         }
