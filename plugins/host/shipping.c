@@ -285,12 +285,30 @@ static int filter(sq_buf_t *b, const char **pp, int depth, const char *const *ke
     return 0;
 }
 
+/* key parts without printf (a third of a cache hit's time was vfprintf) */
+static void key_int(sq_buf_t *b, int64_t v)
+{
+    char d[24];
+    int n = sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    d[--n] = '|';
+    do
+        d[--n] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        d[--n] = '-';
+    sq_buf_add(b, d + n, sizeof(d) - (size_t)n);
+}
+
 static void key_str(sq_buf_t *b, const char *s)
 {
-    if (s == NULL)
-        sq_buf_str(b, "-|");
-    else
-        sq_buf_printf(b, "%zu:%s|", strlen(s), s);
+    if (s == NULL) {
+        sq_buf_add(b, "-|", 2);
+        return;
+    }
+    size_t n = strlen(s);
+    key_int(b, (int64_t)n); /* length-prefixed: no value can forge the next field */
+    sq_buf_add(b, s, n);
 }
 
 /* The cache key of a rate request (everything the plugin's shipping_rates gets, and who answers it), in the arena;
@@ -309,8 +327,11 @@ static const char *rate_key(sq_arena_t *a, const char *plugin, const char *id, c
     key_str(&b, req->province);
     key_str(&b, req->postal_code);
     key_str(&b, req->config);
-    sq_buf_printf(&b, "%lld|%lld|%lld|%lld|%lld|", (long long)req->amount, (long long)req->free_over, (long long)req->item_total,
-                  (long long)req->item_count, (long long)req->weight_g);
+    key_int(&b, req->amount);
+    key_int(&b, req->free_over);
+    key_int(&b, req->item_total);
+    key_int(&b, req->item_count);
+    key_int(&b, req->weight_g);
     const char *p = req->items_json;
     if (p != NULL && filter(&b, &p, 0, item_keys, 1) != 0)
         return NULL;
