@@ -384,10 +384,34 @@ static int load_actions(sq_pdef_t *d, json_t *actions, char *err, size_t errlen)
     return 0;
 }
 
+/* The manifest's "cache": {"rates_ttl_s": 0..3600}, how long the host may reuse a successful shipping_rates answer for
+ * an identical request (shipping.c). Absent or 0: every rate request calls the plugin. */
+static int load_cache(sq_pdef_t *d, json_t *cache, char *err, size_t errlen)
+{
+    if (cache == NULL)
+        return 0;
+    if (!json_is_object(cache))
+        return snprintf(err, errlen, "manifest.json: cache must be an object {\"rates_ttl_s\": seconds}"), -1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(cache, k, v) if (strcmp(k, "rates_ttl_s") != 0) return snprintf(
+        err, errlen, "manifest.json: cache: unknown key \"%.40s\" (rates_ttl_s)", k),
+        -1;
+    v = json_object_get(cache, "rates_ttl_s");
+    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > SQ_PLUGIN_RATES_TTL_MAX_S))
+        return snprintf(err, errlen, "manifest.json: cache.rates_ttl_s must be an integer from 0 to %d (seconds)",
+                        SQ_PLUGIN_RATES_TTL_MAX_S),
+               -1;
+    if (v != NULL && !sq_pdef_provides_kind(d, "shipping") && json_integer_value(v) > 0)
+        return snprintf(err, errlen, "manifest.json: cache.rates_ttl_s needs a shipping provider in provides"), -1;
+    d->rates_ttl_s = v != NULL ? (int)json_integer_value(v) : 0;
+    return 0;
+}
+
 sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
 {
-    static const char *const top[] = {"name",   "version", "sdk",          "priority", "provides", "description",
-                                      "config", "limits",  "payment_data", "actions",  "events",   NULL};
+    static const char *const top[] = {"name",   "version",      "sdk",     "priority", "provides", "description", "config",
+                                      "limits", "payment_data", "actions", "events",   "cache",    NULL};
     char path[PATH_MAX];
     size_t len = 0;
     json_t *m = NULL;
@@ -507,6 +531,9 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
         limit(limits, "breaker_failures", 5, 1, BREAKER_RING, &bf, err, errlen) != 0 ||
         limit(limits, "breaker_window_s", 60, 1, 86400, &bw, err, errlen) != 0 ||
         limit(limits, "breaker_open_s", 30, 1, 86400, &bo, err, errlen) != 0)
+        goto Error;
+    json_t *cache = json_object_get(m, "cache");
+    if (load_cache(d, cache, err, errlen) != 0)
         goto Error;
     d->memory_bytes = mem_mb << 20;
     d->breaker_failures = (int)bf;
@@ -1041,6 +1068,7 @@ static void tls_sync(void)
 
 void sq_plugins_thread_exit(void)
 {
+    sq_shipping_rates_cache_free();
     for (int i = 0; tls.reg != NULL && i < tls.reg->n; i++)
         release_state(tls.states[i]);
     free(tls.states);
@@ -1181,6 +1209,25 @@ static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const js
     h->call.cx = cx;
     h->call.done = call_done;
     sq_pstate_start(ps, &h->call);
+}
+
+int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation)
+{
+    tls_sync();
+    *generation = tls.reg != NULL ? tls.reg->generation : 0;
+    for (int i = 0; tls.reg != NULL && i < tls.reg->n; i++)
+        if (strcmp(tls.reg->defs[i]->name, plugin) == 0)
+            return tls.reg->defs[i]->enabled ? tls.reg->defs[i]->rates_ttl_s : 0;
+    return 0;
+}
+
+bool sq_pdef_provides_kind(const sq_pdef_t *d, const char *kind)
+{
+    size_t kl = strlen(kind);
+    for (int i = 0; i < d->nprovides; i++)
+        if (strncmp(d->provides[i], kind, kl) == 0 && d->provides[i][kl] == ':')
+            return true;
+    return false;
 }
 
 void sq_plugin_call(const char *plugin, const char *fn, const json_t *input, bool background, sq_plugin_cb cb, void *data)

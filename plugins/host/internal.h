@@ -32,6 +32,8 @@
 #define SQ_PLUGIN_KV_TTL_MAX_S (366 * 86400)    /* the longest ttl, seconds */
 #define SQ_PLUGIN_DB_PER_CALL 64                /* souq.kv and souq.events calls one call may make */
 #define SQ_PLUGIN_EVENT_PAYLOAD_MAX (64 * 1024) /* bytes of an emitted event's payload as JSON */
+#define SQ_PLUGIN_RATES_TTL_MAX_S 3600          /* manifest cache.rates_ttl_s: the longest reuse of a shipping rate */
+#define SQ_PLUGIN_RATES_CACHE_BYTES (1 << 20)   /* bytes of reusable shipping rates per thread (shipping.c) */
 
 /** Why a call failed (the `reason` of the log line and of souq_plugin_failures_total). */
 typedef enum {
@@ -76,6 +78,7 @@ typedef struct sq_pdef {
     int breaker_failures, breaker_window_s, breaker_open_s;
     int slot;              /* index of the plugin's stats slot (by name, stable across reloads) */
     unsigned optional_fns; /* SQ_PFN_* bits: the optional hook functions handler.lua defines (found at load) */
+    int rates_ttl_s;       /* manifest cache.rates_ttl_s: seconds a shipping_rates answer may be reused, 0: never */
 } sq_pdef_t;
 
 /* Optional hook functions a plugin may define (tax.c): plain fields of the handler table, found at load. */
@@ -85,6 +88,17 @@ unsigned sq_pfn_bit(const char *fn);
 
 void sq_pdef_ref(sq_pdef_t *d);
 void sq_pdef_unref(sq_pdef_t *d);
+
+/** The manifest's cache.rates_ttl_s of the plugin as this thread sees it now (0: not declared, not loaded or disabled),
+ * and the registry generation it belongs to (a reload and a settings change publish a new one). No locks unless the
+ * registry changed since this thread last looked. */
+int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation);
+
+/** Frees this thread's reusable shipping rates (shipping.c; at thread exit). */
+void sq_shipping_rates_cache_free(void);
+
+/** True when d provides some kind:<id> of kind. */
+bool sq_pdef_provides_kind(const sq_pdef_t *d, const char *kind);
 
 /** A set of plugins as loaded by one (re)load. */
 typedef struct sq_preg {

@@ -6,11 +6,18 @@
  *
  * Rates are an optional hook: a failing or malformed answer only takes the option off the cart (logged and
  * counted; checkout then refuses a cart whose chosen method is not shown). Labels and tracking are required hooks:
- * their failure is the caller's 502/504. The exact inputs and outputs are in sdk/lua/reference.md. */
+ * their failure is the caller's 502/504. The exact inputs and outputs are in sdk/lua/reference.md.
+ *
+ * A plugin whose manifest declares cache.rates_ttl_s gets its successful rate answers (a price, or "not offered")
+ * reused for that long for an identical request: the key is everything its shipping_rates would receive plus its name,
+ * version and the registry generation (a reload or a settings change starts afresh). Per thread, bounded in bytes
+ * (core/base/cache.h), no locks; errors, timeouts and malformed answers are never kept. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/buf.h"
+#include "core/base/cache.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/hooks.h"
@@ -142,6 +149,10 @@ static bool amount_ok(json_t *v)
 typedef struct {
     sq_ctx_t *cx;
     const char *plugin;
+    const char *key; /* rates: the cache key when the answer may be reused (in cx->arena), or NULL */
+    size_t klen;
+    uint64_t gen;
+    int ttl_s;
     sq_ship_rate_cb rate_cb;
     sq_ship_label_cb label_cb;
     sq_ship_track_cb track_cb;
@@ -157,6 +168,181 @@ static call_t *new_call(sq_ctx_t *cx, const char *plugin, void *data)
 
 /* ---- rates ---------------------------------------------------------------------------------------------------- */
 
+/* What the plugin sees of the cart: its region, shipping address and lines (copies; never the cart's secrets). */
+static const char *const item_keys[] = {"variant_id", "sku", "title", "quantity", "weight_g", "requires_shipping", NULL};
+static const char *const cart_keys[] = {"shipping_address", NULL};
+
+/* the reusable answers of plugins declaring cache.rates_ttl_s, this thread's (built at first use) */
+typedef struct {
+    int64_t expires_us; /* sq_mono_us */
+    int64_t amount;
+    int64_t available;
+} cached_rate_t;
+
+static __thread sq_cache_t *rate_cache;
+
+void sq_shipping_rates_cache_free(void)
+{
+    sq_cache_free(rate_cache);
+    rate_cache = NULL;
+}
+
+static void remember(const call_t *c, const sq_ship_rate_t *res)
+{
+    if (c->key == NULL)
+        return;
+    if (rate_cache == NULL)
+        rate_cache = sq_cache_new(SQ_PLUGIN_RATES_CACHE_BYTES);
+    cached_rate_t v = {sq_mono_us() + (int64_t)c->ttl_s * 1000000, res->amount, res->available};
+    sq_cache_put(rate_cache, c->gen, c->key, c->klen, &v, sizeof(v));
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static void emit(sq_buf_t *b, const char *s, size_t n)
+{
+    if (b != NULL)
+        sq_buf_add(b, s, n);
+}
+
+static bool kept(const char *k, size_t n, const char *const *keep)
+{
+    for (int i = 0; keep[i]; i++)
+        if (strlen(keep[i]) == n && memcmp(keep[i], k, n) == 0)
+            return true;
+    return false;
+}
+
+/* Copies the JSON value at *pp to b (NULL: only skips it) without whitespace, leaving out the members of objects at
+ * nesting level keep_depth whose key is not in keep: the same selection sq_lua_push_json_text makes of the text, so
+ * two carts whose plugin inputs are equal give equal keys. -1 on malformed text or too deep. */
+static int filter(sq_buf_t *b, const char **pp, int depth, const char *const *keep, int keep_depth)
+{
+    const char *p = skip_ws(*pp);
+    if (depth > SQ_PLUGIN_DEPTH_MAX)
+        return -1;
+    if (*p == '"') {
+        const char *q = p + 1;
+        while (*q != '"' && *q != '\0')
+            q += *q == '\\' && q[1] != '\0' ? 2 : 1;
+        if (*q != '"')
+            return -1;
+        emit(b, p, (size_t)(q + 1 - p));
+        *pp = q + 1;
+        return 0;
+    }
+    if (*p != '{' && *p != '[') {
+        const char *q = p;
+        while (*q != '\0' && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\n' && *q != '\t' && *q != '\r')
+            q++;
+        if (q == p)
+            return -1;
+        emit(b, p, (size_t)(q - p));
+        *pp = q;
+        return 0;
+    }
+    bool obj = *p == '{';
+    char close = obj ? '}' : ']';
+    emit(b, p, 1);
+    p = skip_ws(p + 1);
+    for (int n = 0, m = 0; *p != close; n++) {
+        if (n > 0) {
+            if (*p != ',')
+                return -1;
+            p = skip_ws(p + 1);
+        }
+        sq_buf_t *out = b;
+        const char *k = p;
+        size_t kn = 0;
+        if (obj) {
+            if (*p != '"' || filter(NULL, &p, depth + 1, NULL, -1) != 0)
+                return -1;
+            kn = (size_t)(p - k);
+            if (depth == keep_depth && keep != NULL && !kept(k + 1, kn - 2, keep))
+                out = NULL;
+            p = skip_ws(p);
+            if (*p != ':')
+                return -1;
+            p++;
+        }
+        if (out != NULL && m++ > 0)
+            emit(out, ",", 1);
+        if (obj) {
+            emit(out, k, kn);
+            emit(out, ":", 1);
+        }
+        if (filter(out, &p, depth + 1, keep, keep_depth) != 0)
+            return -1;
+        p = skip_ws(p);
+    }
+    emit(b, &close, 1);
+    *pp = p + 1;
+    return 0;
+}
+
+/* key parts without printf (a third of a cache hit's time was vfprintf) */
+static void key_int(sq_buf_t *b, int64_t v)
+{
+    char d[24];
+    int n = sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    d[--n] = '|';
+    do
+        d[--n] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        d[--n] = '-';
+    sq_buf_add(b, d + n, sizeof(d) - (size_t)n);
+}
+
+static void key_str(sq_buf_t *b, const char *s)
+{
+    if (s == NULL) {
+        sq_buf_add(b, "-|", 2);
+        return;
+    }
+    size_t n = strlen(s);
+    key_int(b, (int64_t)n); /* length-prefixed: no value can forge the next field */
+    sq_buf_add(b, s, n);
+}
+
+/* The cache key of a rate request (everything the plugin's shipping_rates gets, and who answers it), in the arena;
+ * NULL when the cart's texts cannot be read (the plugin is then simply called). */
+static const char *rate_key(sq_arena_t *a, const char *plugin, const char *id, const sq_ship_req_t *req, size_t *klen)
+{
+    sq_buf_t b;
+    sq_buf_init(&b, a, 512 + (req->items_json ? strlen(req->items_json) : 0));
+    key_str(&b, plugin);
+    key_str(&b, id);
+    key_str(&b, req->option_id);
+    key_str(&b, req->region_id);
+    key_str(&b, req->currency);
+    key_str(&b, req->channel_id);
+    key_str(&b, req->country_code);
+    key_str(&b, req->province);
+    key_str(&b, req->postal_code);
+    key_str(&b, req->config);
+    key_int(&b, req->amount);
+    key_int(&b, req->free_over);
+    key_int(&b, req->item_total);
+    key_int(&b, req->item_count);
+    key_int(&b, req->weight_g);
+    const char *p = req->items_json;
+    if (p != NULL && filter(&b, &p, 0, item_keys, 1) != 0)
+        return NULL;
+    sq_buf_str(&b, "|");
+    p = req->cart_json;
+    if (p != NULL && filter(&b, &p, 0, cart_keys, 0) != 0)
+        return NULL;
+    *klen = b.len;
+    return b.p;
+}
+
 static void on_rate(json_t *out, const sq_err_t *err, void *data)
 {
     call_t *c = data;
@@ -167,6 +353,7 @@ static void on_rate(json_t *out, const sq_err_t *err, void *data)
     }
     sq_ship_rate_t res = {false, 0};
     if (json_is_null(out) || json_is_false(out)) {
+        remember(c, &res);
         cb(&res, NULL, c->data); /* nil or false: this option is not offered for this cart */
         return;
     }
@@ -187,12 +374,9 @@ static void on_rate(json_t *out, const sq_err_t *err, void *data)
     }
     res.available = !json_is_false(available);
     res.amount = res.available ? json_integer_value(amount) : 0;
+    remember(c, &res);
     cb(&res, NULL, c->data);
 }
-
-/* What the plugin sees of the cart: its region, shipping address and lines (copies; never the cart's secrets). */
-static const char *const item_keys[] = {"variant_id", "sku", "title", "quantity", "weight_g", "requires_shipping", NULL};
-static const char *const cart_keys[] = {"shipping_address", NULL};
 
 static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate_cb cb, void *data)
 {
@@ -211,6 +395,20 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
         sq_ship_rate_t no = {false, 0}; /* restricted to other sales channels (plugin_settings.sales_channels) */
         cb(&no, NULL, data);
         return;
+    }
+    uint64_t gen = 0;
+    int ttl = sq_plugin_rates_ttl(name, &gen);
+    const char *key = NULL;
+    size_t klen = 0;
+    if (ttl > 0 && (key = rate_key(cx->arena, name, id, req, &klen)) != NULL && rate_cache != NULL) {
+        size_t vlen = 0;
+        const void *hit = sq_cache_get(rate_cache, gen, key, klen, &vlen);
+        cached_rate_t v; /* stored right after the key: not aligned */
+        if (hit != NULL && vlen == sizeof(v) && (memcpy(&v, hit, sizeof(v)), v.expires_us > sq_mono_us())) {
+            sq_ship_rate_t res = {v.available != 0, v.amount};
+            cb(&res, NULL, data);
+            return;
+        }
     }
     json_t *in =
         json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
@@ -231,6 +429,10 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
                                 {"address", req->cart_json, "shipping_address", cart_keys, 0}};
     call_t *c = new_call(cx, name, data);
     c->rate_cb = cb;
+    c->key = key;
+    c->klen = klen;
+    c->gen = gen;
+    c->ttl_s = ttl;
     sq_plugin_call_texts(cx, name, "shipping_rates", in, texts, 2, false, on_rate, c);
     json_decref(in);
 }

@@ -126,6 +126,21 @@ static void test_manifests(void)
          "return {}", "the default of config/k: Must be an integer."},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"limits\":{\"memory_mb\":0}}", "return {}",
          "limits.memory_mb"},
+        /* cache.rates_ttl_s: an integer of seconds 0..3600, only for shipping providers */
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":3601}}",
+         "return {}", "cache.rates_ttl_s must be an integer from 0 to 3600"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":-1}}",
+         "return {}", "cache.rates_ttl_s must be an integer from 0 to 3600"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":\"60\"}}",
+         "return {}", "cache.rates_ttl_s must be an integer"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":1.5}}",
+         "return {}", "cache.rates_ttl_s must be an integer"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":60}", "return {}",
+         "cache must be an object"},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"ttl\":60}}", "return {}",
+         "cache: unknown key \"ttl\""},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"],\"cache\":{\"rates_ttl_s\":60}}",
+         "return {}", "cache.rates_ttl_s needs a shipping provider"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"payment:x\"]}", "return {}",
          "no function payment_authorize"},
         {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"pricing:x\"]}", "return {}",
@@ -154,6 +169,46 @@ static void test_manifests(void)
         sq_pdef_t *d = sq_pdef_load(dir, err, sizeof(err));
         CHECK(d == NULL);
         CHECK_CONTAINS(err, cases[i].want);
+        sq_pdef_unref(d);
+    }
+    /* a shipping plugin may declare how long its rates are reused (0 and absent: never) */
+    static const struct {
+        const char *manifest;
+        int ttl;
+    } ok[] = {
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":300}}", 300},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":3600}}", 3600},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{\"rates_ttl_s\":0}}", 0},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"],\"cache\":{}}", 0},
+        {"{\"name\":\"a\",\"version\":\"1.0.0\",\"sdk\":1,\"provides\":[\"shipping:x\"]}", 0},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(path, sizeof(path), "%s/manifest.json", dir);
+        FILE *f = fopen(path, "w");
+        fputs(ok[i].manifest, f);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/handler.lua", dir);
+        f = fopen(path, "w");
+        fputs("return { shipping_rates = function(conf, req) return nil end }", f);
+        fclose(f);
+        err[0] = '\0';
+        sq_pdef_t *d = sq_pdef_load(dir, err, sizeof(err));
+        CHECK_STR(err, "");
+        CHECK(d != NULL);
+        if (d != NULL)
+            CHECK_INT(d->rates_ttl_s, ok[i].ttl);
+        sq_pdef_unref(d);
+    }
+    /* the bundled shipping plugins declare theirs */
+    static const struct {
+        const char *dir;
+        int ttl;
+    } bundled[] = {{"plugins/shipping-weight-table", 300}, {"plugins/shipping-easypost", 60}};
+    for (size_t i = 0; i < sizeof(bundled) / sizeof(bundled[0]); i++) {
+        sq_pdef_t *d = sq_pdef_load(bundled[i].dir, err, sizeof(err));
+        CHECK(d != NULL);
+        if (d != NULL)
+            CHECK_INT(d->rates_ttl_s, bundled[i].ttl);
         sq_pdef_unref(d);
     }
     /* a README is required */
