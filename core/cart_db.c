@@ -461,12 +461,19 @@ static const char *call_input(op_t *o)
                            o->body != NULL ? ",\"body\":" : "", o->body != NULL ? o->body : "");
 }
 
+/* The cart's view by itself (cart_view), answered by on_view. */
+static void view_alone(op_t *o)
+{
+    o->col0 = 0;
+    sq_db_query(o->cx->db, o->arena, &cart_view, 4,
+                sq_db_params(o->arena, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(o->arena, o->who.ttl_s)), on_view, o);
+}
+
 static void on_view_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
     if (err != NULL && err->code != SQ_E_UNAVAILABLE) { /* another cart's view failed the batch: this one alone */
-        sq_db_query(o->cx->db, o->arena, &cart_view, 4,
-                    sq_db_params(o->arena, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(o->arena, o->who.ttl_s)), on_view, o);
+        view_alone(o);
         return;
     }
     o->col0 = 1;
@@ -480,8 +487,7 @@ static void on_created_many(sq_rows_t *const *rows, const sq_err_t *err, void *d
         o->col0 = 1;
         price_view(o, rows[1], NULL);
     } else if (err == NULL && sq_rows_count(rows[0]) > 0) { /* created, but not seen (cannot happen): read it alone */
-        sq_db_query(o->cx->db, o->arena, &cart_view, 4,
-                    sq_db_params(o->arena, 4, o->id, o->who.channel_id, o->who.customer_id, sq_db_int(o->arena, o->who.ttl_s)), on_view, o);
+        view_alone(o);
     } else { /* refused by a check, or the batch failed: alone, for its own answer (the error a lone request gets) */
         change(o, NULL);
     }
