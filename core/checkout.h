@@ -28,6 +28,7 @@ typedef struct {
     const char *idem_key;     /* the request's Idempotency-Key (required) */
     const char *idem_scope[4]; /* principal, method, route, key of the key's record: the answer is stored with the order */
     int reserve_ttl_s;        /* how long stock waits for a payment action */
+    int64_t expected_total;   /* the total the buyer confirmed (409 when the cart's differs), or -1: not given */
 } sq_checkout_in_t;
 
 typedef void (*sq_checkout_cb)(int status, const char *json, const sq_err_t *err, void *data);

@@ -16,6 +16,7 @@ static const sq_field_t payment_fields[] = {
 };
 const sq_field_t sq_checkout_fields[] = {
     F("payment", SQ_FT_OBJECT, 0, 0, 0, NULL, NULL, payment_fields),
+    F("expected_total", SQ_FT_INT, 0, 0, 1000000000000LL, NULL, NULL, NULL),
     {NULL},
 };
 
@@ -330,6 +331,16 @@ static void on_cart(const char *json, const char *version, const sq_err_t *err, 
     c->currency = sq_arena_strdup(a, json_string_value(json_object_get(j, "currency_code")));
     const char *email = json_string_value(json_object_get(j, "email"));
     c->email = email ? sq_arena_strdup(a, email) : NULL;
+    int64_t total = json_integer_value(json_object_get(j, "total"));
+    if (c->in.expected_total >= 0 && total != c->in.expected_total) { /* the buyer confirmed another total: nothing done */
+        sq_err_t e;
+        sq_err_clear(&e);
+        sq_err_set(&e, SQ_E_CONFLICT, "The cart's total is now %lld (%s minor units), not the expected_total; show it and confirm it.",
+                   (long long)total, c->currency);
+        sq_err_field(&e, "/expected_total", "total_changed", "The cart's total is now %lld.", (long long)total);
+        answer(c, 0, NULL, &e);
+        return;
+    }
     if (c->amount_due > 0 && c->provider == NULL) {
         sq_err_t e;
         sq_err_clear(&e);

@@ -50,6 +50,7 @@ void sq_h_store_cart_complete(sq_req_t *req)
         .idem_key = req->idem.scope.key,
         .idem_scope = {req->idem.scope.principal, req->idem.scope.method, req->idem.scope.route, req->idem.scope.key},
         .reserve_ttl_s = req->rt->cfg->checkout_reservation_ttl,
+        .expected_total = json_is_integer(json_object_get(b, "expected_total")) ? json_integer_value(json_object_get(b, "expected_total")) : -1,
     };
     if (pdata != NULL && !json_is_null(pdata)) {
         size_t len;

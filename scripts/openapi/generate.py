@@ -738,7 +738,8 @@ schemas["Order"] = obj(order_props, desc="An order.")
 schemas["AdminOrder"] = obj({**order_props, "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/OrderEvent"}, "description": "Every change, oldest first."}}, desc="An order with its timeline (staff).")
 schemas["OrderList"] = list_of("Order", "orders")
 schemas["CheckoutRequest"] = req({"payment": req({"provider": S("The payment provider: manual (bank transfer, cash on delivery: the order waits for staff to capture) or test (a card-style test gateway).", minLength=1, maxLength=32),
-    "data": {"type": "object", "description": "The provider's payment data. test: {\"token\": \"tok_visa\" | \"tok_declined\" | \"tok_insufficient_funds\" | \"tok_3ds\" | \"tok_error\"}; manual: none."}}, ["provider"], "How the buyer pays.")}, [],
+    "data": {"type": "object", "description": "The provider's payment data. test: {\"token\": \"tok_visa\" | \"tok_declined\" | \"tok_insufficient_funds\" | \"tok_3ds\" | \"tok_error\"}; manual: none."}}, ["provider"], "How the buyer pays."),
+    "expected_total": INT("The cart total (minor units) the buyer saw and confirmed. When given and the cart's total is now different (a price, promotion, tax rate or pricing plugin changed it), checkout does nothing and answers 409 conflict with the new total at /expected_total (code total_changed). Recommended.", minimum=0, maximum=1000000000000)}, [],
     "How to pay. payment may be left out only when nothing is due (amount_due 0).")
 schemas["CheckoutAction"] = obj({"object": {"const": "checkout_action", "description": "Always checkout_action."}, "status": {"const": "requires_action", "description": "The buyer must act."}, "cart_id": CART_ID,
     "payment": obj({"id": ID("pay"), "provider": S("Provider."), "status": {"const": "requires_action", "description": "Waiting for the buyer."}, "amount": OM("Amount."), "currency_code": S("Currency."),
@@ -763,6 +764,7 @@ op("post", "/v1/store/carts/{id}/complete", "storeCompleteCart", "Store Checkout
    [ok("201", "Order", "The order placed."), ok("200", "Order", "The cart already is this order (a retry with another key)."), ok("202", "CheckoutAction", "The payment needs the buyer's action.")],
    body="CheckoutRequest", params=[P_CART],
    desc="Requires Idempotency-Key (400 invalid-parameter without it). Prices the cart, checks it (lines sellable, email, shipping address with address_1 and city when goods ship: 422 with a pointer), reserves its stock all or nothing (409 insufficient-stock), "
+        "refuses a total other than expected_total when given (409 conflict at /expected_total, before anything is reserved or charged), "
         "authorizes the payment through its provider with no lock held (402 payment-declined with the decline code; 502 payment-provider-error; for a provider that is a Lua plugin: 502 plugin-failed, 504 plugin-timeout, 503 plugin-degraded while its circuit breaker is open), then creates the order with an immutable snapshot of prices, taxes, discounts and addresses, "
         "moves the reservations to it and writes order.placed to the outbox, in one transaction. A declined or failed payment gives the stock back. The gateway gets an idempotency key derived from the cart and the Idempotency-Key, so a retried request never charges twice."
         " 404 not-found for a cart that is missing, expired, another channel's or another customer's.")

@@ -255,6 +255,34 @@ test('stock short at checkout: 409 insufficient-stock, nothing reserved', async 
   assert.equal((await level(few.id)).reserved, 0);
 });
 
+test('expected_total: a total changed since the buyer confirmed it is a 409 with the new total, and nothing is done', async () => {
+  const v = await variant(10, 1000);
+  const cart = await readyCart([[v.id, 2]]);
+  assert.equal(cart.total, 2000);
+  // staff change the price after the buyer saw the cart
+  const p = await A('PATCH', `/v1/admin/products/${v.product_id}/variants/${v.id}`, { prices: [{ currency_code: 'eur', amount: 1100 }] });
+  assert.equal(p.status, 200, p.text);
+  let r = await complete(cart.id, { ...visa, expected_total: cart.total });
+  assert.equal(r.status, 409, r.text);
+  assert.equal(r.body.type, type('conflict'));
+  assert.deepEqual(r.body.errors.map((e) => [e.pointer, e.code]), [['/expected_total', 'total_changed']]);
+  assert.match(r.body.errors[0].detail, /2200/);
+  assert.equal((await level(v.id)).reserved, 0, 'nothing reserved');
+  assert.equal((await sql('SELECT count(*)::int AS n FROM payments WHERE cart_id = $1', [cart.id])).rows[0].n, 0, 'nothing charged');
+  // the buyer sees the new total and confirms it
+  const seen = await s.client.get(`/v1/store/carts/${cart.id}`);
+  assert.equal(seen.body.total, 2200);
+  r = await complete(cart.id, { ...visa, expected_total: seen.body.total });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.total, 2200);
+  // without expected_total the cart's total at checkout is charged, as before; bad values are 422
+  for (const bad of [-1, 'x', 1.5, 1e13]) {
+    const b = await complete((await readyCart([[v.id, 1]])).id, { ...visa, expected_total: bad });
+    assert.equal(b.status, 422, `${bad}: ${b.text}`);
+    assert.equal(b.body.errors[0].pointer, '/expected_total');
+  }
+});
+
 test('manual payment: pending until staff capture; refunds partial then full, never more than captured; illegal moves are 409', async () => {
   const cart = await readyCart([[V.tee.id, 4]]); // 100.00
   let r = await complete(cart.id, { payment: { provider: 'manual' } });
