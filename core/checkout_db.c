@@ -1,4 +1,5 @@
 /* checkout_db.c: the checkout flow of core/checkout.h over the SQL functions of migrations/0019. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -53,7 +54,7 @@ static void answer(co_t *c, int status, const char *json, const sq_err_t *err)
  * SQ_CHECKOUT_RETRIES times: the client never sees them. */
 #define SQ_CHECKOUT_RETRIES 10
 
-static void place(co_t *c);
+static void place_alone(co_t *c);
 
 static void run_again(void *data)
 {
@@ -104,6 +105,16 @@ static const char *pay_status_name(sq_pay_status_t s)
         break;
     }
     return "declined";
+}
+
+/* Coalesced steps (core/db/db.h) go to one fixed connection of the thread's commit connections per step, so that
+ * the calls arriving together share a group (and its one commit) rather than spreading over the connections, and
+ * prepare's groups never queue behind the WAL flush of complete's. */
+static sq_db_t *group_db(const sq_ctx_t *cx, int step)
+{
+    if (cx->ncommit > step && sq_db_state(cx->commit_dbs[step]) == SQ_DB_READY)
+        return cx->commit_dbs[step];
+    return sq_ctx_commit_db(cx);
 }
 
 /* ---- undoing: the payment is closed and the stock released, then the error answered ----------------------- */
@@ -166,7 +177,7 @@ static void undo_authorized(co_t *c, const sq_err_t *err)
 static void on_complete(const char *json, const sq_err_t *err, void *data)
 {
     co_t *c = data;
-    if (retried(c, err, place))
+    if (retried(c, err, place_alone))
         return;
     if (err != NULL) {
         undo_authorized(c, sq_cart_refine(c->arena, err));
@@ -189,7 +200,8 @@ static void on_complete(const char *json, const sq_err_t *err, void *data)
     answer(c, 201, json, NULL);
 }
 
-static void place(co_t *c)
+/* The order alone (souq_checkout_complete): every case, every error. */
+static void place_alone(co_t *c)
 {
     sq_arena_t *a = c->arena;
     const char *const *idem = c->in.idem_scope;
@@ -197,6 +209,43 @@ static void place(co_t *c)
                sq_db_params(a, 11, c->in.cart_id, c->in.who.channel_id, c->in.who.customer_id, c->payment_id, pay_status_name(c->pay_status),
                             c->provider_ref, c->cart, idem[0], idem[1], idem[2], idem[3]),
                on_complete, c);
+}
+
+/* ---- step 3, coalesced: the common case of many checkouts in one statement (migrations/0045) ---------------- */
+
+SQ_STMT(complete_many, "SELECT ord, answer FROM souq_checkouts_complete($1::jsonb)");
+static sq_stmt_t *const complete_stmts[] = {&complete_many};
+static const sq_coalesce_t complete_group = {"checkout_complete", complete_stmts, 1, 32};
+
+static void on_complete_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err == NULL && sq_rows_count(rows[0]) > 0) {
+        answer(c, 201, sq_rows_text(rows[0], 0, 1), NULL);
+        return;
+    }
+    place_alone(c); /* not taken (a case the group does not cover), or the group failed: alone, for its own answer */
+}
+
+static void place(co_t *c)
+{
+    if (c->payment_id == NULL) { /* nothing due: alone */
+        place_alone(c);
+        return;
+    }
+    const char *const *idem = c->in.idem_scope;
+    json_t *in = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:[ssss]}", "id", c->in.cart_id, "channel", c->in.who.channel_id, "customer",
+                           c->in.who.customer_id, "payment", c->payment_id, "status", pay_status_name(c->pay_status), "provider_ref",
+                           c->provider_ref, "idem", idem[0], idem[1], idem[2], idem[3]);
+    if (in == NULL) { /* an idempotency scope missing (a test double): alone */
+        place_alone(c);
+        return;
+    }
+    size_t len;
+    const char *fields = sq_json_dump(c->arena, sq_json_own(c->arena, in), &len);
+    /* the priced cart is JSON text already: spliced in as the first member */
+    const char *input = sq_arena_printf(c->arena, "{\"cart\":%s,%s", c->cart, fields + 1);
+    sq_db_coalesce(group_db(c->cx, 0), c->arena, &complete_group, input, on_complete_many, c);
 }
 
 /* The payment waits for the buyer (the stock stays reserved for reserve_ttl_s): 202 and what to do. */
@@ -256,7 +305,8 @@ static void on_authorized(const sq_pay_res_t *res, const sq_err_t *err, void *da
 
 static void on_prepared(const char *json, const sq_err_t *err, void *data);
 
-static void prepare_send(co_t *c)
+/* Prepare alone (souq_checkout_prepare): every case, every error. */
+static void prepare_alone(co_t *c)
 {
     sq_arena_t *a = c->arena;
     const char *provider = c->amount_due > 0 ? c->provider->id : NULL;
@@ -269,7 +319,7 @@ static void prepare_send(co_t *c)
 static void on_prepared(const char *json, const sq_err_t *err, void *data)
 {
     co_t *c = data;
-    if (retried(c, err, prepare_send))
+    if (retried(c, err, prepare_alone))
         return;
     c->retries = 0;
     if (err != NULL) {
@@ -297,6 +347,42 @@ static void on_prepared(const char *json, const sq_err_t *err, void *data)
     c->provider_ref = ref ? sq_arena_strdup(c->arena, ref) : NULL;
     sq_pay_req_t req = pay_req(c, c->in.payment_data);
     c->provider->authorize(c->cx, &req, on_authorized, c);
+}
+
+/* ---- step 1, coalesced (migrations/0045) -------------------------------------------------------------------- */
+
+SQ_STMT(prepare_many, "SELECT ord, answer FROM souq_checkouts_prepare($1::jsonb)");
+static sq_stmt_t *const prepare_stmts[] = {&prepare_many};
+static const sq_coalesce_t prepare_group = {"checkout_prepare", prepare_stmts, 1, 32};
+
+static void on_prepared_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    co_t *c = data;
+    if (err == NULL && sq_rows_count(rows[0]) > 0)
+        on_prepared(sq_rows_text(rows[0], 0, 1), NULL, c);
+    else /* not taken (a case the group does not cover), or the group failed: alone, for its own answer */
+        prepare_alone(c);
+}
+
+static void prepare_send(co_t *c)
+{
+    if (c->amount_due <= 0 || c->provider == NULL || c->version == NULL) { /* nothing due: alone */
+        prepare_alone(c);
+        return;
+    }
+    json_t *in = json_pack("{s:s, s:s, s:s?, s:i, s:I, s:s, s:s, s:i}", "id", c->in.cart_id, "channel", c->in.who.channel_id, "customer",
+                           c->in.who.customer_id, "ttl", c->in.who.ttl_s, "version", (json_int_t)strtoll(c->version, NULL, 10), "provider",
+                           c->provider->id, "gateway_key", c->gateway_key, "reserve_ttl", c->in.reserve_ttl_s);
+    if (in == NULL) {
+        prepare_alone(c);
+        return;
+    }
+    size_t len;
+    const char *fields = sq_json_dump(c->arena, sq_json_own(c->arena, in), &len);
+    /* the priced cart and the payment data are JSON text already (both parsed before): spliced in */
+    const char *input = sq_arena_printf(c->arena, "{\"cart\":%s,\"data\":%s,%s", c->cart,
+                                        c->in.payment_data != NULL ? c->in.payment_data : "null", fields + 1);
+    sq_db_coalesce(group_db(c->cx, 1), c->arena, &prepare_group, input, on_prepared_many, c);
 }
 
 static void on_order(const char *json, const sq_err_t *err, void *data)
