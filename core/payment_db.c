@@ -59,6 +59,9 @@ typedef struct {
     sq_pay_status_t done; /* the status a successful operation answers */
     sq_pay_cb cb;
     void *data;
+    sq_ctx_t *cx;      /* authorize: the request, for asking again alone */
+    sq_pay_req_t req;
+    const char *token;
 } call_t;
 
 static sq_pay_status_t status_of(const char *s)
@@ -104,8 +107,30 @@ static void on_gateway(const char *json, const sq_err_t *err, void *data)
 static call_t *call(sq_ctx_t *cx, sq_pay_status_t done, sq_pay_cb cb, void *data)
 {
     call_t *c = SQ_NEW(cx->arena, call_t);
-    *c = (call_t){cx->arena, done, cb, data};
+    *c = (call_t){.arena = cx->arena, .done = done, .cb = cb, .data = data};
     return c;
+}
+
+/* Authorizations of many checkouts at once (migrations/0045, core/db/db.h coalesced calls); a call the group does not
+ * answer (its key's charge being made by another transaction) asks again alone. */
+SQ_STMT(testpay_authorize_many, "SELECT ord, answer FROM souq_testpay_authorize_many($1::jsonb)");
+static sq_stmt_t *const authorize_stmts[] = {&testpay_authorize_many};
+static const sq_coalesce_t authorize_group = {"testpay_authorize", authorize_stmts, 1, 32};
+
+static void authorize_alone(call_t *c)
+{
+    sq_arena_t *a = c->arena;
+    sq_db_json(c->cx->db, a, &testpay_authorize, 4, sq_db_params(a, 4, c->req.idempotency_key, c->token, c->req.currency, sq_db_int(a, c->req.amount)),
+               on_gateway, c);
+}
+
+static void on_authorized_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
+{
+    call_t *c = data;
+    if (err == NULL && sq_rows_count(rows[0]) > 0)
+        on_gateway(sq_rows_text(rows[0], 0, 1), NULL, c);
+    else
+        authorize_alone(c);
 }
 
 static void test_authorize(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, void *data)
@@ -120,9 +145,18 @@ static void test_authorize(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, 
         cb(NULL, &e, data);
         return;
     }
-    sq_db_json(cx->db, a, &testpay_authorize, 4,
-               sq_db_params(a, 4, req->idempotency_key, token ? token : "tok_visa", req->currency, sq_db_int(a, req->amount)),
-               on_gateway, call(cx, SQ_PAY_AUTHORIZED, cb, data));
+    call_t *c = call(cx, SQ_PAY_AUTHORIZED, cb, data);
+    c->req = *req;
+    c->token = token ? sq_arena_strdup(a, token) : "tok_visa";
+    c->cx = cx;
+    json_t *in = json_pack("{s:s, s:s, s:s, s:I}", "key", req->idempotency_key, "token", c->token, "currency", req->currency, "amount",
+                           (json_int_t)req->amount);
+    if (in == NULL) {
+        authorize_alone(c);
+        return;
+    }
+    size_t len;
+    sq_db_coalesce(cx->db, a, &authorize_group, sq_json_dump(a, sq_json_own(a, in), &len), on_authorized_many, c);
 }
 
 static void operate(sq_ctx_t *cx, const sq_pay_req_t *req, const char *kind, const char *key, sq_pay_status_t done, sq_pay_cb cb,
