@@ -228,3 +228,71 @@ BEGIN
                                     'stale', NULL)::text
       FROM jsonb_to_recordset(x) t(ord int, cart_id text) JOIN pay ON pay.cart_id = t.cart_id;
 END $$;
+
+-- The test gateway's authorize (souq_testpay_authorize, 0019) for many charges at once: each call's charge created on
+-- first sight of its key, or the charge its key made before. A charge another transaction is creating at the same
+-- moment is not seen by this statement: that call gets no row and core/payment_db.c asks again alone.
+-- p: [{"key", "token", "currency", "amount"}...]; returns the positions and {id, status, decline_code}.
+CREATE FUNCTION souq_testpay_authorize_many(p jsonb) RETURNS TABLE (ord int, answer text) LANGUAGE plpgsql
+SET enable_seqscan = off AS $$  -- (as souq_checkouts_complete)
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true); -- a simulated remote system (as souq_testpay_authorize)
+    RETURN QUERY
+    WITH k AS (
+        SELECT e.ordinality::int AS ord, e.value->>'key' AS key, e.value->>'token' AS token, e.value->>'currency' AS cur,
+               (e.value->>'amount')::bigint AS amount
+          FROM jsonb_array_elements(p) WITH ORDINALITY e
+    ), ins AS (
+        INSERT INTO test_gateway_charges (idempotency_key, token, currency_code, amount, status, decline_code)
+        SELECT DISTINCT ON (k.key) k.key, k.token, k.cur, k.amount,
+               CASE k.token WHEN 'tok_declined' THEN 'declined' WHEN 'tok_insufficient_funds' THEN 'declined'
+                            WHEN 'tok_3ds' THEN 'requires_action' ELSE 'authorized' END,
+               CASE k.token WHEN 'tok_declined' THEN 'card_declined' WHEN 'tok_insufficient_funds' THEN 'insufficient_funds' END
+          FROM k ORDER BY k.key, k.ord
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id, idempotency_key, amount, status, decline_code
+    ), ops AS (
+        INSERT INTO test_gateway_operations (charge_id, kind, amount, idempotency_key)
+        SELECT ins.id, 'authorize', ins.amount, ins.idempotency_key FROM ins
+    ), ch AS (
+        SELECT ins.id, ins.idempotency_key, ins.status, ins.decline_code FROM ins
+        UNION ALL
+        SELECT c.id, c.idempotency_key, c.status, c.decline_code FROM test_gateway_charges c
+         WHERE c.idempotency_key IN (SELECT k.key FROM k) AND c.idempotency_key NOT IN (SELECT ins.idempotency_key FROM ins)
+    )
+    SELECT k.ord, json_build_object('id', ch.id, 'status', ch.status, 'decline_code', ch.decline_code)::text
+      FROM k JOIN ch ON ch.idempotency_key = k.key;
+END $$;
+
+-- Order triggers that do nothing for most orders no longer enter plpgsql for them (same functions, same effect: each
+-- begins with this test).
+CREATE OR REPLACE TRIGGER orders_tax_provider BEFORE INSERT ON orders FOR EACH ROW WHEN (NEW.snapshot ? 'tax_provider')
+    EXECUTE FUNCTION souq_order_tax_provider();
+CREATE OR REPLACE TRIGGER orders_tax_commit AFTER INSERT ON orders FOR EACH ROW WHEN (NEW.tax_provider <> 'table')
+    EXECUTE FUNCTION souq_order_tax_commit_enqueue();
+
+-- The Idempotency-Key claims (souq_idem_claim, 0017/0019) of many requests at once: a key seen for the first time is
+-- claimed ('new'); every other call (a key already there: a replay, one in flight, an expired one, a mismatch; or a
+-- second call of one key in the group) gets no row and is claimed alone, which answers it exactly.
+-- p: [{"principal", "method", "route", "key", "fingerprint", "lock_ms"}...]; returns the positions claimed.
+CREATE FUNCTION souq_idem_claim_many(p jsonb) RETURNS TABLE (ord int) LANGUAGE plpgsql
+SET enable_seqscan = off AS $$  -- (as souq_checkouts_complete)
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true); -- (as souq_idem_claim)
+    RETURN QUERY
+    WITH k AS (
+        SELECT e.ordinality::int AS ord, e.value->>'principal' AS principal, e.value->>'method' AS method, e.value->>'route' AS route,
+               e.value->>'key' AS key, e.value->>'fingerprint' AS fingerprint, (e.value->>'lock_ms')::int AS lock_ms
+          FROM jsonb_array_elements(p) WITH ORDINALITY e
+    ), first AS (
+        SELECT DISTINCT ON (k.principal, k.method, k.route, k.key) k.* FROM k ORDER BY k.principal, k.method, k.route, k.key, k.ord
+    ), ins AS (
+        INSERT INTO idempotency_keys (principal, method, route, key, fingerprint, state, locked_until)
+        SELECT f.principal, f.method, f.route, f.key, f.fingerprint, 'in_flight', now() + make_interval(secs => f.lock_ms / 1000.0)
+          FROM first f ORDER BY f.ord
+        ON CONFLICT DO NOTHING
+        RETURNING idempotency_keys.principal, idempotency_keys.method, idempotency_keys.route, idempotency_keys.key
+    )
+    SELECT f.ord FROM first f
+      JOIN ins ON ins.principal = f.principal AND ins.method = f.method AND ins.route = f.route AND ins.key = f.key;
+END $$;
