@@ -234,9 +234,9 @@ static void place(co_t *c)
         return;
     }
     const char *const *idem = c->in.idem_scope;
-    json_t *in = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:[ssss]}", "id", c->in.cart_id, "channel", c->in.who.channel_id, "customer",
-                           c->in.who.customer_id, "payment", c->payment_id, "status", pay_status_name(c->pay_status), "provider_ref",
-                           c->provider_ref, "idem", idem[0], idem[1], idem[2], idem[3]);
+    json_t *in = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:[ssss]}", "id", c->in.cart_id, "channel", c->in.who.channel_id,
+                           "customer", c->in.who.customer_id, "payment", c->payment_id, "status", pay_status_name(c->pay_status),
+                           "provider_ref", c->provider_ref, "idem", idem[0], idem[1], idem[2], idem[3]);
     if (in == NULL) { /* an idempotency scope missing (a test double): alone */
         place_alone(c);
         return;
@@ -370,9 +370,10 @@ static void prepare_send(co_t *c)
         prepare_alone(c);
         return;
     }
-    json_t *in = json_pack("{s:s, s:s, s:s?, s:i, s:I, s:s, s:s, s:i}", "id", c->in.cart_id, "channel", c->in.who.channel_id, "customer",
-                           c->in.who.customer_id, "ttl", c->in.who.ttl_s, "version", (json_int_t)strtoll(c->version, NULL, 10), "provider",
-                           c->provider->id, "gateway_key", c->gateway_key, "reserve_ttl", c->in.reserve_ttl_s);
+    json_t *in =
+        json_pack("{s:s, s:s, s:s?, s:i, s:I, s:s, s:s, s:i}", "id", c->in.cart_id, "channel", c->in.who.channel_id, "customer",
+                  c->in.who.customer_id, "ttl", c->in.who.ttl_s, "version", (json_int_t)strtoll(c->version, NULL, 10), "provider",
+                  c->provider->id, "gateway_key", c->gateway_key, "reserve_ttl", c->in.reserve_ttl_s);
     if (in == NULL) {
         prepare_alone(c);
         return;

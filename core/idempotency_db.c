@@ -47,8 +47,9 @@ static void claim_alone(claim_t *c)
 {
     const sq_idem_scope_t *s = &c->scope;
     sq_arena_t *a = c->cx->arena;
-    sq_db_json(c->cx->db, a, &idem_claim, 6, sq_db_params(a, 6, s->principal, s->method, s->route, s->key, c->fingerprint, sq_db_int(a, c->lock_ms)),
-               c->cb, c->data);
+    sq_db_json(c->cx->db, a, &idem_claim, 6,
+               sq_db_params(a, 6, s->principal, s->method, s->route, s->key, c->fingerprint, sq_db_int(a, c->lock_ms)), c->cb,
+               c->data);
 }
 
 static void on_claimed_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
@@ -64,8 +65,8 @@ void sq_idem_claim(sq_ctx_t *cx, const sq_idem_scope_t *s, const char *fingerpri
 {
     claim_t *c = SQ_NEW(cx->arena, claim_t);
     *c = (claim_t){cx, *s, fingerprint, lock_ms, cb, data};
-    json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "principal", s->principal, "method", s->method, "route", s->route, "key",
-                           s->key, "fingerprint", fingerprint, "lock_ms", lock_ms);
+    json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "principal", s->principal, "method", s->method, "route", s->route,
+                           "key", s->key, "fingerprint", fingerprint, "lock_ms", lock_ms);
     if (in == NULL) {
         claim_alone(c);
         return;

@@ -59,7 +59,7 @@ typedef struct {
     sq_pay_status_t done; /* the status a successful operation answers */
     sq_pay_cb cb;
     void *data;
-    sq_ctx_t *cx;      /* authorize: the request, for asking again alone */
+    sq_ctx_t *cx; /* authorize: the request, for asking again alone */
     sq_pay_req_t req;
     const char *token;
 } call_t;
@@ -120,8 +120,8 @@ static const sq_coalesce_t authorize_group = {"testpay_authorize", authorize_stm
 static void authorize_alone(call_t *c)
 {
     sq_arena_t *a = c->arena;
-    sq_db_json(c->cx->db, a, &testpay_authorize, 4, sq_db_params(a, 4, c->req.idempotency_key, c->token, c->req.currency, sq_db_int(a, c->req.amount)),
-               on_gateway, c);
+    sq_db_json(c->cx->db, a, &testpay_authorize, 4,
+               sq_db_params(a, 4, c->req.idempotency_key, c->token, c->req.currency, sq_db_int(a, c->req.amount)), on_gateway, c);
 }
 
 static void on_authorized_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
@@ -149,8 +149,8 @@ static void test_authorize(sq_ctx_t *cx, const sq_pay_req_t *req, sq_pay_cb cb, 
     c->req = *req;
     c->token = token ? sq_arena_strdup(a, token) : "tok_visa";
     c->cx = cx;
-    json_t *in = json_pack("{s:s, s:s, s:s, s:I}", "key", req->idempotency_key, "token", c->token, "currency", req->currency, "amount",
-                           (json_int_t)req->amount);
+    json_t *in = json_pack("{s:s, s:s, s:s, s:I}", "key", req->idempotency_key, "token", c->token, "currency", req->currency,
+                           "amount", (json_int_t)req->amount);
     if (in == NULL) {
         authorize_alone(c);
         return;
