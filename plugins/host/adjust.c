@@ -99,7 +99,7 @@ static const char *quoted(sq_arena_t *a, json_t *v)
 /* Why the answer breaks the contract (in buf), or NULL. */
 static const char *check(const call_t *c, json_t *out, json_t *list, char *buf, size_t len)
 {
-    if (!json_is_object(out) || (!json_is_array(list) && !(json_is_object(list) && json_object_size(list) == 0)))
+    if (!json_is_object(out) || !sq_plugin_is_list(list))
         return "the answer must be nil or a table with adjustments (a list, possibly empty)";
     if (json_array_size(list) > ADJUSTMENTS_MAX)
         return "more than 1024 adjustments";

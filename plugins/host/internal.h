@@ -255,5 +255,13 @@ void sq_lua_push_json(lua_State *L, const json_t *j, int depth);
 /** The Lua value at idx -> a new JSON reference, or NULL with a message in why (cycles, depth, non-string keys,
  * functions, NaN...). Never raises; *bytes accumulates the size of strings seen (capped output). */
 json_t *sq_lua_to_json(lua_State *L, int idx, int depth, size_t *bytes, char *why, size_t whylen);
+/** Whether a plugin's answer v may stand where the contract expects a list: an array, or an empty object. Lua has one
+ * empty table, and sq_lua_to_json turns it into {} (it cannot know the plugin meant a list), so every validator that
+ * expects a list accepts an empty object as the empty list (json_array_size and json_array_foreach see no element in
+ * it). The one rule for "an empty table where a list is expected" (sdk/lua/reference.md). */
+static inline bool sq_plugin_is_list(const json_t *v)
+{
+    return json_is_array(v) || (json_is_object(v) && json_object_size(v) == 0);
+}
 
 #endif

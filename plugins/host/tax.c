@@ -128,7 +128,7 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
     json_t *lines = json_object_get(out, "lines");
     const char *why = NULL;
     char buf[160];
-    if (!json_is_object(out) || !json_is_array(lines))
+    if (!json_is_object(out) || !sq_plugin_is_list(lines))
         why = "the answer must be a table with lines (a list, possibly empty)";
     else if (json_array_size(lines) > LINES_MAX)
         why = "more than 4096 lines";

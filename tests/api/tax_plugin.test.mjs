@@ -79,6 +79,19 @@ test('an enabled tax plugin replaces the table: its lines on items and shipping,
   assert.deepEqual([o.body.tax_total, o.body.total], [350, 3850]);
 });
 
+test('a tax plugin answering no lines ({lines = {}}: Lua\'s empty table) leaves the cart untaxed, checkout included', async () => {
+  const r = await configure({ config: { mode: 'none' } });
+  assert.equal(r.status, 200, r.text);
+  const c = await readyCart(2);
+  assert.deepEqual(c.items[0].tax_lines, []);
+  assert.deepEqual(c.shipping_methods[0].tax_lines, []);
+  assert.deepEqual([c.items[0].tax_total, c.shipping_tax_total, c.tax_total, c.total], [0, 0, 0, 2000 + 500]);
+  const o = await s.client.request('POST', `/v1/store/carts/${c.id}/complete`, { json: { payment: { provider: 'manual' } },
+    headers: { 'idempotency-key': crypto.randomUUID() } });
+  assert.equal(o.status, 201, o.text);
+  assert.deepEqual([o.body.tax_total, o.body.total], [0, 2500]);
+});
+
 test('a tax plugin may ask a tax service (souq.http) for the rate; the answer follows the service', async () => {
   const r = await configure({ config: { mode: 'http', url: `http://127.0.0.1:${fake.server.address().port}/rates` } });
   assert.equal(r.status, 200, r.text);
@@ -98,7 +111,7 @@ test('a failing tax plugin fails the cart\'s totals with 502/504 (never a total 
   const c = await readyCart(1);
   const stock = async () => (await s.sql(
     'SELECT l.reserved FROM inventory_levels l JOIN variant_inventory_items v ON v.inventory_item_id = l.inventory_item_id WHERE v.variant_id = $1', [variant]))[0].reserved;
-  const modes = [['raise', 502, 'plugin-failed'], ['wrong', 502, 'plugin-failed'], ['spin', 504, 'plugin-timeout'],
+  const modes = [['raise', 502, 'plugin-failed'], ['wrong', 502, 'plugin-failed'], ['notalist', 502, 'plugin-failed'], ['spin', 504, 'plugin-timeout'],
     ['http-down', 502, 'plugin-failed'], ['http-error', 502, 'plugin-failed']];
   for (const [mode, status, slug] of modes) {
     if (mode.startsWith('http')) {

@@ -5,6 +5,8 @@ local plugin = {}
 function plugin.tax_calculate(conf, req)
   if conf.mode == "raise" then error("tax service down") end
   if conf.mode == "spin" then while true do end end
+  if conf.mode == "none" then return { lines = {} } end -- no taxable line: an empty table where a list is expected
+  if conf.mode == "notalist" then return { lines = { item = 1 } } end
   if conf.mode == "wrong" then return { lines = { { item = #req.items + 1, amount = 1, rate_bp = 1000, code = "X", name = "X" } } } end
   local bp = 1000
   if conf.mode == "http" then
