@@ -20,7 +20,7 @@ struct sq_cache {
     entry_t **buckets;
     size_t nbuckets, count, bytes, max_bytes;
     uint64_t gen, seed;
-    uint64_t hits, misses; /* written by the owner thread only, read by /metrics (relaxed atomics) */
+    uint64_t hits, misses, evictions; /* written by the owner thread only, read by /metrics (relaxed atomics) */
 };
 
 static uint64_t hash(const sq_cache_t *c, const char *k, size_t n)
@@ -110,8 +110,10 @@ void sq_cache_put(sq_cache_t *c, uint64_t gen, const char *key, size_t klen, con
         clear(c);
         c->gen = gen;
     }
-    if (c->bytes + size > c->max_bytes)
+    if (c->bytes + size > c->max_bytes) {
+        __atomic_add_fetch(&c->evictions, c->count, __ATOMIC_RELAXED);
         clear(c);
+    }
     uint64_t h = hash(c, key, klen);
     entry_t **slot = &c->buckets[h & (c->nbuckets - 1)];
     int chain = 0;
@@ -158,4 +160,9 @@ uint64_t sq_cache_hits(const sq_cache_t *c)
 uint64_t sq_cache_misses(const sq_cache_t *c)
 {
     return c != NULL ? __atomic_load_n(&c->misses, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t sq_cache_evictions(const sq_cache_t *c)
+{
+    return c != NULL ? __atomic_load_n(&c->evictions, __ATOMIC_RELAXED) : 0;
 }

@@ -27,5 +27,7 @@ size_t sq_cache_count(const sq_cache_t *c);
 size_t sq_cache_bytes(const sq_cache_t *c);
 uint64_t sq_cache_hits(const sq_cache_t *c);
 uint64_t sq_cache_misses(const sq_cache_t *c);
+/** Entries dropped to make room for a store (the cache was full); a new generation's drop is not counted. */
+uint64_t sq_cache_evictions(const sq_cache_t *c);
 
 #endif

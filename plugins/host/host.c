@@ -37,7 +37,10 @@ typedef struct {
     int nring, head;
     int64_t degraded_until; /* monotonic us; 0 = closed */
     int64_t memory;         /* bytes held by the plugin's states on every thread (updated after each call) */
+    uint64_t rate_hits, rate_misses; /* shipping_rates answered from the reuse cache, or not (cache.rates_ttl_s only) */
 } slot_t;
+
+static uint64_t rate_evictions; /* reusable rates dropped because a thread's cache was full (all plugins) */
 
 static slot_t slots[SQ_PLUGIN_MAX];
 static int nslots;
@@ -143,8 +146,29 @@ char *sq_plugins_metrics(sq_arena_t *a)
     for (int i = 0; i < n; i++)
         PUT("souq_plugin_memory_bytes{plugin=\"%s\"} %lld\n", slots[i].name,
             (long long)__atomic_load_n(&slots[i].memory, __ATOMIC_RELAXED));
+    PUT("# HELP souq_plugin_rate_cache_hits_total Shipping rate requests answered from the reuse cache (manifest "
+        "cache.rates_ttl_s).\n# TYPE souq_plugin_rate_cache_hits_total counter\n");
+    for (int i = 0; i < n; i++)
+        PUT("souq_plugin_rate_cache_hits_total{plugin=\"%s\"} %llu\n", slots[i].name,
+            (unsigned long long)__atomic_load_n(&slots[i].rate_hits, __ATOMIC_RELAXED));
+    PUT("# HELP souq_plugin_rate_cache_misses_total Shipping rate requests of a caching plugin that called it (nothing "
+        "reusable).\n# TYPE souq_plugin_rate_cache_misses_total counter\n");
+    for (int i = 0; i < n; i++)
+        PUT("souq_plugin_rate_cache_misses_total{plugin=\"%s\"} %llu\n", slots[i].name,
+            (unsigned long long)__atomic_load_n(&slots[i].rate_misses, __ATOMIC_RELAXED));
+    PUT("# HELP souq_plugin_rate_cache_evictions_total Reusable shipping rates dropped because a thread's cache was full.\n"
+        "# TYPE souq_plugin_rate_cache_evictions_total counter\nsouq_plugin_rate_cache_evictions_total %llu\n",
+        (unsigned long long)__atomic_load_n(&rate_evictions, __ATOMIC_RELAXED));
 #undef PUT
     return buf;
+}
+
+void sq_plugin_rate_cache_count(int slot, bool hit, uint64_t evicted)
+{
+    if (slot >= 0 && slot < SQ_PLUGIN_MAX)
+        __atomic_add_fetch(hit ? &slots[slot].rate_hits : &slots[slot].rate_misses, 1, __ATOMIC_RELAXED);
+    if (evicted > 0)
+        __atomic_add_fetch(&rate_evictions, evicted, __ATOMIC_RELAXED);
 }
 
 /* ---- definitions ----------------------------------------------------------------------------------------------- */
@@ -1211,13 +1235,16 @@ static void call_impl(sq_ctx_t *cx, const char *plugin, const char *fn, const js
     sq_pstate_start(ps, &h->call);
 }
 
-int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation)
+int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation, int *slot)
 {
     tls_sync();
     *generation = tls.reg != NULL ? tls.reg->generation : 0;
+    *slot = -1;
     for (int i = 0; tls.reg != NULL && i < tls.reg->n; i++)
-        if (strcmp(tls.reg->defs[i]->name, plugin) == 0)
+        if (strcmp(tls.reg->defs[i]->name, plugin) == 0) {
+            *slot = tls.reg->defs[i]->slot;
             return tls.reg->defs[i]->enabled ? tls.reg->defs[i]->rates_ttl_s : 0;
+        }
     return 0;
 }
 

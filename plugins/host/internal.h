@@ -91,8 +91,11 @@ void sq_pdef_unref(sq_pdef_t *d);
 
 /** The manifest's cache.rates_ttl_s of the plugin as this thread sees it now (0: not declared, not loaded or disabled),
  * and the registry generation it belongs to (a reload and a settings change publish a new one). No locks unless the
- * registry changed since this thread last looked. */
-int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation);
+ * registry changed since this thread last looked. *slot: the plugin's stats slot (-1 when unknown). */
+int sq_plugin_rates_ttl(const char *plugin, uint64_t *generation, int *slot);
+/** Counts one rate request of a caching plugin (its stats slot): answered from the cache (hit) or not, and the entries
+ * a store evicted from a full cache (/metrics souq_plugin_rate_cache_*). Relaxed atomics; any thread. */
+void sq_plugin_rate_cache_count(int slot, bool hit, uint64_t evicted);
 
 /** Frees this thread's reusable shipping rates (shipping.c; at thread exit). */
 void sq_shipping_rates_cache_free(void);

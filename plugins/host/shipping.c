@@ -194,7 +194,11 @@ static void remember(const call_t *c, const sq_ship_rate_t *res)
     if (rate_cache == NULL)
         rate_cache = sq_cache_new(SQ_PLUGIN_RATES_CACHE_BYTES);
     cached_rate_t v = {sq_mono_us() + (int64_t)c->ttl_s * 1000000, res->amount, res->available};
+    uint64_t evicted = sq_cache_evictions(rate_cache);
     sq_cache_put(rate_cache, c->gen, c->key, c->klen, &v, sizeof(v));
+    evicted = sq_cache_evictions(rate_cache) - evicted;
+    if (evicted > 0)
+        sq_plugin_rate_cache_count(-1, false, evicted);
 }
 
 static const char *skip_ws(const char *p)
@@ -397,7 +401,8 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
         return;
     }
     uint64_t gen = 0;
-    int ttl = sq_plugin_rates_ttl(name, &gen);
+    int stats = -1;
+    int ttl = sq_plugin_rates_ttl(name, &gen, &stats);
     const char *key = NULL;
     size_t klen = 0;
     if (ttl > 0 && (key = rate_key(cx->arena, name, id, req, &klen)) != NULL && rate_cache != NULL) {
@@ -406,10 +411,13 @@ static void rates(int slot, sq_ctx_t *cx, const sq_ship_req_t *req, sq_ship_rate
         cached_rate_t v; /* stored right after the key: not aligned */
         if (hit != NULL && vlen == sizeof(v) && (memcpy(&v, hit, sizeof(v)), v.expires_us > sq_mono_us())) {
             sq_ship_rate_t res = {v.available != 0, v.amount};
+            sq_plugin_rate_cache_count(stats, true, 0);
             cb(&res, NULL, data);
             return;
         }
     }
+    if (ttl > 0) /* a caching plugin called: nothing stored yet, expired, another generation, or a key it cannot have */
+        sq_plugin_rate_cache_count(stats, false, 0);
     json_t *in =
         json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:s?, s:s?, s:s?}", "provider", id, "option_id", req->option_id,
                   "region_id", req->region_id, "currency", req->currency, "amount", (json_int_t)req->amount, "item_total",

@@ -162,3 +162,33 @@ test('an error answer is not cached: the next read asks again; "not available" i
     fake.available = true;
   }
 });
+
+// /metrics: the exact value of one sample (a missing sample fails: 0 by default would hide a counter that is gone)
+async function sample(name, labels = '') {
+  const text = (await s.client.request('GET', '/metrics', { raw: true, pk: null })).text;
+  const m = new RegExp(`^${name}${labels.replace(/[{}"]/g, (c) => '\\' + c)} (\\d+)$`, 'm').exec(text);
+  assert.ok(m, `${name}${labels} in /metrics`);
+  return Number(m[1]);
+}
+
+test('/metrics counts reuse: two identical reads are one miss (the call) and one hit, for the caching plugin only', async () => {
+  const c = await cart(de, [{ variant_id: variant, quantity: 13 }]); // a quantity no other test rates
+  const hits = '{plugin="ship-cached"}';
+  const before = { hit: await sample('souq_plugin_rate_cache_hits_total', hits), miss: await sample('souq_plugin_rate_cache_misses_total', hits),
+    uhit: await sample('souq_plugin_rate_cache_hits_total', '{plugin="ship-uncached"}'),
+    umiss: await sample('souq_plugin_rate_cache_misses_total', '{plugin="ship-uncached"}'),
+    evicted: await sample('souq_plugin_rate_cache_evictions_total'), calls: calls('cached') };
+  fake.amount = 130;
+  assert.equal((await offered(c.id)).cached, 130);
+  assert.equal((await offered(c.id)).cached, 130);
+  assert.equal(calls('cached'), before.calls + 1);
+  assert.equal(await sample('souq_plugin_rate_cache_misses_total', hits), before.miss + 1);
+  assert.equal(await sample('souq_plugin_rate_cache_hits_total', hits), before.hit + 1);
+  // a plugin that declares no TTL is neither hit nor missed: it is simply called
+  assert.equal(await sample('souq_plugin_rate_cache_hits_total', '{plugin="ship-uncached"}'), before.uhit);
+  assert.equal(await sample('souq_plugin_rate_cache_misses_total', '{plugin="ship-uncached"}'), before.umiss);
+  assert.equal(before.uhit + before.umiss, 0);
+  // far below the 1 MiB a thread keeps: nothing was dropped for room
+  assert.equal(await sample('souq_plugin_rate_cache_evictions_total'), before.evicted);
+  assert.equal(before.evicted, 0);
+});

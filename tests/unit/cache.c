@@ -62,6 +62,7 @@ static void test_bounds(void)
     sq_cache_t *off = sq_cache_new(0);
     put(off, 1, "a", "alpha");
     CHECK(get(off, 1, "a") == NULL);
+    CHECK(sq_cache_evictions(off) == 0);
     sq_cache_free(off);
 
     sq_cache_t *c = sq_cache_new(4096);
@@ -75,12 +76,18 @@ static void test_bounds(void)
         CHECK(get(c, 1, key) != NULL); /* the newest entry is always there */
     }
     CHECK(sq_cache_count(c) < 100);
+    /* every entry that was dropped for room is an eviction: stored 100, hold count, so 100 - count were evicted */
+    CHECK_INT((int)sq_cache_evictions(c), 100 - (int)sq_cache_count(c));
+    uint64_t evicted = sq_cache_evictions(c);
     char big[5000];
     memset(big, 'b', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     put(c, 1, "big", big); /* larger than the whole cache: not stored, nothing dropped */
     CHECK(get(c, 1, "big") == NULL);
     CHECK(get(c, 1, "key-99") != NULL);
+    CHECK(sq_cache_evictions(c) == evicted);
+    put(c, 2, "gen", "x"); /* a new generation drops the old entries: an invalidation, not an eviction */
+    CHECK(sq_cache_evictions(c) == evicted);
     sq_cache_free(c);
 
     /* many entries: the table grows and every key still finds its own value */
