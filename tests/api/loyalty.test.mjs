@@ -183,6 +183,41 @@ test('a guest earns nothing; an order in a currency without rates earns nothing'
   assert.equal(row.n, 0);
 });
 
+test('gift cards sold as products earn no points (a cash equivalent): only the other items; refunding those claws back all', async () => {
+  const gp = await A('POST', '/v1/admin/products', { title: uniq('Gift card'), status: 'active', gift_card: true,
+    variants: [{ sku: uniq('GC50'), prices: [{ currency_code: 'eur', amount: 5000 }] }] });
+  assert.equal(gp.status, 201, gp.text);
+  const gc = gp.body.variants[0].id;
+  const cu = await newCustomer(s.client);
+  // checkout, then capture: a 50.00 card and a 25.00 tee earn on the tee only
+  const o = await paidOrder(cu.token, [[gc, 1], [V.tee, 1]]);
+  assert.equal(o.item_subtotal, 7500);
+  let a = await account(cu.token);
+  assert.deepEqual(a.transactions.map((x) => [x.kind, x.points, x.order_id]), [['earn', 25, o.id]], '2500 of goods at 1 point per 1.00');
+  const [row] = await s.sql("SELECT (data->>'base')::int AS base FROM loyalty_transactions WHERE order_id = $1 AND kind = 'earn'", [o.id]);
+  assert.equal(row?.base, 2500);
+  // refunding everything but the card (the tee and the shipping) claws back all 25 points, not 25 x 2995 / 7995
+  const r = await A('POST', `/v1/admin/orders/${o.id}/refunds`, { amount: o.total - 5000, reason: 'return' });
+  assert.equal(r.status, 201, r.text);
+  a = await account(cu.token);
+  assert.equal(a.balance, 0);
+  assert.deepEqual(a.transactions.map((x) => [x.kind, x.points]), [['clawback', -25], ['earn', 25]]);
+  // an order placed as paid (a draft completed as paid: the earning runs at commit, when the lines are there)
+  const d = await A('POST', '/v1/admin/draft-orders', { customer_id: cu.customer.id, currency_code: 'eur', items: [{ variant_id: gc, quantity: 2 }, { variant_id: V.mug, quantity: 1 }],
+    shipping_address: address });
+  assert.equal(d.status, 201, d.text);
+  const p = await A('POST', `/v1/admin/draft-orders/${d.body.id}/complete`, { paid: true });
+  assert.equal(p.status, 201, p.text);
+  assert.equal(p.body.payment_status, 'paid');
+  a = await account(cu.token);
+  assert.deepEqual([a.balance, a.transactions[0].kind, a.transactions[0].points, a.transactions[0].order_id], [10, 'earn', 10, p.body.id], '1000 of goods; 10000 of cards earn nothing');
+  // an order of gift cards only earns nothing at all
+  const only = await paidOrder(cu.token, [[gc, 1]]);
+  const [n] = await s.sql('SELECT count(*)::int AS n FROM loyalty_transactions WHERE order_id = $1', [only.id]);
+  assert.equal(n.n, 0);
+  assert.equal((await account(cu.token)).balance, 10);
+});
+
 test('redeeming on a cart: a discount on the items before tax, split over the lines; every refusal is a 4xx with its pointer', async () => {
   const cu = await newCustomer(s.client);
   const other = await newCustomer(s.client);
