@@ -182,6 +182,8 @@ static void step(struct sq_jobs_runner *r)
     r->settings.event_retention_s = cfg->event_retention_s;
     r->settings.delivery_attempt_retention_s = cfg->delivery_attempt_retention_s;
     r->settings.job_retention_s = cfg->job_retention_s;
+    r->settings.notification_retention_s = cfg->notification_retention_s;
+    r->settings.price_change_retention_s = cfg->price_change_retention_s;
     r->settings.purge_batch_size = cfg->purge_batch_size;
     r->settings.purge_max_batches = cfg->purge_max_batches;
     r->stepping = true;

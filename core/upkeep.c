@@ -6,13 +6,14 @@
 
 #include "core/base/log.h"
 
-const char *const sq_upkeep_purge_kinds[] = {"events", "attempts", "jobs", NULL};
-static uint64_t purged[3];
+const char *const sq_upkeep_purge_kinds[] = {"events", "attempts", "jobs", "notifications", "price_changes", NULL};
+#define KINDS 5
+static uint64_t purged[KINDS];
 void (*sq_payment_health_published)(const char *json);
 
 uint64_t sq_upkeep_purged(int kind)
 {
-    return kind >= 0 && kind < 3 ? __atomic_load_n(&purged[kind], __ATOMIC_RELAXED) : 0;
+    return kind >= 0 && kind < KINDS ? __atomic_load_n(&purged[kind], __ATOMIC_RELAXED) : 0;
 }
 
 static bool label_ok(const char *s)
@@ -109,7 +110,8 @@ static void purge_next(purge_t *p)
         p->done(NULL, false, p->data);
         return;
     }
-    const int ages[] = {p->s->event_retention_s, p->s->delivery_attempt_retention_s, p->s->job_retention_s};
+    const int ages[KINDS] = {p->s->event_retention_s, p->s->delivery_attempt_retention_s, p->s->job_retention_s,
+                             p->s->notification_retention_s, p->s->price_change_retention_s};
     /* each batch is its own statement, so its own short transaction: locks last one batch */
     sq_upkeep_purge_batch(p->cx, sq_upkeep_purge_kinds[p->kind], ages[p->kind], p->s->purge_batch_size, on_batch, p);
 }

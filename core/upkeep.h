@@ -1,7 +1,8 @@
 /* upkeep.h: two recurring jobs of issue 6. The payment-failure monitor ("payments.failure_monitor") computes each
  * payment provider's failure rate (declined or failed authorizations among finished ones) over a window and writes
  * payment.failure_rate_high once per spike (then nothing until payment.failure_rate_recovered); the purge
- * ("maintenance.purge") deletes fanned-out events, delivery attempts and finished jobs past their retention in small
+ * ("maintenance.purge") deletes fanned-out events, delivery attempts, finished jobs, finished order notifications
+ * (0029) and price ledger entries (0035) past their retention in small
  * batches, each its own short transaction with SKIP LOCKED, so it never holds long locks. Settings come from the
  * node's configuration through sq_jobs_settings_t; the SQL is in upkeep_db.c and migrations/0033. */
 #ifndef SQ_UPKEEP_H
@@ -38,12 +39,13 @@ extern void (*sq_payment_health_published)(const char *json);
 
 /** One monitor run (souq_payment_monitor_run) with the node's settings; cb gets the providers' figures as JSON. */
 void sq_upkeep_monitor_run(sq_ctx_t *cx, const sq_jobs_settings_t *s, sq_json_cb cb, void *data);
-/** One purge batch of kind ("events", "attempts", "jobs"): at most limit rows older than age_s, one statement. */
+/** One purge batch of kind ("events", "attempts", "jobs", "notifications", "price_changes"): at most limit rows older
+ * than age_s, one statement. */
 typedef void (*sq_upkeep_count_cb)(long n, const sq_err_t *err, void *data);
 void sq_upkeep_purge_batch(sq_ctx_t *cx, const char *kind, int age_s, int limit, sq_upkeep_count_cb cb, void *data);
 
-/** Rows this process's purge runs deleted, by kind (events, attempts, jobs), for /metrics. */
+/** Rows this process's purge runs deleted, by kind (index into sq_upkeep_purge_kinds), for /metrics. */
 uint64_t sq_upkeep_purged(int kind);
-extern const char *const sq_upkeep_purge_kinds[]; /* "events", "attempts", "jobs", NULL */
+extern const char *const sq_upkeep_purge_kinds[]; /* "events", "attempts", "jobs", "notifications", "price_changes", NULL */
 
 #endif

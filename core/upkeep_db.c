@@ -1,4 +1,5 @@
-/* upkeep_db.c: SQL of the payment-failure monitor and the purge (functions in migrations/0033_reorder_purchasing.sql). */
+/* upkeep_db.c: SQL of the payment-failure monitor and the purge (functions in migrations/0033_reorder_purchasing.sql;
+ * the purge's notifications and price_changes kinds in 0044). */
 #include "core/upkeep.h"
 
 SQ_STMT(monitor_run, "SELECT souq_payment_monitor_run($1::int, $2::int, $3::int, $4::int)");

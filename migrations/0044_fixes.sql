@@ -7,6 +7,11 @@
 --    gift-card lines, and the claw-back on refunds is a share of the money that could earn (paid less gift-card
 --    lines), so refunding every other item claws back every point. The earn trigger of an order inserted as paid
 --    (a draft completed as paid) now runs at commit, like 0036's issuance, so it sees the order's lines.
+-- 2. Retention for order notifications (0029) and the price ledger (0035), rows nothing deleted: two more kinds of
+--    the purge job (0033's souq_purge_batch), same small batches with SKIP LOCKED. notifications: finished rows
+--    (sent, failed, skipped) created more than p_age_s ago; a pending one is a delivery still to be decided and
+--    stays. price_changes: entries older than p_age_s (the configuration keeps at least 31 days: the EU's rule on
+--    announcing a price reduction needs the lowest price of the 30 days before it).
 
 -- ---- 1. loyalty: no points on gift-card lines ------------------------------------------------------------------
 
@@ -85,3 +90,44 @@ END $$;
 DROP TRIGGER orders_loyalty ON orders;
 CREATE CONSTRAINT TRIGGER orders_loyalty AFTER INSERT ON orders DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (NEW.payment_status = 'paid') EXECUTE FUNCTION souq_loyalty_on_order();
+
+-- ---- 2. purge: notifications and the price ledger -----------------------------------------------------------------
+
+CREATE INDEX notifications_finished_idx ON notifications (created_at) WHERE state IN ('sent', 'failed', 'skipped');
+CREATE INDEX price_changes_created_idx ON price_changes (created_at);
+
+-- 0033's function with two more kinds: 'notifications' and 'price_changes' (the others unchanged).
+CREATE OR REPLACE FUNCTION souq_purge_batch(p_kind text, p_age_s int, p_limit int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    IF p_kind = 'events' THEN
+        DELETE FROM outbox_events e WHERE e.id IN (
+            SELECT x.id FROM outbox_events x
+             WHERE x.state = 'completed' AND x.occurred_at < now() - p_age_s * interval '1 second'
+               AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = x.id AND d.state IN ('available', 'running', 'retryable'))
+             ORDER BY x.occurred_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    ELSIF p_kind = 'attempts' THEN
+        DELETE FROM event_delivery_attempts a WHERE (a.delivery_id, a.attempt) IN (
+            SELECT x.delivery_id, x.attempt FROM event_delivery_attempts x
+             WHERE x.started_at < now() - p_age_s * interval '1 second'
+             ORDER BY x.started_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    ELSIF p_kind = 'jobs' THEN
+        DELETE FROM jobs j WHERE j.id IN (
+            SELECT x.id FROM jobs x WHERE x.state IN ('completed', 'canceled') AND x.completed_at < now() - p_age_s * interval '1 second'
+             ORDER BY x.completed_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    ELSIF p_kind = 'notifications' THEN
+        DELETE FROM notifications t WHERE t.id IN (
+            SELECT x.id FROM notifications x
+             WHERE x.state IN ('sent', 'failed', 'skipped') AND x.created_at < now() - p_age_s * interval '1 second'
+             ORDER BY x.created_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    ELSIF p_kind = 'price_changes' THEN
+        DELETE FROM price_changes c WHERE c.id IN (
+            SELECT x.id FROM price_changes x WHERE x.created_at < now() - p_age_s * interval '1 second'
+             ORDER BY x.created_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'SQ422', MESSAGE = 'unknown purge kind';
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;

@@ -48,6 +48,8 @@ static void test_defaults(void)
     CHECK(c->access_log);
     CHECK_INT(c->login_rate_account, 5);
     CHECK_INT(c->login_rate_ip, 20);
+    CHECK_INT(c->notification_retention_s, 90 * 86400);
+    CHECK_INT(c->price_change_retention_s, 365 * 86400);
     CHECK_INT(c->password_hash_memory_kib, 19456);
     sq_config_free(c);
 }
@@ -140,6 +142,8 @@ static void test_validation(void)
     expect_env_error("SOUQ_PAYMENT_FAILURE_THRESHOLD_PCT=101", "payment_failure_threshold_pct");
     expect_env_error("SOUQ_JOB_RETENTION_S=604801", "job_retention_s");
     expect_env_error("SOUQ_PURGE_BATCH_SIZE=0", "purge_batch_size");
+    expect_env_error("SOUQ_NOTIFICATION_RETENTION_S=0", "notification_retention_s");
+    expect_env_error("SOUQ_PRICE_CHANGE_RETENTION_S=2592000", "price_change_retention_s"); /* 30 days: below the EU's 30-day look-back + 1 */
     char *none[] = {NULL};
     CHECK(load_env(none) == NULL);
     CHECK_CONTAINS(errbuf, "SOUQ_JWT_SECRET");
