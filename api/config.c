@@ -110,9 +110,9 @@ static const spec_t specs[] = {
     {"outbound_allow_cidrs", T_STR, F(outbound_allow_cidrs), "", 0, 0, NULL, false, false,
      "comma-separated CIDRs that outbound HTTP (webhooks, plugins) may reach although private or loopback"},
     {"webhook_connect_timeout_ms", T_INT, F(webhook_connect_timeout_ms), "2000", 50, 60000, NULL, false, false,
-     "webhook delivery: connect timeout"},
+     "webhook delivery and automation's call_webhook: connect timeout"},
     {"webhook_timeout_ms", T_INT, F(webhook_timeout_ms), "10000", 100, 120000, NULL, false, false,
-     "webhook delivery: total timeout of one attempt"},
+     "webhook delivery and automation's call_webhook: total timeout of one attempt"},
     {"webhook_retry_base_ms", T_INT, F(webhook_retry_base_ms), "60000", 1, 3600000, NULL, false, false,
      "first retry delay of a failed webhook delivery; the schedule 1m 5m 30m 2h 6h 12h 24h 24h scales with it"},
     {"webhook_max_attempts", T_INT, F(webhook_max_attempts), "9", 1, 20, NULL, false, false,
@@ -126,7 +126,8 @@ static const spec_t specs[] = {
     {"jobs_poll_ms", T_INT, F(jobs_poll_ms), "1000", 10, 60000, NULL, false, false,
      "the job runner looks for due jobs and schedules at least this often (NOTIFY wakes it at once for new jobs)"},
     {"jobs_lease_ms", T_INT, F(jobs_lease_ms), "300000", 500, 86400000, NULL, false, false,
-     "a claimed job returns to the queue after this long when its node died; handlers finish well within it"},
+     "a claimed job returns to the queue after this long when its node died; handlers finish well within it; longer than "
+     "webhook_timeout_ms"},
     {"job_retry_base_ms", T_INT, F(job_retry_base_ms), "15000", 1, 3600000, NULL, false, false,
      "first retry delay of a failed job; doubles per failure (+-10 % jitter) up to job_retry_max_ms"},
     {"job_retry_max_ms", T_INT, F(job_retry_max_ms), "3600000", 1, 86400000, NULL, false, false, "the longest retry delay of a job"},
@@ -401,6 +402,12 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config job_retry_max_ms: must be at least job_retry_base_ms");
     if (c->events_lease_ms < c->webhook_timeout_ms + 1000)
         return fail(errbuf, errlen, "config events_lease_ms: must exceed webhook_timeout_ms by at least 1000");
+    /* a job step that waits on the network (automation's call_webhook, with the webhook timeouts) must end before its
+     * lease does, or another node runs the job again while the first still waits */
+    if (c->jobs_lease_ms < c->webhook_timeout_ms + 1000)
+        return fail(errbuf, errlen,
+                    "config jobs_lease_ms: must exceed webhook_timeout_ms (the longest wait of a job step: automation's "
+                    "call_webhook) by at least 1000");
     {
         char why[128];
         c->nallow_cidrs = sq_cidr_parse_list(c->outbound_allow_cidrs, c->allow_cidrs, SQ_ARRAY_LEN(c->allow_cidrs), why, sizeof(why));

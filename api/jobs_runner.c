@@ -186,6 +186,8 @@ static void step(struct sq_jobs_runner *r)
     r->settings.price_change_retention_s = cfg->price_change_retention_s;
     r->settings.purge_batch_size = cfg->purge_batch_size;
     r->settings.purge_max_batches = cfg->purge_max_batches;
+    r->settings.http_connect_timeout_ms = cfg->webhook_connect_timeout_ms;
+    r->settings.http_timeout_ms = cfg->webhook_timeout_ms;
     r->stepping = true;
     r->again = false;
     sq_arena_t *a = sq_arena_new();

@@ -972,8 +972,10 @@ static void next_action(runner_t *rn)
     ar->payload = payload;
     ar->plan = plan;
     ar->idempotency_key = sq_arena_printf(rn->cx->arena, "%s.%d", rn->run_id, rn->step);
-    ar->http_connect_timeout_ms = 2000;
-    ar->http_timeout_ms = 10000;
+    /* the webhook delivery timeouts (jobs_lease_ms must exceed webhook_timeout_ms: api/config.c) */
+    const sq_jobs_settings_t *js = rn->job->settings;
+    ar->http_connect_timeout_ms = js != NULL && js->http_connect_timeout_ms > 0 ? js->http_connect_timeout_ms : 2000;
+    ar->http_timeout_ms = js != NULL && js->http_timeout_ms > 0 ? js->http_timeout_ms : 10000;
     ar->done = on_action;
     ar->data = rn;
     rn->def->run(ar);

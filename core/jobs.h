@@ -43,6 +43,9 @@ typedef struct {
     int event_retention_s, delivery_attempt_retention_s, job_retention_s;
     int notification_retention_s, price_change_retention_s;
     int purge_batch_size, purge_max_batches;
+    /* outbound HTTP of job steps (automation's call_webhook): the webhook delivery timeouts, so the configuration can
+     * check them against jobs_lease_ms (api/config.c); 0: 2000 and 10000 */
+    int http_connect_timeout_ms, http_timeout_ms;
 } sq_jobs_settings_t;
 
 /** A job claimed for this node (strings in the job's arena). */

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { startStack, startServer, createDatabase, seed, sql, staffLogin, Client, SOCK, PGPORT, OWNER } from './lib/harness.mjs';
 import { eventually } from './lib/receiver.mjs';
 
-const ENV = { SOUQ_JOBS_POLL_MS: '50', SOUQ_JOB_RETRY_BASE_MS: '200', SOUQ_JOBS_LEASE_MS: '2000' };
+const ENV = { SOUQ_JOBS_POLL_MS: '50', SOUQ_JOB_RETRY_BASE_MS: '200', SOUQ_JOBS_LEASE_MS: '2000', SOUQ_WEBHOOK_TIMEOUT_MS: '1000' };
 let s, t, loc, me;
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
 const A = (method, path, json, token = t, headers = {}) => s.client.request(method, path, { pk: null, token, json, headers });

@@ -15,6 +15,7 @@ const ENV = {
   SOUQ_JOB_RETRY_BASE_MS: String(BASE_MS),
   SOUQ_JOBS_POLL_MS: '50',
   SOUQ_JOBS_LEASE_MS: '2000',
+  SOUQ_WEBHOOK_TIMEOUT_MS: '1000', // a job lease must exceed the longest wait of a job step (api/config.c)
 };
 let s, t;
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;

@@ -215,11 +215,35 @@ static void test_outbound(void)
     expect_file_error("webhook_max_attempts = 0\n", "config webhook_max_attempts");
 }
 
+/* jobs_lease_ms against the longest wait of a job step: automation's call_webhook, which waits webhook_timeout_ms */
+static void test_jobs_lease(void)
+{
+    expect_file_error("jobs_lease_ms = 10999\n", "config jobs_lease_ms"); /* the default webhook_timeout_ms is 10000 */
+    expect_file_error("jobs_lease_ms = 10999\n", "webhook_timeout_ms");
+    expect_file_error("webhook_timeout_ms = 1001\njobs_lease_ms = 2000\n", "config jobs_lease_ms");
+    expect_file_error("webhook_timeout_ms = 120000\nevents_lease_ms = 200000\njobs_lease_ms = 120999\n", "config jobs_lease_ms");
+    const char *ok[] = {"jobs_lease_ms = 11000\n", "webhook_timeout_ms = 1000\njobs_lease_ms = 2000\n",
+                        "webhook_timeout_ms = 120000\nevents_lease_ms = 200000\njobs_lease_ms = 121000\n"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        const char *path = temp_file(ok[i]);
+        char *env[] = {SECRET, NULL};
+        sq_config_t *c = sq_config_load(path, env, errbuf, sizeof(errbuf));
+        unlink(path);
+        CHECK(c != NULL);
+        sq_config_free(c);
+    }
+    char *env[] = {SECRET, NULL};
+    sq_config_t *c = load_env(env);
+    CHECK(c != NULL && c->jobs_lease_ms == 300000 && c->jobs_lease_ms > c->webhook_timeout_ms + 1000); /* the defaults pass */
+    sq_config_free(c);
+}
+
 int main(void)
 {
     test_defaults();
     test_file_and_env();
     test_file_errors();
+    test_jobs_lease();
     test_validation();
     test_tools_and_restart_keys();
     test_outbound();
