@@ -2,6 +2,7 @@
 // template, seeds it, and gives tests an HTTP client whose every response is checked against the contract.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -13,6 +14,24 @@ export const BIN = process.env.SOUQ_BIN;
 export const ROOT = process.env.SOUQ_TEST_ROOT;
 export const JWT_SECRET = 'test-only-jwt-secret-0123456789-abcdefghij';
 export const OWNER = { email: 'owner@test.local', password: 'owner-password-1' };
+
+/** The fixtures of tests/plugins that every load refuses (each for its own reason). */
+export const REFUSED_PLUGIN_FIXTURES = ['broken-manifest', 'broken-syntax'];
+
+/** The names (from manifest.json) of the plugins a load of these folders publishes, sorted: every subfolder with a
+ * manifest but the refused fixtures. Read from the tree, so adding a bundled plugin or a fixture breaks no test. */
+export function loadablePlugins(...dirs) {
+  const names = [];
+  for (const dir of dirs) {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const manifest = `${dir}/${e.name}/manifest.json`;
+      if (!e.isDirectory() || REFUSED_PLUGIN_FIXTURES.includes(e.name) || !fs.existsSync(manifest)) continue;
+      names.push(JSON.parse(fs.readFileSync(manifest, 'utf8')).name);
+    }
+  }
+  assert.ok(names.length > 0, `plugins under ${dirs.join(', ')}`);
+  return names.sort();
+}
 
 export const dbUrl = (name) => `postgresql://souq@/${name}?host=${SOCK}&port=${PGPORT}`;
 
