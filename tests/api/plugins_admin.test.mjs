@@ -210,3 +210,50 @@ test('zero failed requests while plugins reload under load', async () => {
   assert.deepEqual([...new Set(statuses)], [201]);
   assert.equal(s.server.exited, null);
 });
+
+test('PATCH config merges: a key left out keeps its value, null removes the stored value (the default again), also a key the schema dropped', async () => {
+  const P = (body) => A('PATCH', '/v1/admin/plugins/needs-config', body);
+  let r = await P({ enabled: true, config: { api_key: SECRET, mode: 'live', retries: 4 } });
+  assert.equal(r.status, 200, r.text);
+  // left out: kept
+  r = await P({ config: { retries: 5 } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.config.mode, r.body.config.retries, r.body.secrets_set], ['live', 5, ['api_key']]);
+  assert.deepEqual((await stored('needs-config')).config, { api_key: SECRET, mode: 'live', retries: 5 });
+  // null: the stored value goes, the manifest's default applies
+  r = await P({ config: { mode: null, retries: null } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.config.mode, r.body.config.retries], ['sandbox', 1]);
+  assert.deepEqual((await stored('needs-config')).config, { api_key: SECRET });
+  // null of a required setting while enabled: 422 at its pointer, nothing changes
+  r = await P({ config: { api_key: null, retries: 2 } });
+  assert.equal(r.status, 422, r.text);
+  assert.deepEqual([r.body.errors[0].pointer, r.body.errors[0].code], ['/config/api_key', 'required']);
+  assert.deepEqual((await stored('needs-config')).config, { api_key: SECRET });
+  // a stored value of a setting the plugin's schema no longer has (a new version dropped it) leaves the plugin
+  // unconfigured (fail closed, logged) and is refused with every PATCH that keeps it, until null removes it
+  await s.sql(`UPDATE plugin_settings SET config = config || '{"legacy": 1}' WHERE name = 'needs-config'`);
+  assert.equal((await A('POST', '/v1/admin/plugins/reload')).status, 200);
+  assert.equal((await A('GET', '/v1/admin/plugins/needs-config')).body.status, 'unconfigured');
+  r = await P({ config: { retries: 2 } });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.body.type, type('unknown-field'));
+  r = await P({ config: { legacy: null, retries: 2 } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.status, 'active');
+  assert.deepEqual((await stored('needs-config')).config, { api_key: SECRET, retries: 2 });
+  r = await P({ config: { never_existed: null } }); // null for a name with nothing stored: nothing to remove
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual((await stored('needs-config')).config, { api_key: SECRET, retries: 2 });
+  r = await P({ config: { never_existed: 1 } });
+  assert.equal(r.status, 422, r.text);
+  assert.deepEqual([r.body.type, r.body.errors[0].pointer], [type('unknown-field'), '/config']);
+  // disabling and removing a required secret together is allowed (a disabled plugin may lack required settings)
+  r = await P({ enabled: false, config: { api_key: null } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.status, r.body.secrets_set], ['disabled', []]);
+  assert.deepEqual((await stored('needs-config')).config, { retries: 2 });
+  // back as the earlier tests left it
+  r = await P({ enabled: true, config: { api_key: SECRET, retries: 3 } });
+  assert.deepEqual([r.status, r.body.status], [200, 'active']);
+});
