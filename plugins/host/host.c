@@ -37,7 +37,8 @@ typedef struct {
     int nring, head;
     int64_t degraded_until; /* monotonic us; 0 = closed */
     int64_t memory;         /* bytes held by the plugin's states on every thread (updated after each call) */
-    uint64_t rate_hits, rate_misses; /* shipping_rates answered from the reuse cache, or not (cache.rates_ttl_s only) */
+    /* shipping_rates answered from the reuse cache, or not (plugins declaring cache.rates_ttl_s only) */
+    uint64_t rate_hits, rate_misses;
 } slot_t;
 
 static uint64_t rate_evictions; /* reusable rates dropped because a thread's cache was full (all plugins) */

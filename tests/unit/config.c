@@ -143,7 +143,8 @@ static void test_validation(void)
     expect_env_error("SOUQ_JOB_RETENTION_S=604801", "job_retention_s");
     expect_env_error("SOUQ_PURGE_BATCH_SIZE=0", "purge_batch_size");
     expect_env_error("SOUQ_NOTIFICATION_RETENTION_S=0", "notification_retention_s");
-    expect_env_error("SOUQ_PRICE_CHANGE_RETENTION_S=2592000", "price_change_retention_s"); /* 30 days: below the EU's 30-day look-back + 1 */
+    /* 30 days: the EU's lowest-price rule looks back 30 days, so the ledger keeps at least 31 */
+    expect_env_error("SOUQ_PRICE_CHANGE_RETENTION_S=2592000", "price_change_retention_s");
     char *none[] = {NULL};
     CHECK(load_env(none) == NULL);
     CHECK_CONTAINS(errbuf, "SOUQ_JWT_SECRET");

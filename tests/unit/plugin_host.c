@@ -112,7 +112,8 @@ static void test_load(void)
 {
     int expected = loadable_folders("plugins") + loadable_folders("tests/plugins");
     CHECK(loadable_folders("plugins") > 0 && loadable_folders("tests/plugins") > 0); /* the tree was found: not 0 == 0 */
-    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), expected); /* every folder but the broken fixtures */
+    /* every folder but the broken fixtures */
+    CHECK_INT(sq_plugins_init("plugins,tests/plugins"), expected);
     char name[64];
     CHECK_STR(sq_plugin_provider_of("payment", "manual", name, sizeof(name)), "payment-manual");
     CHECK_STR(sq_plugin_provider_of("payment", "faulty", name, sizeof(name)), "faulty");
