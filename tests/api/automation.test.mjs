@@ -443,7 +443,9 @@ test('kill -9 of a node while rules run: afterwards each rule acted exactly once
   const dbName = await createDatabase();
   const seeded = seed(dbName);
   const q = (text, params) => sql(text, params, dbName);
-  const env = { ...ENV, SOUQ_JOBS_LEASE_MS: '2000', SOUQ_WEBHOOK_TIMEOUT_MS: '1000' }; // the lease must exceed call_webhook's wait (api/config.c)
+  // the victim's calls must still hang when it is killed (a call that times out first records its own error instead
+  // of losing its lease), and a lease must exceed call_webhook's wait (api/config.c): 5 s calls, 6 s leases
+  const env = { ...ENV, SOUQ_JOBS_LEASE_MS: '6000', SOUQ_WEBHOOK_TIMEOUT_MS: '5000' };
   const nodes = [await startServer({ dbName, env }), await startServer({ dbName, env })];
   try {
     const c = new Client(nodes[0].url, seeded.pk);
