@@ -81,8 +81,8 @@
     "coalesce(o.max_subtotal, -1))"
 /* tax: the lines' classes, the region's tax_inclusive, the rates of the cart's place (core/tax.h), the chosen
  * method when it is valid now, the region, the address's country and province */
-#define TAX_SHIPPING_COLUMNS                                                                                                       \
-    "(SELECT string_agg(v.tax_class, E'\\n' ORDER BY l.seq) FROM cart_line_items l "                                   \
+#define TAX_SHIPPING_COLUMNS_(LINES)                                                                                               \
+    "(SELECT string_agg(v.tax_class, E'\\n' ORDER BY l.seq) FROM " LINES " l "                                                     \
     " JOIN product_variants v ON v.id = l.variant_id WHERE l.cart_id = c.id), "                                                    \
     "coalesce((SELECT tax_inclusive FROM cr), false), "                                                                            \
     "(SELECT string_agg(concat_ws(E'\\t', t.id, t.rate_bp, t.tax_class, CASE WHEN t.province_code IS NOT NULL THEN 2 "               \
@@ -115,17 +115,20 @@
 /* $1 id  $2 channel  $3 customer  $4 ttl seconds -> cart json, lines, candidates, currency, region, groups, version,
  * then TAX_SHIPPING_COLUMNS (7..13), then the promotions that may apply and the gift cards (14, 15): PROMOS, then LOYALTY (16) */
 #define CART_VIEW(PROMOS) CART_VIEW_(PROMOS, "$1", "$2", "$3", "$4::int")
-#define CART_VIEW_(PROMOS, ID, CH, CU, TTL)                                                                                                           \
-           "WITH c AS (SELECT * FROM carts c WHERE " ACCESS_(ID, CH, CU, TTL) "), " CART_REGION ", " \
+#define CART_VIEW_(PROMOS, ID, CH, CU, TTL) CART_VIEW_FROM_("carts", "cart_line_items", PROMOS, ID, CH, CU, TTL)
+/* The one definition of the view, over the cart rows CARTS and the line rows LINES: the tables, or in a creation the
+ * rows the statement has just inserted (cart_create_many), which the tables do not show it yet. */
+#define CART_VIEW_FROM_(CARTS, LINES, PROMOS, ID, CH, CU, TTL)                                                                    \
+           "WITH c AS (SELECT * FROM " CARTS " c WHERE " ACCESS_(ID, CH, CU, TTL) "), " CART_REGION ", " \
            "lx AS (SELECT l.variant_id, (row_number() OVER (ORDER BY l.seq) - 1) AS idx " \
-           "  FROM cart_line_items l JOIN c ON l.cart_id = c.id) " \
+           "  FROM " LINES " l JOIN c ON l.cart_id = c.id) " \
            "SELECT " CART_JSON_(TTL) "::text, " \
            "(SELECT string_agg(l.quantity || E'\\t' || " LINE_SELLABLE " || E'\\t' || " LINE_JSON "::text, E'\\x1e' " \
            "   ORDER BY l.seq) " \
-           " FROM cart_line_items l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
+           " FROM " LINES " l JOIN product_variants v ON v.id = l.variant_id JOIN products p ON p.id = v.product_id " \
            " WHERE l.cart_id = c.id), " CANDIDATES ", c.currency_code, c.region_id, " \
            "(SELECT string_agg(m.group_id, ',') FROM customer_group_members m WHERE m.customer_id = c.customer_id), c.version, " \
-           TAX_SHIPPING_COLUMNS ", " PROMOS ", " GIFT_CARDS ", " LOYALTY " FROM c"
+           TAX_SHIPPING_COLUMNS_(LINES) ", " PROMOS ", " GIFT_CARDS ", " LOYALTY " FROM c"
 SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
 /* the view with a code ($5) tried on it: souq_cart_promotion_check raises (422 /code) when the code cannot be used */
 /* the views of many carts at once (core/db's coalesced calls): $1 [{"id", "channel", "customer", "ttl"}...] -> the
@@ -133,6 +136,13 @@ SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
 #define IN(f) "(k.x->>'" f "')"
 SQ_STMT_RO(cart_view_many, "SELECT k.ord, v.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(x, ord) CROSS JOIN LATERAL ("
                            CART_VIEW_(PROMOTIONS, IN("id"), IN("channel"), IN("customer"), "(k.x->>'ttl')::int") ") v");
+/* cart_view_many while an automatic promotion is active, else no rows (a one-time filter): the view that follows a
+ * creation, whose own view leaves the promotions out (souq_cart_promotions reads the cart's lines from the table,
+ * where the creating statement cannot see them); a fresh cart has no code, so they matter only then */
+SQ_STMT_RO(cart_view_promoted_many,
+           "SELECT k.ord, v.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(x, ord) CROSS JOIN LATERAL ("
+           CART_VIEW_(PROMOTIONS, IN("id"), IN("channel"), IN("customer"), "(k.x->>'ttl')::int") ") v "
+           "WHERE EXISTS (SELECT 1 FROM promotions a WHERE a.code IS NULL AND a.status = 'active')");
 SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
@@ -434,17 +444,19 @@ static void on_trial(sq_rows_t *rows, const sq_err_t *err, void *data)
 /* ---- coalesced views and creations (core/db.h: many requests' carts in one statement) ----------------------- */
 
 /* $1 [{"id", "channel", "customer", "ttl", "body", "line"}...]: creates the carts whose every check passes and answers
- * their positions; the view of each created cart follows in the same transaction. The contract is migrations/0042's
- * (souq_carts_create, whose body this statement is since 0043): a call is created only when every check of
- * souq_cart_create passes, with the same result; a call it does not create is not answered, and runs alone. Since
- * 0043 it is a statement rather than a plpgsql function (the call cost about 0.1 ms a group: 7 us a cart at 16), and
- * the first line's id is made in C ("line", sq_id_new: souq_id() is a plpgsql call, 5-7 us a row); further lines
- * of a body still get souq_id(). */
+ * each one's position and view (the columns of cart_view, over the rows it inserted: CART_VIEW_FROM_). The contract is
+ * migrations/0042's (souq_carts_create, whose body this statement is since 0043): a call is created only when every
+ * check of souq_cart_create passes, with the same result; a call it does not create is not answered, and runs alone.
+ * What 0043 changed, measured: a statement rather than a plpgsql function (the call cost about 0.1 ms a group, 7 us a
+ * cart at 16); the view answered here rather than by a second statement reading the new rows back; the first line's
+ * id made in C ("line", sq_id_new: souq_id() is a plpgsql call, 5-7 us a row; further lines still get souq_id()).
+ * The view here leaves the promotions out (NULL): souq_cart_promotions reads the lines from the table, where this
+ * statement cannot see them; cart_view_promoted_many follows for that case. */
 SQ_STMT(cart_create_many,
     "WITH ac AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)), " /* souq_cart_async_commit (0012) */
     "k AS ( "
     "    SELECT e.ordinality::int AS ord, e.value->>'id' AS id, e.value->>'channel' AS channel, e.value->>'customer' AS customer, "
-    "           e.value->'body' AS b, e.value->>'line' AS line, lower(e.value->'body'->>'currency_code') AS want, e.value->'body'->>'region_id' AS region "
+    "           e.value->'body' AS b, e.value->>'line' AS line, (e.value->>'ttl')::int AS ttl, lower(e.value->'body'->>'currency_code') AS want, e.value->'body'->>'region_id' AS region "
     "      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY e "
     "), kc AS ( "
     "    SELECT k.*, r.currency_code AS reg_cur, "
@@ -485,14 +497,15 @@ SQ_STMT(cart_create_many,
     "    INSERT INTO carts (id, sales_channel_id, customer_id, email, currency_code, region_id, note, metadata) "
     "    SELECT g.id, g.channel, g.customer, coalesce(lower(g.b->>'email'), (SELECT cu.email FROM customers cu WHERE cu.id = g.customer)), "
     "           g.cur, g.region, g.b->>'note', coalesce(g.b->'metadata', '{}') "
-    "      FROM good g ORDER BY g.ord "
+    "      FROM good g ORDER BY g.ord RETURNING * "
     "), lines AS ( " /* (a data-modifying WITH always runs to completion; the parent rows are checked at the statement's end) */
     "    INSERT INTO cart_line_items (id, cart_id, variant_id, quantity) "
     "    SELECT CASE WHEN it.first = 1 AND g.line IS NOT NULL THEN g.line ELSE souq_id('cali') END, g.id, it.variant, it.qty "
-    "      FROM good g JOIN it ON it.ord = g.ord ORDER BY g.ord, it.first "
+    "      FROM good g JOIN it ON it.ord = g.ord ORDER BY g.ord, it.first RETURNING * "
     ") "
-    "SELECT g.ord FROM good g, ac ");
-static sq_stmt_t *const create_stmts[] = {&cart_create_many, &cart_view_many};
+    "SELECT g.ord, v.* FROM good g CROSS JOIN ac LEFT JOIN LATERAL ("
+    CART_VIEW_FROM_("ins", "lines", "NULL", "g.id", "g.channel", "g.customer", "g.ttl") ") v ON true");
+static sq_stmt_t *const create_stmts[] = {&cart_create_many, &cart_view_promoted_many};
 static const sq_coalesce_t create_many = {"cart_create", create_stmts, 2, 32};
 static sq_stmt_t *const view_stmts[] = {&cart_view_many};
 static const sq_coalesce_t view_many = {"cart_view", view_stmts, 1, 32};
@@ -541,11 +554,14 @@ static void on_view_many(sq_rows_t *const *rows, const sq_err_t *err, void *data
 static void on_created_many(sq_rows_t *const *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
-    if (err == NULL && sq_rows_count(rows[0]) > 0 && sq_rows_count(rows[1]) > 0) {
+    if (err == NULL && sq_rows_count(rows[0]) > 0) { /* created: its view, or the one with the promotions when they apply */
         o->col0 = 1;
-        price_view(o, rows[1], NULL);
-    } else if (err == NULL && sq_rows_count(rows[0]) > 0) { /* created, but not seen (cannot happen): read it alone */
-        view_alone(o);
+        if (sq_rows_count(rows[1]) > 0)
+            price_view(o, rows[1], NULL);
+        else if (sq_rows_text(rows[0], 0, 1) != NULL)
+            price_view(o, rows[0], NULL);
+        else /* created, but not seen (cannot happen): read it alone */
+            view_alone(o);
     } else { /* refused by a check, or the batch failed: alone, for its own answer (the error a lone request gets) */
         change(o, NULL);
     }
