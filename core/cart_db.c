@@ -139,10 +139,7 @@ SQ_STMT_RO(cart_view_many, "SELECT k.ord, v.* FROM jsonb_array_elements($1::json
 /* cart_view_many while an automatic promotion is active, else no rows (a one-time filter): the view that follows a
  * creation, whose own view leaves the promotions out (souq_cart_promotions reads the cart's lines from the table,
  * where the creating statement cannot see them); a fresh cart has no code, so they matter only then */
-SQ_STMT_RO(cart_view_promoted_many,
-           "SELECT k.ord, v.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(x, ord) CROSS JOIN LATERAL ("
-           CART_VIEW_(PROMOTIONS, IN("id"), IN("channel"), IN("customer"), "(k.x->>'ttl')::int") ") v "
-           "WHERE EXISTS (SELECT 1 FROM promotions a WHERE a.code IS NULL AND a.status = 'active')");
+
 SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
@@ -451,7 +448,10 @@ static void on_trial(sq_rows_t *rows, const sq_err_t *err, void *data)
  * cart at 16); the view answered here rather than by a second statement reading the new rows back; the first line's
  * id made in C ("line", sq_id_new: souq_id() is a plpgsql call, 5-7 us a row; further lines still get souq_id()).
  * The view here leaves the promotions out (NULL): souq_cart_promotions reads the lines from the table, where this
- * statement cannot see them; cart_view_promoted_many follows for that case. */
+ * statement cannot see them. So the last column says whether an automatic promotion is active, and then the caller
+ * reads the cart's view (cart_view_many, coalesced) after the commit: one more round trip only while a store runs an
+ * automatic promotion. (A second statement in the batch that answered the table view only in that case cost more
+ * than it saved: its executor starts the whole view's plan for every group, one-time filter or not.) */
 SQ_STMT(cart_create_many,
     "WITH ac AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)), " /* souq_cart_async_commit (0012) */
     "k AS ( "
@@ -503,10 +503,11 @@ SQ_STMT(cart_create_many,
     "    SELECT CASE WHEN it.first = 1 AND g.line IS NOT NULL THEN g.line ELSE souq_id('cali') END, g.id, it.variant, it.qty "
     "      FROM good g JOIN it ON it.ord = g.ord ORDER BY g.ord, it.first RETURNING * "
     ") "
-    "SELECT g.ord, v.* FROM good g CROSS JOIN ac LEFT JOIN LATERAL ("
-    CART_VIEW_FROM_("ins", "lines", "NULL", "g.id", "g.channel", "g.customer", "g.ttl") ") v ON true");
-static sq_stmt_t *const create_stmts[] = {&cart_create_many, &cart_view_promoted_many};
-static const sq_coalesce_t create_many = {"cart_create", create_stmts, 2, 32};
+    "SELECT g.ord, v.*, pm.promoted FROM good g CROSS JOIN ac LEFT JOIN LATERAL ("
+    CART_VIEW_FROM_("ins", "lines", "NULL", "g.id", "g.channel", "g.customer", "g.ttl") ") v ON true, "
+    "LATERAL (SELECT EXISTS (SELECT 1 FROM promotions a WHERE a.code IS NULL AND a.status = 'active') AS promoted) pm");
+static sq_stmt_t *const create_stmts[] = {&cart_create_many};
+static const sq_coalesce_t create_many = {"cart_create", create_stmts, 1, 32};
 static sq_stmt_t *const view_stmts[] = {&cart_view_many};
 static const sq_coalesce_t view_many = {"cart_view", view_stmts, 1, 32};
 
@@ -556,12 +557,20 @@ static void on_created_many(sq_rows_t *const *rows, const sq_err_t *err, void *d
     op_t *o = data;
     if (err == NULL && sq_rows_count(rows[0]) > 0) { /* created: its view, or the one with the promotions when they apply */
         o->col0 = 1;
-        if (sq_rows_count(rows[1]) > 0)
-            price_view(o, rows[1], NULL);
-        else if (sq_rows_text(rows[0], 0, 1) != NULL)
+        const char *promoted = sq_rows_text(rows[0], 0, 18);
+        if (promoted != NULL && promoted[0] == 't') { /* the view with the promotions, read as a GET reads it */
+            o->kind = OP_GET;
+            o->body = NULL;
+            const char *in = call_input(o); /* (not NULL: the creation's input was made of the same ids) */
+            if (in != NULL)
+                sq_db_coalesce(o->cx->db, o->arena, &view_many, in, on_view_many, o);
+            else
+                view_alone(o);
+        } else if (sq_rows_text(rows[0], 0, 1) != NULL) {
             price_view(o, rows[0], NULL);
-        else /* created, but not seen (cannot happen): read it alone */
+        } else { /* created, but not seen (cannot happen): read it alone */
             view_alone(o);
+        }
     } else { /* refused by a check, or the batch failed: alone, for its own answer (the error a lone request gets) */
         change(o, NULL);
     }
