@@ -456,12 +456,14 @@ SQ_STMT(cart_create_many,
     "WITH ac AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)), " /* souq_cart_async_commit (0012) */
     "k AS ( "
     "    SELECT e.ordinality::int AS ord, e.value->>'id' AS id, e.value->>'channel' AS channel, e.value->>'customer' AS customer, "
-    "           e.value->'body' AS b, e.value->>'line' AS line, (e.value->>'ttl')::int AS ttl, lower(e.value->'body'->>'currency_code') AS want, e.value->'body'->>'region_id' AS region "
+    "           e.value->'body' AS b, e.value->>'line' AS line, (e.value->>'ttl')::int AS ttl, "
+    "           lower(e.value->'body'->>'currency_code') AS want, e.value->'body'->>'region_id' AS region "
     "      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY e "
     "), kc AS ( "
     "    SELECT k.*, r.currency_code AS reg_cur, "
     "           coalesce(k.want, r.currency_code, "
-    "                    (SELECT x.currency_code FROM sales_channels sc JOIN regions x ON x.id = sc.default_region_id WHERE sc.id = k.channel), "
+    "                    (SELECT x.currency_code FROM sales_channels sc JOIN regions x ON x.id = sc.default_region_id "
+    "                      WHERE sc.id = k.channel), "
     "                    (SELECT x.currency_code FROM regions x ORDER BY x.created_at, x.id LIMIT 1)) AS cur "
     "      FROM k LEFT JOIN regions r ON r.id = k.region "
     "), ok AS ( " /* souq_cart_currency's checks, and no addresses */
@@ -480,7 +482,8 @@ SQ_STMT(cart_create_many,
     "           pr.status = 'active' AND EXISTS (SELECT 1 FROM product_sales_channels psc "
     "                                            WHERE psc.product_id = pr.id AND psc.sales_channel_id = v.channel) AS sellable, "
     "           souq_cart_priced(v.variant, v.cur) AS priced, "
-    "           CASE WHEN pv.manage_inventory AND NOT pv.allow_backorder THEN souq_variant_available(v.variant, v.channel) END AS avail "
+    "           CASE WHEN pv.manage_inventory AND NOT pv.allow_backorder "
+    "                THEN souq_variant_available(v.variant, v.channel) END AS avail "
     "      FROM (SELECT DISTINCT it.variant, o.cur, o.channel FROM it JOIN ok o ON o.ord = it.ord) v "
     "      JOIN product_variants pv ON pv.id = v.variant JOIN products pr ON pr.id = pv.product_id "
     "), bad AS MATERIALIZED ( " /* souq_cart_add's checks per line (a variant with no chk row does not exist); the item
@@ -495,7 +498,8 @@ SQ_STMT(cart_create_many,
     "    SELECT ok.* FROM ok WHERE ok.ord NOT IN (SELECT bad.ord FROM bad) "
     "), ins AS ( "
     "    INSERT INTO carts (id, sales_channel_id, customer_id, email, currency_code, region_id, note, metadata) "
-    "    SELECT g.id, g.channel, g.customer, coalesce(lower(g.b->>'email'), (SELECT cu.email FROM customers cu WHERE cu.id = g.customer)), "
+    "    SELECT g.id, g.channel, g.customer, "
+    "           coalesce(lower(g.b->>'email'), (SELECT cu.email FROM customers cu WHERE cu.id = g.customer)), "
     "           g.cur, g.region, g.b->>'note', coalesce(g.b->'metadata', '{}') "
     "      FROM good g ORDER BY g.ord RETURNING * "
     "), lines AS ( " /* (a data-modifying WITH always runs to completion; the parent rows are checked at the statement's end) */
