@@ -136,10 +136,6 @@ SQ_STMT_RO(cart_view, CART_VIEW(PROMOTIONS));
 #define IN(f) "(k.x->>'" f "')"
 SQ_STMT_RO(cart_view_many, "SELECT k.ord, v.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(x, ord) CROSS JOIN LATERAL ("
                            CART_VIEW_(PROMOTIONS, IN("id"), IN("channel"), IN("customer"), "(k.x->>'ttl')::int") ") v");
-/* cart_view_many while an automatic promotion is active, else no rows (a one-time filter): the view that follows a
- * creation, whose own view leaves the promotions out (souq_cart_promotions reads the cart's lines from the table,
- * where the creating statement cannot see them); a fresh cart has no code, so they matter only then */
-
 SQ_STMT_RO(cart_view_trial, CART_VIEW("souq_cart_promotions(c.id, CASE WHEN souq_cart_promotion_check(c.id, $5) THEN $5 END)"));
 
 /* $1 id  $2 channel  $3 customer  $4 ttl -> the options the cart may choose (core/shipping.h records), by configured amount */
