@@ -45,9 +45,14 @@ EOF
 echo "souq cart bench: $SOUQ_THREADS server threads, wrk -t$wthreads -c$conns -d$dur x $rounds rounds (medians), durable PostgreSQL"
 wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
 names=(healthz add_to_cart cart_get_3_lines)
+pgcpu="" srvcpu=""
 for _ in $(seq "$rounds"); do
     run healthz "$base/healthz"
+    t0=$(pg_ticks) s0=$(awk '{print $14 + $15}' "/proc/$server/stat")
     run add_to_cart -s "$work/add.lua" "$base/v1/store/carts"
+    t1=$(pg_ticks) s1=$(awk '{print $14 + $15}' "/proc/$server/stat") n=$(awk '{print $NF}' <<<"${reqs[add_to_cart]}")
+    pgcpu+="$(awk -v t=$((t1 - t0)) -v n="$n" 'BEGIN { printf "%.4f", t * 10 / n }') "
+    srvcpu+="$(awk -v t=$((s1 - s0)) -v n="$n" 'BEGIN { printf "%.4f", t * 10 / n }') "
     run cart_get_3_lines -H "x-publishable-api-key: $pk" "$base/v1/store/carts/$cart"
 done
 
@@ -62,3 +67,4 @@ echo
 echo "add_to_cart = POST /v1/store/carts with one line (a fresh cart per request: stock check, one commit)"
 echo "cart_get_3_lines = GET /v1/store/carts/{id}: 3 lines priced by the resolver (one on a volume tier)"
 echo "carts created: $(bench_psql -Atc "SELECT count(*) FROM carts")"
+echo "add_to_cart CPU per request: PostgreSQL $(median <<<"$pgcpu") ms ($pgcpu), server $(median <<<"$srvcpu") ms; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -219,6 +219,32 @@ char *sq_token_new(sq_arena_t *a, const char *prefix)
     return t;
 }
 
+char *sq_id_new(sq_arena_t *a, const char *prefix)
+{
+    static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    unsigned char r[10];
+    sq_random_bytes(r, sizeof(r));
+    uint64_t t = (uint64_t)(sq_now_us() / 1000);
+    uint64_t r1 = 0, r2 = 0; /* 40 bits each */
+    for (int i = 0; i < 5; i++) {
+        r1 = r1 << 8 | r[i];
+        r2 = r2 << 8 | r[5 + i];
+    }
+    size_t plen = strlen(prefix);
+    char *id = sq_arena_alloc(a, plen + 28);
+    memcpy(id, prefix, plen);
+    char *p = id + plen;
+    *p++ = '_';
+    for (int s = 45; s >= 0; s -= 5)
+        *p++ = b32[(t >> s) & 31];
+    for (int s = 35; s >= 0; s -= 5)
+        *p++ = b32[(r1 >> s) & 31];
+    for (int s = 35; s >= 0; s -= 5)
+        *p++ = b32[(r2 >> s) & 31];
+    *p = '\0';
+    return id;
+}
+
 char *sq_token_hash(sq_arena_t *a, const char *token, size_t len)
 {
     unsigned char h[32];

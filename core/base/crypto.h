@@ -38,6 +38,10 @@ size_t sq_b64url_encode(const unsigned char *in, size_t len, char *out);
 long sq_b64url_decode(const char *in, size_t len, unsigned char *out);
 /** A new random token "<prefix><43 base64url chars>" (32 random bytes), allocated in the arena. */
 char *sq_token_new(sq_arena_t *a, const char *prefix);
+/** A new id in souq_id()'s format (core/base/id.h, migrations/0042): "<prefix>_", 10 Crockford base32 characters of the
+ * millisecond time, then 16 of 80 random bits, allocated in the arena. For ids made where SQL would pay a plpgsql call
+ * per row (the first line of a coalesced cart creation). */
+char *sq_id_new(sq_arena_t *a, const char *prefix);
 /** sha256 hex of a token, as stored at rest (65 bytes in the arena). */
 char *sq_token_hash(sq_arena_t *a, const char *token, size_t len);
 

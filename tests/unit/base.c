@@ -114,6 +114,16 @@ static void test_crypto(void)
     char *t1 = sq_token_new(a, "sk_"), *t2 = sq_token_new(a, "sk_");
     CHECK(strncmp(t1, "sk_", 3) == 0 && strlen(t1) == 46);
     CHECK(strcmp(t1, t2) != 0);
+    /* ids in souq_id()'s format: a valid id whose first 10 characters are the millisecond time it was made at */
+    static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    int64_t before = sq_now_us() / 1000;
+    char *i1 = sq_id_new(a, "cali"), *i2 = sq_id_new(a, "cali");
+    int64_t after = sq_now_us() / 1000, made = 0;
+    CHECK(sq_id_valid("cali", i1) && sq_id_valid("cali", i2));
+    CHECK(strcmp(i1, i2) != 0);
+    for (int i = 0; i < 10; i++)
+        made = made << 5 | (strchr(b32, i1[5 + i]) - b32);
+    CHECK(made >= before && made <= after);
     char *th = sq_token_hash(a, t1, strlen(t1));
     CHECK_INT(strlen(th), 64);
     CHECK(strspn(th, "0123456789abcdef") == 64);
