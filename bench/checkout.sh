@@ -93,6 +93,10 @@ wrk -t1 -c4 -d2s "$base/healthz" >/dev/null # warm-up
 # every wrk run walks its own slice of the carts (BENCH_OFFSET), so no request finds its cart already an order
 per_run=$((ncarts / (rounds + 2))) # the warm-up, the rounds and the webhook run each take a slice
 BENCH_OFFSET=0 wrk -t"$wthreads" -c"$conns" -d10s -s "$work/checkout.lua" "$base/v1/store/carts" >/dev/null
+# statistics of the tables the warm-up filled from nothing, as autovacuum takes them within a minute in a live shop
+# (its ANALYZE also makes every session plan again): plans cached while orders, payments and reservations had a few
+# hundred rows scan them (or a whole index) and cost twice as much within a minute of a fresh cluster
+bench_psql -qc "ANALYZE"
 names=(healthz add_to_cart checkout)
 declare -A placed_rate
 for r in $(seq "$rounds"); do

@@ -18,9 +18,14 @@
 -- p: [{"id", "channel", "customer", "payment", "status", "provider_ref", "cart", "idem": [principal, method, route,
 -- key] or null}...]; returns the 1-based positions of the orders placed and their JSON.
 CREATE FUNCTION souq_checkouts_complete(p jsonb) RETURNS TABLE (ord int, answer text) LANGUAGE plpgsql
--- every join here is a handful of calls against a large table by its key: the planner, which guesses 100 rows for a
--- JSON array, would otherwise scan a table it still believes small
-SET enable_seqscan = off AS $$
+-- Every join here is a handful of calls against a large table by its key: index probes in nested loops. The planner
+-- guesses 100 rows for a JSON array, and against a table it believes small it prefers a scan of the table (or of a whole
+-- index under a hash join), so those strategies are off for these functions (and the statements they run). Statistics
+-- still matter: a session keeps a plpgsql statement's plan, and one made while a table had a few hundred rows (a new
+-- cluster) scans it as it grows, until the table is analyzed again (autovacuum does within a minute; measured: a group's
+-- payment update at 13 ms among 12,000 payments, orders/s halving within a minute of a fresh bench, which therefore
+-- analyzes after its warm-up).
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     x jsonb; -- the calls taken: [{ord, order_id, cart_id, customer_id, payment_id}]
     ids text[]; -- their orders (a variable: souq_orders_json is inlined only for arguments without subqueries)
@@ -140,7 +145,7 @@ END $$;
 -- payment, the exact error). p: [{"id", "channel", "customer", "ttl", "version", "cart", "provider", "data",
 -- "gateway_key", "reserve_ttl"}...]; returns the positions of the calls taken and what souq_checkout_prepare answers.
 CREATE FUNCTION souq_checkouts_prepare(p jsonb) RETURNS TABLE (ord int, answer text) LANGUAGE plpgsql
-SET enable_seqscan = off AS $$  -- (as souq_checkouts_complete)
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$  -- (as souq_checkouts_complete)
 DECLARE
     x jsonb;  -- the calls taken: [{ord, cart_id}]
     nd jsonb; -- their stock: [{ord, item, location, qty}]
@@ -237,7 +242,7 @@ END $$;
 -- moment is not seen by this statement: that call gets no row and core/payment_db.c asks again alone.
 -- p: [{"key", "token", "currency", "amount"}...]; returns the positions and {id, status, decline_code}.
 CREATE FUNCTION souq_testpay_authorize_many(p jsonb) RETURNS TABLE (ord int, answer text) LANGUAGE plpgsql
-SET enable_seqscan = off AS $$  -- (as souq_checkouts_complete)
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$  -- (as souq_checkouts_complete)
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true); -- a simulated remote system (as souq_testpay_authorize)
     RETURN QUERY
@@ -279,7 +284,7 @@ CREATE OR REPLACE TRIGGER orders_tax_commit AFTER INSERT ON orders FOR EACH ROW 
 -- second call of one key in the group) gets no row and is claimed alone, which answers it exactly.
 -- p: [{"principal", "method", "route", "key", "fingerprint", "lock_ms"}...]; returns the positions claimed.
 CREATE FUNCTION souq_idem_claim_many(p jsonb) RETURNS TABLE (ord int) LANGUAGE plpgsql
-SET enable_seqscan = off AS $$  -- (as souq_checkouts_complete)
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$  -- (as souq_checkouts_complete)
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true); -- (as souq_idem_claim)
     RETURN QUERY
