@@ -1,8 +1,12 @@
-/* json.c: strict request-body parsing and the declarative field decoder. */
+/* json.c: strict request-body parsing, the declarative field decoder, and the streaming walker (sq_json_walk). */
 #include "core/base/json.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base/iso.h"
@@ -537,4 +541,423 @@ char *sq_json_minify(sq_arena_t *a, const char *json)
     }
     *o = '\0';
     return out;
+}
+
+/* ---- the streaming walker ------------------------------------------------------------------------------------------ */
+
+/* bytes inside a string: 0 plain (printable ASCII), or what else it needs */
+enum { C_PLAIN, C_QUOTE, C_ESC, C_CTRL, C_HIGH };
+static const unsigned char str_class[256] = {
+    [0x00 ... 0x1f] = C_CTRL, ['"'] = C_QUOTE, ['\\'] = C_ESC, [0x80 ... 0xff] = C_HIGH,
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* the 4 hex digits at p (end - p >= 4 checked by the caller), or -1 */
+static long hex4(const char *p)
+{
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+/* the length of the valid UTF-8 sequence at p (its first byte >= 0x80), or 0: no overlong forms, no surrogates,
+ * nothing past U+10FFFF (jansson's rules) */
+static int utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    int n;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (end - p < n)
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+static size_t put_utf8(char *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+typedef struct {
+    sq_jw_t *w;
+    const char *text, *end;
+} walk_t;
+
+static int fail(walk_t *k, const char *at, const char *why)
+{
+    k->w->err = why;
+    k->w->err_at = (size_t)(at - k->text);
+    return -1;
+}
+
+/* The string whose opening quote is at *pp: checked, and when decode is set also decoded into t->s/t->n (into the
+ * text when it has no escape, else into the walker's buffer; NULL without one). *pp moves past the closing quote. */
+static int string(walk_t *k, const char **pp, bool decode, sq_jw_tok_t *t)
+{
+    const char *start = *pp + 1, *p = start, *end = k->end;
+    while (p < end && str_class[(unsigned char)*p] == C_PLAIN)
+        p++;
+    if (p < end && *p == '"') { /* the common case: nothing to decode */
+        t->s = start;
+        t->n = (size_t)(p - start);
+        goto Done;
+    }
+    /* escapes, control characters or non-ASCII: the careful loop, decoding into out when there is one */
+    sq_jw_t *w = k->w;
+    char *out = NULL;
+    if (decode) {
+        if (w->buf == NULL && w->arena != NULL) {
+            w->cap = w->cap != 0 ? w->cap : (size_t)(k->end - k->text);
+            w->buf = sq_arena_alloc(w->arena, w->cap);
+        }
+        out = w->buf;
+    }
+    size_t o = (size_t)(p - start);
+    if (out != NULL) {
+        if (o > w->cap)
+            return fail(k, start, "string longer than the decoding buffer");
+        memcpy(out, start, o);
+    }
+    for (;;) {
+        if (p >= end)
+            return fail(k, *pp, "unterminated string");
+        unsigned char c = (unsigned char)*p;
+        size_t n = 1;
+        char u[4];
+        const char *from = p;
+        switch (str_class[c]) {
+        case C_PLAIN:
+            p++;
+            break;
+        case C_QUOTE:
+            goto Decoded;
+        case C_CTRL:
+            return fail(k, p, "control character in a string");
+        case C_HIGH:
+            n = (size_t)utf8_seq((const unsigned char *)p, (const unsigned char *)end);
+            if (n == 0)
+                return fail(k, p, "invalid UTF-8 in a string");
+            p += n;
+            break;
+        case C_ESC: {
+            if (end - p < 2)
+                return fail(k, p, "unterminated string");
+            from = u;
+            switch (p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+                u[0] = p[1];
+                break;
+            case 'b':
+                u[0] = '\b';
+                break;
+            case 'f':
+                u[0] = '\f';
+                break;
+            case 'n':
+                u[0] = '\n';
+                break;
+            case 'r':
+                u[0] = '\r';
+                break;
+            case 't':
+                u[0] = '\t';
+                break;
+            case 'u': {
+                long cp = end - p >= 6 ? hex4(p + 2) : -1;
+                if (cp < 0)
+                    return fail(k, p, "invalid \\u escape");
+                if (cp >= 0xdc00 && cp <= 0xdfff)
+                    return fail(k, p, "lone low surrogate");
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    long lo = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8) : -1;
+                    if (lo < 0xdc00 || lo > 0xdfff)
+                        return fail(k, p, "high surrogate without its low half");
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+                n = put_utf8(u, (unsigned long)cp);
+                p += 4;
+                break;
+            }
+            default:
+                return fail(k, p, "invalid escape");
+            }
+            p += 2;
+            break;
+        }
+        }
+        if (out != NULL) {
+            if (o + n > w->cap)
+                return fail(k, start, "string longer than the decoding buffer");
+            memcpy(out + o, from, n);
+        }
+        o += n;
+    }
+Decoded:
+    t->s = out;
+    t->n = out != NULL ? o : 0;
+Done:
+    t->raw = *pp;
+    t->rawn = (size_t)(p + 1 - *pp);
+    *pp = p + 1;
+    return 0;
+}
+
+/* A number's text at *pp, checked against the grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int number(walk_t *k, const char **pp)
+{
+    const char *p = *pp, *end = k->end;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return fail(k, *pp, "unexpected character");
+    if (*p++ != '0')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    if (p < end && *p == '.') {
+        if (++p >= end || *p < '0' || *p > '9')
+            return fail(k, p, "digit expected after the decimal point");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return fail(k, p, "digit expected in the exponent");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    *pp = p;
+    return 0;
+}
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+int sq_json_walk(sq_jw_t *w, const char *text, size_t len)
+{
+    walk_t k = {w, text, text + len};
+    const char *p = text, *end = text + len;
+    int max = w->max_depth > 0 ? w->max_depth : SQ_JSON_MAX_DEPTH;
+    if (max > SQ_JW_DEPTH_CAP)
+        max = SQ_JW_DEPTH_CAP;
+    unsigned char obj[SQ_JW_DEPTH_CAP / 8]; /* bit d: the container open at depth d is an object */
+    int depth = 0;                          /* of the next value (then of the value just read) */
+    int quiet = INT_MAX;                    /* values at this depth and deeper are checked, not reported */
+    sq_jw_tok_t t;
+    w->err = NULL;
+    w->err_at = 0;
+    w->stopped = false;
+    int r;
+
+Value:
+    p = ws(p, end);
+    if (p >= end)
+        return fail(&k, p, "end of input where a value was expected");
+    t.depth = depth;
+    switch (*p) {
+    case '{':
+    case '[': {
+        bool is_obj = *p == '{';
+        if (depth >= max)
+            return fail(&k, p, "nested too deeply");
+        if (is_obj)
+            obj[depth >> 3] |= (unsigned char)(1u << (depth & 7));
+        else
+            obj[depth >> 3] &= (unsigned char)~(1u << (depth & 7));
+        t.kind = is_obj ? SQ_JW_OBJECT : SQ_JW_ARRAY;
+        t.s = t.raw = p++;
+        t.n = t.rawn = 1;
+        if (depth < quiet && (r = w->fn(w->ctx, &t)) != 0) {
+            if (r < 0)
+                goto Stopped;
+            quiet = depth;
+        }
+        depth++;
+        p = ws(p, end);
+        if (p < end && *p == (is_obj ? '}' : ']')) {
+            depth--;
+            goto Close;
+        }
+        if (is_obj)
+            goto Key;
+        goto Value;
+    }
+    case '"':
+        t.kind = SQ_JW_STRING;
+        if (string(&k, &p, depth < quiet, &t) != 0)
+            return -1;
+        break;
+    case 't':
+    case 'f':
+    case 'n': {
+        const char *word = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+        size_t n = strlen(word);
+        if ((size_t)(end - p) < n || memcmp(p, word, n) != 0)
+            return fail(&k, p, "invalid literal");
+        t.kind = *p == 't' ? SQ_JW_TRUE : *p == 'f' ? SQ_JW_FALSE : SQ_JW_NULL;
+        t.s = t.raw = p;
+        t.n = t.rawn = n;
+        p += n;
+        break;
+    }
+    default:
+        t.s = t.raw = p;
+        if (number(&k, &p) != 0)
+            return -1;
+        t.kind = SQ_JW_NUMBER;
+        t.n = t.rawn = (size_t)(p - t.s);
+        break;
+    }
+    if (depth < quiet && w->fn(w->ctx, &t) < 0)
+        goto Stopped;
+
+After: /* the value at depth is complete */
+    if (quiet == depth)
+        quiet = INT_MAX;
+    if (depth == 0) {
+        p = ws(p, end);
+        if (p != end)
+            return fail(&k, p, "trailing characters after the value");
+        return 0;
+    }
+    p = ws(p, end);
+    if (p >= end)
+        return fail(&k, p, "end of input inside a container");
+    bool in_obj = (obj[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
+    if (*p == ',') {
+        p++;
+        if (in_obj)
+            goto Key;
+        goto Value;
+    }
+    if (*p != (in_obj ? '}' : ']'))
+        return fail(&k, p, in_obj ? "expected , or }" : "expected , or ]");
+    depth--;
+
+Close: /* p at the closing bracket of the container at depth */
+    if (depth < quiet) {
+        bool is_obj = *p == '}';
+        t.kind = is_obj ? SQ_JW_OBJECT_END : SQ_JW_ARRAY_END;
+        t.depth = depth;
+        t.s = t.raw = p;
+        t.n = t.rawn = 1;
+        if (w->fn(w->ctx, &t) < 0) {
+            p++;
+            goto Stopped;
+        }
+    }
+    p++;
+    goto After;
+
+Key:
+    p = ws(p, end);
+    if (p >= end || *p != '"')
+        return fail(&k, p, "expected a key");
+    t.kind = SQ_JW_KEY;
+    t.depth = depth;
+    if (string(&k, &p, depth < quiet, &t) != 0)
+        return -1;
+    if (depth < quiet && (r = w->fn(w->ctx, &t)) != 0) {
+        if (r < 0)
+            goto Stopped;
+        quiet = depth;
+    }
+    p = ws(p, end);
+    if (p >= end || *p != ':')
+        return fail(&k, p, "expected :");
+    p++;
+    goto Value;
+
+Stopped:
+    w->stopped = true;
+    return fail(&k, p, "stopped");
+}
+
+int sq_json_number(const char *s, size_t n, int64_t *i, double *d)
+{
+    const char *p = s, *end = s + n;
+    bool neg = p < end && *p == '-';
+    p += neg;
+    uint64_t u = 0;
+    bool fits = true;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (u > (UINT64_MAX - digit) / 10)
+            fits = false;
+        else
+            u = u * 10 + digit;
+    }
+    if (p == end && fits && u <= (uint64_t)INT64_MAX + neg) {
+        *i = neg ? (int64_t)(0 - u) : (int64_t)u;
+        return 1;
+    }
+    /* a real (or an integer too big): strtod on a NUL-terminated copy, as jansson reads them */
+    char small[64], *copy = n < sizeof(small) ? small : malloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    errno = 0;
+    double v = strtod(copy, NULL);
+    bool range = errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
+    if (copy != small)
+        free(copy);
+    if (range)
+        return -1;
+    *d = v;
+    return 0;
 }

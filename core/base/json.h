@@ -1,5 +1,6 @@
-/* json.h: strict JSON input (depth pre-check, duplicate keys rejected) and a declarative field decoder
- * that reports every bad field with a JSON pointer. */
+/* json.h: strict JSON input (depth pre-check, duplicate keys rejected), a declarative field decoder that reports every
+ * bad field with a JSON pointer, and a streaming walker (one callback per token, no tree: for readers that build
+ * something other than jansson values, such as the plugin host's Lua tables and rate cache keys). */
 #ifndef SQ_JSON_H
 #define SQ_JSON_H
 
@@ -93,5 +94,74 @@ size_t sq_utf8_len(const char *s, size_t bytes);
 /** A copy of JSON text without the whitespace between tokens (PostgreSQL's json_build_object writes " : " and
  * ", "); strings are copied as they are. NULL stays NULL. */
 char *sq_json_minify(sq_arena_t *a, const char *json);
+
+/* ---- the streaming walker: JSON text read token by token, one callback per token, no tree built ---- */
+
+/** The most containers a walk may have open at once (sq_jw_t.max_depth is capped to it). */
+#define SQ_JW_DEPTH_CAP 1024
+
+typedef enum {
+    SQ_JW_OBJECT = 1, /* '{': its members follow (KEY then the value), then OBJECT_END */
+    SQ_JW_OBJECT_END,
+    SQ_JW_ARRAY, /* '[': its elements follow, then ARRAY_END */
+    SQ_JW_ARRAY_END,
+    SQ_JW_KEY,
+    SQ_JW_STRING,
+    SQ_JW_NUMBER,
+    SQ_JW_TRUE,
+    SQ_JW_FALSE,
+    SQ_JW_NULL,
+} sq_jw_kind_t;
+
+/** One token. depth: 0 for the top-level value (and its END); the members of a container at depth d (their KEYs
+ * included) are at d + 1. s/n: KEY and STRING: the decoded bytes (not NUL-terminated; \u0000 may put a NUL inside),
+ * pointing into the text when the string had no escape, else into the walker's buffer (valid until the callback
+ * returns), or NULL when the walker was given no buffer; NUMBER, TRUE, FALSE, NULL: the token's text; containers:
+ * the bracket. raw/rawn: the token as written (a string with its quotes and escapes), in the text. */
+typedef struct {
+    sq_jw_kind_t kind;
+    int depth;
+    const char *s;
+    size_t n;
+    const char *raw;
+    size_t rawn;
+} sq_jw_tok_t;
+
+/** What a callback returns: 0 to go on, SQ_JW_SKIP after a KEY to leave out that member's value, or after an OBJECT
+ * or ARRAY to leave out its contents and its END (skipped text is still checked, just not reported), SQ_JW_STOP to
+ * end the walk (sq_json_walk then fails with stopped set). */
+enum { SQ_JW_STOP = -1, SQ_JW_SKIP = 1 };
+
+typedef int (*sq_jw_fn)(void *ctx, const sq_jw_tok_t *t);
+
+/** A walk: the caller sets fn, ctx, max_depth and where escaped strings are decoded; sq_json_walk fills the rest. */
+typedef struct {
+    sq_jw_fn fn;
+    void *ctx;
+    int max_depth; /* containers open at once (1..SQ_JW_DEPTH_CAP); 0 = SQ_JSON_MAX_DEPTH */
+    /* Where a string with escapes is decoded (each one at the start of it: its decoded form is never longer than
+     * its text, so cap >= the text's length always suffices); a string that does not fit fails the walk. buf NULL:
+     * cap bytes (the text's length when 0) from arena at the first escaped string; both NULL: escaped strings are
+     * still checked, but reported with s NULL (raw only). */
+    char *buf;
+    size_t cap;
+    sq_arena_t *arena;
+    /* set when sq_json_walk fails */
+    const char *err; /* a static, client-safe reason ("unterminated string", ...) */
+    size_t err_at;   /* its byte offset in the text */
+    bool stopped;    /* the callback returned SQ_JW_STOP (err is then "stopped") */
+} sq_jw_t;
+
+/** Walks text[0..len) (any JSON value at the top level, RFC 8259 strictly: no trailing text, no control characters
+ * or invalid UTF-8 in strings, no lone surrogates, no leading zeros; never reads outside the text, not even a NUL
+ * at text[len]) calling w->fn for each token in order. Returns 0, or -1 with w->err and w->err_at: the callback has
+ * then seen a prefix of the tokens. Neither allocates (but from w->arena, see sq_jw_t) nor recurses, so a callback
+ * may longjmp out (a Lua error). What it does not check: duplicate keys (the caller sees both). */
+int sq_json_walk(sq_jw_t *w, const char *text, size_t len);
+
+/** Reads a NUMBER token the way jansson types it: 1 with *i for an integer (no fraction or exponent) that fits in
+ * int64; 0 with *d for the rest (a fraction or an exponent, or an integer too big for int64, which jansson refuses
+ * and the walker's users read as a double); -1 when it is beyond a double's range (jansson refuses it too). */
+int sq_json_number(const char *s, size_t n, int64_t *i, double *d);
 
 #endif

@@ -1,4 +1,5 @@
-/* json.c: tests of core/base/json.c: strict parsing and the declarative decoder's error reporting. */
+/* json.c: tests of core/base/json.c: strict parsing, the declarative decoder's error reporting, and the streaming walker
+ * (against jansson as the oracle). */
 #include "core/base/json.h"
 
 #include <stddef.h>
@@ -6,6 +7,7 @@
 
 #include "core/base/util.h"
 #include "tests/unit/check.h"
+#include "tests/unit/json_tree.h"
 
 typedef struct {
     const char *name, *email, *note, *country;
@@ -261,6 +263,318 @@ static void test_minify(void)
     CHECK_STR(sq_json_minify(a, "{ }\x1e{ \"v\" : 2 }"), "{}\x1e{\"v\":2}");
 }
 
+/* ---- the streaming walker ---- */
+
+/* jansson's reading of t (NULL when it refuses it); *numeric when it read integers as reals: an integer beyond int64
+ * is refused by jansson and read as a double by the walker's users, so such a text is compared by value */
+static json_t *oracle(const char *t, size_t n, bool *numeric)
+{
+    json_error_t je;
+    *numeric = false;
+    json_t *j = json_loadb(t, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (j == NULL && json_error_code(&je) == json_error_numeric_overflow) {
+        j = json_loadb(t, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+        *numeric = true;
+    }
+    return j;
+}
+
+/* the walker and jansson agree on t[0..n): both refuse it, or both read the same value; the text is a heap copy of
+ * exactly n bytes, so the sanitizer sees any read past its end */
+static bool agree(const char *t, size_t n)
+{
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, t, n);
+    bool numeric;
+    sq_jw_t w;
+    json_t *want = oracle(copy, n, &numeric), *got = jtree_walk(&w, copy, n, 64);
+    bool same = (want == NULL && got == NULL) || (want != NULL && got != NULL && jtree_same(got, want, numeric));
+    if (!same)
+        fprintf(stderr, "walker %s, jansson %s: %.*s\n", got ? "reads it" : w.err, want ? "reads it" : "refuses it", (int)n, t);
+    json_decref(want);
+    json_decref(got);
+    free(copy);
+    return same;
+}
+
+static bool walks(const char *t)
+{
+    sq_jw_t w;
+    json_t *j = jtree_walk(&w, t, strlen(t), 64);
+    json_decref(j);
+    return j != NULL;
+}
+
+static const char *const good_texts[] = {
+    "{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":[[],[[]]],\"e\":{},\"f\":[{}]}",
+    "{\"s\":\"plain\",\"e\":\"q\\\"b\\\\s\\/n\\nt\\tr\\rb\\bf\\f\",\"u\":\"\\u00e9\\u20AC\\ud83d\\ude00\\uD834\\uDD1E\"}",
+    "\"raw UTF-8: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"",
+    "\"\\u0000 inside\"",
+    "[\"\\u0041\\u00410\",\"\\\\u0041\",\"\\ud83d\\ude00x\"]",
+    "[0,-0,-0.0,0.0,1e3,1E+3,1e-3,-1.5e-10,0.1,1.7976931348623157e308,5e-324,1e-400,2.5E02]",
+    "[123456789012345678,9223372036854775807,-9223372036854775808]",
+    "[9223372036854775808,-9223372036854775809,123456789012345678901234567890,1]",
+    "[]",
+    "{}",
+    " \t\n\r[ 1 , 2 ,\t{ \"k\" : \"v\" } ]\n",
+    "true",
+    "false",
+    "null",
+    "[true,false,null]",
+    "-12",
+    "\"\"",
+    "{\"a\":1,\"a\":2}",
+    "{\"\":\"\",\"\\\"\":\"\\\\\"}",
+    "[{\"variant_id\":\"var_1\",\"sku\":\"A\",\"quantity\":2,\"weight_g\":500,\"requires_shipping\":true},"
+    "{\"variant_id\":\"var_2\",\"sku\":null,\"quantity\":1,\"weight_g\":null,\"requires_shipping\":false}]",
+};
+
+static void test_walk_agrees_with_jansson(void)
+{
+    for (size_t i = 0; i < SQ_ARRAY_LEN(good_texts); i++) {
+        const char *t = good_texts[i];
+        size_t n = strlen(t);
+        CHECK(walks(t));
+        CHECK(agree(t, n));
+        /* every truncation: refused by both, or (a number cut short, a text cut in its trailing blanks) read alike */
+        int cut_agree = 0;
+        for (size_t k = 0; k < n; k++)
+            cut_agree += agree(t, k);
+        CHECK_INT(cut_agree, n);
+        /* trailing garbage */
+        static const char *const tails[] = {" x", ",", "]", "}", "0", "\"", " {}", "\x01"};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(tails); k++) {
+            char *g = malloc(n + 8);
+            size_t gn = (size_t)sprintf(g, "%s%s", t, tails[k]);
+            CHECK(agree(g, gn));
+            if (strcmp(tails[k], "0") != 0 || t[n - 1] < '0' || t[n - 1] > '9')
+                CHECK(!walks(g));
+            free(g);
+        }
+    }
+    /* the values themselves, not only agreement: a surrogate pair, a NUL, big integers as doubles, -0 an integer */
+    sq_jw_t w;
+    json_t *j = jtree_walk(&w, good_texts[1], strlen(good_texts[1]), 0);
+    CHECK_STR(json_string_value(json_object_get(j, "u")), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf0\x9d\x84\x9e");
+    CHECK_STR(json_string_value(json_object_get(j, "e")), "q\"b\\s/n\nt\tr\rb\bf\f");
+    json_decref(j);
+    j = jtree_walk(&w, good_texts[3], strlen(good_texts[3]), 0);
+    CHECK(json_string_length(j) == 8 && memcmp(json_string_value(j), "\0 inside", 8) == 0);
+    json_decref(j);
+    j = jtree_walk(&w, good_texts[7], strlen(good_texts[7]), 0);
+    CHECK(json_is_real(json_array_get(j, 0)) && json_real_value(json_array_get(j, 0)) == 9223372036854775808.0);
+    CHECK(json_is_integer(json_array_get(j, 3)));
+    json_decref(j);
+    j = jtree_walk(&w, "-0", 2, 0);
+    CHECK(json_is_integer(j) && json_integer_value(j) == 0);
+    json_decref(j);
+}
+
+static void test_walk_refuses(void)
+{
+    static const char *const bad[] = {
+        "", " ", "{", "[", "[1,]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":}", "{1:2}", "[1 2]", "01", "-01", "-",
+        "1.", ".5", "+1", "1e", "1e+", "1.e3", "0x10", "tru", "truex", "nul", "True", "NaN", "Infinity", "-Infinity",
+        "\"open", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud800x\"",
+        "\"\\ud800\\\"", "\"a\x01b\"", "\"tab\tin\"", "\"\xff\"", "\"\x80\"", "\"\xc0\x80\"", "\"\xc3\"", "\"\xe2\x82\"",
+        "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xf8\x88\x80\x80\x80\"", "[1] x", "{}{}", "[1]]", "{\"a\":1}}",
+        "1e400", "-1e400", "[1e309]", "\"\\\"", "'a'", "[1,,2]", "{\"a\":1 \"b\":2}", "{\"a\",1}", "[\x01]", "\xef\xbb\xbf[]",
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
+        if (walks(bad[i]))
+            fprintf(stderr, "the walker reads %s\n", bad[i]);
+        CHECK(!walks(bad[i]));
+        CHECK(agree(bad[i], strlen(bad[i])));
+    }
+    /* a NUL byte outside strings, and inside one, given with its length */
+    CHECK(agree("[1,\0 2]", 7));
+    CHECK(agree("\"a\0b\"", 5));
+    sq_jw_t w;
+    CHECK(jtree_walk(&w, "[1,\0 2]", 7, 0) == NULL);
+    /* where and why */
+    CHECK(jtree_walk(&w, "{\"a\":[1,2,}", 11, 0) == NULL);
+    CHECK_STR(w.err, "unexpected character");
+    CHECK_INT(w.err_at, 10);
+    CHECK(jtree_walk(&w, "[\"ok\",\"\\q\"]", 11, 0) == NULL);
+    CHECK_STR(w.err, "invalid escape");
+    CHECK_INT(w.err_at, 7);
+    CHECK(jtree_walk(&w, "[1] x", 5, 0) == NULL);
+    CHECK_STR(w.err, "trailing characters after the value");
+    CHECK_INT(w.err_at, 4);
+}
+
+static void test_walk_depth(void)
+{
+    char t[2 * SQ_JW_DEPTH_CAP + 8];
+    sq_jw_t w;
+    /* max_depth containers open at once are fine, one more is refused; 0 means SQ_JSON_MAX_DEPTH */
+    for (int max = 1; max <= 40; max += 13) {
+        for (int d = max; d <= max + 1; d++) {
+            memset(t, '[', (size_t)d);
+            memset(t + d, ']', (size_t)d);
+            json_t *j = jtree_walk(&w, t, 2 * (size_t)d, max);
+            CHECK((j != NULL) == (d <= max));
+            if (j == NULL)
+                CHECK_STR(w.err, "nested too deeply");
+            json_decref(j);
+        }
+    }
+    memset(t, '{', 1);
+    CHECK(walks("{\"a\":[{\"b\":[[]]}]}"));
+    int d = SQ_JSON_MAX_DEPTH;
+    memset(t, '[', (size_t)d + 1);
+    memset(t + d + 1, ']', (size_t)d + 1);
+    json_t *j = jtree_walk(&w, t, 2 * (size_t)d, 0);
+    CHECK(j == NULL); /* unbalanced, but refused for its depth first */
+    CHECK_STR(w.err, "nested too deeply");
+    j = jtree_walk(&w, t + 1, 2 * (size_t)d, 0);
+    CHECK(j != NULL);
+    json_decref(j);
+    /* past the cap, whatever the caller asks: an unclosed tower of arrays is refused at the cap, not read to its end */
+    memset(t, '[', sizeof(t));
+    CHECK(jtree_walk(&w, t, sizeof(t), 1 << 20) == NULL);
+    CHECK_STR(w.err, "nested too deeply");
+    CHECK_INT(w.err_at, SQ_JW_DEPTH_CAP);
+}
+
+/* a log of the tokens: kind letter, depth, and the decoded string (s NULL: "~" and the raw text) */
+typedef struct {
+    char log[512];
+    const char *skip_key;  /* SQ_JW_SKIP after this key */
+    int skip_container;    /* SQ_JW_SKIP after the container begin at this depth (-1: none) */
+    int stop_after;        /* SQ_JW_STOP after that many tokens (0: never) */
+    int seen;
+} logctx_t;
+
+static int log_on(void *ctx, const sq_jw_tok_t *t)
+{
+    logctx_t *c = ctx;
+    static const char letters[] = "?{}[]KSNTFZ";
+    size_t at = strlen(c->log);
+    bool str = t->kind == SQ_JW_KEY || t->kind == SQ_JW_STRING, bracket = t->kind <= SQ_JW_ARRAY_END;
+    if (bracket)
+        snprintf(c->log + at, sizeof(c->log) - at, "%c%d ", letters[t->kind], t->depth);
+    else if (t->s != NULL)
+        snprintf(c->log + at, sizeof(c->log) - at, "%c%d%s%.*s ", letters[t->kind], t->depth, str ? ":" : "", (int)t->n, t->s);
+    else
+        snprintf(c->log + at, sizeof(c->log) - at, "%c%d~%.*s ", letters[t->kind], t->depth, (int)t->rawn, t->raw);
+    c->seen++;
+    if (c->stop_after > 0 && c->seen == c->stop_after)
+        return SQ_JW_STOP;
+    if (t->kind == SQ_JW_KEY && c->skip_key != NULL && t->n == strlen(c->skip_key) && memcmp(t->s, c->skip_key, t->n) == 0)
+        return SQ_JW_SKIP;
+    if ((t->kind == SQ_JW_OBJECT || t->kind == SQ_JW_ARRAY) && t->depth == c->skip_container)
+        return SQ_JW_SKIP;
+    return 0;
+}
+
+static const char *walk_log(logctx_t *c, const char *t, char *buf, size_t cap, sq_arena_t *arena, int *rc)
+{
+    sq_jw_t w = {.fn = log_on, .ctx = c, .buf = buf, .cap = cap, .arena = arena};
+    c->log[0] = '\0';
+    c->seen = 0;
+    *rc = sq_json_walk(&w, t, strlen(t));
+    return c->log;
+}
+
+static void test_walk_tokens(void)
+{
+    char buf[64];
+    int rc;
+    logctx_t c = {.skip_container = -1};
+    const char *doc = "{\"a\":{\"x\":[1,\"\\u0041\"]},\"b\":2.5,\"c\":[true,{\"d\":null}],\"e\":false}";
+    CHECK_STR(walk_log(&c, doc, buf, sizeof(buf), NULL, &rc),
+              "{0 K1:a {1 K2:x [2 N31 S3:A ]2 }1 K1:b N12.5 K1:c [1 T2true {2 K3:d Z3null }2 ]1 K1:e F1false }0 ");
+    CHECK_INT(rc, 0);
+    /* numbers and literals are their text */
+    walk_log(&c, "[-1.5e3,true]", buf, sizeof(buf), NULL, &rc);
+    CHECK_STR(c.log, "[0 N1-1.5e3 T1true ]0 ");
+    /* skipping a member's value, and a container's contents (and its end) */
+    c.skip_key = "a";
+    CHECK_STR(walk_log(&c, doc, buf, sizeof(buf), NULL, &rc), "{0 K1:a K1:b N12.5 K1:c [1 T2true {2 K3:d Z3null }2 ]1 K1:e F1false }0 ");
+    CHECK_INT(rc, 0);
+    c.skip_key = NULL;
+    c.skip_container = 1;
+    CHECK_STR(walk_log(&c, doc, buf, sizeof(buf), NULL, &rc), "{0 K1:a {1 K1:b N12.5 K1:c [1 K1:e F1false }0 ");
+    CHECK_INT(rc, 0);
+    /* skipped text is still checked */
+    c.skip_container = -1;
+    c.skip_key = "a";
+    walk_log(&c, "{\"a\":{\"x\" 1},\"b\":2}", buf, sizeof(buf), NULL, &rc);
+    CHECK_INT(rc, -1);
+    walk_log(&c, "{\"a\":\"\\ud800\",\"b\":2}", buf, sizeof(buf), NULL, &rc);
+    CHECK_INT(rc, -1);
+    walk_log(&c, "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", buf, sizeof(buf), NULL, &rc);
+    CHECK_INT(rc, -1); /* too deep, even unreported */
+    c.skip_key = NULL;
+    /* stopping */
+    c.stop_after = 3;
+    sq_jw_t w = {.fn = log_on, .ctx = &c};
+    c.log[0] = '\0';
+    c.seen = 0;
+    CHECK_INT(sq_json_walk(&w, doc, strlen(doc)), -1);
+    CHECK(w.stopped);
+    CHECK_STR(w.err, "stopped");
+    CHECK_STR(c.log, "{0 K1:a {1 ");
+    c.stop_after = 0;
+    /* where escaped strings go: the caller's buffer (too small fails), an arena, or nowhere (raw only) */
+    const char *esc = "[\"plain\",\"a\\nb\",\"\\u00e9t\\u00e9\"]";
+    CHECK_STR(walk_log(&c, esc, buf, 4, NULL, &rc), "[0 S1:plain S1:a\nb ");
+    CHECK_INT(rc, -1);
+    CHECK_STR(walk_log(&c, esc, buf, 5, NULL, &rc), "[0 S1:plain S1:a\nb S1:\xc3\xa9t\xc3\xa9 ]0 ");
+    CHECK_INT(rc, 0);
+    CHECK_STR(walk_log(&c, esc, NULL, 0, a, &rc), "[0 S1:plain S1:a\nb S1:\xc3\xa9t\xc3\xa9 ]0 ");
+    CHECK_INT(rc, 0);
+    CHECK_STR(walk_log(&c, esc, NULL, 0, NULL, &rc), "[0 S1:plain S1~\"a\\nb\" S1~\"\\u00e9t\\u00e9\" ]0 ");
+    CHECK_INT(rc, 0);
+    walk_log(&c, "[\"a\\qb\"]", NULL, 0, NULL, &rc); /* not decoded, still checked */
+    CHECK_INT(rc, -1);
+}
+
+static void test_number(void)
+{
+    static const struct {
+        const char *text;
+        int kind;
+        int64_t i;
+        double d;
+    } cases[] = {
+        {"0", 1, 0, 0},
+        {"-0", 1, 0, 0},
+        {"42", 1, 42, 0},
+        {"9223372036854775807", 1, INT64_MAX, 0},
+        {"-9223372036854775808", 1, INT64_MIN, 0},
+        {"9223372036854775808", 0, 0, 9223372036854775808.0},
+        {"-9223372036854775809", 0, 0, -9223372036854775808.0},
+        {"18446744073709551616", 0, 0, 18446744073709551616.0},
+        {"1.5", 0, 0, 1.5},
+        {"-0.0", 0, 0, -0.0},
+        {"1e3", 0, 0, 1000},
+        {"2.5E-1", 0, 0, 0.25},
+        {"1e-400", 0, 0, 0},
+        {"1e400", -1, 0, 0},
+        {"-1e400", -1, 0, 0},
+        {"100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", 0, 0, 1e107},
+    };
+    for (size_t k = 0; k < SQ_ARRAY_LEN(cases); k++) {
+        int64_t i = -7;
+        double d = -7;
+        int r = sq_json_number(cases[k].text, strlen(cases[k].text), &i, &d);
+        CHECK_INT(r, cases[k].kind);
+        if (r == 1)
+            CHECK_INT(i, cases[k].i);
+        if (r == 0)
+            CHECK(d == cases[k].d && signbit(d) == signbit(cases[k].d));
+    }
+    /* the token is not NUL-terminated: only its n bytes count */
+    int64_t i;
+    double d;
+    CHECK_INT(sq_json_number("12,3", 2, &i, &d), 1);
+    CHECK_INT(i, 12);
+    CHECK_INT(sq_json_number("1.5e3]", 3, &i, &d), 0);
+    CHECK(d == 1.5);
+}
+
 int main(void)
 {
     a = sq_arena_new();
@@ -272,6 +586,11 @@ int main(void)
     test_error_list_is_bounded();
     test_checks();
     test_minify();
+    test_walk_agrees_with_jansson();
+    test_walk_refuses();
+    test_walk_depth();
+    test_walk_tokens();
+    test_number();
     sq_arena_unref(a);
     return check_done("json");
 }
