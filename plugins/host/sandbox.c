@@ -10,6 +10,7 @@
 
 #include <lualib.h>
 
+#include "core/base/json.h"
 #include "core/base/util.h"
 #include "plugins/host/internal.h"
 
@@ -747,346 +748,102 @@ void sq_pcall_resume(sq_pcall_t *c)
 
 /* ---- JSON <-> Lua --------------------------------------------------------------------------------------------------- */
 
-/* ---- JSON text -> Lua: a recursive-descent reader that pushes as it reads (no intermediate tree) ---- */
+/* ---- JSON text -> Lua: sq_json_walk's tokens pushed as they come (no intermediate tree) ---- */
 
 typedef struct {
     lua_State *L;
-    const char *start, *p, *end;
+    const char *text;
     const char *const *keep;
     int keep_depth;
+    const char *why; /* a refused number */
+    size_t why_at;
+    lua_Integer next[SQ_PLUGIN_DEPTH_MAX]; /* the open container at each depth: the next array index, 0 for an object */
 } jtext_t;
 
-static void jt_fail(jtext_t *j, const char *what)
+static bool jt_kept(const jtext_t *j, const char *k, size_t n)
 {
-    luaL_error(j->L, "malformed JSON input (%s at byte %d)", what, (int)(j->p - j->start));
+    for (const char *const *w = j->keep; *w != NULL; w++)
+        if (strlen(*w) == n && memcmp(*w, k, n) == 0)
+            return true;
+    return false;
 }
 
-static void jt_ws(jtext_t *j)
+/* pushes each value; a complete one goes into its container at once (a member's key is below it on the stack) */
+static int jt_on(void *ctx, const sq_jw_tok_t *t)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int jt_hex4(jtext_t *j)
-{
-    if (j->end - j->p < 4)
-        jt_fail(j, "short \\u escape");
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = *j->p++;
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            v |= c - 'A' + 10;
+    jtext_t *j = ctx;
+    lua_State *L = j->L;
+    switch (t->kind) {
+    case SQ_JW_OBJECT:
+    case SQ_JW_ARRAY:
+        luaL_checkstack(L, 4, "JSON too deep");
+        lua_createtable(L, t->kind == SQ_JW_ARRAY ? 4 : 0, t->kind == SQ_JW_OBJECT ? 8 : 0);
+        j->next[t->depth] = t->kind == SQ_JW_ARRAY;
+        return 0;
+    case SQ_JW_KEY:
+        if (j->keep != NULL && t->depth == j->keep_depth + 1 && !jt_kept(j, t->s, t->n))
+            return SQ_JW_SKIP; /* checked, never built */
+        lua_pushlstring(L, t->s, t->n);
+        return 0;
+    case SQ_JW_OBJECT_END:
+    case SQ_JW_ARRAY_END:
+        break; /* the table is on top */
+    case SQ_JW_STRING:
+        lua_pushlstring(L, t->s, t->n);
+        break;
+    case SQ_JW_NUMBER: {
+        int64_t i;
+        double d;
+        int r = sq_json_number(t->s, t->n, &i, &d);
+        if (r < 0) {
+            j->why = "number out of range";
+            j->why_at = (size_t)(t->raw - j->text);
+            return SQ_JW_STOP;
+        }
+        if (r == 1)
+            lua_pushinteger(L, (lua_Integer)i);
         else
-            jt_fail(j, "bad \\u escape");
+            lua_pushnumber(L, d);
+        break;
     }
-    return v;
-}
-
-/* a string (j->p after its opening quote) pushed on the stack */
-static void jt_string(jtext_t *j)
-{
-    const char *s = j->p;
-    while (j->p < j->end && *j->p != '"' && *j->p != '\\')
-        j->p++;
-    if (j->p < j->end && *j->p == '"') { /* no escapes: the common case */
-        lua_pushlstring(j->L, s, (size_t)(j->p - s));
-        j->p++;
-        return;
+    case SQ_JW_TRUE:
+    case SQ_JW_FALSE:
+        lua_pushboolean(L, t->kind == SQ_JW_TRUE);
+        break;
+    case SQ_JW_NULL:
+        lua_pushnil(L);
+        break;
     }
-    luaL_Buffer b;
-    luaL_buffinit(j->L, &b);
-    luaL_addlstring(&b, s, (size_t)(j->p - s));
-    while (j->p < j->end && *j->p != '"') {
-        char c = *j->p++;
-        if (c != '\\') {
-            luaL_addchar(&b, c);
-            continue;
-        }
-        if (j->p >= j->end)
-            jt_fail(j, "short escape");
-        c = *j->p++;
-        switch (c) {
-        case 'b':
-            luaL_addchar(&b, '\b');
-            break;
-        case 'f':
-            luaL_addchar(&b, '\f');
-            break;
-        case 'n':
-            luaL_addchar(&b, '\n');
-            break;
-        case 'r':
-            luaL_addchar(&b, '\r');
-            break;
-        case 't':
-            luaL_addchar(&b, '\t');
-            break;
-        case '"':
-        case '\\':
-        case '/':
-            luaL_addchar(&b, c);
-            break;
-        case 'u': {
-            unsigned cp = (unsigned)jt_hex4(j);
-            if (cp >= 0xd800 && cp <= 0xdbff && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
-                j->p += 2;
-                unsigned lo = (unsigned)jt_hex4(j);
-                if (lo < 0xdc00 || lo > 0xdfff)
-                    jt_fail(j, "bad surrogate pair");
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            char u[4];
-            int n;
-            if (cp < 0x80)
-                u[0] = (char)cp, n = 1;
-            else if (cp < 0x800)
-                u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-            else if (cp < 0x10000)
-                u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)),
-                n = 3;
-            else
-                u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-            luaL_addlstring(&b, u, (size_t)n);
-            break;
-        }
-        default:
-            jt_fail(j, "bad escape");
-        }
-    }
-    if (j->p >= j->end)
-        jt_fail(j, "unterminated string");
-    j->p++;
-    luaL_pushresult(&b);
-}
-
-static bool jt_word(jtext_t *j, const char *w, size_t n)
-{
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
-        return false;
-    j->p += n;
-    return true;
-}
-
-/* whether the key at j->p (after its opening quote) is one of keep: a key with an escape is compared after decoding */
-static bool jt_kept(const jtext_t *j)
-{
-    const char *q = j->p;
-    while (q < j->end && *q != '"' && *q != '\\')
-        q++;
-    if (q >= j->end || *q != '"')
-        return true; /* escaped (or broken): decode it and let the caller see */
-    for (const char *const *w = j->keep; *w != NULL; w++)
-        if (strlen(*w) == (size_t)(q - j->p) && memcmp(*w, j->p, (size_t)(q - j->p)) == 0)
-            return true;
-    return false;
-}
-
-static bool jt_kept_str(const jtext_t *j, const char *k)
-{
-    for (const char *const *w = j->keep; *w != NULL; w++)
-        if (strcmp(*w, k) == 0)
-            return true;
-    return false;
-}
-
-/* skips one value without building it (a key an object's keep leaves out); checks the structure on the way */
-static void jt_skip(jtext_t *j, int depth)
-{
-    if (depth > SQ_PLUGIN_DEPTH_MAX)
-        luaL_error(j->L, "JSON nested more than %d levels", SQ_PLUGIN_DEPTH_MAX);
-    jt_ws(j);
-    if (j->p >= j->end)
-        jt_fail(j, "end of input");
-    char c = *j->p;
-    if (c == '"') {
-        for (j->p++; j->p < j->end && *j->p != '"'; j->p++)
-            if (*j->p == '\\')
-                j->p++;
-        if (j->p >= j->end)
-            jt_fail(j, "unterminated string");
-        j->p++;
-        return;
-    }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        j->p++;
-        jt_ws(j);
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            return;
-        }
-        for (;;) {
-            if (c == '{') {
-                jt_ws(j);
-                if (j->p >= j->end || *j->p != '"')
-                    jt_fail(j, "expected a key");
-                jt_skip(j, depth + 1);
-                jt_ws(j);
-                if (j->p >= j->end || *j->p++ != ':')
-                    jt_fail(j, "expected :");
-            }
-            jt_skip(j, depth + 1);
-            jt_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == close) {
-                j->p++;
-                return;
-            }
-            jt_fail(j, "expected , or a closing bracket");
-        }
-    }
-    if (jt_word(j, "true", 4) || jt_word(j, "false", 5) || jt_word(j, "null", 4))
-        return;
-    const char *s = j->p;
-    while (j->p < j->end &&
-           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-'))
-        j->p++;
-    if (j->p == s)
-        jt_fail(j, "unexpected character");
-}
-
-/* one value pushed on the stack (nil for null) */
-static void jt_value(jtext_t *j, int depth)
-{
-    luaL_checkstack(j->L, 4, "JSON too deep");
-    if (depth > SQ_PLUGIN_DEPTH_MAX)
-        luaL_error(j->L, "JSON nested more than %d levels", SQ_PLUGIN_DEPTH_MAX);
-    jt_ws(j);
-    if (j->p >= j->end)
-        jt_fail(j, "end of input");
-    char c = *j->p;
-    if (c == '{') {
-        j->p++;
-        lua_createtable(j->L, 0, 8);
-        jt_ws(j);
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
-            return;
-        }
-        for (;;) {
-            jt_ws(j);
-            if (j->p >= j->end || *j->p != '"')
-                jt_fail(j, "expected a key");
-            j->p++;
-            if (j->keep != NULL && depth == j->keep_depth && !jt_kept(j)) {
-                j->p = (const char *)memchr(j->p, '"', (size_t)(j->end - j->p)) + 1; /* jt_kept saw its closing quote */
-                jt_ws(j);
-                if (j->p >= j->end || *j->p++ != ':')
-                    jt_fail(j, "expected :");
-                jt_skip(j, depth + 1);
-            } else {
-                jt_string(j);
-                jt_ws(j);
-                if (j->p >= j->end || *j->p++ != ':')
-                    jt_fail(j, "expected :");
-                jt_value(j, depth + 1);
-                bool keep = j->keep == NULL || depth != j->keep_depth || jt_kept_str(j, lua_tostring(j->L, -2));
-                if (keep && !lua_isnil(j->L, -1))
-                    lua_rawset(j->L, -3);
-                else
-                    lua_pop(j->L, 2);
-            }
-            jt_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == '}') {
-                j->p++;
-                return;
-            }
-            jt_fail(j, "expected , or }");
-        }
-    }
-    if (c == '[') {
-        j->p++;
-        lua_createtable(j->L, 4, 0);
-        jt_ws(j);
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
-            return;
-        }
-        for (lua_Integer i = 1;; i++) {
-            jt_value(j, depth + 1);
-            lua_rawseti(j->L, -2, i);
-            jt_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == ']') {
-                j->p++;
-                return;
-            }
-            jt_fail(j, "expected , or ]");
-        }
-    }
-    if (c == '"') {
-        j->p++;
-        jt_string(j);
-        return;
-    }
-    if (jt_word(j, "true", 4)) {
-        lua_pushboolean(j->L, 1);
-        return;
-    }
-    if (jt_word(j, "false", 5)) {
-        lua_pushboolean(j->L, 0);
-        return;
-    }
-    if (jt_word(j, "null", 4)) {
-        lua_pushnil(j->L);
-        return;
-    }
-    /* a number: an integer when it has no fraction or exponent and fits, else a float (as jansson reads them) */
-    const char *s = j->p;
-    bool real = false;
-    if (j->p < j->end && *j->p == '-')
-        j->p++;
-    while (j->p < j->end &&
-           ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' || *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
-        real |= *j->p == '.' || *j->p == 'e' || *j->p == 'E';
-        j->p++;
-    }
-    if (j->p == s || (j->p - s == 1 && *s == '-'))
-        jt_fail(j, "unexpected character");
-    char num[64];
-    size_t n = (size_t)(j->p - s);
-    if (n >= sizeof(num))
-        jt_fail(j, "number too long");
-    memcpy(num, s, n);
-    num[n] = '\0';
-    char *endp;
-    if (!real) {
-        errno = 0;
-        long long v = strtoll(num, &endp, 10);
-        if (errno == 0 && *endp == '\0') {
-            lua_pushinteger(j->L, (lua_Integer)v);
-            return;
-        }
-    }
-    double d = strtod(num, &endp);
-    if (*endp != '\0')
-        jt_fail(j, "bad number");
-    lua_pushnumber(j->L, d);
+    if (t->depth == 0)
+        return 0; /* the result, left on the stack */
+    lua_Integer *next = &j->next[t->depth - 1];
+    if (*next > 0)
+        lua_rawseti(L, -2, (*next)++);
+    else if (lua_isnil(L, -1))
+        lua_pop(L, 2); /* a null member is left out */
+    else
+        lua_rawset(L, -3);
+    return 0;
 }
 
 void sq_lua_push_json_text(lua_State *L, const char *text, size_t len, const char *const *keep, int keep_depth)
 {
-    jtext_t j = {L, text, text, text + len, keep, keep_depth};
-    jt_value(&j, 0);
-    jt_ws(&j);
-    if (j.p != j.end)
-        jt_fail(&j, "trailing characters");
+    /* escaped strings are decoded on the C stack, or for a long text into a userdata below the result (a string's
+     * decoded form is never longer than the text; a Lua error unwinds either without a leak) */
+    char small[4096];
+    jtext_t j = {.L = L, .text = text, .keep = keep, .keep_depth = keep_depth};
+    sq_jw_t w = {.fn = jt_on, .ctx = &j, .max_depth = SQ_PLUGIN_DEPTH_MAX, .buf = small, .cap = sizeof(small)};
+    if (len > sizeof(small)) {
+        w.buf = lua_newuserdatauv(L, len, 0);
+        w.cap = len;
+    }
+    if (sq_json_walk(&w, text, len) != 0) {
+        if (j.why != NULL)
+            luaL_error(L, "malformed JSON input (%s at byte %d)", j.why, (int)j.why_at);
+        luaL_error(L, "malformed JSON input (%s at byte %d)", w.err, (int)w.err_at);
+    }
+    if (w.buf != small)
+        lua_remove(L, -2);
 }
 
 void sq_lua_push_json(lua_State *L, const json_t *j, int depth)

@@ -18,6 +18,7 @@
 
 #include "core/base/buf.h"
 #include "core/base/cache.h"
+#include "core/base/json.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/hooks.h"
@@ -201,92 +202,63 @@ static void remember(const call_t *c, const sq_ship_rate_t *res)
         sq_plugin_rate_cache_count(-1, false, evicted);
 }
 
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-static void emit(sq_buf_t *b, const char *s, size_t n)
-{
-    if (b != NULL)
-        sq_buf_add(b, s, n);
-}
-
-static bool kept(const char *k, size_t n, const char *const *keep)
-{
-    for (int i = 0; keep[i]; i++)
-        if (strlen(keep[i]) == n && memcmp(keep[i], k, n) == 0)
-            return true;
-    return false;
-}
-
-/* Copies the JSON value at *pp to b (NULL: only skips it) without whitespace, leaving out the members of objects at
+/* The walk that copies a cart text into a cache key: compact (no whitespace), leaving out the members of objects at
  * nesting level keep_depth whose key is not in keep: the same selection sq_lua_push_json_text makes of the text, so
- * two carts whose plugin inputs are equal give equal keys. -1 on malformed text or too deep. */
-static int filter(sq_buf_t *b, const char **pp, int depth, const char *const *keep, int keep_depth)
+ * two carts whose plugin inputs are equal give equal keys. Strings and numbers are copied as written (an escape
+ * spelled two ways only costs a reuse). */
+typedef struct {
+    sq_buf_t *b;
+    const char *const *keep;
+    int keep_depth;
+    uint64_t obj;  /* bit d: the container open at depth d is an object */
+    uint64_t more; /* bit d: it has a member written already (the next one needs a comma) */
+} key_walk_t;
+
+_Static_assert(SQ_PLUGIN_DEPTH_MAX <= 64, "key_walk_t keeps a bit per depth");
+
+static int key_on(void *ctx, const sq_jw_tok_t *t)
 {
-    const char *p = skip_ws(*pp);
-    if (depth > SQ_PLUGIN_DEPTH_MAX)
-        return -1;
-    if (*p == '"') {
-        const char *q = p + 1;
-        while (*q != '"' && *q != '\0')
-            q += *q == '\\' && q[1] != '\0' ? 2 : 1;
-        if (*q != '"')
-            return -1;
-        emit(b, p, (size_t)(q + 1 - p));
-        *pp = q + 1;
+    key_walk_t *k = ctx;
+    int up = t->depth - 1; /* the container holding the token */
+    if (t->kind == SQ_JW_OBJECT_END || t->kind == SQ_JW_ARRAY_END) {
+        sq_buf_add(k->b, t->raw, 1);
         return 0;
     }
-    if (*p != '{' && *p != '[') {
-        const char *q = p;
-        while (*q != '\0' && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\n' && *q != '\t' && *q != '\r')
-            q++;
-        if (q == p)
-            return -1;
-        emit(b, p, (size_t)(q - p));
-        *pp = q;
+    if (t->kind == SQ_JW_KEY) {
+        if (k->keep != NULL && up == k->keep_depth) {
+            bool kept = false; /* compared decoded (the walk has an arena): the Lua reader keeps "\u0061" as "a" */
+            for (const char *const *w = k->keep; *w != NULL && !kept; w++)
+                kept = t->s != NULL && strlen(*w) == t->n && memcmp(*w, t->s, t->n) == 0;
+            if (!kept)
+                return SQ_JW_SKIP;
+        }
+    } else if (up < 0 || (k->obj >> up & 1) != 0) {
+        goto Value; /* the top-level value, or a member's value: its key and comma are written */
+    }
+    if (k->more >> up & 1)
+        sq_buf_add(k->b, ",", 1);
+    k->more |= 1ull << up;
+    if (t->kind == SQ_JW_KEY) {
+        sq_buf_add(k->b, t->raw, t->rawn);
+        sq_buf_add(k->b, ":", 1);
         return 0;
     }
-    bool obj = *p == '{';
-    char close = obj ? '}' : ']';
-    emit(b, p, 1);
-    p = skip_ws(p + 1);
-    for (int n = 0, m = 0; *p != close; n++) {
-        if (n > 0) {
-            if (*p != ',')
-                return -1;
-            p = skip_ws(p + 1);
-        }
-        sq_buf_t *out = b;
-        const char *k = p;
-        size_t kn = 0;
-        if (obj) {
-            if (*p != '"' || filter(NULL, &p, depth + 1, NULL, -1) != 0)
-                return -1;
-            kn = (size_t)(p - k);
-            if (depth == keep_depth && keep != NULL && !kept(k + 1, kn - 2, keep))
-                out = NULL;
-            p = skip_ws(p);
-            if (*p != ':')
-                return -1;
-            p++;
-        }
-        if (out != NULL && m++ > 0)
-            emit(out, ",", 1);
-        if (obj) {
-            emit(out, k, kn);
-            emit(out, ":", 1);
-        }
-        if (filter(out, &p, depth + 1, keep, keep_depth) != 0)
-            return -1;
-        p = skip_ws(p);
+Value:
+    if (t->kind == SQ_JW_OBJECT || t->kind == SQ_JW_ARRAY) {
+        uint64_t bit = 1ull << t->depth;
+        k->obj = t->kind == SQ_JW_OBJECT ? k->obj | bit : k->obj & ~bit;
+        k->more &= ~bit;
     }
-    emit(b, &close, 1);
-    *pp = p + 1;
+    sq_buf_add(k->b, t->raw, t->rawn);
     return 0;
+}
+
+/* Appends the filtered copy of text to b; -1 when it is malformed (or too deep). */
+static int key_text(sq_arena_t *a, sq_buf_t *b, const char *text, const char *const *keep, int keep_depth)
+{
+    key_walk_t k = {b, keep, keep_depth, 0, 0};
+    sq_jw_t w = {.fn = key_on, .ctx = &k, .max_depth = SQ_PLUGIN_DEPTH_MAX, .arena = a};
+    return sq_json_walk(&w, text, strlen(text));
 }
 
 /* key parts without printf (a third of a cache hit's time was vfprintf) */
@@ -336,12 +308,10 @@ static const char *rate_key(sq_arena_t *a, const char *plugin, const char *id, c
     key_int(&b, req->item_total);
     key_int(&b, req->item_count);
     key_int(&b, req->weight_g);
-    const char *p = req->items_json;
-    if (p != NULL && filter(&b, &p, 0, item_keys, 1) != 0)
+    if (req->items_json != NULL && key_text(a, &b, req->items_json, item_keys, 1) != 0)
         return NULL;
     sq_buf_str(&b, "|");
-    p = req->cart_json;
-    if (p != NULL && filter(&b, &p, 0, cart_keys, 0) != 0)
+    if (req->cart_json != NULL && key_text(a, &b, req->cart_json, cart_keys, 0) != 0)
         return NULL;
     *klen = b.len;
     return b.p;

@@ -761,7 +761,9 @@ static void test_json_text(void)
     lua_pushinteger(L, 1);
     CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN);
     lua_settop(L, 0);
-    static const char *bad[] = {"", "{", "{\"a\" 1}", "[1,]", "\"open", "\"\\x\"", "\"\\u12\"", "tru", "1 2", "{\"a\":-}", "[1] x"};
+    static const char *bad[] = {"", "{", "{\"a\" 1}", "[1,]", "\"open", "\"\\x\"", "\"\\u12\"", "tru", "1 2", "{\"a\":-}", "[1] x",
+                                /* strict since the reader is sq_json_walk: what jansson refuses too */
+                                "\"\\ud800\"", "\"a\x01b\"", "\"\xff\"", "01", "1.", "[1e400]", "\"\\u0041\\udc00\""};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
         lua_pushcfunction(L, jt_push);
         lua_pushstring(L, bad[i]);
@@ -778,6 +780,26 @@ static void test_json_text(void)
     lua_pushboolean(L, 0);
     lua_pushinteger(L, 0);
     CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_ERRRUN); /* nesting is capped */
+    lua_settop(L, 0);
+    /* a long text (its escaped strings decoded outside the C stack): the value alone is left on the stack */
+    size_t n = 3 * 4096;
+    char *big = malloc(n + 16), *o = big;
+    o += sprintf(o, "[\"");
+    while ((size_t)(o - big) < n)
+        o += sprintf(o, "\\u00e9x");
+    o += sprintf(o, "\",1]");
+    lua_pushcfunction(L, jt_push);
+    lua_pushlstring(L, big, (size_t)(o - big));
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, 0);
+    CHECK_INT(lua_pcall(L, 3, 1, 0), LUA_OK);
+    CHECK_INT(lua_gettop(L), 1);
+    CHECK(lua_istable(L, 1) && lua_rawlen(L, 1) == 2);
+    lua_rawgeti(L, 1, 1);
+    size_t sn = 0;
+    const char *str = lua_tolstring(L, -1, &sn);
+    CHECK(str != NULL && sn == (size_t)(o - big - 6) / 7 * 3 && memcmp(str, "\xc3\xa9x\xc3\xa9x", 6) == 0);
+    free(big);
     lua_close(L);
 }
 
