@@ -21,7 +21,8 @@ EMBEDDED := $(wildcard migrations/*.sql) core/seed_catalog.sql openapi/openapi.j
 REL_OBJ  := $(patsubst %.c,build/release/%.o,$(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c) build/release/gen/embedded.o
 ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c) build/asan/gen/embedded.o
 
-UNIT_SRC := $(wildcard tests/unit/*.c)
+# tests/unit/fuzz_*.c are libFuzzer targets (make fuzz-json), not unit tests
+UNIT_SRC := $(filter-out tests/unit/fuzz_%.c,$(wildcard tests/unit/*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 # tests of core/db against a real PostgreSQL (tests/run.sh gives them SOUQ_TEST_DATABASE_URL)
 DBTEST_SRC := $(wildcard tests/db/*.c)
@@ -29,7 +30,7 @@ DBTEST_BIN := $(patsubst tests/db/%.c,build/dbtests/%,$(DBTEST_SRC))
 # unit tests link every module but main.c and the server (they need no network and no database)
 UNIT_LINK := $(filter-out build/asan/api/main.o,$(ASAN_OBJ))
 
-.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout bench-plugins bench-events fmt clean asan
+.PHONY: all deps run stop test unit api-test bench bench-import bench-carts bench-checkout bench-plugins bench-events fmt clean asan fuzz-json
 
 all: bin/souq
 
@@ -133,6 +134,20 @@ bench-carts:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory bin/souq
 	@bench/carts.sh
+
+# sq_json_walk against jansson under libFuzzer (clang; not part of make test or CI): FUZZ_SECONDS (60) of one job,
+# the corpus kept in build/fuzz/json-corpus; prints libFuzzer's summary (executions, coverage) at the end
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+build/fuzz/json: tests/unit/fuzz_json.c tests/unit/json_tree.h core/base/json.c core/base/json.h core/base/arena.c core/base/iso.c \
+                 core/base/util.c core/base/log.c core/base/err.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $(filter %.c,$^) -ljansson -lpthread
+
+fuzz-json: build/fuzz/json
+	@mkdir -p build/fuzz/json-corpus
+	build/fuzz/json -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -dict=tests/unit/fuzz_json.dict build/fuzz/json-corpus
 
 fmt:
 	clang-format -i $(CORE_SRC) $(PLUGIN_SRC) $(API_SRC) api/main.c $(wildcard core/*.h core/*/*.h plugins/host/*.h api/*.h api/*/*.h tests/unit/*.[ch])
