@@ -33,6 +33,12 @@ void sq_buf_add(sq_buf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
+char *sq_buf_reserve(sq_buf_t *b, size_t n)
+{
+    grow(b, n);
+    return b->p + b->len;
+}
+
 void sq_buf_str(sq_buf_t *b, const char *s)
 {
     sq_buf_add(b, s, strlen(s));

@@ -12,6 +12,7 @@
  * reused for that long for an identical request: the key is everything its shipping_rates would receive plus its name,
  * version and the registry generation (a reload or a settings change starts afresh). Per thread, bounded in bytes
  * (core/base/cache.h), no locks; errors, timeouts and malformed answers are never kept. */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -207,7 +208,7 @@ static void remember(const call_t *c, const sq_ship_rate_t *res)
  * two carts whose plugin inputs are equal give equal keys. Strings and numbers are copied as written (an escape
  * spelled two ways only costs a reuse). */
 typedef struct {
-    sq_buf_t *b;
+    char *o; /* where the next byte goes: the copy is never longer than the text, whose room is reserved up front */
     const char *const *keep;
     int keep_depth;
     uint64_t obj;  /* bit d: the container open at depth d is an object */
@@ -221,14 +222,14 @@ static int key_on(void *ctx, const sq_jw_tok_t *t)
     key_walk_t *k = ctx;
     int up = t->depth - 1; /* the container holding the token */
     if (t->kind == SQ_JW_OBJECT_END || t->kind == SQ_JW_ARRAY_END) {
-        sq_buf_add(k->b, t->raw, 1);
+        *k->o++ = *t->raw;
         return 0;
     }
     if (t->kind == SQ_JW_KEY) {
         if (k->keep != NULL && up == k->keep_depth) {
             bool kept = false; /* compared decoded (the walk has an arena): the Lua reader keeps "\u0061" as "a" */
             for (const char *const *w = k->keep; *w != NULL && !kept; w++)
-                kept = t->s != NULL && strlen(*w) == t->n && memcmp(*w, t->s, t->n) == 0;
+                kept = t->s != NULL && strncmp(*w, t->s, t->n) == 0 && (*w)[t->n] == '\0';
             if (!kept)
                 return SQ_JW_SKIP;
         }
@@ -236,11 +237,12 @@ static int key_on(void *ctx, const sq_jw_tok_t *t)
         goto Value; /* the top-level value, or a member's value: its key and comma are written */
     }
     if (k->more >> up & 1)
-        sq_buf_add(k->b, ",", 1);
+        *k->o++ = ',';
     k->more |= 1ull << up;
     if (t->kind == SQ_JW_KEY) {
-        sq_buf_add(k->b, t->raw, t->rawn);
-        sq_buf_add(k->b, ":", 1);
+        memcpy(k->o, t->raw, t->rawn);
+        k->o += t->rawn;
+        *k->o++ = ':';
         return 0;
     }
 Value:
@@ -249,16 +251,23 @@ Value:
         k->obj = t->kind == SQ_JW_OBJECT ? k->obj | bit : k->obj & ~bit;
         k->more &= ~bit;
     }
-    sq_buf_add(k->b, t->raw, t->rawn);
+    memcpy(k->o, t->raw, t->rawn);
+    k->o += t->rawn;
     return 0;
 }
 
 /* Appends the filtered copy of text to b; -1 when it is malformed (or too deep). */
 static int key_text(sq_arena_t *a, sq_buf_t *b, const char *text, const char *const *keep, int keep_depth)
 {
-    key_walk_t k = {b, keep, keep_depth, 0, 0};
+    size_t len = strlen(text);
+    key_walk_t k = {sq_buf_reserve(b, len), keep, keep_depth, 0, 0};
     sq_jw_t w = {.fn = key_on, .ctx = &k, .max_depth = SQ_PLUGIN_DEPTH_MAX, .arena = a};
-    return sq_json_walk(&w, text, strlen(text));
+    if (sq_json_walk(&w, text, len) != 0)
+        return -1;
+    assert(k.o <= b->p + b->len + len);
+    b->len = (size_t)(k.o - b->p);
+    b->p[b->len] = '\0';
+    return 0;
 }
 
 /* key parts without printf (a third of a cache hit's time was vfprintf) */

@@ -5,6 +5,7 @@
 
 #include "core/auth.h"
 #include "core/base/arena.h"
+#include "core/base/buf.h"
 #include "core/base/crypto.h"
 #include "core/base/err.h"
 #include "core/base/id.h"
@@ -56,6 +57,23 @@ static void test_arena(void)
 static void hex(const unsigned char *in, size_t n, char *out)
 {
     sq_hex(in, n, out);
+}
+
+/* sq_buf_reserve: room for n more bytes past len, moved when it grows, the text so far kept */
+static void test_buf(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_buf_t b;
+    sq_buf_init(&b, a, 16);
+    sq_buf_add(&b, "abc", 3);
+    char *o = sq_buf_reserve(&b, 100);
+    CHECK(o == b.p + 3 && b.cap >= 3 + 100 + 1);
+    memset(o, 'x', 100);
+    b.len += 100;
+    b.p[b.len] = '\0';
+    CHECK(strncmp(b.p, "abcxxx", 6) == 0 && strlen(b.p) == 103);
+    CHECK(sq_buf_reserve(&b, 0) == b.p + 103);
+    sq_arena_unref(a);
 }
 
 static void test_crypto(void)
@@ -266,6 +284,7 @@ static void test_passwords(void)
 int main(void)
 {
     test_arena();
+    test_buf();
     test_crypto();
     test_errors();
     test_sqlstate();
