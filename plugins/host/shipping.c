@@ -229,7 +229,7 @@ static int key_on(void *ctx, const sq_jw_tok_t *t)
         if (k->keep != NULL && up == k->keep_depth) {
             bool kept = false; /* compared decoded (the walk has an arena): the Lua reader keeps "\u0061" as "a" */
             for (const char *const *w = k->keep; *w != NULL && !kept; w++)
-                kept = t->s != NULL && strncmp(*w, t->s, t->n) == 0 && (*w)[t->n] == '\0';
+                kept = t->s != NULL && strlen(*w) == t->n && memcmp(*w, t->s, t->n) == 0;
             if (!kept)
                 return SQ_JW_SKIP;
         }
