@@ -548,7 +548,10 @@ char *sq_json_minify(sq_arena_t *a, const char *json)
 /* bytes inside a string: 0 plain (printable ASCII), or what else it needs */
 enum { C_PLAIN, C_QUOTE, C_ESC, C_CTRL, C_HIGH };
 static const unsigned char str_class[256] = {
-    [0x00 ... 0x1f] = C_CTRL, ['"'] = C_QUOTE, ['\\'] = C_ESC, [0x80 ... 0xff] = C_HIGH,
+    [0x00 ... 0x1f] = C_CTRL,
+    ['"'] = C_QUOTE,
+    ['\\'] = C_ESC,
+    [0x80 ... 0xff] = C_HIGH,
 };
 
 static int hexval(char c)

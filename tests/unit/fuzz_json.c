@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sq_jw_t quiet = {.fn = quiet_on, .max_depth = SQ_JW_DEPTH_CAP};
     int rl = sq_json_walk(&loud, t, size), rq = sq_json_walk(&quiet, t, size);
     if (rl != rq || (got != NULL && rl != 0) || (rl != 0 && strcmp(loud.err, quiet.err) != 0)) {
-        fprintf(stderr, "reporting walk %d (%s), quiet walk %d (%s), tree %s\n", rl, loud.err, rq, quiet.err, got ? "read" : "none");
+        fprintf(stderr, "reporting walk %d (%s), quiet walk %d (%s), tree %s\n", rl, loud.err, rq, quiet.err,
+                got ? "read" : "none");
         abort();
     }
     json_decref(want);

@@ -373,12 +373,68 @@ static void test_walk_agrees_with_jansson(void)
 static void test_walk_refuses(void)
 {
     static const char *const bad[] = {
-        "", " ", "{", "[", "[1,]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":}", "{1:2}", "[1 2]", "01", "-01", "-",
-        "1.", ".5", "+1", "1e", "1e+", "1.e3", "0x10", "tru", "truex", "nul", "True", "NaN", "Infinity", "-Infinity",
-        "\"open", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud800x\"",
-        "\"\\ud800\\\"", "\"a\x01b\"", "\"tab\tin\"", "\"\xff\"", "\"\x80\"", "\"\xc0\x80\"", "\"\xc3\"", "\"\xe2\x82\"",
-        "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xf8\x88\x80\x80\x80\"", "[1] x", "{}{}", "[1]]", "{\"a\":1}}",
-        "1e400", "-1e400", "[1e309]", "\"\\\"", "'a'", "[1,,2]", "{\"a\":1 \"b\":2}", "{\"a\",1}", "[\x01]", "\xef\xbb\xbf[]",
+        "",
+        " ",
+        "{",
+        "[",
+        "[1,]",
+        "[,1]",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{\"a\":}",
+        "{1:2}",
+        "[1 2]",
+        "01",
+        "-01",
+        "-",
+        "1.",
+        ".5",
+        "+1",
+        "1e",
+        "1e+",
+        "1.e3",
+        "0x10",
+        "tru",
+        "truex",
+        "nul",
+        "True",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "\"open",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"\\ud800x\"",
+        "\"\\ud800\\\"",
+        "\"a\x01b\"",
+        "\"tab\tin\"",
+        "\"\xff\"",
+        "\"\x80\"",
+        "\"\xc0\x80\"",
+        "\"\xc3\"",
+        "\"\xe2\x82\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xf8\x88\x80\x80\x80\"",
+        "[1] x",
+        "{}{}",
+        "[1]]",
+        "{\"a\":1}}",
+        "1e400",
+        "-1e400",
+        "[1e309]",
+        "\"\\\"",
+        "'a'",
+        "[1,,2]",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\",1}",
+        "[\x01]",
+        "\xef\xbb\xbf[]",
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(bad); i++) {
         if (walks(bad[i]))
@@ -440,9 +496,9 @@ static void test_walk_depth(void)
 /* a log of the tokens: kind letter, depth, and the decoded string (s NULL: "~" and the raw text) */
 typedef struct {
     char log[512];
-    const char *skip_key;  /* SQ_JW_SKIP after this key */
-    int skip_container;    /* SQ_JW_SKIP after the container begin at this depth (-1: none) */
-    int stop_after;        /* SQ_JW_STOP after that many tokens (0: never) */
+    const char *skip_key; /* SQ_JW_SKIP after this key */
+    int skip_container;   /* SQ_JW_SKIP after the container begin at this depth (-1: none) */
+    int stop_after;       /* SQ_JW_STOP after that many tokens (0: never) */
     int seen;
 } logctx_t;
 
@@ -491,7 +547,8 @@ static void test_walk_tokens(void)
     CHECK_STR(c.log, "[0 N1-1.5e3 T1true ]0 ");
     /* skipping a member's value, and a container's contents (and its end) */
     c.skip_key = "a";
-    CHECK_STR(walk_log(&c, doc, buf, sizeof(buf), NULL, &rc), "{0 K1:a K1:b N12.5 K1:c [1 T2true {2 K3:d Z3null }2 ]1 K1:e F1false }0 ");
+    CHECK_STR(walk_log(&c, doc, buf, sizeof(buf), NULL, &rc),
+              "{0 K1:a K1:b N12.5 K1:c [1 T2true {2 K3:d Z3null }2 ]1 K1:e F1false }0 ");
     CHECK_INT(rc, 0);
     c.skip_key = NULL;
     c.skip_container = 1;
@@ -504,7 +561,8 @@ static void test_walk_tokens(void)
     CHECK_INT(rc, -1);
     walk_log(&c, "{\"a\":\"\\ud800\",\"b\":2}", buf, sizeof(buf), NULL, &rc);
     CHECK_INT(rc, -1);
-    walk_log(&c, "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", buf, sizeof(buf), NULL, &rc);
+    walk_log(&c, "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", buf, sizeof(buf), NULL,
+             &rc);
     CHECK_INT(rc, -1); /* too deep, even unreported */
     c.skip_key = NULL;
     /* stopping */
@@ -554,7 +612,8 @@ static void test_number(void)
         {"1e-400", 0, 0, 0},
         {"1e400", -1, 0, 0},
         {"-1e400", -1, 0, 0},
-        {"100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", 0, 0, 1e107},
+        {"100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", 0, 0,
+         1e107},
     };
     for (size_t k = 0; k < SQ_ARRAY_LEN(cases); k++) {
         int64_t i = -7;

@@ -107,8 +107,7 @@ static json_t *jtree_walk(sq_jw_t *w, const char *text, size_t len, int max_dept
 static bool jtree_same(const json_t *a, const json_t *b, bool numeric)
 {
     if (numeric && json_is_number(a) && json_is_number(b))
-        return json_number_value(a) == json_number_value(b) ||
-               (isnan(json_number_value(a)) && isnan(json_number_value(b)));
+        return json_number_value(a) == json_number_value(b) || (isnan(json_number_value(a)) && isnan(json_number_value(b)));
     if (json_typeof(a) != json_typeof(b))
         return false;
     if (json_is_array(a)) {
