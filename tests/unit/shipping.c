@@ -2,7 +2,10 @@
  * tests/plugins (every contract check of an answer), the cart's shipped weight (core/cart.c sq_cart_weight) and the
  * tracking statuses (core/label.c). Runs from the repository root (make unit, make test). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/arena.h"
 #include "core/base/log.h"
@@ -249,13 +252,114 @@ static void test_tax_recording(void)
     sq_arena_unref(a);
 }
 
+/* ---- the rate cache's key (plugins/host/shipping.c): built from the texts with the same walk as the plugin's input ---- */
+
+/* a shipping plugin declaring cache.rates_ttl_s whose rate is the number of times it was asked, plus 1000 when the
+ * first line's sku is "B": a reused answer shows as an unchanged count */
+static char counter_dir[64];
+
+static void write_counter_plugin(void)
+{
+    snprintf(counter_dir, sizeof(counter_dir), "/tmp/souq-ratekey-XXXXXX");
+    if (mkdtemp(counter_dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ship-counter", counter_dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/ship-counter/manifest.json", counter_dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"name\":\"ship-counter\",\"version\":\"0.1.0\",\"sdk\":1,\"provides\":[\"shipping:counter\"],"
+          "\"cache\":{\"rates_ttl_s\":300}}",
+          f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/ship-counter/README.md", counter_dir);
+    f = fopen(path, "w");
+    fputs("# ship-counter\n\nA unit-test fixture: the rate is how often it was asked.\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/ship-counter/handler.lua", counter_dir);
+    f = fopen(path, "w");
+    fputs("local n = 0\n"
+          "return { shipping_rates = function(conf, req)\n"
+          "  n = n + 1\n"
+          "  return { amount = n + ((req.items[1].sku == 'B') and 1000 or 0) }\n"
+          "end }\n",
+          f);
+    fclose(f);
+}
+
+static void remove_counter_plugin(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ship-counter/manifest.json", counter_dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/ship-counter/handler.lua", counter_dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/ship-counter/README.md", counter_dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/ship-counter", counter_dir);
+    rmdir(path);
+    rmdir(counter_dir);
+}
+
+static rate_out_t rate_items(sq_arena_t *a, const char *items)
+{
+    sq_ctx_t cx = {.arena = a};
+    sq_ship_req_t req = {.option_id = "so_1",
+                         .currency = "eur",
+                         .free_over = -1,
+                         .country_code = "de",
+                         .item_total = 1000,
+                         .item_count = 1,
+                         .cart_json = "{\"id\":\"cart_x\",\"shipping_address\":{\"city\":\"Berlin\"}}",
+                         .items_json = items};
+    rate_out_t o = {0};
+    const sq_shipping_provider_t *p = sq_shipping_provider("counter");
+    CHECK(p != NULL);
+    if (p != NULL)
+        p->rates(&cx, &req, on_rate, &o);
+    CHECK_INT(o.called, 1);
+    return o;
+}
+
+static void test_rate_key(void)
+{
+    sq_arena_t *a = sq_arena_new();
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"quantity\":1}]").rate.amount, 1);
+    /* the same lines as the plugin gets them: other fields, another line id, blanks between tokens: reused */
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"quantity\":1}]").rate.amount, 1);
+    CHECK_INT(
+        rate_items(a, "[ {\"id\" : \"cali_2\", \"variant_id\" : \"var_1\", \"unit_price\" : 5, \"quantity\" : 1} ]").rate.amount,
+        1);
+    /* a field the plugin gets, whose key is written with an escape: the plugin sees sku = "B", so it is asked (the old
+     * key builder compared keys as written and left this member out of the key: the rate of the first cart came back) */
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"\\u0073ku\":\"B\",\"quantity\":1}]").rate.amount, 1002);
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"sku\":\"B\",\"quantity\":1}]").rate.amount, 1003);
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"\\u0073ku\":\"B\",\"quantity\":1}]").rate.amount, 1002);
+    /* another quantity: asked */
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"quantity\":2}]").rate.amount, 4);
+    /* a malformed text has no key: the plugin is called, and its input cannot be read either */
+    rate_out_t o = rate_items(a, "[{\"variant_id\":\"var_1\",\"quantity\":1}");
+    CHECK_INT(o.code, SQ_E_PLUGIN_FAILED);
+    o = rate_items(a, "[{\"variant_id\":\"\\ud800\",\"quantity\":1}]");
+    CHECK_INT(o.code, SQ_E_PLUGIN_FAILED);
+    CHECK_INT(rate_items(a, "[{\"variant_id\":\"var_1\",\"quantity\":1}]").rate.amount, 1); /* still reused */
+    sq_arena_unref(a);
+}
+
 int main(void)
 {
     sq_log_set_level(SQ_LOG_ERROR);
     test_weight();
     test_statuses();
-    CHECK(sq_plugins_init("plugins,tests/plugins,tests/plugins-tax") >= 4);
+    write_counter_plugin();
+    char dirs[256];
+    snprintf(dirs, sizeof(dirs), "plugins,tests/plugins,tests/plugins-tax,%s", counter_dir);
+    CHECK(sq_plugins_init(dirs) >= 5);
+    remove_counter_plugin(); /* loaded: the files are no longer needed */
     test_shipping_bridge();
+    test_rate_key();
     test_tax_bridge();
     test_tax_recording();
     sq_plugins_thread_exit();
