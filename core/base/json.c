@@ -59,6 +59,12 @@ json_t *sq_json_parse(sq_arena_t *a, const char *buf, size_t len, sq_err_t *err)
         sq_err_set(err, SQ_E_INVALID_JSON, "JSON nesting is deeper than %d levels.", SQ_JSON_MAX_DEPTH);
         return NULL;
     }
+    /* JSON text never holds a raw NUL (RFC 8259: control characters in strings are escaped, and NUL is no whitespace);
+     * jansson would read {"a":1\0} as {"a":1} */
+    if (memchr(buf, '\0', len) != NULL) {
+        sq_err_set(err, SQ_E_INVALID_JSON, "Invalid JSON: the body contains a NUL byte.");
+        return NULL;
+    }
     json_error_t je;
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (j == NULL) {

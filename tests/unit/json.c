@@ -106,6 +106,15 @@ static void test_malformed(void)
     sq_err_clear(&e);
     CHECK(sq_json_parse(a, utf8, sizeof(utf8), &e) == NULL);
     CHECK(sq_json_parse(a, NULL, 0, &e) == NULL);
+    /* a raw NUL byte after a value, inside an object or at the end: jansson alone reads {"a":1\0} as {"a":1} */
+    const char *const nul[] = {"{\"a\":1\0}", "{\"a\":1}\0", "{\"a\":\0 1}", "\0{\"a\":1}"};
+    const size_t nul_len[] = {9, 8, 9, 8};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(nul); i++) {
+        sq_err_clear(&e);
+        CHECK(sq_json_parse(a, nul[i], nul_len[i], &e) == NULL);
+        CHECK_INT(e.code, SQ_E_INVALID_JSON);
+        CHECK_CONTAINS(e.detail, "NUL");
+    }
     in_t in;
     CHECK_INT(decode("[1]", &in, NULL, &e), -1); /* a non-object root */
     CHECK_INT(e.code, SQ_E_VALIDATION);
