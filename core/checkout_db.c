@@ -1,4 +1,7 @@
-/* checkout_db.c: the checkout flow of core/checkout.h over the SQL functions of migrations/0019. */
+/* checkout_db.c: the checkout flow of core/checkout.h over the SQL functions of migrations/0019. Prepare and complete
+ * are coalesced (core/db/db.h): the common case of many checkouts goes to migrations/0045's set-based functions, one
+ * statement per group; a call a group does not take runs alone through 0019's functions (prepare_alone, place_alone),
+ * which answer every case and every error. */
 #include <stdlib.h>
 #include <string.h>
 
