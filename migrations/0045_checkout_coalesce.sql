@@ -1,6 +1,9 @@
--- 0045_checkout_coalesce.sql: placing the orders of many checkouts in one statement (step 3 of 0019's checkout).
+-- 0045_checkout_coalesce.sql: the steps of many checkouts, each in one statement (core/db/db.h coalesced calls): the
+-- orders (souq_checkouts_complete), their preparation with the group's stock (souq_checkouts_prepare), the test gateway's
+-- authorizations (souq_testpay_authorize_many) and the Idempotency-Key claims (souq_idem_claim_many); the order's JSON
+-- set-based (souq_orders_json, which souq_order_json reads through); WHEN clauses for two order triggers.
 --
--- Why: souq_checkout_complete alone costs PostgreSQL about 1.5 ms of CPU an order on a quiet box, most of it per call
+-- Why, for the orders: souq_checkout_complete alone costs PostgreSQL about 1.5 ms of CPU an order on a quiet box, most of it per call
 -- (a transaction and its durable commit, a plpgsql call running some twenty statements, each with its executor start)
 -- rather than per row. core/checkout_db.c sends the completions a server thread receives while its previous group is
 -- in flight as one JSON array (core/db/db.h, coalesced calls, as carts do since 0042); this function places them
