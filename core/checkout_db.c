@@ -113,6 +113,15 @@ static const char *pay_status_name(sq_pay_status_t s)
 /* Coalesced steps (core/db/db.h) go to one fixed connection of the thread's commit connections per step, so that
  * the calls arriving together share a group (and its one commit) rather than spreading over the connections, and
  * prepare's groups never queue behind the WAL flush of complete's. */
+/* A group call's input: the members packed by jansson (fields, a JSON object), with members that are JSON text
+ * already (the priced cart, the payment data: both parsed before) spliced in front. */
+static const char *group_input(sq_arena_t *a, const char *members, json_t *fields)
+{
+    size_t len;
+    const char *packed = sq_json_dump(a, sq_json_own(a, fields), &len);
+    return sq_arena_printf(a, "{%s,%s", members, packed + 1);
+}
+
 static sq_db_t *group_db(const sq_ctx_t *cx, int step)
 {
     if (cx->ncommit > step && sq_db_state(cx->commit_dbs[step]) == SQ_DB_READY)
@@ -244,10 +253,7 @@ static void place(co_t *c)
         place_alone(c);
         return;
     }
-    size_t len;
-    const char *fields = sq_json_dump(c->arena, sq_json_own(c->arena, in), &len);
-    /* the priced cart is JSON text already: spliced in as the first member */
-    const char *input = sq_arena_printf(c->arena, "{\"cart\":%s,%s", c->cart, fields + 1);
+    const char *input = group_input(c->arena, sq_arena_printf(c->arena, "\"cart\":%s", c->cart), in);
     sq_db_coalesce(group_db(c->cx, 0), c->arena, &complete_group, input, on_complete_many, c);
 }
 
@@ -381,11 +387,10 @@ static void prepare_send(co_t *c)
         prepare_alone(c);
         return;
     }
-    size_t len;
-    const char *fields = sq_json_dump(c->arena, sq_json_own(c->arena, in), &len);
-    /* the priced cart and the payment data are JSON text already (both parsed before): spliced in */
-    const char *input = sq_arena_printf(c->arena, "{\"cart\":%s,\"data\":%s,%s", c->cart,
-                                        c->in.payment_data != NULL ? c->in.payment_data : "null", fields + 1);
+    const char *input = group_input(
+        c->arena,
+        sq_arena_printf(c->arena, "\"cart\":%s,\"data\":%s", c->cart, c->in.payment_data != NULL ? c->in.payment_data : "null"),
+        in);
     sq_db_coalesce(group_db(c->cx, 1), c->arena, &prepare_group, input, on_prepared_many, c);
 }
 

@@ -82,20 +82,6 @@ typedef struct {
     void *data;
 } call_t;
 
-static bool short_string(json_t *v, size_t max)
-{
-    return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= max;
-}
-
-/* a JSON string literal of v (quoted, escaped), in the arena */
-static const char *quoted(sq_arena_t *a, json_t *v)
-{
-    char *s = json_dumps(v, JSON_ENCODE_ANY);
-    const char *out = sq_arena_strdup(a, s);
-    free(s);
-    return out;
-}
-
 /* Why the answer breaks the contract (in buf), or NULL. */
 static const char *check(const call_t *c, json_t *out, json_t *list, char *buf, size_t len)
 {
@@ -117,9 +103,9 @@ static const char *check(const call_t *c, json_t *out, json_t *list, char *buf, 
         else if (!json_is_integer(amount) || json_integer_value(amount) < 1 ||
                  json_integer_value(amount) > c->req->lines[json_integer_value(item) - 1].subtotal)
             why = "amount must be an integer of minor units from 1 to the item's subtotal";
-        else if (!short_string(json_object_get(x, "code"), CODE_MAX))
+        else if (!sq_plugin_short_string(json_object_get(x, "code"), CODE_MAX))
             why = "code must be a string of 1-64 bytes";
-        else if (desc != NULL && !short_string(desc, DESCRIPTION_MAX))
+        else if (desc != NULL && !sq_plugin_short_string(desc, DESCRIPTION_MAX))
             why = "description must be a string of 1-256 bytes";
         if (why != NULL) {
             snprintf(buf, len, "adjustments[%zu]: %s", i + 1, why);
@@ -159,8 +145,8 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
     {
         json_t *code = json_object_get(x, "code"), *desc = json_object_get(x, "description");
         adjs[i] = (sq_adjustment_t){(int)json_integer_value(json_object_get(x, "item")) - 1,
-                                    json_integer_value(json_object_get(x, "amount")), quoted(a, code),
-                                    quoted(a, desc != NULL ? desc : code)};
+                                    json_integer_value(json_object_get(x, "amount")), sq_plugin_quoted(a, code),
+                                    sq_plugin_quoted(a, desc != NULL ? desc : code)};
     }
     res.adjs = adjs;
     res.nadjs = (int)n;

@@ -8,6 +8,7 @@
 #include <lua.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/base/arena.h"
 #include "core/base/err.h"
@@ -265,6 +266,21 @@ json_t *sq_lua_to_json(lua_State *L, int idx, int depth, size_t *bytes, char *wh
 static inline bool sq_plugin_is_list(const json_t *v)
 {
     return json_is_array(v) || (json_is_object(v) && json_object_size(v) == 0);
+}
+
+/* A string field of a plugin's answer: 1 to max bytes. */
+static inline bool sq_plugin_short_string(const json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= max;
+}
+
+/* A JSON string literal of v (quoted, escaped) in the arena, to splice into JSON text. */
+static inline const char *sq_plugin_quoted(sq_arena_t *a, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    const char *out = sq_arena_strdup(a, s);
+    free(s);
+    return out;
 }
 
 #endif

@@ -155,11 +155,6 @@ typedef struct {
     void *data;
 } call_t;
 
-static bool short_string(json_t *v, size_t max)
-{
-    return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max;
-}
-
 static void on_sent(json_t *out, const sq_err_t *err, void *data)
 {
     call_t *c = data;
@@ -171,12 +166,12 @@ static void on_sent(json_t *out, const sq_err_t *err, void *data)
     const char *st = json_string_value(json_object_get(out, "status"));
     sq_err_t e;
     sq_err_clear(&e);
-    if (st != NULL && strcmp(st, "sent") == 0 && short_string(json_object_get(out, "message_id"), 255)) {
+    if (st != NULL && strcmp(st, "sent") == 0 && sq_plugin_short_string(json_object_get(out, "message_id"), 255)) {
         sq_notify_res_t res = {c->plugin, sq_arena_strdup(a, json_string_value(json_object_get(out, "message_id")))};
         c->cb(&res, NULL, c->data);
         return;
     }
-    if (st != NULL && strcmp(st, "rejected") == 0 && short_string(json_object_get(out, "code"), 64)) {
+    if (st != NULL && strcmp(st, "rejected") == 0 && sq_plugin_short_string(json_object_get(out, "code"), 64)) {
         /* refused for good: the plugin's code and message go to the notification log (staff read it), cut short */
         const char *msg = json_string_value(json_object_get(out, "message"));
         sq_err_set(&e, SQ_E_VALIDATION, "%s: %.150s", json_string_value(json_object_get(out, "code")), msg ? msg : "rejected");

@@ -281,11 +281,6 @@ static bool allowed(op_t op, sq_pay_status_t st)
     return false;
 }
 
-static bool short_string(json_t *v, size_t max)
-{
-    return v == NULL || (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max);
-}
-
 static void on_result(json_t *out, const sq_err_t *err, void *data)
 {
     call_t *c = data;
@@ -305,9 +300,9 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
         why = "the answer is not a table";
     else if (st == NULL || i == SQ_ARRAY_LEN(statuses) || !allowed(c->op, statuses[i].st))
         why = "status is missing or not allowed for this operation";
-    else if (!short_string(ref, 255))
+    else if (ref != NULL && !sq_plugin_short_string(ref, 255))
         why = "provider_ref must be a string of 1-255 bytes";
-    else if (!short_string(decline, 64))
+    else if (decline != NULL && !sq_plugin_short_string(decline, 64))
         why = "decline_code must be a string of 1-64 bytes";
     else if (statuses[i].st == SQ_PAY_REQUIRES_ACTION && !json_is_object(next))
         why = "requires_action needs next_action (a table, e.g. {type = \"redirect_to_url\", url = ...})";

@@ -138,11 +138,6 @@ static const char *current(const char *id, char *buf, size_t len, sq_err_t *e)
     return NULL;
 }
 
-static bool short_string(json_t *v, size_t min, size_t max)
-{
-    return json_is_string(v) && json_string_length(v) >= min && json_string_length(v) <= max;
-}
-
 static bool amount_ok(json_t *v)
 {
     return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= AMOUNT_MAX;
@@ -452,15 +447,15 @@ static void on_label(json_t *out, const sq_err_t *err, void *data)
     const char *why = NULL;
     if (!json_is_object(out))
         why = "the answer is not a table";
-    else if (!short_string(tn, 1, 128))
+    else if (!sq_plugin_short_string(tn, 128))
         why = "tracking_number must be a string of 1-128 bytes";
-    else if (!short_string(carrier, 1, 64))
+    else if (!sq_plugin_short_string(carrier, 64))
         why = "carrier must be a string of 1-64 bytes";
-    else if (!short_string(lurl, 1, 2048))
+    else if (!sq_plugin_short_string(lurl, 2048))
         why = "label_url must be a string of 1-2048 bytes";
-    else if (turl != NULL && !short_string(turl, 1, 2048))
+    else if (turl != NULL && !sq_plugin_short_string(turl, 2048))
         why = "tracking_url must be a string of 1-2048 bytes";
-    else if (ref != NULL && !short_string(ref, 1, 255))
+    else if (ref != NULL && !sq_plugin_short_string(ref, 255))
         why = "provider_ref must be a string of 1-255 bytes";
     else if (cost != NULL && !amount_ok(cost))
         why = "cost must be an integer of minor units from 0 to 10^12";

@@ -104,20 +104,6 @@ typedef struct {
     void *data;
 } call_t;
 
-static bool short_string(json_t *v, size_t max)
-{
-    return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= max;
-}
-
-/* a JSON string literal of v (quoted, escaped), in the arena */
-static const char *quoted(sq_arena_t *a, json_t *v)
-{
-    char *s = json_dumps(v, JSON_ENCODE_ANY);
-    const char *out = sq_arena_strdup(a, s);
-    free(s);
-    return out;
-}
-
 static void on_result(json_t *out, const sq_err_t *err, void *data)
 {
     call_t *c = data;
@@ -145,9 +131,10 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
             why = "amount must be an integer of minor units from 0 to 10^12";
         else if (!json_is_integer(bp) || json_integer_value(bp) < 0 || json_integer_value(bp) > 10000)
             why = "rate_bp must be an integer from 0 to 10000";
-        else if (!short_string(json_object_get(l, "code"), 64) || !short_string(json_object_get(l, "name"), 256))
+        else if (!sq_plugin_short_string(json_object_get(l, "code"), 64) ||
+                 !sq_plugin_short_string(json_object_get(l, "name"), 256))
             why = "code (1-64 bytes) and name (1-256 bytes) must be strings";
-        else if (json_object_get(l, "rate_id") != NULL && !short_string(json_object_get(l, "rate_id"), 64))
+        else if (json_object_get(l, "rate_id") != NULL && !sq_plugin_short_string(json_object_get(l, "rate_id"), 64))
             why = "rate_id must be a string of 1-64 bytes";
         if (why != NULL) {
             snprintf(buf, sizeof(buf), "lines[%zu]: %s", i + 1, why);
@@ -168,12 +155,10 @@ static void on_result(json_t *out, const sq_err_t *err, void *data)
     json_array_foreach(lines, i, l)
     {
         json_t *rid = json_object_get(l, "rate_id");
-        res_lines[i] = (sq_tax_line_t){(int)json_integer_value(json_object_get(l, "item")) - 1,
-                                       rid ? sq_arena_strdup(a, json_string_value(rid)) : default_id,
-                                       quoted(a, json_object_get(l, "code")),
-                                       quoted(a, json_object_get(l, "name")),
-                                       json_integer_value(json_object_get(l, "rate_bp")),
-                                       json_integer_value(json_object_get(l, "amount"))};
+        res_lines[i] = (sq_tax_line_t){
+            (int)json_integer_value(json_object_get(l, "item")) - 1, rid ? sq_arena_strdup(a, json_string_value(rid)) : default_id,
+            sq_plugin_quoted(a, json_object_get(l, "code")),         sq_plugin_quoted(a, json_object_get(l, "name")),
+            json_integer_value(json_object_get(l, "rate_bp")),       json_integer_value(json_object_get(l, "amount"))};
     }
     sq_tax_res_t res = {res_lines, (int)n, sq_arena_printf(a, "plugin:%s", c->plugin), c->commits};
     c->cb(&res, NULL, c->data);
