@@ -26,7 +26,7 @@ SQ_STMT_RO(order_list,
            "AND ($10::timestamptz IS NULL OR o.placed_at < $10::timestamptz) "
            "AND ($11::bigint IS NULL OR o.total >= $11::bigint) AND ($12::bigint IS NULL OR o.total <= $12::bigint) "
            "AND ($13::text IS NULL OR lower(o.email) = lower($13) OR o.number::text = ltrim($13, '#')) "
-           "AND ($14::text IS NULL OR o.tags @> ARRAY[$14::text]) "
+           "AND ($14::text IS NULL OR (o.tags @> ARRAY[$14::text] AND o.tags <> '{}')) " /* (the tag index holds tagged orders: 0046) */
            "ORDER BY o.id DESC LIMIT $2");
 SQ_STMT_RO(mine_list, "SELECT souq_order_json(o, false)::text, o.id FROM orders o "
                       "WHERE o.customer_id = $3 AND ($1::text IS NULL OR o.id < $1) ORDER BY o.id DESC LIMIT $2");
