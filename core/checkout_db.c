@@ -421,12 +421,16 @@ static void on_cart(const char *json, const char *version, const sq_err_t *err, 
         return;
     }
     c->cart = json;
-    json_t *j = sq_json_own(a, json_loads(json, 0, NULL));
-    c->amount_due = json_integer_value(json_object_get(j, "amount_due"));
-    c->currency = sq_arena_strdup(a, json_string_value(json_object_get(j, "currency_code")));
-    const char *email = json_string_value(json_object_get(j, "email"));
-    c->email = email ? sq_arena_strdup(a, email) : NULL;
-    int64_t total = json_integer_value(json_object_get(j, "total"));
+    /* four fields of the priced cart, read without a tree */
+    static const char *const names[] = {"amount_due", "currency_code", "email", "total"};
+    sq_json_member_t m[4];
+    int64_t total;
+    if (SQ_NEVER(sq_json_members(a, json, names, 4, m) != 0))
+        memset(m, 0, sizeof(m));
+    sq_json_member_int(&m[0], &c->amount_due);
+    c->currency = m[1].kind == SQ_JW_STRING ? m[1].s : NULL;
+    c->email = m[2].kind == SQ_JW_STRING ? m[2].s : NULL;
+    sq_json_member_int(&m[3], &total);
     if (c->in.expected_total >= 0 && total != c->in.expected_total) { /* the buyer confirmed another total: nothing done */
         sq_err_t e;
         sq_err_clear(&e);

@@ -970,3 +970,60 @@ int sq_json_number(const char *s, size_t n, int64_t *i, double *d)
     *d = v;
     return 0;
 }
+
+/* ---- members of a top-level object (sq_json_members) ---- */
+
+typedef struct {
+    sq_arena_t *a;
+    const char *const *names;
+    int n;
+    sq_json_member_t *out;
+    int want; /* the member whose value comes next, -1 none */
+} members_t;
+
+static int members_on(void *ctx, const sq_jw_tok_t *t)
+{
+    members_t *m = ctx;
+    if (t->depth == 0)
+        return t->kind == SQ_JW_OBJECT || t->kind == SQ_JW_OBJECT_END ? 0 : SQ_JW_STOP;
+    if (t->kind == SQ_JW_KEY) {
+        m->want = -1;
+        for (int i = 0; i < m->n && t->s != NULL; i++)
+            if (strlen(m->names[i]) == t->n && memcmp(m->names[i], t->s, t->n) == 0)
+                m->want = i;
+        return m->want < 0 ? SQ_JW_SKIP : 0; /* (nested members are never seen: an unwanted value is skipped) */
+    }
+    sq_json_member_t *v = &m->out[m->want];
+    v->kind = t->kind;
+    if (t->kind == SQ_JW_STRING) {
+        v->s = sq_arena_strndup(m->a, t->s, t->n);
+        v->n = t->n;
+        return 0;
+    }
+    if (t->kind == SQ_JW_OBJECT || t->kind == SQ_JW_ARRAY) { /* (its kind only; its contents are still checked) */
+        v->s = NULL;
+        v->n = 0;
+        return SQ_JW_SKIP;
+    }
+    v->s = t->raw;
+    v->n = t->rawn;
+    return 0;
+}
+
+int sq_json_members(sq_arena_t *a, const char *text, const char *const *names, int n, sq_json_member_t *out)
+{
+    memset(out, 0, sizeof(*out) * (size_t)n);
+    members_t m = {a, names, n, out, -1};
+    sq_jw_t w = {.fn = members_on, .ctx = &m, .arena = a};
+    return text != NULL && sq_json_walk(&w, text, strlen(text)) == 0 ? 0 : -1;
+}
+
+bool sq_json_member_int(const sq_json_member_t *m, int64_t *v)
+{
+    double d;
+    if (m->kind != SQ_JW_NUMBER || sq_json_number(m->s, m->n, v, &d) != 1) {
+        *v = 0;
+        return false;
+    }
+    return true;
+}

@@ -159,6 +159,22 @@ typedef struct {
  * may longjmp out (a Lua error). What it does not check: duplicate keys (the caller sees both). */
 int sq_json_walk(sq_jw_t *w, const char *text, size_t len);
 
+/** A top-level member's value as sq_json_members finds it: kind 0 when the object has no such member; s/n as the
+ * token's (a STRING decoded and copied into the arena, NUL-terminated; a scalar: its text; a container: NULL). */
+typedef struct {
+    sq_jw_kind_t kind;
+    const char *s;
+    size_t n;
+} sq_json_member_t;
+
+/** The values of the top-level members names[0..n) of a JSON object text, without building a tree (reading a few
+ * fields of a large document: a priced cart is about 3 KB, and jansson's tree of it cost a checkout a quarter of
+ * the server's CPU). The last of duplicate members wins, as in jansson. 0, or -1 when text is not a JSON object. */
+int sq_json_members(sq_arena_t *a, const char *text, const char *const *names, int n, sq_json_member_t *out);
+/** A member's value as an integer: *v, true when it is one that fits int64 (else *v = 0: jansson's
+ * json_integer_value of anything else). */
+bool sq_json_member_int(const sq_json_member_t *m, int64_t *v);
+
 /** Reads a NUMBER token the way jansson types it: 1 with *i for an integer (no fraction or exponent) that fits in
  * int64; 0 with *d for the rest (a fraction or an exponent, or an integer too big for int64, which jansson refuses
  * and the walker's users read as a double); -1 when it is beyond a double's range (jansson refuses it too). */

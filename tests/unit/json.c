@@ -643,6 +643,45 @@ static void test_number(void)
     CHECK(d == 1.5);
 }
 
+/* sq_json_members reads the named top-level members as jansson's tree would give them */
+static void test_members(void)
+{
+    static const char *const names[] = {"amount_due", "currency_code", "email", "total", "items"};
+    sq_json_member_t m[5];
+    const char *cart = "{\"id\":\"cart_1\",\"items\":[{\"total\":999,\"email\":\"x\"}],\"email\":\"a\\u00e9\\\"b@x.com\","
+                       "\"amount_due\":4900,\"meta\":{\"amount_due\":1},\"currency_code\":\"eur\",\"total\":-12}";
+    CHECK_INT(sq_json_members(a, cart, names, 5, m), 0);
+    int64_t v;
+    CHECK(sq_json_member_int(&m[0], &v));
+    CHECK_INT(v, 4900); /* the top-level member, not the nested one of the same name */
+    CHECK_STR(m[1].s, "eur");
+    CHECK_STR(m[2].s, "a\xc3\xa9\"b@x.com"); /* decoded, and kept after the walk */
+    CHECK_INT((int)m[2].n, 11);
+    CHECK(sq_json_member_int(&m[3], &v));
+    CHECK_INT(v, -12);
+    CHECK_INT(m[4].kind, SQ_JW_ARRAY);
+    CHECK(!sq_json_member_int(&m[4], &v));
+    CHECK_INT(v, 0);
+
+    /* absent, null, a fraction, too big, a duplicate (the last wins, as jansson's json_loads) */
+    CHECK_INT(sq_json_members(a, "{\"email\":null,\"total\":1.5,\"amount_due\":9223372036854775808,\"currency_code\":\"x\","
+                                 "\"currency_code\":\"usd\"}", names, 5, m), 0);
+    CHECK_INT(m[2].kind, SQ_JW_NULL);
+    CHECK(!sq_json_member_int(&m[3], &v));
+    CHECK_INT(v, 0);
+    CHECK(!sq_json_member_int(&m[0], &v));
+    CHECK_STR(m[1].s, "usd");
+    CHECK_INT(m[4].kind, 0);
+    CHECK(m[4].s == NULL);
+
+    /* not an object, or malformed anywhere (also inside a member not asked for) */
+    const char *bad[] = {"[1]", "\"x\"", "42", "", "{\"a\":}", "{\"meta\":{\"x\":1,}}", "{\"total\":1} x", NULL};
+    for (const char **b = bad; *b != NULL; b++)
+        CHECK_INT(sq_json_members(a, *b, names, 5, m), -1);
+    CHECK_INT(sq_json_members(a, NULL, names, 5, m), -1);
+    CHECK_INT(m[0].kind, 0);
+}
+
 int main(void)
 {
     a = sq_arena_new();
@@ -659,6 +698,7 @@ int main(void)
     test_walk_depth();
     test_walk_tokens();
     test_number();
+    test_members();
     sq_arena_unref(a);
     return check_done("json");
 }
