@@ -173,6 +173,8 @@ static const spec_t specs[] = {
      "finished order notifications (sent, failed, skipped) are deleted this many seconds after they were created"},
     {"price_change_retention_s", T_INT, F(price_change_retention_s), "31536000", 2678400, 315360000, NULL, false, false,
      "price ledger entries (GET /v1/admin/price-changes) are deleted this many seconds after the change (at least 31 days)"},
+    {"cart_retention_s", T_INT, F(cart_retention_s), "7776000", 3600, 315360000, NULL, false, false,
+     "carts never completed (abandoned or merged) are deleted this many seconds after their last change (at least cart_ttl)"},
     {"purge_batch_size", T_INT, F(purge_batch_size), "500", 1, 10000, NULL, false, false, "rows one purge statement deletes at most"},
     {"purge_max_batches", T_INT, F(purge_max_batches), "20", 1, 1000, NULL, false, false,
      "batches of each kind one purge run deletes at most (the next run continues)"},
@@ -386,6 +388,8 @@ static int validate(sq_config_t *c, bool serve, char *errbuf, size_t errlen)
         return fail(errbuf, errlen, "config session_ttl: must be at least access_token_ttl");
     if (c->max_auth_body_bytes > c->max_body_bytes)
         return fail(errbuf, errlen, "config max_auth_body_bytes: must not exceed max_body_bytes");
+    if (c->cart_retention_s < c->cart_ttl) /* never delete a cart its buyer can still use */
+        return fail(errbuf, errlen, "config cart_retention_s: must be at least cart_ttl (%d)", c->cart_ttl);
     {
         sq_schedule_spec_t ps;
         const char *why;

@@ -93,6 +93,7 @@ typedef struct sq_config {
     int event_retention_s, delivery_attempt_retention_s, job_retention_s;
     int notification_retention_s; /* finished order notifications (sent, failed, skipped) are deleted after this long */
     int price_change_retention_s; /* price ledger rows are deleted after this long (at least 31 days: the EU's 30-day rule) */
+    int cart_retention_s;         /* carts never completed are deleted this long after their last change (>= cart_ttl) */
     int purge_batch_size, purge_max_batches;
     int notification_max_per_hour;     /* order notifications sent per hour across the store at most (0: no cap) */
     char *password_reset_url;          /* the storefront's reset page with {token}, or "": no password-reset emails */

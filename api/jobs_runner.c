@@ -184,6 +184,7 @@ static void step(struct sq_jobs_runner *r)
     r->settings.job_retention_s = cfg->job_retention_s;
     r->settings.notification_retention_s = cfg->notification_retention_s;
     r->settings.price_change_retention_s = cfg->price_change_retention_s;
+    r->settings.cart_retention_s = cfg->cart_retention_s;
     r->settings.purge_batch_size = cfg->purge_batch_size;
     r->settings.purge_max_batches = cfg->purge_max_batches;
     r->settings.http_connect_timeout_ms = cfg->webhook_connect_timeout_ms;

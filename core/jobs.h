@@ -41,7 +41,7 @@ typedef struct {
     int payment_failure_window_s, payment_failure_min_attempts;
     int payment_failure_alert_bp, payment_failure_recover_bp; /* basis points of attempts */
     int event_retention_s, delivery_attempt_retention_s, job_retention_s;
-    int notification_retention_s, price_change_retention_s;
+    int notification_retention_s, price_change_retention_s, cart_retention_s;
     int purge_batch_size, purge_max_batches;
     /* outbound HTTP of job steps (automation's call_webhook): the webhook delivery timeouts, so the configuration can
      * check them against jobs_lease_ms (api/config.c); 0: 2000 and 10000 */

@@ -6,8 +6,8 @@
 
 #include "core/base/log.h"
 
-const char *const sq_upkeep_purge_kinds[] = {"events", "attempts", "jobs", "notifications", "price_changes", NULL};
-#define KINDS 5
+const char *const sq_upkeep_purge_kinds[] = {"events", "attempts", "jobs", "notifications", "price_changes", "carts", NULL};
+#define KINDS 6
 static uint64_t purged[KINDS];
 void (*sq_payment_health_published)(const char *json);
 
@@ -111,7 +111,7 @@ static void purge_next(purge_t *p)
         return;
     }
     const int ages[KINDS] = {p->s->event_retention_s, p->s->delivery_attempt_retention_s, p->s->job_retention_s,
-                             p->s->notification_retention_s, p->s->price_change_retention_s};
+                             p->s->notification_retention_s, p->s->price_change_retention_s, p->s->cart_retention_s};
     /* each batch is its own statement, so its own short transaction: locks last one batch */
     sq_upkeep_purge_batch(p->cx, sq_upkeep_purge_kinds[p->kind], ages[p->kind], p->s->purge_batch_size, on_batch, p);
 }

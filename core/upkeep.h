@@ -2,7 +2,7 @@
  * payment provider's failure rate (declined or failed authorizations among finished ones) over a window and writes
  * payment.failure_rate_high once per spike (then nothing until payment.failure_rate_recovered); the purge
  * ("maintenance.purge") deletes fanned-out events, delivery attempts, finished jobs, finished order notifications
- * (0029) and price ledger entries (0035) past their retention in small
+ * (0029), price ledger entries (0035) and carts never completed (0047) past their retention in small
  * batches, each its own short transaction with SKIP LOCKED, so it never holds long locks. Settings come from the
  * node's configuration through sq_jobs_settings_t; the SQL is in upkeep_db.c and migrations/0033. */
 #ifndef SQ_UPKEEP_H

@@ -182,3 +182,31 @@ test('purge: finished order notifications past 90 days and price ledger entries 
   assert.equal(r.status, 200, r.text);
   assert.ok(!r.body.data.some((c) => oldPc.includes(c.id)));
 });
+
+test('purge: carts never completed go 90 days after their last change, with their lines; completed and recent carts stay', async () => {
+  const m0 = (await s.client.request('GET', '/metrics', { pk: null })).text;
+  const before = Number(/^souq_purged_rows_total\{kind="carts"\} (\d+)$/m.exec(m0)[1]);
+  const cart = async () => {
+    const c = await s.client.request('POST', '/v1/store/carts', { json: { currency_code: 'eur', items: [{ variant_id: ebook, quantity: 2 }] } });
+    assert.equal(c.status, 201, c.text);
+    return c.body.id;
+  };
+  const [abandoned, merged, completed, recent, fresh] = [await cart(), await cart(), await cart(), await cart(), await cart()];
+  const age = (id, days, extra = '') => sql(`UPDATE carts SET updated_at = now() - $2::interval ${extra} WHERE id = $1`, [id, `${days} days`]);
+  await age(abandoned, 91);
+  await age(merged, 120, ', merged_at = now() - interval \'120 days\'');
+  await age(completed, 400, ', completed_at = now() - interval \'400 days\'');
+  await age(recent, 89);
+  const all = [abandoned, merged, completed, recent, fresh];
+  await run('maintenance.purge');
+  const left = (await sql('SELECT id FROM carts WHERE id = ANY($1)', [all])).map((r) => r.id).sort();
+  assert.deepEqual(left, [completed, recent, fresh].sort(), 'the abandoned and the merged cart are gone');
+  assert.deepEqual((await sql('SELECT DISTINCT cart_id FROM cart_line_items WHERE cart_id = ANY($1)', [all])).map((r) => r.cart_id).sort(),
+    [completed, recent, fresh].sort(), 'their lines went with them');
+  const m1 = (await s.client.request('GET', '/metrics', { pk: null })).text;
+  assert.equal(Number(/^souq_purged_rows_total\{kind="carts"\} (\d+)$/m.exec(m1)[1]), before + 2);
+  // the recent cart is still the buyer's; the purged one is a 404 like any unknown cart
+  assert.equal((await s.client.request('GET', `/v1/store/carts/${fresh}`)).status, 200);
+  assert.equal((await s.client.request('GET', `/v1/store/carts/${abandoned}`)).status, 404);
+});
+

@@ -50,6 +50,7 @@ static void test_defaults(void)
     CHECK_INT(c->login_rate_ip, 20);
     CHECK_INT(c->notification_retention_s, 90 * 86400);
     CHECK_INT(c->price_change_retention_s, 365 * 86400);
+    CHECK_INT(c->cart_retention_s, 90 * 86400);
     CHECK_INT(c->password_hash_memory_kib, 19456);
     sq_config_free(c);
 }
@@ -145,6 +146,17 @@ static void test_validation(void)
     expect_env_error("SOUQ_NOTIFICATION_RETENTION_S=0", "notification_retention_s");
     /* 30 days: the EU's lowest-price rule looks back 30 days, so the ledger keeps at least 31 */
     expect_env_error("SOUQ_PRICE_CHANGE_RETENTION_S=2592000", "price_change_retention_s");
+    /* a cart is never deleted while its buyer can still use it (cart_ttl, 30 days by default) */
+    expect_env_error("SOUQ_CART_RETENTION_S=2591999", "cart_retention_s");
+    {
+        char *env[] = {SECRET, "SOUQ_CART_TTL=7200", "SOUQ_CART_RETENTION_S=7200", NULL};
+        sq_config_t *c = load_env(env);
+        CHECK(c != NULL && c->cart_retention_s == 7200);
+        sq_config_free(c);
+        char *short_env[] = {SECRET, "SOUQ_CART_TTL=7200", "SOUQ_CART_RETENTION_S=7199", NULL};
+        CHECK(load_env(short_env) == NULL);
+        CHECK_CONTAINS(errbuf, "at least cart_ttl (7200)");
+    }
     char *none[] = {NULL};
     CHECK(load_env(none) == NULL);
     CHECK_CONTAINS(errbuf, "SOUQ_JWT_SECRET");
