@@ -6,8 +6,8 @@
 -- configuration refuses less than cart_ttl), oldest first; their rows go with them (ON DELETE CASCADE). The index
 -- becomes one of the carts the purge looks for (never completed): completed carts pile up with the orders, and a
 -- batch must not walk past all of them to find the abandoned ones. Completed carts stay: an order names its cart,
--- and a replayed checkout finds the order through it. Reservations and payments name a cart by id without a foreign key: a cart's reservations ended with its expiry
--- (the sweeper), and payments are records of money that stay.
+-- and a replayed checkout finds the order through it. Reservations and payments name a cart by id without a foreign
+-- key: a cart's reservations ended with its expiry (the sweeper), and payments are records of money that stay.
 CREATE OR REPLACE FUNCTION souq_purge_batch(p_kind text, p_age_s int, p_limit int) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     n int;
