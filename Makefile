@@ -37,9 +37,16 @@ all: bin/souq
 deps:
 	@scripts/deps.sh build
 
-build/gen/embedded.c: $(EMBEDDED) scripts/embed.sh
+# the list of embedded files itself: rewritten only when it changes, so a migration removed or renamed rebuilds too
+build/gen/embedded.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(sort $(EMBEDDED))' | cmp -s - $@ || echo '$(sort $(EMBEDDED))' > $@
+
+build/gen/embedded.c: $(EMBEDDED) build/gen/embedded.list scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh $@
+
+FORCE:
 
 build/release/gen/embedded.o: build/gen/embedded.c
 	@mkdir -p $(dir $@)
