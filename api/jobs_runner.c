@@ -3,7 +3,9 @@
  * records the outcome: completed, retryable after an exponential backoff with jitter, or discarded after
  * max_attempts. Like the dispatcher, it steps again at once while steps find work, is woken by NOTIFY souq 'jobs'
  * (new due jobs, manual retries) and polls every jobs_poll_ms (schedules, retries coming due, expired leases of a
- * dead node). Nothing here blocks the loop; any number of nodes share the work through SKIP LOCKED. */
+ * dead node). While jobs run, their leases are renewed every third of jobs_lease_ms, so a step that waits long (a
+ * plugin's background call may take minutes) never loses its job to another runner; a dead node's leases still run
+ * out. Nothing here blocks the loop; any number of nodes share the work through SKIP LOCKED. */
 #include "api/jobs_runner.h"
 
 #include <stdio.h>
@@ -30,7 +32,10 @@ struct sq_jobs_runner {
     bool register_failed;
     int registering_n; /* upserts in flight */
     int inflight;
-    int64_t next_step, next_stats, next_register;
+    struct run *running[MAX_INFLIGHT]; /* the jobs being run, whose leases the runner renews */
+    int nrunning;
+    bool renewing;
+    int64_t next_step, next_stats, next_register, next_renew;
     bool stats_running;
     sq_jobs_settings_t settings;
 };
@@ -47,7 +52,7 @@ typedef struct {
     int room;
 } step_t;
 
-typedef struct {
+typedef struct run {
     struct sq_jobs_runner *r;
     sq_ctx_t cx;
     sq_job_row_t *job;
@@ -68,6 +73,11 @@ static void on_recorded(const char *state, const sq_err_t *err, void *data)
         __atomic_add_fetch(&g.lost, 1, __ATOMIC_RELAXED);
     else if (strcmp(state, "discarded") == 0)
         __atomic_add_fetch(&g.discarded, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < r->nrunning; i++)
+        if (r->running[i] == j) {
+            r->running[i] = r->running[--r->nrunning];
+            break;
+        }
     r->inflight--;
     sq_arena_unref(j->cx.arena);
     if ((r->again || (r->more_due && r->inflight <= MAX_INFLIGHT / 2)) && !r->t->draining)
@@ -155,6 +165,10 @@ static void on_step(sq_job_row_t *list, int n, const sq_err_t *err, void *data)
         job->settings = &r->settings;
         j->job = job;
         r->inflight++;
+        if (r->nrunning == 0)
+            r->next_renew = sq_mono_us() + (int64_t)r->t->rt->cfg->jobs_lease_ms * 1000 / 3;
+        if (!SQ_NEVER(r->nrunning >= MAX_INFLIGHT)) /* (a step claims at most the room left) */
+            r->running[r->nrunning++] = j;
         run(j);
     }
     step_done(s, n > 0 && r->inflight < MAX_INFLIGHT);
@@ -280,6 +294,34 @@ static void stats(struct sq_jobs_runner *r)
     sq_jobs_stats(&s->cx, on_stats, s);
 }
 
+/* ---- lease renewal ------------------------------------------------------------------------------------------------ */
+
+static void on_renewed(const sq_err_t *err, void *data)
+{
+    step_t *s = data; /* (room: the number of jobs renewed) */
+    if (err != NULL) /* the next renewal tries again, a third of a lease later */
+        sq_log(SQ_LOG_WARN, "jobs", "renewing the leases of %d running job(s) failed: %s (%s)", s->room, err->detail,
+               err->internal);
+    s->r->renewing = false;
+    sq_arena_unref(s->cx.arena);
+}
+
+static void renew(struct sq_jobs_runner *r, int64_t now)
+{
+    const sq_config_t *cfg = r->t->rt->cfg;
+    r->next_renew = now + (int64_t)cfg->jobs_lease_ms * 1000 / 3;
+    r->renewing = true;
+    sq_arena_t *a = sq_arena_new();
+    step_t *s = SQ_NEW(a, step_t);
+    s->r = r;
+    s->room = r->nrunning;
+    sq_thread_ctx(r->t, &s->cx, a);
+    const char **ids = sq_arena_alloc(a, sizeof(char *) * (size_t)r->nrunning);
+    for (int i = 0; i < r->nrunning; i++)
+        ids[i] = sq_arena_strdup(a, r->running[i]->job->id);
+    sq_jobs_renew(&s->cx, r->node, ids, r->nrunning, cfg->jobs_lease_ms, on_renewed, s);
+}
+
 /* ---- entry points ------------------------------------------------------------------------------------------------ */
 
 static struct sq_jobs_runner *get(sq_thread_t *t)
@@ -295,10 +337,14 @@ static struct sq_jobs_runner *get(sq_thread_t *t)
 
 void sq_jobs_runner_tick(sq_thread_t *t, int64_t now)
 {
-    if (!t->rt->cfg->jobs_run || t->draining)
+    if (!t->rt->cfg->jobs_run)
         return;
     struct sq_jobs_runner *r = get(t);
     if (sq_db_state(t->db) != SQ_DB_READY)
+        return;
+    if (r->nrunning > 0 && !r->renewing && now >= r->next_renew) /* (draining too: the jobs still running keep theirs) */
+        renew(r, now);
+    if (t->draining)
         return;
     if (!r->registered) {
         if (!r->registering && now >= r->next_register) {

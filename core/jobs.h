@@ -93,6 +93,9 @@ typedef void (*sq_job_state_cb)(const char *state, const sq_err_t *err, void *da
  * or the job was canceled meanwhile. */
 void sq_job_finish(sq_ctx_t *cx, const sq_job_row_t *job, const char *node, const char *error, int64_t retry_ms, bool discard,
                    sq_job_state_cb cb, void *data);
+/** Renews the leases of this node's running jobs ids[0..n): lease_ms from now (a job whose lease passed to another
+ * node, or that was canceled, keeps its state: its attempt's outcome is then not recorded, as before). */
+void sq_jobs_renew(sq_ctx_t *cx, const char *node, const char *const *ids, int n, int lease_ms, sq_done_cb cb, void *data);
 /** Creates or updates a built-in schedule (id, kind, spec already parsed). */
 void sq_job_schedule_upsert(sq_ctx_t *cx, const char *id, const char *kind, const char *spec, const sq_schedule_spec_t *ps,
                             bool enabled, int max_attempts, sq_done_cb cb, void *data);

@@ -7,6 +7,7 @@
 #include "core/jobs.h"
 
 SQ_STMT(jobs_step, "SELECT id, kind, payload, attempt, max_attempts FROM souq_jobs_step($1, $2::text[], $3::int, $4::int)");
+SQ_STMT(jobs_renew, "SELECT souq_jobs_renew($1, $2::text[], $3::int)");
 SQ_STMT(job_finish, "SELECT souq_job_finish($1, $2, $3::int, $4, $5::bigint, $6::boolean)");
 SQ_STMT(schedule_upsert, "SELECT souq_schedule_upsert($1, $2, $3, $4::int, $5::int, $6::boolean, $7::int)");
 SQ_STMT_RO(jobs_stats,
@@ -40,6 +41,24 @@ static op_t *op(sq_ctx_t *cx, void (*cb)(), void *data)
 
 /* ---- the runner ------------------------------------------------------------------------------------------------ */
 
+/* A text[] literal of items[0..n): kinds ([a-z0-9_.], the table's CHECK) and job ids, nothing to escape, quoted all
+ * the same. */
+static const char *text_array(sq_arena_t *a, const char *const *items, int n)
+{
+    sq_buf_t b;
+    sq_buf_init(&b, a, 64);
+    sq_buf_add(&b, "{", 1);
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sq_buf_add(&b, ",", 1);
+        sq_buf_add(&b, "\"", 1);
+        sq_buf_add(&b, items[i], strlen(items[i]));
+        sq_buf_add(&b, "\"", 1);
+    }
+    sq_buf_add(&b, "}", 1);
+    return sq_arena_strndup(a, b.p, b.len);
+}
+
 static void on_step(sq_rows_t *rows, const sq_err_t *err, void *data)
 {
     op_t *o = data;
@@ -69,21 +88,20 @@ void sq_jobs_step(sq_ctx_t *cx, const char *node, const char *const *kinds, int 
                   void *data)
 {
     sq_arena_t *a = cx->arena;
-    /* a text[] literal: kinds are [a-z0-9_.] (the table's CHECK), quoted all the same */
-    sq_buf_t b;
-    sq_buf_init(&b, a, 64);
-    sq_buf_add(&b, "{", 1);
-    for (int i = 0; kinds[i] != NULL; i++) {
-        if (i > 0)
-            sq_buf_add(&b, ",", 1);
-        sq_buf_add(&b, "\"", 1);
-        sq_buf_add(&b, kinds[i], strlen(kinds[i]));
-        sq_buf_add(&b, "\"", 1);
-    }
-    sq_buf_add(&b, "}", 1);
-    const char *arr = sq_arena_strndup(a, b.p, b.len);
-    const char **p = sq_db_params(a, 4, node, arr, sq_db_int(a, limit), sq_db_int(a, lease_ms));
+    int n = 0;
+    while (kinds[n] != NULL)
+        n++;
+    const char **p = sq_db_params(a, 4, node, text_array(a, kinds, n), sq_db_int(a, limit), sq_db_int(a, lease_ms));
     sq_db_query(cx->db, a, &jobs_step, 4, p, on_step, op(cx, (void (*)())cb, data));
+}
+
+static void on_done(sq_rows_t *rows, const sq_err_t *err, void *data);
+
+void sq_jobs_renew(sq_ctx_t *cx, const char *node, const char *const *ids, int n, int lease_ms, sq_done_cb cb, void *data)
+{
+    sq_arena_t *a = cx->arena;
+    const char **p = sq_db_params(a, 3, node, text_array(a, ids, n), sq_db_int(a, lease_ms));
+    sq_db_query(cx->db, a, &jobs_renew, 3, p, on_done, op(cx, (void (*)())cb, data));
 }
 
 static void on_finish(sq_rows_t *rows, const sq_err_t *err, void *data)

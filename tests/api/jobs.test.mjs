@@ -153,6 +153,26 @@ test('cancel and retry: allowed moves, refused moves, bad input, permissions', a
   assert.equal(j.attempts, 0, 'a canceled job never ran');
 });
 
+test('a job running longer than its lease keeps it: the runner renews the lease, so the job runs once', async () => {
+  // 5 s of work against a 2 s lease (a plugin's background call may wait minutes against a 5-minute lease)
+  const id = await enqueue({ sleep_ms: 5000, sleep_attempts: 1 });
+  const first = await eventually(async () => {
+    const j = await job(id);
+    return j.state === 'running' ? j : null;
+  }, 10000, 'the job running');
+  // well past the first lease, the job is still this attempt's, and its lease has moved on
+  await new Promise((r) => setTimeout(r, 3000));
+  const mid = await job(id);
+  assert.equal(mid.state, 'running');
+  assert.equal(mid.attempts, 1, 'not taken again when its first lease ran out');
+  assert.equal(mid.locked_by, first.locked_by);
+  assert.ok(new Date(mid.locked_until) > new Date(first.locked_until), `lease renewed: ${first.locked_until} -> ${mid.locked_until}`);
+  const j = await settled(id);
+  assert.equal(j.state, 'completed');
+  assert.equal(j.attempts, 1, 'one attempt');
+  assert.deepEqual(j.errors, []);
+});
+
 test('two nodes on one database: a recurring schedule runs once per period; kill -9 of the node running a job: its lease expires and the other node runs it', async () => {
   const dbName = await createDatabase();
   seed(dbName);
