@@ -149,6 +149,29 @@ static void db_timer(void *ctx, int ms)
 
 static const sq_db_io_t db_io = {db_watch, db_timer};
 
+/* Plugin settings another node changed (migration 0049: NOTIFY souq 'plugin_settings' when they commit): thread 0
+ * reads them all and applies them process-wide (a setting the node already holds, the same or newer, stays). */
+static void on_settings_changed(const char *json, const sq_err_t *err, void *data)
+{
+    sq_arena_t *a = data;
+    json_t *all = err == NULL ? json_loads(json, 0, NULL) : NULL;
+    if (all != NULL)
+        sq_plugins_apply_all(all);
+    else
+        sq_log(SQ_LOG_WARN, "plugin", "changed plugin settings not read (%s); this node applies them at its next reload",
+               err != NULL ? err->detail : "not JSON");
+    json_decref(all);
+    sq_arena_unref(a);
+}
+
+static void refresh_plugin_settings(sq_thread_t *t)
+{
+    sq_arena_t *a = sq_arena_new();
+    sq_ctx_t cx;
+    sq_thread_ctx(t, &cx, a);
+    sq_plugin_settings_list(&cx, on_settings_changed, a);
+}
+
 static void on_notify(const char *payload, void *data)
 {
     sq_thread_t *t = data;
@@ -162,6 +185,8 @@ static void on_notify(const char *payload, void *data)
         sq_dispatcher_wake(t); /* new events or deliveries (replay, test) */
     else if (strcmp(payload, "jobs") == 0 && t->index == 0)
         sq_jobs_runner_wake(t); /* new due jobs, manual retries */
+    else if (strcmp(payload, "plugin_settings") == 0 && t->index == 0)
+        refresh_plugin_settings(t); /* a node (this one too) changed a plugin's settings */
 }
 
 /* ---- per-thread housekeeping ----------------------------------------------------------------------------- */

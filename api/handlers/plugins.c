@@ -82,7 +82,7 @@ static void on_stored(const char *json, const sq_err_t *err, void *data)
     }
     json_t *setting = sq_json_own(req->arena, json_loads(json, 0, NULL));
     const char *name = plugin_name(req);
-    sq_plugins_apply(name, setting); /* this node at once; other nodes at their next reload */
+    sq_plugins_apply(name, setting); /* this node at once; the others on NOTIFY souq 'plugin_settings' (0049) */
     json_t *p = sq_plugins_describe(name);
     if (p == NULL) { /* removed by a reload meanwhile */
         sq_req_fail_code(req, SQ_E_NOT_FOUND, "The plugin does not exist.");

@@ -920,13 +920,19 @@ static void publish_current(sq_preg_t *r)
     publish(r);
 }
 
-void sq_plugins_apply(const char *name, const json_t *setting)
+/* Stores one setting (name) or all of them (name NULL: setting is the map), then publishes a generation with them. */
+static void apply(const char *name, const json_t *setting)
 {
     pthread_mutex_lock(&publish_lock);
     pthread_mutex_lock(&settings_lock);
     if (settings == NULL)
         settings = json_object();
-    store_setting(name, setting);
+    const char *k;
+    json_t *v;
+    if (name != NULL)
+        store_setting(name, setting);
+    else if (json_is_object(setting))
+        json_object_foreach((json_t *)setting, k, v) store_setting(k, v);
     pthread_mutex_unlock(&settings_lock);
     sq_preg_t *prev = sq_preg_acquire();
     sq_preg_t *r = sq_xcalloc(1, sizeof(*r));
@@ -939,6 +945,16 @@ void sq_plugins_apply(const char *name, const json_t *setting)
     sq_preg_unref(prev);
     publish_current(r);
     pthread_mutex_unlock(&publish_lock);
+}
+
+void sq_plugins_apply(const char *name, const json_t *setting)
+{
+    apply(name, setting);
+}
+
+void sq_plugins_apply_all(const json_t *all)
+{
+    apply(NULL, all);
 }
 
 static json_t *load_all(const char *dirs)

@@ -80,6 +80,9 @@ void sq_plugins_set_settings(const json_t *settings);
 /** Applies one plugin's new stored setting ({"enabled", "config"}) at once: a new registry generation in which
  * only that plugin's definition changed (threads rebuild its state at their next call). No file I/O. */
 void sq_plugins_apply(const char *name, const json_t *setting);
+/** The same for every stored setting at once ({"<name>": setting}, as sq_plugins_set_settings): the settings another
+ * node changed (NOTIFY souq 'plugin_settings'). A setting older than the one held is left (updated_at). */
+void sq_plugins_apply_all(const json_t *settings);
 
 /** The admin view of one plugin (name) or of all ({"object":"list","data":[...]}; name NULL): manifest, status,
  * config values (secret fields never: their names are in secrets_set), schema, limits, counters. A new

@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startStack, staffLogin, newStaff, newCustomer, ROOT, loadablePlugins, REFUSED_PLUGIN_FIXTURES } from './lib/harness.mjs';
+import { startStack, startServer, Client, staffLogin, newStaff, newCustomer, ROOT, loadablePlugins, REFUSED_PLUGIN_FIXTURES } from './lib/harness.mjs';
+import { eventually } from './lib/receiver.mjs';
 
 let s, t, loc, shipping, variant;
 const type = (slug) => `https://docs.souq.dev/problems/${slug}`;
@@ -257,3 +258,30 @@ test('PATCH config merges: a key left out keeps its value, null removes the stor
   r = await P({ enabled: true, config: { api_key: SECRET, retries: 3 } });
   assert.deepEqual([r.status, r.body.status], [200, 'active']);
 });
+
+test('a PATCH on one node reaches the other nodes when it commits (NOTIFY), not at their next reload', async () => {
+  const b = await startServer({ dbName: s.dbName, env: { SOUQ_PLUGIN_DIRS: `${ROOT}/plugins,${ROOT}/tests/plugins` } });
+  try {
+    const B = (method, path, json) => new Client(b.url, null).request(method, path, { pk: null, token: t, json });
+    const label = `label-${crypto.randomBytes(4).toString('hex')}`;
+    assert.equal((await B('GET', '/v1/admin/plugins/faulty')).body.config.label, 'faulty');
+    let r = await A('PATCH', '/v1/admin/plugins/faulty', { enabled: false, config: { label } });
+    assert.equal(r.status, 200, r.text);
+    const seen = await eventually(async () => {
+      const p = (await B('GET', '/v1/admin/plugins/faulty')).body;
+      return p.config.label === label ? p : null;
+    }, 5000, 'node B applying node A\'s PATCH');
+    assert.equal(seen.enabled, false);
+    assert.equal(seen.status, 'disabled');
+    // and back, from node B this time: node A follows
+    r = await B('PATCH', '/v1/admin/plugins/faulty', { enabled: true, config: { label: null } });
+    assert.equal(r.status, 200, r.text);
+    await eventually(async () => {
+      const p = (await A('GET', '/v1/admin/plugins/faulty')).body;
+      return p.config.label === 'faulty' && p.enabled ? p : null;
+    }, 5000, 'node A applying node B\'s PATCH');
+  } finally {
+    await b.stop();
+  }
+});
+
