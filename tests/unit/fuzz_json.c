@@ -4,7 +4,8 @@
  * documented differences are left out: a NUL byte in a key (jansson refuses it), integers beyond int64 (jansson
  * refuses them; the walker's users read doubles: compared by value), depth (jansson counts values up to 2048, the
  * walker open containers up to SQ_JW_DEPTH_CAP), and raw NUL bytes (jansson's reader drops some of them, as an
- * empty slot of its look-ahead buffer, and reads "0\0" as 0; the walker refuses every one: checked instead). */
+ * empty slot of its look-ahead buffer, and reads "0\0" as 0; the walker refuses every one: checked instead). It also
+ * reads an object's members with sq_json_members and compares them with the tree's. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,50 @@ static int count_on(void *ctx, const sq_jw_tok_t *t)
     (void)t;
     (*(int *)ctx)++;
     return 0;
+}
+
+/* sq_json_members on an object the walker read: each named member as json_object_get finds it in the tree (the last
+ * of duplicate keys, as both keep), its nested members never */
+static void check_members(const char *t, size_t size, json_t *got)
+{
+    if (!json_is_object(got) || json_object_size(got) == 0)
+        return;
+    const char *names[4] = {"a", NULL, NULL, NULL};
+    int n = 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(got, k, v) if (n < 4 && strlen(k) > 0) names[n++] = k;
+    char *text = strndup(t, size);
+    sq_arena_t *a = sq_arena_new();
+    sq_json_member_t m[4];
+    sq_jw_t plain = {.fn = count_on, .ctx = &(int){0}}; /* the default depth, which sq_json_members walks with */
+    if (sq_json_members(a, text, names, n, m) != 0) {
+        if (sq_json_walk(&plain, text, size) == 0) {
+            fprintf(stderr, "members: refused an object the walker reads\n");
+            abort();
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            json_t *want = json_object_get(got, names[i]);
+            int64_t iv;
+            bool ok = want == NULL ? m[i].kind == 0
+                    : json_is_string(want) ? m[i].kind == SQ_JW_STRING && m[i].n == json_string_length(want) &&
+                                                 memcmp(m[i].s, json_string_value(want), m[i].n) == 0
+                    : json_is_integer(want) ? sq_json_member_int(&m[i], &iv) && iv == json_integer_value(want)
+                    : json_is_real(want)    ? m[i].kind == SQ_JW_NUMBER && !sq_json_member_int(&m[i], &iv)
+                    : json_is_object(want)  ? m[i].kind == SQ_JW_OBJECT
+                    : json_is_array(want)   ? m[i].kind == SQ_JW_ARRAY
+                    : json_is_true(want)    ? m[i].kind == SQ_JW_TRUE
+                    : json_is_false(want)   ? m[i].kind == SQ_JW_FALSE
+                                            : m[i].kind == SQ_JW_NULL;
+            if (!ok) {
+                fprintf(stderr, "members: \"%s\" differs from the tree's\n", names[i]);
+                abort();
+            }
+        }
+    }
+    sq_arena_unref(a);
+    free(text);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 got ? "read" : "none");
         abort();
     }
+    if (!nul)
+        check_members(t, size, got);
     json_decref(want);
     json_decref(got);
     return 0;
