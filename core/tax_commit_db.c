@@ -1,8 +1,9 @@
-/* tax_commit_db.c: the tax.commit, tax.void and tax.refund jobs (core/tax_commit.h). A job reads the order's tax
- * document (souq_order_tax_doc), calls the plugin's tax_commit(conf, order) / tax_void(conf, order) /
- * tax_refund(conf, order, refund) and records the outcome on the order's timeline. Failures retry with the job
+/* tax_commit_db.c: the tax.commit, tax.void, tax.refund and tax.adjust jobs (core/tax_commit.h). A job reads the order's
+ * tax document (souq_order_tax_doc), calls the plugin's tax_commit(conf, order) / tax_void(conf, order) /
+ * tax_refund(conf, order, refund) / tax_adjust(conf, order) (an edited order, 0050) and records the outcome on the
+ * order's timeline. Failures retry with the job
  * runner's backoff; the last one is also an outbox event (tax.*_failed) and the discarded job stays listed for staff.
- * A void or refund waits (retries) while the order's commit is still to run: the provider must know the
+ * A void, refund or adjust waits (retries) while the order's commit is still to run: the provider must know the
  * transaction first. Handlers are idempotent: the plugin gets the order id as the transaction's code. */
 #include <string.h>
 
@@ -166,9 +167,15 @@ static void refund(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, v
     run(cx, job, "refund", done, data);
 }
 
+static void adjust(sq_ctx_t *cx, const sq_job_row_t *job, sq_job_done_cb done, void *data)
+{
+    run(cx, job, "adjust", done, data);
+}
+
 void sq_tax_commit_register(void)
 {
     sq_jobs_register("tax.commit", commit);
     sq_jobs_register("tax.void", void_);
     sq_jobs_register("tax.refund", refund);
+    sq_jobs_register("tax.adjust", adjust);
 }

@@ -594,7 +594,7 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     if (ps == NULL)
         goto Error;
     /* the optional hook functions: raw reads of the handler table (no metamethod runs outside a call's budget) */
-    static const char *const optional[] = {"tax_commit", "tax_void", "tax_refund"};
+    static const char *const optional[] = {"tax_commit", "tax_void", "tax_refund", "tax_adjust"};
     lua_rawgeti(ps->L, LUA_REGISTRYINDEX, ps->handler_ref);
     for (size_t i = 0; i < SQ_ARRAY_LEN(optional); i++) {
         lua_pushstring(ps->L, optional[i]);

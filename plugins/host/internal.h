@@ -83,7 +83,7 @@ typedef struct sq_pdef {
 } sq_pdef_t;
 
 /* Optional hook functions a plugin may define (tax.c): plain fields of the handler table, found at load. */
-enum { SQ_PFN_TAX_COMMIT = 1, SQ_PFN_TAX_VOID = 2, SQ_PFN_TAX_REFUND = 4 };
+enum { SQ_PFN_TAX_COMMIT = 1, SQ_PFN_TAX_VOID = 2, SQ_PFN_TAX_REFUND = 4, SQ_PFN_TAX_ADJUST = 8 };
 /** The SQ_PFN_* bit of an optional function's name, or 0. */
 unsigned sq_pfn_bit(const char *fn);
 

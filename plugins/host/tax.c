@@ -23,6 +23,8 @@ unsigned sq_pfn_bit(const char *fn)
         return SQ_PFN_TAX_VOID;
     if (strcmp(fn, "tax_refund") == 0)
         return SQ_PFN_TAX_REFUND;
+    if (strcmp(fn, "tax_adjust") == 0)
+        return SQ_PFN_TAX_ADJUST;
     return 0;
 }
 
@@ -76,8 +78,9 @@ static int defines(const char *plugin, const char *fn)
     return out;
 }
 
-/* tax_commit(conf, order), tax_void(conf, order), tax_refund(conf, order, refund): background calls (the jobs of
- * core/tax_commit_db.c), so the plugin's background budgets apply and souq.http may wait on the tax service. */
+/* tax_commit(conf, order), tax_void(conf, order), tax_refund(conf, order, refund), tax_adjust(conf, order): background
+ * calls (the jobs of core/tax_commit_db.c), so the plugin's background budgets apply and souq.http may wait on the tax
+ * service. */
 static void record(sq_ctx_t *cx, const char *plugin, const char *fn, const json_t *doc, sq_action_answer_cb cb, void *data)
 {
     json_t *args = json_array();

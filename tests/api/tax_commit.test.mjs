@@ -176,6 +176,32 @@ test('a refund is recorded as a refund transaction of the refunded share', async
     [refundId, 'Percentage', '25.00', o.id]);
 });
 
+test('an order edit is sent as the adjusted transaction (createoradjust, same code) after the commit, once per edit', async () => {
+  fake.hold = true; // the edit lands while the commit is still at the service: its adjust waits for the commit
+  const o = await placeOrder(3); // 3000 + 500, 8% tax
+  await until(async () => (await job(`order:${o.id}:tax_commit`))?.state === 'running', 'the commit in flight');
+  const r = await A('POST', `/v1/admin/orders/${o.id}/edits`, { change: [{ line_id: o.items[0].id, quantity: 1 }], note: 'one only' });
+  assert.equal(r.status, 200, r.text);
+  const [ev] = await s.sql("SELECT id FROM order_events WHERE order_id = $1 AND type = 'order.edited'", [o.id]);
+  const key = `order_event:${ev.id}:tax_adjust`;
+  await until(async () => (await job(key))?.attempts >= 1, 'the adjust to wait');
+  assert.equal(commitsOf(o.id).length, 1, 'nothing but the held commit yet');
+  fake.release();
+  const j = await until(async () => { const x = await job(key); return x?.state === 'completed' && x; }, 'the adjust');
+  assert.equal(j.kind, 'tax.adjust');
+  assert.deepEqual(j.payload, { order_id: o.id, provider: 'plugin:avatax-fixture', edit_event_id: Number(ev.id) });
+  const sent = commitsOf(o.id).filter((x) => x.status === 201);
+  assert.equal(sent.length, 2, 'the commit, then the adjusted transaction');
+  const lines = (x) => x.body.createTransactionModel.lines.map((l) => [l.number, l.quantity, l.amount]);
+  assert.deepEqual(lines(sent[1]), [['1', 1, '10.00'], ['shipping', 1, '5.00']], 'the order as edited');
+  assert.deepEqual(lines(sent[0]).slice(-1), lines(sent[1]).slice(-1));
+  const tl = await timeline(o.id);
+  assert.deepEqual(tl.filter((e) => e.type === 'order.tax_recorded').map((e) => e.data.operation), ['commit', 'adjust']);
+  // an order taxed by the table (no plugin) makes no adjust job
+  const n = (await s.sql("SELECT count(*)::int AS n FROM jobs WHERE kind = 'tax.adjust'"))[0].n;
+  assert.equal(n, 1);
+});
+
 test('a commit that keeps failing dies after its attempts, visibly (timeline, tax.commit_failed, the job list); staff retry it', async () => {
   fake.fail = Infinity;
   const o = await placeOrder(1);

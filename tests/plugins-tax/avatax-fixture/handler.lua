@@ -39,7 +39,7 @@ function plugin.tax_calculate(conf, req)
   return { lines = lines }
 end
 
-function plugin.tax_commit(conf, order)
+local function record(conf, order)
   local lines = {}
   for i, l in ipairs(order.items) do
     lines[#lines + 1] = { number = tostring(i), quantity = l.quantity, amount = dec(l.subtotal - l.discount_total),
@@ -58,6 +58,11 @@ function plugin.tax_commit(conf, order)
     addresses = { shipTo = address(order.shipping_address) }, lines = lines } })
   return { reference = tostring(doc.id) }
 end
+
+function plugin.tax_commit(conf, order) return record(conf, order) end
+
+-- an edited order: AvaTax's createoradjust with the same code adjusts the committed transaction to what it is now
+function plugin.tax_adjust(conf, order) return record(conf, order) end
 
 function plugin.tax_void(conf, order)
   local doc = call(conf, "/api/v2/companies/" .. conf.company_code .. "/transactions/" .. order.id .. "/void", { code = "DocVoided" }, true)
