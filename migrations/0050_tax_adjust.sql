@@ -24,8 +24,8 @@ END $$;
 CREATE TRIGGER order_events_tax_adjust AFTER INSERT ON order_events FOR EACH ROW WHEN (NEW.type = 'order.edited')
     EXECUTE FUNCTION souq_order_tax_adjust_enqueue();
 
--- The last failure's outbox event is named after the operation: tax.commit_failed, tax.void_failed,
--- tax.refund_failed, tax.adjust_failed (0040's function otherwise unchanged).
+-- The last failure's outbox event, now also tax.adjust_failed (0040's function otherwise unchanged; the names are
+-- written out so that tests/api/events.test.mjs finds every type the code writes).
 CREATE OR REPLACE FUNCTION souq_order_tax_failed(p_order text, p_operation text, p_provider text, p_refund text, p_attempt int,
                                                  p_max int, p_error text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -36,6 +36,8 @@ BEGIN
     PERFORM souq_order_event(p_order, 'order.tax_record_failed', d, 'system:tax', false);
     IF p_attempt >= p_max THEN
         INSERT INTO outbox_events (type, payload)
-        VALUES ('tax.' || p_operation || '_failed', jsonb_build_object('order_id', p_order) || (d - 'final'));
+        VALUES (CASE p_operation WHEN 'commit' THEN 'tax.commit_failed' WHEN 'void' THEN 'tax.void_failed'
+                                 WHEN 'refund' THEN 'tax.refund_failed' ELSE 'tax.adjust_failed' END,
+                jsonb_build_object('order_id', p_order) || (d - 'final'));
     END IF;
 END $$;
