@@ -13,11 +13,12 @@
 
 /* ---- reads ----------------------------------------------------------------------------------------------- */
 
-/* staff see the order's tags (migration 0032) after its other fields */
-#define WITH_TAGS(j) "left(" j "::text, -1) || ',\"tags\":' || to_json(o.tags)::text || '}'"
-SQ_STMT_RO(order_get, "SELECT " WITH_TAGS("souq_order_json(o, true)") " FROM orders o WHERE o.id = $1");
+/* staff see the order's tags (migration 0032) and its tax provider (0040) after its other fields */
+#define STAFF_FIELDS(j)                                                                                                            \
+    "left(" j "::text, -1) || ',\"tags\":' || to_json(o.tags)::text || ',\"tax_provider\":' || to_json(o.tax_provider)::text || '}'"
+SQ_STMT_RO(order_get, "SELECT " STAFF_FIELDS("souq_order_json(o, true)") " FROM orders o WHERE o.id = $1");
 SQ_STMT_RO(order_list,
-           "SELECT " WITH_TAGS("souq_order_json(o, false)") ", o.id FROM orders o "
+           "SELECT " STAFF_FIELDS("souq_order_json(o, false)") ", o.id FROM orders o "
            "WHERE ($1::text IS NULL OR o.id < $1) AND ($3::text IS NULL OR o.status = $3) "
            "AND ($4::text IS NULL OR o.payment_status = $4) AND ($5::text IS NULL OR o.fulfillment_status = $5) "
            "AND ($6::text IS NULL OR o.customer_id = $6) AND ($7::text IS NULL OR o.sales_channel_id = $7) "
@@ -26,7 +27,8 @@ SQ_STMT_RO(order_list,
            "AND ($10::timestamptz IS NULL OR o.placed_at < $10::timestamptz) "
            "AND ($11::bigint IS NULL OR o.total >= $11::bigint) AND ($12::bigint IS NULL OR o.total <= $12::bigint) "
            "AND ($13::text IS NULL OR lower(o.email) = lower($13) OR o.number::text = ltrim($13, '#')) "
-           "AND ($14::text IS NULL OR (o.tags @> ARRAY[$14::text] AND o.tags <> '{}')) " /* (the tag index holds tagged orders: 0046) */
+           /* (the tag index holds tagged orders only: 0046) */
+           "AND ($14::text IS NULL OR (o.tags @> ARRAY[$14::text] AND o.tags <> '{}')) "
            "ORDER BY o.id DESC LIMIT $2");
 SQ_STMT_RO(mine_list, "SELECT souq_order_json(o, false)::text, o.id FROM orders o "
                       "WHERE o.customer_id = $3 AND ($1::text IS NULL OR o.id < $1) ORDER BY o.id DESC LIMIT $2");

@@ -255,6 +255,10 @@ test('a disabled recording plugin fails the job (it retries) instead of losing t
   const t2 = await placeOrder(1);
   assert.equal(t2.tax_total, 190 + 95);
   assert.equal((await s.sql('SELECT tax_provider FROM orders WHERE id = $1', [t2.id]))[0].tax_provider, 'table');
+  // staff see who taxed each order (the store's answer does not say)
+  assert.equal((await A('GET', `/v1/admin/orders/${t2.id}`)).body.tax_provider, 'table');
+  assert.equal((await A('GET', `/v1/admin/orders/${o.id}`)).body.tax_provider, 'plugin:avatax-fixture');
+  assert.ok((await A('GET', '/v1/admin/orders?limit=5')).body.data.every((x) => /^(table|plugin:[a-z0-9_-]+)$/.test(x.tax_provider)));
   assert.equal(await job(`order:${t2.id}:tax_commit`), undefined);
   // re-enabled: staff retry the dead job and it records to the plugin that computed the tax
   assert.equal((await A('PATCH', '/v1/admin/plugins/avatax-fixture', { enabled: true })).status, 200);
