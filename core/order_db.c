@@ -15,7 +15,7 @@
 
 /* staff see the order's tags (migration 0032) and its tax provider (0040) after its other fields */
 #define STAFF_FIELDS(j)                                                                                                            \
-    "left(" j "::text, -1) || ',\"tags\":' || to_json(o.tags)::text "                                                                \
+    "left(" j "::text, -1) || ',\"tags\":' || to_json(o.tags)::text "                                                              \
     "|| ',\"tax_provider\":' || to_json(o.tax_provider)::text || '}'"
 SQ_STMT_RO(order_get, "SELECT " STAFF_FIELDS("souq_order_json(o, true)") " FROM orders o WHERE o.id = $1");
 SQ_STMT_RO(order_list,
