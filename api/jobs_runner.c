@@ -296,11 +296,17 @@ static void stats(struct sq_jobs_runner *r)
 
 /* ---- lease renewal ------------------------------------------------------------------------------------------------ */
 
+typedef struct {
+    struct sq_jobs_runner *r;
+    sq_ctx_t cx;
+    int n; /* jobs renewed */
+} renew_t;
+
 static void on_renewed(const sq_err_t *err, void *data)
 {
-    step_t *s = data; /* (room: the number of jobs renewed) */
+    renew_t *s = data;
     if (err != NULL) /* the next renewal tries again, a third of a lease later */
-        sq_log(SQ_LOG_WARN, "jobs", "renewing the leases of %d running job(s) failed: %s (%s)", s->room, err->detail,
+        sq_log(SQ_LOG_WARN, "jobs", "renewing the leases of %d running job(s) failed: %s (%s)", s->n, err->detail,
                err->internal);
     s->r->renewing = false;
     sq_arena_unref(s->cx.arena);
@@ -312,9 +318,9 @@ static void renew(struct sq_jobs_runner *r, int64_t now)
     r->next_renew = now + (int64_t)cfg->jobs_lease_ms * 1000 / 3;
     r->renewing = true;
     sq_arena_t *a = sq_arena_new();
-    step_t *s = SQ_NEW(a, step_t);
+    renew_t *s = SQ_NEW(a, renew_t);
     s->r = r;
-    s->room = r->nrunning;
+    s->n = r->nrunning;
     sq_thread_ctx(r->t, &s->cx, a);
     const char **ids = sq_arena_alloc(a, sizeof(char *) * (size_t)r->nrunning);
     for (int i = 0; i < r->nrunning; i++)

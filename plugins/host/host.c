@@ -594,12 +594,11 @@ sq_pdef_t *sq_pdef_load(const char *dir, char *err, size_t errlen)
     if (ps == NULL)
         goto Error;
     /* the optional hook functions: raw reads of the handler table (no metamethod runs outside a call's budget) */
-    static const char *const optional[] = {"tax_commit", "tax_void", "tax_refund", "tax_adjust"};
     lua_rawgeti(ps->L, LUA_REGISTRYINDEX, ps->handler_ref);
-    for (size_t i = 0; i < SQ_ARRAY_LEN(optional); i++) {
-        lua_pushstring(ps->L, optional[i]);
+    for (int i = 0; sq_pfn_names[i] != NULL; i++) {
+        lua_pushstring(ps->L, sq_pfn_names[i]);
         if (lua_rawget(ps->L, -2) == LUA_TFUNCTION)
-            d->optional_fns |= sq_pfn_bit(optional[i]);
+            d->optional_fns |= 1u << i;
         lua_pop(ps->L, 1);
     }
     lua_pop(ps->L, 1);
@@ -816,15 +815,21 @@ static void store_setting(const char *name, const json_t *setting)
         json_object_set_new(settings, name, json_deep_copy(setting));
 }
 
-void sq_plugins_set_settings(const json_t *s)
+/* Stores every setting of the map s ({"<name>": setting}). Called with settings_lock held. */
+static void store_settings(const json_t *s)
 {
-    pthread_mutex_lock(&settings_lock);
     if (settings == NULL)
         settings = json_object();
     const char *k;
     json_t *v;
     if (json_is_object(s))
         json_object_foreach((json_t *)s, k, v) store_setting(k, v);
+}
+
+void sq_plugins_set_settings(const json_t *s)
+{
+    pthread_mutex_lock(&settings_lock);
+    store_settings(s);
     pthread_mutex_unlock(&settings_lock);
 }
 
@@ -925,14 +930,13 @@ static void apply(const char *name, const json_t *setting)
 {
     pthread_mutex_lock(&publish_lock);
     pthread_mutex_lock(&settings_lock);
-    if (settings == NULL)
-        settings = json_object();
-    const char *k;
-    json_t *v;
-    if (name != NULL)
+    if (name == NULL) {
+        store_settings(setting);
+    } else {
+        if (settings == NULL)
+            settings = json_object();
         store_setting(name, setting);
-    else if (json_is_object(setting))
-        json_object_foreach((json_t *)setting, k, v) store_setting(k, v);
+    }
     pthread_mutex_unlock(&settings_lock);
     sq_preg_t *prev = sq_preg_acquire();
     sq_preg_t *r = sq_xcalloc(1, sizeof(*r));

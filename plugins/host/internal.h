@@ -84,6 +84,8 @@ typedef struct sq_pdef {
 
 /* Optional hook functions a plugin may define (tax.c): plain fields of the handler table, found at load. */
 enum { SQ_PFN_TAX_COMMIT = 1, SQ_PFN_TAX_VOID = 2, SQ_PFN_TAX_REFUND = 4, SQ_PFN_TAX_ADJUST = 8 };
+/* the optional hook functions a loaded plugin may define, NULL-terminated: bit 1 << i is sq_pfn_names[i] */
+extern const char *const sq_pfn_names[];
 /** The SQ_PFN_* bit of an optional function's name, or 0. */
 unsigned sq_pfn_bit(const char *fn);
 

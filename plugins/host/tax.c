@@ -15,16 +15,13 @@
 #define AMOUNT_MAX 1000000000000LL
 #define LINES_MAX 4096
 
+const char *const sq_pfn_names[] = {"tax_commit", "tax_void", "tax_refund", "tax_adjust", NULL}; /* (the SQ_PFN_ order) */
+
 unsigned sq_pfn_bit(const char *fn)
 {
-    if (strcmp(fn, "tax_commit") == 0)
-        return SQ_PFN_TAX_COMMIT;
-    if (strcmp(fn, "tax_void") == 0)
-        return SQ_PFN_TAX_VOID;
-    if (strcmp(fn, "tax_refund") == 0)
-        return SQ_PFN_TAX_REFUND;
-    if (strcmp(fn, "tax_adjust") == 0)
-        return SQ_PFN_TAX_ADJUST;
+    for (int i = 0; sq_pfn_names[i] != NULL; i++)
+        if (strcmp(fn, sq_pfn_names[i]) == 0)
+            return 1u << i;
     return 0;
 }
 
